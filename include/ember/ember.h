@@ -1,0 +1,440 @@
+/* ember — Spark's RDD model as a C library.
+ *
+ * A context owns everything created from it. Transformations are lazy: they
+ * build a lineage and run nothing. An action cuts the lineage into tasks, one
+ * per partition, runs them on the context's executor and returns 0 or a
+ * negative EMBER_E* code; ember_errmsg() then says what happened in words.
+ *
+ * Threads: a context is driven from one thread at a time (the driver). User
+ * functions run on the executor's threads, the driver's among them, each call
+ * on one task's thread; a function that touches shared state must lock it.
+ *
+ * Records are bytes: a value, or a key and a value, each a byte string. A
+ * record handed to a user function is borrowed for the duration of the call.
+ */
+#ifndef EMBER_EMBER_H
+#define EMBER_EMBER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ember/errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(EMBER_BUILDING)
+#define EMBER_EXTERN __attribute__((visibility("default")))
+#else
+#define EMBER_EXTERN
+#endif
+
+#define EMBER_VERSION_MAJOR 0
+#define EMBER_VERSION_MINOR 1
+#define EMBER_VERSION_PATCH 0
+#define EMBER_VERSION_STRING "0.1.0"
+
+/* Opaque handles, owned by the library. */
+typedef struct ember_ctx ember_ctx;
+typedef struct ember_rdd ember_rdd;
+typedef struct ember_out ember_out;
+typedef struct ember_result ember_result;
+typedef struct ember_broadcast ember_broadcast;
+typedef struct ember_accumulator ember_accumulator;
+
+/* ---------------------------------------------------------------- context */
+
+/* Settings for ember_open(). Zero every field, then set what you need. */
+typedef struct ember_conf {
+    /* "local" (1 thread, 1 attempt), "local[N]", "local[*]" (one thread per core),
+     * "local[N,F]" (F attempts per task); NULL: $EMBER_MASTER, else "local[*]".
+     * "process[N]" and "mpi" are reserved for their backends. */
+    const char *master;
+    const char *app_name;  /* shown in the stats; NULL: "ember" */
+    int max_failures;      /* attempts per task; 0: the master's (Spark: 1, or F) */
+    size_t memory_budget;  /* bytes of shuffle buffers before spilling; 0: default */
+    const char *spill_dir; /* NULL: $TMPDIR */
+    const char *event_log; /* JSON-lines event log path; NULL: none */
+    int ui_port;           /* 0: no web UI; -1: 4040 */
+    int progress;          /* -1: when stderr is a terminal, 0: off, 1: on */
+    /* 1: time every user-function call and print the stats at ember_close();
+     * -1: off; 0: $EMBER_STATS=1 turns it on. Timing costs two clock reads a call. */
+    int stats;
+} ember_conf;
+
+/* Opens a context. On success *ctx is a new context, owned by the caller until
+ * ember_close(). On failure *ctx is NULL and the message is ember_errmsg(NULL).
+ * Returns 0, EMBER_EINVAL (NULL argument), EMBER_EMASTER, EMBER_ENOTSUP (a backend
+ * not built), EMBER_ENOMEM, or -errno from thread creation. */
+EMBER_EXTERN int ember_open(ember_ctx **ctx, const ember_conf *conf);
+
+/* Closes a context: frees every rdd, result-less object and thread it owns, and
+ * prints the stats to stderr when they are on. Results of actions (ember_result)
+ * stay valid. NULL is fine. */
+EMBER_EXTERN void ember_close(ember_ctx *ctx);
+
+/* The last error on ctx in words; with ctx NULL, the last error of this thread
+ * that had no context (ember_open, NULL handles). Borrowed: valid until the next
+ * call on ctx from this thread. Never NULL. */
+EMBER_EXTERN const char *ember_errmsg(const ember_ctx *ctx);
+
+/* The name of an error code ("invalid argument"). Static storage. */
+EMBER_EXTERN const char *ember_strerror(int code);
+
+/* Tasks run at once (threads of the executor); 0 for NULL. */
+EMBER_EXTERN int ember_parallelism(const ember_ctx *ctx);
+/* The attempts a task gets before its action fails. */
+EMBER_EXTERN int ember_max_failures(const ember_ctx *ctx);
+/* This process's rank and the number of ranks: 0 and 1 outside MPI. */
+EMBER_EXTERN int ember_rank(const ember_ctx *ctx);
+EMBER_EXTERN int ember_ranks(const ember_ctx *ctx);
+/* True on the one rank that prints and writes results (rank 0). */
+EMBER_EXTERN int ember_is_driver(const ember_ctx *ctx);
+/* The master string after defaults, e.g. "local[2]". Borrowed until close. */
+EMBER_EXTERN const char *ember_master(const ember_ctx *ctx);
+
+/* ---------------------------------------------------------------- records */
+
+/* A byte string. Borrowed unless a call says otherwise. */
+typedef struct ember_bytes {
+    const void *ptr;
+    size_t len;
+} ember_bytes;
+
+/* A record: key.ptr == NULL means no key. */
+typedef struct ember_rec {
+    ember_bytes key, val;
+} ember_rec;
+
+/* A growable buffer in caller storage: ember_buf_init() before use,
+ * ember_buf_destroy() after. Reducers write their result into one. */
+typedef struct ember_buf {
+    unsigned char *ptr;
+    size_t len, cap;
+} ember_buf;
+
+/* An iterator over a partition's records (map_partitions, foreach_partition,
+ * the value of a glom record). Caller storage; fields are private. */
+typedef struct ember_iter {
+    const unsigned char *pos_, *end_;
+} ember_iter;
+
+static inline ember_bytes ember_bytes_of(const void *ptr, size_t len)
+{
+    ember_bytes b = {ptr, len};
+    return b;
+}
+
+/* The bytes of a C string, without its terminating NUL. */
+static inline ember_bytes ember_str(const char *s)
+{
+    return ember_bytes_of(s, s ? strlen(s) : 0);
+}
+
+/* The int64 stored in 8 bytes (native byte order); 0 when b is not 8 bytes long. */
+static inline int64_t ember_i64(ember_bytes b)
+{
+    int64_t v = 0;
+    if (b.len == sizeof v)
+        memcpy(&v, b.ptr, sizeof v);
+    return v;
+}
+
+/* The double stored in 8 bytes; 0.0 when b is not 8 bytes long. */
+static inline double ember_f64(ember_bytes b)
+{
+    double v = 0.0;
+    if (b.len == sizeof v)
+        memcpy(&v, b.ptr, sizeof v);
+    return v;
+}
+
+/* Emitters: hand a record to the next step of the pipeline. The bytes are
+ * copied (or consumed) before the call returns. Return 0, or a negative code
+ * that the user function should return as it is (EMBER_ENOMEM; or the
+ * pipeline's request to stop early, which is not an error for the task). */
+EMBER_EXTERN int ember_emit(ember_out *out, ember_bytes val);
+EMBER_EXTERN int ember_emit_pair(ember_out *out, ember_bytes key, ember_bytes val);
+EMBER_EXTERN int ember_emit_rec(ember_out *out, ember_rec rec);
+EMBER_EXTERN int ember_emit_i64(ember_out *out, int64_t v);
+EMBER_EXTERN int ember_emit_f64(ember_out *out, double v);
+EMBER_EXTERN int ember_emit_str(ember_out *out, const char *s);
+EMBER_EXTERN int ember_emit_pair_i64(ember_out *out, ember_bytes key, int64_t v);
+EMBER_EXTERN int ember_emit_pair_f64(ember_out *out, ember_bytes key, double v);
+
+EMBER_EXTERN void ember_buf_init(ember_buf *buf);
+EMBER_EXTERN void ember_buf_destroy(ember_buf *buf);
+/* Replace the contents. Return 0 or EMBER_ENOMEM (the old contents stay). */
+EMBER_EXTERN int ember_buf_set(ember_buf *buf, const void *ptr, size_t len);
+EMBER_EXTERN int ember_buf_set_i64(ember_buf *buf, int64_t v);
+EMBER_EXTERN int ember_buf_set_f64(ember_buf *buf, double v);
+EMBER_EXTERN int ember_buf_append(ember_buf *buf, const void *ptr, size_t len);
+static inline ember_bytes ember_buf_bytes(const ember_buf *buf)
+{
+    return ember_bytes_of(buf->ptr, buf->len);
+}
+
+/* Iterate the records of an encoded partition (the value of a glom record). */
+EMBER_EXTERN void ember_iter_init(ember_iter *it, ember_bytes partition);
+/* Next record into *rec (borrowed until the iterator's data goes away).
+ * Returns 1 with a record, 0 at the end, EMBER_EIO on malformed bytes. */
+EMBER_EXTERN int ember_iter_next(ember_iter *it, ember_rec *rec);
+
+/* ---------------------------------------------------------------- user functions */
+
+/* Each returns 0, or a negative code to fail the task (retried up to the
+ * attempt limit; the action then names the code). They run on executor threads. */
+typedef int ember_map_fn(ember_rec in, ember_out *out, void *arg); /* map, flat_map */
+typedef int ember_pred_fn(ember_rec in, void *arg); /* 1 keep, 0 drop, <0 fail */
+typedef int ember_part_fn(ember_iter *in, ember_out *out, int index, void *arg);
+/* res is empty on entry; write the result of combining a and b into it. */
+typedef int ember_reduce_fn(ember_bytes a, ember_bytes b, ember_buf *res, void *arg);
+/* <0, 0, >0 as strcmp. Must not fail. */
+typedef int ember_cmp_fn(ember_bytes a, ember_bytes b, void *arg);
+typedef int ember_each_fn(ember_rec in, void *arg);
+
+/* Ready reducers over 8-byte values, and comparators. arg is unused. */
+EMBER_EXTERN ember_reduce_fn ember_sum_i64, ember_sum_f64, ember_min_i64, ember_max_i64;
+EMBER_EXTERN ember_cmp_fn ember_cmp_i64, ember_cmp_f64, ember_cmp_bytes;
+
+/* ---------------------------------------------------------------- sources */
+
+/* Copies n items into parts partitions, sliced as Spark does: partition i holds
+ * items [i*n/parts, (i+1)*n/parts). Returns an rdd owned by ctx; NULL only when
+ * ctx is NULL or memory ran out. Errors in the arguments (parts <= 0, items NULL
+ * with n > 0) give an rdd that carries the error to its action. */
+EMBER_EXTERN ember_rdd *ember_parallelize(ember_ctx *ctx, const ember_bytes *items, size_t n,
+                                          int parts);
+/* Likewise for key-value records. */
+EMBER_EXTERN ember_rdd *ember_parallelize_pairs(ember_ctx *ctx, const ember_rec *items, size_t n,
+                                                int parts);
+/* Likewise for int64 values (8-byte records; read them with ember_i64). */
+EMBER_EXTERN ember_rdd *ember_parallelize_i64(ember_ctx *ctx, const int64_t *items, size_t n,
+                                              int parts);
+/* int64 values start, start+step, ... below end (above, for a negative step),
+ * sliced as parallelize. step 0 is an error. Nothing is stored: values are made
+ * as tasks read them. */
+EMBER_EXTERN ember_rdd *ember_range(ember_ctx *ctx, int64_t start, int64_t end, int64_t step,
+                                    int parts);
+
+/* ---------------------------------------------------------------- transformations */
+
+/* All are lazy and return a new rdd owned by the context, or NULL when the
+ * parent is NULL or memory ran out. An rdd that cannot be built (NULL function,
+ * bad argument, an rdd of another context) carries the error to its action. */
+
+/* Exactly one output per input (emitting none or two fails the task). */
+EMBER_EXTERN ember_rdd *ember_map(ember_rdd *rdd, ember_map_fn *fn, void *arg);
+/* Zero or more outputs per input. */
+EMBER_EXTERN ember_rdd *ember_flat_map(ember_rdd *rdd, ember_map_fn *fn, void *arg);
+EMBER_EXTERN ember_rdd *ember_filter(ember_rdd *rdd, ember_pred_fn *fn, void *arg);
+/* fn sees the whole partition through an iterator, with the partition's index. */
+EMBER_EXTERN ember_rdd *ember_map_partitions(ember_rdd *rdd, ember_part_fn *fn, void *arg);
+/* fn gets the value alone (in.key is empty) and emits exactly one value (map_values)
+ * or any number (flat_map_values); each output keeps the input's key. */
+EMBER_EXTERN ember_rdd *ember_map_values(ember_rdd *rdd, ember_map_fn *fn, void *arg);
+EMBER_EXTERN ember_rdd *ember_flat_map_values(ember_rdd *rdd, ember_map_fn *fn, void *arg);
+/* fn emits exactly one value: the key. Output: (that key, the input's value). */
+EMBER_EXTERN ember_rdd *ember_key_by(ember_rdd *rdd, ember_map_fn *fn, void *arg);
+/* The keys (as values) and the values of pair records; a record without a key
+ * fails the task. */
+EMBER_EXTERN ember_rdd *ember_keys(ember_rdd *rdd);
+EMBER_EXTERN ember_rdd *ember_values(ember_rdd *rdd);
+/* The partitions of a, then those of b (same context). */
+EMBER_EXTERN ember_rdd *ember_union(ember_rdd *a, ember_rdd *b);
+/* One record per partition: its value is the partition encoded; read it with
+ * ember_iter_init(). */
+EMBER_EXTERN ember_rdd *ember_glom(ember_rdd *rdd);
+/* Without replacement: each record kept with probability fraction (0..1).
+ * With replacement: each record repeated Poisson(fraction) times (fraction >= 0).
+ * Deterministic for a seed: partition i draws from a generator seeded by (seed, i). */
+EMBER_EXTERN ember_rdd *ember_sample(ember_rdd *rdd, bool with_replacement, double fraction,
+                                     uint64_t seed);
+/* (value, index) pairs: key = the input's value, value = its int64 position in
+ * the rdd. Like Spark, counts the partitions before the first action that uses it
+ * (a job of its own) when there is more than one. Input records with a key fail. */
+EMBER_EXTERN ember_rdd *ember_zip_with_index(ember_rdd *rdd);
+/* At most parts partitions by merging neighbours, without a shuffle (more
+ * partitions than the parent's keeps the parent's count, as Spark). */
+EMBER_EXTERN ember_rdd *ember_coalesce(ember_rdd *rdd, int parts);
+
+typedef enum ember_storage { EMBER_MEMORY_ONLY = 1 } ember_storage;
+/* Keep each partition in memory once a task has computed it; later actions read
+ * it. Return rdd itself (Spark's cache returns the same rdd), or NULL when NULL. */
+EMBER_EXTERN ember_rdd *ember_cache(ember_rdd *rdd);
+EMBER_EXTERN ember_rdd *ember_persist(ember_rdd *rdd, ember_storage level);
+/* Drop the kept partitions. Returns 0 or EMBER_EINVAL. */
+EMBER_EXTERN int ember_unpersist(ember_rdd *rdd);
+
+/* The number of partitions; a negative code for an rdd that failed to build. */
+EMBER_EXTERN int ember_num_partitions(ember_rdd *rdd);
+
+/* Drop the program's hold on rdd early: it is freed once no live rdd depends on
+ * it. NULL is fine. Using rdd afterwards is an error (EMBER_ECTX), not a crash. */
+EMBER_EXTERN void ember_free(ember_rdd *rdd);
+
+/* ---------------------------------------------------------------- actions */
+
+/* Each runs a job and returns 0 or a negative code (the message on the context).
+ * A failed action leaves the context usable. Out-parameters are untouched on
+ * failure. */
+
+/* Every record, in partition order. *out is owned by the caller: ember_result_free(). */
+EMBER_EXTERN int ember_collect(ember_rdd *rdd, ember_result **out);
+/* The first n records. Computes one partition, then more as Spark does (scanning
+ * up to 4x more partitions a round) until it has n. */
+EMBER_EXTERN int ember_take(ember_rdd *rdd, size_t n, ember_result **out);
+/* The first record as a one-record result; EMBER_EEMPTY on an empty rdd. */
+EMBER_EXTERN int ember_first(ember_rdd *rdd, ember_result **out);
+EMBER_EXTERN int ember_count(ember_rdd *rdd, int64_t *out);
+EMBER_EXTERN int ember_is_empty(ember_rdd *rdd, bool *out);
+/* Combine the values with fn (associative and commutative), partition by
+ * partition, then the partitions' results in order. EMBER_EEMPTY on an empty rdd.
+ * out must be initialised (ember_buf_init) and receives the result. */
+EMBER_EXTERN int ember_reduce(ember_rdd *rdd, ember_reduce_fn *fn, void *arg, ember_buf *out);
+/* As reduce, the partitions' results combined in a tree of depth levels (>= 1). */
+EMBER_EXTERN int ember_tree_reduce(ember_rdd *rdd, ember_reduce_fn *fn, void *arg, int depth,
+                                   ember_buf *out);
+/* Spark's fold: zero starts each partition and once more the combination of the
+ * partitions' results. An empty rdd gives zero. */
+EMBER_EXTERN int ember_fold(ember_rdd *rdd, ember_bytes zero, ember_reduce_fn *fn, void *arg,
+                            ember_buf *out);
+/* Spark's aggregate: seq(acc, value) within a partition from zero, comb(acc, acc)
+ * across partitions from zero. */
+EMBER_EXTERN int ember_aggregate(ember_rdd *rdd, ember_bytes zero, ember_reduce_fn *seq,
+                                 ember_reduce_fn *comb, void *arg, ember_buf *out);
+EMBER_EXTERN int ember_foreach(ember_rdd *rdd, ember_each_fn *fn, void *arg);
+/* fn gets each partition; its out discards what is emitted. */
+EMBER_EXTERN int ember_foreach_partition(ember_rdd *rdd, ember_part_fn *fn, void *arg);
+/* The n largest values by cmp (NULL: ember_cmp_bytes), largest first. */
+EMBER_EXTERN int ember_top(ember_rdd *rdd, size_t n, ember_cmp_fn *cmp, void *arg,
+                           ember_result **out);
+/* The n smallest values by cmp (NULL: ember_cmp_bytes), smallest first. */
+EMBER_EXTERN int ember_take_ordered(ember_rdd *rdd, size_t n, ember_cmp_fn *cmp, void *arg,
+                                    ember_result **out);
+/* The smallest / largest value by cmp (NULL: ember_cmp_bytes) into out.
+ * EMBER_EEMPTY on an empty rdd. */
+EMBER_EXTERN int ember_min(ember_rdd *rdd, ember_cmp_fn *cmp, void *arg, ember_buf *out);
+EMBER_EXTERN int ember_max(ember_rdd *rdd, ember_cmp_fn *cmp, void *arg, ember_buf *out);
+/* (value, int64 count) pairs for each distinct value, ordered by value bytes. */
+EMBER_EXTERN int ember_count_by_value(ember_rdd *rdd, ember_result **out);
+
+/* Numeric actions read each value as an 8-byte number of the kind given. A value
+ * of another length fails the task with its partition named. */
+typedef enum ember_num { EMBER_NUM_I64 = 1, EMBER_NUM_F64 = 2 } ember_num;
+
+/* Spark's StatCounter. Empty: count 0, sum 0, mean/variance NaN, min +inf, max -inf. */
+typedef struct ember_stat_counter {
+    int64_t count;
+    double sum, mean, min, max;
+    double variance, stdev;               /* population */
+    double sample_variance, sample_stdev; /* n - 1; NaN when count < 2 */
+    double m2_;                           /* private: sum of squared deviations */
+} ember_stat_counter;
+
+EMBER_EXTERN int ember_stats(ember_rdd *rdd, ember_num num, ember_stat_counter *out);
+/* Exact int64 sum; EMBER_ERANGE when it overflows. Empty: 0. */
+EMBER_EXTERN int ember_sum_i64_values(ember_rdd *rdd, int64_t *out);
+EMBER_EXTERN int ember_sum(ember_rdd *rdd, ember_num num, double *out);
+EMBER_EXTERN int ember_mean(ember_rdd *rdd, ember_num num, double *out);
+EMBER_EXTERN int ember_variance(ember_rdd *rdd, ember_num num, double *out);
+EMBER_EXTERN int ember_stdev(ember_rdd *rdd, ember_num num, double *out);
+EMBER_EXTERN int ember_sample_variance(ember_rdd *rdd, ember_num num, double *out);
+EMBER_EXTERN int ember_sample_stdev(ember_rdd *rdd, ember_num num, double *out);
+
+/* A histogram in caller storage: edges[nbuckets + 1], counts[nbuckets].
+ * Bucket i holds edges[i] <= x < edges[i+1]; the last also holds x == its upper
+ * edge (Spark's rule); values outside, and NaN, are not counted. */
+typedef struct ember_histogram {
+    size_t nbuckets;
+    double *edges;
+    int64_t *counts;
+} ember_histogram;
+/* nbuckets evenly spaced buckets from the min to the max (one bucket [m, m] when
+ * they are equal). EMBER_EEMPTY on an empty rdd, EMBER_ERANGE with NaN or
+ * infinities, as Spark. */
+EMBER_EXTERN int ember_histogram_even(ember_rdd *rdd, ember_num num, size_t nbuckets,
+                                      ember_histogram *out);
+/* Given edges: at least 2, strictly increasing. */
+EMBER_EXTERN int ember_histogram_edges(ember_rdd *rdd, ember_num num, const double *edges,
+                                       size_t nedges, ember_histogram *out);
+EMBER_EXTERN void ember_histogram_destroy(ember_histogram *h);
+
+/* Results: records owned by the result, valid until ember_result_free(). */
+EMBER_EXTERN size_t ember_result_len(const ember_result *res);
+/* Record i (borrowed until the result is freed); an empty record when out of range. */
+EMBER_EXTERN ember_rec ember_result_at(const ember_result *res, size_t i);
+EMBER_EXTERN void ember_result_free(ember_result *res);
+
+/* ---------------------------------------------------------------- shared variables */
+
+/* Read-only bytes visible to every task. The bytes are copied; the broadcast is
+ * owned by ctx (or freed early with ember_broadcast_free). */
+EMBER_EXTERN ember_broadcast *ember_broadcast_create(ember_ctx *ctx, const void *data,
+                                                     size_t len);
+/* The bytes, borrowed until the broadcast is freed. Safe from any thread. */
+EMBER_EXTERN ember_bytes ember_broadcast_value(const ember_broadcast *bc);
+EMBER_EXTERN void ember_broadcast_free(ember_broadcast *bc);
+
+/* Accumulators: tasks add, the driver reads after the action. A task's additions
+ * count once, when its attempt succeeds; a failed attempt's are dropped. Owned by
+ * ctx. */
+EMBER_EXTERN ember_accumulator *ember_accumulator_i64(ember_ctx *ctx, int64_t zero);
+EMBER_EXTERN ember_accumulator *ember_accumulator_f64(ember_ctx *ctx, double zero);
+/* A custom accumulator: fn merges two values (associative and commutative). */
+EMBER_EXTERN ember_accumulator *ember_accumulator_custom(ember_ctx *ctx, ember_bytes zero,
+                                                         ember_reduce_fn *fn, void *arg);
+/* From inside a task only: EMBER_EINVAL on the driver outside an action, or for the
+ * wrong kind; EMBER_ENOMEM. */
+EMBER_EXTERN int ember_accumulator_add_i64(ember_accumulator *acc, int64_t v);
+EMBER_EXTERN int ember_accumulator_add_f64(ember_accumulator *acc, double v);
+EMBER_EXTERN int ember_accumulator_add(ember_accumulator *acc, ember_bytes v);
+/* From the driver only (EMBER_EINVAL inside a task or for the wrong kind). */
+EMBER_EXTERN int ember_accumulator_value_i64(const ember_accumulator *acc, int64_t *out);
+EMBER_EXTERN int ember_accumulator_value_f64(const ember_accumulator *acc, double *out);
+/* The bytes, borrowed until the next action on the context. */
+EMBER_EXTERN int ember_accumulator_value(const ember_accumulator *acc, ember_bytes *out);
+
+/* ---------------------------------------------------------------- stats */
+
+/* Timers and counts of one stage, summed over its tasks (nanoseconds). */
+typedef struct ember_stage_stats {
+    int stage_id;
+    int tasks;
+    int attempts;         /* task attempts run, retries included */
+    int failed_attempts;
+    uint64_t sched_ns;    /* building the tasks and handing them to the executor */
+    uint64_t run_ns;      /* task run time, summed over attempts */
+    uint64_t user_ns;     /* in user functions (timed only when stats are on) */
+    uint64_t gather_ns;   /* merging task results on the driver */
+    int64_t records_in;   /* read from the stage's sources */
+    int64_t records_out;  /* delivered to the action */
+} ember_stage_stats;
+
+typedef struct ember_job_stats {
+    int64_t job_id;
+    const char *action;   /* "collect", "count", ... (static storage) */
+    int failed;           /* 1 when the action returned an error */
+    uint64_t wall_ns;     /* the action, start to end */
+    int nstages;
+    ember_stage_stats total; /* the stages added up */
+    const ember_stage_stats *stages; /* borrowed until the next action */
+} ember_job_stats;
+
+/* Jobs run so far on ctx. */
+EMBER_EXTERN int64_t ember_job_count(const ember_ctx *ctx);
+/* The stats of job job_id (0-based), or of the last job with -1. The last 1,024
+ * jobs are kept; older ones give EMBER_ERANGE. */
+EMBER_EXTERN int ember_job_stats_get(const ember_ctx *ctx, int64_t job_id, ember_job_stats *out);
+/* A table of the jobs and stages run so far, and the totals. */
+EMBER_EXTERN void ember_stats_print(const ember_ctx *ctx, FILE *fp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

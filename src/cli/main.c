@@ -1,0 +1,231 @@
+/* The ember command.
+ *
+ *   ember --version | --help
+ *   ember submit [--master M] JOB.c [ARGS...]
+ *
+ * submit compiles a one-file C job against the installed library (found with
+ * pkg-config, next to this program's own install first) into a cache keyed by
+ * the file's content, the compiler command and the library version, then runs it
+ * with $EMBER_MASTER set, as spark-submit runs a jar. The compiler's messages
+ * pass through unchanged. Uses only the public API.
+ */
+#include <ember/ember.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+static const char USAGE[] =
+    "usage: ember --version\n"
+    "       ember --help\n"
+    "       ember submit [--master M] JOB.c [ARGS...]\n"
+    "\n"
+    "submit compiles JOB.c against libember (cached by content) and runs it with ARGS.\n"
+    "  --master M   local, local[N], local[*] or local[N,F] (sets EMBER_MASTER)\n"
+    "environment: CC (compiler, default cc), CFLAGS (extra flags, default -O2),\n"
+    "             EMBER_CACHE_DIR (default $XDG_CACHE_HOME/ember or ~/.cache/ember)\n";
+
+/* Put the pkgconfig directory of this program's install first on PKG_CONFIG_PATH. */
+static void find_own_pkgconfig(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = 0; /* the bin directory */
+    const char *libdirs[] = {"lib", "lib64", "lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu"};
+    for (size_t i = 0; i < sizeof libdirs / sizeof *libdirs; i++) {
+        char pc[2 * PATH_MAX], dir[2 * PATH_MAX - 16];
+        if (snprintf(dir, sizeof dir, "%s/../%s/pkgconfig", exe, libdirs[i]) >= (int)sizeof dir)
+            return;
+        snprintf(pc, sizeof pc, "%s/ember.pc", dir);
+        if (access(pc, R_OK) == 0) {
+            const char *old = getenv("PKG_CONFIG_PATH");
+            char *path = malloc(strlen(dir) + (old ? strlen(old) : 0) + 2);
+            if (!path)
+                return;
+            sprintf(path, "%s%s%s", dir, old && *old ? ":" : "", old && *old ? old : "");
+            setenv("PKG_CONFIG_PATH", path, 1);
+            free(path);
+            return;
+        }
+    }
+}
+
+static int read_file(const char *path, char **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    int err = buf ? 0 : -ENOMEM;
+    while (!err) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        char *grown = realloc(buf, cap *= 2);
+        if (grown)
+            buf = grown;
+        else
+            err = -ENOMEM;
+    }
+    if (!err && ferror(f))
+        err = -EIO;
+    fclose(f);
+    if (err) {
+        free(buf);
+        return err;
+    }
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+static int mkdirs(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        int rc = mkdir(path, 0755);
+        *p = '/';
+        if (rc && errno != EEXIST)
+            return -errno;
+    }
+    return mkdir(path, 0755) && errno != EEXIST ? -errno : 0;
+}
+
+static int cache_dir(char *out, size_t cap)
+{
+    const char *d = getenv("EMBER_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"),
+               *home = getenv("HOME");
+    if (d && *d)
+        snprintf(out, cap, "%s", d);
+    else if (xdg && *xdg)
+        snprintf(out, cap, "%s/ember", xdg);
+    else
+        snprintf(out, cap, "%s/.cache/ember", home && *home ? home : "/tmp");
+    return mkdirs(out);
+}
+
+/* Compile job into bin; 0, or the compiler's exit status. */
+static int compile(const char *job, const char *bin)
+{
+    char tmp[2 * PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", bin, (long)getpid());
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c",
+              "exec ${CC:-cc} ${CFLAGS:--O2} -o \"$1\" \"$2\" "
+              "$(pkg-config --cflags --libs ember) "
+              "-Wl,-rpath,\"$(pkg-config --variable=libdir ember)\"",
+              "sh", tmp, job, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 1;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    if (code) {
+        unlink(tmp);
+        return code;
+    }
+    if (rename(tmp, bin)) {
+        fprintf(stderr, "ember submit: cannot place %s: %s\n", bin, strerror(errno));
+        unlink(tmp);
+        return 1;
+    }
+    return 0;
+}
+
+static int submit(int argc, char **argv)
+{
+    int i = 0;
+    if (i < argc && !strcmp(argv[i], "--master")) {
+        if (i + 1 >= argc) {
+            fprintf(stderr, "ember submit: --master needs a value\n%s", USAGE);
+            return 2;
+        }
+        setenv("EMBER_MASTER", argv[i + 1], 1);
+        i += 2;
+    }
+    if (i >= argc) {
+        fprintf(stderr, "ember submit: no job file\n%s", USAGE);
+        return 2;
+    }
+    const char *job = argv[i];
+    char *src = NULL;
+    size_t len = 0;
+    int rc = read_file(job, &src, &len);
+    if (rc) {
+        fprintf(stderr, "ember submit: cannot read %s: %s\n", job, strerror(-rc));
+        return 2;
+    }
+    find_own_pkgconfig();
+    /* the key: the source, the compiler command and the library it builds against */
+    XXH3_state_t *st = XXH3_createState();
+    if (!st) {
+        free(src);
+        return 1;
+    }
+    XXH3_128bits_reset(st);
+    XXH3_128bits_update(st, src, len);
+    const char *parts[] = {getenv("CC"), getenv("CFLAGS"), getenv("PKG_CONFIG_PATH"),
+                           EMBER_VERSION_STRING};
+    for (size_t k = 0; k < sizeof parts / sizeof *parts; k++) {
+        const char *s = parts[k] ? parts[k] : "";
+        XXH3_128bits_update(st, s, strlen(s) + 1);
+    }
+    XXH128_hash_t h = XXH3_128bits_digest(st);
+    XXH3_freeState(st);
+    free(src);
+
+    char dir[PATH_MAX], bin[PATH_MAX + 64];
+    if ((rc = cache_dir(dir, sizeof dir))) {
+        fprintf(stderr, "ember submit: cannot create the cache %s: %s\n", dir, strerror(-rc));
+        return 1;
+    }
+    snprintf(bin, sizeof bin, "%s/job-%016llx%016llx", dir, (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
+    if (access(bin, X_OK) != 0 && (rc = compile(job, bin)) != 0) {
+        fprintf(stderr, "ember submit: compiling %s failed\n", job);
+        return rc;
+    }
+    argv[i] = (char *)job; /* the job sees its own file name as argv[0] */
+    execv(bin, argv + i);
+    fprintf(stderr, "ember submit: cannot run %s: %s\n", bin, strerror(errno));
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("ember %s\n", EMBER_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "submit"))
+        return submit(argc - 2, argv + 2);
+    fprintf(stderr, "ember: unknown command '%s'\n%s", argv[1], USAGE);
+    return 2;
+}

@@ -1,0 +1,153 @@
+/* Growable buffers and the record encoding of partition arenas.
+ *
+ * A partition is one buffer of records back to back, each encoded as
+ * varint(key length + 1, or 0 when there is no key), the key, varint(value
+ * length), the value (docs/records.md). Decoding hands out pointers into the
+ * buffer: no copy and no allocation per record.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+void ember_buf_init(ember_buf *buf)
+{
+    if (buf)
+        *buf = (ember_buf){0};
+}
+
+void ember_buf_destroy(ember_buf *buf)
+{
+    if (!buf)
+        return;
+    ember__free(buf->ptr);
+    *buf = (ember_buf){0};
+}
+
+int ember__buf_reserve(ember_buf *buf, size_t extra)
+{
+    if (buf->cap - buf->len >= extra)
+        return 0;
+    if (extra > SIZE_MAX / 2 - buf->len)
+        return EMBER_ENOMEM;
+    size_t cap = buf->cap ? buf->cap : 64;
+    while (cap - buf->len < extra)
+        cap *= 2;
+    unsigned char *p = ember__realloc(buf->ptr, cap);
+    if (!p)
+        return EMBER_ENOMEM;
+    buf->ptr = p;
+    buf->cap = cap;
+    return 0;
+}
+
+int ember_buf_set(ember_buf *buf, const void *ptr, size_t len)
+{
+    if (!buf || (!ptr && len))
+        return EMBER_EINVAL;
+    if (len > buf->cap) {
+        size_t old = buf->len;
+        buf->len = 0;
+        int rc = ember__buf_reserve(buf, len);
+        if (rc) {
+            buf->len = old;
+            return rc;
+        }
+    }
+    if (len)
+        memmove(buf->ptr, ptr, len);
+    buf->len = len;
+    return 0;
+}
+
+int ember_buf_set_i64(ember_buf *buf, int64_t v)
+{
+    return ember_buf_set(buf, &v, sizeof v);
+}
+
+int ember_buf_set_f64(ember_buf *buf, double v)
+{
+    return ember_buf_set(buf, &v, sizeof v);
+}
+
+int ember_buf_append(ember_buf *buf, const void *ptr, size_t len)
+{
+    if (!buf || (!ptr && len))
+        return EMBER_EINVAL;
+    int rc = ember__buf_reserve(buf, len);
+    if (rc)
+        return rc;
+    if (len)
+        memcpy(buf->ptr + buf->len, ptr, len);
+    buf->len += len;
+    return 0;
+}
+
+int ember__arena_put(ember_buf *arena, ember_rec r)
+{
+    size_t need = ember__rec_size(r);
+    if (arena->cap - arena->len < need && ember__buf_reserve(arena, need))
+        return EMBER_ENOMEM;
+    unsigned char *p = arena->ptr + arena->len;
+    if (r.key.ptr) {
+        p = ember__varint_put(p, (uint64_t)r.key.len + 1);
+        if (r.key.len)
+            memcpy(p, r.key.ptr, r.key.len);
+        p += r.key.len;
+    } else {
+        *p++ = 0;
+    }
+    p = ember__varint_put(p, r.val.len);
+    if (r.val.len)
+        memcpy(p, r.val.ptr, r.val.len);
+    arena->len += need;
+    return 0;
+}
+
+int ember__rec_next(const unsigned char **pos, const unsigned char *end, ember_rec *r)
+{
+    const unsigned char *p = *pos;
+    if (p >= end)
+        return 0;
+    uint64_t k, v;
+    if (*p < 0x80) {
+        k = *p++;
+    } else if (!(p = ember__varint_get(p, end, &k))) {
+        return EMBER_EIO;
+    }
+    if (k) {
+        if ((uint64_t)(end - p) < k - 1)
+            return EMBER_EIO;
+        r->key = ember_bytes_of(p, (size_t)(k - 1));
+        p += k - 1;
+    } else {
+        r->key = ember_bytes_of(NULL, 0);
+    }
+    if (p < end && *p < 0x80) {
+        v = *p++;
+    } else if (!(p = ember__varint_get(p, end, &v))) {
+        return EMBER_EIO;
+    }
+    if ((uint64_t)(end - p) < v)
+        return EMBER_EIO;
+    r->val = ember_bytes_of(p, (size_t)v);
+    *pos = p + v;
+    return 1;
+}
+
+void ember_iter_init(ember_iter *it, ember_bytes partition)
+{
+    if (!it)
+        return;
+    it->pos_ = partition.ptr;
+    it->end_ = it->pos_ ? it->pos_ + partition.len : NULL;
+}
+
+int ember_iter_next(ember_iter *it, ember_rec *rec)
+{
+    if (!it || !rec)
+        return EMBER_EINVAL;
+    if (!it->pos_)
+        return 0;
+    return ember__rec_next(&it->pos_, it->end_, rec);
+}

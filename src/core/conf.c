@@ -1,0 +1,82 @@
+/* Master strings: "local", "local[N]", "local[*]", "local[N,F]", "local[*,F]".
+ *
+ * Parsed strictly: a string that does not parse is an error naming the string,
+ * never a silent default. Spark's attempt rule: local and local[N] give a task
+ * one attempt, local[N,F] gives it F.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/conf.h"
+
+int ember__cores(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* Read a positive decimal int at *p; advances. -1 when none or out of range. */
+static int read_count(const char **p)
+{
+    const char *s = *p;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    long v = 0;
+    while (isdigit((unsigned char)*s)) {
+        v = v * 10 + (*s++ - '0');
+        if (v > 1 << 16)
+            return -1;
+    }
+    *p = s;
+    return v > 0 ? (int)v : -1;
+}
+
+int ember__parse_master(const char *m, ember__master *out)
+{
+    *out = (ember__master){0};
+    if (!strcmp(m, "local")) {
+        *out = (ember__master){EMBER__BACKEND_THREADS, 1, 1};
+        return 0;
+    }
+    if (!strcmp(m, "mpi")) {
+        out->backend = EMBER__BACKEND_MPI;
+        return 0;
+    }
+    const char *p;
+    int backend;
+    if (!strncmp(m, "local[", 6)) {
+        p = m + 6;
+        backend = EMBER__BACKEND_THREADS;
+    } else if (!strncmp(m, "process[", 8)) {
+        p = m + 8;
+        backend = EMBER__BACKEND_PROCESSES;
+    } else {
+        return EMBER_EMASTER;
+    }
+    int threads, attempts = 1;
+    if (*p == '*') {
+        threads = ember__cores();
+        p++;
+    } else if ((threads = read_count(&p)) < 0) {
+        return EMBER_EMASTER;
+    }
+    if (*p == ',') {
+        p++;
+        if ((attempts = read_count(&p)) < 0)
+            return EMBER_EMASTER;
+    }
+    if (strcmp(p, "]"))
+        return EMBER_EMASTER;
+    *out = (ember__master){backend, threads, attempts};
+    return 0;
+}

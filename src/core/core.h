@@ -1,0 +1,259 @@
+/* Internal declarations shared by the library's modules (not installed).
+ *
+ * Layering (DESIGN.md): core may use nothing below it; sched uses core; exec
+ * uses core and sched. The context struct lives here because every layer reads
+ * it; the executor is reached only through the ops table it holds.
+ */
+#ifndef EMBER_CORE_H
+#define EMBER_CORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "ember/ember.h"
+
+#define EMBER__HIDDEN __attribute__((visibility("hidden")))
+
+/* A user function or emitter asking the pipeline to stop early (take has all it
+ * needs). Not an error: the task ends successfully. */
+#define EMBER__STOP (-4999)
+
+/* ---------------------------------------------------------------- memory seam */
+
+void *ember__malloc(size_t n);
+void *ember__calloc(size_t n, size_t size);
+void *ember__realloc(void *p, size_t n);
+void ember__free(void *p);
+char *ember__strdup(const char *s);
+/* Tests: make the k-th allocation from now fail (1 = the next one); 0 disarms. */
+void ember__alloc_fail_at(long k);
+/* Allocations made since the process started (for tests and stats). */
+long ember__alloc_count(void);
+
+/* ---------------------------------------------------------------- buffers and records */
+
+int ember__buf_reserve(ember_buf *buf, size_t extra);
+
+static inline size_t ember__varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static inline unsigned char *ember__varint_put(unsigned char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    return p;
+}
+
+/* Decode one varint; NULL when it runs past end or is longer than 10 bytes. */
+static inline const unsigned char *ember__varint_get(const unsigned char *p,
+                                                     const unsigned char *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned shift = 0; p < end && shift < 64; shift += 7) {
+        unsigned char c = *p++;
+        r |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *v = r;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* The encoded size of a record: varint(key length + 1, or 0 for no key), key,
+ * varint(value length), value. */
+static inline size_t ember__rec_size(ember_rec r)
+{
+    size_t n = ember__varint_len(r.key.ptr ? (uint64_t)r.key.len + 1 : 0) + r.val.len +
+               ember__varint_len(r.val.len);
+    return r.key.ptr ? n + r.key.len : n;
+}
+
+/* Append a record to an arena buffer. 0 or EMBER_ENOMEM. */
+int ember__arena_put(ember_buf *arena, ember_rec r);
+
+/* Decode the record at *pos; advances *pos. 1, 0 at end, EMBER_EIO when malformed. */
+int ember__rec_next(const unsigned char **pos, const unsigned char *end, ember_rec *r);
+
+/* ---------------------------------------------------------------- hash table of byte keys */
+
+/* Open addressing over xxHash3 of the key; keys and values live in one arena,
+ * so an insert is not a malloc. Used by count_by_value (and the shuffle). */
+typedef struct ember__htab {
+    size_t *slots; /* offset + 1 into arena of the entry; 0 empty */
+    uint64_t *hashes;
+    size_t cap, len;
+    ember_buf arena; /* entries: varint klen, key, 8-byte value */
+} ember__htab;
+
+void ember__htab_init(ember__htab *h);
+void ember__htab_destroy(ember__htab *h);
+/* The 8-byte value slot of key, inserted as zero when new; NULL on ENOMEM. The
+ * pointer is valid until the next insert. */
+int64_t *ember__htab_upsert(ember__htab *h, ember_bytes key);
+/* Entry i of the arena walk: call with *pos 0, then it advances; 0 at the end. */
+int ember__htab_next(const ember__htab *h, size_t *pos, ember_bytes *key, int64_t *val);
+uint64_t ember__hash(ember_bytes b);
+
+/* ---------------------------------------------------------------- handles */
+
+/* A registry of live handles, so a freed or closed handle gives EMBER_ECTX
+ * instead of a use after free. */
+enum { EMBER__H_CTX = 1, EMBER__H_RDD, EMBER__H_BCAST, EMBER__H_ACC };
+int ember__handle_add(const void *p, int type);
+void ember__handle_del(const void *p);
+bool ember__handle_ok(const void *p, int type);
+
+/* ---------------------------------------------------------------- errors */
+
+/* Set the context's message (printf format) and return code. With ctx NULL the
+ * thread's own message is set. */
+int ember__err(const ember_ctx *ctx, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *ember__code_name(int code);
+
+/* ---------------------------------------------------------------- executor table */
+
+/* Runs task i of a batch; worker is the running thread's index (0: the caller). */
+typedef void ember__task_fn(void *batch, int i, int worker);
+
+typedef struct ember__executor_ops {
+    const char *name;
+    /* Run fn(batch, i, w) for i in [0, ntasks) and return when all are done. The
+     * calling thread takes part. Returns 0 (task failures are the batch's business). */
+    int (*run)(void *impl, int ntasks, ember__task_fn *fn, void *batch);
+    void (*destroy)(void *impl);
+} ember__executor_ops;
+
+/* ---------------------------------------------------------------- lineage */
+
+enum ember__kind {
+    EMBER__N_ERROR = 1,
+    EMBER__N_ARENA,  /* parallelize: one encoded arena per partition */
+    EMBER__N_I64,    /* parallelize_i64: the values, sliced at run time */
+    EMBER__N_RANGE,
+    EMBER__N_MAP,
+    EMBER__N_FLAT_MAP,
+    EMBER__N_FILTER,
+    EMBER__N_MAP_VALUES,
+    EMBER__N_FLAT_MAP_VALUES,
+    EMBER__N_KEY_BY,
+    EMBER__N_KEYS,
+    EMBER__N_VALUES,
+    EMBER__N_SAMPLE,
+    EMBER__N_ZIP_INDEX,
+    EMBER__N_MAP_PARTITIONS,
+    EMBER__N_GLOM,
+    EMBER__N_UNION,
+    EMBER__N_COALESCE,
+};
+
+struct ember_rdd {
+    ember_ctx *ctx;
+    enum ember__kind kind;
+    const char *op; /* Spark's name of the operation, for messages */
+    int64_t id;
+    int nparts;
+    int children; /* live rdds built on this one */
+    bool held;    /* the program still holds it (not ember_free'd) */
+    ember_rdd *parent, *parent2;
+    ember_rdd *prev, *next; /* the context's list of live nodes */
+
+    /* user function and argument, for the function kinds */
+    union {
+        ember_map_fn *map;
+        ember_pred_fn *pred;
+        ember_part_fn *part;
+    } fn;
+    void *arg;
+
+    /* sources */
+    ember_buf *arenas; /* N_ARENA: nparts arenas */
+    int64_t *values;   /* N_I64 */
+    uint64_t count;    /* N_I64, N_RANGE: number of values */
+    int64_t start, step; /* N_RANGE */
+
+    /* N_SAMPLE */
+    bool with_replacement;
+    double fraction;
+    uint64_t seed;
+
+    /* N_ZIP_INDEX: first index of each partition, computed at the first action */
+    int64_t *offsets;
+
+    /* N_COALESCE: partition i reads parent partitions [group[i], group[i+1]) */
+    int *group;
+
+    /* cache */
+    bool persisted; /* cache_mu is initialised */
+    bool cache_on;  /* partitions are kept once computed */
+    pthread_mutex_t cache_mu;
+    ember_buf *cached; /* nparts arenas, valid where have[i] */
+    bool *have;
+
+    /* N_ERROR */
+    int err;
+    char *errmsg;
+};
+
+/* Build a node of kind with parents (which gain a child); NULL on ENOMEM (the
+ * message set on ctx). */
+ember_rdd *ember__rdd_new(ember_ctx *ctx, enum ember__kind kind, const char *op, int nparts,
+                          ember_rdd *parent, ember_rdd *parent2);
+/* An rdd that carries an error to its action. */
+ember_rdd *ember__rdd_error(ember_ctx *ctx, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Check an rdd handed in by the program; on failure set the message and return a
+ * code (EMBER_EINVAL for NULL, EMBER_ECTX for a freed one, the node's own error). */
+int ember__rdd_check(ember_rdd *rdd, const char *op);
+/* Free every node of ctx (close). */
+void ember__rdd_free_all(ember_ctx *ctx);
+void ember__cache_drop(ember_rdd *rdd);
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct ember__job_rec ember__job_rec;
+
+typedef struct ember__acc_list {
+    ember_accumulator *head;
+} ember__acc_list;
+
+struct ember_ctx {
+    char master[64];
+    char *app_name;
+    int parallelism;
+    int max_failures;
+    int stats_on; /* time user functions, print stats at close */
+
+    const ember__executor_ops *exec;
+    void *exec_impl;
+
+    char errmsg[1024];
+    int64_t next_rdd_id;
+    ember_rdd *nodes; /* list of live nodes */
+    ember_broadcast *bcasts;
+    ember_accumulator *accs;
+    pthread_mutex_t acc_mu; /* merging task updates into accumulators */
+
+    /* stats: the last EMBER__JOBS_KEPT jobs, by job id modulo */
+    int64_t jobs_run;
+    ember__job_rec *jobs;
+    ember_stage_stats totals;
+    uint64_t totals_wall_ns;
+};
+
+#define EMBER__JOBS_KEPT 1024
+
+uint64_t ember__now_ns(void);
+
+#endif

@@ -1,0 +1,100 @@
+/* Context accessors, error messages and the clock.
+ *
+ * The message of the last error lives on the context (sqlite3_errmsg style);
+ * calls that have no context (ember_open, NULL or stale handles) write a
+ * thread-local message instead, read with ember_errmsg(NULL).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "core/core.h"
+
+static _Thread_local char thread_msg[1024];
+
+const char *ember_strerror(int code)
+{
+    switch (code) {
+    case 0:
+        return "ok";
+#define EMBER__ERR_CASE(name, value, text)                                                        \
+    case EMBER_##name:                                                                             \
+        return text;
+        EMBER_ERRNO_MAP(EMBER__ERR_CASE)
+#undef EMBER__ERR_CASE
+    default:
+        return "unknown error";
+    }
+}
+
+const char *ember__code_name(int code)
+{
+    switch (code) {
+#define EMBER__ERR_NAME(name, value, text)                                                        \
+    case EMBER_##name:                                                                             \
+        return "EMBER_" #name;
+        EMBER_ERRNO_MAP(EMBER__ERR_NAME)
+#undef EMBER__ERR_NAME
+    default:
+        return NULL;
+    }
+}
+
+int ember__err(const ember_ctx *ctx, int code, const char *fmt, ...)
+{
+    /* The message buffer is the context's scratch, written only by the driver. */
+    char *dst = ctx ? ((ember_ctx *)(uintptr_t)ctx)->errmsg : thread_msg;
+    size_t cap = ctx ? sizeof ctx->errmsg : sizeof thread_msg;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, cap, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *ember_errmsg(const ember_ctx *ctx)
+{
+    if (!ctx)
+        return thread_msg;
+    if (!ember__handle_ok(ctx, EMBER__H_CTX))
+        return "ember_errmsg: the context is closed or not a context";
+    return ctx->errmsg;
+}
+
+int ember_parallelism(const ember_ctx *ctx)
+{
+    return ember__handle_ok(ctx, EMBER__H_CTX) ? ctx->parallelism : 0;
+}
+
+int ember_max_failures(const ember_ctx *ctx)
+{
+    return ember__handle_ok(ctx, EMBER__H_CTX) ? ctx->max_failures : 0;
+}
+
+int ember_rank(const ember_ctx *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+int ember_ranks(const ember_ctx *ctx)
+{
+    return ember__handle_ok(ctx, EMBER__H_CTX) ? 1 : 0;
+}
+
+int ember_is_driver(const ember_ctx *ctx)
+{
+    return ember__handle_ok(ctx, EMBER__H_CTX) ? 1 : 0;
+}
+
+const char *ember_master(const ember_ctx *ctx)
+{
+    return ember__handle_ok(ctx, EMBER__H_CTX) ? ctx->master : "";
+}
+
+uint64_t ember__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,98 @@
+/* Opening and closing a context: the one place that sees every layer.
+ *
+ * ember_open parses the master string, chooses the executor backend from it (the
+ * only place a backend is chosen) and registers the context handle;
+ * ember_close tears down in the reverse order and prints the stats when asked.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/conf.h"
+#include "exec/exec.h"
+
+static int stats_wanted(const ember_conf *conf)
+{
+    if (conf->stats)
+        return conf->stats > 0;
+    const char *env = getenv("EMBER_STATS");
+    return env && !strcmp(env, "1");
+}
+
+int ember_open(ember_ctx **out, const ember_conf *conf)
+{
+    if (!out)
+        return ember__err(NULL, EMBER_EINVAL, "ember_open: ctx is NULL");
+    *out = NULL;
+    ember_conf defaults = {0};
+    if (!conf)
+        conf = &defaults;
+    const char *master = conf->master;
+    if (!master)
+        master = getenv("EMBER_MASTER");
+    if (!master || !*master)
+        master = "local[*]";
+    ember__master m;
+    if (ember__parse_master(master, &m))
+        return ember__err(NULL, EMBER_EMASTER,
+                          "ember_open: master '%s' does not parse (expected local, local[N], "
+                          "local[*] or local[N,F] with N, F > 0)",
+                          master);
+    if (m.backend != EMBER__BACKEND_THREADS)
+        return ember__err(NULL, EMBER_ENOTSUP,
+                          "ember_open: master '%s': this build has the thread backend only "
+                          "(local, local[N], local[N,F])",
+                          master);
+    if (conf->max_failures < 0)
+        return ember__err(NULL, EMBER_EINVAL, "ember_open: max_failures must be >= 0 (got %d)",
+                          conf->max_failures);
+
+    ember_ctx *ctx = ember__calloc(1, sizeof *ctx);
+    if (!ctx)
+        return ember__err(NULL, EMBER_ENOMEM, "ember_open: out of memory");
+    ctx->app_name = ember__strdup(conf->app_name ? conf->app_name : "ember");
+    if (!ctx->app_name)
+        goto out_nomem;
+    snprintf(ctx->master, sizeof ctx->master, "%s", master);
+    ctx->parallelism = m.threads;
+    ctx->max_failures = conf->max_failures ? conf->max_failures : m.attempts;
+    ctx->stats_on = stats_wanted(conf);
+    pthread_mutex_init(&ctx->acc_mu, NULL);
+    int rc = ember__pool_create(m.threads, &ctx->exec, &ctx->exec_impl);
+    if (rc) {
+        pthread_mutex_destroy(&ctx->acc_mu);
+        ember__free(ctx->app_name);
+        ember__free(ctx);
+        return ember__err(NULL, rc, "ember_open: starting %d threads failed: %s", m.threads,
+                          ember_strerror(rc));
+    }
+    if (ember__handle_add(ctx, EMBER__H_CTX)) {
+        ctx->exec->destroy(ctx->exec_impl);
+        pthread_mutex_destroy(&ctx->acc_mu);
+        goto out_nomem;
+    }
+    *out = ctx;
+    return 0;
+
+out_nomem:
+    ember__free(ctx->app_name);
+    ember__free(ctx);
+    return ember__err(NULL, EMBER_ENOMEM, "ember_open: out of memory");
+}
+
+void ember_close(ember_ctx *ctx)
+{
+    if (!ember__handle_ok(ctx, EMBER__H_CTX))
+        return;
+    if (ember__cur_task) /* closing from inside a task would free the running job */
+        return;
+    if (ctx->stats_on)
+        ember_stats_print(ctx, stderr);
+    ember__handle_del(ctx);
+    ctx->exec->destroy(ctx->exec_impl);
+    ember__rdd_free_all(ctx);
+    ember__shared_free_all(ctx);
+    ember__stats_free(ctx);
+    pthread_mutex_destroy(&ctx->acc_mu);
+    ember__free(ctx->app_name);
+    ember__free(ctx);
+}

@@ -1,0 +1,1170 @@
+/* Actions: each is a sink at the end of the fused pipeline plus a gather step
+ * on the driver.
+ *
+ * A sink keeps per-task state (an arena of records, a running reduction, a
+ * bounded heap, a count table) which is reset at every attempt, so a retried
+ * task never adds twice. The driver then combines the tasks' states in partition
+ * order, which makes results independent of thread timing.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched.h"
+
+/* ---------------------------------------------------------------- results */
+
+struct ember_result {
+    size_t n;
+    ember_rec *recs;
+    ember_buf *bufs; /* the arenas the records point into */
+    int nbufs;
+};
+
+size_t ember_result_len(const ember_result *res)
+{
+    return res ? res->n : 0;
+}
+
+ember_rec ember_result_at(const ember_result *res, size_t i)
+{
+    if (!res || i >= res->n)
+        return (ember_rec){0};
+    return res->recs[i];
+}
+
+void ember_result_free(ember_result *res)
+{
+    if (!res)
+        return;
+    for (int i = 0; i < res->nbufs; i++)
+        ember_buf_destroy(&res->bufs[i]);
+    ember__free(res->bufs);
+    ember__free(res->recs);
+    ember__free(res);
+}
+
+/* Index the first limit records of arenas (taking ownership of them). */
+static int result_from_arenas(ember_buf *arenas, int n, size_t limit, ember_result **out)
+{
+    ember_result *res = ember__calloc(1, sizeof *res);
+    if (!res)
+        return EMBER_ENOMEM;
+    size_t cap = 0;
+    for (int i = 0; i < n && res->n < limit; i++) {
+        const unsigned char *p = arenas[i].ptr, *end = p + arenas[i].len;
+        ember_rec r;
+        while (res->n < limit && ember__rec_next(&p, end, &r) == 1) {
+            if (res->n == cap) {
+                cap = cap ? cap * 2 : 64;
+                ember_rec *recs = ember__realloc(res->recs, cap * sizeof *recs);
+                if (!recs) {
+                    ember_result_free(res);
+                    return EMBER_ENOMEM;
+                }
+                res->recs = recs;
+            }
+            res->recs[res->n++] = r;
+        }
+    }
+    res->bufs = arenas;
+    res->nbufs = n;
+    *out = res;
+    return 0;
+}
+
+/* A result holding copies of recs. */
+static int result_copy(const ember_rec *recs, size_t n, ember_result **out)
+{
+    ember_buf *arena = ember__calloc(1, sizeof *arena);
+    if (!arena)
+        return EMBER_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (ember__arena_put(arena, recs[i])) {
+            ember_buf_destroy(arena);
+            ember__free(arena);
+            return EMBER_ENOMEM;
+        }
+    }
+    int rc = result_from_arenas(arena, 1, n, out);
+    if (rc) {
+        ember_buf_destroy(arena);
+        ember__free(arena);
+    }
+    return rc;
+}
+
+static int nomem(ember_ctx *ctx, const char *action)
+{
+    return ember__err(ctx, EMBER_ENOMEM, "%s: out of memory gathering the results", action);
+}
+
+/* ---------------------------------------------------------------- collect, take */
+
+typedef struct collect_state {
+    ember_buf arena;
+    size_t n;
+} collect_state;
+
+static int collect_push(ember_out *self, ember_rec rec)
+{
+    collect_state *s = self->state;
+    const size_t *limit = self->task->job->arg;
+    if (ember__arena_put(&s->arena, rec))
+        return ember__task_fail(self->task, EMBER_ENOMEM, "out of memory collecting results");
+    s->n++;
+    self->task->records_out++;
+    if (limit && s->n >= *limit)
+        self->task->stop = true;
+    return 0;
+}
+
+static int collect_reset(void *state, const ember__job *job)
+{
+    (void)job;
+    collect_state *s = state;
+    s->arena.len = 0;
+    s->n = 0;
+    return 0;
+}
+
+static void collect_destroy(void *state)
+{
+    ember_buf_destroy(&((collect_state *)state)->arena);
+}
+
+static const ember__sink_ops collect_sink = {sizeof(collect_state), collect_push, collect_reset,
+                                             collect_destroy};
+
+/* Move the tasks' arenas out of the job into a result. */
+static int gather_arenas(ember__job *job, size_t limit, ember_result **out)
+{
+    ember_buf *arenas = ember__calloc((size_t)job->ntasks, sizeof *arenas);
+    if (!arenas)
+        return EMBER_ENOMEM;
+    for (int i = 0; i < job->ntasks; i++) {
+        collect_state *s = ember__job_state(job, i);
+        arenas[i] = s->arena;
+        s->arena = (ember_buf){0};
+    }
+    int rc = result_from_arenas(arenas, job->ntasks, limit, out);
+    if (rc) {
+        for (int i = 0; i < job->ntasks; i++)
+            ember_buf_destroy(&arenas[i]);
+        ember__free(arenas);
+    }
+    return rc;
+}
+
+int ember_collect(ember_rdd *rdd, ember_result **out)
+{
+    int rc = ember__action_begin(rdd, "collect");
+    if (rc)
+        return rc;
+    if (!out)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "collect: out is NULL");
+    ember__job *job;
+    if ((rc = ember__job_run(rdd, "collect", &collect_sink, NULL, NULL, 0, &job)))
+        return rc;
+    rc = gather_arenas(job, SIZE_MAX, out);
+    if (rc)
+        nomem(rdd->ctx, "collect");
+    return ember__job_end(job, rc);
+}
+
+/* Spark's take: scan one partition, then grow the scan (x4 at most) by what the
+ * rows found so far suggest, until n rows or no partitions left. */
+int ember_take(ember_rdd *rdd, size_t n, ember_result **out)
+{
+    int rc = ember__action_begin(rdd, "take");
+    if (rc)
+        return rc;
+    if (!out)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "take: out is NULL");
+    ember_ctx *ctx = rdd->ctx;
+    ember_buf *arenas = ember__calloc((size_t)rdd->nparts + 1, sizeof *arenas);
+    int *parts = ember__malloc(((size_t)rdd->nparts + 1) * sizeof *parts);
+    if (!arenas || !parts) {
+        ember__free(arenas);
+        ember__free(parts);
+        return nomem(ctx, "take");
+    }
+    size_t have = 0;
+    int scanned = 0;
+    while (have < n && scanned < rdd->nparts) {
+        long try = 1;
+        if (scanned > 0) {
+            if (have == 0)
+                try = (long)scanned * 4;
+            else
+                try = (long)ceil(1.5 * (double)(n - have) * scanned / (double)have);
+            if (try > (long)scanned * 4)
+                try = (long)scanned * 4;
+            if (try < 1)
+                try = 1;
+        }
+        int upto = scanned + try > rdd->nparts ? rdd->nparts : (int)(scanned + try);
+        for (int p = scanned; p < upto; p++)
+            parts[p - scanned] = p;
+        size_t left = n - have;
+        ember__job *job;
+        if ((rc = ember__job_run(rdd, "take", &collect_sink, &left, parts, upto - scanned, &job)))
+            goto out;
+        for (int i = 0; i < job->ntasks; i++) {
+            collect_state *s = ember__job_state(job, i);
+            arenas[scanned + i] = s->arena;
+            s->arena = (ember_buf){0};
+            have += s->n;
+        }
+        ember__job_end(job, 0);
+        scanned = upto;
+    }
+    rc = result_from_arenas(arenas, scanned, n, out);
+    if (rc)
+        nomem(ctx, "take");
+out:
+    if (rc) {
+        for (int i = 0; i < scanned; i++)
+            ember_buf_destroy(&arenas[i]);
+        ember__free(arenas);
+    }
+    ember__free(parts);
+    return rc;
+}
+
+int ember_first(ember_rdd *rdd, ember_result **out)
+{
+    ember_result *res;
+    int rc = ember_take(rdd, 1, &res);
+    if (rc)
+        return rc;
+    if (res->n == 0) {
+        ember_result_free(res);
+        return ember__err(rdd->ctx, EMBER_EEMPTY, "first: the rdd is empty");
+    }
+    *out = res;
+    return 0;
+}
+
+int ember_is_empty(ember_rdd *rdd, bool *out)
+{
+    ember_result *res;
+    int rc = ember_take(rdd, 1, &res);
+    if (rc)
+        return rc;
+    if (out)
+        *out = res->n == 0;
+    ember_result_free(res);
+    return out ? 0 : ember__err(rdd->ctx, EMBER_EINVAL, "is_empty: out is NULL");
+}
+
+/* ---------------------------------------------------------------- count */
+
+typedef struct count_state {
+    int64_t n;
+} count_state;
+
+static int count_push(ember_out *self, ember_rec rec)
+{
+    (void)rec;
+    ((count_state *)self->state)->n++;
+    self->task->records_out++;
+    return 0;
+}
+
+static int count_reset(void *state, const ember__job *job)
+{
+    (void)job;
+    ((count_state *)state)->n = 0;
+    return 0;
+}
+
+static const ember__sink_ops count_sink = {sizeof(count_state), count_push, count_reset, NULL};
+
+int ember_count(ember_rdd *rdd, int64_t *out)
+{
+    int rc = ember__action_begin(rdd, "count");
+    if (rc)
+        return rc;
+    if (!out)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "count: out is NULL");
+    ember__job *job;
+    if ((rc = ember__job_run(rdd, "count", &count_sink, NULL, NULL, 0, &job)))
+        return rc;
+    int64_t n = 0;
+    for (int i = 0; i < job->ntasks; i++)
+        n += ((count_state *)ember__job_state(job, i))->n;
+    *out = n;
+    return ember__job_end(job, 0);
+}
+
+/* ---------------------------------------------------------------- reduce, fold, aggregate */
+
+enum { RED_REDUCE, RED_FOLD, RED_AGGREGATE, RED_MIN, RED_MAX };
+
+typedef struct reduce_args {
+    int mode;
+    const char *op;
+    ember_reduce_fn *fn;  /* reduce, fold; seq for aggregate */
+    ember_reduce_fn *comb;
+    ember_cmp_fn *cmp;    /* min, max */
+    void *arg;
+    ember_bytes zero;
+} reduce_args;
+
+typedef struct reduce_state {
+    ember_buf acc, tmp;
+    bool has;
+} reduce_state;
+
+/* acc = combine(acc, v) with fn, or the better of the two by cmp. */
+static int combine(const reduce_args *a, ember_reduce_fn *fn, ember_buf *acc, ember_buf *tmp,
+                   ember_bytes v, ember__task *t)
+{
+    int rc;
+    if (t)
+        ember__user_begin(t);
+    if (a->cmp) {
+        int c = a->cmp(ember_buf_bytes(acc), v, a->arg);
+        rc = (a->mode == RED_MIN ? c > 0 : c < 0) ? ember_buf_set(acc, v.ptr, v.len) : 0;
+    } else {
+        tmp->len = 0;
+        rc = fn(ember_buf_bytes(acc), v, tmp, a->arg);
+        if (!rc) {
+            ember_buf swap = *acc;
+            *acc = *tmp;
+            *tmp = swap;
+        }
+    }
+    if (t)
+        ember__user_end(t);
+    return rc;
+}
+
+static int reduce_push(ember_out *self, ember_rec rec)
+{
+    reduce_state *s = self->state;
+    ember__task *t = self->task;
+    const reduce_args *a = t->job->arg;
+    t->records_out++;
+    if (!s->has) {
+        s->has = true;
+        if (ember_buf_set(&s->acc, rec.val.ptr, rec.val.len))
+            return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", a->op);
+        return 0;
+    }
+    int rc = combine(a, a->fn, &s->acc, &s->tmp, rec.val, t);
+    return ember__after_user(t, a->op, rc);
+}
+
+static int reduce_reset(void *state, const ember__job *job)
+{
+    reduce_state *s = state;
+    const reduce_args *a = job->arg;
+    s->has = a->mode == RED_FOLD || a->mode == RED_AGGREGATE;
+    s->acc.len = 0;
+    if (s->has)
+        return ember_buf_set(&s->acc, a->zero.ptr, a->zero.len);
+    return 0;
+}
+
+static void reduce_destroy(void *state)
+{
+    reduce_state *s = state;
+    ember_buf_destroy(&s->acc);
+    ember_buf_destroy(&s->tmp);
+}
+
+static const ember__sink_ops reduce_sink = {sizeof(reduce_state), reduce_push, reduce_reset,
+                                            reduce_destroy};
+
+/* Combine the partitions' results on the driver: in order, or in a tree of depth
+ * levels (Spark's treeReduce: groups of scale = ceil(n^(1/depth)) results). */
+static int reduce_gather(ember__job *job, const reduce_args *a, int depth, ember_buf *out)
+{
+    ember_ctx *ctx = job->ctx;
+    ember_reduce_fn *fn = a->mode == RED_AGGREGATE ? a->comb : a->fn;
+    ember_buf tmp = {0};
+    int n = 0, rc = 0;
+    /* compact the partitions that have a value to the front */
+    for (int i = 0; i < job->ntasks; i++) {
+        reduce_state *s = ember__job_state(job, i);
+        if (!s->has)
+            continue;
+        reduce_state *d = ember__job_state(job, n++);
+        if (d != s) {
+            ember_buf t1 = d->acc;
+            d->acc = s->acc;
+            s->acc = t1;
+            d->has = true;
+            s->has = false;
+        }
+    }
+    if (a->mode == RED_REDUCE || a->mode == RED_MIN || a->mode == RED_MAX) {
+        if (n == 0)
+            return ember__err(ctx, EMBER_EEMPTY, "%s: the rdd is empty", a->op);
+        int scale = 2;
+        if (depth > 1)
+            while (pow(scale, depth) < n)
+                scale++;
+        /* tree levels: fold groups of scale neighbours until one level is left */
+        while (depth > 1 && n > scale) {
+            int m = 0;
+            for (int g = 0; g < n && !rc; g += scale, m++) {
+                reduce_state *d = ember__job_state(job, g);
+                for (int k = g + 1; k < g + scale && k < n && !rc; k++)
+                    rc = combine(a, fn, &d->acc,
+                                 &tmp, ember_buf_bytes(&((reduce_state *)ember__job_state(job, k))->acc),
+                                 NULL);
+                if (m != g) {
+                    reduce_state *dst = ember__job_state(job, m);
+                    ember_buf t1 = dst->acc;
+                    dst->acc = d->acc;
+                    d->acc = t1;
+                }
+            }
+            n = m;
+        }
+        reduce_state *first = ember__job_state(job, 0);
+        for (int k = 1; k < n && !rc; k++)
+            rc = combine(a, fn, &first->acc, &tmp,
+                         ember_buf_bytes(&((reduce_state *)ember__job_state(job, k))->acc), NULL);
+        if (!rc)
+            rc = ember_buf_set(out, first->acc.ptr, first->acc.len);
+    } else {
+        /* fold, aggregate: zero starts the driver's combination too */
+        ember_buf acc = {0};
+        rc = ember_buf_set(&acc, a->zero.ptr, a->zero.len);
+        for (int k = 0; k < n && !rc; k++)
+            rc = combine(a, fn, &acc, &tmp,
+                         ember_buf_bytes(&((reduce_state *)ember__job_state(job, k))->acc), NULL);
+        if (!rc)
+            rc = ember_buf_set(out, acc.ptr, acc.len);
+        ember_buf_destroy(&acc);
+    }
+    ember_buf_destroy(&tmp);
+    if (rc)
+        return ember__err(ctx, rc, "%s: combining the partitions' results failed: %d (%s)",
+                          a->op, rc, ember_strerror(rc));
+    return 0;
+}
+
+static int run_reduce(ember_rdd *rdd, const reduce_args *a, int depth, ember_buf *out)
+{
+    int rc = ember__action_begin(rdd, a->op);
+    if (rc)
+        return rc;
+    if (!out || (!a->fn && !a->cmp) || (a->mode == RED_AGGREGATE && !a->comb))
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: a function or out is NULL", a->op);
+    if (depth < 1)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: depth must be >= 1 (got %d)", a->op,
+                          depth);
+    if (a->zero.len && !a->zero.ptr)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: zero has a NULL pointer", a->op);
+    ember__job *job;
+    if ((rc = ember__job_run(rdd, a->op, &reduce_sink, a, NULL, 0, &job)))
+        return rc;
+    return ember__job_end(job, reduce_gather(job, a, depth, out));
+}
+
+int ember_reduce(ember_rdd *rdd, ember_reduce_fn *fn, void *arg, ember_buf *out)
+{
+    reduce_args a = {.mode = RED_REDUCE, .op = "reduce", .fn = fn, .arg = arg};
+    return run_reduce(rdd, &a, 1, out);
+}
+
+int ember_tree_reduce(ember_rdd *rdd, ember_reduce_fn *fn, void *arg, int depth, ember_buf *out)
+{
+    reduce_args a = {.mode = RED_REDUCE, .op = "tree_reduce", .fn = fn, .arg = arg};
+    return run_reduce(rdd, &a, depth, out);
+}
+
+int ember_fold(ember_rdd *rdd, ember_bytes zero, ember_reduce_fn *fn, void *arg, ember_buf *out)
+{
+    reduce_args a = {.mode = RED_FOLD, .op = "fold", .fn = fn, .arg = arg, .zero = zero};
+    return run_reduce(rdd, &a, 1, out);
+}
+
+int ember_aggregate(ember_rdd *rdd, ember_bytes zero, ember_reduce_fn *seq, ember_reduce_fn *comb,
+                    void *arg, ember_buf *out)
+{
+    reduce_args a = {.mode = RED_AGGREGATE, .op = "aggregate", .fn = seq, .comb = comb,
+                     .arg = arg, .zero = zero};
+    return run_reduce(rdd, &a, 1, out);
+}
+
+int ember_min(ember_rdd *rdd, ember_cmp_fn *cmp, void *arg, ember_buf *out)
+{
+    reduce_args a = {.mode = RED_MIN, .op = "min", .cmp = cmp ? cmp : ember_cmp_bytes,
+                     .arg = arg};
+    return run_reduce(rdd, &a, 1, out);
+}
+
+int ember_max(ember_rdd *rdd, ember_cmp_fn *cmp, void *arg, ember_buf *out)
+{
+    reduce_args a = {.mode = RED_MAX, .op = "max", .cmp = cmp ? cmp : ember_cmp_bytes,
+                     .arg = arg};
+    return run_reduce(rdd, &a, 1, out);
+}
+
+/* ---------------------------------------------------------------- foreach */
+
+typedef struct each_args {
+    ember_each_fn *fn;
+    void *arg;
+} each_args;
+
+static int each_push(ember_out *self, ember_rec rec)
+{
+    ember__task *t = self->task;
+    const each_args *a = t->job->arg;
+    t->records_out++;
+    ember__user_begin(t);
+    int rc = a->fn(rec, a->arg);
+    ember__user_end(t);
+    return ember__after_user(t, "foreach", rc);
+}
+
+static int discard_push(ember_out *self, ember_rec rec)
+{
+    (void)rec;
+    self->task->records_out++;
+    return 0;
+}
+
+static int nothing_reset(void *state, const ember__job *job)
+{
+    (void)state;
+    (void)job;
+    return 0;
+}
+
+static const ember__sink_ops each_sink = {0, each_push, nothing_reset, NULL};
+static const ember__sink_ops discard_sink = {0, discard_push, nothing_reset, NULL};
+
+int ember_foreach(ember_rdd *rdd, ember_each_fn *fn, void *arg)
+{
+    int rc = ember__action_begin(rdd, "foreach");
+    if (rc)
+        return rc;
+    if (!fn)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "foreach: the function is NULL");
+    each_args a = {fn, arg};
+    ember__job *job;
+    if ((rc = ember__job_run(rdd, "foreach", &each_sink, &a, NULL, 0, &job)))
+        return rc;
+    return ember__job_end(job, 0);
+}
+
+int ember_foreach_partition(ember_rdd *rdd, ember_part_fn *fn, void *arg)
+{
+    int rc = ember__action_begin(rdd, "foreach_partition");
+    if (rc)
+        return rc;
+    if (!fn)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "foreach_partition: the function is NULL");
+    /* a map_partitions whose output is thrown away */
+    ember_rdd *each = ember_map_partitions(rdd, fn, arg);
+    if (!each || each->kind == EMBER__N_ERROR) {
+        ember_free(each);
+        return ember__err(rdd->ctx, EMBER_ENOMEM, "foreach_partition: out of memory");
+    }
+    each->op = "foreach_partition";
+    ember__job *job;
+    if (!(rc = ember__job_run(each, "foreach_partition", &discard_sink, NULL, NULL, 0, &job)))
+        rc = ember__job_end(job, 0);
+    ember_free(each);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- top, take_ordered */
+
+typedef struct order_args {
+    size_t n;
+    ember_cmp_fn *cmp;
+    void *arg;
+    int sign; /* 1: keep the smallest (take_ordered), -1: the largest (top) */
+} order_args;
+
+typedef struct order_state {
+    ember_buf *slots;
+    size_t *heap; /* slot indices; the root is the worst kept value */
+    size_t len, cap;
+} order_state;
+
+static int order_cmp(const order_args *a, ember_bytes x, ember_bytes y)
+{
+    return a->sign * a->cmp(x, y, a->arg);
+}
+
+static void sift_down(order_state *s, const order_args *a, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < s->len && order_cmp(a, ember_buf_bytes(&s->slots[s->heap[l]]),
+                                    ember_buf_bytes(&s->slots[s->heap[w]])) > 0)
+            w = l;
+        if (r < s->len && order_cmp(a, ember_buf_bytes(&s->slots[s->heap[r]]),
+                                    ember_buf_bytes(&s->slots[s->heap[w]])) > 0)
+            w = r;
+        if (w == i)
+            return;
+        size_t t = s->heap[i];
+        s->heap[i] = s->heap[w];
+        s->heap[w] = t;
+        i = w;
+    }
+}
+
+static int order_push(ember_out *self, ember_rec rec)
+{
+    order_state *s = self->state;
+    ember__task *t = self->task;
+    const order_args *a = t->job->arg;
+    t->records_out++;
+    if (s->len < a->n) {
+        size_t i = s->len++;
+        if (ember_buf_set(&s->slots[i], rec.val.ptr, rec.val.len))
+            return ember__task_fail(t, EMBER_ENOMEM, "out of memory keeping the top values");
+        s->heap[i] = i;
+        while (i > 0) { /* sift up */
+            size_t p = (i - 1) / 2;
+            if (order_cmp(a, ember_buf_bytes(&s->slots[s->heap[i]]),
+                          ember_buf_bytes(&s->slots[s->heap[p]])) <= 0)
+                break;
+            size_t tmp = s->heap[i];
+            s->heap[i] = s->heap[p];
+            s->heap[p] = tmp;
+            i = p;
+        }
+        return 0;
+    }
+    if (order_cmp(a, rec.val, ember_buf_bytes(&s->slots[s->heap[0]])) >= 0)
+        return 0;
+    if (ember_buf_set(&s->slots[s->heap[0]], rec.val.ptr, rec.val.len))
+        return ember__task_fail(t, EMBER_ENOMEM, "out of memory keeping the top values");
+    sift_down(s, a, 0);
+    return 0;
+}
+
+static int order_reset(void *state, const ember__job *job)
+{
+    order_state *s = state;
+    const order_args *a = job->arg;
+    s->len = 0;
+    if (!s->slots) {
+        s->slots = ember__calloc(a->n, sizeof *s->slots);
+        s->heap = ember__calloc(a->n, sizeof *s->heap);
+        if (!s->slots || !s->heap)
+            return EMBER_ENOMEM;
+        s->cap = a->n;
+    }
+    return 0;
+}
+
+static void order_destroy(void *state)
+{
+    order_state *s = state;
+    /* every slot may hold memory from an earlier attempt */
+    for (size_t i = 0; s->slots && i < s->cap; i++)
+        ember_buf_destroy(&s->slots[i]);
+    ember__free(s->slots);
+    ember__free(s->heap);
+}
+
+static const ember__sink_ops order_sink = {sizeof(order_state), order_push, order_reset,
+                                           order_destroy};
+
+static int order_qsort_cmp(const void *x, const void *y, void *arg)
+{
+    const ember_rec *a = x, *b = y;
+    const order_args *oa = arg;
+    return oa->sign * oa->cmp(a->val, b->val, oa->arg);
+}
+
+static int run_order(ember_rdd *rdd, const char *op, size_t n, ember_cmp_fn *cmp, void *arg,
+                     int sign, ember_result **out)
+{
+    int rc = ember__action_begin(rdd, op);
+    if (rc)
+        return rc;
+    if (!out)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", op);
+    if (n == 0)
+        return result_copy(NULL, 0, out) ? nomem(rdd->ctx, op) : 0;
+    if (n > (SIZE_MAX >> 8))
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: n is too large (%zu)", op, n);
+    order_args a = {n, cmp ? cmp : ember_cmp_bytes, arg, sign};
+    ember__job *job;
+    if ((rc = ember__job_run(rdd, op, &order_sink, &a, NULL, 0, &job)))
+        return rc;
+    size_t total = 0;
+    for (int i = 0; i < job->ntasks; i++)
+        total += ((order_state *)ember__job_state(job, i))->len;
+    ember_rec *all = ember__malloc((total ? total : 1) * sizeof *all);
+    if (!all) {
+        rc = nomem(rdd->ctx, op);
+    } else {
+        size_t k = 0;
+        for (int i = 0; i < job->ntasks; i++) {
+            order_state *s = ember__job_state(job, i);
+            for (size_t j = 0; j < s->len; j++)
+                all[k++] = (ember_rec){.val = ember_buf_bytes(&s->slots[j])};
+        }
+        qsort_r(all, total, sizeof *all, order_qsort_cmp, &a);
+        if (result_copy(all, total < n ? total : n, out))
+            rc = nomem(rdd->ctx, op);
+        ember__free(all);
+    }
+    return ember__job_end(job, rc);
+}
+
+int ember_top(ember_rdd *rdd, size_t n, ember_cmp_fn *cmp, void *arg, ember_result **out)
+{
+    return run_order(rdd, "top", n, cmp, arg, -1, out);
+}
+
+int ember_take_ordered(ember_rdd *rdd, size_t n, ember_cmp_fn *cmp, void *arg,
+                       ember_result **out)
+{
+    return run_order(rdd, "take_ordered", n, cmp, arg, 1, out);
+}
+
+/* ---------------------------------------------------------------- count_by_value */
+
+typedef struct cbv_state {
+    ember__htab tab;
+} cbv_state;
+
+static int cbv_push(ember_out *self, ember_rec rec)
+{
+    cbv_state *s = self->state;
+    self->task->records_out++;
+    int64_t *v = ember__htab_upsert(&s->tab, rec.val);
+    if (!v)
+        return ember__task_fail(self->task, EMBER_ENOMEM, "count_by_value: out of memory");
+    (*v)++;
+    return 0;
+}
+
+static int cbv_reset(void *state, const ember__job *job)
+{
+    (void)job;
+    cbv_state *s = state;
+    ember__htab_destroy(&s->tab);
+    ember__htab_init(&s->tab);
+    return 0;
+}
+
+static void cbv_destroy(void *state)
+{
+    ember__htab_destroy(&((cbv_state *)state)->tab);
+}
+
+static const ember__sink_ops cbv_sink = {sizeof(cbv_state), cbv_push, cbv_reset, cbv_destroy};
+
+static int rec_key_cmp(const void *x, const void *y)
+{
+    const ember_rec *a = x, *b = y;
+    return ember_cmp_bytes(a->key, b->key, NULL);
+}
+
+int ember_count_by_value(ember_rdd *rdd, ember_result **out)
+{
+    int rc = ember__action_begin(rdd, "count_by_value");
+    if (rc)
+        return rc;
+    if (!out)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "count_by_value: out is NULL");
+    ember__job *job;
+    if ((rc = ember__job_run(rdd, "count_by_value", &cbv_sink, NULL, NULL, 0, &job)))
+        return rc;
+    ember__htab all;
+    ember__htab_init(&all);
+    ember_rec *recs = NULL;
+    int64_t *counts = NULL;
+    for (int i = 0; i < job->ntasks && !rc; i++) {
+        cbv_state *s = ember__job_state(job, i);
+        size_t pos = 0;
+        ember_bytes k;
+        int64_t c;
+        while (!rc && ember__htab_next(&s->tab, &pos, &k, &c)) {
+            int64_t *v = ember__htab_upsert(&all, k);
+            if (!v)
+                rc = EMBER_ENOMEM;
+            else
+                *v += c;
+        }
+    }
+    if (!rc) {
+        recs = ember__malloc((all.len ? all.len : 1) * sizeof *recs);
+        counts = ember__malloc((all.len ? all.len : 1) * sizeof *counts);
+        if (!recs || !counts)
+            rc = EMBER_ENOMEM;
+    }
+    if (!rc) {
+        size_t pos = 0, k = 0;
+        ember_bytes key;
+        while (ember__htab_next(&all, &pos, &key, &counts[k])) {
+            recs[k] = (ember_rec){.key = key, .val = {&counts[k], sizeof *counts}};
+            k++;
+        }
+        qsort(recs, k, sizeof *recs, rec_key_cmp);
+        rc = result_copy(recs, k, out);
+    }
+    if (rc)
+        nomem(rdd->ctx, "count_by_value");
+    ember__free(recs);
+    ember__free(counts);
+    ember__htab_destroy(&all);
+    return ember__job_end(job, rc);
+}
+
+/* ---------------------------------------------------------------- numbers */
+
+typedef struct num_args {
+    ember_num num;
+    const char *op;
+    size_t nbuckets;
+    const double *edges; /* nbuckets + 1 */
+    bool even;
+} num_args;
+
+typedef struct num_state {
+    ember_stat_counter st;
+    int64_t isum;
+    int64_t *counts; /* histogram */
+} num_state;
+
+static int num_value(ember__task *t, const num_args *a, ember_bytes v, double *x, int64_t *i)
+{
+    if (v.len != 8)
+        return ember__task_fail(t, EMBER_EINVAL,
+                                "%s: a value of %zu bytes is not an 8-byte %s", a->op, v.len,
+                                a->num == EMBER_NUM_I64 ? "int64" : "double");
+    if (a->num == EMBER_NUM_I64) {
+        *i = ember_i64(v);
+        *x = (double)*i;
+    } else {
+        *x = ember_f64(v);
+    }
+    return 0;
+}
+
+static void stat_add(ember_stat_counter *s, double x)
+{
+    double delta = x - s->mean;
+    s->count++;
+    s->mean += delta / (double)s->count;
+    s->m2_ += delta * (x - s->mean);
+    s->sum += x;
+    /* NaN wins, as Scala's math.min and math.max */
+    s->min = x != x || s->min != s->min ? NAN : fmin(s->min, x);
+    s->max = x != x || s->max != s->max ? NAN : fmax(s->max, x);
+}
+
+/* Spark's StatCounter.merge, with its care for very different counts. */
+static void stat_merge(ember_stat_counter *s, const ember_stat_counter *o)
+{
+    if (o->count == 0)
+        return;
+    if (s->count == 0) {
+        *s = *o;
+        return;
+    }
+    double n = (double)s->count, m = (double)o->count, delta = o->mean - s->mean;
+    if (m * 10 < n)
+        s->mean += delta * m / (n + m);
+    else if (n * 10 < m)
+        s->mean = o->mean - delta * n / (n + m);
+    else
+        s->mean = (s->mean * n + o->mean * m) / (n + m);
+    s->m2_ += o->m2_ + delta * delta * n * m / (n + m);
+    s->count += o->count;
+    s->sum += o->sum;
+    s->min = s->min != s->min || o->min != o->min ? NAN : fmin(s->min, o->min);
+    s->max = s->max != s->max || o->max != o->max ? NAN : fmax(s->max, o->max);
+}
+
+static void stat_finish(ember_stat_counter *s)
+{
+    double n = (double)s->count;
+    if (s->count == 0) {
+        s->mean = s->variance = s->stdev = NAN;
+    } else {
+        s->variance = s->m2_ / n;
+        s->stdev = sqrt(s->variance);
+    }
+    s->sample_variance = s->count < 2 ? NAN : s->m2_ / (n - 1);
+    s->sample_stdev = sqrt(s->sample_variance);
+}
+
+static void stat_zero(ember_stat_counter *s)
+{
+    *s = (ember_stat_counter){.min = INFINITY, .max = -INFINITY};
+}
+
+static int stats_push(ember_out *self, ember_rec rec)
+{
+    num_state *s = self->state;
+    ember__task *t = self->task;
+    const num_args *a = t->job->arg;
+    double x = 0;
+    int64_t i = 0;
+    t->records_out++;
+    if (num_value(t, a, rec.val, &x, &i))
+        return t->fail_code;
+    stat_add(&s->st, x);
+    if (a->num == EMBER_NUM_I64 && __builtin_add_overflow(s->isum, i, &s->isum))
+        return ember__task_fail(t, EMBER_ERANGE, "%s: the int64 sum overflows", a->op);
+    return 0;
+}
+
+static int stats_reset(void *state, const ember__job *job)
+{
+    (void)job;
+    num_state *s = state;
+    stat_zero(&s->st);
+    s->isum = 0;
+    return 0;
+}
+
+static const ember__sink_ops stats_sink = {sizeof(num_state), stats_push, stats_reset, NULL};
+
+static int run_stats(ember_rdd *rdd, const char *op, ember_num num, ember_stat_counter *out,
+                     int64_t *isum)
+{
+    int rc = ember__action_begin(rdd, op);
+    if (rc)
+        return rc;
+    if (num != EMBER_NUM_I64 && num != EMBER_NUM_F64)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: num must be EMBER_NUM_I64 or _F64", op);
+    num_args a = {.num = num, .op = op};
+    ember__job *job;
+    if ((rc = ember__job_run(rdd, op, &stats_sink, &a, NULL, 0, &job)))
+        return rc;
+    ember_stat_counter st;
+    stat_zero(&st);
+    int64_t sum = 0;
+    for (int i = 0; i < job->ntasks; i++) {
+        num_state *s = ember__job_state(job, i);
+        stat_merge(&st, &s->st);
+        if (__builtin_add_overflow(sum, s->isum, &sum) && !rc)
+            rc = ember__err(rdd->ctx, EMBER_ERANGE, "%s: the int64 sum overflows", op);
+    }
+    stat_finish(&st);
+    if (!rc) {
+        *out = st;
+        if (isum)
+            *isum = sum;
+    }
+    return ember__job_end(job, rc);
+}
+
+int ember_stats(ember_rdd *rdd, ember_num num, ember_stat_counter *out)
+{
+    ember_stat_counter st;
+    int rc = run_stats(rdd, "stats", num, &st, NULL);
+    if (!rc && out)
+        *out = st;
+    return rc;
+}
+
+int ember_sum_i64_values(ember_rdd *rdd, int64_t *out)
+{
+    ember_stat_counter st;
+    int64_t sum = 0;
+    int rc = run_stats(rdd, "sum", EMBER_NUM_I64, &st, &sum);
+    if (!rc && out)
+        *out = sum;
+    return rc;
+}
+
+enum { S_SUM, S_MEAN, S_VAR, S_STDEV, S_SVAR, S_SSTDEV };
+
+static int one_stat(ember_rdd *rdd, const char *op, ember_num num, int which, double *out)
+{
+    ember_stat_counter st;
+    int rc = run_stats(rdd, op, num, &st, NULL);
+    if (rc)
+        return rc;
+    double v[] = {st.sum, st.mean, st.variance, st.stdev, st.sample_variance, st.sample_stdev};
+    if (out)
+        *out = v[which];
+    return 0;
+}
+
+int ember_sum(ember_rdd *rdd, ember_num num, double *out)
+{
+    return one_stat(rdd, "sum", num, S_SUM, out);
+}
+
+int ember_mean(ember_rdd *rdd, ember_num num, double *out)
+{
+    return one_stat(rdd, "mean", num, S_MEAN, out);
+}
+
+int ember_variance(ember_rdd *rdd, ember_num num, double *out)
+{
+    return one_stat(rdd, "variance", num, S_VAR, out);
+}
+
+int ember_stdev(ember_rdd *rdd, ember_num num, double *out)
+{
+    return one_stat(rdd, "stdev", num, S_STDEV, out);
+}
+
+int ember_sample_variance(ember_rdd *rdd, ember_num num, double *out)
+{
+    return one_stat(rdd, "sample_variance", num, S_SVAR, out);
+}
+
+int ember_sample_stdev(ember_rdd *rdd, ember_num num, double *out)
+{
+    return one_stat(rdd, "sample_stdev", num, S_SSTDEV, out);
+}
+
+/* ---------------------------------------------------------------- histogram */
+
+/* Spark's bucket rule: [e_i, e_i+1), the last bucket closed; outside and NaN: none. */
+static long bucket_of(const num_args *a, double x)
+{
+    const double *e = a->edges;
+    size_t n = a->nbuckets;
+    if (x != x || x < e[0] || x > e[n])
+        return -1;
+    if (a->even) {
+        if (e[n] == e[0])
+            return 0;
+        size_t b = (size_t)((x - e[0]) / (e[n] - e[0]) * (double)n);
+        return (long)(b < n ? b : n - 1);
+    }
+    size_t lo = 0, hi = n; /* the last edge <= x */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (e[mid] <= x)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return (long)lo;
+}
+
+static int hist_push(ember_out *self, ember_rec rec)
+{
+    num_state *s = self->state;
+    ember__task *t = self->task;
+    const num_args *a = t->job->arg;
+    double x = 0;
+    int64_t i = 0;
+    t->records_out++;
+    if (num_value(t, a, rec.val, &x, &i))
+        return t->fail_code;
+    long b = bucket_of(a, x);
+    if (b >= 0)
+        s->counts[b]++;
+    return 0;
+}
+
+static int hist_reset(void *state, const ember__job *job)
+{
+    num_state *s = state;
+    const num_args *a = job->arg;
+    if (!s->counts && !(s->counts = ember__calloc(a->nbuckets, sizeof *s->counts)))
+        return EMBER_ENOMEM;
+    memset(s->counts, 0, a->nbuckets * sizeof *s->counts);
+    return 0;
+}
+
+static void hist_destroy(void *state)
+{
+    ember__free(((num_state *)state)->counts);
+}
+
+static const ember__sink_ops hist_sink = {sizeof(num_state), hist_push, hist_reset, hist_destroy};
+
+static int run_histogram(ember_rdd *rdd, const char *op, num_args *a, ember_histogram *out)
+{
+    ember__job *job;
+    int rc = ember__job_run(rdd, op, &hist_sink, a, NULL, 0, &job);
+    if (rc)
+        return rc;
+    double *edges = ember__malloc((a->nbuckets + 1) * sizeof *edges);
+    int64_t *counts = ember__calloc(a->nbuckets, sizeof *counts);
+    if (!edges || !counts) {
+        ember__free(edges);
+        ember__free(counts);
+        return ember__job_end(job, nomem(rdd->ctx, op));
+    }
+    memcpy(edges, a->edges, (a->nbuckets + 1) * sizeof *edges);
+    for (int i = 0; i < job->ntasks; i++) {
+        num_state *s = ember__job_state(job, i);
+        for (size_t b = 0; b < a->nbuckets; b++)
+            counts[b] += s->counts[b];
+    }
+    *out = (ember_histogram){a->nbuckets, edges, counts};
+    return ember__job_end(job, 0);
+}
+
+int ember_histogram_edges(ember_rdd *rdd, ember_num num, const double *edges, size_t nedges,
+                          ember_histogram *out)
+{
+    const char *op = "histogram";
+    int rc = ember__action_begin(rdd, op);
+    if (rc)
+        return rc;
+    if (!out || !edges)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: edges or out is NULL", op);
+    if (num != EMBER_NUM_I64 && num != EMBER_NUM_F64)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: num must be EMBER_NUM_I64 or _F64", op);
+    if (nedges < 2)
+        return ember__err(rdd->ctx, EMBER_EINVAL,
+                          "%s: buckets need at least 2 edges (got %zu)", op, nedges);
+    for (size_t i = 0; i < nedges; i++)
+        if (edges[i] != edges[i] || (i && !(edges[i] > edges[i - 1])))
+            return ember__err(rdd->ctx, EMBER_EINVAL,
+                              "%s: edges must be increasing numbers (edge %zu is %g)", op, i,
+                              edges[i]);
+    num_args a = {.num = num, .op = op, .nbuckets = nedges - 1, .edges = edges};
+    return run_histogram(rdd, op, &a, out);
+}
+
+int ember_histogram_even(ember_rdd *rdd, ember_num num, size_t nbuckets, ember_histogram *out)
+{
+    const char *op = "histogram";
+    int rc = ember__action_begin(rdd, op);
+    if (rc)
+        return rc;
+    if (!out || nbuckets == 0 || nbuckets > (1u << 30))
+        return ember__err(rdd->ctx, EMBER_EINVAL,
+                          "%s: out is NULL or the bucket count %zu is not in 1..2^30", op,
+                          nbuckets);
+    ember_stat_counter st;
+    if ((rc = run_stats(rdd, op, num, &st, NULL)))
+        return rc;
+    if (st.count == 0)
+        return ember__err(rdd->ctx, EMBER_EEMPTY, "%s: the rdd is empty", op);
+    if (st.min != st.min || st.max != st.max || isinf(st.min) || isinf(st.max))
+        return ember__err(rdd->ctx, EMBER_ERANGE,
+                          "%s: the rdd holds NaN or an infinity; buckets cannot be spaced", op);
+    double *edges;
+    size_t n = st.min == st.max ? 1 : nbuckets;
+    if (!(edges = ember__malloc((n + 1) * sizeof *edges)))
+        return nomem(rdd->ctx, op);
+    for (size_t i = 0; i < n; i++) /* Spark's customRange: min + i * span / n, then max */
+        edges[i] = st.min + (double)i * (st.max - st.min) / (double)n;
+    edges[n] = st.max;
+    num_args a = {.num = num, .op = op, .nbuckets = n, .edges = edges, .even = true};
+    rc = run_histogram(rdd, op, &a, out);
+    ember__free(edges);
+    return rc;
+}
+
+void ember_histogram_destroy(ember_histogram *h)
+{
+    if (!h)
+        return;
+    ember__free(h->edges);
+    ember__free(h->counts);
+    *h = (ember_histogram){0};
+}

@@ -1,0 +1,253 @@
+/* Jobs: one task per partition, run on the executor, with retries.
+ *
+ * A job belongs to one action. Each task runs up to max_failures attempts; an
+ * attempt starts from a reset sink state, so a failed attempt leaves nothing in
+ * the result, and its accumulator updates are dropped. When a task has used all
+ * its attempts, the job is marked to abort: tasks not yet started are skipped,
+ * and the action fails with the message of the lowest failing partition (so the
+ * message does not depend on thread timing).
+ *
+ * Locks: job->mu guards the job's error; stats are per task and summed by the
+ * driver after the executor returns.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sched/sched.h"
+
+typedef struct task_stats {
+    uint64_t run_ns, user_ns;
+    int64_t records_in, records_out;
+    int attempts, failed;
+} task_stats;
+
+typedef struct batch {
+    ember__job *job;
+    task_stats *ts;
+} batch;
+
+static void attempt_init(ember__task *t, ember__job *job, int i, int attempt)
+{
+    ember__acc_update *accs = t->accs;
+    int cap = t->cap_accs;
+    *t = (ember__task){.ctx = job->ctx, .job = job, .index = i, .partition = job->parts[i],
+                       .attempt = attempt, .timed = job->ctx->stats_on, .accs = accs,
+                       .cap_accs = cap};
+}
+
+static void job_fail(ember__job *job, int i, int attempts, const ember__task *t)
+{
+    pthread_mutex_lock(&job->mu);
+    if (!job->err || i < job->err_task) {
+        job->err = t->fail_code;
+        job->err_task = i;
+        snprintf(job->errmsg, sizeof job->errmsg,
+                 "%s failed: task for partition %d of rdd %lld failed %d of %d attempt%s; "
+                 "last attempt: %s",
+                 job->action, t->partition, (long long)job->rdd->id, attempts,
+                 job->ctx->max_failures, job->ctx->max_failures == 1 ? "" : "s", t->fail_msg);
+    }
+    pthread_mutex_unlock(&job->mu);
+    atomic_store(&job->abort, true);
+}
+
+static void run_task(void *arg, int i, int worker)
+{
+    (void)worker;
+    batch *b = arg;
+    ember__job *job = b->job;
+    task_stats *ts = &b->ts[i];
+    void *state = ember__job_state(job, i);
+    ember__task t = {0};
+    int max = job->ctx->max_failures;
+
+    for (int attempt = 1; attempt <= max; attempt++) {
+        if (atomic_load_explicit(&job->abort, memory_order_relaxed))
+            break;
+        attempt_init(&t, job, i, attempt);
+        int rc = job->sink->reset(state, job);
+        if (rc) {
+            ember__task_fail(&t, rc, "%s: out of memory starting the task", job->action);
+            goto failed;
+        }
+        ember_out term = {.push = job->sink->push, .task = &t, .state = state};
+        ember__task *outer = ember__cur_task;
+        ember__cur_task = &t;
+        uint64_t t0 = ember__now_ns();
+        rc = ember__compute(job->rdd, t.partition, &term);
+        ts->run_ns += ember__now_ns() - t0;
+        ember__cur_task = outer;
+        ts->user_ns += t.user_ns;
+        ts->attempts++;
+        if (rc == EMBER__STOP)
+            rc = 0;
+        if (!rc && t.fail_code)
+            rc = t.fail_code;
+        if (!rc)
+            rc = ember__acc_commit(&t);
+        if (!rc) {
+            ts->records_in = t.records_in;
+            ts->records_out = t.records_out;
+            break;
+        }
+        if (!t.fail_code)
+            ember__task_fail(&t, rc, "error %d (%s)", rc, ember_strerror(rc));
+    failed:
+        ember__acc_discard(&t);
+        ts->failed++;
+        if (attempt == max)
+            job_fail(job, i, attempt, &t);
+    }
+    for (int k = 0; k < t.cap_accs; k++)
+        ember_buf_destroy(&t.accs[k].bytes);
+    ember__free(t.accs);
+}
+
+int ember__job_end(ember__job *job, int rc)
+{
+    ember_ctx *ctx = job->ctx;
+    uint64_t now = ember__now_ns();
+    job->stage.gather_ns = now > job->t_run_end ? now - job->t_run_end : 0;
+    ember__stats_record(ctx, job->action, rc != 0, now - job->t_start, &job->stage);
+    if (job->sink->destroy)
+        for (int i = 0; i < job->ntasks; i++)
+            job->sink->destroy(ember__job_state(job, i));
+    pthread_mutex_destroy(&job->mu);
+    ember__free(job->states);
+    ember__free(job->parts);
+    ember__free(job);
+    return rc;
+}
+
+int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink,
+                   const void *arg, const int *parts, int nparts, ember__job **out)
+{
+    ember_ctx *ctx = rdd->ctx;
+    uint64_t t_start = ember__now_ns();
+    int n = parts ? nparts : rdd->nparts;
+    ember__job *job = ember__calloc(1, sizeof *job);
+    task_stats *ts = ember__calloc((size_t)n, sizeof *ts);
+    if (!job || !ts)
+        goto out_nomem;
+    job->parts = ember__malloc((size_t)n * sizeof *job->parts);
+    job->states = ember__calloc((size_t)n, sink->state_size ? sink->state_size : 1);
+    if (!job->parts || !job->states)
+        goto out_nomem;
+    pthread_mutex_init(&job->mu, NULL);
+    job->ctx = ctx;
+    job->rdd = rdd;
+    job->action = action;
+    job->sink = sink;
+    job->arg = arg;
+    job->ntasks = n;
+    job->t_start = t_start;
+    atomic_init(&job->abort, false);
+    for (int i = 0; i < n; i++)
+        job->parts[i] = parts ? parts[i] : i;
+
+    batch b = {job, ts};
+    job->t_run_start = ember__now_ns();
+    if (n > 0)
+        ctx->exec->run(ctx->exec_impl, n, run_task, &b);
+    job->t_run_end = ember__now_ns();
+
+    ember_stage_stats *s = &job->stage;
+    s->tasks = n;
+    s->sched_ns = job->t_run_start - t_start;
+    for (int i = 0; i < n; i++) {
+        s->run_ns += ts[i].run_ns;
+        s->user_ns += ts[i].user_ns;
+        s->records_in += ts[i].records_in;
+        s->records_out += ts[i].records_out;
+        s->attempts += ts[i].attempts;
+        s->failed_attempts += ts[i].failed;
+    }
+    ember__free(ts);
+    if (job->err) {
+        ember__err(ctx, job->err, "%s", job->errmsg);
+        return ember__job_end(job, job->err);
+    }
+    *out = job;
+    return 0;
+
+out_nomem:
+    if (job) {
+        ember__free(job->parts);
+        ember__free(job->states);
+    }
+    ember__free(job);
+    ember__free(ts);
+    return ember__err(ctx, EMBER_ENOMEM, "%s: out of memory scheduling %d tasks", action, n);
+}
+
+/* ---------------------------------------------------------------- lineage preparation */
+
+typedef struct count_state {
+    int64_t n;
+} count_state;
+
+static int count_push(ember_out *self, ember_rec rec)
+{
+    (void)rec;
+    ((count_state *)self->state)->n++;
+    self->task->records_out++;
+    return 0;
+}
+
+static int count_reset(void *state, const ember__job *job)
+{
+    (void)job;
+    ((count_state *)state)->n = 0;
+    return 0;
+}
+
+static const ember__sink_ops count_sink = {sizeof(count_state), count_push, count_reset, NULL};
+
+/* zip_with_index needs the size of every partition before it: a job of its own,
+ * run once, the first time an action needs it (Spark runs it when the rdd is
+ * built; we keep building lazy). */
+static int prepare(ember_rdd *n, const char *action)
+{
+    for (; n; n = n->parent) {
+        if (n->parent2) {
+            int rc = prepare(n->parent2, action);
+            if (rc)
+                return rc;
+        }
+        if (n->kind != EMBER__N_ZIP_INDEX || n->offsets)
+            continue;
+        int rc = prepare(n->parent, action);
+        if (rc)
+            return rc;
+        int64_t *off = ember__calloc((size_t)n->nparts + 1, sizeof *off);
+        if (!off)
+            return ember__err(n->ctx, EMBER_ENOMEM, "%s: out of memory", action);
+        if (n->nparts > 1) {
+            ember__job *job;
+            rc = ember__job_run(n->parent, "zip_with_index", &count_sink, NULL, NULL, 0, &job);
+            if (rc) {
+                ember__free(off);
+                return rc;
+            }
+            for (int i = 0; i < n->nparts; i++)
+                off[i + 1] = off[i] + ((count_state *)ember__job_state(job, i))->n;
+            ember__job_end(job, 0);
+        }
+        n->offsets = off;
+        return 0;
+    }
+    return 0;
+}
+
+int ember__action_begin(ember_rdd *rdd, const char *action)
+{
+    int rc = ember__rdd_check(rdd, action);
+    if (rc)
+        return rc;
+    if (!ember__handle_ok(rdd->ctx, EMBER__H_CTX))
+        return ember__err(NULL, EMBER_ECLOSED, "%s: the context is closed", action);
+    if (ember__cur_task)
+        return ember__err(rdd->ctx, EMBER_EINVAL,
+                          "%s: called from inside a task (actions run on the driver)", action);
+    return prepare(rdd, action);
+}

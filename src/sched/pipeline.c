@@ -1,0 +1,511 @@
+/* The fused pipeline: one loop per task over the partition's records.
+ *
+ * A task pushes each source record through a chain of emitters, one per narrow
+ * transformation, ending in the action's sink: map(g) then map(f) runs as
+ * f(g(x)) with no intermediate dataset and no allocation per record. Each stage
+ * lives on the task's stack for the duration of ember__compute.
+ *
+ * Stages that need a whole partition (map_partitions, glom) read it from the
+ * source's arena or the cache when there is one, and otherwise gather the
+ * parent's records into one buffer first.
+ *
+ * A failure anywhere sets the task's fail_code once; every stage checks it after
+ * calling user code, so an error returned into a user function that ignores it is
+ * still not lost. The sink's request to stop (take) travels the same way as
+ * EMBER__STOP and task->stop.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sched/sched.h"
+
+_Thread_local ember__task *ember__cur_task;
+
+#define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+int ember__task_fail(ember__task *t, int code, const char *fmt, ...)
+{
+    if (!t->fail_code) {
+        t->fail_code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(t->fail_msg, sizeof t->fail_msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ---------------------------------------------------------------- user calls and timing */
+
+/* After user code returned rc: the failure to propagate, if any. */
+int ember__after_user(ember__task *t, const char *op, int rc)
+{
+    if (rc < 0 && rc != EMBER__STOP) {
+        const char *name = ember__code_name(rc);
+        char code[64];
+        if (name)
+            snprintf(code, sizeof code, "%d (%s: %s)", rc, name, ember_strerror(rc));
+        else
+            snprintf(code, sizeof code, "%d", rc);
+        return ember__task_fail(t, rc, "the %s function returned %s", op, code);
+    }
+    if (t->fail_code)
+        return t->fail_code;
+    if (rc == EMBER__STOP || t->stop)
+        return EMBER__STOP;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- emitters (public) */
+
+static int emit_rec(ember_out *out, ember_rec rec)
+{
+    if (!out || !out->push)
+        return EMBER_EINVAL;
+    ember__task *t = out->task;
+    if ((rec.val.len && !rec.val.ptr) || (rec.key.len && !rec.key.ptr))
+        return ember__task_fail(t, EMBER_EINVAL, "%s: emitted bytes with a NULL pointer",
+                                out->node ? out->node->op : "emit");
+    if (!t->timed || !t->in_user)
+        return out->push(out, rec);
+    /* pause the user's clock while the rest of the pipeline runs */
+    t->user_ns += ember__now_ns() - t->user_t0;
+    t->in_user = false;
+    int rc = out->push(out, rec);
+    t->in_user = true;
+    t->user_t0 = ember__now_ns();
+    return rc;
+}
+
+int ember_emit_rec(ember_out *out, ember_rec rec)
+{
+    return emit_rec(out, rec);
+}
+
+int ember_emit(ember_out *out, ember_bytes val)
+{
+    return emit_rec(out, (ember_rec){.val = val});
+}
+
+int ember_emit_pair(ember_out *out, ember_bytes key, ember_bytes val)
+{
+    if (!key.ptr)
+        key.ptr = ""; /* an empty key is still a key */
+    return emit_rec(out, (ember_rec){key, val});
+}
+
+int ember_emit_i64(ember_out *out, int64_t v)
+{
+    return emit_rec(out, (ember_rec){.val = {&v, sizeof v}});
+}
+
+int ember_emit_f64(ember_out *out, double v)
+{
+    return emit_rec(out, (ember_rec){.val = {&v, sizeof v}});
+}
+
+int ember_emit_str(ember_out *out, const char *s)
+{
+    if (!s)
+        return EMBER_EINVAL;
+    return emit_rec(out, (ember_rec){.val = ember_str(s)});
+}
+
+int ember_emit_pair_i64(ember_out *out, ember_bytes key, int64_t v)
+{
+    return ember_emit_pair(out, key, ember_bytes_of(&v, sizeof v));
+}
+
+int ember_emit_pair_f64(ember_out *out, ember_bytes key, double v)
+{
+    return ember_emit_pair(out, key, ember_bytes_of(&v, sizeof v));
+}
+
+/* ---------------------------------------------------------------- sources */
+
+static inline int pushed(ember_out *o, int rc)
+{
+    if (rc)
+        return rc;
+    return o->task->stop ? EMBER__STOP : o->task->fail_code;
+}
+
+static int feed_arena(const ember_buf *a, ember_out *o, const char *what, int part)
+{
+    const unsigned char *p = a->ptr, *end = a->ptr + a->len;
+    ember_rec r;
+    int rc;
+    while ((rc = ember__rec_next(&p, end, &r)) == 1) {
+        o->task->records_in++;
+        if ((rc = pushed(o, o->push(o, r))))
+            return rc;
+    }
+    if (rc < 0)
+        return ember__task_fail(o->task, rc, "%s: partition %d holds a malformed record", what,
+                                part);
+    return 0;
+}
+
+static uint64_t slice_start(uint64_t n, int parts, int i)
+{
+    return (uint64_t)(((unsigned __int128)n * (unsigned)i) / (unsigned)parts);
+}
+
+static int feed_i64(ember_rdd *n, int part, ember_out *o)
+{
+    uint64_t lo = slice_start(n->count, n->nparts, part);
+    uint64_t hi = slice_start(n->count, n->nparts, part + 1);
+    ember_rec r = {0};
+    int64_t v;
+    r.val = ember_bytes_of(&v, sizeof v);
+    for (uint64_t i = lo; i < hi; i++) {
+        v = n->values[i];
+        o->task->records_in++;
+        int rc = pushed(o, o->push(o, r));
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int feed_range(ember_rdd *n, int part, ember_out *o)
+{
+    uint64_t lo = slice_start(n->count, n->nparts, part);
+    uint64_t hi = slice_start(n->count, n->nparts, part + 1);
+    ember_rec r = {0};
+    int64_t v = (int64_t)((uint64_t)n->start + lo * (uint64_t)n->step);
+    r.val = ember_bytes_of(&v, sizeof v);
+    for (uint64_t i = lo; i < hi; i++) {
+        o->task->records_in++;
+        int rc = pushed(o, o->push(o, r));
+        if (rc)
+            return rc;
+        v = (int64_t)((uint64_t)v + (uint64_t)n->step);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- per-record stages */
+
+typedef struct stage {
+    ember_out in;   /* what the parent pushes into */
+    ember_out emit; /* what the user function emits into */
+    ember_rec cur;  /* the input being processed */
+    int64_t emitted;
+    uint64_t rng;   /* sample */
+    int64_t index;  /* zip_with_index */
+} stage;
+
+static int exactly_one(stage *st)
+{
+    ember__task *t = st->in.task;
+    return ember__task_fail(t, EMBER_EINVAL,
+                            "the %s function emitted %lld records for one input (%s emits "
+                            "exactly one%s)",
+                            st->in.node->op, (long long)st->emitted, st->in.node->op,
+                            st->in.node->kind == EMBER__N_MAP ? "; use flat_map for more"
+                                                              : "");
+}
+
+static int emit_forward(ember_out *self, ember_rec rec)
+{
+    stage *st = container_of(self, stage, emit);
+    st->emitted++;
+    return st->in.next->push(st->in.next, rec);
+}
+
+static int emit_one(ember_out *self, ember_rec rec)
+{
+    stage *st = container_of(self, stage, emit);
+    if (++st->emitted > 1)
+        return exactly_one(st);
+    return st->in.next->push(st->in.next, rec);
+}
+
+static int emit_with_key(ember_out *self, ember_rec rec)
+{
+    stage *st = container_of(self, stage, emit);
+    if (++st->emitted > 1 && st->in.node->kind == EMBER__N_MAP_VALUES)
+        return exactly_one(st);
+    return st->in.next->push(st->in.next, (ember_rec){st->cur.key, rec.val});
+}
+
+static int emit_as_key(ember_out *self, ember_rec rec)
+{
+    stage *st = container_of(self, stage, emit);
+    if (++st->emitted > 1)
+        return exactly_one(st);
+    return st->in.next->push(st->in.next, (ember_rec){rec.val, st->cur.val});
+}
+
+static int map_in(ember_out *self, ember_rec rec)
+{
+    stage *st = container_of(self, stage, in);
+    ember__task *t = self->task;
+    ember_rdd *n = self->node;
+    st->emitted = 0;
+    st->cur = rec;
+    if (n->kind == EMBER__N_MAP_VALUES || n->kind == EMBER__N_FLAT_MAP_VALUES)
+        rec.key = ember_bytes_of(NULL, 0);
+    ember__user_begin(t);
+    int rc = n->fn.map(rec, &st->emit, n->arg);
+    ember__user_end(t);
+    if ((rc = ember__after_user(t, n->op, rc)))
+        return rc;
+    bool exact = n->kind == EMBER__N_MAP || n->kind == EMBER__N_MAP_VALUES ||
+                 n->kind == EMBER__N_KEY_BY;
+    if (exact && st->emitted != 1)
+        return exactly_one(st);
+    return 0;
+}
+
+static int filter_in(ember_out *self, ember_rec rec)
+{
+    ember__task *t = self->task;
+    ember_rdd *n = self->node;
+    ember__user_begin(t);
+    int keep = n->fn.pred(rec, n->arg);
+    ember__user_end(t);
+    int rc = ember__after_user(t, n->op, keep < 0 ? keep : 0);
+    if (rc || !keep)
+        return rc;
+    return self->next->push(self->next, rec);
+}
+
+static int keys_in(ember_out *self, ember_rec rec)
+{
+    if (!rec.key.ptr)
+        return ember__task_fail(self->task, EMBER_EINVAL,
+                                "%s: a record has no key (an rdd of pairs is needed)",
+                                self->node->op);
+    ember_rec out = {.val = self->node->kind == EMBER__N_KEYS ? rec.key : rec.val};
+    return self->next->push(self->next, out);
+}
+
+static int zip_in(ember_out *self, ember_rec rec)
+{
+    stage *st = container_of(self, stage, in);
+    if (rec.key.ptr)
+        return ember__task_fail(self->task, EMBER_EINVAL,
+                                "zip_with_index: a record has a key (zip the values instead)");
+    int64_t idx = st->index++;
+    return self->next->push(self->next, (ember_rec){rec.val, {&idx, sizeof idx}});
+}
+
+/* splitmix64: seeds the sampler per (seed, partition), and is the sampler. */
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double unit(uint64_t *s)
+{
+    return (double)(splitmix(s) >> 11) * 0x1.0p-53;
+}
+
+/* Poisson(lambda) by inversion, in steps of at most 500 (exp underflows past ~700). */
+static int64_t poisson(uint64_t *s, double lambda)
+{
+    int64_t k = 0;
+    while (lambda > 0) {
+        double step = lambda > 500 ? 500 : lambda;
+        lambda -= step;
+        double p = exp(-step), f = p, u = unit(s);
+        int64_t i = 0;
+        while (u > f && i < 100000) {
+            i++;
+            p *= step / (double)i;
+            f += p;
+        }
+        k += i;
+    }
+    return k;
+}
+
+static int sample_in(ember_out *self, ember_rec rec)
+{
+    stage *st = container_of(self, stage, in);
+    ember_rdd *n = self->node;
+    int64_t copies;
+    if (n->with_replacement)
+        copies = poisson(&st->rng, n->fraction);
+    else
+        copies = unit(&st->rng) < n->fraction;
+    for (int64_t i = 0; i < copies; i++) {
+        int rc = pushed(self, self->next->push(self->next, rec));
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- whole-partition stages */
+
+static int gather_push(ember_out *self, ember_rec rec)
+{
+    if (ember__arena_put(self->state, rec))
+        return ember__task_fail(self->task, EMBER_ENOMEM,
+                                "out of memory gathering partition for %s", self->node->op);
+    return 0;
+}
+
+/* The records of parent partition part as one arena: borrowed from the source or
+ * the cache when they hold it, else gathered into own. */
+static int partition_bytes(ember_rdd *n, ember_rdd *parent, int part, ember__task *t,
+                           ember_buf *own, const ember_buf **bytes)
+{
+    if (parent->kind == EMBER__N_ARENA) {
+        *bytes = &parent->arenas[part];
+        return 0;
+    }
+    if (parent->cache_on) {
+        pthread_mutex_lock(&parent->cache_mu);
+        bool have = parent->have && parent->have[part];
+        pthread_mutex_unlock(&parent->cache_mu);
+        if (have) {
+            *bytes = &parent->cached[part];
+            return 0;
+        }
+    }
+    ember_out g = {.push = gather_push, .task = t, .node = n, .state = own};
+    int rc = ember__compute(parent, part, &g);
+    *bytes = own;
+    return rc;
+}
+
+static int run_whole(ember_rdd *n, int part, ember_out *sink)
+{
+    ember__task *t = sink->task;
+    ember_buf own = {0};
+    const ember_buf *bytes;
+    int rc = partition_bytes(n, n->parent, part, t, &own, &bytes);
+    if (rc)
+        goto out;
+    if (n->kind == EMBER__N_GLOM) {
+        /* the whole partition becomes one record */
+        rc = pushed(sink, sink->push(sink, (ember_rec){.val = {bytes->ptr, bytes->len}}));
+    } else {
+        stage st = {.emit = {.push = emit_forward, .task = t, .node = n},
+                    .in = {.next = sink, .task = t, .node = n}};
+        ember_iter it;
+        ember_iter_init(&it, ember_bytes_of(bytes->ptr, bytes->len));
+        ember__user_begin(t);
+        rc = n->fn.part(&it, &st.emit, part, n->arg);
+        ember__user_end(t);
+        rc = ember__after_user(t, n->op, rc);
+    }
+out:
+    ember_buf_destroy(&own);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- compute */
+
+static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
+{
+    ember__task *t = sink->task;
+    stage st = {.in = {.next = sink, .task = t, .node = n},
+                .emit = {.task = t, .node = n}};
+    switch (n->kind) {
+    case EMBER__N_ARENA:
+        return feed_arena(&n->arenas[part], sink, n->op, part);
+    case EMBER__N_I64:
+        return feed_i64(n, part, sink);
+    case EMBER__N_RANGE:
+        return feed_range(n, part, sink);
+    case EMBER__N_MAP:
+    case EMBER__N_KEY_BY:
+    case EMBER__N_MAP_VALUES:
+    case EMBER__N_FLAT_MAP:
+    case EMBER__N_FLAT_MAP_VALUES:
+        st.in.push = map_in;
+        st.emit.push = n->kind == EMBER__N_MAP          ? emit_one
+                       : n->kind == EMBER__N_KEY_BY     ? emit_as_key
+                       : n->kind == EMBER__N_FLAT_MAP   ? emit_forward
+                                                        : emit_with_key;
+        return ember__compute(n->parent, part, &st.in);
+    case EMBER__N_FILTER:
+        st.in.push = filter_in;
+        return ember__compute(n->parent, part, &st.in);
+    case EMBER__N_KEYS:
+    case EMBER__N_VALUES:
+        st.in.push = keys_in;
+        return ember__compute(n->parent, part, &st.in);
+    case EMBER__N_SAMPLE:
+        st.rng = n->seed ^ (0x9e3779b97f4a7c15ULL * ((uint64_t)part + 1));
+        splitmix(&st.rng);
+        st.in.push = sample_in;
+        return ember__compute(n->parent, part, &st.in);
+    case EMBER__N_ZIP_INDEX:
+        st.index = n->offsets ? n->offsets[part] : 0;
+        st.in.push = zip_in;
+        return ember__compute(n->parent, part, &st.in);
+    case EMBER__N_MAP_PARTITIONS:
+    case EMBER__N_GLOM:
+        return run_whole(n, part, sink);
+    case EMBER__N_UNION:
+        if (part < n->parent->nparts)
+            return ember__compute(n->parent, part, sink);
+        return ember__compute(n->parent2, part - n->parent->nparts, sink);
+    case EMBER__N_COALESCE:
+        for (int p = n->group[part]; p < n->group[part + 1]; p++) {
+            int rc = ember__compute(n->parent, p, sink);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    case EMBER__N_ERROR:
+        break;
+    }
+    return ember__task_fail(t, EMBER_EINVAL, "rdd %lld (%s) cannot be computed",
+                            (long long)n->id, n->op);
+}
+
+static int tee_push(ember_out *self, ember_rec rec)
+{
+    if (ember__arena_put(self->state, rec))
+        return ember__task_fail(self->task, EMBER_ENOMEM, "out of memory caching %s",
+                                self->node->op);
+    return self->next->push(self->next, rec);
+}
+
+int ember__compute(ember_rdd *n, int part, ember_out *sink)
+{
+    if (!n->cache_on)
+        return compute_uncached(n, part, sink);
+
+    pthread_mutex_lock(&n->cache_mu);
+    bool have = n->have && n->have[part];
+    pthread_mutex_unlock(&n->cache_mu);
+    if (have)
+        return feed_arena(&n->cached[part], sink, n->op, part);
+
+    ember_buf kept = {0};
+    ember_out tee = {.push = tee_push, .next = sink, .task = sink->task, .node = n,
+                     .state = &kept};
+    int rc = compute_uncached(n, part, &tee);
+    if (rc == 0 && !sink->task->stop && !sink->task->fail_code) {
+        /* a whole partition: keep it, unless another task got there first */
+        pthread_mutex_lock(&n->cache_mu);
+        if (!n->cached) {
+            n->cached = ember__calloc((size_t)n->nparts, sizeof *n->cached);
+            n->have = ember__calloc((size_t)n->nparts, sizeof *n->have);
+            if (!n->cached || !n->have)
+                ember__cache_drop(n); /* not cached this time; nothing lost */
+        }
+        if (n->have && !n->have[part]) {
+            n->cached[part] = kept;
+            n->have[part] = true;
+            kept = (ember_buf){0};
+        }
+        pthread_mutex_unlock(&n->cache_mu);
+    }
+    ember_buf_destroy(&kept);
+    return rc;
+}

@@ -1,0 +1,135 @@
+/* Internal interface of the scheduler: tasks, the fused pipeline, jobs. */
+#ifndef EMBER_SCHED_H
+#define EMBER_SCHED_H
+
+#include "core/core.h"
+
+typedef struct ember__job ember__job;
+
+/* An accumulator update made by the running attempt, merged when it succeeds. */
+typedef struct ember__acc_update {
+    ember_accumulator *acc;
+    int64_t i64;
+    double f64;
+    ember_buf bytes;
+    bool set;
+} ember__acc_update;
+
+/* One attempt of one task, on the stack of the thread that runs it. */
+typedef struct ember__task {
+    ember_ctx *ctx;
+    ember__job *job;
+    int index;     /* in the job */
+    int partition; /* of the job's rdd */
+    int attempt;   /* 1-based */
+    bool stop;     /* the action has what it needs (take) */
+    bool timed, in_user;
+    uint64_t user_t0, user_ns;
+    int64_t records_in, records_out;
+    int fail_code; /* the first failure of this attempt */
+    char fail_msg[512];
+    ember__acc_update *accs;
+    int naccs, cap_accs;
+} ember__task;
+
+/* An emitter: the step a record is handed to. Stages of the pipeline are chains
+ * of these on the task's stack; the last is the action's sink. */
+struct ember_out {
+    int (*push)(ember_out *self, ember_rec rec);
+    ember_out *next;
+    ember__task *task;
+    ember_rdd *node;
+    void *state; /* the sink's per-task state */
+};
+
+/* The task running on this thread, NULL outside tasks. */
+extern _Thread_local ember__task *ember__cur_task;
+
+/* Push every record of partition part of n into sink. 0 when done, EMBER__STOP when
+ * the sink asked to stop, or the failure (also in sink->task->fail_code). */
+int ember__compute(ember_rdd *n, int part, ember_out *sink);
+
+static inline void ember__user_begin(ember__task *t)
+{
+    if (t->timed) {
+        t->in_user = true;
+        t->user_t0 = ember__now_ns();
+    }
+}
+
+static inline void ember__user_end(ember__task *t)
+{
+    if (t->timed && t->in_user) {
+        t->user_ns += ember__now_ns() - t->user_t0;
+        t->in_user = false;
+    }
+}
+
+/* After user code of operation op returned rc: 0 to go on, or the failure (or
+ * EMBER__STOP) to return. A negative rc is recorded as the task's failure. */
+int ember__after_user(ember__task *t, const char *op, int rc);
+
+/* Record the first failure of the attempt; returns code. */
+int ember__task_fail(ember__task *t, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---------------------------------------------------------------- jobs */
+
+/* What an action does with the records of each task. */
+typedef struct ember__sink_ops {
+    size_t state_size;
+    /* The terminal push; self->state is the task's state. Counts records_out. */
+    int (*push)(ember_out *self, ember_rec rec);
+    /* Before each attempt: drop what a failed attempt left (state starts zeroed).
+     * 0, or EMBER_ENOMEM to fail the attempt. */
+    int (*reset)(void *state, const ember__job *job);
+    /* After the job, for every task. */
+    void (*destroy)(void *state);
+} ember__sink_ops;
+
+struct ember__job {
+    ember_ctx *ctx;
+    ember_rdd *rdd;
+    const char *action;
+    const ember__sink_ops *sink;
+    const void *arg; /* the action's parameters, read-only in tasks */
+    int ntasks;
+    int *parts;            /* partition of each task */
+    unsigned char *states; /* ntasks * sink->state_size */
+    atomic_bool abort;
+    pthread_mutex_t mu;
+    int err, err_task;
+    char errmsg[768];
+    uint64_t t_start, t_run_start, t_run_end;
+    ember_stage_stats stage;
+};
+
+/* Run one job over the partitions listed (NULL: all of them). On 0, *out holds the
+ * tasks' states for the action to gather; finish with ember__job_end(). On failure
+ * the message is on the context and the job is already ended. */
+int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink,
+                   const void *arg, const int *parts, int nparts, ember__job **out);
+static inline void *ember__job_state(const ember__job *job, int i)
+{
+    return job->states + (size_t)i * job->sink->state_size;
+}
+/* Record the job's stats (gather time: until now), free it, return rc. */
+int ember__job_end(ember__job *job, int rc);
+
+/* Checks an action's rdd and runs the jobs its lineage needs first (zip offsets). */
+int ember__action_begin(ember_rdd *rdd, const char *action);
+
+/* ---------------------------------------------------------------- stats */
+
+void ember__stats_record(ember_ctx *ctx, const char *action, int failed, uint64_t wall_ns,
+                         const ember_stage_stats *stage);
+void ember__stats_free(ember_ctx *ctx);
+
+/* ---------------------------------------------------------------- shared variables */
+
+void ember__shared_free_all(ember_ctx *ctx);
+/* Merge an attempt's updates into the accumulators (on success). */
+int ember__acc_commit(ember__task *t);
+void ember__acc_discard(ember__task *t);
+
+#endif

@@ -1,0 +1,109 @@
+/* Per-job and per-stage stats, like pysparkling's Context._stats timers.
+ *
+ * The driver records each job as it ends into a ring of the last
+ * EMBER__JOBS_KEPT jobs, and adds it to the context's totals. Only the driver
+ * thread writes or reads them; no lock.
+ */
+#include <stdio.h>
+
+#include "sched/sched.h"
+
+struct ember__job_rec {
+    int64_t job_id;
+    const char *action;
+    int failed;
+    uint64_t wall_ns;
+    ember_stage_stats stage;
+};
+
+static void add_stage(ember_stage_stats *dst, const ember_stage_stats *s)
+{
+    dst->tasks += s->tasks;
+    dst->attempts += s->attempts;
+    dst->failed_attempts += s->failed_attempts;
+    dst->sched_ns += s->sched_ns;
+    dst->run_ns += s->run_ns;
+    dst->user_ns += s->user_ns;
+    dst->gather_ns += s->gather_ns;
+    dst->records_in += s->records_in;
+    dst->records_out += s->records_out;
+}
+
+void ember__stats_record(ember_ctx *ctx, const char *action, int failed, uint64_t wall_ns,
+                         const ember_stage_stats *stage)
+{
+    int64_t id = ctx->jobs_run++;
+    add_stage(&ctx->totals, stage);
+    ctx->totals_wall_ns += wall_ns;
+    if (!ctx->jobs && !(ctx->jobs = ember__calloc(EMBER__JOBS_KEPT, sizeof *ctx->jobs)))
+        return; /* the totals still count; per-job detail is lost for want of memory */
+    ember__job_rec *r = &ctx->jobs[id % EMBER__JOBS_KEPT];
+    *r = (ember__job_rec){id, action, failed, wall_ns, *stage};
+    r->stage.stage_id = 0;
+}
+
+void ember__stats_free(ember_ctx *ctx)
+{
+    ember__free(ctx->jobs);
+    ctx->jobs = NULL;
+}
+
+int64_t ember_job_count(const ember_ctx *ctx)
+{
+    return ember__handle_ok(ctx, EMBER__H_CTX) ? ctx->jobs_run : 0;
+}
+
+int ember_job_stats_get(const ember_ctx *ctx, int64_t job_id, ember_job_stats *out)
+{
+    if (!ember__handle_ok(ctx, EMBER__H_CTX) || !out)
+        return EMBER_EINVAL;
+    if (job_id == -1)
+        job_id = ctx->jobs_run - 1;
+    if (job_id < 0 || job_id >= ctx->jobs_run || job_id < ctx->jobs_run - EMBER__JOBS_KEPT ||
+        !ctx->jobs)
+        return EMBER_ERANGE;
+    const ember__job_rec *r = &ctx->jobs[job_id % EMBER__JOBS_KEPT];
+    *out = (ember_job_stats){.job_id = r->job_id, .action = r->action, .failed = r->failed,
+                             .wall_ns = r->wall_ns, .nstages = 1, .total = r->stage,
+                             .stages = &r->stage};
+    return 0;
+}
+
+static double us(uint64_t ns)
+{
+    return (double)ns / 1e3;
+}
+
+void ember_stats_print(const ember_ctx *ctx, FILE *fp)
+{
+    if (!ember__handle_ok(ctx, EMBER__H_CTX) || !fp)
+        return;
+    fprintf(fp, "ember stats: %s on %s, %lld jobs%s\n", ctx->app_name, ctx->master,
+            (long long)ctx->jobs_run,
+            ctx->stats_on ? "" : " (user-function time not measured: EMBER_STATS=1 times it)");
+    fprintf(fp, "%6s %-18s %6s %8s %11s %11s %11s %11s %11s %12s %12s\n", "job", "action",
+            "tasks", "retries", "wall_us", "sched_us", "run_us", "user_us", "gather_us",
+            "records_in", "records_out");
+    int64_t first = ctx->jobs_run > EMBER__JOBS_KEPT ? ctx->jobs_run - EMBER__JOBS_KEPT : 0;
+    int64_t shown = 0;
+    for (int64_t id = first; ctx->jobs && id < ctx->jobs_run; id++) {
+        /* a long run shows its first and last jobs; the totals cover all */
+        if (ctx->jobs_run - first > 40 && id - first >= 20 && ctx->jobs_run - id > 20) {
+            if (!shown++)
+                fprintf(fp, "%6s (%lld jobs not shown)\n", "...",
+                        (long long)(ctx->jobs_run - first - 40));
+            continue;
+        }
+        const ember__job_rec *r = &ctx->jobs[id % EMBER__JOBS_KEPT];
+        const ember_stage_stats *s = &r->stage;
+        fprintf(fp, "%6lld %-18s %6d %8d %11.1f %11.1f %11.1f %11.1f %11.1f %12lld %12lld%s\n",
+                (long long)r->job_id, r->action, s->tasks, s->failed_attempts, us(r->wall_ns),
+                us(s->sched_ns), us(s->run_ns), us(s->user_ns), us(s->gather_ns),
+                (long long)s->records_in, (long long)s->records_out, r->failed ? "  FAILED" : "");
+    }
+    const ember_stage_stats *t = &ctx->totals;
+    fprintf(fp, "%6s %-18s %6d %8d %11.1f %11.1f %11.1f %11.1f %11.1f %12lld %12lld\n", "all",
+            "", t->tasks, t->failed_attempts, us(ctx->totals_wall_ns), us(t->sched_ns),
+            us(t->run_ns), us(t->user_ns), us(t->gather_ns), (long long)t->records_in,
+            (long long)t->records_out);
+}
