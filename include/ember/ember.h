@@ -120,7 +120,11 @@ typedef struct ember_buf {
 /* An iterator over a partition's records (map_partitions, foreach_partition,
  * the value of a glom record). Caller storage; fields are private. */
 typedef struct ember_iter {
-    const unsigned char *pos_, *end_;
+    const unsigned char *pos_, *end_; /* encoded records */
+    const int64_t *vals_;             /* or int64 values made on the fly */
+    int64_t next_, step_, cur_;
+    uint64_t left_, taken_;
+    int kind_;
 } ember_iter;
 
 static inline ember_bytes ember_bytes_of(const void *ptr, size_t len)

@@ -139,15 +139,40 @@ void ember_iter_init(ember_iter *it, ember_bytes partition)
 {
     if (!it)
         return;
+    *it = (ember_iter){.kind_ = EMBER__ITER_ARENA};
     it->pos_ = partition.ptr;
     it->end_ = it->pos_ ? it->pos_ + partition.len : NULL;
+}
+
+void ember__iter_values(ember_iter *it, const int64_t *vals, int64_t start, int64_t step,
+                        uint64_t n)
+{
+    *it = (ember_iter){.kind_ = vals ? EMBER__ITER_VALUES : EMBER__ITER_RANGE, .vals_ = vals,
+                       .next_ = start, .step_ = step, .left_ = n};
 }
 
 int ember_iter_next(ember_iter *it, ember_rec *rec)
 {
     if (!it || !rec)
         return EMBER_EINVAL;
-    if (!it->pos_)
-        return 0;
-    return ember__rec_next(&it->pos_, it->end_, rec);
+    switch (it->kind_) {
+    case EMBER__ITER_ARENA:
+        return it->pos_ ? ember__rec_next(&it->pos_, it->end_, rec) : 0;
+    case EMBER__ITER_RANGE:
+    case EMBER__ITER_VALUES:
+        if (!it->left_)
+            return 0;
+        it->left_--;
+        if (it->vals_) {
+            it->cur_ = it->vals_[it->taken_];
+        } else {
+            it->cur_ = it->next_;
+            it->next_ = (int64_t)((uint64_t)it->next_ + (uint64_t)it->step_);
+        }
+        it->taken_++;
+        *rec = (ember_rec){.val = {&it->cur_, sizeof it->cur_}};
+        return 1;
+    default:
+        return EMBER_EINVAL;
+    }
 }

@@ -85,6 +85,11 @@ int ember__arena_put(ember_buf *arena, ember_rec r);
 /* Decode the record at *pos; advances *pos. 1, 0 at end, EMBER_EIO when malformed. */
 int ember__rec_next(const unsigned char **pos, const unsigned char *end, ember_rec *r);
 
+/* Iterators over int64 values made on the fly: a range (vals NULL) or an array. */
+enum { EMBER__ITER_ARENA = 0, EMBER__ITER_RANGE, EMBER__ITER_VALUES };
+void ember__iter_values(ember_iter *it, const int64_t *vals, int64_t start, int64_t step,
+                        uint64_t n);
+
 /* ---------------------------------------------------------------- hash table of byte keys */
 
 /* Open addressing over xxHash3 of the key; keys and values live in one arena,

@@ -42,6 +42,8 @@ typedef struct pool {
 typedef struct worker_arg {
     pool *p;
     int index;
+    unsigned gen; /* the generation at creation: a worker that starts late still sees
+                     the batches posted before it ran */
 } worker_arg;
 
 static inline void cpu_relax(void)
@@ -67,8 +69,8 @@ static void *worker_main(void *arg)
     worker_arg *wa = arg;
     pool *p = wa->p;
     int index = wa->index;
+    unsigned seen = wa->gen;
     ember__free(wa);
-    unsigned seen = atomic_load(&p->gen);
     for (;;) {
         /* spin a little: the next job of a busy program is usually right behind */
         uint64_t until = ember__now_ns() + EMBER__SPIN_NS;
@@ -172,7 +174,7 @@ int ember__pool_create(int nthreads, const ember__executor_ops **ops, void **imp
         worker_arg *wa = ember__malloc(sizeof *wa);
         int rc = ENOMEM;
         if (wa) {
-            *wa = (worker_arg){p, i};
+            *wa = (worker_arg){p, i, atomic_load(&p->gen)};
             rc = pthread_create(&p->threads[i], NULL, worker_main, wa);
         }
         if (rc) {

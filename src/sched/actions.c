@@ -106,11 +106,11 @@ typedef struct collect_state {
     size_t n;
 } collect_state;
 
-static int collect_push(ember_out *self, ember_rec rec)
+static int collect_push(ember_out *self, const ember_rec *rec)
 {
     collect_state *s = self->state;
     const size_t *limit = self->task->job->arg;
-    if (ember__arena_put(&s->arena, rec))
+    if (ember__arena_put(&s->arena, *rec))
         return ember__task_fail(self->task, EMBER_ENOMEM, "out of memory collecting results");
     s->n++;
     self->task->records_out++;
@@ -264,7 +264,7 @@ typedef struct count_state {
     int64_t n;
 } count_state;
 
-static int count_push(ember_out *self, ember_rec rec)
+static int count_push(ember_out *self, const ember_rec *rec)
 {
     (void)rec;
     ((count_state *)self->state)->n++;
@@ -341,7 +341,7 @@ static int combine(const reduce_args *a, ember_reduce_fn *fn, ember_buf *acc, em
     return rc;
 }
 
-static int reduce_push(ember_out *self, ember_rec rec)
+static int reduce_push(ember_out *self, const ember_rec *rec)
 {
     reduce_state *s = self->state;
     ember__task *t = self->task;
@@ -349,11 +349,11 @@ static int reduce_push(ember_out *self, ember_rec rec)
     t->records_out++;
     if (!s->has) {
         s->has = true;
-        if (ember_buf_set(&s->acc, rec.val.ptr, rec.val.len))
+        if (ember_buf_set(&s->acc, rec->val.ptr, rec->val.len))
             return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", a->op);
         return 0;
     }
-    int rc = combine(a, a->fn, &s->acc, &s->tmp, rec.val, t);
+    int rc = combine(a, a->fn, &s->acc, &s->tmp, rec->val, t);
     return ember__after_user(t, a->op, rc);
 }
 
@@ -514,18 +514,18 @@ typedef struct each_args {
     void *arg;
 } each_args;
 
-static int each_push(ember_out *self, ember_rec rec)
+static int each_push(ember_out *self, const ember_rec *rec)
 {
     ember__task *t = self->task;
     const each_args *a = t->job->arg;
     t->records_out++;
     ember__user_begin(t);
-    int rc = a->fn(rec, a->arg);
+    int rc = a->fn(*rec, a->arg);
     ember__user_end(t);
     return ember__after_user(t, "foreach", rc);
 }
 
-static int discard_push(ember_out *self, ember_rec rec)
+static int discard_push(ember_out *self, const ember_rec *rec)
 {
     (void)rec;
     self->task->records_out++;
@@ -616,7 +616,7 @@ static void sift_down(order_state *s, const order_args *a, size_t i)
     }
 }
 
-static int order_push(ember_out *self, ember_rec rec)
+static int order_push(ember_out *self, const ember_rec *rec)
 {
     order_state *s = self->state;
     ember__task *t = self->task;
@@ -624,7 +624,7 @@ static int order_push(ember_out *self, ember_rec rec)
     t->records_out++;
     if (s->len < a->n) {
         size_t i = s->len++;
-        if (ember_buf_set(&s->slots[i], rec.val.ptr, rec.val.len))
+        if (ember_buf_set(&s->slots[i], rec->val.ptr, rec->val.len))
             return ember__task_fail(t, EMBER_ENOMEM, "out of memory keeping the top values");
         s->heap[i] = i;
         while (i > 0) { /* sift up */
@@ -639,9 +639,9 @@ static int order_push(ember_out *self, ember_rec rec)
         }
         return 0;
     }
-    if (order_cmp(a, rec.val, ember_buf_bytes(&s->slots[s->heap[0]])) >= 0)
+    if (order_cmp(a, rec->val, ember_buf_bytes(&s->slots[s->heap[0]])) >= 0)
         return 0;
-    if (ember_buf_set(&s->slots[s->heap[0]], rec.val.ptr, rec.val.len))
+    if (ember_buf_set(&s->slots[s->heap[0]], rec->val.ptr, rec->val.len))
         return ember__task_fail(t, EMBER_ENOMEM, "out of memory keeping the top values");
     sift_down(s, a, 0);
     return 0;
@@ -736,11 +736,11 @@ typedef struct cbv_state {
     ember__htab tab;
 } cbv_state;
 
-static int cbv_push(ember_out *self, ember_rec rec)
+static int cbv_push(ember_out *self, const ember_rec *rec)
 {
     cbv_state *s = self->state;
     self->task->records_out++;
-    int64_t *v = ember__htab_upsert(&s->tab, rec.val);
+    int64_t *v = ember__htab_upsert(&s->tab, rec->val);
     if (!v)
         return ember__task_fail(self->task, EMBER_ENOMEM, "count_by_value: out of memory");
     (*v)++;
@@ -904,7 +904,7 @@ static void stat_zero(ember_stat_counter *s)
     *s = (ember_stat_counter){.min = INFINITY, .max = -INFINITY};
 }
 
-static int stats_push(ember_out *self, ember_rec rec)
+static int stats_push(ember_out *self, const ember_rec *rec)
 {
     num_state *s = self->state;
     ember__task *t = self->task;
@@ -912,7 +912,7 @@ static int stats_push(ember_out *self, ember_rec rec)
     double x = 0;
     int64_t i = 0;
     t->records_out++;
-    if (num_value(t, a, rec.val, &x, &i))
+    if (num_value(t, a, rec->val, &x, &i))
         return t->fail_code;
     stat_add(&s->st, x);
     if (a->num == EMBER_NUM_I64 && __builtin_add_overflow(s->isum, i, &s->isum))
@@ -1050,7 +1050,7 @@ static long bucket_of(const num_args *a, double x)
     return (long)lo;
 }
 
-static int hist_push(ember_out *self, ember_rec rec)
+static int hist_push(ember_out *self, const ember_rec *rec)
 {
     num_state *s = self->state;
     ember__task *t = self->task;
@@ -1058,7 +1058,7 @@ static int hist_push(ember_out *self, ember_rec rec)
     double x = 0;
     int64_t i = 0;
     t->records_out++;
-    if (num_value(t, a, rec.val, &x, &i))
+    if (num_value(t, a, rec->val, &x, &i))
         return t->fail_code;
     long b = bucket_of(a, x);
     if (b >= 0)

@@ -113,7 +113,7 @@ int ember__job_end(ember__job *job, int rc)
         for (int i = 0; i < job->ntasks; i++)
             job->sink->destroy(ember__job_state(job, i));
     pthread_mutex_destroy(&job->mu);
-    ember__free(job->states);
+    ember__free(job->states_mem);
     ember__free(job->parts);
     ember__free(job);
     return rc;
@@ -130,9 +130,12 @@ int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *si
     if (!job || !ts)
         goto out_nomem;
     job->parts = ember__malloc((size_t)n * sizeof *job->parts);
-    job->states = ember__calloc((size_t)n, sink->state_size ? sink->state_size : 1);
-    if (!job->parts || !job->states)
+    /* one cache line at least per task: tasks on other threads write their own */
+    job->stride = (sink->state_size + 63) & ~(size_t)63;
+    job->states_mem = ember__calloc((size_t)n * job->stride + 64, 1);
+    if (!job->parts || !job->states_mem)
         goto out_nomem;
+    job->states = job->states_mem + ((64 - ((uintptr_t)job->states_mem & 63)) & 63);
     pthread_mutex_init(&job->mu, NULL);
     job->ctx = ctx;
     job->rdd = rdd;
@@ -173,7 +176,7 @@ int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *si
 out_nomem:
     if (job) {
         ember__free(job->parts);
-        ember__free(job->states);
+        ember__free(job->states_mem);
     }
     ember__free(job);
     ember__free(ts);
@@ -186,7 +189,7 @@ typedef struct count_state {
     int64_t n;
 } count_state;
 
-static int count_push(ember_out *self, ember_rec rec)
+static int count_push(ember_out *self, const ember_rec *rec)
 {
     (void)rec;
     ((count_state *)self->state)->n++;

@@ -41,7 +41,7 @@ int ember__task_fail(ember__task *t, int code, const char *fmt, ...)
 /* ---------------------------------------------------------------- user calls and timing */
 
 /* After user code returned rc: the failure to propagate, if any. */
-int ember__after_user(ember__task *t, const char *op, int rc)
+int ember__after_user_slow(ember__task *t, const char *op, int rc)
 {
     if (rc < 0 && rc != EMBER__STOP) {
         const char *name = ember__code_name(rc);
@@ -61,17 +61,10 @@ int ember__after_user(ember__task *t, const char *op, int rc)
 
 /* ---------------------------------------------------------------- emitters (public) */
 
-static int emit_rec(ember_out *out, ember_rec rec)
+/* Emitting while the user's clock runs: pause it for the rest of the pipeline. */
+static __attribute__((noinline)) int emit_timed(ember_out *out, const ember_rec *rec)
 {
-    if (!out || !out->push)
-        return EMBER_EINVAL;
     ember__task *t = out->task;
-    if ((rec.val.len && !rec.val.ptr) || (rec.key.len && !rec.key.ptr))
-        return ember__task_fail(t, EMBER_EINVAL, "%s: emitted bytes with a NULL pointer",
-                                out->node ? out->node->op : "emit");
-    if (!t->timed || !t->in_user)
-        return out->push(out, rec);
-    /* pause the user's clock while the rest of the pipeline runs */
     t->user_ns += ember__now_ns() - t->user_t0;
     t->in_user = false;
     int rc = out->push(out, rec);
@@ -80,38 +73,61 @@ static int emit_rec(ember_out *out, ember_rec rec)
     return rc;
 }
 
+static inline int emit_fast(ember_out *out, const ember_rec *rec)
+{
+    if (__builtin_expect(out->task->in_user, 0))
+        return emit_timed(out, rec);
+    return out->push(out, rec);
+}
+
+static int emit_checked(ember_out *out, ember_rec rec)
+{
+    if (!out || !out->push)
+        return EMBER_EINVAL;
+    if ((rec.val.len && !rec.val.ptr) || (rec.key.len && !rec.key.ptr))
+        return ember__task_fail(out->task, EMBER_EINVAL, "%s: emitted bytes with a NULL pointer",
+                                out->node ? out->node->op : "emit");
+    return emit_fast(out, &rec);
+}
+
 int ember_emit_rec(ember_out *out, ember_rec rec)
 {
-    return emit_rec(out, rec);
+    return emit_checked(out, rec);
 }
 
 int ember_emit(ember_out *out, ember_bytes val)
 {
-    return emit_rec(out, (ember_rec){.val = val});
+    return emit_checked(out, (ember_rec){.val = val});
 }
 
 int ember_emit_pair(ember_out *out, ember_bytes key, ember_bytes val)
 {
-    if (!key.ptr)
+    if (!key.ptr && !key.len)
         key.ptr = ""; /* an empty key is still a key */
-    return emit_rec(out, (ember_rec){key, val});
+    return emit_checked(out, (ember_rec){key, val});
 }
 
 int ember_emit_i64(ember_out *out, int64_t v)
 {
-    return emit_rec(out, (ember_rec){.val = {&v, sizeof v}});
+    if (!out)
+        return EMBER_EINVAL;
+    ember_rec rec = {.val = {&v, sizeof v}};
+    return emit_fast(out, &rec);
 }
 
 int ember_emit_f64(ember_out *out, double v)
 {
-    return emit_rec(out, (ember_rec){.val = {&v, sizeof v}});
+    if (!out)
+        return EMBER_EINVAL;
+    ember_rec rec = {.val = {&v, sizeof v}};
+    return emit_fast(out, &rec);
 }
 
 int ember_emit_str(ember_out *out, const char *s)
 {
     if (!s)
         return EMBER_EINVAL;
-    return emit_rec(out, (ember_rec){.val = ember_str(s)});
+    return emit_checked(out, (ember_rec){.val = ember_str(s)});
 }
 
 int ember_emit_pair_i64(ember_out *out, ember_bytes key, int64_t v)
@@ -126,27 +142,24 @@ int ember_emit_pair_f64(ember_out *out, ember_bytes key, double v)
 
 /* ---------------------------------------------------------------- sources */
 
-static inline int pushed(ember_out *o, int rc)
-{
-    if (rc)
-        return rc;
-    return o->task->stop ? EMBER__STOP : o->task->fail_code;
-}
-
+/* Source loops trust the return of push: every stage turns a failure or the
+ * sink's stop into a non-zero return. They count what they read in a local. */
 static int feed_arena(const ember_buf *a, ember_out *o, const char *what, int part)
 {
     const unsigned char *p = a->ptr, *end = a->ptr + a->len;
     ember_rec r;
     int rc;
+    int64_t n = 0;
     while ((rc = ember__rec_next(&p, end, &r)) == 1) {
-        o->task->records_in++;
-        if ((rc = pushed(o, o->push(o, r))))
-            return rc;
+        n++;
+        if ((rc = o->push(o, &r)))
+            break;
     }
-    if (rc < 0)
+    o->task->records_in += n;
+    if (rc < 0 && rc != EMBER__STOP && !o->task->fail_code)
         return ember__task_fail(o->task, rc, "%s: partition %d holds a malformed record", what,
                                 part);
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 static uint64_t slice_start(uint64_t n, int parts, int i)
@@ -157,35 +170,37 @@ static uint64_t slice_start(uint64_t n, int parts, int i)
 static int feed_i64(ember_rdd *n, int part, ember_out *o)
 {
     uint64_t lo = slice_start(n->count, n->nparts, part);
-    uint64_t hi = slice_start(n->count, n->nparts, part + 1);
-    ember_rec r = {0};
+    uint64_t hi = slice_start(n->count, n->nparts, part + 1), i;
     int64_t v;
-    r.val = ember_bytes_of(&v, sizeof v);
-    for (uint64_t i = lo; i < hi; i++) {
+    ember_rec r = {.val = {&v, sizeof v}};
+    int rc = 0;
+    for (i = lo; i < hi; i++) {
         v = n->values[i];
-        o->task->records_in++;
-        int rc = pushed(o, o->push(o, r));
-        if (rc)
-            return rc;
+        if ((rc = o->push(o, &r))) {
+            i++;
+            break;
+        }
     }
-    return 0;
+    o->task->records_in += (int64_t)(i - lo);
+    return rc;
 }
 
 static int feed_range(ember_rdd *n, int part, ember_out *o)
 {
     uint64_t lo = slice_start(n->count, n->nparts, part);
-    uint64_t hi = slice_start(n->count, n->nparts, part + 1);
-    ember_rec r = {0};
+    uint64_t hi = slice_start(n->count, n->nparts, part + 1), i;
     int64_t v = (int64_t)((uint64_t)n->start + lo * (uint64_t)n->step);
-    r.val = ember_bytes_of(&v, sizeof v);
-    for (uint64_t i = lo; i < hi; i++) {
-        o->task->records_in++;
-        int rc = pushed(o, o->push(o, r));
-        if (rc)
-            return rc;
+    ember_rec r = {.val = {&v, sizeof v}};
+    int rc = 0;
+    for (i = lo; i < hi; i++) {
+        if ((rc = o->push(o, &r))) {
+            i++;
+            break;
+        }
         v = (int64_t)((uint64_t)v + (uint64_t)n->step);
     }
-    return 0;
+    o->task->records_in += (int64_t)(i - lo);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- per-record stages */
@@ -193,13 +208,16 @@ static int feed_range(ember_rdd *n, int part, ember_out *o)
 typedef struct stage {
     ember_out in;   /* what the parent pushes into */
     ember_out emit; /* what the user function emits into */
-    ember_rec cur;  /* the input being processed */
+    ember_map_fn *map;
+    ember_pred_fn *pred;
+    void *arg;
+    const ember_rec *cur; /* the input being processed */
     int64_t emitted;
-    uint64_t rng;   /* sample */
-    int64_t index;  /* zip_with_index */
+    uint64_t rng;  /* sample */
+    int64_t index; /* zip_with_index */
 } stage;
 
-static int exactly_one(stage *st)
+static __attribute__((noinline)) int exactly_one(stage *st)
 {
     ember__task *t = st->in.task;
     return ember__task_fail(t, EMBER_EINVAL,
@@ -210,89 +228,113 @@ static int exactly_one(stage *st)
                                                               : "");
 }
 
-static int emit_forward(ember_out *self, ember_rec rec)
+static int emit_forward(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, emit);
-    st->emitted++;
     return st->in.next->push(st->in.next, rec);
 }
 
-static int emit_one(ember_out *self, ember_rec rec)
+static int emit_one(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, emit);
-    if (++st->emitted > 1)
+    if (__builtin_expect(++st->emitted > 1, 0))
         return exactly_one(st);
     return st->in.next->push(st->in.next, rec);
 }
 
-static int emit_with_key(ember_out *self, ember_rec rec)
+static int emit_with_key(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, emit);
     if (++st->emitted > 1 && st->in.node->kind == EMBER__N_MAP_VALUES)
         return exactly_one(st);
-    return st->in.next->push(st->in.next, (ember_rec){st->cur.key, rec.val});
+    ember_rec out = {st->cur->key, rec->val};
+    return st->in.next->push(st->in.next, &out);
 }
 
-static int emit_as_key(ember_out *self, ember_rec rec)
+static int emit_as_key(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, emit);
     if (++st->emitted > 1)
         return exactly_one(st);
-    return st->in.next->push(st->in.next, (ember_rec){rec.val, st->cur.val});
+    ember_rec out = {rec->val, st->cur->val};
+    return st->in.next->push(st->in.next, &out);
 }
 
-static int map_in(ember_out *self, ember_rec rec)
+/* map, key_by: exactly one output */
+static int map_in(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, in);
     ember__task *t = self->task;
-    ember_rdd *n = self->node;
     st->emitted = 0;
     st->cur = rec;
-    if (n->kind == EMBER__N_MAP_VALUES || n->kind == EMBER__N_FLAT_MAP_VALUES)
-        rec.key = ember_bytes_of(NULL, 0);
     ember__user_begin(t);
-    int rc = n->fn.map(rec, &st->emit, n->arg);
+    int rc = st->map(*rec, &st->emit, st->arg);
     ember__user_end(t);
-    if ((rc = ember__after_user(t, n->op, rc)))
+    if ((rc = ember__after_user(t, self->node->op, rc)))
         return rc;
-    bool exact = n->kind == EMBER__N_MAP || n->kind == EMBER__N_MAP_VALUES ||
-                 n->kind == EMBER__N_KEY_BY;
-    if (exact && st->emitted != 1)
+    return __builtin_expect(st->emitted == 1, 1) ? 0 : exactly_one(st);
+}
+
+/* flat_map: any number of outputs */
+static int flat_map_in(ember_out *self, const ember_rec *rec)
+{
+    stage *st = container_of(self, stage, in);
+    ember__task *t = self->task;
+    ember__user_begin(t);
+    int rc = st->map(*rec, &st->emit, st->arg);
+    ember__user_end(t);
+    return ember__after_user(t, self->node->op, rc);
+}
+
+/* map_values, flat_map_values: the function sees the value alone */
+static int values_in(ember_out *self, const ember_rec *rec)
+{
+    stage *st = container_of(self, stage, in);
+    ember__task *t = self->task;
+    st->emitted = 0;
+    st->cur = rec;
+    ember__user_begin(t);
+    int rc = st->map((ember_rec){.val = rec->val}, &st->emit, st->arg);
+    ember__user_end(t);
+    if ((rc = ember__after_user(t, self->node->op, rc)))
+        return rc;
+    if (self->node->kind == EMBER__N_MAP_VALUES && st->emitted != 1)
         return exactly_one(st);
     return 0;
 }
 
-static int filter_in(ember_out *self, ember_rec rec)
+static int filter_in(ember_out *self, const ember_rec *rec)
 {
+    stage *st = container_of(self, stage, in);
     ember__task *t = self->task;
-    ember_rdd *n = self->node;
     ember__user_begin(t);
-    int keep = n->fn.pred(rec, n->arg);
+    int keep = st->pred(*rec, st->arg);
     ember__user_end(t);
-    int rc = ember__after_user(t, n->op, keep < 0 ? keep : 0);
+    int rc = ember__after_user(t, self->node->op, keep < 0 ? keep : 0);
     if (rc || !keep)
         return rc;
     return self->next->push(self->next, rec);
 }
 
-static int keys_in(ember_out *self, ember_rec rec)
+static int keys_in(ember_out *self, const ember_rec *rec)
 {
-    if (!rec.key.ptr)
+    if (!rec->key.ptr)
         return ember__task_fail(self->task, EMBER_EINVAL,
                                 "%s: a record has no key (an rdd of pairs is needed)",
                                 self->node->op);
-    ember_rec out = {.val = self->node->kind == EMBER__N_KEYS ? rec.key : rec.val};
-    return self->next->push(self->next, out);
+    ember_rec out = {.val = self->node->kind == EMBER__N_KEYS ? rec->key : rec->val};
+    return self->next->push(self->next, &out);
 }
 
-static int zip_in(ember_out *self, ember_rec rec)
+static int zip_in(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, in);
-    if (rec.key.ptr)
+    if (rec->key.ptr)
         return ember__task_fail(self->task, EMBER_EINVAL,
                                 "zip_with_index: a record has a key (zip the values instead)");
     int64_t idx = st->index++;
-    return self->next->push(self->next, (ember_rec){rec.val, {&idx, sizeof idx}});
+    ember_rec out = {rec->val, {&idx, sizeof idx}};
+    return self->next->push(self->next, &out);
 }
 
 /* splitmix64: seeds the sampler per (seed, partition), and is the sampler. */
@@ -328,7 +370,7 @@ static int64_t poisson(uint64_t *s, double lambda)
     return k;
 }
 
-static int sample_in(ember_out *self, ember_rec rec)
+static int sample_in(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, in);
     ember_rdd *n = self->node;
@@ -338,7 +380,7 @@ static int sample_in(ember_out *self, ember_rec rec)
     else
         copies = unit(&st->rng) < n->fraction;
     for (int64_t i = 0; i < copies; i++) {
-        int rc = pushed(self, self->next->push(self->next, rec));
+        int rc = self->next->push(self->next, rec);
         if (rc)
             return rc;
     }
@@ -347,9 +389,9 @@ static int sample_in(ember_out *self, ember_rec rec)
 
 /* ---------------------------------------------------------------- whole-partition stages */
 
-static int gather_push(ember_out *self, ember_rec rec)
+static int gather_push(ember_out *self, const ember_rec *rec)
 {
-    if (ember__arena_put(self->state, rec))
+    if (ember__arena_put(self->state, *rec))
         return ember__task_fail(self->task, EMBER_ENOMEM,
                                 "out of memory gathering partition for %s", self->node->op);
     return 0;
@@ -382,22 +424,40 @@ static int partition_bytes(ember_rdd *n, ember_rdd *parent, int part, ember__tas
 static int run_whole(ember_rdd *n, int part, ember_out *sink)
 {
     ember__task *t = sink->task;
+    ember_rdd *parent = n->parent;
     ember_buf own = {0};
-    const ember_buf *bytes;
-    int rc = partition_bytes(n, n->parent, part, t, &own, &bytes);
-    if (rc)
-        goto out;
+    const ember_buf *bytes = NULL;
+    ember_iter it;
+    int rc = 0;
+    bool made = n->kind == EMBER__N_MAP_PARTITIONS && !parent->cache_on &&
+                (parent->kind == EMBER__N_RANGE || parent->kind == EMBER__N_I64);
+    if (made) {
+        /* int64 sources stream into the iterator: nothing is gathered */
+        uint64_t lo = slice_start(parent->count, parent->nparts, part);
+        uint64_t hi = slice_start(parent->count, parent->nparts, part + 1);
+        if (parent->kind == EMBER__N_RANGE)
+            ember__iter_values(&it, NULL,
+                               (int64_t)((uint64_t)parent->start + lo * (uint64_t)parent->step),
+                               parent->step, hi - lo);
+        else
+            ember__iter_values(&it, parent->values + lo, 0, 0, hi - lo);
+    } else {
+        if ((rc = partition_bytes(n, parent, part, t, &own, &bytes)))
+            goto out;
+        ember_iter_init(&it, ember_bytes_of(bytes->ptr, bytes->len));
+    }
     if (n->kind == EMBER__N_GLOM) {
         /* the whole partition becomes one record */
-        rc = pushed(sink, sink->push(sink, (ember_rec){.val = {bytes->ptr, bytes->len}}));
+        ember_rec whole = {.val = {bytes->ptr, bytes->len}};
+        rc = sink->push(sink, &whole);
     } else {
         stage st = {.emit = {.push = emit_forward, .task = t, .node = n},
                     .in = {.next = sink, .task = t, .node = n}};
-        ember_iter it;
-        ember_iter_init(&it, ember_bytes_of(bytes->ptr, bytes->len));
         ember__user_begin(t);
         rc = n->fn.part(&it, &st.emit, part, n->arg);
         ember__user_end(t);
+        if (made)
+            t->records_in += (int64_t)it.taken_;
         rc = ember__after_user(t, n->op, rc);
     }
 out:
@@ -411,7 +471,10 @@ static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
 {
     ember__task *t = sink->task;
     stage st = {.in = {.next = sink, .task = t, .node = n},
-                .emit = {.task = t, .node = n}};
+                .emit = {.task = t, .node = n},
+                .map = n->fn.map,
+                .pred = n->fn.pred,
+                .arg = n->arg};
     switch (n->kind) {
     case EMBER__N_ARENA:
         return feed_arena(&n->arenas[part], sink, n->op, part);
@@ -421,14 +484,17 @@ static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
         return feed_range(n, part, sink);
     case EMBER__N_MAP:
     case EMBER__N_KEY_BY:
-    case EMBER__N_MAP_VALUES:
-    case EMBER__N_FLAT_MAP:
-    case EMBER__N_FLAT_MAP_VALUES:
         st.in.push = map_in;
-        st.emit.push = n->kind == EMBER__N_MAP          ? emit_one
-                       : n->kind == EMBER__N_KEY_BY     ? emit_as_key
-                       : n->kind == EMBER__N_FLAT_MAP   ? emit_forward
-                                                        : emit_with_key;
+        st.emit.push = n->kind == EMBER__N_MAP ? emit_one : emit_as_key;
+        return ember__compute(n->parent, part, &st.in);
+    case EMBER__N_FLAT_MAP:
+        st.in.push = flat_map_in;
+        st.emit.push = emit_forward;
+        return ember__compute(n->parent, part, &st.in);
+    case EMBER__N_MAP_VALUES:
+    case EMBER__N_FLAT_MAP_VALUES:
+        st.in.push = values_in;
+        st.emit.push = emit_with_key;
         return ember__compute(n->parent, part, &st.in);
     case EMBER__N_FILTER:
         st.in.push = filter_in;
@@ -467,9 +533,9 @@ static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
                             (long long)n->id, n->op);
 }
 
-static int tee_push(ember_out *self, ember_rec rec)
+static int tee_push(ember_out *self, const ember_rec *rec)
 {
-    if (ember__arena_put(self->state, rec))
+    if (ember__arena_put(self->state, *rec))
         return ember__task_fail(self->task, EMBER_ENOMEM, "out of memory caching %s",
                                 self->node->op);
     return self->next->push(self->next, rec);

@@ -35,7 +35,7 @@ typedef struct ember__task {
 /* An emitter: the step a record is handed to. Stages of the pipeline are chains
  * of these on the task's stack; the last is the action's sink. */
 struct ember_out {
-    int (*push)(ember_out *self, ember_rec rec);
+    int (*push)(ember_out *self, const ember_rec *rec);
     ember_out *next;
     ember__task *task;
     ember_rdd *node;
@@ -67,7 +67,13 @@ static inline void ember__user_end(ember__task *t)
 
 /* After user code of operation op returned rc: 0 to go on, or the failure (or
  * EMBER__STOP) to return. A negative rc is recorded as the task's failure. */
-int ember__after_user(ember__task *t, const char *op, int rc);
+int ember__after_user_slow(ember__task *t, const char *op, int rc);
+static inline int ember__after_user(ember__task *t, const char *op, int rc)
+{
+    if (__builtin_expect(!(rc | t->fail_code | (int)t->stop), 1))
+        return 0;
+    return ember__after_user_slow(t, op, rc);
+}
 
 /* Record the first failure of the attempt; returns code. */
 int ember__task_fail(ember__task *t, int code, const char *fmt, ...)
@@ -79,7 +85,7 @@ int ember__task_fail(ember__task *t, int code, const char *fmt, ...)
 typedef struct ember__sink_ops {
     size_t state_size;
     /* The terminal push; self->state is the task's state. Counts records_out. */
-    int (*push)(ember_out *self, ember_rec rec);
+    int (*push)(ember_out *self, const ember_rec *rec);
     /* Before each attempt: drop what a failed attempt left (state starts zeroed).
      * 0, or EMBER_ENOMEM to fail the attempt. */
     int (*reset)(void *state, const ember__job *job);
@@ -95,7 +101,9 @@ struct ember__job {
     const void *arg; /* the action's parameters, read-only in tasks */
     int ntasks;
     int *parts;            /* partition of each task */
-    unsigned char *states; /* ntasks * sink->state_size */
+    unsigned char *states; /* ntasks * stride, each on its own cache lines */
+    unsigned char *states_mem;
+    size_t stride;
     atomic_bool abort;
     pthread_mutex_t mu;
     int err, err_task;
@@ -111,7 +119,7 @@ int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *si
                    const void *arg, const int *parts, int nparts, ember__job **out);
 static inline void *ember__job_state(const ember__job *job, int i)
 {
-    return job->states + (size_t)i * job->sink->state_size;
+    return job->states + (size_t)i * job->stride;
 }
 /* Record the job's stats (gather time: until now), free it, return rc. */
 int ember__job_end(ember__job *job, int rc);
