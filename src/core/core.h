@@ -221,6 +221,9 @@ ember_rdd *ember__rdd_error(ember_ctx *ctx, int code, const char *fmt, ...)
 /* Check an rdd handed in by the program; on failure set the message and return a
  * code (EMBER_EINVAL for NULL, EMBER_ECTX for a freed one, the node's own error). */
 int ember__rdd_check(ember_rdd *rdd, const char *op);
+/* Set up and tear down ctx->oom (open, close). */
+int ember__rdd_oom_init(ember_ctx *ctx);
+void ember__rdd_oom_destroy(ember_ctx *ctx);
 /* Free every node of ctx (close). */
 void ember__rdd_free_all(ember_ctx *ctx);
 void ember__cache_drop(ember_rdd *rdd);
@@ -244,6 +247,10 @@ struct ember_ctx {
     void *exec_impl;
 
     char errmsg[1024];
+    /* What a transformation returns when memory runs out building its node: an
+     * error node that needs no allocation, so a chain of calls still carries
+     * EMBER_ENOMEM to its action. Never freed, never linked. */
+    struct ember_rdd oom;
     int64_t next_rdd_id;
     ember_rdd *nodes; /* list of live nodes */
     ember_broadcast *bcasts;

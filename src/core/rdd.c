@@ -89,18 +89,26 @@ static void node_release(ember_rdd *r)
     }
 }
 
+int ember__rdd_oom_init(ember_ctx *ctx)
+{
+    ctx->oom = (ember_rdd){.ctx = ctx, .kind = EMBER__N_ERROR, .op = "error", .id = -1,
+                           .held = true, .err = EMBER_ENOMEM};
+    return ember__handle_add(&ctx->oom, EMBER__H_RDD);
+}
+
+void ember__rdd_oom_destroy(ember_ctx *ctx)
+{
+    ember__handle_del(&ctx->oom);
+}
+
 ember_rdd *ember__rdd_new(ember_ctx *ctx, enum ember__kind kind, const char *op, int nparts,
                           ember_rdd *parent, ember_rdd *parent2)
 {
     ember_rdd *r = ember__calloc(1, sizeof *r);
-    if (!r) {
-        ember__err(ctx, EMBER_ENOMEM, "%s: out of memory building the rdd", op);
-        return NULL;
-    }
-    if (ember__handle_add(r, EMBER__H_RDD)) {
+    if (!r || ember__handle_add(r, EMBER__H_RDD)) {
         ember__free(r);
         ember__err(ctx, EMBER_ENOMEM, "%s: out of memory building the rdd", op);
-        return NULL;
+        return &ctx->oom;
     }
     r->ctx = ctx;
     r->kind = kind;
@@ -121,12 +129,13 @@ ember_rdd *ember__rdd_new(ember_ctx *ctx, enum ember__kind kind, const char *op,
 static ember_rdd *error_node(ember_ctx *ctx, int code, const char *msg)
 {
     ember_rdd *r = ember__rdd_new(ctx, EMBER__N_ERROR, "error", 0, NULL, NULL);
-    if (!r)
-        return NULL;
+    if (r == &ctx->oom)
+        return r;
     r->err = code;
     r->errmsg = ember__strdup(msg);
     if (!r->errmsg) {
-        r->err = EMBER_ENOMEM;
+        ember_free(r);
+        return &ctx->oom;
     }
     return r;
 }
@@ -150,7 +159,8 @@ int ember__rdd_check(ember_rdd *rdd, const char *op)
         return ember__err(NULL, EMBER_ECTX,
                           "%s: rdd was freed or its context closed (a stale handle)", op);
     if (rdd->kind == EMBER__N_ERROR)
-        return ember__err(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "out of memory");
+        return ember__err(rdd->ctx, rdd->err, "%s: %s", op,
+                          rdd->errmsg ? rdd->errmsg : "out of memory building the lineage");
     return 0;
 }
 
@@ -164,7 +174,8 @@ static bool parent_usable(ember_rdd *rdd, const char *op, ember_rdd **ret)
     }
     if (rdd->kind == EMBER__N_ERROR) {
         /* carry the first error on, unchanged */
-        *ret = error_node(rdd->ctx, rdd->err, rdd->errmsg ? rdd->errmsg : "out of memory");
+        *ret = rdd == &rdd->ctx->oom ? rdd
+                                     : error_node(rdd->ctx, rdd->err, rdd->errmsg);
         return false;
     }
     return true;
@@ -172,7 +183,7 @@ static bool parent_usable(ember_rdd *rdd, const char *op, ember_rdd **ret)
 
 void ember_free(ember_rdd *rdd)
 {
-    if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
+    if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD) || rdd == &rdd->ctx->oom)
         return;
     ember__handle_del(rdd);
     rdd->held = false;
@@ -319,7 +330,7 @@ static ember_rdd *narrow(ember_rdd *rdd, enum ember__kind kind, const char *op, 
     if (needs_fn && !fn)
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: the function is NULL", op);
     ember_rdd *r = ember__rdd_new(rdd->ctx, kind, op, rdd->nparts, rdd, NULL);
-    if (r) {
+    if (r->kind != EMBER__N_ERROR) {
         memcpy(&r->fn, &fn, sizeof fn);
         r->arg = arg;
     }
@@ -391,7 +402,7 @@ ember_rdd *ember_sample(ember_rdd *rdd, bool with_replacement, double fraction, 
                                 "sample: fraction must be %s (got %g)",
                                 with_replacement ? "finite and >= 0" : "in [0, 1]", fraction);
     ember_rdd *r = narrow(rdd, EMBER__N_SAMPLE, "sample", NULL, NULL, false);
-    if (r) {
+    if (r && r->kind != EMBER__N_ERROR) {
         r->with_replacement = with_replacement;
         r->fraction = fraction;
         r->seed = seed;
@@ -427,8 +438,8 @@ ember_rdd *ember_coalesce(ember_rdd *rdd, int parts)
                                 parts);
     int n = parts < rdd->nparts ? parts : rdd->nparts;
     ember_rdd *r = ember__rdd_new(rdd->ctx, EMBER__N_COALESCE, "coalesce", n, rdd, NULL);
-    if (!r)
-        return NULL;
+    if (r->kind == EMBER__N_ERROR)
+        return r;
     r->group = ember__malloc(((size_t)n + 1) * sizeof *r->group);
     if (!r->group) {
         ember_free(r);

@@ -65,7 +65,8 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
         return ember__err(NULL, rc, "ember_open: starting %d threads failed: %s", m.threads,
                           ember_strerror(rc));
     }
-    if (ember__handle_add(ctx, EMBER__H_CTX)) {
+    if (ember__handle_add(ctx, EMBER__H_CTX) || ember__rdd_oom_init(ctx)) {
+        ember__handle_del(ctx);
         ctx->exec->destroy(ctx->exec_impl);
         pthread_mutex_destroy(&ctx->acc_mu);
         goto out_nomem;
@@ -90,6 +91,7 @@ void ember_close(ember_ctx *ctx)
     ember__handle_del(ctx);
     ctx->exec->destroy(ctx->exec_impl);
     ember__rdd_free_all(ctx);
+    ember__rdd_oom_destroy(ctx);
     ember__shared_free_all(ctx);
     ember__stats_free(ctx);
     pthread_mutex_destroy(&ctx->acc_mu);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ember needs to build and test, when missing.
+# Usage: scripts/deps.sh [build|test|bench]
+set -euo pipefail
+what=${1:-build}
+pkgs=(gcc make cmake pkg-config libxxhash-dev)
+case "$what" in
+  test) pkgs+=(libcmocka-dev) ;;
+  bench) pkgs+=(python3 hyperfine) ;;
+esac
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "ember: installing missing Debian packages: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+# refresh the package lists once when they are missing or stale
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
+  $sudo apt-get update -qq
+fi
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The ember command against golden files: install the build into a scratch
+# prefix, then --version, --help, submit (compile, cache, run, pass args and
+# master) and a job that does not compile.
+set -euo pipefail
+build=$1
+src=$2
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+ember="$tmp/prefix/bin/ember"
+export EMBER_CACHE_DIR="$tmp/cache"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# --version and --help, as golden files
+version=$(sed -n 's/^#define EMBER_VERSION_STRING "\(.*\)"/\1/p' "$src/include/ember/ember.h")
+[ "$("$ember" --version)" = "ember $version" ] || fail "--version"
+diff -u "$here/help.golden" <("$ember" --help) || fail "--help differs from help.golden"
+if "$ember" frobnicate 2>"$tmp/err"; then fail "an unknown command succeeded"; fi
+grep -q "unknown command 'frobnicate'" "$tmp/err" || fail "unknown command message"
+
+# submit: compiles, runs with the args and the master
+out=$("$ember" submit --master 'local[2]' "$src/examples/tiny.c" 20)
+case "$out" in *"kept 333 of 1000"*"on local[2]"*) ;; *) fail "submit tiny: $out" ;; esac
+[ "$(ls "$tmp/cache" | grep -c '^job-')" = 1 ] || fail "one cached binary expected"
+# the second run uses the cache: the cached binary is not rebuilt
+stamp=$(stat -c %Y%N "$tmp/cache"/job-*)
+sleep 1
+"$ember" submit "$src/examples/tiny.c" 5 >/dev/null
+[ "$(stat -c %Y%N "$tmp/cache"/job-*)" = "$stamp" ] || fail "the cached binary was rebuilt"
+
+# a job that does not compile: the compiler's message and a non-zero status
+printf 'int main(void) { return undeclared_thing; }\n' >"$tmp/broken.c"
+if "$ember" submit "$tmp/broken.c" 2>"$tmp/err"; then fail "a broken job succeeded"; fi
+grep -q "undeclared_thing" "$tmp/err" || fail "the compiler's message is missing"
+grep -q "compiling .*broken.c failed" "$tmp/err" || fail "no summary line"
+if "$ember" submit "$tmp/missing.c" 2>"$tmp/err"; then fail "a missing job succeeded"; fi
+grep -q "cannot read" "$tmp/err" || fail "missing file message"
+
+# the installed CMake package and pkg-config file work for a consumer
+mkdir -p "$tmp/consumer"
+cat >"$tmp/consumer/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.18)
+project(consumer C)
+find_package(ember REQUIRED)
+add_executable(consumer main.c)
+target_link_libraries(consumer PRIVATE ember::ember)
+CM
+cat >"$tmp/consumer/main.c" <<'C'
+#include <ember/ember.h>
+int main(void)
+{
+    ember_ctx *ctx;
+    int64_t n = 0;
+    if (ember_open(&ctx, &(ember_conf){.master = "local[2]"}))
+        return 1;
+    int rc = ember_count(ember_range(ctx, 0, 42, 1, 3), &n);
+    ember_close(ctx);
+    return rc || n != 42;
+}
+C
+cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+cmake --build "$tmp/consumer/build" >/dev/null
+LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/consumer/build/consumer" || fail "find_package consumer"
+PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --exists ember || fail "pkg-config"
+echo "cli: all passed"

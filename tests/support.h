@@ -1,0 +1,99 @@
+/* Helpers shared by the tests: cmocka, a context, records as int64 arrays. */
+#ifndef EMBER_TEST_SUPPORT_H
+#define EMBER_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <ember/ember.h>
+
+#define UNUSED __attribute__((unused))
+
+static UNUSED ember_ctx *open_ctx(const char *master)
+{
+    ember_ctx *ctx = NULL;
+    int rc = ember_open(&ctx, &(ember_conf){.master = master});
+    if (rc)
+        fprintf(stderr, "ember_open(%s): %s\n", master, ember_errmsg(NULL));
+    assert_int_equal(rc, 0);
+    return ctx;
+}
+
+/* Collect an rdd of int64 values into out (at most cap); returns how many. */
+static UNUSED size_t collect_i64(ember_rdd *rdd, int64_t *out, size_t cap)
+{
+    ember_result *res = NULL;
+    int rc = ember_collect(rdd, &res);
+    if (rc && rdd)
+        fprintf(stderr, "collect: %s\n", ember_errmsg(NULL));
+    assert_int_equal(rc, 0);
+    size_t n = ember_result_len(res);
+    assert_true(n <= cap);
+    for (size_t i = 0; i < n; i++) {
+        ember_rec r = ember_result_at(res, i);
+        assert_int_equal(r.val.len, 8);
+        out[i] = ember_i64(r.val);
+    }
+    ember_result_free(res);
+    return n;
+}
+
+/* The sizes of an rdd's partitions, through glom. */
+static UNUSED int partition_sizes(ember_rdd *rdd, int64_t *sizes, int cap)
+{
+    ember_rdd *g = ember_glom(rdd);
+    ember_result *res = NULL;
+    assert_int_equal(ember_collect(g, &res), 0);
+    int n = (int)ember_result_len(res);
+    assert_true(n <= cap);
+    for (int i = 0; i < n; i++) {
+        ember_iter it;
+        ember_rec r;
+        ember_iter_init(&it, ember_result_at(res, (size_t)i).val);
+        sizes[i] = 0;
+        while (ember_iter_next(&it, &r) == 1)
+            sizes[i]++;
+    }
+    ember_result_free(res);
+    ember_free(g);
+    return n;
+}
+
+static UNUSED int64_t count_of(ember_rdd *rdd)
+{
+    int64_t n = -1;
+    assert_int_equal(ember_count(rdd, &n), 0);
+    return n;
+}
+
+/* An ember_str that survives: the bytes of a string literal. */
+#define B(s) ember_bytes_of((s), sizeof(s) - 1)
+
+static UNUSED void assert_bytes(ember_bytes b, const char *s)
+{
+    size_t n = strlen(s);
+    if (b.len != n || (n && memcmp(b.ptr, s, n))) {
+        fprintf(stderr, "bytes: got '%.*s' (%zu), expected '%s'\n", (int)b.len,
+                (const char *)b.ptr, b.len, s);
+        fail();
+    }
+}
+
+/* The message on ctx contains needle. */
+static UNUSED void assert_msg(const ember_ctx *ctx, const char *needle)
+{
+    const char *m = ember_errmsg(ctx);
+    if (!strstr(m, needle)) {
+        fprintf(stderr, "message '%s' lacks '%s'\n", m, needle);
+        fail();
+    }
+}
+
+#endif
