@@ -1,3 +1,4 @@
+MAKEFLAGS += --no-print-directory
 # The README's two commands: `make demo` and `make test`. Both install the
 # Debian packages they need (scripts/deps.sh), configure and build first.
 BUILD   ?= build

@@ -21,7 +21,8 @@ static int enrich(ember_rec in, ember_out *out, void *arg)
     ember_bytes t = ember_broadcast_value(l->table);
     const char *p = t.ptr, *end = p + t.len;
     while (p < end) {
-        const char *eq = memchr(p, '=', (size_t)(end - p)), *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eq = memchr(p, '=', (size_t)(end - p)),
+                   *nl = memchr(p, '\n', (size_t)(end - p));
         if ((size_t)(eq - p) == in.val.len && !memcmp(p, in.val.ptr, in.val.len))
             return ember_emit_pair(out, in.val, ember_bytes_of(eq + 1, (size_t)(nl - eq - 1)));
         p = nl + 1;

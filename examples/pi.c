@@ -52,7 +52,8 @@ int main(int argc, char **argv)
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    ember_rdd *hits = ember_map_partitions(ember_range(ctx, 0, samples, 1, parts), count_hits, NULL);
+    ember_rdd *hits =
+        ember_map_partitions(ember_range(ctx, 0, samples, 1, parts), count_hits, NULL);
     int64_t inside = 0;
     int rc = ember_sum_i64_values(hits, &inside);
     clock_gettime(CLOCK_MONOTONIC, &t1);

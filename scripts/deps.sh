@@ -6,7 +6,7 @@ what=${1:-build}
 pkgs=(gcc make cmake pkg-config libxxhash-dev)
 case "$what" in
   test) pkgs+=(libcmocka-dev) ;;
-  bench) pkgs+=(python3 hyperfine) ;;
+  bench) pkgs+=(python3 python3-dask) ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do

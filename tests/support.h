@@ -80,8 +80,8 @@ static UNUSED void assert_bytes(ember_bytes b, const char *s)
 {
     size_t n = strlen(s);
     if (b.len != n || (n && memcmp(b.ptr, s, n))) {
-        fprintf(stderr, "bytes: got '%.*s' (%zu), expected '%s'\n", (int)b.len,
-                (const char *)b.ptr, b.len, s);
+        fprintf(stderr, "bytes: got '%.*s' (%zu), expected '%s'\n", (int)b.len, (const char *)b.ptr,
+                b.len, s);
         fail();
     }
 }

@@ -193,7 +193,7 @@ EMBER_EXTERN int ember_iter_next(ember_iter *it, ember_rec *rec);
 /* Each returns 0, or a negative code to fail the task (retried up to the
  * attempt limit; the action then names the code). They run on executor threads. */
 typedef int ember_map_fn(ember_rec in, ember_out *out, void *arg); /* map, flat_map */
-typedef int ember_pred_fn(ember_rec in, void *arg); /* 1 keep, 0 drop, <0 fail */
+typedef int ember_pred_fn(ember_rec in, void *arg);                /* 1 keep, 0 drop, <0 fail */
 typedef int ember_part_fn(ember_iter *in, ember_out *out, int index, void *arg);
 /* res is empty on entry; write the result of combining a and b into it. */
 typedef int ember_reduce_fn(ember_bytes a, ember_bytes b, ember_buf *res, void *arg);
@@ -378,8 +378,7 @@ EMBER_EXTERN void ember_result_free(ember_result *res);
 
 /* Read-only bytes visible to every task. The bytes are copied; the broadcast is
  * owned by ctx (or freed early with ember_broadcast_free). */
-EMBER_EXTERN ember_broadcast *ember_broadcast_create(ember_ctx *ctx, const void *data,
-                                                     size_t len);
+EMBER_EXTERN ember_broadcast *ember_broadcast_create(ember_ctx *ctx, const void *data, size_t len);
 /* The bytes, borrowed until the broadcast is freed. Safe from any thread. */
 EMBER_EXTERN ember_bytes ember_broadcast_value(const ember_broadcast *bc);
 EMBER_EXTERN void ember_broadcast_free(ember_broadcast *bc);
@@ -409,23 +408,23 @@ EMBER_EXTERN int ember_accumulator_value(const ember_accumulator *acc, ember_byt
 typedef struct ember_stage_stats {
     int stage_id;
     int tasks;
-    int attempts;         /* task attempts run, retries included */
+    int attempts; /* task attempts run, retries included */
     int failed_attempts;
-    uint64_t sched_ns;    /* building the tasks and handing them to the executor */
-    uint64_t run_ns;      /* task run time, summed over attempts */
-    uint64_t user_ns;     /* in user functions (timed only when stats are on) */
-    uint64_t gather_ns;   /* merging task results on the driver */
-    int64_t records_in;   /* read from the stage's sources */
-    int64_t records_out;  /* delivered to the action */
+    uint64_t sched_ns;   /* building the tasks and handing them to the executor */
+    uint64_t run_ns;     /* task run time, summed over attempts */
+    uint64_t user_ns;    /* in user functions (timed only when stats are on) */
+    uint64_t gather_ns;  /* merging task results on the driver */
+    int64_t records_in;  /* read from the stage's sources */
+    int64_t records_out; /* delivered to the action */
 } ember_stage_stats;
 
 typedef struct ember_job_stats {
     int64_t job_id;
-    const char *action;   /* "collect", "count", ... (static storage) */
-    int failed;           /* 1 when the action returned an error */
-    uint64_t wall_ns;     /* the action, start to end */
+    const char *action; /* "collect", "count", ... (static storage) */
+    int failed;         /* 1 when the action returned an error */
+    uint64_t wall_ns;   /* the action, start to end */
     int nstages;
-    ember_stage_stats total; /* the stages added up */
+    ember_stage_stats total;         /* the stages added up */
     const ember_stage_stats *stages; /* borrowed until the next action */
 } ember_job_stats;
 

@@ -147,8 +147,11 @@ void ember_iter_init(ember_iter *it, ember_bytes partition)
 void ember__iter_values(ember_iter *it, const int64_t *vals, int64_t start, int64_t step,
                         uint64_t n)
 {
-    *it = (ember_iter){.kind_ = vals ? EMBER__ITER_VALUES : EMBER__ITER_RANGE, .vals_ = vals,
-                       .next_ = start, .step_ = step, .left_ = n};
+    *it = (ember_iter){.kind_ = vals ? EMBER__ITER_VALUES : EMBER__ITER_RANGE,
+                       .vals_ = vals,
+                       .next_ = start,
+                       .step_ = step,
+                       .left_ = n};
 }
 
 int ember_iter_next(ember_iter *it, ember_rec *rec)

@@ -144,8 +144,8 @@ typedef struct ember__executor_ops {
 
 enum ember__kind {
     EMBER__N_ERROR = 1,
-    EMBER__N_ARENA,  /* parallelize: one encoded arena per partition */
-    EMBER__N_I64,    /* parallelize_i64: the values, sliced at run time */
+    EMBER__N_ARENA, /* parallelize: one encoded arena per partition */
+    EMBER__N_I64,   /* parallelize_i64: the values, sliced at run time */
     EMBER__N_RANGE,
     EMBER__N_MAP,
     EMBER__N_FLAT_MAP,
@@ -183,9 +183,9 @@ struct ember_rdd {
     void *arg;
 
     /* sources */
-    ember_buf *arenas; /* N_ARENA: nparts arenas */
-    int64_t *values;   /* N_I64 */
-    uint64_t count;    /* N_I64, N_RANGE: number of values */
+    ember_buf *arenas;   /* N_ARENA: nparts arenas */
+    int64_t *values;     /* N_I64 */
+    uint64_t count;      /* N_I64, N_RANGE: number of values */
     int64_t start, step; /* N_RANGE */
 
     /* N_SAMPLE */

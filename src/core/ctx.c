@@ -17,7 +17,7 @@ const char *ember_strerror(int code)
     switch (code) {
     case 0:
         return "ok";
-#define EMBER__ERR_CASE(name, value, text)                                                        \
+#define EMBER__ERR_CASE(name, value, text)                                                         \
     case EMBER_##name:                                                                             \
         return text;
         EMBER_ERRNO_MAP(EMBER__ERR_CASE)
@@ -30,7 +30,7 @@ const char *ember_strerror(int code)
 const char *ember__code_name(int code)
 {
     switch (code) {
-#define EMBER__ERR_NAME(name, value, text)                                                        \
+#define EMBER__ERR_NAME(name, value, text)                                                         \
     case EMBER_##name:                                                                             \
         return "EMBER_" #name;
         EMBER_ERRNO_MAP(EMBER__ERR_NAME)

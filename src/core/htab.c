@@ -80,9 +80,10 @@ int64_t *ember__htab_upsert(ember__htab *h, ember_bytes key)
     for (; h->slots[j]; j = (j + 1) & (h->cap - 1)) {
         if (h->hashes[j] != hv)
             continue;
-        ember_bytes k;
-        int64_t *v;
-        entry_at(h, h->slots[j] - 1, &k, &v);
+        ember_bytes k = {0};
+        int64_t *v = NULL;
+        if (entry_at(h, h->slots[j] - 1, &k, &v))
+            continue; /* cannot happen: we wrote the arena */
         if (k.len == key.len && (!k.len || !memcmp(k.ptr, key.ptr, k.len)))
             return v;
     }
@@ -111,8 +112,9 @@ int ember__htab_next(const ember__htab *h, size_t *pos, ember_bytes *key, int64_
         size_t i = (*pos)++;
         if (!h->slots[i])
             continue;
-        int64_t *v;
-        entry_at(h, h->slots[i] - 1, key, &v);
+        int64_t *v = NULL;
+        if (entry_at(h, h->slots[i] - 1, key, &v))
+            continue;
         *val = *v;
         return 1;
     }

@@ -91,8 +91,12 @@ static void node_release(ember_rdd *r)
 
 int ember__rdd_oom_init(ember_ctx *ctx)
 {
-    ctx->oom = (ember_rdd){.ctx = ctx, .kind = EMBER__N_ERROR, .op = "error", .id = -1,
-                           .held = true, .err = EMBER_ENOMEM};
+    ctx->oom = (ember_rdd){.ctx = ctx,
+                           .kind = EMBER__N_ERROR,
+                           .op = "error",
+                           .id = -1,
+                           .held = true,
+                           .err = EMBER_ENOMEM};
     return ember__handle_add(&ctx->oom, EMBER__H_RDD);
 }
 
@@ -174,8 +178,7 @@ static bool parent_usable(ember_rdd *rdd, const char *op, ember_rdd **ret)
     }
     if (rdd->kind == EMBER__N_ERROR) {
         /* carry the first error on, unchanged */
-        *ret = rdd == &rdd->ctx->oom ? rdd
-                                     : error_node(rdd->ctx, rdd->err, rdd->errmsg);
+        *ret = rdd == &rdd->ctx->oom ? rdd : error_node(rdd->ctx, rdd->err, rdd->errmsg);
         return false;
     }
     return true;
@@ -398,8 +401,7 @@ ember_rdd *ember_sample(ember_rdd *rdd, bool with_replacement, double fraction, 
     if (!parent_usable(rdd, "sample", &ret))
         return ret;
     if (!(fraction >= 0.0) || isinf(fraction) || (!with_replacement && fraction > 1.0))
-        return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
-                                "sample: fraction must be %s (got %g)",
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "sample: fraction must be %s (got %g)",
                                 with_replacement ? "finite and >= 0" : "in [0, 1]", fraction);
     ember_rdd *r = narrow(rdd, EMBER__N_SAMPLE, "sample", NULL, NULL, false);
     if (r && r->kind != EMBER__N_ERROR) {

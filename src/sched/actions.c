@@ -305,9 +305,9 @@ enum { RED_REDUCE, RED_FOLD, RED_AGGREGATE, RED_MIN, RED_MAX };
 typedef struct reduce_args {
     int mode;
     const char *op;
-    ember_reduce_fn *fn;  /* reduce, fold; seq for aggregate */
+    ember_reduce_fn *fn; /* reduce, fold; seq for aggregate */
     ember_reduce_fn *comb;
-    ember_cmp_fn *cmp;    /* min, max */
+    ember_cmp_fn *cmp; /* min, max */
     void *arg;
     ember_bytes zero;
 } reduce_args;
@@ -413,8 +413,8 @@ static int reduce_gather(ember__job *job, const reduce_args *a, int depth, ember
             for (int g = 0; g < n && !rc; g += scale, m++) {
                 reduce_state *d = ember__job_state(job, g);
                 for (int k = g + 1; k < g + scale && k < n && !rc; k++)
-                    rc = combine(a, fn, &d->acc,
-                                 &tmp, ember_buf_bytes(&((reduce_state *)ember__job_state(job, k))->acc),
+                    rc = combine(a, fn, &d->acc, &tmp,
+                                 ember_buf_bytes(&((reduce_state *)ember__job_state(job, k))->acc),
                                  NULL);
                 if (m != g) {
                     reduce_state *dst = ember__job_state(job, m);
@@ -444,8 +444,8 @@ static int reduce_gather(ember__job *job, const reduce_args *a, int depth, ember
     }
     ember_buf_destroy(&tmp);
     if (rc)
-        return ember__err(ctx, rc, "%s: combining the partitions' results failed: %d (%s)",
-                          a->op, rc, ember_strerror(rc));
+        return ember__err(ctx, rc, "%s: combining the partitions' results failed: %d (%s)", a->op,
+                          rc, ember_strerror(rc));
     return 0;
 }
 
@@ -457,8 +457,7 @@ static int run_reduce(ember_rdd *rdd, const reduce_args *a, int depth, ember_buf
     if (!out || (!a->fn && !a->cmp) || (a->mode == RED_AGGREGATE && !a->comb))
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: a function or out is NULL", a->op);
     if (depth < 1)
-        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: depth must be >= 1 (got %d)", a->op,
-                          depth);
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: depth must be >= 1 (got %d)", a->op, depth);
     if (a->zero.len && !a->zero.ptr)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: zero has a NULL pointer", a->op);
     ember__job *job;
@@ -488,22 +487,24 @@ int ember_fold(ember_rdd *rdd, ember_bytes zero, ember_reduce_fn *fn, void *arg,
 int ember_aggregate(ember_rdd *rdd, ember_bytes zero, ember_reduce_fn *seq, ember_reduce_fn *comb,
                     void *arg, ember_buf *out)
 {
-    reduce_args a = {.mode = RED_AGGREGATE, .op = "aggregate", .fn = seq, .comb = comb,
-                     .arg = arg, .zero = zero};
+    reduce_args a = {.mode = RED_AGGREGATE,
+                     .op = "aggregate",
+                     .fn = seq,
+                     .comb = comb,
+                     .arg = arg,
+                     .zero = zero};
     return run_reduce(rdd, &a, 1, out);
 }
 
 int ember_min(ember_rdd *rdd, ember_cmp_fn *cmp, void *arg, ember_buf *out)
 {
-    reduce_args a = {.mode = RED_MIN, .op = "min", .cmp = cmp ? cmp : ember_cmp_bytes,
-                     .arg = arg};
+    reduce_args a = {.mode = RED_MIN, .op = "min", .cmp = cmp ? cmp : ember_cmp_bytes, .arg = arg};
     return run_reduce(rdd, &a, 1, out);
 }
 
 int ember_max(ember_rdd *rdd, ember_cmp_fn *cmp, void *arg, ember_buf *out)
 {
-    reduce_args a = {.mode = RED_MAX, .op = "max", .cmp = cmp ? cmp : ember_cmp_bytes,
-                     .arg = arg};
+    reduce_args a = {.mode = RED_MAX, .op = "max", .cmp = cmp ? cmp : ember_cmp_bytes, .arg = arg};
     return run_reduce(rdd, &a, 1, out);
 }
 
@@ -724,8 +725,7 @@ int ember_top(ember_rdd *rdd, size_t n, ember_cmp_fn *cmp, void *arg, ember_resu
     return run_order(rdd, "top", n, cmp, arg, -1, out);
 }
 
-int ember_take_ordered(ember_rdd *rdd, size_t n, ember_cmp_fn *cmp, void *arg,
-                       ember_result **out)
+int ember_take_ordered(ember_rdd *rdd, size_t n, ember_cmp_fn *cmp, void *arg, ember_result **out)
 {
     return run_order(rdd, "take_ordered", n, cmp, arg, 1, out);
 }
@@ -839,9 +839,8 @@ typedef struct num_state {
 static int num_value(ember__task *t, const num_args *a, ember_bytes v, double *x, int64_t *i)
 {
     if (v.len != 8)
-        return ember__task_fail(t, EMBER_EINVAL,
-                                "%s: a value of %zu bytes is not an 8-byte %s", a->op, v.len,
-                                a->num == EMBER_NUM_I64 ? "int64" : "double");
+        return ember__task_fail(t, EMBER_EINVAL, "%s: a value of %zu bytes is not an 8-byte %s",
+                                a->op, v.len, a->num == EMBER_NUM_I64 ? "int64" : "double");
     if (a->num == EMBER_NUM_I64) {
         *i = ember_i64(v);
         *x = (double)*i;
@@ -1118,8 +1117,8 @@ int ember_histogram_edges(ember_rdd *rdd, ember_num num, const double *edges, si
     if (num != EMBER_NUM_I64 && num != EMBER_NUM_F64)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: num must be EMBER_NUM_I64 or _F64", op);
     if (nedges < 2)
-        return ember__err(rdd->ctx, EMBER_EINVAL,
-                          "%s: buckets need at least 2 edges (got %zu)", op, nedges);
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: buckets need at least 2 edges (got %zu)", op,
+                          nedges);
     for (size_t i = 0; i < nedges; i++)
         if (edges[i] != edges[i] || (i && !(edges[i] > edges[i - 1])))
             return ember__err(rdd->ctx, EMBER_EINVAL,

@@ -30,8 +30,13 @@ static void attempt_init(ember__task *t, ember__job *job, int i, int attempt)
 {
     ember__acc_update *accs = t->accs;
     int cap = t->cap_accs;
-    *t = (ember__task){.ctx = job->ctx, .job = job, .index = i, .partition = job->parts[i],
-                       .attempt = attempt, .timed = job->ctx->stats_on, .accs = accs,
+    *t = (ember__task){.ctx = job->ctx,
+                       .job = job,
+                       .index = i,
+                       .partition = job->parts[i],
+                       .attempt = attempt,
+                       .timed = job->ctx->stats_on,
+                       .accs = accs,
                        .cap_accs = cap};
 }
 
@@ -119,8 +124,8 @@ int ember__job_end(ember__job *job, int rc)
     return rc;
 }
 
-int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink,
-                   const void *arg, const int *parts, int nparts, ember__job **out)
+int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink, const void *arg,
+                   const int *parts, int nparts, ember__job **out)
 {
     ember_ctx *ctx = rdd->ctx;
     uint64_t t_start = ember__now_ns();

@@ -224,8 +224,7 @@ static __attribute__((noinline)) int exactly_one(stage *st)
                             "the %s function emitted %lld records for one input (%s emits "
                             "exactly one%s)",
                             st->in.node->op, (long long)st->emitted, st->in.node->op,
-                            st->in.node->kind == EMBER__N_MAP ? "; use flat_map for more"
-                                                              : "");
+                            st->in.node->kind == EMBER__N_MAP ? "; use flat_map for more" : "");
 }
 
 static int emit_forward(ember_out *self, const ember_rec *rec)
@@ -529,8 +528,8 @@ static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
     case EMBER__N_ERROR:
         break;
     }
-    return ember__task_fail(t, EMBER_EINVAL, "rdd %lld (%s) cannot be computed",
-                            (long long)n->id, n->op);
+    return ember__task_fail(t, EMBER_EINVAL, "rdd %lld (%s) cannot be computed", (long long)n->id,
+                            n->op);
 }
 
 static int tee_push(ember_out *self, const ember_rec *rec)
@@ -553,8 +552,7 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink)
         return feed_arena(&n->cached[part], sink, n->op, part);
 
     ember_buf kept = {0};
-    ember_out tee = {.push = tee_push, .next = sink, .task = sink->task, .node = n,
-                     .state = &kept};
+    ember_out tee = {.push = tee_push, .next = sink, .task = sink->task, .node = n, .state = &kept};
     int rc = compute_uncached(n, part, &tee);
     if (rc == 0 && !sink->task->stop && !sink->task->fail_code) {
         /* a whole partition: keep it, unless another task got there first */

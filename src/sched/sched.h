@@ -115,8 +115,8 @@ struct ember__job {
 /* Run one job over the partitions listed (NULL: all of them). On 0, *out holds the
  * tasks' states for the action to gather; finish with ember__job_end(). On failure
  * the message is on the context and the job is already ended. */
-int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink,
-                   const void *arg, const int *parts, int nparts, ember__job **out);
+int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink, const void *arg,
+                   const int *parts, int nparts, ember__job **out);
 static inline void *ember__job_state(const ember__job *job, int i)
 {
     return job->states + (size_t)i * job->stride;

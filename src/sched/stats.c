@@ -63,8 +63,12 @@ int ember_job_stats_get(const ember_ctx *ctx, int64_t job_id, ember_job_stats *o
         !ctx->jobs)
         return EMBER_ERANGE;
     const ember__job_rec *r = &ctx->jobs[job_id % EMBER__JOBS_KEPT];
-    *out = (ember_job_stats){.job_id = r->job_id, .action = r->action, .failed = r->failed,
-                             .wall_ns = r->wall_ns, .nstages = 1, .total = r->stage,
+    *out = (ember_job_stats){.job_id = r->job_id,
+                             .action = r->action,
+                             .failed = r->failed,
+                             .wall_ns = r->wall_ns,
+                             .nstages = 1,
+                             .total = r->stage,
                              .stages = &r->stage};
     return 0;
 }
@@ -81,9 +85,9 @@ void ember_stats_print(const ember_ctx *ctx, FILE *fp)
     fprintf(fp, "ember stats: %s on %s, %lld jobs%s\n", ctx->app_name, ctx->master,
             (long long)ctx->jobs_run,
             ctx->stats_on ? "" : " (user-function time not measured: EMBER_STATS=1 times it)");
-    fprintf(fp, "%6s %-18s %6s %8s %11s %11s %11s %11s %11s %12s %12s\n", "job", "action",
-            "tasks", "retries", "wall_us", "sched_us", "run_us", "user_us", "gather_us",
-            "records_in", "records_out");
+    fprintf(fp, "%6s %-18s %6s %8s %11s %11s %11s %11s %11s %12s %12s\n", "job", "action", "tasks",
+            "retries", "wall_us", "sched_us", "run_us", "user_us", "gather_us", "records_in",
+            "records_out");
     int64_t first = ctx->jobs_run > EMBER__JOBS_KEPT ? ctx->jobs_run - EMBER__JOBS_KEPT : 0;
     int64_t shown = 0;
     for (int64_t id = first; ctx->jobs && id < ctx->jobs_run; id++) {
@@ -102,8 +106,7 @@ void ember_stats_print(const ember_ctx *ctx, FILE *fp)
                 (long long)s->records_in, (long long)s->records_out, r->failed ? "  FAILED" : "");
     }
     const ember_stage_stats *t = &ctx->totals;
-    fprintf(fp, "%6s %-18s %6d %8d %11.1f %11.1f %11.1f %11.1f %11.1f %12lld %12lld\n", "all",
-            "", t->tasks, t->failed_attempts, us(ctx->totals_wall_ns), us(t->sched_ns),
-            us(t->run_ns), us(t->user_ns), us(t->gather_ns), (long long)t->records_in,
-            (long long)t->records_out);
+    fprintf(fp, "%6s %-18s %6d %8d %11.1f %11.1f %11.1f %11.1f %11.1f %12lld %12lld\n", "all", "",
+            t->tasks, t->failed_attempts, us(ctx->totals_wall_ns), us(t->sched_ns), us(t->run_ns),
+            us(t->user_ns), us(t->gather_ns), (long long)t->records_in, (long long)t->records_out);
 }

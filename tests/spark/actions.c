@@ -22,9 +22,8 @@ static void test_take_scans_only_what_it_needs(void **state)
     ember_result *res;
     int64_t mask;
     /* take(3) of 10 full partitions: partition 0 only */
-    assert_int_equal(ember_take(ember_map_partitions(nums(ctx, 0, 100, 10), note_partition, seen),
-                                3, &res),
-                     0);
+    assert_int_equal(
+        ember_take(ember_map_partitions(nums(ctx, 0, 100, 10), note_partition, seen), 3, &res), 0);
     assert_int_equal(ember_result_len(res), 3);
     assert_int_equal(ember_i64(ember_result_at(res, 2).val), 2);
     ember_result_free(res);
@@ -34,8 +33,8 @@ static void test_take_scans_only_what_it_needs(void **state)
     /* data only in the last partitions: 1, then 4 more, then the rest (x4 each round) */
     ember_accumulator *seen2 = ember_accumulator_i64(ctx, 0);
     int64_t v[] = {7, 8};
-    ember_rdd *late = ember_map_partitions(ember_parallelize_i64(ctx, v, 2, 12), note_partition,
-                                           seen2);
+    ember_rdd *late =
+        ember_map_partitions(ember_parallelize_i64(ctx, v, 2, 12), note_partition, seen2);
     int64_t jobs = ember_job_count(ctx);
     assert_int_equal(ember_take(late, 1, &res), 0);
     assert_int_equal(ember_i64(ember_result_at(res, 0).val), 7);
@@ -100,9 +99,8 @@ static void test_reduce_family(void **state)
                      0);
     assert_int_equal(ember_i64(ember_buf_bytes(&out)), 13);
     /* fold of an empty rdd with 3 partitions: 1 + 1 + 1 + 1 */
-    assert_int_equal(ember_fold(nums(ctx, 0, 0, 3), ember_bytes_of(&one, 8), ember_sum_i64, NULL,
-                                &out),
-                     0);
+    assert_int_equal(
+        ember_fold(nums(ctx, 0, 0, 3), ember_bytes_of(&one, 8), ember_sum_i64, NULL, &out), 0);
     assert_int_equal(ember_i64(ember_buf_bytes(&out)), 4);
     /* min and max */
     assert_int_equal(ember_min(nums(ctx, -5, 6, 4), ember_cmp_i64, NULL, &out), 0);

@@ -80,9 +80,8 @@ static void test_map_partitions_with_index(void **state)
     ember_ctx *ctx = open_ctx("local[2]");
     int64_t got[8];
     /* range(10) in 3: sizes 3, 3, 4 */
-    assert_int_equal(collect_i64(ember_map_partitions(nums(ctx, 10, 3), index_and_size, NULL),
-                                 got, 8),
-                     3);
+    assert_int_equal(
+        collect_i64(ember_map_partitions(nums(ctx, 10, 3), index_and_size, NULL), got, 8), 3);
     assert_int_equal(got[0], 3);
     assert_int_equal(got[1], 1003);
     assert_int_equal(got[2], 2004);
@@ -93,10 +92,10 @@ static void test_map_partitions_with_index(void **state)
                      2);
     assert_int_equal(got[0] + got[1], 1000 + 5);
     int64_t v[] = {1, 2, 3};
-    assert_int_equal(collect_i64(ember_map_partitions(ember_parallelize_i64(ctx, v, 3, 2),
-                                                      index_and_size, NULL),
-                                 got, 8),
-                     2);
+    assert_int_equal(
+        collect_i64(ember_map_partitions(ember_parallelize_i64(ctx, v, 3, 2), index_and_size, NULL),
+                    got, 8),
+        2);
     assert_int_equal(got[1], 1002);
     ember_close(ctx);
 }
@@ -152,10 +151,9 @@ static void test_pair_transformations(void **state)
     ember_result_free(res);
     /* keyBy(f): (f(x), x) */
     ember_bytes words[] = {B("apple"), B("berry")};
-    assert_int_equal(ember_collect(ember_key_by(ember_parallelize(ctx, words, 2, 1), first_letter,
-                                                NULL),
-                                   &res),
-                     0);
+    assert_int_equal(
+        ember_collect(ember_key_by(ember_parallelize(ctx, words, 2, 1), first_letter, NULL), &res),
+        0);
     assert_bytes(ember_result_at(res, 1).key, "b");
     assert_bytes(ember_result_at(res, 1).val, "berry");
     ember_result_free(res);

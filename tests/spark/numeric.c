@@ -110,15 +110,15 @@ static void test_histogram(void **state)
     check_hist(&h, (double[]){0, 5, 25, 50}, (int64_t[]){5, 20, 26}, 3);
     ember_histogram_destroy(&h);
     /* histogram([0, 15, 30, 45, 60]) == [15, 15, 15, 6] */
-    assert_int_equal(
-        ember_histogram_edges(r, EMBER_NUM_I64, (double[]){0, 15, 30, 45, 60}, 5, &h), 0);
+    assert_int_equal(ember_histogram_edges(r, EMBER_NUM_I64, (double[]){0, 15, 30, 45, 60}, 5, &h),
+                     0);
     check_hist(&h, (double[]){0, 15, 30, 45, 60}, (int64_t[]){15, 15, 15, 6}, 4);
     ember_histogram_destroy(&h);
     /* values outside the edges are not counted; the last edge is inside */
     double v[] = {-1, 0, 1, 9.5, 10, 10.5};
-    assert_int_equal(ember_histogram_edges(doubles(ctx, v, 6, 2), EMBER_NUM_F64,
-                                           (double[]){0, 5, 10}, 3, &h),
-                     0);
+    assert_int_equal(
+        ember_histogram_edges(doubles(ctx, v, 6, 2), EMBER_NUM_F64, (double[]){0, 5, 10}, 3, &h),
+        0);
     check_hist(&h, (double[]){0, 5, 10}, (int64_t[]){2, 2}, 2);
     ember_histogram_destroy(&h);
     /* all equal: one bucket [m, m] */

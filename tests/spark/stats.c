@@ -18,8 +18,7 @@ static void test_counts(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
     assert_int_equal(ember_job_count(ctx), 0);
-    assert_int_equal(count_of(ember_filter(ember_range(ctx, 0, 1000, 1, 5), keep_even, NULL)),
-                     500);
+    assert_int_equal(count_of(ember_filter(ember_range(ctx, 0, 1000, 1, 5), keep_even, NULL)), 500);
     assert_int_equal(ember_job_count(ctx), 1);
     ember_job_stats js;
     assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);

@@ -4,7 +4,7 @@
 
 static void test_varint_roundtrip(void **state)
 {
-    uint64_t cases[] = {0, 1, 127, 128, 255, 16383, 16384, UINT32_MAX, (uint64_t)1 << 56,
+    uint64_t cases[] = {0,         1, 127, 128, 255, 16383, 16384, UINT32_MAX, (uint64_t)1 << 56,
                         UINT64_MAX};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         unsigned char buf[16];
@@ -28,8 +28,8 @@ static void test_arena_records(void **state)
     ember_rec in[] = {
         {.val = B("plain")},
         {.key = B("k"), .val = B("v")},
-        {.key = {"", 0}, .val = {"", 0}},   /* an empty key is a key */
-        {.val = {big, sizeof big}},          /* a two-byte length */
+        {.key = {"", 0}, .val = {"", 0}}, /* an empty key is a key */
+        {.val = {big, sizeof big}},       /* a two-byte length */
         {.val = {NULL, 0}},
     };
     size_t n = sizeof in / sizeof *in;

@@ -24,9 +24,10 @@ static void test_masters_that_parse(void **state)
 
 static void test_masters_that_do_not(void **state)
 {
-    const char *bad[] = {"", "locl", "local[", "local[]", "local[0]", "local[-1]", "local[2",
-                         "local[2]x", "local[2,]", "local[2,0]", "local[a]", "local[99999999]",
-                         "yarn", "local [2]", "local[2, 3]"};
+    const char *bad[] = {"",          "locl",       "local[",     "local[]",
+                         "local[0]",  "local[-1]",  "local[2",    "local[2]x",
+                         "local[2,]", "local[2,0]", "local[a]",   "local[99999999]",
+                         "yarn",      "local [2]",  "local[2, 3]"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ember__master m;
         if (ember__parse_master(bad[i], &m) != EMBER_EMASTER) {
@@ -83,8 +84,10 @@ static void test_open_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_masters_that_parse), cmocka_unit_test(test_masters_that_do_not),
-        cmocka_unit_test(test_open_uses_master), cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_masters_that_parse),
+        cmocka_unit_test(test_masters_that_do_not),
+        cmocka_unit_test(test_open_uses_master),
+        cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

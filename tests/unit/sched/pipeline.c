@@ -15,10 +15,9 @@ static int even(ember_rec in, void *arg)
 static void test_no_allocation_per_record(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
-    ember_rdd *r = ember_filter(ember_map(ember_map(ember_range(ctx, 0, 200000, 1, 4), add_one,
-                                                    NULL),
-                                          add_one, NULL),
-                                even, NULL);
+    ember_rdd *r = ember_filter(
+        ember_map(ember_map(ember_range(ctx, 0, 200000, 1, 4), add_one, NULL), add_one, NULL), even,
+        NULL);
     int64_t n = 0;
     long before = ember__alloc_count();
     assert_int_equal(ember_count(r, &n), 0);
@@ -51,10 +50,9 @@ static void test_bad_emit_fails_the_task(void **state)
                      EMBER_EINVAL);
     assert_msg(ctx, "NULL pointer");
     /* ignoring the emitter's error does not lose it */
-    assert_int_equal(ember_count(ember_flat_map(ember_range(ctx, 0, 10, 1, 2),
-                                                emit_ignoring_errors, NULL),
-                                 &n),
-                     EMBER_EINVAL);
+    assert_int_equal(
+        ember_count(ember_flat_map(ember_range(ctx, 0, 10, 1, 2), emit_ignoring_errors, NULL), &n),
+        EMBER_EINVAL);
     assert_int_equal(ember_emit_i64(NULL, 1), EMBER_EINVAL);
     assert_int_equal(ember_emit(NULL, B("x")), EMBER_EINVAL);
     ember_close(ctx);
@@ -74,9 +72,8 @@ static void test_take_stops_the_pipeline(void **state)
     ember_ctx *ctx = open_ctx("local[1]");
     int calls = 0;
     ember_result *res;
-    assert_int_equal(ember_take(ember_flat_map(ember_range(ctx, 0, 100, 1, 1), many, &calls), 5,
-                                &res),
-                     0);
+    assert_int_equal(
+        ember_take(ember_flat_map(ember_range(ctx, 0, 100, 1, 1), many, &calls), 5, &res), 0);
     assert_int_equal(ember_result_len(res), 5);
     /* one input gave enough: the source stopped after it */
     assert_int_equal(calls, 1);

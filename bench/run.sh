@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs the benchmarks: each figure is the median of RUNS runs (default 7), the
+# peers measured in the same run, ratios beside the absolute figures. Prints a
+# markdown table and appends it to bench/RESULTS.md with the machine's core count.
+#   bench/run.sh [BUILD_DIR]
+set -euo pipefail
+build=${1:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+runs=${RUNS:-7}
+py=/usr/bin/python3
+cores=$(nproc)
+cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
+
+# median CMD...: run CMD $runs times, print the median of what it prints
+median() {
+  local vals=()
+  for _ in $(seq "$runs"); do vals+=("$("$@" 2>/dev/null)"); done
+  printf '%s\n' "${vals[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+echo "ember benchmarks: $cores cores ($cpu), median of $runs runs" >&2
+
+# tiny job (microseconds per job; lower is better)
+tiny_star=$(median "$build/bench/bench_tiny" 'local[*]' 20000)
+tiny_one=$(median "$build/bench/bench_tiny" 'local[1]' 20000)
+tiny_py=$(median "$py" "$here/tiny_peers.py" plain 5000)
+if "$py" -c 'import dask.bag' 2>/dev/null; then
+  tiny_dask=$(median "$py" "$here/tiny_peers.py" dask 200)
+else
+  tiny_dask=""
+fi
+
+# pi (samples per second; higher is better)
+pi1=$(median "$build/bench/bench_pi" 'local[1]' 10000000 16)
+pi2=$(median "$build/bench/bench_pi" 'local[2]' 10000000 16)
+pt1=$(median "$build/bench/pi_pthreads" 1 10000000 16)
+pt2=$(median "$build/bench/pi_pthreads" 2 10000000 16)
+
+table=$(cat <<TXT
+## $(date -u +%Y-%m-%d) — $cores cores ($cpu), median of $runs runs
+
+### Tiny job: parallelize_i64(1,000 values, 4 partitions) → map ×2 → filter %3==0 → collect
+
+| runner | µs per job | vs ember local[*] |
+|---|---:|---:|
+| ember local[*] ($cores threads) | $tiny_star | 1.00 |
+| ember local[1] | $tiny_one | $(ratio "$tiny_one" "$tiny_star") |
+| plain Python 3 (built-in map/filter, same slices) | $tiny_py | $(ratio "$tiny_py" "$tiny_star") |
+$( [ -n "$tiny_dask" ] && echo "| Dask bag, threaded scheduler | $tiny_dask | $(ratio "$tiny_dask" "$tiny_star") |" )
+
+### π: 10 M samples in 16 partitions (samples/s)
+
+| runner | samples/s | ratio |
+|---|---:|---:|
+| ember local[1] | $pi1 | 1.00 |
+| ember local[2] | $pi2 | $(ratio "$pi2" "$pi1") × local[1] |
+| pthreads, 1 thread, same sampler | $pt1 | ember local[1] = $(ratio "$pi1" "$pt1") × this |
+| pthreads, 2 threads, same sampler | $pt2 | ember local[2] = $(ratio "$pi2" "$pt2") × this |
+TXT
+)
+echo "$table"
+printf '\n%s\n' "$table" >>"$here/RESULTS.md"
