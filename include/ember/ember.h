@@ -122,8 +122,8 @@ typedef struct ember_buf {
 typedef struct ember_iter {
     const unsigned char *pos_, *end_; /* encoded records */
     const int64_t *vals_;             /* or int64 values made on the fly */
-    int64_t next_, step_, cur_;
-    uint64_t left_, taken_;
+    int64_t cur_, step_;
+    uint64_t left_, count_;
     int kind_;
 } ember_iter;
 
@@ -184,9 +184,29 @@ static inline ember_bytes ember_buf_bytes(const ember_buf *buf)
 
 /* Iterate the records of an encoded partition (the value of a glom record). */
 EMBER_EXTERN void ember_iter_init(ember_iter *it, ember_bytes partition);
-/* Next record into *rec (borrowed until the iterator's data goes away).
- * Returns 1 with a record, 0 at the end, EMBER_EIO on malformed bytes. */
-EMBER_EXTERN int ember_iter_next(ember_iter *it, ember_rec *rec);
+EMBER_EXTERN int ember_iter_next_encoded(ember_iter *it, ember_rec *rec);
+
+/* Next record into *rec (borrowed until the next call or until the iterator's data
+ * goes away). Returns 1 with a record, 0 at the end, EMBER_EIO on malformed bytes.
+ * Inline: int64 sources hand out their values without a call. */
+static inline int ember_iter_next(ember_iter *it, ember_rec *rec)
+{
+    if (it && it->kind_ == 1 && rec) { /* int64 values: a range or an array */
+        if (!it->left_)
+            return 0;
+        it->left_--;
+        if (it->vals_)
+            it->cur_ = *it->vals_++;
+        else
+            it->cur_ += it->step_;
+        rec->key.ptr = NULL;
+        rec->key.len = 0;
+        rec->val.ptr = &it->cur_;
+        rec->val.len = sizeof it->cur_;
+        return 1;
+    }
+    return ember_iter_next_encoded(it, rec);
+}
 
 /* ---------------------------------------------------------------- user functions */
 

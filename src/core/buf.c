@@ -106,7 +106,7 @@ int ember__arena_put(ember_buf *arena, ember_rec r)
 
 int ember__rec_next(const unsigned char **pos, const unsigned char *end, ember_rec *r)
 {
-    const unsigned char *p = *pos;
+    const unsigned char *p = *pos, *kp = NULL;
     if (p >= end)
         return 0;
     uint64_t k, v;
@@ -118,10 +118,8 @@ int ember__rec_next(const unsigned char **pos, const unsigned char *end, ember_r
     if (k) {
         if ((uint64_t)(end - p) < k - 1)
             return EMBER_EIO;
-        r->key = ember_bytes_of(p, (size_t)(k - 1));
+        kp = p;
         p += k - 1;
-    } else {
-        r->key = ember_bytes_of(NULL, 0);
     }
     if (p < end && *p < 0x80) {
         v = *p++;
@@ -130,7 +128,7 @@ int ember__rec_next(const unsigned char **pos, const unsigned char *end, ember_r
     }
     if ((uint64_t)(end - p) < v)
         return EMBER_EIO;
-    r->val = ember_bytes_of(p, (size_t)v);
+    ember__rec_set(r, kp, k ? (size_t)(k - 1) : 0, p, (size_t)v);
     *pos = p + v;
     return 1;
 }
@@ -147,35 +145,17 @@ void ember_iter_init(ember_iter *it, ember_bytes partition)
 void ember__iter_values(ember_iter *it, const int64_t *vals, int64_t start, int64_t step,
                         uint64_t n)
 {
-    *it = (ember_iter){.kind_ = vals ? EMBER__ITER_VALUES : EMBER__ITER_RANGE,
-                       .vals_ = vals,
-                       .next_ = start,
-                       .step_ = step,
-                       .left_ = n};
+    /* cur_ is one step before the first value: ember_iter_next steps, then reads */
+    *it = (ember_iter){.kind_ = EMBER__ITER_VALUES, .vals_ = vals, .step_ = step,
+                       .cur_ = (int64_t)((uint64_t)start - (uint64_t)step), .left_ = n,
+                       .count_ = n};
 }
 
-int ember_iter_next(ember_iter *it, ember_rec *rec)
+int ember_iter_next_encoded(ember_iter *it, ember_rec *rec)
 {
     if (!it || !rec)
         return EMBER_EINVAL;
-    switch (it->kind_) {
-    case EMBER__ITER_ARENA:
-        return it->pos_ ? ember__rec_next(&it->pos_, it->end_, rec) : 0;
-    case EMBER__ITER_RANGE:
-    case EMBER__ITER_VALUES:
-        if (!it->left_)
-            return 0;
-        it->left_--;
-        if (it->vals_) {
-            it->cur_ = it->vals_[it->taken_];
-        } else {
-            it->cur_ = it->next_;
-            it->next_ = (int64_t)((uint64_t)it->next_ + (uint64_t)it->step_);
-        }
-        it->taken_++;
-        *rec = (ember_rec){.val = {&it->cur_, sizeof it->cur_}};
-        return 1;
-    default:
+    if (it->kind_ != EMBER__ITER_ARENA)
         return EMBER_EINVAL;
-    }
+    return it->pos_ ? ember__rec_next(&it->pos_, it->end_, rec) : 0;
 }

@@ -74,10 +74,14 @@ static void *worker_main(void *arg)
     for (;;) {
         /* spin a little: the next job of a busy program is usually right behind */
         uint64_t until = ember__now_ns() + EMBER__SPIN_NS;
-        while (atomic_load_explicit(&p->gen, memory_order_acquire) == seen &&
-               ember__now_ns() < until)
-            for (int k = 0; k < 64; k++)
+        bool posted = false;
+        while (!posted && ember__now_ns() < until) {
+            /* look at the generation between every pause; the clock less often */
+            for (int k = 0; k < 16 && !posted; k++) {
                 cpu_relax();
+                posted = atomic_load_explicit(&p->gen, memory_order_acquire) != seen;
+            }
+        }
         pthread_mutex_lock(&p->mu);
         while (atomic_load(&p->gen) == seen && !p->quit) {
             p->sleepers++;

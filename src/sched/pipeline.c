@@ -87,7 +87,9 @@ static int emit_checked(ember_out *out, ember_rec rec)
     if ((rec.val.len && !rec.val.ptr) || (rec.key.len && !rec.key.ptr))
         return ember__task_fail(out->task, EMBER_EINVAL, "%s: emitted bytes with a NULL pointer",
                                 out->node ? out->node->op : "emit");
-    return emit_fast(out, &rec);
+    ember_rec r;
+    ember__rec_set(&r, rec.key.ptr, rec.key.len, rec.val.ptr, rec.val.len);
+    return emit_fast(out, &r);
 }
 
 int ember_emit_rec(ember_out *out, ember_rec rec)
@@ -107,20 +109,25 @@ int ember_emit_pair(ember_out *out, ember_bytes key, ember_bytes val)
     return emit_checked(out, (ember_rec){key, val});
 }
 
+static inline int emit8(ember_out *out, const void *v)
+{
+    ember_rec rec;
+    ember__rec_set(&rec, NULL, 0, v, 8);
+    return emit_fast(out, &rec);
+}
+
 int ember_emit_i64(ember_out *out, int64_t v)
 {
     if (!out)
         return EMBER_EINVAL;
-    ember_rec rec = {.val = {&v, sizeof v}};
-    return emit_fast(out, &rec);
+    return emit8(out, &v);
 }
 
 int ember_emit_f64(ember_out *out, double v)
 {
     if (!out)
         return EMBER_EINVAL;
-    ember_rec rec = {.val = {&v, sizeof v}};
-    return emit_fast(out, &rec);
+    return emit8(out, &v);
 }
 
 int ember_emit_str(ember_out *out, const char *s)
@@ -246,7 +253,8 @@ static int emit_with_key(ember_out *self, const ember_rec *rec)
     stage *st = container_of(self, stage, emit);
     if (++st->emitted > 1 && st->in.node->kind == EMBER__N_MAP_VALUES)
         return exactly_one(st);
-    ember_rec out = {st->cur->key, rec->val};
+    ember_rec out;
+    ember__rec_set(&out, st->cur->key.ptr, st->cur->key.len, rec->val.ptr, rec->val.len);
     return st->in.next->push(st->in.next, &out);
 }
 
@@ -255,7 +263,8 @@ static int emit_as_key(ember_out *self, const ember_rec *rec)
     stage *st = container_of(self, stage, emit);
     if (++st->emitted > 1)
         return exactly_one(st);
-    ember_rec out = {rec->val, st->cur->val};
+    ember_rec out;
+    ember__rec_set(&out, rec->val.ptr, rec->val.len, st->cur->val.ptr, st->cur->val.len);
     return st->in.next->push(st->in.next, &out);
 }
 
@@ -321,7 +330,9 @@ static int keys_in(ember_out *self, const ember_rec *rec)
         return ember__task_fail(self->task, EMBER_EINVAL,
                                 "%s: a record has no key (an rdd of pairs is needed)",
                                 self->node->op);
-    ember_rec out = {.val = self->node->kind == EMBER__N_KEYS ? rec->key : rec->val};
+    ember_bytes b = self->node->kind == EMBER__N_KEYS ? rec->key : rec->val;
+    ember_rec out;
+    ember__rec_set(&out, NULL, 0, b.ptr, b.len);
     return self->next->push(self->next, &out);
 }
 
@@ -332,7 +343,8 @@ static int zip_in(ember_out *self, const ember_rec *rec)
         return ember__task_fail(self->task, EMBER_EINVAL,
                                 "zip_with_index: a record has a key (zip the values instead)");
     int64_t idx = st->index++;
-    ember_rec out = {rec->val, {&idx, sizeof idx}};
+    ember_rec out;
+    ember__rec_set(&out, rec->val.ptr, rec->val.len, &idx, sizeof idx);
     return self->next->push(self->next, &out);
 }
 
@@ -456,7 +468,7 @@ static int run_whole(ember_rdd *n, int part, ember_out *sink)
         rc = n->fn.part(&it, &st.emit, part, n->arg);
         ember__user_end(t);
         if (made)
-            t->records_in += (int64_t)it.taken_;
+            t->records_in += (int64_t)(it.count_ - it.left_);
         rc = ember__after_user(t, n->op, rc);
     }
 out:
