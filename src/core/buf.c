@@ -146,8 +146,11 @@ void ember__iter_values(ember_iter *it, const int64_t *vals, int64_t start, int6
                         uint64_t n)
 {
     /* cur_ is one step before the first value: ember_iter_next steps, then reads */
-    *it = (ember_iter){.kind_ = EMBER__ITER_VALUES, .vals_ = vals, .step_ = step,
-                       .cur_ = (int64_t)((uint64_t)start - (uint64_t)step), .left_ = n,
+    *it = (ember_iter){.kind_ = EMBER__ITER_VALUES,
+                       .vals_ = vals,
+                       .step_ = step,
+                       .cur_ = (int64_t)((uint64_t)start - (uint64_t)step),
+                       .left_ = n,
                        .count_ = n};
 }
 

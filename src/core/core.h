@@ -134,6 +134,11 @@ bool ember__handle_ok(const void *p, int type);
 
 /* ---------------------------------------------------------------- errors */
 
+/* The task running on this thread (struct ember__task, src/sched/), NULL outside
+ * tasks. Errors raised on a task's thread never touch the context's message,
+ * which belongs to the driver. */
+extern _Thread_local struct ember__task *ember__cur_task;
+
 /* Set the context's message (printf format) and return code. With ctx NULL the
  * thread's own message is set. */
 int ember__err(const ember_ctx *ctx, int code, const char *fmt, ...)

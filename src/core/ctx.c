@@ -11,6 +11,7 @@
 #include "core/core.h"
 
 static _Thread_local char thread_msg[1024];
+_Thread_local struct ember__task *ember__cur_task;
 
 const char *ember_strerror(int code)
 {
@@ -42,7 +43,10 @@ const char *ember__code_name(int code)
 
 int ember__err(const ember_ctx *ctx, int code, const char *fmt, ...)
 {
-    /* The message buffer is the context's scratch, written only by the driver. */
+    /* The context's message is written by the driver only: on a task's thread
+     * (an API misused from a user function) the thread's own buffer takes it. */
+    if (ember__cur_task)
+        ctx = NULL;
     char *dst = ctx ? ((ember_ctx *)(uintptr_t)ctx)->errmsg : thread_msg;
     size_t cap = ctx ? sizeof ctx->errmsg : sizeof thread_msg;
     va_list ap;

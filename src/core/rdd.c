@@ -172,6 +172,10 @@ int ember__rdd_check(ember_rdd *rdd, const char *op)
 static bool parent_usable(ember_rdd *rdd, const char *op, ember_rdd **ret)
 {
     *ret = NULL;
+    if (ember__cur_task) { /* the lineage belongs to the driver thread */
+        ember__err(NULL, EMBER_EINVAL, "%s: rdds are built on the driver, not inside a task", op);
+        return false;
+    }
     if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD)) {
         ember__rdd_check(rdd, op);
         return false;
@@ -214,6 +218,10 @@ int ember_num_partitions(ember_rdd *rdd)
 
 static bool ctx_usable(ember_ctx *ctx, const char *op)
 {
+    if (ember__cur_task) {
+        ember__err(NULL, EMBER_EINVAL, "%s: rdds are built on the driver, not inside a task", op);
+        return false;
+    }
     if (!ctx) {
         ember__err(NULL, EMBER_EINVAL, "%s: ctx is NULL", op);
         return false;

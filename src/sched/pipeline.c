@@ -22,8 +22,6 @@
 
 #include "sched/sched.h"
 
-_Thread_local ember__task *ember__cur_task;
-
 #define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 int ember__task_fail(ember__task *t, int code, const char *fmt, ...)

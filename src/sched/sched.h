@@ -42,8 +42,6 @@ struct ember_out {
     void *state; /* the sink's per-task state */
 };
 
-/* The task running on this thread, NULL outside tasks. */
-extern _Thread_local ember__task *ember__cur_task;
 
 /* Push every record of partition part of n into sink. 0 when done, EMBER__STOP when
  * the sink asked to stop, or the failure (also in sink->task->fail_code). */

@@ -31,6 +31,10 @@ struct ember_accumulator {
 
 ember_broadcast *ember_broadcast_create(ember_ctx *ctx, const void *data, size_t len)
 {
+    if (ember__cur_task) {
+        ember__err(NULL, EMBER_EINVAL, "ember_broadcast_create: called inside a task");
+        return NULL;
+    }
     if (!ember__handle_ok(ctx, EMBER__H_CTX)) {
         ember__err(NULL, ctx ? EMBER_ECTX : EMBER_EINVAL,
                    "ember_broadcast_create: ctx is NULL or closed");
@@ -79,6 +83,10 @@ void ember_broadcast_free(ember_broadcast *bc)
 
 static ember_accumulator *acc_new(ember_ctx *ctx, int kind, const char *op)
 {
+    if (ember__cur_task) {
+        ember__err(NULL, EMBER_EINVAL, "%s: called inside a task", op);
+        return NULL;
+    }
     if (!ember__handle_ok(ctx, EMBER__H_CTX)) {
         ember__err(NULL, ctx ? EMBER_ECTX : EMBER_EINVAL, "%s: ctx is NULL or closed", op);
         return NULL;

@@ -103,6 +103,13 @@ static void test_stale_and_foreign_rdds(void **state)
     ember_close(a);
 }
 
+static ember_ctx *ember_ctx_of_test;
+
+static int ident_fn(ember_rec in, ember_out *out, void *arg)
+{
+    return ember_emit_rec(out, in);
+}
+
 static int action_inside(ember_rec in, ember_out *out, void *arg)
 {
     int64_t n;
@@ -110,12 +117,25 @@ static int action_inside(ember_rec in, ember_out *out, void *arg)
     return rc ? rc : ember_emit_rec(out, in);
 }
 
+static int build_inside(ember_rec in, ember_out *out, void *arg)
+{
+    if (ember_map(arg, ident_fn, NULL) != NULL || ember_range(ember_ctx_of_test, 0, 1, 1, 1))
+        return -99;
+    return EMBER_EINVAL;
+}
+
 static void test_action_inside_a_task(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
+    ember_ctx_of_test = ctx;
     ember_rdd *other = ember_range(ctx, 0, 3, 1, 1);
     int64_t n;
-    assert_int_equal(ember_count(ember_map(ember_range(ctx, 0, 3, 1, 2), action_inside, other), &n),
+    assert_int_equal(
+        ember_count(ember_map(ember_range(ctx, 0, 30, 1, 8), action_inside, other), &n),
+        EMBER_EINVAL);
+    assert_msg(ctx, "partition 0"); /* the driver's message is the task's failure */
+    /* building rdds inside a task is refused, not a race on the lineage */
+    assert_int_equal(ember_count(ember_map(ember_range(ctx, 0, 30, 1, 8), build_inside, other), &n),
                      EMBER_EINVAL);
     assert_int_equal(count_of(other), 3);
     ember_close(ctx);
