@@ -44,13 +44,19 @@ void ember_result_free(ember_result *res)
     ember__free(res);
 }
 
-/* Index the first limit records of arenas (taking ownership of them). */
-static int result_from_arenas(ember_buf *arenas, int n, size_t limit, ember_result **out)
+/* Index the first limit records of arenas (taking ownership of them); expect is
+ * how many there are, when known (0: not known). */
+static int result_from_arenas(ember_buf *arenas, int n, size_t limit, size_t expect,
+                              ember_result **out)
 {
     ember_result *res = ember__calloc(1, sizeof *res);
     if (!res)
         return EMBER_ENOMEM;
-    size_t cap = 0;
+    size_t cap = expect < limit ? expect : limit;
+    if (cap && !(res->recs = ember__malloc(cap * sizeof *res->recs))) {
+        ember__free(res);
+        return EMBER_ENOMEM;
+    }
     for (int i = 0; i < n && res->n < limit; i++) {
         const unsigned char *p = arenas[i].ptr, *end = p + arenas[i].len;
         ember_rec r;
@@ -86,7 +92,7 @@ static int result_copy(const ember_rec *recs, size_t n, ember_result **out)
             return EMBER_ENOMEM;
         }
     }
-    int rc = result_from_arenas(arena, 1, n, out);
+    int rc = result_from_arenas(arena, 1, n, n, out);
     if (rc) {
         ember_buf_destroy(arena);
         ember__free(arena);
@@ -110,8 +116,18 @@ static int collect_push(ember_out *self, const ember_rec *rec)
 {
     collect_state *s = self->state;
     const size_t *limit = self->task->job->arg;
-    if (ember__arena_put(&s->arena, *rec))
+    size_t len = rec->val.len;
+    if (!rec->key.ptr && len < 128 && s->arena.cap - s->arena.len >= len + 2) {
+        /* a small value without key: the encoding is two bytes and the value */
+        unsigned char *p = s->arena.ptr + s->arena.len;
+        p[0] = 0;
+        p[1] = (unsigned char)len;
+        if (len)
+            memcpy(p + 2, rec->val.ptr, len);
+        s->arena.len += len + 2;
+    } else if (ember__arena_put(&s->arena, *rec)) {
         return ember__task_fail(self->task, EMBER_ENOMEM, "out of memory collecting results");
+    }
     s->n++;
     self->task->records_out++;
     if (limit && s->n >= *limit)
@@ -142,12 +158,14 @@ static int gather_arenas(ember__job *job, size_t limit, ember_result **out)
     ember_buf *arenas = ember__calloc((size_t)job->ntasks, sizeof *arenas);
     if (!arenas)
         return EMBER_ENOMEM;
+    size_t total = 0;
     for (int i = 0; i < job->ntasks; i++) {
         collect_state *s = ember__job_state(job, i);
         arenas[i] = s->arena;
+        total += s->n;
         s->arena = (ember_buf){0};
     }
-    int rc = result_from_arenas(arenas, job->ntasks, limit, out);
+    int rc = result_from_arenas(arenas, job->ntasks, limit, total, out);
     if (rc) {
         for (int i = 0; i < job->ntasks; i++)
             ember_buf_destroy(&arenas[i]);
@@ -219,7 +237,7 @@ int ember_take(ember_rdd *rdd, size_t n, ember_result **out)
         ember__job_end(job, 0);
         scanned = upto;
     }
-    rc = result_from_arenas(arenas, scanned, n, out);
+    rc = result_from_arenas(arenas, scanned, n, have, out);
     if (rc)
         nomem(ctx, "take");
 out:

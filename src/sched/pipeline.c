@@ -266,13 +266,14 @@ static int emit_as_key(ember_out *self, const ember_rec *rec)
     return st->in.next->push(st->in.next, &out);
 }
 
-/* map, key_by: exactly one output */
+/* map, key_by: exactly one output (key_by's emitter reads the input back) */
 static int map_in(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, in);
     ember__task *t = self->task;
     st->emitted = 0;
-    st->cur = rec;
+    if (self->node->kind == EMBER__N_KEY_BY)
+        st->cur = rec;
     ember__user_begin(t);
     int rc = st->map(*rec, &st->emit, st->arg);
     ember__user_end(t);
