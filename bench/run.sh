@@ -32,8 +32,10 @@ else
 fi
 
 # pi (samples per second; higher is better)
-pi1=$(median "$build/bench/bench_pi" 'local[1]' 10000000 16)
-pi2=$(median "$build/bench/bench_pi" 'local[2]' 10000000 16)
+pi1=$(median "$build/bench/bench_pi" 'local[1]' 10000000 16 records)
+pi2=$(median "$build/bench/bench_pi" 'local[2]' 10000000 16 records)
+pc1=$(median "$build/bench/bench_pi" 'local[1]' 10000000 16 chunks)
+pc2=$(median "$build/bench/bench_pi" 'local[2]' 10000000 16 chunks)
 pt1=$(median "$build/bench/pi_pthreads" 1 10000000 16)
 pt2=$(median "$build/bench/pi_pthreads" 2 10000000 16)
 
@@ -51,12 +53,17 @@ $( [ -n "$tiny_dask" ] && echo "| Dask bag, threaded scheduler | $tiny_dask | $(
 
 ### π: 10 M samples in 16 partitions (samples/s)
 
+records: one record per sample, counted by map_partitions through the iterator.
+chunks: one record per partition's chunk of samples (as the pthreads loop splits them).
+
 | runner | samples/s | ratio |
 |---|---:|---:|
-| ember local[1] | $pi1 | 1.00 |
-| ember local[2] | $pi2 | $(ratio "$pi2" "$pi1") × local[1] |
-| pthreads, 1 thread, same sampler | $pt1 | ember local[1] = $(ratio "$pi1" "$pt1") × this |
-| pthreads, 2 threads, same sampler | $pt2 | ember local[2] = $(ratio "$pi2" "$pt2") × this |
+| ember local[1], records | $pi1 | 1.00 |
+| ember local[2], records | $pi2 | $(ratio "$pi2" "$pi1") × local[1] |
+| ember local[1], chunks | $pc1 | 1.00 |
+| ember local[2], chunks | $pc2 | $(ratio "$pc2" "$pc1") × local[1] |
+| pthreads, 1 thread, same sampler | $pt1 | ember local[1] = $(ratio "$pi1" "$pt1") (records), $(ratio "$pc1" "$pt1") (chunks) × this |
+| pthreads, 2 threads, same sampler | $pt2 | ember local[2] = $(ratio "$pi2" "$pt2") (records), $(ratio "$pc2" "$pt2") (chunks) × this |
 TXT
 )
 echo "$table"
