@@ -117,12 +117,16 @@ static int collect_push(ember_out *self, const ember_rec *rec)
     collect_state *s = self->state;
     const size_t *limit = self->task->job->arg;
     size_t len = rec->val.len;
+    if (limit && s->n >= *limit) /* a user function that ignored the stop */
+        return EMBER__STOP;
     if (!rec->key.ptr && len < 128 && s->arena.cap - s->arena.len >= len + 2) {
         /* a small value without key: the encoding is two bytes and the value */
         unsigned char *p = s->arena.ptr + s->arena.len;
         p[0] = 0;
         p[1] = (unsigned char)len;
-        if (len)
+        if (len == 8) /* the common int64 or double: a copy the compiler inlines */
+            memcpy(p + 2, rec->val.ptr, 8);
+        else if (len)
             memcpy(p + 2, rec->val.ptr, len);
         s->arena.len += len + 2;
     } else if (ember__arena_put(&s->arena, *rec)) {
@@ -131,7 +135,7 @@ static int collect_push(ember_out *self, const ember_rec *rec)
     s->n++;
     self->task->records_out++;
     if (limit && s->n >= *limit)
-        self->task->stop = true;
+        ember__task_stop(self->task);
     return 0;
 }
 
@@ -372,7 +376,7 @@ static int reduce_push(ember_out *self, const ember_rec *rec)
         return 0;
     }
     int rc = combine(a, a->fn, &s->acc, &s->tmp, rec->val, t);
-    return ember__after_user(t, a->op, rc);
+    return ember__user_rc(t, a->op, rc);
 }
 
 static int reduce_reset(void *state, const ember__job *job)
@@ -541,7 +545,7 @@ static int each_push(ember_out *self, const ember_rec *rec)
     ember__user_begin(t);
     int rc = a->fn(*rec, a->arg);
     ember__user_end(t);
-    return ember__after_user(t, "foreach", rc);
+    return ember__user_rc(t, "foreach", rc);
 }
 
 static int discard_push(ember_out *self, const ember_rec *rec)

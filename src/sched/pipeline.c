@@ -28,6 +28,7 @@ int ember__task_fail(ember__task *t, int code, const char *fmt, ...)
 {
     if (!t->fail_code) {
         t->fail_code = code;
+        t->halt = 1;
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(t->fail_msg, sizeof t->fail_msg, fmt, ap);
@@ -37,6 +38,13 @@ int ember__task_fail(ember__task *t, int code, const char *fmt, ...)
 }
 
 /* ---------------------------------------------------------------- user calls and timing */
+
+int ember__user_failed(ember__task *t, const char *op, int rc)
+{
+    if (rc != EMBER__STOP)
+        ember__after_user_slow(t, op, rc);
+    return rc;
+}
 
 /* After user code returned rc: the failure to propagate, if any. */
 int ember__after_user_slow(ember__task *t, const char *op, int rc)
@@ -59,22 +67,13 @@ int ember__after_user_slow(ember__task *t, const char *op, int rc)
 
 /* ---------------------------------------------------------------- emitters (public) */
 
-/* Emitting while the user's clock runs: pause it for the rest of the pipeline. */
-static __attribute__((noinline)) int emit_timed(ember_out *out, const ember_rec *rec)
-{
-    ember__task *t = out->task;
-    t->user_ns += ember__now_ns() - t->user_t0;
-    t->in_user = false;
-    int rc = out->push(out, rec);
-    t->in_user = true;
-    t->user_t0 = ember__now_ns();
-    return rc;
-}
-
 static inline int emit_fast(ember_out *out, const ember_rec *rec)
 {
-    if (__builtin_expect(out->task->in_user, 0))
-        return emit_timed(out, rec);
+    ember_out *fwd = out->fwd;
+    if (__builtin_expect(fwd != NULL, 1)) {
+        out->emitted++;
+        return fwd->push(fwd, rec);
+    }
     return out->push(out, rec);
 }
 
@@ -147,24 +146,34 @@ int ember_emit_pair_f64(ember_out *out, ember_bytes key, double v)
 
 /* ---------------------------------------------------------------- sources */
 
-/* Source loops trust the return of push: every stage turns a failure or the
- * sink's stop into a non-zero return. They count what they read in a local. */
+/* Source loops stop on a non-zero push or on the task's halt flag (a failure or
+ * the sink's stop, however deep, even one a user function swallowed): one check
+ * a record. They count what they read in a local. */
+static inline int halted(const ember__task *t, int rc)
+{
+    if (rc)
+        return rc;
+    if (!t->halt)
+        return 0;
+    return t->fail_code ? t->fail_code : EMBER__STOP;
+}
+
 static int feed_arena(const ember_buf *a, ember_out *o, const char *what, int part)
 {
     const unsigned char *p = a->ptr, *end = a->ptr + a->len;
+    ember__task *t = o->task;
     ember_rec r;
-    int rc;
+    int rc, pr = 0;
     int64_t n = 0;
     while ((rc = ember__rec_next(&p, end, &r)) == 1) {
         n++;
-        if ((rc = o->push(o, &r)))
+        if ((pr = o->push(o, &r)) | t->halt)
             break;
     }
-    o->task->records_in += n;
-    if (rc < 0 && rc != EMBER__STOP && !o->task->fail_code)
-        return ember__task_fail(o->task, rc, "%s: partition %d holds a malformed record", what,
-                                part);
-    return rc < 0 ? rc : 0;
+    t->records_in += n;
+    if (rc < 0 && !t->fail_code)
+        return ember__task_fail(t, rc, "%s: partition %d holds a malformed record", what, part);
+    return halted(t, pr);
 }
 
 static uint64_t slice_start(uint64_t n, int parts, int i)
@@ -176,36 +185,40 @@ static int feed_i64(ember_rdd *n, int part, ember_out *o)
 {
     uint64_t lo = slice_start(n->count, n->nparts, part);
     uint64_t hi = slice_start(n->count, n->nparts, part + 1), i;
+    ember__task *t = o->task;
     int64_t v;
-    ember_rec r = {.val = {&v, sizeof v}};
+    ember_rec r;
+    ember__rec_set(&r, NULL, 0, &v, sizeof v);
     int rc = 0;
     for (i = lo; i < hi; i++) {
         v = n->values[i];
-        if ((rc = o->push(o, &r))) {
+        if ((rc = o->push(o, &r)) | t->halt) {
             i++;
             break;
         }
     }
-    o->task->records_in += (int64_t)(i - lo);
-    return rc;
+    t->records_in += (int64_t)(i - lo);
+    return halted(t, rc);
 }
 
 static int feed_range(ember_rdd *n, int part, ember_out *o)
 {
     uint64_t lo = slice_start(n->count, n->nparts, part);
     uint64_t hi = slice_start(n->count, n->nparts, part + 1), i;
+    ember__task *t = o->task;
     int64_t v = (int64_t)((uint64_t)n->start + lo * (uint64_t)n->step);
-    ember_rec r = {.val = {&v, sizeof v}};
+    ember_rec r;
+    ember__rec_set(&r, NULL, 0, &v, sizeof v);
     int rc = 0;
     for (i = lo; i < hi; i++) {
-        if ((rc = o->push(o, &r))) {
+        if ((rc = o->push(o, &r)) | t->halt) {
             i++;
             break;
         }
         v = (int64_t)((uint64_t)v + (uint64_t)n->step);
     }
-    o->task->records_in += (int64_t)(i - lo);
-    return rc;
+    t->records_in += (int64_t)(i - lo);
+    return halted(t, rc);
 }
 
 /* ---------------------------------------------------------------- per-record stages */
@@ -213,11 +226,11 @@ static int feed_range(ember_rdd *n, int part, ember_out *o)
 typedef struct stage {
     ember_out in;   /* what the parent pushes into */
     ember_out emit; /* what the user function emits into */
+    int (*emit_inner)(ember_out *self, const ember_rec *rec); /* behind emit_paused */
     ember_map_fn *map;
     ember_pred_fn *pred;
     void *arg;
     const ember_rec *cur; /* the input being processed */
-    int64_t emitted;
     uint64_t rng;  /* sample */
     int64_t index; /* zip_with_index */
 } stage;
@@ -228,28 +241,47 @@ static __attribute__((noinline)) int exactly_one(stage *st)
     return ember__task_fail(t, EMBER_EINVAL,
                             "the %s function emitted %lld records for one input (%s emits "
                             "exactly one%s)",
-                            st->in.node->op, (long long)st->emitted, st->in.node->op,
+                            st->in.node->op, (long long)st->emit.emitted, st->in.node->op,
                             st->in.node->kind == EMBER__N_MAP ? "; use flat_map for more" : "");
 }
 
 static int emit_forward(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, emit);
+    st->emit.emitted++;
     return st->in.next->push(st->in.next, rec);
 }
 
-static int emit_one(ember_out *self, const ember_rec *rec)
+/* Stats on: the user's clock pauses while the record travels on downstream. */
+static int emit_paused(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, emit);
-    if (__builtin_expect(++st->emitted > 1, 0))
-        return exactly_one(st);
-    return st->in.next->push(st->in.next, rec);
+    ember__task *t = self->task;
+    t->user_ns += ember__now_ns() - t->user_t0;
+    t->in_user = false;
+    int rc = st->emit_inner(self, rec);
+    t->in_user = true;
+    t->user_t0 = ember__now_ns();
+    return rc;
+}
+
+/* Set the stage's emitter: push with the clock paused when timed; straight to
+ * next (counting) when direct and untimed. */
+static void set_emit(stage *st, int (*push)(ember_out *, const ember_rec *), bool direct)
+{
+    if (st->in.task->timed) {
+        st->emit_inner = push;
+        st->emit.push = emit_paused;
+    } else {
+        st->emit.push = push;
+        st->emit.fwd = direct ? st->in.next : NULL;
+    }
 }
 
 static int emit_with_key(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, emit);
-    if (++st->emitted > 1 && st->in.node->kind == EMBER__N_MAP_VALUES)
+    if (++st->emit.emitted > 1 && st->in.node->kind == EMBER__N_MAP_VALUES)
         return exactly_one(st);
     ember_rec out;
     ember__rec_set(&out, st->cur->key.ptr, st->cur->key.len, rec->val.ptr, rec->val.len);
@@ -259,69 +291,97 @@ static int emit_with_key(ember_out *self, const ember_rec *rec)
 static int emit_as_key(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, emit);
-    if (++st->emitted > 1)
+    if (++st->emit.emitted > 1)
         return exactly_one(st);
     ember_rec out;
     ember__rec_set(&out, rec->val.ptr, rec->val.len, st->cur->val.ptr, st->cur->val.len);
     return st->in.next->push(st->in.next, &out);
 }
 
+/* The per-record stages come in two builds each: timed (stats on: the user's
+ * clock runs around the call) and untimed, chosen when the stage is set up. */
+#define STAGE_PAIR(name)                                                                           \
+    static int name(ember_out *self, const ember_rec *rec)                                        \
+    {                                                                                              \
+        return name##_t(self, rec, false);                                                         \
+    }                                                                                              \
+    static int name##_timed(ember_out *self, const ember_rec *rec)                                \
+    {                                                                                              \
+        return name##_t(self, rec, true);                                                          \
+    }
+
 /* map, key_by: exactly one output (key_by's emitter reads the input back) */
-static int map_in(ember_out *self, const ember_rec *rec)
+static inline __attribute__((always_inline)) int map_in_t(ember_out *self, const ember_rec *rec,
+                                                          bool timed)
 {
     stage *st = container_of(self, stage, in);
     ember__task *t = self->task;
-    st->emitted = 0;
-    if (self->node->kind == EMBER__N_KEY_BY)
-        st->cur = rec;
-    ember__user_begin(t);
+    st->emit.emitted = 0;
+    st->cur = rec;
+    if (timed)
+        ember__user_begin(t);
     int rc = st->map(*rec, &st->emit, st->arg);
-    ember__user_end(t);
-    if ((rc = ember__after_user(t, self->node->op, rc)))
-        return rc;
-    return __builtin_expect(st->emitted == 1, 1) ? 0 : exactly_one(st);
+    if (timed)
+        ember__user_end(t);
+    if (__builtin_expect(rc < 0, 0))
+        return ember__user_failed(t, self->node->op, rc);
+    return __builtin_expect(st->emit.emitted == 1, 1) ? 0 : exactly_one(st);
 }
+STAGE_PAIR(map_in)
 
 /* flat_map: any number of outputs */
-static int flat_map_in(ember_out *self, const ember_rec *rec)
+static inline __attribute__((always_inline)) int flat_map_in_t(ember_out *self,
+                                                               const ember_rec *rec, bool timed)
 {
     stage *st = container_of(self, stage, in);
     ember__task *t = self->task;
-    ember__user_begin(t);
+    if (timed)
+        ember__user_begin(t);
     int rc = st->map(*rec, &st->emit, st->arg);
-    ember__user_end(t);
-    return ember__after_user(t, self->node->op, rc);
+    if (timed)
+        ember__user_end(t);
+    return ember__user_rc(t, self->node->op, rc);
 }
+STAGE_PAIR(flat_map_in)
 
 /* map_values, flat_map_values: the function sees the value alone */
-static int values_in(ember_out *self, const ember_rec *rec)
+static inline __attribute__((always_inline)) int values_in_t(ember_out *self, const ember_rec *rec,
+                                                             bool timed)
 {
     stage *st = container_of(self, stage, in);
     ember__task *t = self->task;
-    st->emitted = 0;
+    st->emit.emitted = 0;
     st->cur = rec;
-    ember__user_begin(t);
-    int rc = st->map((ember_rec){.val = rec->val}, &st->emit, st->arg);
-    ember__user_end(t);
-    if ((rc = ember__after_user(t, self->node->op, rc)))
+    ember_rec in;
+    ember__rec_set(&in, NULL, 0, rec->val.ptr, rec->val.len);
+    if (timed)
+        ember__user_begin(t);
+    int rc = st->map(in, &st->emit, st->arg);
+    if (timed)
+        ember__user_end(t);
+    if ((rc = ember__user_rc(t, self->node->op, rc)))
         return rc;
-    if (self->node->kind == EMBER__N_MAP_VALUES && st->emitted != 1)
+    if (self->node->kind == EMBER__N_MAP_VALUES && st->emit.emitted != 1)
         return exactly_one(st);
     return 0;
 }
+STAGE_PAIR(values_in)
 
-static int filter_in(ember_out *self, const ember_rec *rec)
+static inline __attribute__((always_inline)) int filter_in_t(ember_out *self, const ember_rec *rec,
+                                                             bool timed)
 {
     stage *st = container_of(self, stage, in);
     ember__task *t = self->task;
-    ember__user_begin(t);
+    if (timed)
+        ember__user_begin(t);
     int keep = st->pred(*rec, st->arg);
-    ember__user_end(t);
-    int rc = ember__after_user(t, self->node->op, keep < 0 ? keep : 0);
-    if (rc || !keep)
-        return rc;
+    if (timed)
+        ember__user_end(t);
+    if (__builtin_expect(keep <= 0, 0))
+        return keep ? ember__user_failed(t, self->node->op, keep) : 0;
     return self->next->push(self->next, rec);
 }
+STAGE_PAIR(filter_in)
 
 static int keys_in(ember_out *self, const ember_rec *rec)
 {
@@ -391,7 +451,7 @@ static int sample_in(ember_out *self, const ember_rec *rec)
         copies = unit(&st->rng) < n->fraction;
     for (int64_t i = 0; i < copies; i++) {
         int rc = self->next->push(self->next, rec);
-        if (rc)
+        if (rc | self->task->halt)
             return rc;
     }
     return 0;
@@ -461,8 +521,8 @@ static int run_whole(ember_rdd *n, int part, ember_out *sink)
         ember_rec whole = {.val = {bytes->ptr, bytes->len}};
         rc = sink->push(sink, &whole);
     } else {
-        stage st = {.emit = {.push = emit_forward, .task = t, .node = n},
-                    .in = {.next = sink, .task = t, .node = n}};
+        stage st = {.emit = {.task = t, .node = n}, .in = {.next = sink, .task = t, .node = n}};
+        set_emit(&st, emit_forward, true);
         ember__user_begin(t);
         rc = n->fn.part(&it, &st.emit, part, n->arg);
         ember__user_end(t);
@@ -493,21 +553,24 @@ static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
     case EMBER__N_RANGE:
         return feed_range(n, part, sink);
     case EMBER__N_MAP:
+        st.in.push = t->timed ? map_in_timed : map_in;
+        set_emit(&st, emit_forward, true); /* map_in checks for exactly one after */
+        return ember__compute(n->parent, part, &st.in);
     case EMBER__N_KEY_BY:
-        st.in.push = map_in;
-        st.emit.push = n->kind == EMBER__N_MAP ? emit_one : emit_as_key;
+        st.in.push = t->timed ? map_in_timed : map_in;
+        set_emit(&st, emit_as_key, false);
         return ember__compute(n->parent, part, &st.in);
     case EMBER__N_FLAT_MAP:
-        st.in.push = flat_map_in;
-        st.emit.push = emit_forward;
+        st.in.push = t->timed ? flat_map_in_timed : flat_map_in;
+        set_emit(&st, emit_forward, true);
         return ember__compute(n->parent, part, &st.in);
     case EMBER__N_MAP_VALUES:
     case EMBER__N_FLAT_MAP_VALUES:
-        st.in.push = values_in;
-        st.emit.push = emit_with_key;
+        st.in.push = t->timed ? values_in_timed : values_in;
+        set_emit(&st, emit_with_key, false);
         return ember__compute(n->parent, part, &st.in);
     case EMBER__N_FILTER:
-        st.in.push = filter_in;
+        st.in.push = t->timed ? filter_in_timed : filter_in;
         return ember__compute(n->parent, part, &st.in);
     case EMBER__N_KEYS:
     case EMBER__N_VALUES:

@@ -23,6 +23,7 @@ typedef struct ember__task {
     int partition; /* of the job's rdd */
     int attempt;   /* 1-based */
     bool stop;     /* the action has what it needs (take) */
+    int halt;      /* stop or a failure: the source loops look at this one flag */
     bool timed, in_user;
     uint64_t user_t0, user_ns;
     int64_t records_in, records_out;
@@ -37,6 +38,10 @@ typedef struct ember__task {
 struct ember_out {
     int (*push)(ember_out *self, const ember_rec *rec);
     ember_out *next;
+    /* An emitter that only counts and forwards (map, flat_map, untimed) sets fwd:
+     * ember_emit* then hands the record to fwd itself, one call fewer a record. */
+    ember_out *fwd;
+    int64_t emitted;
     ember__task *task;
     ember_rdd *node;
     void *state; /* the sink's per-task state */
@@ -71,6 +76,24 @@ static inline int ember__after_user(ember__task *t, const char *op, int rc)
     if (__builtin_expect(!(rc | t->fail_code | (int)t->stop), 1))
         return 0;
     return ember__after_user_slow(t, op, rc);
+}
+
+/* After user code returned rc, per record: a negative rc other than EMBER__STOP
+ * becomes the task's failure; rc is returned as it is (positive counts as 0). The
+ * task's flags are left to the source loop (ember__task::halt). */
+int ember__user_failed(ember__task *t, const char *op, int rc);
+static inline int ember__user_rc(ember__task *t, const char *op, int rc)
+{
+    if (__builtin_expect(rc >= 0, 1))
+        return 0;
+    return ember__user_failed(t, op, rc);
+}
+
+/* The sink has what it needs: stop the task's sources. */
+static inline void ember__task_stop(ember__task *t)
+{
+    t->stop = true;
+    t->halt = 1;
 }
 
 /* Record the first failure of the attempt; returns code. */
