@@ -1,16 +1,19 @@
 /* The thread backend: a pool of N-1 workers plus the calling thread.
  *
- * run() publishes a batch (a task function and a count), wakes sleeping workers
- * and takes tasks itself; tasks are claimed with one atomic counter, so a tiny
- * job is run by whoever is awake first and never waits for a wake-up it does not
- * need. A worker that finishes spins briefly (EMBER__SPIN_NS) before sleeping,
- * so back-to-back jobs find it awake; it never spins while a job could use its
- * core for longer than that.
+ * run() publishes a batch (a task function, its argument and a count) in the
+ * pool, bumps the generation, and takes tasks itself. Tasks are claimed with a
+ * compare-and-swap on one word holding (generation, next index): a worker that
+ * read an older batch fails the swap and never runs a task with the wrong
+ * function, so the hot path needs no lock and a tiny job is run by whoever is
+ * awake first. A worker that finishes spins for at most EMBER__SPIN_NS before
+ * sleeping, so back-to-back jobs find it awake without a system call; it never
+ * spins longer than that.
  *
- * Locks: mu guards the batch pointer, the generation and the sleeper count.
- * Lifetime: the batch lives on run()'s stack; run() returns only when every task
- * is done and no worker holds the batch (active == 0), and workers take the
- * batch under mu, where run() clears it.
+ * Locks: mu and the two condition variables only put threads to sleep and wake
+ * them. Sleepers and the waiting caller are announced through seq_cst atomics,
+ * read after the state they wait on is published, so no wake-up is lost.
+ * Lifetime: the batch's argument lives on run()'s stack; run() returns when
+ * remaining reaches 0, and every task was claimed before that.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,24 +22,23 @@
 
 #define EMBER__SPIN_NS 50000u
 
-typedef struct pool_batch {
-    ember__task_fn *fn;
-    void *arg;
-    int ntasks;
-    atomic_int next;      /* the next task to claim */
-    atomic_int remaining; /* tasks not finished */
-    atomic_int active;    /* workers inside the batch */
-} pool_batch;
-
 typedef struct pool {
     int nthreads; /* including the caller */
     pthread_t *threads;
+
+    /* the current batch, written by run() before gen moves */
+    _Atomic(ember__task_fn *) fn;
+    _Atomic(void *) arg;
+    atomic_int ntasks;
+    atomic_uint gen;
+    _Atomic uint64_t claim; /* gen << 32 | next task index */
+    atomic_int remaining;   /* tasks not finished */
+
     pthread_mutex_t mu;
     pthread_cond_t work_cv, done_cv;
-    pool_batch *cur;
-    atomic_uint gen;
-    int sleepers;
-    bool quit;
+    atomic_int sleepers; /* workers asleep or about to be */
+    atomic_bool waiting; /* run() asleep or about to be */
+    bool quit;           /* under mu */
 } pool;
 
 typedef struct worker_arg {
@@ -55,18 +57,33 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static void work(pool_batch *b, int worker)
+static void task_done(pool *p)
 {
-    int i;
-    while ((i = atomic_fetch_add(&b->next, 1)) < b->ntasks) {
-        b->fn(b->arg, i, worker);
-        atomic_fetch_sub(&b->remaining, 1);
+    if (atomic_fetch_sub(&p->remaining, 1) == 1 && atomic_load(&p->waiting)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_signal(&p->done_cv);
+        pthread_mutex_unlock(&p->mu);
     }
 }
 
-static void *worker_main(void *arg)
+/* Claim and run tasks of batch gen until none is left or a newer batch came. */
+static void work(pool *p, unsigned gen, ember__task_fn *fn, void *arg, int n, int worker)
 {
-    worker_arg *wa = arg;
+    uint64_t c = atomic_load(&p->claim);
+    for (;;) {
+        if ((unsigned)(c >> 32) != gen || (int)(uint32_t)c >= n)
+            return;
+        if (!atomic_compare_exchange_weak(&p->claim, &c, c + 1))
+            continue; /* c now holds the current word */
+        fn(arg, (int)(uint32_t)c, worker);
+        task_done(p);
+        c = atomic_load(&p->claim);
+    }
+}
+
+static void *worker_main(void *varg)
+{
+    worker_arg *wa = varg;
     pool *p = wa->p;
     int index = wa->index;
     unsigned seen = wa->gen;
@@ -74,66 +91,64 @@ static void *worker_main(void *arg)
     for (;;) {
         /* spin a little: the next job of a busy program is usually right behind */
         uint64_t until = ember__now_ns() + EMBER__SPIN_NS;
-        bool posted = false;
+        bool posted = atomic_load_explicit(&p->gen, memory_order_acquire) != seen;
         while (!posted && ember__now_ns() < until) {
-            /* look at the generation between every pause; the clock less often */
             for (int k = 0; k < 16 && !posted; k++) {
                 cpu_relax();
                 posted = atomic_load_explicit(&p->gen, memory_order_acquire) != seen;
             }
         }
-        pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->gen) == seen && !p->quit) {
-            p->sleepers++;
-            pthread_cond_wait(&p->work_cv, &p->mu);
-            p->sleepers--;
-        }
-        if (p->quit) {
-            pthread_mutex_unlock(&p->mu);
-            return NULL;
-        }
-        seen = atomic_load(&p->gen);
-        pool_batch *b = p->cur;
-        if (b)
-            atomic_fetch_add(&b->active, 1);
-        pthread_mutex_unlock(&p->mu);
-        if (!b)
-            continue;
-        work(b, index);
-        /* after this decrement b may be gone: touch only the pool */
-        if (atomic_fetch_sub(&b->active, 1) == 1) {
+        if (!posted) {
             pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done_cv);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (atomic_load(&p->gen) == seen && !p->quit)
+                pthread_cond_wait(&p->work_cv, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            bool quit = p->quit;
             pthread_mutex_unlock(&p->mu);
+            if (quit)
+                return NULL;
         }
+        seen = atomic_load_explicit(&p->gen, memory_order_acquire);
+        /* these may already belong to a newer batch: then every claim with seen fails */
+        ember__task_fn *fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+        void *arg = atomic_load_explicit(&p->arg, memory_order_relaxed);
+        int n = atomic_load_explicit(&p->ntasks, memory_order_relaxed);
+        work(p, seen, fn, arg, n, index);
     }
 }
 
 static int pool_run(void *impl, int ntasks, ember__task_fn *fn, void *arg)
 {
     pool *p = impl;
-    pool_batch b = {.fn = fn, .arg = arg, .ntasks = ntasks};
-    atomic_init(&b.next, 0);
-    atomic_init(&b.remaining, ntasks);
-    atomic_init(&b.active, 0);
-    if (p->nthreads > 1 && ntasks > 1) {
+    if (p->nthreads == 1 || ntasks <= 1) {
+        for (int i = 0; i < ntasks; i++)
+            fn(arg, i, 0);
+        return 0;
+    }
+    unsigned gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&p->ntasks, ntasks, memory_order_relaxed);
+    atomic_store_explicit(&p->remaining, ntasks, memory_order_relaxed);
+    atomic_store_explicit(&p->claim, (uint64_t)gen << 32, memory_order_relaxed);
+    atomic_store(&p->gen, gen); /* seq_cst: publishes the batch, then sleepers is read */
+    if (atomic_load(&p->sleepers)) {
         pthread_mutex_lock(&p->mu);
-        p->cur = &b;
-        atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
-        if (p->sleepers)
-            pthread_cond_broadcast(&p->work_cv);
+        pthread_cond_broadcast(&p->work_cv);
         pthread_mutex_unlock(&p->mu);
     }
-    work(&b, 0);
-    if (p->nthreads > 1 && ntasks > 1) {
-        /* wait for the workers' last tasks: spin briefly, then sleep */
-        uint64_t until = ember__now_ns() + EMBER__SPIN_NS;
-        while ((atomic_load(&b.remaining) || atomic_load(&b.active)) && ember__now_ns() < until)
-            cpu_relax();
+    work(p, gen, fn, arg, ntasks, 0);
+    /* wait for the workers' last tasks: spin briefly, then sleep */
+    uint64_t until = ember__now_ns() + EMBER__SPIN_NS;
+    while (atomic_load_explicit(&p->remaining, memory_order_acquire) && ember__now_ns() < until)
+        cpu_relax();
+    if (atomic_load(&p->remaining)) {
         pthread_mutex_lock(&p->mu);
-        while (atomic_load(&b.remaining) || atomic_load(&b.active))
+        atomic_store(&p->waiting, true);
+        while (atomic_load(&p->remaining))
             pthread_cond_wait(&p->done_cv, &p->mu);
-        p->cur = NULL;
+        atomic_store(&p->waiting, false);
         pthread_mutex_unlock(&p->mu);
     }
     return 0;
@@ -173,6 +188,10 @@ int ember__pool_create(int nthreads, const ember__executor_ops **ops, void **imp
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->done_cv, NULL);
     atomic_init(&p->gen, 0);
+    atomic_init(&p->claim, 0);
+    atomic_init(&p->remaining, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->waiting, false);
     p->nthreads = 1;
     for (int i = 1; i < nthreads; i++) {
         worker_arg *wa = ember__malloc(sizeof *wa);
