@@ -16,6 +16,7 @@
  * remaining reaches 0, and every task was claimed before that.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "exec/exec.h"
@@ -38,6 +39,7 @@ typedef struct pool {
     pthread_cond_t work_cv, done_cv;
     atomic_int sleepers; /* workers asleep or about to be */
     atomic_bool waiting; /* run() asleep or about to be */
+    atomic_int started;  /* workers that have begun running */
     bool quit;           /* under mu */
 } pool;
 
@@ -88,6 +90,7 @@ static void *worker_main(void *varg)
     int index = wa->index;
     unsigned seen = wa->gen;
     ember__free(wa);
+    atomic_fetch_add(&p->started, 1);
     for (;;) {
         /* spin a little: the next job of a busy program is usually right behind */
         uint64_t until = ember__now_ns() + EMBER__SPIN_NS;
@@ -207,6 +210,11 @@ int ember__pool_create(int nthreads, const ember__executor_ops **ops, void **imp
         }
         p->nthreads++;
     }
+    /* Wait (briefly) until the workers run: the first job then finds them placed
+     * on their own cores and spinning, rather than still being scheduled. */
+    uint64_t until = ember__now_ns() + 20u * 1000 * 1000;
+    while (atomic_load(&p->started) < nthreads - 1 && ember__now_ns() < until)
+        sched_yield();
     *ops = &pool_ops;
     *impl = p;
     return 0;
