@@ -9,10 +9,14 @@
  * source's arena or the cache when there is one, and otherwise gather the
  * parent's records into one buffer first.
  *
- * A failure anywhere sets the task's fail_code once; every stage checks it after
- * calling user code, so an error returned into a user function that ignores it is
- * still not lost. The sink's request to stop (take) travels the same way as
- * EMBER__STOP and task->stop.
+ * A failure anywhere sets the task's fail_code once, and its halt flag; so does
+ * the sink's request to stop (take), as EMBER__STOP. Stages pass return codes
+ * up; the source loops also look at halt once a record, so an error returned
+ * into a user function that ignores it is still not lost.
+ *
+ * Costs that matter here (docs/scheduler.md): records travel by pointer inside
+ * the chain and are built with 16-byte stores; stages come in timed and untimed
+ * builds; an emitter that only counts and forwards is skipped by ember_emit*.
  */
 #include <math.h>
 #include <stdarg.h>
