@@ -56,6 +56,8 @@ typedef struct ember_conf {
     const char *master;
     const char *app_name;  /* shown in the stats; NULL: "ember" */
     int max_failures;      /* attempts per task; 0: the master's (Spark: 1, or F) */
+    /* Reserved for the subsystems that use them (shuffle, event log, web UI,
+     * progress bar); this version reads none of them yet. */
     size_t memory_budget;  /* bytes of shuffle buffers before spilling; 0: default */
     const char *spill_dir; /* NULL: $TMPDIR */
     const char *event_log; /* JSON-lines event log path; NULL: none */

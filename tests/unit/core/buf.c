@@ -69,6 +69,57 @@ static void test_malformed_is_eio(void **state)
     assert_int_equal(ember_iter_next(&it, &r), EMBER_EIO);
 }
 
+/* Random bytes, and valid arenas cut or flipped at random: decoding never reads
+ * past the buffer (the sanitizer build checks) and every record it hands out lies
+ * inside it. */
+static void test_decode_fuzz(void **state)
+{
+    uint64_t seed = 0x1234567;
+    for (int round = 0; round < 20000; round++) {
+        unsigned char *buf;
+        size_t len;
+        ember_buf a = {0};
+        if (round % 2) {
+            len = (size_t)(seed % 64);
+            buf = malloc(len + 1);
+            for (size_t i = 0; i < len; i++) {
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                buf[i] = (unsigned char)(seed >> 56);
+            }
+        } else {
+            for (int k = 0; k < 4; k++) {
+                char key[40], val[200];
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                size_t kl = (seed >> 20) % sizeof key, vl = (seed >> 40) % sizeof val;
+                memset(key, 'k', kl);
+                memset(val, 'v', vl);
+                ember_rec r = {.key = {(seed & 1) ? key : NULL, (seed & 1) ? kl : 0},
+                               .val = {val, vl}};
+                assert_int_equal(ember__arena_put(&a, r), 0);
+            }
+            len = (size_t)(seed % (a.len + 1)); /* cut anywhere */
+            buf = malloc(len + 1);
+            memcpy(buf, a.ptr, len);
+            if (len && (seed & 2))
+                buf[(seed >> 8) % len] ^= (unsigned char)(seed >> 16); /* and flip a byte */
+        }
+        ember_iter it;
+        ember_rec r;
+        int rc;
+        ember_iter_init(&it, ember_bytes_of(buf, len));
+        while ((rc = ember_iter_next(&it, &r)) == 1) {
+            const unsigned char *lo = buf, *hi = buf + len;
+            assert_true((const unsigned char *)r.val.ptr >= lo);
+            assert_true((const unsigned char *)r.val.ptr + r.val.len <= hi);
+            if (r.key.ptr)
+                assert_true((const unsigned char *)r.key.ptr + r.key.len <= hi);
+        }
+        assert_true(rc == 0 || rc == EMBER_EIO);
+        free(buf);
+        ember_buf_destroy(&a);
+    }
+}
+
 static void test_buf_set_append(void **state)
 {
     ember_buf b;
@@ -104,8 +155,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_varint_roundtrip), cmocka_unit_test(test_arena_records),
-        cmocka_unit_test(test_malformed_is_eio), cmocka_unit_test(test_buf_set_append),
-        cmocka_unit_test(test_i64_f64_helpers),
+        cmocka_unit_test(test_malformed_is_eio), cmocka_unit_test(test_decode_fuzz),
+        cmocka_unit_test(test_buf_set_append),   cmocka_unit_test(test_i64_f64_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
