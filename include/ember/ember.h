@@ -54,8 +54,8 @@ typedef struct ember_conf {
      * "local[N,F]" (F attempts per task); NULL: $EMBER_MASTER, else "local[*]".
      * "process[N]" and "mpi" are reserved for their backends. */
     const char *master;
-    const char *app_name;  /* shown in the stats; NULL: "ember" */
-    int max_failures;      /* attempts per task; 0: the master's (Spark: 1, or F) */
+    const char *app_name; /* shown in the stats; NULL: "ember" */
+    int max_failures;     /* attempts per task; 0: the master's (Spark: 1, or F) */
     /* Reserved for the subsystems that use them (shuffle, event log, web UI,
      * progress bar); this version reads none of them yet. */
     size_t memory_budget;  /* bytes of shuffle buffers before spilling; 0: default */

@@ -235,8 +235,8 @@ typedef struct stage {
     ember_pred_fn *pred;
     void *arg;
     const ember_rec *cur; /* the input being processed */
-    uint64_t rng;  /* sample */
-    int64_t index; /* zip_with_index */
+    uint64_t rng;         /* sample */
+    int64_t index;        /* zip_with_index */
 } stage;
 
 static __attribute__((noinline)) int exactly_one(stage *st)
@@ -305,11 +305,11 @@ static int emit_as_key(ember_out *self, const ember_rec *rec)
 /* The per-record stages come in two builds each: timed (stats on: the user's
  * clock runs around the call) and untimed, chosen when the stage is set up. */
 #define STAGE_PAIR(name)                                                                           \
-    static int name(ember_out *self, const ember_rec *rec)                                        \
+    static int name(ember_out *self, const ember_rec *rec)                                         \
     {                                                                                              \
         return name##_t(self, rec, false);                                                         \
     }                                                                                              \
-    static int name##_timed(ember_out *self, const ember_rec *rec)                                \
+    static int name##_timed(ember_out *self, const ember_rec *rec)                                 \
     {                                                                                              \
         return name##_t(self, rec, true);                                                          \
     }

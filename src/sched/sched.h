@@ -47,7 +47,6 @@ struct ember_out {
     void *state; /* the sink's per-task state */
 };
 
-
 /* Push every record of partition part of n into sink. 0 when done, EMBER__STOP when
  * the sink asked to stop, or the failure (also in sink->task->fail_code). */
 int ember__compute(ember_rdd *n, int part, ember_out *sink);
