@@ -60,7 +60,14 @@ static int result_from_arenas(ember_buf *arenas, int n, size_t limit, size_t exp
     for (int i = 0; i < n && res->n < limit; i++) {
         const unsigned char *p = arenas[i].ptr, *end = p + arenas[i].len;
         ember_rec r;
-        while (res->n < limit && ember__rec_next(&p, end, &r) == 1) {
+        while (res->n < limit && p < end) {
+            if (p[0] == 0 && end - p >= 2 && p[1] < 0x80 && end - p - 2 >= p[1]) {
+                /* no key and a short value: the common case, decoded in place */
+                ember__rec_set(&r, NULL, 0, p + 2, p[1]);
+                p += 2 + p[1];
+            } else if (ember__rec_next(&p, end, &r) != 1) {
+                break; /* our own arenas: cannot happen */
+            }
             if (res->n == cap) {
                 cap = cap ? cap * 2 : 64;
                 ember_rec *recs = ember__realloc(res->recs, cap * sizeof *recs);
@@ -112,15 +119,29 @@ typedef struct collect_state {
     size_t n;
 } collect_state;
 
-static int collect_push(ember_out *self, const ember_rec *rec)
+static __attribute__((noinline)) int collect_slow(ember_out *self, const ember_rec *rec)
 {
     collect_state *s = self->state;
     const size_t *limit = self->task->job->arg;
-    size_t len = rec->val.len;
     if (limit && s->n >= *limit) /* a user function that ignored the stop */
         return EMBER__STOP;
-    if (!rec->key.ptr && len < 128 && s->arena.cap - s->arena.len >= len + 2) {
-        /* a small value without key: the encoding is two bytes and the value */
+    if (ember__arena_put(&s->arena, *rec))
+        return ember__task_fail(self->task, EMBER_ENOMEM, "out of memory collecting results");
+    s->n++;
+    self->task->records_out++;
+    if (limit && s->n >= *limit)
+        ember__task_stop(self->task);
+    return 0;
+}
+
+static int collect_push(ember_out *self, const ember_rec *rec)
+{
+    collect_state *s = self->state;
+    size_t len = rec->val.len;
+    /* the common case, no limit and a small value without key: two header bytes */
+    if (__builtin_expect(!self->task->job->arg && !rec->key.ptr && len < 128 &&
+                             s->arena.cap - s->arena.len >= len + 2,
+                         1)) {
         unsigned char *p = s->arena.ptr + s->arena.len;
         p[0] = 0;
         p[1] = (unsigned char)len;
@@ -129,14 +150,11 @@ static int collect_push(ember_out *self, const ember_rec *rec)
         else if (len)
             memcpy(p + 2, rec->val.ptr, len);
         s->arena.len += len + 2;
-    } else if (ember__arena_put(&s->arena, *rec)) {
-        return ember__task_fail(self->task, EMBER_ENOMEM, "out of memory collecting results");
+        s->n++;
+        self->task->records_out++;
+        return 0;
     }
-    s->n++;
-    self->task->records_out++;
-    if (limit && s->n >= *limit)
-        ember__task_stop(self->task);
-    return 0;
+    return collect_slow(self, rec);
 }
 
 static int collect_reset(void *state, const ember__job *job)
