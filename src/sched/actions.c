@@ -163,7 +163,9 @@ static int collect_reset(void *state, const ember__job *job)
     collect_state *s = state;
     s->arena.len = 0;
     s->n = 0;
-    return 0;
+    /* start with room for a small partition: one allocation where doubling from
+     * 64 bytes would take five */
+    return ember__buf_reserve(&s->arena, 2048);
 }
 
 static void collect_destroy(void *state)
