@@ -2,10 +2,11 @@
  *
  * run() publishes a batch (a task function, its argument and a count) in the
  * pool, bumps the generation, and takes tasks itself. Tasks are claimed with a
- * compare-and-swap on one word holding (generation, next index): a worker that
- * read an older batch fails the swap and never runs a task with the wrong
- * function, so the hot path needs no lock and a tiny job is run by whoever is
- * awake first. A worker that finishes spins for at most EMBER__SPIN_NS before
+ * compare-and-swap on one word holding (generation, task count, next index): a
+ * worker whose view of the batch is stale fails the swap, so it never runs a
+ * task with the wrong function or an index past the batch, the hot path needs
+ * no lock, and a tiny job is run by whoever is awake first. A batch holds at
+ * most 65,535 tasks; run() cuts a larger job into several. A worker that finishes spins for at most EMBER__SPIN_NS before
  * sleeping, so back-to-back jobs find it awake without a system call; it never
  * spins longer than that.
  *
@@ -30,9 +31,8 @@ typedef struct pool {
     /* the current batch, written by run() before gen moves */
     _Atomic(ember__task_fn *) fn;
     _Atomic(void *) arg;
-    atomic_int ntasks;
     atomic_uint gen;
-    _Atomic uint64_t claim; /* gen << 32 | next task index */
+    _Atomic uint64_t claim; /* gen << 32 | ntasks << 16 | next task index */
     atomic_int remaining;   /* tasks not finished */
 
     pthread_mutex_t mu;
@@ -70,16 +70,19 @@ static void task_done(pool *p)
     }
 }
 
+#define BATCH_MAX 0xffff
+
 /* Claim and run tasks of batch gen until none is left or a newer batch came. */
-static void work(pool *p, unsigned gen, ember__task_fn *fn, void *arg, int n, int worker)
+static void work(pool *p, unsigned gen, ember__task_fn *fn, void *arg, int worker)
 {
     uint64_t c = atomic_load(&p->claim);
     for (;;) {
-        if ((unsigned)(c >> 32) != gen || (int)(uint32_t)c >= n)
+        unsigned n = (unsigned)(c >> 16) & BATCH_MAX, i = (unsigned)c & BATCH_MAX;
+        if ((unsigned)(c >> 32) != gen || i >= n)
             return;
         if (!atomic_compare_exchange_weak(&p->claim, &c, c + 1))
             continue; /* c now holds the current word */
-        fn(arg, (int)(uint32_t)c, worker);
+        fn(arg, (int)i, worker);
         task_done(p);
         c = atomic_load(&p->claim);
     }
@@ -122,32 +125,38 @@ static void *worker_main(void *varg)
         /* these may already belong to a newer batch: then every claim with seen fails */
         ember__task_fn *fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
         void *arg = atomic_load_explicit(&p->arg, memory_order_relaxed);
-        int n = atomic_load_explicit(&p->ntasks, memory_order_relaxed);
-        work(p, seen, fn, arg, n, index);
+        work(p, seen, fn, arg, index);
     }
 }
 
-static int pool_run(void *impl, int ntasks, ember__task_fn *fn, void *arg)
+/* A slice of a job larger than one batch: tasks base .. base + BATCH_MAX. */
+typedef struct slice {
+    ember__task_fn *fn;
+    void *arg;
+    int base;
+} slice;
+
+static void run_slice(void *arg, int i, int worker)
 {
-    pool *p = impl;
-    if (p->nthreads == 1 || ntasks <= 1) {
-        for (int i = 0; i < ntasks; i++)
-            fn(arg, i, 0);
-        return 0;
-    }
+    slice *sl = arg;
+    sl->fn(sl->arg, sl->base + i, worker);
+}
+
+static void run_batch(pool *p, int ntasks, ember__task_fn *fn, void *arg)
+{
     unsigned gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
     atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
     atomic_store_explicit(&p->arg, arg, memory_order_relaxed);
-    atomic_store_explicit(&p->ntasks, ntasks, memory_order_relaxed);
     atomic_store_explicit(&p->remaining, ntasks, memory_order_relaxed);
-    atomic_store_explicit(&p->claim, (uint64_t)gen << 32, memory_order_relaxed);
+    atomic_store_explicit(&p->claim, (uint64_t)gen << 32 | (uint64_t)ntasks << 16,
+                          memory_order_relaxed);
     atomic_store(&p->gen, gen); /* seq_cst: publishes the batch, then sleepers is read */
     if (atomic_load(&p->sleepers)) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->work_cv);
         pthread_mutex_unlock(&p->mu);
     }
-    work(p, gen, fn, arg, ntasks, 0);
+    work(p, gen, fn, arg, 0);
     /* wait for the workers' last tasks: spin briefly, then sleep */
     uint64_t until = ember__now_ns() + EMBER__SPIN_NS;
     while (atomic_load_explicit(&p->remaining, memory_order_acquire) && ember__now_ns() < until)
@@ -159,6 +168,24 @@ static int pool_run(void *impl, int ntasks, ember__task_fn *fn, void *arg)
             pthread_cond_wait(&p->done_cv, &p->mu);
         atomic_store(&p->waiting, false);
         pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static int pool_run(void *impl, int ntasks, ember__task_fn *fn, void *arg)
+{
+    pool *p = impl;
+    if (p->nthreads == 1 || ntasks <= 1) {
+        for (int i = 0; i < ntasks; i++)
+            fn(arg, i, 0);
+        return 0;
+    }
+    if (ntasks <= BATCH_MAX) {
+        run_batch(p, ntasks, fn, arg);
+        return 0;
+    }
+    for (int base = 0; base < ntasks; base += BATCH_MAX) {
+        slice sl = {fn, arg, base};
+        run_batch(p, ntasks - base < BATCH_MAX ? ntasks - base : BATCH_MAX, run_slice, &sl);
     }
     return 0;
 }

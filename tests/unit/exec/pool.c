@@ -48,6 +48,22 @@ static void test_more_threads_than_cores(void **state)
     run_batches(7);
 }
 
+static void test_more_tasks_than_a_batch(void **state)
+{
+    /* 65,535 tasks at most per batch: a larger job runs as several, each task once */
+    const ember__executor_ops *ops;
+    void *impl;
+    assert_int_equal(ember__pool_create(3, &ops, &impl), 0);
+    int n = 150000;
+    counts c = {0};
+    c.hits = calloc((size_t)n, sizeof *c.hits);
+    assert_int_equal(ops->run(impl, n, bump, &c), 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(atomic_load(&c.hits[i]), 1);
+    free(c.hits);
+    ops->destroy(impl);
+}
+
 static void slow(void *arg, int i, int worker)
 {
     counts *c = arg;
@@ -79,6 +95,7 @@ int main(void)
         cmocka_unit_test(test_one_thread),
         cmocka_unit_test(test_two_threads),
         cmocka_unit_test(test_more_threads_than_cores),
+        cmocka_unit_test(test_more_tasks_than_a_batch),
         cmocka_unit_test(test_workers_take_part),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
