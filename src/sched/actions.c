@@ -12,101 +12,6 @@
 
 #include "sched/sched.h"
 
-/* ---------------------------------------------------------------- results */
-
-struct ember_result {
-    size_t n;
-    ember_rec *recs;
-    ember_buf *bufs; /* the arenas the records point into */
-    int nbufs;
-};
-
-size_t ember_result_len(const ember_result *res)
-{
-    return res ? res->n : 0;
-}
-
-ember_rec ember_result_at(const ember_result *res, size_t i)
-{
-    if (!res || i >= res->n)
-        return (ember_rec){0};
-    return res->recs[i];
-}
-
-void ember_result_free(ember_result *res)
-{
-    if (!res)
-        return;
-    for (int i = 0; i < res->nbufs; i++)
-        ember_buf_destroy(&res->bufs[i]);
-    ember__free(res->bufs);
-    ember__free(res->recs);
-    ember__free(res);
-}
-
-/* Index the first limit records of arenas (taking ownership of them); expect is
- * how many there are, when known (0: not known). */
-static int result_from_arenas(ember_buf *arenas, int n, size_t limit, size_t expect,
-                              ember_result **out)
-{
-    ember_result *res = ember__calloc(1, sizeof *res);
-    if (!res)
-        return EMBER_ENOMEM;
-    size_t cap = expect < limit ? expect : limit;
-    if (cap && !(res->recs = ember__malloc(cap * sizeof *res->recs))) {
-        ember__free(res);
-        return EMBER_ENOMEM;
-    }
-    for (int i = 0; i < n && res->n < limit; i++) {
-        const unsigned char *p = arenas[i].ptr, *end = p + arenas[i].len;
-        ember_rec r;
-        while (res->n < limit && p < end) {
-            if (p[0] == 0 && end - p >= 2 && p[1] < 0x80 && end - p - 2 >= p[1]) {
-                /* no key and a short value: the common case, decoded in place */
-                ember__rec_set(&r, NULL, 0, p + 2, p[1]);
-                p += 2 + p[1];
-            } else if (ember__rec_next(&p, end, &r) != 1) {
-                break; /* our own arenas: cannot happen */
-            }
-            if (res->n == cap) {
-                cap = cap ? cap * 2 : 64;
-                ember_rec *recs = ember__realloc(res->recs, cap * sizeof *recs);
-                if (!recs) {
-                    ember_result_free(res);
-                    return EMBER_ENOMEM;
-                }
-                res->recs = recs;
-            }
-            res->recs[res->n++] = r;
-        }
-    }
-    res->bufs = arenas;
-    res->nbufs = n;
-    *out = res;
-    return 0;
-}
-
-/* A result holding copies of recs. */
-static int result_copy(const ember_rec *recs, size_t n, ember_result **out)
-{
-    ember_buf *arena = ember__calloc(1, sizeof *arena);
-    if (!arena)
-        return EMBER_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        if (ember__arena_put(arena, recs[i])) {
-            ember_buf_destroy(arena);
-            ember__free(arena);
-            return EMBER_ENOMEM;
-        }
-    }
-    int rc = result_from_arenas(arena, 1, n, n, out);
-    if (rc) {
-        ember_buf_destroy(arena);
-        ember__free(arena);
-    }
-    return rc;
-}
-
 static int nomem(ember_ctx *ctx, const char *action)
 {
     return ember__err(ctx, EMBER_ENOMEM, "%s: out of memory gathering the results", action);
@@ -116,6 +21,7 @@ static int nomem(ember_ctx *ctx, const char *action)
 
 typedef struct collect_state {
     ember_buf arena;
+    ember_buf offs; /* where each record starts in arena (size_t each) */
     size_t n;
 } collect_state;
 
@@ -125,7 +31,8 @@ static __attribute__((noinline)) int collect_slow(ember_out *self, const ember_r
     const size_t *limit = self->task->job->arg;
     if (limit && s->n >= *limit) /* a user function that ignored the stop */
         return EMBER__STOP;
-    if (ember__arena_put(&s->arena, *rec))
+    size_t off = s->arena.len;
+    if (ember__arena_put(&s->arena, *rec) || ember_buf_append(&s->offs, &off, sizeof off))
         return ember__task_fail(self->task, EMBER_ENOMEM, "out of memory collecting results");
     s->n++;
     self->task->records_out++;
@@ -140,9 +47,11 @@ static int collect_push(ember_out *self, const ember_rec *rec)
     size_t len = rec->val.len;
     /* the common case, no limit and a small value without key: two header bytes */
     if (__builtin_expect(!self->task->job->arg && !rec->key.ptr && len < 128 &&
-                             s->arena.cap - s->arena.len >= len + 2,
+                             s->arena.cap - s->arena.len >= len + 2 &&
+                             s->offs.cap - s->offs.len >= sizeof(size_t),
                          1)) {
-        unsigned char *p = s->arena.ptr + s->arena.len;
+        size_t off = s->arena.len;
+        unsigned char *p = s->arena.ptr + off;
         p[0] = 0;
         p[1] = (unsigned char)len;
         if (len == 8) /* the common int64 or double: a copy the compiler inlines */
@@ -150,6 +59,8 @@ static int collect_push(ember_out *self, const ember_rec *rec)
         else if (len)
             memcpy(p + 2, rec->val.ptr, len);
         s->arena.len += len + 2;
+        memcpy(s->offs.ptr + s->offs.len, &off, sizeof off);
+        s->offs.len += sizeof off;
         s->n++;
         self->task->records_out++;
         return 0;
@@ -162,40 +73,48 @@ static int collect_reset(void *state, const ember__job *job)
     (void)job;
     collect_state *s = state;
     s->arena.len = 0;
+    s->offs.len = 0;
     s->n = 0;
     /* start with room for a small partition: one allocation where doubling from
      * 64 bytes would take five */
-    return ember__buf_reserve(&s->arena, 2048);
+    int rc = ember__buf_reserve(&s->arena, 2048);
+    return rc ? rc : ember__buf_reserve(&s->offs, 256 * sizeof(size_t));
 }
 
 static void collect_destroy(void *state)
 {
-    ember_buf_destroy(&((collect_state *)state)->arena);
+    collect_state *s = state;
+    ember_buf_destroy(&s->arena);
+    ember_buf_destroy(&s->offs);
 }
 
 static const ember__sink_ops collect_sink = {sizeof(collect_state), collect_push, collect_reset,
                                              collect_destroy};
 
-/* Move the tasks' arenas out of the job into a result. */
-static int gather_arenas(ember__job *job, size_t limit, ember_result **out)
+/* Move tasks' arenas and offsets out of the job into arenas[at..], offs[at..];
+ * returns how many records they hold. */
+static size_t take_states(ember__job *job, ember_buf *arenas, ember_buf *offs, int at)
 {
-    ember_buf *arenas = ember__calloc((size_t)job->ntasks, sizeof *arenas);
-    if (!arenas)
-        return EMBER_ENOMEM;
     size_t total = 0;
     for (int i = 0; i < job->ntasks; i++) {
         collect_state *s = ember__job_state(job, i);
-        arenas[i] = s->arena;
+        arenas[at + i] = s->arena;
+        offs[at + i] = s->offs;
         total += s->n;
         s->arena = (ember_buf){0};
+        s->offs = (ember_buf){0};
     }
-    int rc = result_from_arenas(arenas, job->ntasks, limit, total, out);
-    if (rc) {
-        for (int i = 0; i < job->ntasks; i++)
-            ember_buf_destroy(&arenas[i]);
-        ember__free(arenas);
+    return total;
+}
+
+static void free_bufs(ember_buf *a, ember_buf *b, int n)
+{
+    for (int i = 0; a && b && i < n; i++) {
+        ember_buf_destroy(&a[i]);
+        ember_buf_destroy(&b[i]);
     }
-    return rc;
+    ember__free(a);
+    ember__free(b);
 }
 
 int ember_collect(ember_rdd *rdd, ember_result **out)
@@ -208,9 +127,18 @@ int ember_collect(ember_rdd *rdd, ember_result **out)
     ember__job *job;
     if ((rc = ember__job_run(rdd, "collect", &collect_sink, NULL, NULL, 0, &job)))
         return rc;
-    rc = gather_arenas(job, SIZE_MAX, out);
-    if (rc)
+    ember_buf *arenas = ember__calloc((size_t)job->ntasks + 1, sizeof *arenas);
+    ember_buf *offs = ember__calloc((size_t)job->ntasks + 1, sizeof *offs);
+    int n = job->ntasks;
+    if (!arenas || !offs) {
+        free_bufs(arenas, offs, 0);
+        return ember__job_end(job, nomem(rdd->ctx, "collect"));
+    }
+    take_states(job, arenas, offs, 0);
+    if ((rc = ember__result_take(arenas, offs, n, SIZE_MAX, out))) {
+        free_bufs(arenas, offs, n);
         nomem(rdd->ctx, "collect");
+    }
     return ember__job_end(job, rc);
 }
 
@@ -225,9 +153,10 @@ int ember_take(ember_rdd *rdd, size_t n, ember_result **out)
         return ember__err(rdd->ctx, EMBER_EINVAL, "take: out is NULL");
     ember_ctx *ctx = rdd->ctx;
     ember_buf *arenas = ember__calloc((size_t)rdd->nparts + 1, sizeof *arenas);
+    ember_buf *offs = ember__calloc((size_t)rdd->nparts + 1, sizeof *offs);
     int *parts = ember__malloc(((size_t)rdd->nparts + 1) * sizeof *parts);
-    if (!arenas || !parts) {
-        ember__free(arenas);
+    if (!arenas || !offs || !parts) {
+        free_bufs(arenas, offs, 0);
         ember__free(parts);
         return nomem(ctx, "take");
     }
@@ -252,24 +181,15 @@ int ember_take(ember_rdd *rdd, size_t n, ember_result **out)
         ember__job *job;
         if ((rc = ember__job_run(rdd, "take", &collect_sink, &left, parts, upto - scanned, &job)))
             goto out;
-        for (int i = 0; i < job->ntasks; i++) {
-            collect_state *s = ember__job_state(job, i);
-            arenas[scanned + i] = s->arena;
-            s->arena = (ember_buf){0};
-            have += s->n;
-        }
+        have += take_states(job, arenas, offs, scanned);
         ember__job_end(job, 0);
         scanned = upto;
     }
-    rc = result_from_arenas(arenas, scanned, n, have, out);
-    if (rc)
+    if ((rc = ember__result_take(arenas, offs, scanned, n, out)))
         nomem(ctx, "take");
 out:
-    if (rc) {
-        for (int i = 0; i < scanned; i++)
-            ember_buf_destroy(&arenas[i]);
-        ember__free(arenas);
-    }
+    if (rc)
+        free_bufs(arenas, offs, scanned);
     ember__free(parts);
     return rc;
 }
@@ -280,7 +200,7 @@ int ember_first(ember_rdd *rdd, ember_result **out)
     int rc = ember_take(rdd, 1, &res);
     if (rc)
         return rc;
-    if (res->n == 0) {
+    if (ember_result_len(res) == 0) {
         ember_result_free(res);
         return ember__err(rdd->ctx, EMBER_EEMPTY, "first: the rdd is empty");
     }
@@ -295,7 +215,7 @@ int ember_is_empty(ember_rdd *rdd, bool *out)
     if (rc)
         return rc;
     if (out)
-        *out = res->n == 0;
+        *out = ember_result_len(res) == 0;
     ember_result_free(res);
     return out ? 0 : ember__err(rdd->ctx, EMBER_EINVAL, "is_empty: out is NULL");
 }
@@ -734,7 +654,7 @@ static int run_order(ember_rdd *rdd, const char *op, size_t n, ember_cmp_fn *cmp
     if (!out)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", op);
     if (n == 0)
-        return result_copy(NULL, 0, out) ? nomem(rdd->ctx, op) : 0;
+        return ember__result_copy(NULL, 0, out) ? nomem(rdd->ctx, op) : 0;
     if (n > (SIZE_MAX >> 8))
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: n is too large (%zu)", op, n);
     order_args a = {n, cmp ? cmp : ember_cmp_bytes, arg, sign};
@@ -755,7 +675,7 @@ static int run_order(ember_rdd *rdd, const char *op, size_t n, ember_cmp_fn *cmp
                 all[k++] = (ember_rec){.val = ember_buf_bytes(&s->slots[j])};
         }
         qsort_r(all, total, sizeof *all, order_qsort_cmp, &a);
-        if (result_copy(all, total < n ? total : n, out))
+        if (ember__result_copy(all, total < n ? total : n, out))
             rc = nomem(rdd->ctx, op);
         ember__free(all);
     }
@@ -852,7 +772,7 @@ int ember_count_by_value(ember_rdd *rdd, ember_result **out)
             k++;
         }
         qsort(recs, k, sizeof *recs, rec_key_cmp);
-        rc = result_copy(recs, k, out);
+        rc = ember__result_copy(recs, k, out);
     }
     if (rc)
         nomem(rdd->ctx, "count_by_value");

@@ -147,6 +147,15 @@ int ember__job_end(ember__job *job, int rc);
 /* Checks an action's rdd and runs the jobs its lineage needs first (zip offsets). */
 int ember__action_begin(ember_rdd *rdd, const char *action);
 
+/* ---------------------------------------------------------------- results */
+
+/* A result over nparts arenas and their record offsets (size_t each); takes
+ * ownership of both arrays and their buffers on success. At most limit records. */
+int ember__result_take(ember_buf *arenas, ember_buf *offs, int nparts, size_t limit,
+                       ember_result **out);
+/* A result holding copies of recs. */
+int ember__result_copy(const ember_rec *recs, size_t n, ember_result **out);
+
 /* ---------------------------------------------------------------- stats */
 
 void ember__stats_record(ember_ctx *ctx, const char *action, int failed, uint64_t wall_ns,
