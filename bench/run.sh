@@ -40,8 +40,10 @@ pc2=$(median "$build/bench/bench_pi" 'local[2]' 10000000 16 chunks)
 pt1=$(median "$build/bench/pi_pthreads" 1 10000000 16)
 pt2=$(median "$build/bench/pi_pthreads" 2 10000000 16)
 
+rev=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$here" status --porcelain --untracked-files=no 2>/dev/null | grep -qv RESULTS.md && echo "+changes" || true)
 table=$(cat <<TXT
-## $(date -u +%Y-%m-%d) — $cores cores ($cpu), median of $runs runs
+## $(date -u +%Y-%m-%d) — $cores cores ($cpu), median of $runs runs, code at $rev$dirty
 
 ### Tiny job: parallelize_i64(1,000 values, 4 partitions) → map ×2 → filter %3==0 → collect
 
