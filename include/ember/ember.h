@@ -247,6 +247,15 @@ EMBER_EXTERN ember_rdd *ember_parallelize_i64(ember_ctx *ctx, const int64_t *ite
 EMBER_EXTERN ember_rdd *ember_range(ember_ctx *ctx, int64_t start, int64_t end, int64_t step,
                                     int parts);
 
+/* Lines of text files, one record per line (no key; the value without its "\n"
+ * or "\r\n"). paths: a file, a directory (its files in name order; names starting
+ * with '.' or '_' skipped), a glob, or a comma-separated list of these. Plain
+ * files are split at line boundaries into at least min_parts partitions overall
+ * (0: Spark's default, min(parallelism, 2)), at most 32 MiB each; .gz and .zst
+ * files are one partition each, decompressed as a stream. A path that does not
+ * exist gives an rdd that carries the error (naming the path) to its action. */
+EMBER_EXTERN ember_rdd *ember_text_file(ember_ctx *ctx, const char *paths, int min_parts);
+
 /* ---------------------------------------------------------------- transformations */
 
 /* All are lazy and return a new rdd owned by the context, or NULL when the

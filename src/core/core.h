@@ -179,7 +179,12 @@ enum ember__kind {
     EMBER__N_GLOM,
     EMBER__N_UNION,
     EMBER__N_COALESCE,
+    EMBER__N_SOURCE, /* a source from a lower layer (files): feed and free below */
 };
+
+/* A source defined outside core and sched (src/io): feed pushes the records of
+ * partition part into sink; free releases src at the node's end. */
+typedef int ember__source_feed(ember_rdd *n, int part, ember_out *sink);
 
 struct ember_rdd {
     ember_ctx *ctx;
@@ -227,6 +232,11 @@ struct ember_rdd {
     /* N_ERROR */
     int err;
     char *errmsg;
+
+    /* N_SOURCE */
+    ember__source_feed *feed;
+    void (*src_free)(void *src);
+    void *src;
 };
 
 /* Build a node of kind with parents (which gain a child); NULL on ENOMEM (the

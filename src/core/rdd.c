@@ -63,6 +63,8 @@ static void node_destroy(ember_rdd *r)
     ember__cache_drop(r);
     if (r->persisted)
         pthread_mutex_destroy(&r->cache_mu);
+    if (r->src_free)
+        r->src_free(r->src);
     ember__free(r->values);
     ember__free(r->offsets);
     ember__free(r->group);

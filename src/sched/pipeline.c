@@ -556,6 +556,8 @@ static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
         return feed_i64(n, part, sink);
     case EMBER__N_RANGE:
         return feed_range(n, part, sink);
+    case EMBER__N_SOURCE:
+        return n->feed(n, part, sink);
     case EMBER__N_MAP:
         st.in.push = t->timed ? map_in_timed : map_in;
         set_emit(&st, emit_forward, true); /* map_in checks for exactly one after */

@@ -1,0 +1,134 @@
+/* Compressed input as a stream: gzip (zlib) and zstd, chosen by extension.
+ *
+ * The file is read in 256 KiB pieces and decompressed into a 256 KiB buffer
+ * handed to the caller chunk by chunk: never whole in memory. Concatenated gzip
+ * members and zstd frames are read through. A stream that ends early or holds
+ * bad data fails the task with the file and the compressed offset named.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "io/io.h"
+
+#define CHUNK (256u * 1024u)
+
+typedef struct bufs {
+    unsigned char *in, *out;
+} bufs;
+
+static int gzip_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, const char *op,
+                       ember__chunk_fn *fn, void *arg)
+{
+    z_stream z = {0};
+    if (inflateInit2(&z, 15 + 32) != Z_OK) /* gzip or zlib header, detected */
+        return ember__task_fail(t, EMBER_ENOMEM, "%s: %s: cannot start gzip", op, f->path);
+    int rc = 0, zr = Z_OK;
+    uint64_t offset = 0;
+    bool ended = false; /* the last member ended cleanly */
+    while (!rc) {
+        if (z.avail_in == 0) {
+            size_t got = fread(b->in, 1, CHUNK, fp);
+            if (got == 0) {
+                if (ferror(fp))
+                    rc = ember__task_fail(t, EMBER_EIO, "%s: %s: read error at byte %llu", op,
+                                          f->path, (unsigned long long)offset);
+                else if (!ended)
+                    rc = ember__task_fail(t, EMBER_EIO,
+                                          "%s: %s: truncated gzip stream (ends at compressed "
+                                          "byte %llu)",
+                                          op, f->path, (unsigned long long)offset);
+                break;
+            }
+            z.next_in = b->in;
+            z.avail_in = (uInt)got;
+        }
+        if (ended) { /* another member follows */
+            inflateReset(&z);
+            ended = false;
+        }
+        z.next_out = b->out;
+        z.avail_out = CHUNK;
+        uInt before = z.avail_in;
+        zr = inflate(&z, Z_NO_FLUSH);
+        offset += before - z.avail_in;
+        if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
+            rc = ember__task_fail(
+                t, EMBER_EIO, "%s: %s: corrupt gzip data near compressed byte %llu: %s", op,
+                f->path, (unsigned long long)offset, z.msg ? z.msg : "invalid data");
+            break;
+        }
+        if (zr == Z_STREAM_END)
+            ended = true;
+        size_t produced = CHUNK - z.avail_out;
+        if (produced && (rc = fn(b->out, produced, arg)))
+            break;
+    }
+    inflateEnd(&z);
+    return rc;
+}
+
+static int zstd_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, const char *op,
+                       ember__chunk_fn *fn, void *arg)
+{
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    if (!d)
+        return ember__task_fail(t, EMBER_ENOMEM, "%s: %s: cannot start zstd", op, f->path);
+    int rc = 0;
+    size_t last = 0; /* 0: at a frame boundary */
+    uint64_t offset = 0;
+    ZSTD_inBuffer in = {b->in, 0, 0};
+    while (!rc) {
+        if (in.pos == in.size) {
+            size_t got = fread(b->in, 1, CHUNK, fp);
+            if (got == 0) {
+                if (ferror(fp))
+                    rc = ember__task_fail(t, EMBER_EIO, "%s: %s: read error at byte %llu", op,
+                                          f->path, (unsigned long long)offset);
+                else if (last != 0)
+                    rc = ember__task_fail(t, EMBER_EIO,
+                                          "%s: %s: truncated zstd stream (ends at compressed "
+                                          "byte %llu)",
+                                          op, f->path, (unsigned long long)offset);
+                break;
+            }
+            in = (ZSTD_inBuffer){b->in, got, 0};
+        }
+        ZSTD_outBuffer out = {b->out, CHUNK, 0};
+        size_t before = in.pos;
+        last = ZSTD_decompressStream(d, &out, &in);
+        offset += in.pos - before;
+        if (ZSTD_isError(last)) {
+            rc = ember__task_fail(t, EMBER_EIO,
+                                  "%s: %s: corrupt zstd data near compressed byte %llu: %s", op,
+                                  f->path, (unsigned long long)offset, ZSTD_getErrorName(last));
+            break;
+        }
+        if (out.pos && (rc = fn(b->out, out.pos, arg)))
+            break;
+    }
+    ZSTD_freeDCtx(d);
+    return rc;
+}
+
+int ember__codec_stream(const ember__file *f, ember__task *t, const char *op, ember__chunk_fn *fn,
+                        void *arg)
+{
+    FILE *fp = fopen(f->path, "rb");
+    if (!fp)
+        return ember__task_fail(t, -errno, "%s: cannot open %s: %s", op, f->path, strerror(errno));
+    bufs b = {ember__malloc(CHUNK), ember__malloc(CHUNK)};
+    int rc;
+    if (!b.in || !b.out)
+        rc = ember__task_fail(t, EMBER_ENOMEM, "%s: %s: out of memory", op, f->path);
+    else if (f->codec == EMBER__CODEC_GZIP)
+        rc = gzip_stream(f, fp, &b, t, op, fn, arg);
+    else
+        rc = zstd_stream(f, fp, &b, t, op, fn, arg);
+    ember__free(b.in);
+    ember__free(b.out);
+    fclose(fp);
+    return rc;
+}

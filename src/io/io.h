@@ -1,0 +1,46 @@
+/* Internal interface of the input/output layer (src/io). */
+#ifndef EMBER_IO_H
+#define EMBER_IO_H
+
+#include "sched/sched.h"
+
+enum { EMBER__CODEC_NONE = 0, EMBER__CODEC_GZIP, EMBER__CODEC_ZSTD };
+
+typedef struct ember__file {
+    char *path;
+    uint64_t size;
+    int codec; /* by extension: .gz, .zst/.zstd */
+} ember__file;
+
+typedef struct ember__files {
+    ember__file *v;
+    size_t n, cap;
+} ember__files;
+
+/* Expand paths (a file, a directory: its files in name order, names starting
+ * with '.' or '_' skipped; a glob; or a comma-separated list of these) into
+ * files. 0, or a negative code with the message on ctx naming the path. */
+int ember__paths_expand(ember_ctx *ctx, const char *op, const char *paths, ember__files *out);
+void ember__files_destroy(ember__files *f);
+
+/* A stream of lines pushed into a sink: assembles lines across chunks, strips
+ * "\r\n" endings, counts records read. */
+typedef struct ember__lines {
+    ember_buf pending; /* the start of a line cut by a chunk boundary */
+    bool have_pending;
+    int64_t count;
+} ember__lines;
+
+/* Push the complete lines of data; keep the rest for the next chunk. Returns the
+ * push's code (non-zero: stop). */
+int ember__lines_push(ember__lines *ls, const unsigned char *data, size_t len, ember_out *sink);
+/* At the end of the stream: the last line, if it had no newline. */
+int ember__lines_end(ember__lines *ls, ember_out *sink);
+
+/* Read a compressed file as a stream of decompressed chunks into fn. Failures
+ * name the file and the compressed offset (task failure on sink's task). */
+typedef int ember__chunk_fn(const unsigned char *data, size_t len, void *arg);
+int ember__codec_stream(const ember__file *f, ember__task *t, const char *op, ember__chunk_fn *fn,
+                        void *arg);
+
+#endif

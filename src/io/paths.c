@@ -1,0 +1,153 @@
+/* Input paths: a file, a directory, a glob, or a comma-separated list of these.
+ *
+ * A directory gives its regular files in name order, skipping names that start
+ * with '.' or '_' (as Hadoop does: _SUCCESS, .crc files); it is not descended.
+ * A glob gives its matches in order, each expanded as above. A path that does
+ * not exist, a glob that matches nothing, or an unreadable directory is an
+ * error naming it. Runs on the driver when the rdd is built.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/io.h"
+
+void ember__files_destroy(ember__files *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        ember__free(f->v[i].path);
+    ember__free(f->v);
+    *f = (ember__files){0};
+}
+
+static int codec_of(const char *path)
+{
+    size_t n = strlen(path);
+    if (n > 3 && !strcmp(path + n - 3, ".gz"))
+        return EMBER__CODEC_GZIP;
+    if ((n > 4 && !strcmp(path + n - 4, ".zst")) || (n > 5 && !strcmp(path + n - 5, ".zstd")))
+        return EMBER__CODEC_ZSTD;
+    return EMBER__CODEC_NONE;
+}
+
+static int add_file(ember__files *f, const char *path, uint64_t size)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        ember__file *v = ember__realloc(f->v, cap * sizeof *v);
+        if (!v)
+            return EMBER_ENOMEM;
+        f->v = v;
+        f->cap = cap;
+    }
+    char *copy = ember__strdup(path);
+    if (!copy)
+        return EMBER_ENOMEM;
+    f->v[f->n++] = (ember__file){copy, size, codec_of(path)};
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add_dir(ember_ctx *ctx, const char *op, const char *dir, ember__files *f)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return ember__err(ctx, -errno, "%s: cannot read directory %s: %s", op, dir,
+                          strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *e;
+    while (!rc && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || e->d_name[0] == '_')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **grown = ember__realloc(names, cap * sizeof *names);
+            if (!grown) {
+                rc = EMBER_ENOMEM;
+                break;
+            }
+            names = grown;
+        }
+        if (!(names[n] = ember__strdup(e->d_name)))
+            rc = EMBER_ENOMEM;
+        else
+            n++;
+    }
+    closedir(d);
+    if (!rc)
+        qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        if (!rc) {
+            size_t len = strlen(dir) + strlen(names[i]) + 2;
+            char *path = ember__malloc(len);
+            struct stat st;
+            if (!path) {
+                rc = EMBER_ENOMEM;
+            } else {
+                snprintf(path, len, "%s/%s", dir, names[i]);
+                if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+                    rc = add_file(f, path, (uint64_t)st.st_size);
+                ember__free(path);
+            }
+        }
+        ember__free(names[i]);
+    }
+    ember__free(names);
+    if (rc == EMBER_ENOMEM)
+        return ember__err(ctx, rc, "%s: out of memory listing %s", op, dir);
+    return rc;
+}
+
+static int add_path(ember_ctx *ctx, const char *op, const char *path, ember__files *f)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return ember__err(ctx, errno == ENOENT ? EMBER_EINVAL : -errno,
+                          "%s: input path does not exist: %s", op, path);
+    if (S_ISDIR(st.st_mode))
+        return add_dir(ctx, op, path, f);
+    if (!S_ISREG(st.st_mode))
+        return ember__err(ctx, EMBER_EINVAL, "%s: not a regular file or directory: %s", op, path);
+    int rc = add_file(f, path, (uint64_t)st.st_size);
+    return rc ? ember__err(ctx, rc, "%s: out of memory", op) : 0;
+}
+
+int ember__paths_expand(ember_ctx *ctx, const char *op, const char *paths, ember__files *out)
+{
+    *out = (ember__files){0};
+    char *copy = ember__strdup(paths);
+    if (!copy)
+        return ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
+    int rc = 0;
+    char *save = NULL;
+    for (char *p = strtok_r(copy, ",", &save); p && !rc; p = strtok_r(NULL, ",", &save)) {
+        if (!strpbrk(p, "*?[")) {
+            rc = add_path(ctx, op, p, out);
+            continue;
+        }
+        glob_t g;
+        int gr = glob(p, 0, NULL, &g);
+        if (gr == GLOB_NOMATCH)
+            rc = ember__err(ctx, EMBER_EINVAL, "%s: no file matches %s", op, p);
+        else if (gr)
+            rc = ember__err(ctx, EMBER_EIO, "%s: cannot expand %s", op, p);
+        for (size_t i = 0; !gr && !rc && i < g.gl_pathc; i++)
+            rc = add_path(ctx, op, g.gl_pathv[i], out);
+        globfree(&g);
+    }
+    ember__free(copy);
+    if (!rc && out->n == 0)
+        rc = ember__err(ctx, EMBER_EINVAL, "%s: no input files in '%s'", op, paths);
+    if (rc)
+        ember__files_destroy(out);
+    return rc;
+}

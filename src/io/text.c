@@ -1,0 +1,249 @@
+/* Text files as rdds of lines.
+ *
+ * Splits follow Hadoop's FileInputFormat: a split size of min(total size /
+ * min_parts, 32 MiB), at least 1 byte; a file is cut into splits of that size,
+ * the last up to 1.1 times it; an empty file is one empty split; a compressed
+ * file is one split, read as a stream. A line belongs to the split that holds
+ * its first byte, so no line is lost or read twice at a split edge: a split
+ * starting inside a line skips to the next line start, and reads lines while they
+ * start before its end, past its end if a line runs over.
+ *
+ * Plain files are mapped (mmap) and lines point into the mapping: no allocation
+ * per line. Lines end at "\n"; a "\r" before it is dropped; a last line without
+ * newline is a line. The values carry no newline.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/io.h"
+
+#define BLOCK_SIZE (32ull * 1024 * 1024)
+#define SPLIT_SLOP 1.1
+
+typedef struct split {
+    uint32_t file;
+    uint64_t start, end;
+} split;
+
+typedef struct text_src {
+    ember__files files;
+    split *splits;
+    int nsplits;
+    const char *op;
+} text_src;
+
+static void text_free(void *p)
+{
+    text_src *s = p;
+    if (!s)
+        return;
+    ember__files_destroy(&s->files);
+    ember__free(s->splits);
+    ember__free(s);
+}
+
+/* ---------------------------------------------------------------- lines */
+
+static int emit_line(ember__lines *ls, const unsigned char *p, size_t n, ember_out *sink)
+{
+    if (n && p[n - 1] == '\r')
+        n--;
+    ls->count++;
+    ember_rec r;
+    ember__rec_set(&r, NULL, 0, n ? p : (const unsigned char *)"", n);
+    int rc = sink->push(sink, &r);
+    return rc ? rc : (sink->task->halt ? EMBER__STOP : 0);
+}
+
+int ember__lines_push(ember__lines *ls, const unsigned char *data, size_t len, ember_out *sink)
+{
+    const unsigned char *p = data, *end = data + len;
+    while (p < end) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) {
+            if (ember_buf_append(&ls->pending, p, (size_t)(end - p)))
+                return ember__task_fail(sink->task, EMBER_ENOMEM, "out of memory on a long line");
+            ls->have_pending = true;
+            return 0;
+        }
+        int rc;
+        if (ls->have_pending) {
+            if (ember_buf_append(&ls->pending, p, (size_t)(nl - p)))
+                return ember__task_fail(sink->task, EMBER_ENOMEM, "out of memory on a long line");
+            rc = emit_line(ls, ls->pending.ptr, ls->pending.len, sink);
+            ls->pending.len = 0;
+            ls->have_pending = false;
+        } else {
+            rc = emit_line(ls, p, (size_t)(nl - p), sink);
+        }
+        if (rc)
+            return rc;
+        p = nl + 1;
+    }
+    return 0;
+}
+
+int ember__lines_end(ember__lines *ls, ember_out *sink)
+{
+    if (!ls->have_pending)
+        return 0;
+    ls->have_pending = false;
+    int rc = emit_line(ls, ls->pending.ptr, ls->pending.len, sink);
+    ls->pending.len = 0;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- reading a split */
+
+static int feed_plain(const text_src *s, const split *sp, ember_out *sink, ember__lines *ls)
+{
+    const ember__file *f = &s->files.v[sp->file];
+    ember__task *t = sink->task;
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ember__task_fail(t, -errno, "%s: cannot open %s: %s", s->op, f->path,
+                                strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return ember__task_fail(t, -e, "%s: cannot stat %s: %s", s->op, f->path, strerror(e));
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (size == 0 || sp->start >= size) {
+        close(fd);
+        return 0;
+    }
+    const unsigned char *base = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (base == MAP_FAILED)
+        return ember__task_fail(t, -e, "%s: cannot map %s: %s", s->op, f->path, strerror(e));
+    madvise((void *)(uintptr_t)base, (size_t)size, MADV_SEQUENTIAL);
+
+    const unsigned char *end = base + size, *p = base + sp->start;
+    if (sp->start > 0) { /* the line holding byte start-1 belongs to the split before */
+        const unsigned char *nl = memchr(p - 1, '\n', (size_t)(end - (p - 1)));
+        p = nl ? nl + 1 : end;
+    }
+    const unsigned char *stop = base + (sp->end < size ? sp->end : size);
+    int rc = 0;
+    while (p < stop && !rc) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        const unsigned char *eol = nl ? nl : end;
+        rc = emit_line(ls, p, (size_t)(eol - p), sink);
+        p = eol + 1;
+    }
+    munmap((void *)(uintptr_t)base, (size_t)size);
+    return rc;
+}
+
+typedef struct chunk_arg {
+    ember__lines *ls;
+    ember_out *sink;
+} chunk_arg;
+
+static int on_chunk(const unsigned char *data, size_t len, void *arg)
+{
+    chunk_arg *c = arg;
+    return ember__lines_push(c->ls, data, len, c->sink);
+}
+
+static int text_feed(ember_rdd *n, int part, ember_out *sink)
+{
+    const text_src *s = n->src;
+    const split *sp = &s->splits[part];
+    ember__lines ls = {0};
+    int rc;
+    if (s->files.v[sp->file].codec == EMBER__CODEC_NONE) {
+        rc = feed_plain(s, sp, sink, &ls);
+    } else {
+        chunk_arg c = {&ls, sink};
+        rc = ember__codec_stream(&s->files.v[sp->file], sink->task, s->op, on_chunk, &c);
+        if (!rc)
+            rc = ember__lines_end(&ls, sink);
+    }
+    sink->task->records_in += ls.count;
+    ember_buf_destroy(&ls.pending);
+    if (rc == EMBER__STOP && !sink->task->fail_code)
+        return EMBER__STOP;
+    return rc ? (sink->task->fail_code ? sink->task->fail_code : rc) : 0;
+}
+
+/* ---------------------------------------------------------------- splits */
+
+static int make_splits(text_src *s, int min_parts)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < s->files.n; i++)
+        total += s->files.v[i].size;
+    uint64_t goal = total / (uint64_t)(min_parts > 0 ? min_parts : 1);
+    uint64_t size = goal < BLOCK_SIZE ? goal : BLOCK_SIZE;
+    if (size < 1)
+        size = 1;
+    size_t cap = 0;
+    for (size_t i = 0; i < s->files.n; i++) {
+        const ember__file *f = &s->files.v[i];
+        uint64_t left = f->size, at = 0;
+        do {
+            uint64_t len = left;
+            if (f->codec == EMBER__CODEC_NONE && (double)left / (double)size > SPLIT_SLOP)
+                len = size;
+            if ((size_t)s->nsplits == cap) {
+                cap = cap ? cap * 2 : 64;
+                if (cap > (1u << 30))
+                    return EMBER_ERANGE;
+                split *v = ember__realloc(s->splits, cap * sizeof *v);
+                if (!v)
+                    return EMBER_ENOMEM;
+                s->splits = v;
+            }
+            s->splits[s->nsplits++] = (split){(uint32_t)i, at, at + len};
+            at += len;
+            left -= len;
+        } while (left > 0);
+    }
+    return 0;
+}
+
+ember_rdd *ember_text_file(ember_ctx *ctx, const char *paths, int min_parts)
+{
+    const char *op = "text_file";
+    if (!ctx || !ember__handle_ok(ctx, EMBER__H_CTX) || ember__cur_task) {
+        ember__err(NULL, ctx ? EMBER_ECTX : EMBER_EINVAL,
+                   "%s: ctx is NULL, closed, or this is a task", op);
+        return NULL;
+    }
+    if (!paths || !*paths)
+        return ember__rdd_error(ctx, EMBER_EINVAL, "%s: no paths given", op);
+    if (min_parts < 0)
+        return ember__rdd_error(ctx, EMBER_EINVAL, "%s: min_parts must be >= 0 (got %d)", op,
+                                min_parts);
+    text_src *s = ember__calloc(1, sizeof *s);
+    if (!s)
+        return ember__rdd_error(ctx, EMBER_ENOMEM, "%s: out of memory", op);
+    s->op = op;
+    int rc = ember__paths_expand(ctx, op, paths, &s->files);
+    if (!rc && s->files.n > UINT32_MAX)
+        rc = ember__err(ctx, EMBER_ERANGE, "%s: too many files", op);
+    int want = min_parts ? min_parts : (ctx->parallelism < 2 ? ctx->parallelism : 2);
+    if (!rc && (rc = make_splits(s, want)))
+        ember__err(ctx, rc, "%s: out of memory splitting %zu files", op, s->files.n);
+    if (rc) {
+        text_free(s);
+        return ember__rdd_error(ctx, rc, "%s", ember_errmsg(ctx));
+    }
+    ember_rdd *r = ember__rdd_new(ctx, EMBER__N_SOURCE, op, s->nsplits, NULL, NULL);
+    if (r->kind == EMBER__N_ERROR) {
+        text_free(s);
+        return r;
+    }
+    r->feed = text_feed;
+    r->src = s;
+    r->src_free = text_free;
+    return r;
+}
