@@ -63,6 +63,8 @@ typedef struct ember_conf {
     const char *event_log; /* JSON-lines event log path; NULL: none */
     int ui_port;           /* 0: no web UI; -1: 4040 */
     int progress;          /* -1: when stderr is a terminal, 0: off, 1: on */
+    /* 1: save_as_* replace an existing output directory; 0: that is an error. */
+    int overwrite;
     /* 1: time every user-function call and print the stats at ember_close();
      * -1: off; 0: $EMBER_STATS=1 turns it on. Timing costs two clock reads a call. */
     int stats;
@@ -404,6 +406,19 @@ EMBER_EXTERN size_t ember_result_len(const ember_result *res);
 /* Record i (borrowed until the result is freed); an empty record when out of range. */
 EMBER_EXTERN ember_rec ember_result_at(const ember_result *res, size_t i);
 EMBER_EXTERN void ember_result_free(ember_result *res);
+
+/* ---------------------------------------------------------------- output */
+
+/* Write every record as a line (the value; a pair as key, tab, value) into dir:
+ * one part-00000... file per partition (".gz" or ".zst" added for codec "gzip" or
+ * "zstd"; NULL: plain). Tasks write under dir/_temporary and the files are moved
+ * into place only when every task has succeeded, then an empty _SUCCESS is
+ * written: a failed job leaves no part file in dir. An existing dir is an error
+ * unless conf.overwrite. Returns 0 or a code, the message naming the file. */
+EMBER_EXTERN int ember_save_as_text_file(ember_rdd *rdd, const char *dir, const char *codec);
+/* Run the job and write nothing (Spark's format("noop")), for benchmarks.
+ * *count, if not NULL, receives the number of records. */
+EMBER_EXTERN int ember_save_noop(ember_rdd *rdd, int64_t *count);
 
 /* ---------------------------------------------------------------- shared variables */
 

@@ -270,6 +270,7 @@ struct ember_ctx {
     int parallelism;
     int max_failures;
     int stats_on; /* time user functions, print stats at close */
+    bool overwrite; /* save_as_* may replace an existing directory */
 
     const ember__executor_ops *exec;
     void *exec_impl;

@@ -56,6 +56,7 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
     ctx->parallelism = m.threads;
     ctx->max_failures = conf->max_failures ? conf->max_failures : m.attempts;
     ctx->stats_on = stats_wanted(conf);
+    ctx->overwrite = conf->overwrite != 0;
     pthread_mutex_init(&ctx->acc_mu, NULL);
     int rc = ember__pool_create(m.threads, &ctx->exec, &ctx->exec_impl);
     if (rc) {

@@ -88,8 +88,10 @@ static void collect_destroy(void *state)
     ember_buf_destroy(&s->offs);
 }
 
-static const ember__sink_ops collect_sink = {sizeof(collect_state), collect_push, collect_reset,
-                                             collect_destroy};
+static const ember__sink_ops collect_sink = {.state_size = sizeof(collect_state),
+                                             .push = collect_push,
+                                             .reset = collect_reset,
+                                             .destroy = collect_destroy};
 
 /* Move tasks' arenas and offsets out of the job into arenas[at..], offs[at..];
  * returns how many records they hold. */
@@ -241,7 +243,8 @@ static int count_reset(void *state, const ember__job *job)
     return 0;
 }
 
-static const ember__sink_ops count_sink = {sizeof(count_state), count_push, count_reset, NULL};
+static const ember__sink_ops count_sink = {
+    .state_size = sizeof(count_state), .push = count_push, .reset = count_reset};
 
 int ember_count(ember_rdd *rdd, int64_t *out)
 {
@@ -337,8 +340,10 @@ static void reduce_destroy(void *state)
     ember_buf_destroy(&s->tmp);
 }
 
-static const ember__sink_ops reduce_sink = {sizeof(reduce_state), reduce_push, reduce_reset,
-                                            reduce_destroy};
+static const ember__sink_ops reduce_sink = {.state_size = sizeof(reduce_state),
+                                            .push = reduce_push,
+                                            .reset = reduce_reset,
+                                            .destroy = reduce_destroy};
 
 /* Combine the partitions' results on the driver: in order, or in a tree of depth
  * levels (Spark's treeReduce: groups of scale = ceil(n^(1/depth)) results). */
@@ -502,8 +507,10 @@ static int nothing_reset(void *state, const ember__job *job)
     return 0;
 }
 
-static const ember__sink_ops each_sink = {0, each_push, nothing_reset, NULL};
-static const ember__sink_ops discard_sink = {0, discard_push, nothing_reset, NULL};
+static const ember__sink_ops each_sink = {
+    .state_size = 0, .push = each_push, .reset = nothing_reset};
+static const ember__sink_ops discard_sink = {
+    .state_size = 0, .push = discard_push, .reset = nothing_reset};
 
 int ember_foreach(ember_rdd *rdd, ember_each_fn *fn, void *arg)
 {
@@ -635,8 +642,10 @@ static void order_destroy(void *state)
     ember__free(s->heap);
 }
 
-static const ember__sink_ops order_sink = {sizeof(order_state), order_push, order_reset,
-                                           order_destroy};
+static const ember__sink_ops order_sink = {.state_size = sizeof(order_state),
+                                           .push = order_push,
+                                           .reset = order_reset,
+                                           .destroy = order_destroy};
 
 static int order_qsort_cmp(const void *x, const void *y, void *arg)
 {
@@ -723,7 +732,8 @@ static void cbv_destroy(void *state)
     ember__htab_destroy(&((cbv_state *)state)->tab);
 }
 
-static const ember__sink_ops cbv_sink = {sizeof(cbv_state), cbv_push, cbv_reset, cbv_destroy};
+static const ember__sink_ops cbv_sink = {
+    .state_size = sizeof(cbv_state), .push = cbv_push, .reset = cbv_reset, .destroy = cbv_destroy};
 
 static int rec_key_cmp(const void *x, const void *y)
 {
@@ -890,7 +900,8 @@ static int stats_reset(void *state, const ember__job *job)
     return 0;
 }
 
-static const ember__sink_ops stats_sink = {sizeof(num_state), stats_push, stats_reset, NULL};
+static const ember__sink_ops stats_sink = {
+    .state_size = sizeof(num_state), .push = stats_push, .reset = stats_reset};
 
 static int run_stats(ember_rdd *rdd, const char *op, ember_num num, ember_stat_counter *out,
                      int64_t *isum)
@@ -1042,7 +1053,10 @@ static void hist_destroy(void *state)
     ember__free(((num_state *)state)->counts);
 }
 
-static const ember__sink_ops hist_sink = {sizeof(num_state), hist_push, hist_reset, hist_destroy};
+static const ember__sink_ops hist_sink = {.state_size = sizeof(num_state),
+                                          .push = hist_push,
+                                          .reset = hist_reset,
+                                          .destroy = hist_destroy};
 
 static int run_histogram(ember_rdd *rdd, const char *op, num_args *a, ember_histogram *out)
 {

@@ -88,6 +88,8 @@ static void run_task(void *arg, int i, int worker)
             rc = 0;
         if (!rc && t.fail_code)
             rc = t.fail_code;
+        if (!rc && job->sink->finish && (rc = job->sink->finish(state, &t)) && !t.fail_code)
+            ember__task_fail(&t, rc, "%s: finishing the task's output failed", job->action);
         if (!rc)
             rc = ember__acc_commit(&t);
         if (!rc) {
@@ -209,7 +211,8 @@ static int count_reset(void *state, const ember__job *job)
     return 0;
 }
 
-static const ember__sink_ops count_sink = {sizeof(count_state), count_push, count_reset, NULL};
+static const ember__sink_ops count_sink = {
+    .state_size = sizeof(count_state), .push = count_push, .reset = count_reset};
 
 /* zip_with_index needs the size of every partition before it: a job of its own,
  * run once, the first time an action needs it (Spark runs it when the rdd is

@@ -111,6 +111,9 @@ typedef struct ember__sink_ops {
     int (*reset)(void *state, const ember__job *job);
     /* After the job, for every task. */
     void (*destroy)(void *state);
+    /* Optional: when an attempt's records are all in, before it counts as done
+     * (flush and commit a task's output). 0, or a failure of the attempt. */
+    int (*finish)(void *state, ember__task *t);
 } ember__sink_ops;
 
 struct ember__job {
@@ -140,6 +143,11 @@ int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *si
 static inline void *ember__job_state(const ember__job *job, int i)
 {
     return job->states + (size_t)i * job->stride;
+}
+/* The task index of a state (for sinks that name files after their partition). */
+static inline int ember__job_state_index(const ember__job *job, const void *state)
+{
+    return (int)((size_t)((const unsigned char *)state - job->states) / job->stride);
 }
 /* Record the job's stats (gather time: until now), free it, return rc. */
 int ember__job_end(ember__job *job, int rc);

@@ -1,0 +1,421 @@
+/* Saving an rdd as text files, with an atomic commit.
+ *
+ * Protocol (Hadoop's FileOutputCommitter, simplified to one level):
+ *   - each task attempt writes dir/_temporary/_attempt-PPPPP-A;
+ *   - when the attempt's records are all written (the sink's finish) the file is
+ *     closed and renamed to dir/_temporary/part-PPPPP[.gz|.zst]: the task commit;
+ *     a failed attempt's file is removed;
+ *   - when every task has committed, the driver renames the part files into dir,
+ *     writes an empty _SUCCESS and removes _temporary: the job commit.
+ * A job that fails leaves no part file in dir: _temporary is removed, and dir too
+ * when the job created it. A killed job leaves only _temporary, which the next
+ * save into dir removes. rename(2) within one directory tree is atomic, so a
+ * reader sees whole files or none.
+ *
+ * Writes go through a 256 KiB buffer, compressed as a stream for gzip (zlib)
+ * and zstd. A write error (a full disk) fails the task with the file named.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "io/io.h"
+
+#define WBUF (256u * 1024u)
+
+typedef struct save_args {
+    const char *dir;
+    const char *ext; /* "", ".gz", ".zst" */
+    int codec;
+} save_args;
+
+typedef struct save_state {
+    int fd; /* -1: no attempt file open */
+    int attempt;
+    unsigned char *buf, *zbuf;
+    size_t len;
+    z_stream z;
+    bool z_on;
+    ZSTD_CStream *zs;
+    char tmp[PATH_MAX];
+} save_state;
+
+static int fail_io(ember__task *t, int err, const char *what, const char *path)
+{
+    return ember__task_fail(t, -err, "save_as_text_file: %s %s: %s", what, path, strerror(err));
+}
+
+static int write_all(ember__task *t, const save_state *s, const unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(s->fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return fail_io(t, errno, "writing", s->tmp);
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Write n bytes through the codec; finish: end the compressed stream. */
+static int put_through(ember__task *t, save_state *s, const unsigned char *p, size_t n, int codec,
+                       bool finish)
+{
+    if (codec == EMBER__CODEC_NONE)
+        return write_all(t, s, p, n);
+    if (codec == EMBER__CODEC_GZIP) {
+        s->z.next_in = (unsigned char *)(uintptr_t)p;
+        s->z.avail_in = (uInt)n;
+        int zr;
+        do {
+            s->z.next_out = s->zbuf;
+            s->z.avail_out = WBUF;
+            zr = deflate(&s->z, finish ? Z_FINISH : Z_NO_FLUSH);
+            if (zr == Z_STREAM_ERROR)
+                return ember__task_fail(t, EMBER_EIO, "save_as_text_file: gzip failed on %s",
+                                        s->tmp);
+            int rc = write_all(t, s, s->zbuf, WBUF - s->z.avail_out);
+            if (rc)
+                return rc;
+        } while (s->z.avail_out == 0 || (finish && zr != Z_STREAM_END));
+        return 0;
+    }
+    ZSTD_inBuffer in = {p, n, 0};
+    for (;;) {
+        ZSTD_outBuffer out = {s->zbuf, WBUF, 0};
+        size_t left = ZSTD_compressStream2(s->zs, &out, &in, finish ? ZSTD_e_end : ZSTD_e_continue);
+        if (ZSTD_isError(left))
+            return ember__task_fail(t, EMBER_EIO, "save_as_text_file: zstd failed on %s: %s",
+                                    s->tmp, ZSTD_getErrorName(left));
+        int rc = write_all(t, s, s->zbuf, out.pos);
+        if (rc)
+            return rc;
+        if (finish ? left == 0 : in.pos == in.size)
+            return 0;
+    }
+}
+
+static int flush_buf(ember__task *t, save_state *s, int codec)
+{
+    int rc = put_through(t, s, s->buf, s->len, codec, false);
+    s->len = 0;
+    return rc;
+}
+
+static void close_attempt(save_state *s, bool remove)
+{
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+        if (remove)
+            unlink(s->tmp);
+    }
+    if (s->z_on) {
+        deflateEnd(&s->z);
+        s->z_on = false;
+    }
+    s->len = 0;
+}
+
+static int open_attempt(ember__task *t, save_state *s, const save_args *a)
+{
+    if (!s->buf && !(s->buf = ember__malloc(WBUF)))
+        return ember__task_fail(t, EMBER_ENOMEM, "save_as_text_file: out of memory");
+    if (a->codec != EMBER__CODEC_NONE && !s->zbuf && !(s->zbuf = ember__malloc(WBUF)))
+        return ember__task_fail(t, EMBER_ENOMEM, "save_as_text_file: out of memory");
+    snprintf(s->tmp, sizeof s->tmp, "%s/_temporary/_attempt-%05d-%d", a->dir, t->partition,
+             s->attempt);
+    s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (s->fd < 0)
+        return fail_io(t, errno, "creating", s->tmp);
+    if (a->codec == EMBER__CODEC_GZIP) {
+        s->z = (z_stream){0};
+        if (deflateInit2(&s->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+                         Z_DEFAULT_STRATEGY) != Z_OK)
+            return ember__task_fail(t, EMBER_ENOMEM, "save_as_text_file: cannot start gzip");
+        s->z_on = true;
+    } else if (a->codec == EMBER__CODEC_ZSTD) {
+        if (!s->zs && !(s->zs = ZSTD_createCStream()))
+            return ember__task_fail(t, EMBER_ENOMEM, "save_as_text_file: cannot start zstd");
+        ZSTD_CCtx_reset(s->zs, ZSTD_reset_session_only);
+    }
+    return 0;
+}
+
+static int save_push(ember_out *self, const ember_rec *rec)
+{
+    save_state *s = self->state;
+    ember__task *t = self->task;
+    const save_args *a = t->job->arg;
+    int rc;
+    if (s->fd < 0 && (rc = open_attempt(t, s, a)))
+        return rc;
+    size_t need = rec->val.len + 1 + (rec->key.ptr ? rec->key.len + 1 : 0);
+    if (s->len + need > WBUF && (rc = flush_buf(t, s, a->codec)))
+        return rc;
+    t->records_out++;
+    if (need > WBUF) { /* a huge record goes straight through */
+        if (rec->key.ptr &&
+            ((rc = put_through(t, s, rec->key.ptr, rec->key.len, a->codec, false)) ||
+             (rc = put_through(t, s, (const unsigned char *)"\t", 1, a->codec, false))))
+            return rc;
+        if ((rc = put_through(t, s, rec->val.ptr, rec->val.len, a->codec, false)))
+            return rc;
+        return put_through(t, s, (const unsigned char *)"\n", 1, a->codec, false);
+    }
+    unsigned char *p = s->buf + s->len;
+    if (rec->key.ptr) {
+        memcpy(p, rec->key.ptr, rec->key.len);
+        p += rec->key.len;
+        *p++ = '\t';
+    }
+    if (rec->val.len)
+        memcpy(p, rec->val.ptr, rec->val.len);
+    p[rec->val.len] = '\n';
+    s->len += need;
+    return 0;
+}
+
+static int save_reset(void *state, const ember__job *job)
+{
+    (void)job;
+    save_state *s = state;
+    if (!s->attempt) /* first use: zeroed state, no file yet */
+        s->fd = -1;
+    close_attempt(s, true); /* a failed attempt's file goes */
+    s->attempt++;
+    return 0;
+}
+
+/* The task commit: all records are in; close the attempt file and move it to
+ * its part name under _temporary. */
+static int save_finish(void *state, ember__task *t)
+{
+    save_state *s = state;
+    const save_args *a = t->job->arg;
+    int rc = 0;
+    if (s->fd < 0) /* an empty partition still gets its (empty) part file */
+        rc = open_attempt(t, s, a);
+    if (!rc)
+        rc = flush_buf(t, s, a->codec);
+    if (!rc && a->codec != EMBER__CODEC_NONE)
+        rc = put_through(t, s, NULL, 0, a->codec, true);
+    if (rc) {
+        close_attempt(s, true);
+        return rc;
+    }
+    close(s->fd);
+    s->fd = -1;
+    if (s->z_on) {
+        deflateEnd(&s->z);
+        s->z_on = false;
+    }
+    char part[PATH_MAX + 64];
+    snprintf(part, sizeof part, "%s/_temporary/part-%05d%s", a->dir, t->partition, a->ext);
+    if (rename(s->tmp, part) != 0) {
+        int e = errno;
+        unlink(s->tmp);
+        return fail_io(t, e, "committing", part);
+    }
+    return 0;
+}
+
+static void save_destroy(void *state)
+{
+    save_state *s = state;
+    if (s->attempt)
+        close_attempt(s, true);
+    ember__free(s->buf);
+    ember__free(s->zbuf);
+    if (s->zs)
+        ZSTD_freeCStream(s->zs);
+}
+
+static const ember__sink_ops save_sink = {.state_size = sizeof(save_state),
+                                          .push = save_push,
+                                          .reset = save_reset,
+                                          .destroy = save_destroy,
+                                          .finish = save_finish};
+
+/* ---------------------------------------------------------------- the driver's side */
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return (flag == FTW_DP ? rmdir(path) : unlink(path)) ? -1 : 0;
+}
+
+static int rm_tree(const char *path)
+{
+    return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int mkdir_p(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        int rc = mkdir(path, 0755);
+        *p = '/';
+        if (rc && errno != EEXIST)
+            return -errno;
+    }
+    return mkdir(path, 0755) && errno != EEXIST ? -errno : 0;
+}
+
+/* A directory that holds nothing but _temporary: what a killed save leaves. */
+static bool only_temporary(const char *dir)
+{
+    char probe[PATH_MAX];
+    snprintf(probe, sizeof probe, "%s/_temporary", dir);
+    struct stat st;
+    if (stat(probe, &st) != 0)
+        return false;
+    bool only = true;
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "_temporary"))
+            only = false;
+    closedir(d);
+    return only;
+}
+
+int ember_save_as_text_file(ember_rdd *rdd, const char *dir, const char *codec)
+{
+    const char *op = "save_as_text_file";
+    int rc = ember__action_begin(rdd, op);
+    if (rc)
+        return rc;
+    ember_ctx *ctx = rdd->ctx;
+    save_args a = {dir, "", EMBER__CODEC_NONE};
+    if (!dir || !*dir || strlen(dir) > PATH_MAX - 64)
+        return ember__err(ctx, EMBER_EINVAL, "%s: dir is NULL, empty or too long", op);
+    if (codec && !strcmp(codec, "gzip"))
+        a = (save_args){dir, ".gz", EMBER__CODEC_GZIP};
+    else if (codec && !strcmp(codec, "zstd"))
+        a = (save_args){dir, ".zst", EMBER__CODEC_ZSTD};
+    else if (codec)
+        return ember__err(ctx, EMBER_EINVAL, "%s: unknown codec '%s' (NULL, \"gzip\" or \"zstd\")",
+                          op, codec);
+
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s/_temporary", dir);
+    struct stat st;
+    bool created = false;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return ember__err(ctx, EMBER_EINVAL, "%s: %s exists and is not a directory", op, dir);
+        if (only_temporary(dir)) {
+            rm_tree(tmp); /* a killed run's leftovers */
+        } else if (!ctx->overwrite) {
+            return ember__err(ctx, EMBER_EINVAL,
+                              "%s: output directory %s already exists (set conf.overwrite to "
+                              "replace it)",
+                              op, dir);
+        } else if (rm_tree(dir) != 0) {
+            return ember__err(ctx, -errno, "%s: cannot remove %s: %s", op, dir, strerror(errno));
+        }
+    }
+    if (stat(dir, &st) != 0) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s", dir);
+        if ((rc = mkdir_p(path)))
+            return ember__err(ctx, rc, "%s: cannot create %s: %s", op, dir, strerror(-rc));
+        created = true;
+    }
+    if (mkdir(tmp, 0755) != 0) {
+        rc = ember__err(ctx, -errno, "%s: cannot create %s: %s", op, tmp, strerror(errno));
+        goto out_cleanup;
+    }
+
+    ember__job *job;
+    if ((rc = ember__job_run(rdd, op, &save_sink, &a, NULL, 0, &job)))
+        goto out_cleanup;
+    /* the job commit: every task committed; move the parts into place */
+    for (int i = 0; i < job->ntasks && !rc; i++) {
+        char from[PATH_MAX + 64], to[PATH_MAX + 64];
+        snprintf(from, sizeof from, "%s/part-%05d%s", tmp, job->parts[i], a.ext);
+        snprintf(to, sizeof to, "%s/part-%05d%s", dir, job->parts[i], a.ext);
+        if (rename(from, to) != 0)
+            rc = ember__err(ctx, -errno, "%s: cannot move %s into place: %s", op, from,
+                            strerror(errno));
+    }
+    if (!rc) {
+        char success[PATH_MAX + 16];
+        snprintf(success, sizeof success, "%s/_SUCCESS", dir);
+        int fd = open(success, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            rc = ember__err(ctx, -errno, "%s: cannot write %s: %s", op, success, strerror(errno));
+        else
+            close(fd);
+    }
+    if (rc) { /* a half-moved output: take the part files back out */
+        for (int i = 0; i < job->ntasks; i++) {
+            char to[PATH_MAX + 64];
+            snprintf(to, sizeof to, "%s/part-%05d%s", dir, job->parts[i], a.ext);
+            unlink(to);
+        }
+    }
+    ember__job_end(job, rc);
+out_cleanup:
+    rm_tree(tmp);
+    if (rc && created)
+        rmdir(dir);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- noop */
+
+typedef struct noop_state {
+    int64_t n;
+} noop_state;
+
+static int noop_push(ember_out *self, const ember_rec *rec)
+{
+    (void)rec;
+    ((noop_state *)self->state)->n++;
+    self->task->records_out++;
+    return 0;
+}
+
+static int noop_reset(void *state, const ember__job *job)
+{
+    (void)job;
+    ((noop_state *)state)->n = 0;
+    return 0;
+}
+
+static const ember__sink_ops noop_sink = {
+    .state_size = sizeof(noop_state), .push = noop_push, .reset = noop_reset};
+
+int ember_save_noop(ember_rdd *rdd, int64_t *count)
+{
+    int rc = ember__action_begin(rdd, "save_noop");
+    if (rc)
+        return rc;
+    ember__job *job;
+    if ((rc = ember__job_run(rdd, "save_noop", &noop_sink, NULL, NULL, 0, &job)))
+        return rc;
+    int64_t n = 0;
+    for (int i = 0; i < job->ntasks; i++)
+        n += ((noop_state *)ember__job_state(job, i))->n;
+    if (count)
+        *count = n;
+    return ember__job_end(job, 0);
+}
