@@ -258,6 +258,40 @@ EMBER_EXTERN ember_rdd *ember_range(ember_ctx *ctx, int64_t start, int64_t end, 
  * exist gives an rdd that carries the error (naming the path) to its action. */
 EMBER_EXTERN ember_rdd *ember_text_file(ember_ctx *ctx, const char *paths, int min_parts);
 
+/* What a reader does with a record it cannot read (Spark's FAILFAST,
+ * DROPMALFORMED; and a third: keep it aside). */
+typedef enum ember_on_bad {
+    EMBER_BAD_FAIL = 0, /* the action fails; the message names file and line */
+    EMBER_BAD_SKIP,     /* dropped and counted (ember_bad_records, the stats) */
+    EMBER_BAD_DIVERT,   /* written as-is to opts.bad_dir as "file:line<TAB>record" lines,
+                           one part-NNNNN per partition, and counted */
+} ember_on_bad;
+
+/* Options of the structured readers. Zero them, then set what you need. */
+typedef struct ember_read_opts {
+    int min_parts; /* as ember_text_file's */
+    ember_on_bad on_bad;
+    const char *bad_dir; /* EMBER_BAD_DIVERT: created when missing */
+} ember_read_opts;
+
+/* JSON lines: one record per line holding a JSON object (the line as it is),
+ * checked with jansson; blank lines are skipped. Invalid JSON, a value that is
+ * not an object, and invalid UTF-8 are bad records, handled per opts.on_bad (opts
+ * NULL: fail). */
+EMBER_EXTERN ember_rdd *ember_read_json_lines(ember_ctx *ctx, const char *paths,
+                                              const ember_read_opts *opts);
+
+/* The bad records a reader rdd has skipped or diverted, over the actions run so
+ * far (successful task attempts only). EMBER_EINVAL for an rdd that is not a
+ * reader. */
+EMBER_EXTERN int ember_bad_records(ember_rdd *rdd, int64_t *count);
+
+/* Pluck the value at key path ("a.b", "breeds.0.name": object keys, or array
+ * indexes) of a JSON text into out: a string's characters, or the compact JSON of
+ * any other value. Returns 1 when found, 0 when absent, EMBER_EINVAL when json is
+ * not valid JSON, EMBER_ENOMEM. */
+EMBER_EXTERN int ember_json_get(ember_bytes json, const char *path, ember_buf *out);
+
 /* ---------------------------------------------------------------- transformations */
 
 /* All are lazy and return a new rdd owned by the context, or NULL when the
@@ -462,6 +496,7 @@ typedef struct ember_stage_stats {
     uint64_t gather_ns;  /* merging task results on the driver */
     int64_t records_in;  /* read from the stage's sources */
     int64_t records_out; /* delivered to the action */
+    int64_t records_bad; /* skipped or diverted by readers */
 } ember_stage_stats;
 
 typedef struct ember_job_stats {

@@ -23,12 +23,26 @@ typedef struct ember__files {
 int ember__paths_expand(ember_ctx *ctx, const char *op, const char *paths, ember__files *out);
 void ember__files_destroy(ember__files *f);
 
+/* A line checker for structured readers: 0 keep, 1 skip quietly (a blank line),
+ * -1 bad (why says what is wrong). */
+typedef int ember__line_check(const unsigned char *p, size_t n, char *why, size_t cap);
+
 /* A stream of lines pushed into a sink: assembles lines across chunks, strips
- * "\r\n" endings, counts records read. */
+ * "\r\n" endings, counts records read, and applies the reader's bad-record
+ * policy with the file and line named. */
 typedef struct ember__lines {
     ember_buf pending; /* the start of a line cut by a chunk boundary */
     bool have_pending;
     int64_t count;
+    ember__line_check *check; /* NULL: every line is a record */
+    int on_bad;               /* ember_on_bad */
+    const char *op, *path;
+    uint64_t line;            /* lines seen in this split */
+    const unsigned char *map; /* plain files: the mapping, to number lines */
+    size_t first;             /* the offset of the split's first line */
+    uint64_t base;            /* lines before it; UINT64_MAX until needed */
+    int64_t bad;
+    ember_buf diverted; /* "file:line<TAB>record" lines */
 } ember__lines;
 
 /* Push the complete lines of data; keep the rest for the next chunk. Returns the
@@ -36,6 +50,11 @@ typedef struct ember__lines {
 int ember__lines_push(ember__lines *ls, const unsigned char *data, size_t len, ember_out *sink);
 /* At the end of the stream: the last line, if it had no newline. */
 int ember__lines_end(ember__lines *ls, ember_out *sink);
+
+/* A line-oriented source over paths; check (NULL: plain lines) and opts (NULL:
+ * fail on bad records) for structured readers. */
+ember_rdd *ember__text_source(ember_ctx *ctx, const char *op, const char *paths, int min_parts,
+                              ember__line_check *check, const ember_read_opts *opts);
 
 /* Read a compressed file as a stream of decompressed chunks into fn. Failures
  * name the file and the compressed offset (task failure on sink's task). */

@@ -34,6 +34,10 @@ typedef struct text_src {
     split *splits;
     int nsplits;
     const char *op;
+    ember__line_check *check; /* structured readers */
+    int on_bad;
+    char *bad_dir;
+    ember_accumulator *bad; /* skipped or diverted, over successful attempts */
 } text_src;
 
 static void text_free(void *p)
@@ -43,7 +47,44 @@ static void text_free(void *p)
         return;
     ember__files_destroy(&s->files);
     ember__free(s->splits);
+    ember__free(s->bad_dir);
     ember__free(s);
+}
+
+/* ---------------------------------------------------------------- bad records */
+
+static uint64_t line_number(ember__lines *ls)
+{
+    if (ls->base == UINT64_MAX) { /* count the lines before the split, once */
+        uint64_t n = 0;
+        const unsigned char *p = ls->map, *end = ls->map ? ls->map + ls->first : NULL;
+        while (p && p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
+            n++;
+            p++;
+        }
+        ls->base = n;
+    }
+    return ls->base + ls->line;
+}
+
+static __attribute__((noinline)) int bad_line(ember__lines *ls, const unsigned char *p, size_t n,
+                                              const char *why, ember_out *sink)
+{
+    uint64_t at = line_number(ls);
+    if (ls->on_bad == EMBER_BAD_FAIL)
+        return ember__task_fail(sink->task, EMBER_EINVAL, "%s: %s:%llu: %s", ls->op, ls->path,
+                                (unsigned long long)at, why);
+    ls->bad++;
+    if (ls->on_bad == EMBER_BAD_DIVERT) {
+        char head[64];
+        int hn = snprintf(head, sizeof head, ":%llu\t", (unsigned long long)at);
+        if (ember_buf_append(&ls->diverted, ls->path, strlen(ls->path)) ||
+            ember_buf_append(&ls->diverted, head, (size_t)hn) ||
+            ember_buf_append(&ls->diverted, p, n) || ember_buf_append(&ls->diverted, "\n", 1))
+            return ember__task_fail(sink->task, EMBER_ENOMEM, "%s: out of memory diverting",
+                                    ls->op);
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- lines */
@@ -52,6 +93,15 @@ static int emit_line(ember__lines *ls, const unsigned char *p, size_t n, ember_o
 {
     if (n && p[n - 1] == '\r')
         n--;
+    ls->line++;
+    if (ls->check) {
+        char why[256];
+        int c = ls->check(p, n, why, sizeof why);
+        if (c > 0)
+            return 0;
+        if (c < 0)
+            return bad_line(ls, p, n, why, sink);
+    }
     ls->count++;
     ember_rec r;
     ember__rec_set(&r, NULL, 0, n ? p : (const unsigned char *)"", n);
@@ -131,6 +181,8 @@ static int feed_plain(const text_src *s, const split *sp, ember_out *sink, ember
         p = nl ? nl + 1 : end;
     }
     const unsigned char *stop = base + (sp->end < size ? sp->end : size);
+    ls->map = base;
+    ls->first = (size_t)(p - base);
     int rc = 0;
     while (p < stop && !rc) {
         const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -138,6 +190,9 @@ static int feed_plain(const text_src *s, const split *sp, ember_out *sink, ember
         rc = emit_line(ls, p, (size_t)(eol - p), sink);
         p = eol + 1;
     }
+    if (ls->bad && ls->base == UINT64_MAX && ls->on_bad != EMBER_BAD_FAIL)
+        line_number(ls); /* while the mapping lives */
+    ls->map = NULL;
     munmap((void *)(uintptr_t)base, (size_t)size);
     return rc;
 }
@@ -153,25 +208,66 @@ static int on_chunk(const unsigned char *data, size_t len, void *arg)
     return ember__lines_push(c->ls, data, len, c->sink);
 }
 
+/* Diverted records of this partition, written once the split is read: a retried
+ * attempt rewrites the same file, so nothing is written twice. */
+static int write_diverted(const text_src *s, int part, const ember_buf *b, ember__task *t)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/part-%05d", s->bad_dir, part);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ember__task_fail(t, -errno, "%s: cannot write bad records to %s: %s", s->op, path,
+                                strerror(errno));
+    size_t off = 0;
+    while (off < b->len) {
+        ssize_t w = write(fd, b->ptr + off, b->len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            return ember__task_fail(t, -e, "%s: writing %s: %s", s->op, path, strerror(e));
+        }
+        off += (size_t)w;
+    }
+    close(fd);
+    return 0;
+}
+
 static int text_feed(ember_rdd *n, int part, ember_out *sink)
 {
     const text_src *s = n->src;
     const split *sp = &s->splits[part];
-    ember__lines ls = {0};
+    ember__task *t = sink->task;
+    const ember__file *f = &s->files.v[sp->file];
+    ember__lines ls = {.check = s->check,
+                       .on_bad = s->on_bad,
+                       .op = s->op,
+                       .path = f->path,
+                       .base = sp->start == 0 || f->codec != EMBER__CODEC_NONE ? 0 : UINT64_MAX};
     int rc;
-    if (s->files.v[sp->file].codec == EMBER__CODEC_NONE) {
+    if (f->codec == EMBER__CODEC_NONE) {
         rc = feed_plain(s, sp, sink, &ls);
     } else {
         chunk_arg c = {&ls, sink};
-        rc = ember__codec_stream(&s->files.v[sp->file], sink->task, s->op, on_chunk, &c);
+        rc = ember__codec_stream(f, t, s->op, on_chunk, &c);
         if (!rc)
             rc = ember__lines_end(&ls, sink);
     }
-    sink->task->records_in += ls.count;
+    t->records_in += ls.count + ls.bad;
+    if (ls.bad && (!rc || rc == EMBER__STOP)) {
+        t->records_bad += ls.bad;
+        int brc = ember_accumulator_add_i64(s->bad, ls.bad);
+        if (!brc && s->on_bad == EMBER_BAD_DIVERT)
+            brc = write_diverted(s, part, &ls.diverted, t);
+        if (brc && !t->fail_code)
+            ember__task_fail(t, brc, "%s: counting bad records failed", s->op);
+    }
     ember_buf_destroy(&ls.pending);
-    if (rc == EMBER__STOP && !sink->task->fail_code)
-        return EMBER__STOP;
-    return rc ? (sink->task->fail_code ? sink->task->fail_code : rc) : 0;
+    ember_buf_destroy(&ls.diverted);
+    if (t->fail_code)
+        return t->fail_code;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- splits */
@@ -210,9 +306,9 @@ static int make_splits(text_src *s, int min_parts)
     return 0;
 }
 
-ember_rdd *ember_text_file(ember_ctx *ctx, const char *paths, int min_parts)
+ember_rdd *ember__text_source(ember_ctx *ctx, const char *op, const char *paths, int min_parts,
+                              ember__line_check *check, const ember_read_opts *opts)
 {
-    const char *op = "text_file";
     if (!ctx || !ember__handle_ok(ctx, EMBER__H_CTX) || ember__cur_task) {
         ember__err(NULL, ctx ? EMBER_ECTX : EMBER_EINVAL,
                    "%s: ctx is NULL, closed, or this is a task", op);
@@ -223,11 +319,30 @@ ember_rdd *ember_text_file(ember_ctx *ctx, const char *paths, int min_parts)
     if (min_parts < 0)
         return ember__rdd_error(ctx, EMBER_EINVAL, "%s: min_parts must be >= 0 (got %d)", op,
                                 min_parts);
+    int on_bad = opts ? (int)opts->on_bad : EMBER_BAD_FAIL;
+    if (on_bad < EMBER_BAD_FAIL || on_bad > EMBER_BAD_DIVERT)
+        return ember__rdd_error(ctx, EMBER_EINVAL, "%s: unknown on_bad policy %d", op, on_bad);
+    if (on_bad == EMBER_BAD_DIVERT && (!opts->bad_dir || !*opts->bad_dir))
+        return ember__rdd_error(ctx, EMBER_EINVAL, "%s: EMBER_BAD_DIVERT needs opts.bad_dir", op);
     text_src *s = ember__calloc(1, sizeof *s);
     if (!s)
         return ember__rdd_error(ctx, EMBER_ENOMEM, "%s: out of memory", op);
     s->op = op;
-    int rc = ember__paths_expand(ctx, op, paths, &s->files);
+    s->check = check;
+    s->on_bad = on_bad;
+    int rc = 0;
+    if (on_bad == EMBER_BAD_DIVERT) {
+        s->bad_dir = ember__strdup(opts->bad_dir);
+        if (!s->bad_dir)
+            rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
+        else if (mkdir(s->bad_dir, 0755) != 0 && errno != EEXIST)
+            rc = ember__err(ctx, -errno, "%s: cannot create %s: %s", op, s->bad_dir,
+                            strerror(errno));
+    }
+    if (!rc && check && !(s->bad = ember_accumulator_i64(ctx, 0)))
+        rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
+    if (!rc)
+        rc = ember__paths_expand(ctx, op, paths, &s->files);
     if (!rc && s->files.n > UINT32_MAX)
         rc = ember__err(ctx, EMBER_ERANGE, "%s: too many files", op);
     int want = min_parts ? min_parts : (ctx->parallelism < 2 ? ctx->parallelism : 2);
@@ -246,4 +361,20 @@ ember_rdd *ember_text_file(ember_ctx *ctx, const char *paths, int min_parts)
     r->src = s;
     r->src_free = text_free;
     return r;
+}
+
+ember_rdd *ember_text_file(ember_ctx *ctx, const char *paths, int min_parts)
+{
+    return ember__text_source(ctx, "text_file", paths, min_parts, NULL, NULL);
+}
+
+int ember_bad_records(ember_rdd *rdd, int64_t *count)
+{
+    int rc = ember__rdd_check(rdd, "ember_bad_records");
+    if (rc)
+        return rc;
+    if (rdd->kind != EMBER__N_SOURCE || rdd->feed != text_feed || !count ||
+        !((text_src *)rdd->src)->bad)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "ember_bad_records: not a reader's rdd");
+    return ember_accumulator_value_i64(((text_src *)rdd->src)->bad, count);
 }

@@ -17,7 +17,7 @@
 
 typedef struct task_stats {
     uint64_t run_ns, user_ns;
-    int64_t records_in, records_out;
+    int64_t records_in, records_out, records_bad;
     int attempts, failed;
 } task_stats;
 
@@ -95,6 +95,7 @@ static void run_task(void *arg, int i, int worker)
         if (!rc) {
             ts->records_in = t.records_in;
             ts->records_out = t.records_out;
+            ts->records_bad = t.records_bad;
             break;
         }
         if (!t.fail_code)
@@ -169,6 +170,7 @@ int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *si
         s->user_ns += ts[i].user_ns;
         s->records_in += ts[i].records_in;
         s->records_out += ts[i].records_out;
+        s->records_bad += ts[i].records_bad;
         s->attempts += ts[i].attempts;
         s->failed_attempts += ts[i].failed;
     }

@@ -26,7 +26,7 @@ typedef struct ember__task {
     int halt;      /* stop or a failure: the source loops look at this one flag */
     bool timed, in_user;
     uint64_t user_t0, user_ns;
-    int64_t records_in, records_out;
+    int64_t records_in, records_out, records_bad;
     int fail_code; /* the first failure of this attempt */
     char fail_msg[512];
     ember__acc_update *accs;
