@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [build|test|bench]
 set -euo pipefail
 what=${1:-build}
-pkgs=(gcc make cmake pkg-config libxxhash-dev zlib1g-dev libzstd-dev libjansson-dev)
+pkgs=(gcc make cmake pkg-config libxxhash-dev zlib1g-dev libzstd-dev libjansson-dev libcsv-dev)
 case "$what" in
   test) pkgs+=(libcmocka-dev) ;;
   bench) pkgs+=(python3 python3-dask) ;;

@@ -281,6 +281,31 @@ typedef struct ember_read_opts {
 EMBER_EXTERN ember_rdd *ember_read_json_lines(ember_ctx *ctx, const char *paths,
                                               const ember_read_opts *opts);
 
+/* CSV options. Zero them, then set what you need. */
+typedef struct ember_csv_opts {
+    ember_read_opts read; /* min_parts and the bad-record policy */
+    int header;           /* 1: the first row of every file is the header (all equal) */
+    char delimiter;       /* 0: ',' */
+    char quote;           /* 0: '"' */
+    char escape;          /* 0 or the quote (RFC 4180: a doubled quote); others: ENOTSUP */
+} ember_csv_opts;
+
+/* CSV files parsed with libcsv: one record per row, its value holding the fields
+ * (read them with ember_csv_field). Quoted fields may hold delimiters, quotes
+ * (doubled) and newlines; a file is never split inside a row. Bad rows (a field
+ * count unlike the header's, or the first row's; an unterminated quote; invalid
+ * UTF-8) follow opts->read.on_bad, named by file and line. opts NULL: no header,
+ * ',' and '"', fail on bad rows. */
+EMBER_EXTERN ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths,
+                                       const ember_csv_opts *opts);
+/* Field i (0-based) of a CSV row into *out (borrowed from row). 0, EMBER_ERANGE
+ * past the last field, EMBER_EIO for bytes that are not a row. */
+EMBER_EXTERN int ember_csv_field(ember_bytes row, size_t i, ember_bytes *out);
+EMBER_EXTERN size_t ember_csv_nfields(ember_bytes row);
+/* The index of the header column named name, for use in tasks with
+ * ember_csv_field; EMBER_EINVAL when there is no such column or no header. */
+EMBER_EXTERN int ember_csv_column(ember_rdd *csv, const char *name);
+
 /* The bad records a reader rdd has skipped or diverted, over the actions run so
  * far (successful task attempts only). EMBER_EINVAL for an rdd that is not a
  * reader. */

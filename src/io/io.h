@@ -56,6 +56,9 @@ int ember__lines_end(ember__lines *ls, ember_out *sink);
 ember_rdd *ember__text_source(ember_ctx *ctx, const char *op, const char *paths, int min_parts,
                               ember__line_check *check, const ember_read_opts *opts);
 
+/* ember_bad_records for CSV readers; EMBER_EINVAL for another rdd. */
+int ember__csv_bad_records(ember_rdd *rdd, int64_t *count);
+
 /* Read a compressed file as a stream of decompressed chunks into fn. Failures
  * name the file and the compressed offset (task failure on sink's task). */
 typedef int ember__chunk_fn(const unsigned char *data, size_t len, void *arg);

@@ -373,6 +373,8 @@ int ember_bad_records(ember_rdd *rdd, int64_t *count)
     int rc = ember__rdd_check(rdd, "ember_bad_records");
     if (rc)
         return rc;
+    if (count && rdd->kind == EMBER__N_SOURCE && ember__csv_bad_records(rdd, count) == 0)
+        return 0;
     if (rdd->kind != EMBER__N_SOURCE || rdd->feed != text_feed || !count ||
         !((text_src *)rdd->src)->bad)
         return ember__err(rdd->ctx, EMBER_EINVAL, "ember_bad_records: not a reader's rdd");

@@ -1,0 +1,569 @@
+/* CSV files, parsed with libcsv (RFC 4180 quoting; newlines inside quoted
+ * fields).
+ *
+ * A row is one record: its value holds the fields, each as varint(length) and
+ * the bytes (ember_csv_field reads them). Plain files are split like text files,
+ * but a record never is: a record belongs to the split that holds its first
+ * byte. A split starting at byte s counts the quote characters before s (quotes
+ * toggle the quoted state; an escaped "" toggles twice) to know whether s is
+ * inside a quoted field, then starts at the first line break outside quotes; it
+ * parses records while they start before its end, and finishes the last one
+ * past it. Compressed files are one split, parsed as a stream.
+ *
+ * With a header, the first row of every file is the header; each must equal the
+ * first file's, which is read when the rdd is built so that columns can be found
+ * by name. Bad records (a field count unlike the header's, or the first row's
+ * without one; an unterminated quote; invalid UTF-8) follow opts.on_bad.
+ */
+#include <csv.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/io.h"
+
+typedef struct csv_src {
+    ember__files files;
+    int on_bad;
+    char *bad_dir;
+    bool header;
+    unsigned char delim, quote;
+    ember_buf head; /* the first file's header row, encoded as a record value */
+    size_t ncols;   /* fields per row: the header's; 0: the first row's decides */
+    struct csv_split {
+        uint32_t file;
+        uint64_t start, end;
+    } * splits;
+    int nsplits;
+    ember_accumulator *bad;
+} csv_src;
+
+static void csv_src_free(void *p)
+{
+    csv_src *s = p;
+    if (!s)
+        return;
+    ember__files_destroy(&s->files);
+    ember_buf_destroy(&s->head);
+    ember__free(s->bad_dir);
+    ember__free(s->splits);
+    ember__free(s);
+}
+
+/* ---------------------------------------------------------------- rows */
+
+size_t ember_csv_nfields(ember_bytes row)
+{
+    const unsigned char *p = row.ptr, *end = p ? p + row.len : NULL;
+    size_t n = 0;
+    uint64_t len;
+    while (p && p < end && (p = ember__varint_get(p, end, &len)) && (uint64_t)(end - p) >= len) {
+        p += len;
+        n++;
+    }
+    return n;
+}
+
+int ember_csv_field(ember_bytes row, size_t i, ember_bytes *out)
+{
+    if (!out)
+        return EMBER_EINVAL;
+    const unsigned char *p = row.ptr, *end = p ? p + row.len : NULL;
+    uint64_t len;
+    for (size_t k = 0; p && p < end; k++) {
+        if (!(p = ember__varint_get(p, end, &len)) || (uint64_t)(end - p) < len)
+            return EMBER_EIO;
+        if (k == i) {
+            *out = ember_bytes_of(p, (size_t)len);
+            return 0;
+        }
+        p += len;
+    }
+    return EMBER_ERANGE;
+}
+
+/* UTF-8, strictly (no overlongs, no surrogates, at most U+10FFFF): the offset of
+ * the first bad byte, or SIZE_MAX. */
+static size_t utf8_bad_at(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            k = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3;
+            cp = c & 0x07;
+        } else {
+            return i;
+        }
+        if (n - i <= k)
+            return i;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return i;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return i;
+        i += k + 1;
+    }
+    return SIZE_MAX;
+}
+
+/* The parse of one split: libcsv's callbacks build the row here. */
+typedef struct row_state {
+    const csv_src *s;
+    const char *path;
+    ember_out *sink;
+    ember_buf row; /* the fields, encoded */
+    ember_buf raw; /* the row's bytes as read, for messages and diverting */
+    size_t nfields;
+    bool row_done; /* a row ended in the last piece fed */
+    bool bad_utf8;
+    size_t utf8_field;
+    uint64_t line; /* the line the row starts on, 1-based in the file */
+    uint64_t next_line;
+    bool is_header; /* the next row is the file's header */
+    size_t want;    /* fields per row; 0: set by the first row */
+    int64_t count, bad;
+    ember_buf diverted;
+    int rc;
+} row_state;
+
+static void on_field(void *data, size_t len, void *arg)
+{
+    row_state *r = arg;
+    if (r->rc)
+        return;
+    unsigned char hdr[10];
+    size_t hn = (size_t)(ember__varint_put(hdr, len) - hdr);
+    if (ember_buf_append(&r->row, hdr, hn) || (len && ember_buf_append(&r->row, data, len))) {
+        r->rc = ember__task_fail(r->sink->task, EMBER_ENOMEM, "read_csv: out of memory");
+        return;
+    }
+    if (!r->bad_utf8 && len && utf8_bad_at(data, len) != SIZE_MAX) {
+        r->bad_utf8 = true;
+        r->utf8_field = r->nfields;
+    }
+    r->nfields++;
+}
+
+static int bad_row(row_state *r, const char *why)
+{
+    const csv_src *s = r->s;
+    ember__task *t = r->sink->task;
+    if (s->on_bad == EMBER_BAD_FAIL)
+        return ember__task_fail(t, EMBER_EINVAL, "read_csv: %s:%llu: %s", r->path,
+                                (unsigned long long)r->line, why);
+    r->bad++;
+    if (s->on_bad == EMBER_BAD_DIVERT) {
+        char head[64];
+        int hn = snprintf(head, sizeof head, ":%llu\t", (unsigned long long)r->line);
+        size_t raw = r->raw.len;
+        while (raw && (r->raw.ptr[raw - 1] == '\n' || r->raw.ptr[raw - 1] == '\r'))
+            raw--;
+        if (ember_buf_append(&r->diverted, r->path, strlen(r->path)) ||
+            ember_buf_append(&r->diverted, head, (size_t)hn) ||
+            ember_buf_append(&r->diverted, r->raw.ptr, raw) ||
+            ember_buf_append(&r->diverted, "\n", 1))
+            return ember__task_fail(t, EMBER_ENOMEM, "read_csv: out of memory diverting");
+    }
+    return 0;
+}
+
+static void on_row(int term, void *arg)
+{
+    (void)term;
+    row_state *r = arg;
+    r->row_done = true;
+    if (r->rc)
+        return;
+    char why[128];
+    if (r->is_header) {
+        r->is_header = false;
+        if (r->s->head.len != r->row.len || memcmp(r->s->head.ptr, r->row.ptr, r->row.len))
+            r->rc =
+                ember__task_fail(r->sink->task, EMBER_EINVAL,
+                                 "read_csv: %s: the header differs from the first file's", r->path);
+    } else if (r->bad_utf8) {
+        snprintf(why, sizeof why, "invalid UTF-8 in field %zu", r->utf8_field + 1);
+        r->rc = bad_row(r, why);
+    } else if (r->want && r->nfields != r->want) {
+        snprintf(why, sizeof why, "%zu fields where %zu were expected", r->nfields, r->want);
+        r->rc = bad_row(r, why);
+    } else {
+        if (!r->want)
+            r->want = r->nfields;
+        ember_rec rec;
+        ember__rec_set(&rec, NULL, 0, r->row.ptr ? r->row.ptr : (const unsigned char *)"",
+                       r->row.len);
+        r->count++;
+        int rc = r->sink->push(r->sink, &rec);
+        r->rc = rc ? rc : (r->sink->task->halt ? EMBER__STOP : 0);
+    }
+    r->row.len = 0;
+    r->raw.len = 0;
+    r->nfields = 0;
+    r->bad_utf8 = false;
+}
+
+/* Feed one piece (a line, with its '\n') to the parser. */
+static int feed_piece(struct csv_parser *p, row_state *r, const unsigned char *piece, size_t n)
+{
+    if (r->raw.len == 0)
+        r->line = r->next_line;
+    if (ember_buf_append(&r->raw, piece, n))
+        return ember__task_fail(r->sink->task, EMBER_ENOMEM, "read_csv: out of memory");
+    for (size_t i = 0; i < n; i++)
+        r->next_line += piece[i] == '\n';
+    r->row_done = false;
+    if (csv_parse(p, piece, n, on_field, on_row, r) != n && !r->rc)
+        return ember__task_fail(r->sink->task, EMBER_EIO, "read_csv: %s:%llu: %s", r->path,
+                                (unsigned long long)r->line, csv_strerror(csv_error(p)));
+    return r->rc;
+}
+
+static int finish_parse(struct csv_parser *p, row_state *r)
+{
+    if (r->rc)
+        return r->rc;
+    /* libcsv's state: inside a quoted field that never closed (2: FIELD_BEGUN) */
+    if (p->quoted && p->pstate == 2) {
+        r->rc = bad_row(r, "unterminated quoted field at the end of the file");
+        csv_fini(p, NULL, NULL, NULL);
+        r->row.len = r->raw.len = 0;
+        r->nfields = 0;
+        return r->rc;
+    }
+    csv_fini(p, on_field, on_row, r);
+    return r->rc;
+}
+
+/* ---------------------------------------------------------------- reading a split */
+
+static int parser_init(struct csv_parser *p, const csv_src *s)
+{
+    if (csv_init(p, CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
+        return EMBER_ENOMEM;
+    csv_set_delim(p, s->delim);
+    csv_set_quote(p, s->quote);
+    return 0;
+}
+
+static int feed_plain_csv(const csv_src *s, const struct csv_split *sp, struct csv_parser *p,
+                          row_state *r)
+{
+    const ember__file *f = &s->files.v[sp->file];
+    ember__task *t = r->sink->task;
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ember__task_fail(t, -errno, "read_csv: cannot open %s: %s", f->path,
+                                strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size == 0 || (uint64_t)st.st_size <= sp->start) {
+        close(fd);
+        return 0;
+    }
+    size_t size = (size_t)st.st_size;
+    const unsigned char *base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (base == MAP_FAILED)
+        return ember__task_fail(t, -e, "read_csv: cannot map %s: %s", f->path, strerror(e));
+    const unsigned char *end = base + size, *pos = base;
+    uint64_t lines = 0;
+    if (sp->start > 0) {
+        /* the quoted state at start-1: the parity of the quotes before it */
+        size_t quotes = 0;
+        for (const unsigned char *q = base; q < base + sp->start - 1;) {
+            const unsigned char *hit = memchr(q, s->quote, (size_t)(base + sp->start - 1 - q));
+            if (!hit)
+                break;
+            quotes++;
+            q = hit + 1;
+        }
+        /* the first line break outside quotes at or after start-1 ends the row
+         * that belongs to the split before */
+        bool in_quotes = quotes & 1;
+        const unsigned char *q = base + sp->start - 1;
+        for (; q < end; q++) {
+            if (*q == s->quote)
+                in_quotes = !in_quotes;
+            else if (*q == '\n' && !in_quotes)
+                break;
+        }
+        pos = q < end ? q + 1 : end;
+        for (const unsigned char *c = base; c < pos && (c = memchr(c, '\n', (size_t)(pos - c)));
+             c++)
+            lines++;
+    }
+    r->next_line = lines + 1;
+    r->is_header = s->header && pos == base;
+    int rc = 0;
+    const unsigned char *stop = base + (sp->end < size ? sp->end : size);
+    /* parse lines while a row starts before stop, and finish the row running over:
+     * libcsv's state says whether it is between rows (0: no row begun) */
+    while (pos < end && !rc && (pos < stop || p->pstate != 0)) {
+        const unsigned char *nl = memchr(pos, '\n', (size_t)(end - pos));
+        const unsigned char *next = nl ? nl + 1 : end;
+        rc = feed_piece(p, r, pos, (size_t)(next - pos));
+        pos = next;
+    }
+    if (!rc && pos >= end)
+        rc = finish_parse(p, r);
+    munmap((void *)(uintptr_t)base, size);
+    return rc;
+}
+
+typedef struct csv_chunk {
+    struct csv_parser *p;
+    row_state *r;
+} csv_chunk;
+
+static int on_csv_chunk(const unsigned char *data, size_t len, void *arg)
+{
+    csv_chunk *c = arg;
+    /* line by line, as for plain files, so a row's line and raw text are its own */
+    const unsigned char *p = data, *end = data + len;
+    int rc = 0;
+    while (p < end && !rc) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        const unsigned char *next = nl ? nl + 1 : end;
+        rc = feed_piece(c->p, c->r, p, (size_t)(next - p));
+        p = next;
+    }
+    return rc;
+}
+
+static int csv_feed(ember_rdd *n, int part, ember_out *sink)
+{
+    const csv_src *s = n->src;
+    const struct csv_split *sp = &s->splits[part];
+    const ember__file *f = &s->files.v[sp->file];
+    ember__task *t = sink->task;
+    struct csv_parser p;
+    if (parser_init(&p, s))
+        return ember__task_fail(t, EMBER_ENOMEM, "read_csv: out of memory");
+    row_state r = {.s = s, .path = f->path, .sink = sink, .want = s->ncols, .next_line = 1};
+    int rc;
+    if (f->codec == EMBER__CODEC_NONE) {
+        rc = feed_plain_csv(s, sp, &p, &r);
+    } else {
+        r.is_header = s->header;
+        csv_chunk c = {&p, &r};
+        rc = ember__codec_stream(f, t, "read_csv", on_csv_chunk, &c);
+        if (!rc)
+            rc = finish_parse(&p, &r);
+    }
+    csv_free(&p);
+    t->records_in += r.count + r.bad;
+    if (r.bad && (!rc || rc == EMBER__STOP)) {
+        t->records_bad += r.bad;
+        int brc = ember_accumulator_add_i64(s->bad, r.bad);
+        if (!brc && s->on_bad == EMBER_BAD_DIVERT) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s/part-%05d", s->bad_dir, part);
+            FILE *fp = fopen(path, "wb");
+            if (!fp || fwrite(r.diverted.ptr, 1, r.diverted.len, fp) != r.diverted.len)
+                brc = ember__task_fail(t, EMBER_EIO, "read_csv: cannot write %s", path);
+            if (fp && fclose(fp) && !brc)
+                brc = ember__task_fail(t, EMBER_EIO, "read_csv: cannot write %s", path);
+        }
+        if (brc && !t->fail_code)
+            ember__task_fail(t, brc, "read_csv: counting bad records failed");
+    }
+    ember_buf_destroy(&r.row);
+    ember_buf_destroy(&r.raw);
+    ember_buf_destroy(&r.diverted);
+    if (t->fail_code)
+        return t->fail_code;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- building */
+
+/* The first row of the first file, as the header. */
+typedef struct head_state {
+    ember_buf *row;
+    size_t nfields;
+    bool done;
+} head_state;
+
+static void head_field(void *data, size_t len, void *arg)
+{
+    head_state *h = arg;
+    if (h->done)
+        return;
+    unsigned char hdr[10];
+    size_t hn = (size_t)(ember__varint_put(hdr, len) - hdr);
+    ember_buf_append(h->row, hdr, hn);
+    if (len)
+        ember_buf_append(h->row, data, len);
+    h->nfields++;
+}
+
+static void head_row(int term, void *arg)
+{
+    (void)term;
+    ((head_state *)arg)->done = true;
+}
+
+static int read_header(ember_ctx *ctx, csv_src *s)
+{
+    const ember__file *f = &s->files.v[0];
+    if (f->codec != EMBER__CODEC_NONE)
+        return ember__err(ctx, EMBER_ENOTSUP,
+                          "read_csv: a header in a compressed first file (%s) is not supported "
+                          "yet",
+                          f->path);
+    FILE *fp = fopen(f->path, "rb");
+    if (!fp)
+        return ember__err(ctx, -errno, "read_csv: cannot open %s: %s", f->path, strerror(errno));
+    struct csv_parser p;
+    head_state h = {&s->head, 0, false};
+    int rc = parser_init(&p, s) ? EMBER_ENOMEM : 0;
+    char buf[4096];
+    size_t got;
+    while (!rc && !h.done && (got = fread(buf, 1, sizeof buf, fp)) > 0)
+        csv_parse(&p, buf, got, head_field, head_row, &h);
+    if (!rc && !h.done)
+        csv_fini(&p, head_field, head_row, &h);
+    csv_free(&p);
+    fclose(fp);
+    if (rc)
+        return ember__err(ctx, rc, "read_csv: out of memory");
+    if (!h.done || h.nfields == 0)
+        return ember__err(ctx, EMBER_EINVAL, "read_csv: %s: no header row", f->path);
+    s->ncols = h.nfields;
+    return 0;
+}
+
+static int make_csv_splits(csv_src *s, int min_parts)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < s->files.n; i++)
+        total += s->files.v[i].size;
+    uint64_t goal = total / (uint64_t)(min_parts > 0 ? min_parts : 1);
+    uint64_t size = goal < (32ull << 20) ? goal : (32ull << 20);
+    if (size < 1)
+        size = 1;
+    size_t cap = 0;
+    for (size_t i = 0; i < s->files.n; i++) {
+        const ember__file *f = &s->files.v[i];
+        uint64_t left = f->size, at = 0;
+        do {
+            uint64_t len = left;
+            if (f->codec == EMBER__CODEC_NONE && (double)left / (double)size > 1.1)
+                len = size;
+            if ((size_t)s->nsplits == cap) {
+                cap = cap ? cap * 2 : 64;
+                struct csv_split *v = ember__realloc(s->splits, cap * sizeof *v);
+                if (!v)
+                    return EMBER_ENOMEM;
+                s->splits = v;
+            }
+            s->splits[s->nsplits++] = (struct csv_split){(uint32_t)i, at, at + len};
+            at += len;
+            left -= len;
+        } while (left > 0);
+    }
+    return 0;
+}
+
+ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opts *opts)
+{
+    const char *op = "read_csv";
+    if (!ctx || !ember__handle_ok(ctx, EMBER__H_CTX) || ember__cur_task) {
+        ember__err(NULL, ctx ? EMBER_ECTX : EMBER_EINVAL,
+                   "%s: ctx is NULL, closed, or this is a task", op);
+        return NULL;
+    }
+    ember_csv_opts o = opts ? *opts : (ember_csv_opts){0};
+    if (!paths || !*paths)
+        return ember__rdd_error(ctx, EMBER_EINVAL, "%s: no paths given", op);
+    if (o.read.on_bad < EMBER_BAD_FAIL || o.read.on_bad > EMBER_BAD_DIVERT ||
+        (o.read.on_bad == EMBER_BAD_DIVERT && (!o.read.bad_dir || !*o.read.bad_dir)))
+        return ember__rdd_error(ctx, EMBER_EINVAL,
+                                "%s: bad on_bad, or EMBER_BAD_DIVERT without bad_dir", op);
+    if (o.escape && o.escape != (o.quote ? o.quote : '"'))
+        return ember__rdd_error(ctx, EMBER_ENOTSUP,
+                                "%s: only RFC 4180 escaping (a doubled quote) is supported", op);
+    if (o.read.min_parts < 0)
+        return ember__rdd_error(ctx, EMBER_EINVAL, "%s: min_parts must be >= 0", op);
+    csv_src *s = ember__calloc(1, sizeof *s);
+    if (!s)
+        return ember__rdd_error(ctx, EMBER_ENOMEM, "%s: out of memory", op);
+    s->on_bad = o.read.on_bad;
+    s->header = o.header;
+    s->delim = (unsigned char)(o.delimiter ? o.delimiter : ',');
+    s->quote = (unsigned char)(o.quote ? o.quote : '"');
+    int rc = 0;
+    if (s->on_bad == EMBER_BAD_DIVERT) {
+        if (!(s->bad_dir = ember__strdup(o.read.bad_dir)))
+            rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
+        else if (mkdir(s->bad_dir, 0755) != 0 && errno != EEXIST)
+            rc = ember__err(ctx, -errno, "%s: cannot create %s: %s", op, s->bad_dir,
+                            strerror(errno));
+    }
+    if (!rc && !(s->bad = ember_accumulator_i64(ctx, 0)))
+        rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
+    if (!rc)
+        rc = ember__paths_expand(ctx, op, paths, &s->files);
+    if (!rc && s->header)
+        rc = read_header(ctx, s);
+    int want = o.read.min_parts ? o.read.min_parts : (ctx->parallelism < 2 ? ctx->parallelism : 2);
+    if (!rc && (rc = make_csv_splits(s, want)))
+        ember__err(ctx, rc, "%s: out of memory", op);
+    if (rc) {
+        csv_src_free(s);
+        return ember__rdd_error(ctx, rc, "%s", ember_errmsg(ctx));
+    }
+    ember_rdd *r = ember__rdd_new(ctx, EMBER__N_SOURCE, op, s->nsplits, NULL, NULL);
+    if (r->kind == EMBER__N_ERROR) {
+        csv_src_free(s);
+        return r;
+    }
+    r->feed = csv_feed;
+    r->src = s;
+    r->src_free = csv_src_free;
+    return r;
+}
+
+int ember_csv_column(ember_rdd *rdd, const char *name)
+{
+    int rc = ember__rdd_check(rdd, "ember_csv_column");
+    if (rc)
+        return rc;
+    if (rdd->kind != EMBER__N_SOURCE || rdd->feed != csv_feed || !name)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "ember_csv_column: not a CSV reader's rdd");
+    const csv_src *s = rdd->src;
+    if (!s->header)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "ember_csv_column: the CSV has no header");
+    ember_bytes head = ember_buf_bytes(&s->head), f;
+    for (size_t i = 0; ember_csv_field(head, i, &f) == 0; i++)
+        if (f.len == strlen(name) && !memcmp(f.ptr, name, f.len))
+            return (int)i;
+    return ember__err(rdd->ctx, EMBER_EINVAL, "ember_csv_column: no column named '%s'", name);
+}
+
+int ember__csv_bad_records(ember_rdd *rdd, int64_t *count)
+{
+    if (rdd->kind != EMBER__N_SOURCE || rdd->feed != csv_feed)
+        return EMBER_EINVAL;
+    return ember_accumulator_value_i64(((csv_src *)rdd->src)->bad, count);
+}

@@ -1,0 +1,306 @@
+/* src/io/csv.c: rows, quoting, headers, bad rows under each policy, and split
+ * edges (quoted newlines included) against a serial libcsv parse. */
+#include <csv.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "support.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    strcpy(dir, "/tmp/ember-csv-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+static const char *at(const char *name)
+{
+    static char path[4][256];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
+    return path[k];
+}
+
+static void write_file(const char *name, const char *data, size_t len)
+{
+    FILE *f = fopen(at(name), "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+static void field_is(ember_bytes row, size_t i, const char *expect)
+{
+    ember_bytes f;
+    assert_int_equal(ember_csv_field(row, i, &f), 0);
+    assert_bytes(f, expect);
+}
+
+static void test_rows_and_quoting(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    const char *text = "id,name,note\n"
+                       "1,Ada,plain\n"
+                       "2,\"Lovelace, Ada\",\"she said \"\"hi\"\"\"\n"
+                       "3,Bob,\"two\nlines\"\r\n"
+                       "4,,\n";
+    write_file("a.csv", text, strlen(text));
+    ember_rdd *r = ember_read_csv(ctx, at("a.csv"), &(ember_csv_opts){.header = 1});
+    assert_int_equal(ember_csv_column(r, "name"), 1);
+    assert_int_equal(ember_csv_column(r, "note"), 2);
+    assert_int_equal(ember_csv_column(r, "nope"), EMBER_EINVAL);
+    ember_result *res;
+    assert_int_equal(ember_collect(r, &res), 0);
+    assert_int_equal(ember_result_len(res), 4);
+    ember_bytes row = ember_result_at(res, 1).val;
+    assert_int_equal(ember_csv_nfields(row), 3);
+    field_is(row, 1, "Lovelace, Ada");
+    field_is(row, 2, "she said \"hi\"");
+    field_is(ember_result_at(res, 2).val, 2, "two\nlines");
+    field_is(ember_result_at(res, 3).val, 1, "");
+    ember_bytes f;
+    assert_int_equal(ember_csv_field(row, 3, &f), EMBER_ERANGE);
+    ember_result_free(res);
+    /* a delimiter of one's own, no header */
+    write_file("b.tsv", "x\ty\n1\t2\n", 8);
+    r = ember_read_csv(ctx, at("b.tsv"), &(ember_csv_opts){.delimiter = '\t'});
+    assert_int_equal(count_of(r), 2);
+    assert_int_equal(ember_csv_column(r, "x"), EMBER_EINVAL); /* no header */
+    int64_t n;
+    assert_int_equal(
+        ember_count(ember_read_csv(ctx, at("b.tsv"), &(ember_csv_opts){.escape = '\\'}), &n),
+        EMBER_ENOTSUP);
+    ember_close(ctx);
+}
+
+static void test_headers_across_files(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/many", dir);
+    mkdir(sub, 0755);
+    for (int i = 0; i < 5; i++) {
+        char name[64], body[128];
+        snprintf(name, sizeof name, "many/part%d.csv", i);
+        int len = snprintf(body, sizeof body, "k,v\n%d,a\n%d,b\n", i, i);
+        write_file(name, body, (size_t)len);
+    }
+    ember_csv_opts o = {.header = 1};
+    assert_int_equal(count_of(ember_read_csv(ctx, sub, &o)), 10);
+    write_file("many/part9.csv", "k,w\n9,z\n", 8);
+    int64_t n;
+    assert_int_equal(ember_count(ember_read_csv(ctx, sub, &o), &n), EMBER_EINVAL);
+    assert_msg(ctx, "part9.csv: the header differs");
+    ember_close(ctx);
+}
+
+static void test_bad_rows(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    const char *text = "a,b,c\n"
+                       "1,2,3\n"
+                       "4,5\n" /* line 3: too few */
+                       "6,7,8\n"
+                       "9,\xff\xfe,10\n" /* line 5: invalid UTF-8 */
+                       "11,12,13\n"
+                       "14,15,\"open\n"; /* line 7: unterminated */
+    write_file("bad.csv", text, strlen(text));
+    int64_t n;
+    ember_csv_opts o = {.header = 1};
+    assert_int_equal(ember_count(ember_read_csv(ctx, at("bad.csv"), &o), &n), EMBER_EINVAL);
+    assert_msg(ctx, "bad.csv:3: 2 fields where 3 were expected");
+    o.read.on_bad = EMBER_BAD_SKIP;
+    ember_rdd *r = ember_read_csv(ctx, at("bad.csv"), &o);
+    assert_int_equal(count_of(r), 3);
+    assert_int_equal(ember_bad_records(r, &n), 0);
+    assert_int_equal(n, 3);
+    char bad_dir[256];
+    snprintf(bad_dir, sizeof bad_dir, "%s/bad", dir);
+    o.read = (ember_read_opts){.on_bad = EMBER_BAD_DIVERT, .bad_dir = bad_dir};
+    assert_int_equal(count_of(ember_read_csv(ctx, at("bad.csv"), &o)), 3);
+    ember_result *res;
+    assert_int_equal(ember_collect(ember_text_file(ctx, bad_dir, 1), &res), 0);
+    assert_int_equal(ember_result_len(res), 3);
+    char expect[512];
+    snprintf(expect, sizeof expect, "%s:3\t4,5", at("bad.csv"));
+    assert_bytes(ember_result_at(res, 0).val, expect);
+    snprintf(expect, sizeof expect, "%s:7\t14,15,\"open", at("bad.csv"));
+    assert_bytes(ember_result_at(res, 2).val, expect);
+    ember_result_free(res);
+    /* the messages of the other cases, one at a time */
+    write_file("utf.csv", "a,b\n1,\xc3\x28\n", 8);
+    assert_int_equal(
+        ember_count(ember_read_csv(ctx, at("utf.csv"), &(ember_csv_opts){.header = 1}), &n),
+        EMBER_EINVAL);
+    assert_msg(ctx, "utf.csv:2: invalid UTF-8 in field 2");
+    write_file("open.csv", "a\n\"never closed\n", 16);
+    assert_int_equal(ember_count(ember_read_csv(ctx, at("open.csv"), NULL), &n), EMBER_EINVAL);
+    assert_msg(ctx, "open.csv:2: unterminated quoted field");
+    ember_close(ctx);
+}
+
+/* ---------------------------------------------------------------- split edges */
+
+typedef struct ref {
+    ember_buf rows; /* every row, encoded as ember encodes it, one after another */
+    size_t count;
+    ember_buf cur;
+} ref;
+
+static void ref_field(void *data, size_t len, void *arg)
+{
+    ref *r = arg;
+    unsigned char hdr[10];
+    size_t hn = 0;
+    size_t v = len;
+    do {
+        hdr[hn++] = (unsigned char)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    ember_buf_append(&r->cur, hdr, hn);
+    if (len)
+        ember_buf_append(&r->cur, data, len);
+}
+
+static void ref_row(int term, void *arg)
+{
+    ref *r = arg;
+    size_t len = r->cur.len;
+    ember_buf_append(&r->rows, &len, sizeof len);
+    if (len)
+        ember_buf_append(&r->rows, r->cur.ptr, len);
+    r->cur.len = 0;
+    r->count++;
+}
+
+static uint64_t rng = 0x2545f4914f6cdd1dULL;
+static uint64_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static size_t random_csv(char *buf, size_t cap)
+{
+    size_t len = 0, rows = 1 + next() % 20;
+    for (size_t i = 0; i < rows && len + 400 < cap; i++) {
+        for (int f = 0; f < 3; f++) {
+            if (f)
+                buf[len++] = ',';
+            int kind = (int)(next() % 4);
+            size_t l = next() % 12;
+            if (kind == 0) { /* quoted, with commas, doubled quotes and newlines */
+                buf[len++] = '"';
+                for (size_t k = 0; k < l; k++) {
+                    int c = (int)(next() % 6);
+                    if (c == 0) {
+                        buf[len++] = '"';
+                        buf[len++] = '"';
+                    } else if (c == 1) {
+                        buf[len++] = '\n';
+                    } else if (c == 2) {
+                        buf[len++] = ',';
+                    } else {
+                        buf[len++] = (char)('a' + next() % 26);
+                    }
+                }
+                buf[len++] = '"';
+            } else {
+                for (size_t k = 0; k < l; k++)
+                    buf[len++] = (char)('a' + next() % 26);
+            }
+        }
+        buf[len++] = '\n';
+    }
+    return len;
+}
+
+static void test_split_edges(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    static char buf[1 << 15];
+    for (int file = 0; file < 15; file++) {
+        size_t len = random_csv(buf, sizeof buf);
+        write_file("fuzz.csv", buf, len);
+        ref r = {0};
+        struct csv_parser p;
+        csv_init(&p, CSV_STRICT_FINI | CSV_APPEND_NULL);
+        csv_parse(&p, buf, len, ref_field, ref_row, &r);
+        csv_fini(&p, ref_field, ref_row, &r);
+        csv_free(&p);
+        for (int parts = (int)len, size = 1; parts >= 1; parts = (int)(len / (size_t)++size)) {
+            ember_result *res;
+            ember_rdd *rdd =
+                ember_read_csv(ctx, at("fuzz.csv"), &(ember_csv_opts){.read.min_parts = parts});
+            if (ember_collect(rdd, &res)) {
+                fprintf(stderr, "%s\n", ember_errmsg(ctx));
+                fail();
+            }
+            if (ember_result_len(res) != r.count) {
+                fprintf(stderr, "file %d, min_parts %d: %zu rows, expected %zu\n", file, parts,
+                        ember_result_len(res), r.count);
+                fail();
+            }
+            const unsigned char *q = r.rows.ptr;
+            for (size_t i = 0; i < r.count; i++) {
+                size_t l;
+                memcpy(&l, q, sizeof l);
+                q += sizeof l;
+                ember_bytes got = ember_result_at(res, i).val;
+                if (got.len != l || (l && memcmp(got.ptr, q, l))) {
+                    fprintf(stderr, "file %d, min_parts %d: row %zu differs\n", file, parts, i);
+                    fail();
+                }
+                q += l;
+            }
+            ember_result_free(res);
+            ember_free(rdd);
+        }
+        ember_buf_destroy(&r.rows);
+        ember_buf_destroy(&r.cur);
+    }
+    ember_close(ctx);
+}
+
+static void test_gzip(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    gzFile g = gzopen(at("z.csv.gz"), "wb");
+    gzputs(g, "a,b\n\"1\n2\",x\n3,y\n4\n");
+    gzclose(g);
+    int64_t n;
+    ember_csv_opts o = {.read.on_bad = EMBER_BAD_SKIP};
+    ember_rdd *r = ember_read_csv(ctx, at("z.csv.gz"), &o);
+    assert_int_equal(count_of(r), 3);
+    assert_int_equal(ember_bad_records(r, &n), 0);
+    assert_int_equal(n, 1);
+    o.read.on_bad = EMBER_BAD_FAIL;
+    assert_int_equal(ember_count(ember_read_csv(ctx, at("z.csv.gz"), &o), &n), EMBER_EINVAL);
+    assert_msg(ctx, "z.csv.gz:5: 1 fields where 2 were expected");
+    ember_close(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rows_and_quoting),
+        cmocka_unit_test(test_headers_across_files),
+        cmocka_unit_test(test_bad_rows),
+        cmocka_unit_test(test_split_edges),
+        cmocka_unit_test(test_gzip),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
