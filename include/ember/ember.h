@@ -258,6 +258,11 @@ EMBER_EXTERN ember_rdd *ember_range(ember_ctx *ctx, int64_t start, int64_t end, 
  * exist gives an rdd that carries the error (naming the path) to its action. */
 EMBER_EXTERN ember_rdd *ember_text_file(ember_ctx *ctx, const char *paths, int min_parts);
 
+/* One record per file: key = the file's path, value = its whole content
+ * (decompressed for .gz and .zst). Paths as ember_text_file; files are dealt to
+ * at most min_parts partitions (0: min(parallelism, 2)) in order. */
+EMBER_EXTERN ember_rdd *ember_whole_text_files(ember_ctx *ctx, const char *paths, int min_parts);
+
 /* What a reader does with a record it cannot read (Spark's FAILFAST,
  * DROPMALFORMED; and a third: keep it aside). */
 typedef enum ember_on_bad {
@@ -475,6 +480,14 @@ EMBER_EXTERN void ember_result_free(ember_result *res);
  * written: a failed job leaves no part file in dir. An existing dir is an error
  * unless conf.overwrite. Returns 0 or a code, the message naming the file. */
 EMBER_EXTERN int ember_save_as_text_file(ember_rdd *rdd, const char *dir, const char *codec);
+/* As ember_save_as_text_file, each record a CSV row (as ember_read_csv makes
+ * them) written as an RFC 4180 line with opts' delimiter and quote (NULL: ','
+ * and '"'); header, if not NULL, is written first in every part file. */
+EMBER_EXTERN int ember_save_as_csv(ember_rdd *rdd, const char *dir, const char *codec,
+                                   const ember_csv_opts *opts, const char *header);
+/* As ember_save_as_text_file, each record's value one line of JSON; a record with
+ * a key or a line break fails its task. */
+EMBER_EXTERN int ember_save_as_json_lines(ember_rdd *rdd, const char *dir, const char *codec);
 /* Run the job and write nothing (Spark's format("noop")), for benchmarks.
  * *count, if not NULL, receives the number of records. */
 EMBER_EXTERN int ember_save_noop(ember_rdd *rdd, int64_t *count);

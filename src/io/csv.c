@@ -22,6 +22,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "io/io.h"
 
@@ -423,30 +425,63 @@ static void head_row(int term, void *arg)
     ((head_state *)arg)->done = true;
 }
 
+/* Read up to cap bytes of the file's (decompressed) start; returns how many. */
+static long read_start(const ember__file *f, unsigned char *buf, size_t cap)
+{
+    FILE *fp = fopen(f->path, "rb");
+    if (!fp)
+        return -errno;
+    long got = 0;
+    if (f->codec == EMBER__CODEC_NONE) {
+        got = (long)fread(buf, 1, cap, fp);
+    } else if (f->codec == EMBER__CODEC_GZIP) {
+        fclose(fp);
+        gzFile g = gzopen(f->path, "rb");
+        if (!g)
+            return EMBER_EIO;
+        int n = gzread(g, buf, (unsigned)cap);
+        gzclose(g);
+        return n < 0 ? EMBER_EIO : n;
+    } else {
+        unsigned char in[16384];
+        ZSTD_DCtx *d = ZSTD_createDCtx();
+        ZSTD_outBuffer out = {buf, cap, 0};
+        size_t n;
+        while (d && out.pos < cap && (n = fread(in, 1, sizeof in, fp)) > 0) {
+            ZSTD_inBuffer zin = {in, n, 0};
+            while (zin.pos < zin.size && out.pos < cap)
+                if (ZSTD_isError(ZSTD_decompressStream(d, &out, &zin)))
+                    goto done;
+        }
+    done:
+        ZSTD_freeDCtx(d);
+        got = (long)out.pos;
+    }
+    fclose(fp);
+    return got;
+}
+
 static int read_header(ember_ctx *ctx, csv_src *s)
 {
     const ember__file *f = &s->files.v[0];
-    if (f->codec != EMBER__CODEC_NONE)
-        return ember__err(ctx, EMBER_ENOTSUP,
-                          "read_csv: a header in a compressed first file (%s) is not supported "
-                          "yet",
-                          f->path);
-    FILE *fp = fopen(f->path, "rb");
-    if (!fp)
-        return ember__err(ctx, -errno, "read_csv: cannot open %s: %s", f->path, strerror(errno));
+    enum { CAP = 1 << 20 }; /* a header longer than 1 MiB is not a header */
+    unsigned char *buf = ember__malloc(CAP);
+    if (!buf)
+        return ember__err(ctx, EMBER_ENOMEM, "read_csv: out of memory");
+    long got = read_start(f, buf, CAP);
     struct csv_parser p;
     head_state h = {&s->head, 0, false};
-    int rc = parser_init(&p, s) ? EMBER_ENOMEM : 0;
-    char buf[4096];
-    size_t got;
-    while (!rc && !h.done && (got = fread(buf, 1, sizeof buf, fp)) > 0)
-        csv_parse(&p, buf, got, head_field, head_row, &h);
-    if (!rc && !h.done)
-        csv_fini(&p, head_field, head_row, &h);
-    csv_free(&p);
-    fclose(fp);
+    int rc = got < 0 ? (int)got : parser_init(&p, s) ? EMBER_ENOMEM : 0;
+    if (!rc) {
+        csv_parse(&p, buf, (size_t)got, head_field, head_row, &h);
+        if (!h.done)
+            csv_fini(&p, head_field, head_row, &h);
+        csv_free(&p);
+    }
+    ember__free(buf);
     if (rc)
-        return ember__err(ctx, rc, "read_csv: out of memory");
+        return ember__err(ctx, rc, "read_csv: cannot read the header of %s: %s", f->path,
+                          ember_strerror(rc));
     if (!h.done || h.nfields == 0)
         return ember__err(ctx, EMBER_EINVAL, "read_csv: %s: no header row", f->path);
     s->ncols = h.nfields;

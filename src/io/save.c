@@ -31,14 +31,21 @@
 
 #define WBUF (256u * 1024u)
 
+enum { FMT_TEXT, FMT_CSV, FMT_JSON };
+
 typedef struct save_args {
     const char *dir;
     const char *ext; /* "", ".gz", ".zst" */
     int codec;
+    int format;
+    unsigned char delim, quote; /* CSV */
+    const char *header;         /* CSV: a line written first in every part file */
+    const char *op;
 } save_args;
 
 typedef struct save_state {
-    int fd; /* -1: no attempt file open */
+    ember_buf line; /* a formatted record (CSV) */
+    int fd;         /* -1: no attempt file open */
     int attempt;
     unsigned char *buf, *zbuf;
     size_t len;
@@ -48,9 +55,13 @@ typedef struct save_state {
     char tmp[PATH_MAX];
 } save_state;
 
+/* The name of the saving action, for messages. */
+#define OP(t) (((const save_args *)(t)->job->arg)->op)
+
 static int fail_io(ember__task *t, int err, const char *what, const char *path)
 {
-    return ember__task_fail(t, -err, "save_as_text_file: %s %s: %s", what, path, strerror(err));
+    const save_args *a = t->job->arg;
+    return ember__task_fail(t, -err, "%s: %s %s: %s", a->op, what, path, strerror(err));
 }
 
 static int write_all(ember__task *t, const save_state *s, const unsigned char *p, size_t n)
@@ -83,8 +94,7 @@ static int put_through(ember__task *t, save_state *s, const unsigned char *p, si
             s->z.avail_out = WBUF;
             zr = deflate(&s->z, finish ? Z_FINISH : Z_NO_FLUSH);
             if (zr == Z_STREAM_ERROR)
-                return ember__task_fail(t, EMBER_EIO, "save_as_text_file: gzip failed on %s",
-                                        s->tmp);
+                return ember__task_fail(t, EMBER_EIO, "%s: gzip failed on %s", OP(t), s->tmp);
             int rc = write_all(t, s, s->zbuf, WBUF - s->z.avail_out);
             if (rc)
                 return rc;
@@ -96,8 +106,8 @@ static int put_through(ember__task *t, save_state *s, const unsigned char *p, si
         ZSTD_outBuffer out = {s->zbuf, WBUF, 0};
         size_t left = ZSTD_compressStream2(s->zs, &out, &in, finish ? ZSTD_e_end : ZSTD_e_continue);
         if (ZSTD_isError(left))
-            return ember__task_fail(t, EMBER_EIO, "save_as_text_file: zstd failed on %s: %s",
-                                    s->tmp, ZSTD_getErrorName(left));
+            return ember__task_fail(t, EMBER_EIO, "%s: zstd failed on %s: %s", OP(t), s->tmp,
+                                    ZSTD_getErrorName(left));
         int rc = write_all(t, s, s->zbuf, out.pos);
         if (rc)
             return rc;
@@ -131,9 +141,9 @@ static void close_attempt(save_state *s, bool remove)
 static int open_attempt(ember__task *t, save_state *s, const save_args *a)
 {
     if (!s->buf && !(s->buf = ember__malloc(WBUF)))
-        return ember__task_fail(t, EMBER_ENOMEM, "save_as_text_file: out of memory");
+        return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", OP(t));
     if (a->codec != EMBER__CODEC_NONE && !s->zbuf && !(s->zbuf = ember__malloc(WBUF)))
-        return ember__task_fail(t, EMBER_ENOMEM, "save_as_text_file: out of memory");
+        return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", OP(t));
     snprintf(s->tmp, sizeof s->tmp, "%s/_temporary/_attempt-%05d-%d", a->dir, t->partition,
              s->attempt);
     s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -143,12 +153,53 @@ static int open_attempt(ember__task *t, save_state *s, const save_args *a)
         s->z = (z_stream){0};
         if (deflateInit2(&s->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
                          Z_DEFAULT_STRATEGY) != Z_OK)
-            return ember__task_fail(t, EMBER_ENOMEM, "save_as_text_file: cannot start gzip");
+            return ember__task_fail(t, EMBER_ENOMEM, "%s: cannot start gzip", OP(t));
         s->z_on = true;
     } else if (a->codec == EMBER__CODEC_ZSTD) {
         if (!s->zs && !(s->zs = ZSTD_createCStream()))
-            return ember__task_fail(t, EMBER_ENOMEM, "save_as_text_file: cannot start zstd");
+            return ember__task_fail(t, EMBER_ENOMEM, "%s: cannot start zstd", OP(t));
         ZSTD_CCtx_reset(s->zs, ZSTD_reset_session_only);
+    }
+    if (a->header) { /* CSV: every part file starts with the header line */
+        size_t n = strlen(a->header);
+        if (n + 1 < WBUF) {
+            memcpy(s->buf, a->header, n);
+            s->buf[n] = '\n';
+            s->len = n + 1;
+        }
+    }
+    return 0;
+}
+
+/* The bytes of a record as a CSV line: fields quoted when they hold the
+ * delimiter, the quote or a line break; quotes doubled. Into out. */
+static int csv_line(const save_args *a, ember_bytes row, ember_buf *out, ember__task *t)
+{
+    out->len = 0;
+    ember_bytes f;
+    size_t n = ember_csv_nfields(row);
+    if (n == 0 && row.len)
+        return ember__task_fail(t, EMBER_EINVAL, "%s: a record that is not a CSV row", a->op);
+    for (size_t i = 0; i < n; i++) {
+        if (ember_csv_field(row, i, &f))
+            return ember__task_fail(t, EMBER_EINVAL, "%s: a record that is not a CSV row", a->op);
+        const unsigned char *p = f.ptr;
+        bool quote = false;
+        for (size_t k = 0; k < f.len && !quote; k++)
+            quote = p[k] == a->delim || p[k] == a->quote || p[k] == '\n' || p[k] == '\r';
+        int rc = i ? ember_buf_append(out, &a->delim, 1) : 0;
+        if (!rc && quote)
+            rc = ember_buf_append(out, &a->quote, 1);
+        for (size_t k = 0; k < f.len && !rc; k++) {
+            if (quote && p[k] == a->quote)
+                rc = ember_buf_append(out, &a->quote, 1);
+            if (!rc)
+                rc = ember_buf_append(out, &p[k], 1);
+        }
+        if (!rc && quote)
+            rc = ember_buf_append(out, &a->quote, 1);
+        if (rc)
+            return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", a->op);
     }
     return 0;
 }
@@ -161,6 +212,20 @@ static int save_push(ember_out *self, const ember_rec *rec)
     int rc;
     if (s->fd < 0 && (rc = open_attempt(t, s, a)))
         return rc;
+    ember_rec csv = *rec;
+    if (a->format == FMT_CSV) {
+        if ((rc = csv_line(a, rec->val, &s->line, t)))
+            return rc;
+        ember__rec_set(&csv, NULL, 0, s->line.ptr ? s->line.ptr : (const unsigned char *)"",
+                       s->line.len);
+        rec = &csv;
+    } else if (a->format == FMT_JSON &&
+               (rec->key.ptr || memchr(rec->val.ptr ? rec->val.ptr : "", '\n', rec->val.len))) {
+        return ember__task_fail(t, EMBER_EINVAL,
+                                "%s: a record that is not one line of JSON (a key, or a line "
+                                "break)",
+                                a->op);
+    }
     size_t need = rec->val.len + 1 + (rec->key.ptr ? rec->key.len + 1 : 0);
     if (s->len + need > WBUF && (rc = flush_buf(t, s, a->codec)))
         return rc;
@@ -238,6 +303,7 @@ static void save_destroy(void *state)
         close_attempt(s, true);
     ember__free(s->buf);
     ember__free(s->zbuf);
+    ember_buf_destroy(&s->line);
     if (s->zs)
         ZSTD_freeCStream(s->zs);
 }
@@ -296,23 +362,28 @@ static bool only_temporary(const char *dir)
     return only;
 }
 
-int ember_save_as_text_file(ember_rdd *rdd, const char *dir, const char *codec)
+static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
 {
-    const char *op = "save_as_text_file";
+    const char *op = a.op;
     int rc = ember__action_begin(rdd, op);
     if (rc)
         return rc;
     ember_ctx *ctx = rdd->ctx;
-    save_args a = {dir, "", EMBER__CODEC_NONE};
+    a.dir = dir;
     if (!dir || !*dir || strlen(dir) > PATH_MAX - 64)
         return ember__err(ctx, EMBER_EINVAL, "%s: dir is NULL, empty or too long", op);
-    if (codec && !strcmp(codec, "gzip"))
-        a = (save_args){dir, ".gz", EMBER__CODEC_GZIP};
-    else if (codec && !strcmp(codec, "zstd"))
-        a = (save_args){dir, ".zst", EMBER__CODEC_ZSTD};
-    else if (codec)
+    if (a.header && (strlen(a.header) + 1 >= WBUF || strchr(a.header, '\n')))
+        return ember__err(ctx, EMBER_EINVAL, "%s: the header must be one short line", op);
+    if (codec && !strcmp(codec, "gzip")) {
+        a.ext = ".gz";
+        a.codec = EMBER__CODEC_GZIP;
+    } else if (codec && !strcmp(codec, "zstd")) {
+        a.ext = ".zst";
+        a.codec = EMBER__CODEC_ZSTD;
+    } else if (codec) {
         return ember__err(ctx, EMBER_EINVAL, "%s: unknown codec '%s' (NULL, \"gzip\" or \"zstd\")",
                           op, codec);
+    }
 
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s/_temporary", dir);
@@ -378,6 +449,31 @@ out_cleanup:
     if (rc && created)
         rmdir(dir);
     return rc;
+}
+
+int ember_save_as_text_file(ember_rdd *rdd, const char *dir, const char *codec)
+{
+    return save(rdd, dir, codec,
+                (save_args){.ext = "", .format = FMT_TEXT, .op = "save_as_text_file"});
+}
+
+int ember_save_as_csv(ember_rdd *rdd, const char *dir, const char *codec,
+                      const ember_csv_opts *opts, const char *header)
+{
+    ember_csv_opts o = opts ? *opts : (ember_csv_opts){0};
+    return save(rdd, dir, codec,
+                (save_args){.ext = "",
+                            .format = FMT_CSV,
+                            .op = "save_as_csv",
+                            .delim = (unsigned char)(o.delimiter ? o.delimiter : ','),
+                            .quote = (unsigned char)(o.quote ? o.quote : '"'),
+                            .header = header});
+}
+
+int ember_save_as_json_lines(ember_rdd *rdd, const char *dir, const char *codec)
+{
+    return save(rdd, dir, codec,
+                (save_args){.ext = "", .format = FMT_JSON, .op = "save_as_json_lines"});
 }
 
 /* ---------------------------------------------------------------- noop */

@@ -182,6 +182,66 @@ static void test_existing_dir_and_leftovers(void **state)
     ember_close(ctx);
 }
 
+static void test_csv_and_json_round_trip(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    char in[300];
+    snprintf(in, sizeof in, "%s/in.csv", root);
+    FILE *f = fopen(in, "wb");
+    fputs("name,note\nAda,\"a, b\"\nBob,\"say \"\"hi\"\"\nthere\"\n", f);
+    fclose(f);
+    ember_csv_opts o = {.header = 1};
+    ember_rdd *rows = ember_read_csv(ctx, in, &o);
+    const char *dir = out_dir("csv-out");
+    assert_int_equal(ember_save_as_csv(rows, dir, "gzip", NULL, "name,note"), 0);
+    ember_result *a, *b;
+    assert_int_equal(ember_collect(rows, &a), 0);
+    assert_int_equal(ember_collect(ember_read_csv(ctx, dir, &o), &b), 0);
+    assert_int_equal(ember_result_len(b), 2);
+    for (size_t i = 0; i < 2; i++) {
+        ember_bytes x = ember_result_at(a, i).val, y = ember_result_at(b, i).val;
+        assert_int_equal(x.len, y.len);
+        assert_memory_equal(x.ptr, y.ptr, x.len);
+    }
+    ember_result_free(a);
+    ember_result_free(b);
+    /* JSON lines: as they are; a record that is not one line fails */
+    ember_bytes js[] = {B("{\"a\":1}"), B("{\"b\":[2]}")};
+    const char *jdir = out_dir("json-out");
+    assert_int_equal(ember_save_as_json_lines(ember_parallelize(ctx, js, 2, 2), jdir, NULL), 0);
+    assert_int_equal(count_of(ember_read_json_lines(ctx, jdir, NULL)), 2);
+    ember_bytes bad[] = {B("{\"a\":\n1}")};
+    assert_int_equal(
+        ember_save_as_json_lines(ember_parallelize(ctx, bad, 1, 1), out_dir("j2"), NULL),
+        EMBER_EINVAL);
+    assert_msg(ctx, "not one line of JSON");
+    assert_false(exists(out_dir("j2"), "."));
+    ember_close(ctx);
+}
+
+static void test_whole_text_files(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    int64_t v[] = {1, 2, 3, 4, 5, 6};
+    const char *dir = out_dir("whole");
+    assert_int_equal(ember_save_as_text_file(
+                         ember_map(ember_parallelize_i64(ctx, v, 6, 3), tag, NULL), dir, "zstd"),
+                     0);
+    ember_rdd *w = ember_whole_text_files(ctx, dir, 2);
+    assert_int_equal(ember_num_partitions(w), 2);
+    ember_result *res;
+    assert_int_equal(ember_collect(w, &res), 0);
+    assert_int_equal(ember_result_len(res), 3); /* the part files; _SUCCESS skipped */
+    ember_rec r = ember_result_at(res, 1);
+    char expect[300];
+    snprintf(expect, sizeof expect, "%s/part-00001.zst", dir);
+    assert_bytes(r.key, expect);
+    assert_bytes(r.val, "line 3\nline 4\n");
+    ember_result_free(res);
+    assert_int_equal(ember_num_partitions(ember_whole_text_files(ctx, dir, 9)), 3);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +249,8 @@ int main(void)
         cmocka_unit_test(test_pairs_and_empty_partitions),
         cmocka_unit_test(test_failed_job_leaves_no_part_file),
         cmocka_unit_test(test_existing_dir_and_leftovers),
+        cmocka_unit_test(test_csv_and_json_round_trip),
+        cmocka_unit_test(test_whole_text_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
