@@ -310,6 +310,9 @@ EMBER_EXTERN size_t ember_csv_nfields(ember_bytes row);
 /* The index of the header column named name, for use in tasks with
  * ember_csv_field; EMBER_EINVAL when there is no such column or no header. */
 EMBER_EXTERN int ember_csv_column(ember_rdd *csv, const char *name);
+/* The header row (read its names with ember_csv_field), borrowed until the rdd is
+ * freed. EMBER_EINVAL when csv has no header. */
+EMBER_EXTERN int ember_csv_header(ember_rdd *csv, ember_bytes *out);
 
 /* The bad records a reader rdd has skipped or diverted, over the actions run so
  * far (successful task attempts only). EMBER_EINVAL for an rdd that is not a

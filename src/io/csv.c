@@ -596,6 +596,19 @@ int ember_csv_column(ember_rdd *rdd, const char *name)
     return ember__err(rdd->ctx, EMBER_EINVAL, "ember_csv_column: no column named '%s'", name);
 }
 
+int ember_csv_header(ember_rdd *rdd, ember_bytes *out)
+{
+    int rc = ember__rdd_check(rdd, "ember_csv_header");
+    if (rc)
+        return rc;
+    if (rdd->kind != EMBER__N_SOURCE || rdd->feed != csv_feed || !out ||
+        !((const csv_src *)rdd->src)->header)
+        return ember__err(rdd->ctx, EMBER_EINVAL,
+                          "ember_csv_header: not a CSV reader's rdd with a header");
+    *out = ember_buf_bytes(&((const csv_src *)rdd->src)->head);
+    return 0;
+}
+
 int ember__csv_bad_records(ember_rdd *rdd, int64_t *count)
 {
     if (rdd->kind != EMBER__N_SOURCE || rdd->feed != csv_feed)
