@@ -40,6 +40,23 @@ pc2=$(median "$build/bench/bench_pi" 'local[2]' 10000000 16 chunks)
 pt1=$(median "$build/bench/pi_pthreads" 1 10000000 16)
 pt2=$(median "$build/bench/pi_pthreads" 2 10000000 16)
 
+# files: line count of a 1 GB file beside wc -l; CSV parse of a 200 MB file beside
+# Python's csv module. Generated once (deterministic), page cache warmed first.
+data=${EMBER_BENCH_DATA:-${TMPDIR:-/tmp}/ember-bench}
+mkdir -p "$data"
+[ -s "$data/lines.txt" ] || "$build/bench/gen_data" lines "$data/lines.txt" 1024
+[ -s "$data/data.csv" ] || "$build/bench/gen_data" csv "$data/data.csv" 200
+cat "$data/lines.txt" "$data/data.csv" >/dev/null
+lines_mb=$(awk -v b="$(stat -c %s "$data/lines.txt")" 'BEGIN {print b / 1e6}')
+wc_mbs() { local s e; s=$(date +%s%N); wc -l "$data/lines.txt" >/dev/null; e=$(date +%s%N)
+           awk -v mb="$lines_mb" -v ns=$((e - s)) 'BEGIN {printf "%.1f", mb / (ns / 1e9)}'; }
+lc1=$(median "$build/bench/bench_io" lines "$data/lines.txt" 'local[1]')
+lc2=$(median "$build/bench/bench_io" lines "$data/lines.txt" 'local[2]')
+lwc=$(median wc_mbs)
+cv1=$(median "$build/bench/bench_io" csv "$data/data.csv" 'local[1]')
+cv2=$(median "$build/bench/bench_io" csv "$data/data.csv" 'local[2]')
+cpy=$(median "$py" "$here/csv_peer.py" "$data/data.csv")
+
 rev=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$here" status --porcelain --untracked-files=no 2>/dev/null | grep -qv RESULTS.md && echo "+changes" || true)
 table=$(cat <<TXT
@@ -67,6 +84,22 @@ chunks: one record per partition's chunk of samples (as the pthreads loop splits
 | ember local[2], chunks | $pc2 | $(ratio "$pc2" "$pc1") × local[1] |
 | pthreads, 1 thread, same sampler | $pt1 | ember local[1] = $(ratio "$pi1" "$pt1") (records), $(ratio "$pc1" "$pt1") (chunks) × this |
 | pthreads, 2 threads, same sampler | $pt2 | ember local[2] = $(ratio "$pi2" "$pt2") (records), $(ratio "$pc2" "$pt2") (chunks) × this |
+
+### Files: count the lines of a 1 GB file (page cache warm), MB/s
+
+| runner | MB/s | vs wc -l |
+|---|---:|---:|
+| ember text_file → count, local[1] | $lc1 | $(ratio "$lc1" "$lwc") |
+| ember text_file → count, local[2] | $lc2 | $(ratio "$lc2" "$lwc") |
+| wc -l | $lwc | 1.00 |
+
+### Files: read and parse a 200 MB CSV (header, quoted fields with doubled quotes), MB/s
+
+| runner | MB/s | vs Python csv |
+|---|---:|---:|
+| ember read_csv → noop, local[1] | $cv1 | $(ratio "$cv1" "$cpy") |
+| ember read_csv → noop, local[2] | $cv2 | $(ratio "$cv2" "$cpy") |
+| Python 3 csv.reader | $cpy | 1.00 |
 TXT
 )
 echo "$table"

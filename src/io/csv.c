@@ -291,14 +291,7 @@ static int feed_plain_csv(const csv_src *s, const struct csv_split *sp, struct c
     uint64_t lines = 0;
     if (sp->start > 0) {
         /* the quoted state at start-1: the parity of the quotes before it */
-        size_t quotes = 0;
-        for (const unsigned char *q = base; q < base + sp->start - 1;) {
-            const unsigned char *hit = memchr(q, s->quote, (size_t)(base + sp->start - 1 - q));
-            if (!hit)
-                break;
-            quotes++;
-            q = hit + 1;
-        }
+        size_t quotes = ember__count_byte(base, base + sp->start - 1, s->quote);
         /* the first line break outside quotes at or after start-1 ends the row
          * that belongs to the split before */
         bool in_quotes = quotes & 1;
@@ -310,9 +303,7 @@ static int feed_plain_csv(const csv_src *s, const struct csv_split *sp, struct c
                 break;
         }
         pos = q < end ? q + 1 : end;
-        for (const unsigned char *c = base; c < pos && (c = memchr(c, '\n', (size_t)(pos - c)));
-             c++)
-            lines++;
+        lines = ember__count_byte(base, pos, '\n');
     }
     r->next_line = lines + 1;
     r->is_header = s->header && pos == base;
@@ -320,8 +311,10 @@ static int feed_plain_csv(const csv_src *s, const struct csv_split *sp, struct c
     const unsigned char *stop = base + (sp->end < size ? sp->end : size);
     /* parse lines while a row starts before stop, and finish the row running over:
      * libcsv's state says whether it is between rows (0: no row begun) */
+    ember__scan scan;
+    ember__scan_init(&scan, pos, end);
     while (pos < end && !rc && (pos < stop || p->pstate != 0)) {
-        const unsigned char *nl = memchr(pos, '\n', (size_t)(end - pos));
+        const unsigned char *nl = ember__scan_next(&scan);
         const unsigned char *next = nl ? nl + 1 : end;
         rc = feed_piece(p, r, pos, (size_t)(next - pos));
         pos = next;

@@ -23,6 +23,69 @@ typedef struct ember__files {
 int ember__paths_expand(ember_ctx *ctx, const char *op, const char *paths, ember__files *out);
 void ember__files_destroy(ember__files *f);
 
+/* ---------------------------------------------------------------- scanning bytes */
+
+/* Newlines found 64 bytes at a time: a bitmask of a block's '\n' bytes (SSE2
+ * compares on x86-64), then one count-trailing-zeros a line. Lines here average
+ * tens of bytes, where a memchr call a line costs more than the scan. */
+typedef struct ember__scan {
+    const unsigned char *blk, *end;
+    uint64_t mask;
+} ember__scan;
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+static inline uint64_t ember__byte_mask(const unsigned char *p, const unsigned char *end,
+                                        unsigned char c)
+{
+    uint64_t m = 0;
+#if defined(__SSE2__)
+    if (end - p >= 64) {
+        const __m128i nl = _mm_set1_epi8((char)c);
+        for (int k = 0; k < 4; k++) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+            m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)) << (16 * k);
+        }
+        return m;
+    }
+#endif
+    for (int k = 0; k < 64 && p + k < end; k++)
+        m |= (uint64_t)(p[k] == c) << k;
+    return m;
+}
+
+static inline void ember__scan_init(ember__scan *s, const unsigned char *p,
+                                    const unsigned char *end)
+{
+    *s = (ember__scan){p, end, p < end ? ember__byte_mask(p, end, '\n') : 0};
+}
+
+/* The next newline, or NULL at the end. */
+static inline const unsigned char *ember__scan_next(ember__scan *s)
+{
+    while (!s->mask) {
+        s->blk += 64;
+        if (s->blk >= s->end)
+            return NULL;
+        s->mask = ember__byte_mask(s->blk, s->end, '\n');
+    }
+    const unsigned char *nl = s->blk + __builtin_ctzll(s->mask);
+    s->mask &= s->mask - 1;
+    return nl;
+}
+
+/* How many bytes c there are in [p, end). */
+static inline size_t ember__count_byte(const unsigned char *p, const unsigned char *end,
+                                       unsigned char c)
+{
+    size_t n = 0;
+    for (; p < end; p += 64)
+        n += (size_t)__builtin_popcountll(ember__byte_mask(p, end, c));
+    return n;
+}
+
 /* A line checker for structured readers: 0 keep, 1 skip quietly (a blank line),
  * -1 bad (why says what is wrong). */
 typedef int ember__line_check(const unsigned char *p, size_t n, char *why, size_t cap);

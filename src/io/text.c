@@ -56,13 +56,7 @@ static void text_free(void *p)
 static uint64_t line_number(ember__lines *ls)
 {
     if (ls->base == UINT64_MAX) { /* count the lines before the split, once */
-        uint64_t n = 0;
-        const unsigned char *p = ls->map, *end = ls->map ? ls->map + ls->first : NULL;
-        while (p && p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
-            n++;
-            p++;
-        }
-        ls->base = n;
+        ls->base = ls->map ? ember__count_byte(ls->map, ls->map + ls->first, '\n') : 0;
     }
     return ls->base + ls->line;
 }
@@ -147,57 +141,6 @@ int ember__lines_end(ember__lines *ls, ember_out *sink)
     return rc;
 }
 
-/* ---------------------------------------------------------------- finding line ends */
-
-/* Newlines found 64 bytes at a time: a bitmask of a block's '\n' bytes (SSE2
- * compares on x86-64), then one count-trailing-zeros a line. Lines here average
- * tens of bytes, where a memchr call a line costs more than the scan. */
-typedef struct nl_scan {
-    const unsigned char *blk, *end;
-    uint64_t mask;
-} nl_scan;
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
-static inline uint64_t block_mask(const unsigned char *p, const unsigned char *end)
-{
-    uint64_t m = 0;
-#if defined(__SSE2__)
-    if (end - p >= 64) {
-        const __m128i nl = _mm_set1_epi8('\n');
-        for (int k = 0; k < 4; k++) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
-            m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)) << (16 * k);
-        }
-        return m;
-    }
-#endif
-    for (int k = 0; k < 64 && p + k < end; k++)
-        m |= (uint64_t)(p[k] == '\n') << k;
-    return m;
-}
-
-static inline void nl_init(nl_scan *s, const unsigned char *p, const unsigned char *end)
-{
-    *s = (nl_scan){p, end, p < end ? block_mask(p, end) : 0};
-}
-
-/* The next newline, or NULL at the end. */
-static inline const unsigned char *nl_next(nl_scan *s)
-{
-    while (!s->mask) {
-        s->blk += 64;
-        if (s->blk >= s->end)
-            return NULL;
-        s->mask = block_mask(s->blk, s->end);
-    }
-    const unsigned char *nl = s->blk + __builtin_ctzll(s->mask);
-    s->mask &= s->mask - 1;
-    return nl;
-}
-
 /* ---------------------------------------------------------------- reading a split */
 
 static int feed_plain(const text_src *s, const split *sp, ember_out *sink, ember__lines *ls)
@@ -235,10 +178,10 @@ static int feed_plain(const text_src *s, const split *sp, ember_out *sink, ember
     ls->map = base;
     ls->first = (size_t)(p - base);
     int rc = 0;
-    nl_scan scan;
-    nl_init(&scan, p, end);
+    ember__scan scan;
+    ember__scan_init(&scan, p, end);
     while (p < stop && !rc) {
-        const unsigned char *nl = nl_next(&scan);
+        const unsigned char *nl = ember__scan_next(&scan);
         const unsigned char *eol = nl ? nl : end;
         rc = emit_line(ls, p, (size_t)(eol - p), sink);
         p = eol + 1;
