@@ -292,7 +292,9 @@ typedef struct ember_csv_opts {
     int header;           /* 1: the first row of every file is the header (all equal) */
     char delimiter;       /* 0: ',' */
     char quote;           /* 0: '"' */
-    char escape;          /* 0 or the quote (RFC 4180: a doubled quote); others: ENOTSUP */
+    char escape;          /* 0 or the quote: RFC 4180 (a doubled quote). Another character
+                             (e.g. '\\'): escape+quote is a quote and escape+escape one escape;
+                             files are then not split (one partition each) */
 } ember_csv_opts;
 
 /* CSV files parsed with libcsv: one record per row, its value holding the fields

@@ -33,8 +33,9 @@ typedef struct csv_src {
     char *bad_dir;
     bool header;
     unsigned char delim, quote;
-    ember_buf head; /* the first file's header row, encoded as a record value */
-    size_t ncols;   /* fields per row: the header's; 0: the first row's decides */
+    unsigned char escape; /* 0: RFC 4180 (a doubled quote); else escape + quote is a quote */
+    ember_buf head;       /* the first file's header row, encoded as a record value */
+    size_t ncols;         /* fields per row: the header's; 0: the first row's decides */
     struct csv_split {
         uint32_t file;
         uint64_t start, end;
@@ -144,6 +145,9 @@ typedef struct row_state {
     size_t want;    /* fields per row; 0: set by the first row */
     int64_t count, bad;
     ember_buf diverted;
+    ember_buf esc;    /* a piece with its escapes rewritten */
+    bool esc_pending; /* the last piece ended in an escape */
+    bool esc_literal; /* the last byte came from an escape pair */
     int rc;
 } row_state;
 
@@ -224,6 +228,48 @@ static void on_row(int term, void *arg)
     r->bad_utf8 = false;
 }
 
+/* With an escape character: escape+quote becomes a doubled quote and
+ * escape+escape one escape, the RFC 4180 form libcsv reads. An escape that ends
+ * a piece waits for the next one. */
+static int unescape(row_state *r, const unsigned char **piece, size_t *n)
+{
+    const csv_src *s = r->s;
+    ember_buf *b = &r->esc;
+    b->len = 0;
+    if (r->esc_pending && ember_buf_append(b, &s->escape, 1))
+        return EMBER_ENOMEM;
+    r->esc_pending = false;
+    const unsigned char *p = *piece;
+    for (size_t i = 0; i < *n; i++) {
+        unsigned char c = p[i];
+        int rc = 0;
+        if (b->len && b->ptr[b->len - 1] == s->escape && !r->esc_literal) {
+            if (c == s->quote) {
+                b->ptr[b->len - 1] = s->quote; /* \" -> "" */
+                rc = ember_buf_append(b, &c, 1);
+                r->esc_literal = true;
+                if (rc)
+                    return rc;
+                continue;
+            }
+            if (c == s->escape) { /* \\ -> \ */
+                r->esc_literal = true;
+                continue;
+            }
+        }
+        r->esc_literal = false;
+        if ((rc = ember_buf_append(b, &c, 1)))
+            return rc;
+    }
+    if (b->len && b->ptr[b->len - 1] == s->escape && !r->esc_literal) {
+        b->len--; /* decide with the next piece */
+        r->esc_pending = true;
+    }
+    *piece = b->ptr;
+    *n = b->len;
+    return 0;
+}
+
 /* Feed one piece (a line, with its '\n') to the parser. */
 static int feed_piece(struct csv_parser *p, row_state *r, const unsigned char *piece, size_t n)
 {
@@ -233,6 +279,8 @@ static int feed_piece(struct csv_parser *p, row_state *r, const unsigned char *p
         return ember__task_fail(r->sink->task, EMBER_ENOMEM, "read_csv: out of memory");
     for (size_t i = 0; i < n; i++)
         r->next_line += piece[i] == '\n';
+    if (r->s->escape && unescape(r, &piece, &n))
+        return ember__task_fail(r->sink->task, EMBER_ENOMEM, "read_csv: out of memory");
     r->row_done = false;
     if (csv_parse(p, piece, n, on_field, on_row, r) != n && !r->rc)
         return ember__task_fail(r->sink->task, EMBER_EIO, "read_csv: %s:%llu: %s", r->path,
@@ -385,6 +433,7 @@ static int csv_feed(ember_rdd *n, int part, ember_out *sink)
     ember_buf_destroy(&r.row);
     ember_buf_destroy(&r.raw);
     ember_buf_destroy(&r.diverted);
+    ember_buf_destroy(&r.esc);
     if (t->fail_code)
         return t->fail_code;
     return rc;
@@ -481,6 +530,8 @@ static int read_header(ember_ctx *ctx, csv_src *s)
     return 0;
 }
 
+/* Splits as text files; with an escape character other than the quote, quote
+ * parity no longer tells where records start, so each file is one split. */
 static int make_csv_splits(csv_src *s, int min_parts)
 {
     uint64_t total = 0;
@@ -496,7 +547,7 @@ static int make_csv_splits(csv_src *s, int min_parts)
         uint64_t left = f->size, at = 0;
         do {
             uint64_t len = left;
-            if (f->codec == EMBER__CODEC_NONE && (double)left / (double)size > 1.1)
+            if (f->codec == EMBER__CODEC_NONE && !s->escape && (double)left / (double)size > 1.1)
                 len = size;
             if ((size_t)s->nsplits == cap) {
                 cap = cap ? cap * 2 : 64;
@@ -528,9 +579,12 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
         (o.read.on_bad == EMBER_BAD_DIVERT && (!o.read.bad_dir || !*o.read.bad_dir)))
         return ember__rdd_error(ctx, EMBER_EINVAL,
                                 "%s: bad on_bad, or EMBER_BAD_DIVERT without bad_dir", op);
-    if (o.escape && o.escape != (o.quote ? o.quote : '"'))
-        return ember__rdd_error(ctx, EMBER_ENOTSUP,
-                                "%s: only RFC 4180 escaping (a doubled quote) is supported", op);
+    if (o.escape &&
+        (o.escape == (o.delimiter ? o.delimiter : ',') || o.escape == '\n' || o.escape == '\r'))
+        return ember__rdd_error(ctx, EMBER_EINVAL,
+                                "%s: the escape cannot be the delimiter or a "
+                                "line break",
+                                op);
     if (o.read.min_parts < 0)
         return ember__rdd_error(ctx, EMBER_EINVAL, "%s: min_parts must be >= 0", op);
     csv_src *s = ember__calloc(1, sizeof *s);
@@ -540,6 +594,7 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
     s->header = o.header;
     s->delim = (unsigned char)(o.delimiter ? o.delimiter : ',');
     s->quote = (unsigned char)(o.quote ? o.quote : '"');
+    s->escape = o.escape && (unsigned char)o.escape != s->quote ? (unsigned char)o.escape : 0;
     int rc = 0;
     if (s->on_bad == EMBER_BAD_DIVERT) {
         if (!(s->bad_dir = ember__strdup(o.read.bad_dir)))
