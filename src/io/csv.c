@@ -93,7 +93,23 @@ int ember_csv_field(ember_bytes row, size_t i, ember_bytes *out)
 static size_t utf8_bad_at(const unsigned char *s, size_t n)
 {
     size_t i = 0;
+#if defined(__SSE2__)
+    while (n - i >= 16) { /* sixteen ASCII bytes at a time: no high bit set */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        if (_mm_movemask_epi8(v))
+            break;
+        i += 16;
+    }
+#endif
     while (i < n) {
+        if (n - i >= 8) { /* eight ASCII bytes at a time */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
         unsigned char c = s[i];
         if (c < 0x80) {
             i++;
@@ -145,6 +161,11 @@ typedef struct row_state {
     size_t want;    /* fields per row; 0: set by the first row */
     int64_t count, bad;
     ember_buf diverted;
+    const unsigned char *map;       /* plain files: the mapping, to number lines lazily */
+    const unsigned char *row_start; /* the row being read, in the mapping */
+    unsigned char special[256];     /* 1 for the delimiter, the quote, '\r', '\n' */
+    const unsigned char *rawp;      /* the fast path's row, in place (else raw) */
+    size_t rawn;
     ember_buf esc;    /* a piece with its escapes rewritten */
     bool esc_pending; /* the last piece ended in an escape */
     bool esc_literal; /* the last byte came from an escape pair */
@@ -173,6 +194,8 @@ static int bad_row(row_state *r, const char *why)
 {
     const csv_src *s = r->s;
     ember__task *t = r->sink->task;
+    if (r->map) /* lines are counted only when a message needs one */
+        r->line = 1 + ember__count_byte(r->map, r->row_start, '\n');
     if (s->on_bad == EMBER_BAD_FAIL)
         return ember__task_fail(t, EMBER_EINVAL, "read_csv: %s:%llu: %s", r->path,
                                 (unsigned long long)r->line, why);
@@ -180,13 +203,13 @@ static int bad_row(row_state *r, const char *why)
     if (s->on_bad == EMBER_BAD_DIVERT) {
         char head[64];
         int hn = snprintf(head, sizeof head, ":%llu\t", (unsigned long long)r->line);
-        size_t raw = r->raw.len;
-        while (raw && (r->raw.ptr[raw - 1] == '\n' || r->raw.ptr[raw - 1] == '\r'))
+        const unsigned char *rp = r->rawp ? r->rawp : r->raw.ptr;
+        size_t raw = r->rawp ? r->rawn : r->raw.len;
+        while (raw && (rp[raw - 1] == '\n' || rp[raw - 1] == '\r'))
             raw--;
         if (ember_buf_append(&r->diverted, r->path, strlen(r->path)) ||
             ember_buf_append(&r->diverted, head, (size_t)hn) ||
-            ember_buf_append(&r->diverted, r->raw.ptr, raw) ||
-            ember_buf_append(&r->diverted, "\n", 1))
+            ember_buf_append(&r->diverted, rp, raw) || ember_buf_append(&r->diverted, "\n", 1))
             return ember__task_fail(t, EMBER_ENOMEM, "read_csv: out of memory diverting");
     }
     return 0;
@@ -304,6 +327,123 @@ static int finish_parse(struct csv_parser *p, row_state *r)
     return r->rc;
 }
 
+/* ---------------------------------------------------------------- the fast path */
+
+static bool is_sp(unsigned char c)
+{
+    return c == ' ' || c == '\t'; /* what libcsv trims around unquoted fields */
+}
+
+static int add_field(row_state *r, const unsigned char *f, size_t len, bool collapse,
+                     unsigned char quote)
+{
+    unsigned char hdr[10];
+    size_t hn = (size_t)(ember__varint_put(hdr, len) - hdr); /* an upper bound when collapsing */
+    size_t at = r->row.len;
+    if (ember__buf_reserve(&r->row, hn + len))
+        return EMBER_ENOMEM;
+    unsigned char *d = r->row.ptr + at + hn;
+    size_t out = len;
+    if (!collapse) {
+        if (len)
+            memcpy(d, f, len);
+    } else { /* "" -> ": copy the runs between doubled quotes */
+        out = 0;
+        const unsigned char *src = f, *fend = f + len;
+        while (src < fend) {
+            const unsigned char *qq = memchr(src, quote, (size_t)(fend - src));
+            size_t run = qq ? (size_t)(qq - src) + 1 : (size_t)(fend - src);
+            memcpy(d + out, src, run);
+            out += run;
+            src += run + (qq ? 1 : 0); /* the second quote of the pair */
+        }
+        if (ember__varint_len(out) != hn) { /* a shorter length: shift the bytes down */
+            size_t nh = ember__varint_len(out);
+            memmove(r->row.ptr + at + nh, d, out);
+            hn = nh;
+        }
+    }
+    ember__varint_put(r->row.ptr + at, out);
+    r->row.len = at + hn + out;
+    r->nfields++; /* UTF-8 is checked once a row (fast_row) */
+    return 0;
+}
+
+/* Tokenize one well-formed RFC 4180 row at p without libcsv: 1 when done (*next
+ * after its line break), 0 when the row is unusual (spaces around an unquoted
+ * field, a quote inside one, text after a closing quote, an unterminated quote)
+ * and libcsv must read it, or a negative code. */
+static int fast_row(const csv_src *s, row_state *r, const unsigned char *p,
+                    const unsigned char *end, const unsigned char **next)
+{
+    const unsigned char *q = p;
+    unsigned char delim = s->delim, quote = s->quote;
+    r->row.len = 0;
+    r->nfields = 0;
+    r->bad_utf8 = false;
+    for (;;) {
+        if (q < end && *q == quote) {
+            const unsigned char *fs = ++q;
+            bool doubled = false;
+            for (;;) {
+                const unsigned char *qq = memchr(q, quote, (size_t)(end - q));
+                if (!qq)
+                    return 0;
+                if (qq + 1 < end && qq[1] == quote) {
+                    doubled = true;
+                    q = qq + 2;
+                    continue;
+                }
+                if (add_field(r, fs, (size_t)(qq - fs), doubled, quote))
+                    return EMBER_ENOMEM;
+                q = qq + 1;
+                break;
+            }
+            if (q < end && *q != delim && *q != '\n' && *q != '\r')
+                return 0;
+        } else {
+            const unsigned char *fs = q;
+            while (q < end && !r->special[*q])
+                q++;
+            if (q < end && *q == quote)
+                return 0;
+            if (q > fs && (is_sp(fs[0]) || is_sp(q[-1])))
+                return 0;
+            if (add_field(r, fs, (size_t)(q - fs), false, quote))
+                return EMBER_ENOMEM;
+        }
+        if (q >= end)
+            break;
+        if (*q == delim) {
+            q++;
+            if (q >= end) { /* "a," at the end: a last, empty field */
+                if (add_field(r, q, 0, false, quote))
+                    return EMBER_ENOMEM;
+                break;
+            }
+            continue;
+        }
+        if (*q == '\r' && q + 1 < end && q[1] == '\n')
+            q++;
+        q++; /* the line break */
+        break;
+    }
+    *next = q;
+    /* UTF-8 over the whole row at once (delimiters and quotes are ASCII); the
+     * field is found only when the row is bad */
+    if (utf8_bad_at(p, (size_t)(q - p)) != SIZE_MAX) {
+        ember_bytes f;
+        r->bad_utf8 = true;
+        for (size_t i = 0; ember_csv_field(ember_buf_bytes(&r->row), i, &f) == 0; i++) {
+            if (f.len && utf8_bad_at(f.ptr, f.len) != SIZE_MAX) {
+                r->utf8_field = i;
+                break;
+            }
+        }
+    }
+    return 1;
+}
+
 /* ---------------------------------------------------------------- reading a split */
 
 static int parser_init(struct csv_parser *p, const csv_src *s)
@@ -351,24 +491,52 @@ static int feed_plain_csv(const csv_src *s, const struct csv_split *sp, struct c
                 break;
         }
         pos = q < end ? q + 1 : end;
-        lines = ember__count_byte(base, pos, '\n');
     }
-    r->next_line = lines + 1;
+    r->next_line = lines + 1; /* the mapped path numbers lines lazily (bad_row) */
     r->is_header = s->header && pos == base;
     int rc = 0;
     const unsigned char *stop = base + (sp->end < size ? sp->end : size);
     /* parse lines while a row starts before stop, and finish the row running over:
      * libcsv's state says whether it is between rows (0: no row begun) */
-    ember__scan scan;
-    ember__scan_init(&scan, pos, end);
-    while (pos < end && !rc && (pos < stop || p->pstate != 0)) {
-        const unsigned char *nl = ember__scan_next(&scan);
-        const unsigned char *next = nl ? nl + 1 : end;
-        rc = feed_piece(p, r, pos, (size_t)(next - pos));
-        pos = next;
+    r->map = base;
+    r->special[s->delim] = r->special[s->quote] = r->special['\r'] = r->special['\n'] = 1;
+    /* rows that start before stop: the fast tokenizer first; libcsv for a row it
+     * declines (and for escapes), fed line by line until it is between rows */
+    while (pos < end && !rc && pos < stop) {
+        if (*pos == '\n' || (*pos == '\r' && pos + 1 < end && pos[1] == '\n')) {
+            pos += *pos == '\n' ? 1 : 2; /* an empty line is no row, as libcsv */
+            r->next_line++;
+            continue;
+        }
+        const unsigned char *next;
+        int fr = s->escape ? 0 : fast_row(s, r, pos, end, &next);
+        if (fr < 0) {
+            rc = ember__task_fail(r->sink->task, fr, "read_csv: out of memory");
+            break;
+        }
+        r->row_start = pos;
+        if (fr == 1) {
+            r->rawp = pos;
+            r->rawn = (size_t)(next - pos);
+            on_row(0, r);
+            r->rawp = NULL;
+            rc = r->rc;
+            pos = next;
+            continue;
+        }
+        r->row.len = 0;
+        r->nfields = 0;
+        r->bad_utf8 = false;
+        do {
+            const unsigned char *nl = memchr(pos, '\n', (size_t)(end - pos));
+            const unsigned char *nx = nl ? nl + 1 : end;
+            rc = feed_piece(p, r, pos, (size_t)(nx - pos));
+            pos = nx;
+        } while (pos < end && !rc && p->pstate != 0);
     }
     if (!rc && pos >= end)
         rc = finish_parse(p, r);
+    r->map = NULL;
     munmap((void *)(uintptr_t)base, size);
     return rc;
 }

@@ -202,16 +202,22 @@ static uint64_t next(void)
     return rng;
 }
 
+/* Random CSV: quoted fields with commas, doubled quotes and newlines; unquoted
+ * fields, some with spaces around them (libcsv trims those: the fast tokenizer
+ * hands such rows to libcsv); "\r\n" and "\n"; empty lines; sometimes no last
+ * newline. Quotes stay RFC 4180, as split parity needs. */
 static size_t random_csv(char *buf, size_t cap)
 {
     size_t len = 0, rows = 1 + next() % 20;
     for (size_t i = 0; i < rows && len + 400 < cap; i++) {
+        if (next() % 10 == 0)
+            buf[len++] = '\n'; /* an empty line */
         for (int f = 0; f < 3; f++) {
             if (f)
                 buf[len++] = ',';
-            int kind = (int)(next() % 4);
+            int kind = (int)(next() % 5);
             size_t l = next() % 12;
-            if (kind == 0) { /* quoted, with commas, doubled quotes and newlines */
+            if (kind == 0) {
                 buf[len++] = '"';
                 for (size_t k = 0; k < l; k++) {
                     int c = (int)(next() % 6);
@@ -228,11 +234,21 @@ static size_t random_csv(char *buf, size_t cap)
                 }
                 buf[len++] = '"';
             } else {
+                bool spaces = kind == 1;
+                if (spaces)
+                    buf[len++] = ' ';
                 for (size_t k = 0; k < l; k++)
                     buf[len++] = (char)('a' + next() % 26);
+                if (spaces && next() % 2)
+                    buf[len++] = '\t';
             }
         }
-        buf[len++] = '\n';
+        bool last = i + 1 == rows;
+        if (!last || next() % 3) {
+            if (next() % 4 == 0)
+                buf[len++] = '\r';
+            buf[len++] = '\n';
+        }
     }
     return len;
 }
@@ -241,7 +257,7 @@ static void test_split_edges(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
     static char buf[1 << 15];
-    for (int file = 0; file < 15; file++) {
+    for (int file = 0; file < 40; file++) {
         size_t len = random_csv(buf, sizeof buf);
         write_file("fuzz.csv", buf, len);
         ref r = {0};
