@@ -42,6 +42,11 @@ typedef struct csv_src {
     } * splits;
     int nsplits;
     ember_accumulator *bad;
+    /* the quoted state at each split's start (the parity of the quotes before
+     * it), found in one pass over a file by the first task that needs it */
+    pthread_mutex_t parity_mu;
+    bool *parity_done; /* per file */
+    bool *in_quotes;   /* per split */
 } csv_src;
 
 static void csv_src_free(void *p)
@@ -53,6 +58,9 @@ static void csv_src_free(void *p)
     ember_buf_destroy(&s->head);
     ember__free(s->bad_dir);
     ember__free(s->splits);
+    ember__free(s->parity_done);
+    ember__free(s->in_quotes);
+    pthread_mutex_destroy(&s->parity_mu);
     ember__free(s);
 }
 
@@ -478,11 +486,27 @@ static int feed_plain_csv(const csv_src *s, const struct csv_split *sp, struct c
     const unsigned char *end = base + size, *pos = base;
     uint64_t lines = 0;
     if (sp->start > 0) {
-        /* the quoted state at start-1: the parity of the quotes before it */
-        size_t quotes = ember__count_byte(base, base + sp->start - 1, s->quote);
+        /* the quoted state at start-1: the parity of the quotes before it, for all
+         * the file's splits at once (they are contiguous in s->splits) */
+        csv_src *w = (csv_src *)(uintptr_t)s;
+        pthread_mutex_lock(&w->parity_mu);
+        if (!w->parity_done[sp->file]) {
+            size_t quotes = 0;
+            uint64_t at = 0;
+            for (int k = 0; k < w->nsplits; k++) {
+                if (w->splits[k].file != sp->file || w->splits[k].start == 0)
+                    continue;
+                uint64_t to = w->splits[k].start - 1 < size ? w->splits[k].start - 1 : size;
+                quotes += ember__count_byte(base + at, base + to, s->quote);
+                at = to;
+                w->in_quotes[k] = quotes & 1;
+            }
+            w->parity_done[sp->file] = true;
+        }
+        bool in_quotes = w->in_quotes[sp - s->splits];
+        pthread_mutex_unlock(&w->parity_mu);
         /* the first line break outside quotes at or after start-1 ends the row
          * that belongs to the split before */
-        bool in_quotes = quotes & 1;
         const unsigned char *q = base + sp->start - 1;
         for (; q < end; q++) {
             if (*q == s->quote)
@@ -758,6 +782,7 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
     csv_src *s = ember__calloc(1, sizeof *s);
     if (!s)
         return ember__rdd_error(ctx, EMBER_ENOMEM, "%s: out of memory", op);
+    pthread_mutex_init(&s->parity_mu, NULL);
     s->on_bad = o.read.on_bad;
     s->header = o.header;
     s->delim = (unsigned char)(o.delimiter ? o.delimiter : ',');
@@ -780,6 +805,9 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
     int want = o.read.min_parts ? o.read.min_parts : (ctx->parallelism < 2 ? ctx->parallelism : 2);
     if (!rc && (rc = make_csv_splits(s, want)))
         ember__err(ctx, rc, "%s: out of memory", op);
+    if (!rc && (!(s->parity_done = ember__calloc(s->files.n, sizeof *s->parity_done)) ||
+                !(s->in_quotes = ember__calloc((size_t)s->nsplits, sizeof *s->in_quotes))))
+        rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
     if (rc) {
         csv_src_free(s);
         return ember__rdd_error(ctx, rc, "%s", ember_errmsg(ctx));
