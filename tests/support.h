@@ -96,4 +96,40 @@ static UNUSED void assert_msg(const ember_ctx *ctx, const char *needle)
     }
 }
 
+/* A scratch directory per test program: tmpdir_setup and tmpdir_teardown as the
+ * group's setup and teardown; tmp_path names a file in it (four at a time). */
+static char test_dir[64];
+
+static UNUSED int tmpdir_setup(void **state)
+{
+    (void)state;
+    strcpy(test_dir, "/tmp/ember-test-XXXXXX");
+    return mkdtemp(test_dir) ? 0 : -1;
+}
+
+static UNUSED int tmpdir_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_dir);
+    return system(cmd);
+}
+
+static UNUSED const char *tmp_path(const char *name)
+{
+    static char path[4][256];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof path[k], "%s/%s", test_dir, name);
+    return path[k];
+}
+
+static UNUSED void tmp_write(const char *name, const void *data, size_t len)
+{
+    FILE *f = fopen(tmp_path(name), "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
 #endif

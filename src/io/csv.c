@@ -36,10 +36,7 @@ typedef struct csv_src {
     unsigned char escape; /* 0: RFC 4180 (a doubled quote); else escape + quote is a quote */
     ember_buf head;       /* the first file's header row, encoded as a record value */
     size_t ncols;         /* fields per row: the header's; 0: the first row's decides */
-    struct csv_split {
-        uint32_t file;
-        uint64_t start, end;
-    } * splits;
+    ember__split *splits;
     int nsplits;
     ember_accumulator *bad;
     /* the quoted state at each split's start (the parity of the quotes before
@@ -519,7 +516,7 @@ static int parser_init(struct csv_parser *p, const csv_src *s)
     return 0;
 }
 
-static int feed_plain_csv(const csv_src *s, const struct csv_split *sp, struct csv_parser *p,
+static int feed_plain_csv(const csv_src *s, const ember__split *sp, struct csv_parser *p,
                           row_state *r)
 {
     const ember__file *f = &s->files.v[sp->file];
@@ -644,7 +641,7 @@ static int on_csv_chunk(const unsigned char *data, size_t len, void *arg)
 static int csv_feed(ember_rdd *n, int part, ember_out *sink)
 {
     const csv_src *s = n->src;
-    const struct csv_split *sp = &s->splits[part];
+    const ember__split *sp = &s->splits[part];
     const ember__file *f = &s->files.v[sp->file];
     ember__task *t = sink->task;
     struct csv_parser p;
@@ -666,15 +663,8 @@ static int csv_feed(ember_rdd *n, int part, ember_out *sink)
     if (r.bad && (!rc || rc == EMBER__STOP)) {
         t->records_bad += r.bad;
         int brc = ember_accumulator_add_i64(s->bad, r.bad);
-        if (!brc && s->on_bad == EMBER_BAD_DIVERT) {
-            char path[4200];
-            snprintf(path, sizeof path, "%s/part-%05d", s->bad_dir, part);
-            FILE *fp = fopen(path, "wb");
-            if (!fp || fwrite(r.diverted.ptr, 1, r.diverted.len, fp) != r.diverted.len)
-                brc = ember__task_fail(t, EMBER_EIO, "read_csv: cannot write %s", path);
-            if (fp && fclose(fp) && !brc)
-                brc = ember__task_fail(t, EMBER_EIO, "read_csv: cannot write %s", path);
-        }
+        if (!brc && s->on_bad == EMBER_BAD_DIVERT)
+            brc = ember__write_diverted("read_csv", s->bad_dir, part, &r.diverted, t);
         if (brc && !t->fail_code)
             ember__task_fail(t, brc, "read_csv: counting bad records failed");
     }
@@ -778,48 +768,11 @@ static int read_header(ember_ctx *ctx, csv_src *s)
     return 0;
 }
 
-/* Splits as text files; with an escape character other than the quote, quote
- * parity no longer tells where records start, so each file is one split. */
-static int make_csv_splits(csv_src *s, int min_parts)
-{
-    uint64_t total = 0;
-    for (size_t i = 0; i < s->files.n; i++)
-        total += s->files.v[i].size;
-    uint64_t goal = total / (uint64_t)(min_parts > 0 ? min_parts : 1);
-    uint64_t size = goal < (32ull << 20) ? goal : (32ull << 20);
-    if (size < 1)
-        size = 1;
-    size_t cap = 0;
-    for (size_t i = 0; i < s->files.n; i++) {
-        const ember__file *f = &s->files.v[i];
-        uint64_t left = f->size, at = 0;
-        do {
-            uint64_t len = left;
-            if (f->codec == EMBER__CODEC_NONE && !s->escape && (double)left / (double)size > 1.1)
-                len = size;
-            if ((size_t)s->nsplits == cap) {
-                cap = cap ? cap * 2 : 64;
-                struct csv_split *v = ember__realloc(s->splits, cap * sizeof *v);
-                if (!v)
-                    return EMBER_ENOMEM;
-                s->splits = v;
-            }
-            s->splits[s->nsplits++] = (struct csv_split){(uint32_t)i, at, at + len};
-            at += len;
-            left -= len;
-        } while (left > 0);
-    }
-    return 0;
-}
-
 ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opts *opts)
 {
     const char *op = "read_csv";
-    if (!ctx || !ember__handle_ok(ctx, EMBER__H_CTX) || ember__cur_task) {
-        ember__err(NULL, ctx ? EMBER_ECTX : EMBER_EINVAL,
-                   "%s: ctx is NULL, closed, or this is a task", op);
+    if (!ember__source_ctx_ok(ctx, op))
         return NULL;
-    }
     ember_csv_opts o = opts ? *opts : (ember_csv_opts){0};
     if (!paths || !*paths)
         return ember__rdd_error(ctx, EMBER_EINVAL, "%s: no paths given", op);
@@ -859,7 +812,9 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
     if (!rc && s->header)
         rc = read_header(ctx, s);
     int want = o.read.min_parts ? o.read.min_parts : (ctx->parallelism < 2 ? ctx->parallelism : 2);
-    if (!rc && (rc = make_csv_splits(s, want)))
+    /* with an escape other than the quote, quote parity no longer tells where
+     * records start: each file is one split */
+    if (!rc && (rc = ember__make_splits(&s->files, want, !s->escape, &s->splits, &s->nsplits)))
         ember__err(ctx, rc, "%s: out of memory", op);
     if (!rc && (!(s->parity_done = ember__calloc(s->files.n, sizeof *s->parity_done)) ||
                 !(s->in_quotes = ember__calloc((size_t)s->nsplits, sizeof *s->in_quotes))))

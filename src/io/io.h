@@ -17,6 +17,28 @@ typedef struct ember__files {
     size_t n, cap;
 } ember__files;
 
+/* A byte range of one input file. */
+typedef struct ember__split {
+    uint32_t file;
+    uint64_t start, end;
+} ember__split;
+
+/* Hadoop's FileInputFormat sizing: min(total / min_parts, 32 MiB), at least 1
+ * byte; plain files cut into pieces of that size (the last up to 1.1 times it)
+ * when split_plain, else one split a file, as compressed files always are; an
+ * empty file is one empty split. 0, EMBER_ENOMEM or EMBER_ERANGE. */
+int ember__make_splits(const ember__files *files, int min_parts, bool split_plain,
+                       ember__split **out, int *n);
+
+/* A source's constructor is on the driver with a live context; else a message
+ * on the thread and false. */
+bool ember__source_ctx_ok(ember_ctx *ctx, const char *op);
+
+/* Write a partition's diverted records to dir/part-NNNNN (replacing what an
+ * earlier attempt wrote). 0, or the task's failure naming the file. */
+int ember__write_diverted(const char *op, const char *dir, int part, const ember_buf *b,
+                          ember__task *t);
+
 /* Expand paths (a file, a directory: its files in name order, names starting
  * with '.' or '_' skipped; a glob; or a comma-separated list of these) into
  * files. 0, or a negative code with the message on ctx naming the path. */

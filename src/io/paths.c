@@ -151,3 +151,52 @@ int ember__paths_expand(ember_ctx *ctx, const char *op, const char *paths, ember
         ember__files_destroy(out);
     return rc;
 }
+
+bool ember__source_ctx_ok(ember_ctx *ctx, const char *op)
+{
+    if (ctx && ember__handle_ok(ctx, EMBER__H_CTX) && !ember__cur_task)
+        return true;
+    ember__err(NULL, ctx ? EMBER_ECTX : EMBER_EINVAL, "%s: ctx is NULL, closed, or this is a task",
+               op);
+    return false;
+}
+
+#define BLOCK_SIZE (32ull * 1024 * 1024)
+#define SPLIT_SLOP 1.1
+
+int ember__make_splits(const ember__files *files, int min_parts, bool split_plain,
+                       ember__split **out, int *n)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < files->n; i++)
+        total += files->v[i].size;
+    uint64_t goal = total / (uint64_t)(min_parts > 0 ? min_parts : 1);
+    uint64_t size = goal < BLOCK_SIZE ? goal : BLOCK_SIZE;
+    if (size < 1)
+        size = 1;
+    ember__split *v = NULL;
+    size_t cap = 0, count = 0;
+    for (size_t i = 0; i < files->n; i++) {
+        const ember__file *f = &files->v[i];
+        bool cut = split_plain && f->codec == EMBER__CODEC_NONE;
+        uint64_t left = f->size, at = 0;
+        do {
+            uint64_t len = cut && (double)left / (double)size > SPLIT_SLOP ? size : left;
+            if (count == cap) {
+                cap = cap ? cap * 2 : 64;
+                ember__split *grown = cap > (1u << 30) ? NULL : ember__realloc(v, cap * sizeof *v);
+                if (!grown) {
+                    ember__free(v);
+                    return cap > (1u << 30) ? EMBER_ERANGE : EMBER_ENOMEM;
+                }
+                v = grown;
+            }
+            v[count++] = (ember__split){(uint32_t)i, at, at + len};
+            at += len;
+            left -= len;
+        } while (left > 0);
+    }
+    *out = v;
+    *n = (int)count;
+    return 0;
+}

@@ -478,40 +478,11 @@ int ember_save_as_json_lines(ember_rdd *rdd, const char *dir, const char *codec)
 
 /* ---------------------------------------------------------------- noop */
 
-typedef struct noop_state {
-    int64_t n;
-} noop_state;
-
-static int noop_push(ember_out *self, const ember_rec *rec)
-{
-    (void)rec;
-    ((noop_state *)self->state)->n++;
-    self->task->records_out++;
-    return 0;
-}
-
-static int noop_reset(void *state, const ember__job *job)
-{
-    (void)job;
-    ((noop_state *)state)->n = 0;
-    return 0;
-}
-
-static const ember__sink_ops noop_sink = {
-    .state_size = sizeof(noop_state), .push = noop_push, .reset = noop_reset};
-
 int ember_save_noop(ember_rdd *rdd, int64_t *count)
 {
-    int rc = ember__action_begin(rdd, "save_noop");
-    if (rc)
-        return rc;
-    ember__job *job;
-    if ((rc = ember__job_run(rdd, "save_noop", &noop_sink, NULL, NULL, 0, &job)))
-        return rc;
     int64_t n = 0;
-    for (int i = 0; i < job->ntasks; i++)
-        n += ((noop_state *)ember__job_state(job, i))->n;
-    if (count)
+    int rc = ember__count_as(rdd, "save_noop", &n);
+    if (!rc && count)
         *count = n;
-    return ember__job_end(job, 0);
+    return rc;
 }

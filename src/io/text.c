@@ -21,17 +21,9 @@
 
 #include "io/io.h"
 
-#define BLOCK_SIZE (32ull * 1024 * 1024)
-#define SPLIT_SLOP 1.1
-
-typedef struct split {
-    uint32_t file;
-    uint64_t start, end;
-} split;
-
 typedef struct text_src {
     ember__files files;
-    split *splits;
+    ember__split *splits;
     int nsplits;
     const char *op;
     ember__line_check *check; /* structured readers */
@@ -143,7 +135,7 @@ int ember__lines_end(ember__lines *ls, ember_out *sink)
 
 /* ---------------------------------------------------------------- reading a split */
 
-static int feed_plain(const text_src *s, const split *sp, ember_out *sink, ember__lines *ls)
+static int feed_plain(const text_src *s, const ember__split *sp, ember_out *sink, ember__lines *ls)
 {
     const ember__file *f = &s->files.v[sp->file];
     ember__task *t = sink->task;
@@ -204,15 +196,16 @@ static int on_chunk(const unsigned char *data, size_t len, void *arg)
     return ember__lines_push(c->ls, data, len, c->sink);
 }
 
-/* Diverted records of this partition, written once the split is read: a retried
+/* Diverted records of a partition, written once the split is read: a retried
  * attempt rewrites the same file, so nothing is written twice. */
-static int write_diverted(const text_src *s, int part, const ember_buf *b, ember__task *t)
+int ember__write_diverted(const char *op, const char *dir, int part, const ember_buf *b,
+                          ember__task *t)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/part-%05d", s->bad_dir, part);
+    snprintf(path, sizeof path, "%s/part-%05d", dir, part);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return ember__task_fail(t, -errno, "%s: cannot write bad records to %s: %s", s->op, path,
+        return ember__task_fail(t, -errno, "%s: cannot write bad records to %s: %s", op, path,
                                 strerror(errno));
     size_t off = 0;
     while (off < b->len) {
@@ -222,7 +215,7 @@ static int write_diverted(const text_src *s, int part, const ember_buf *b, ember
         if (w < 0) {
             int e = errno;
             close(fd);
-            return ember__task_fail(t, -e, "%s: writing %s: %s", s->op, path, strerror(e));
+            return ember__task_fail(t, -e, "%s: writing %s: %s", op, path, strerror(e));
         }
         off += (size_t)w;
     }
@@ -233,7 +226,7 @@ static int write_diverted(const text_src *s, int part, const ember_buf *b, ember
 static int text_feed(ember_rdd *n, int part, ember_out *sink)
 {
     const text_src *s = n->src;
-    const split *sp = &s->splits[part];
+    const ember__split *sp = &s->splits[part];
     ember__task *t = sink->task;
     const ember__file *f = &s->files.v[sp->file];
     ember__lines ls = {.check = s->check,
@@ -255,7 +248,7 @@ static int text_feed(ember_rdd *n, int part, ember_out *sink)
         t->records_bad += ls.bad;
         int brc = ember_accumulator_add_i64(s->bad, ls.bad);
         if (!brc && s->on_bad == EMBER_BAD_DIVERT)
-            brc = write_diverted(s, part, &ls.diverted, t);
+            brc = ember__write_diverted(s->op, s->bad_dir, part, &ls.diverted, t);
         if (brc && !t->fail_code)
             ember__task_fail(t, brc, "%s: counting bad records failed", s->op);
     }
@@ -266,50 +259,11 @@ static int text_feed(ember_rdd *n, int part, ember_out *sink)
     return rc;
 }
 
-/* ---------------------------------------------------------------- splits */
-
-static int make_splits(text_src *s, int min_parts)
-{
-    uint64_t total = 0;
-    for (size_t i = 0; i < s->files.n; i++)
-        total += s->files.v[i].size;
-    uint64_t goal = total / (uint64_t)(min_parts > 0 ? min_parts : 1);
-    uint64_t size = goal < BLOCK_SIZE ? goal : BLOCK_SIZE;
-    if (size < 1)
-        size = 1;
-    size_t cap = 0;
-    for (size_t i = 0; i < s->files.n; i++) {
-        const ember__file *f = &s->files.v[i];
-        uint64_t left = f->size, at = 0;
-        do {
-            uint64_t len = left;
-            if (f->codec == EMBER__CODEC_NONE && (double)left / (double)size > SPLIT_SLOP)
-                len = size;
-            if ((size_t)s->nsplits == cap) {
-                cap = cap ? cap * 2 : 64;
-                if (cap > (1u << 30))
-                    return EMBER_ERANGE;
-                split *v = ember__realloc(s->splits, cap * sizeof *v);
-                if (!v)
-                    return EMBER_ENOMEM;
-                s->splits = v;
-            }
-            s->splits[s->nsplits++] = (split){(uint32_t)i, at, at + len};
-            at += len;
-            left -= len;
-        } while (left > 0);
-    }
-    return 0;
-}
-
 ember_rdd *ember__text_source(ember_ctx *ctx, const char *op, const char *paths, int min_parts,
                               ember__line_check *check, const ember_read_opts *opts)
 {
-    if (!ctx || !ember__handle_ok(ctx, EMBER__H_CTX) || ember__cur_task) {
-        ember__err(NULL, ctx ? EMBER_ECTX : EMBER_EINVAL,
-                   "%s: ctx is NULL, closed, or this is a task", op);
+    if (!ember__source_ctx_ok(ctx, op))
         return NULL;
-    }
     if (!paths || !*paths)
         return ember__rdd_error(ctx, EMBER_EINVAL, "%s: no paths given", op);
     if (min_parts < 0)
@@ -342,7 +296,7 @@ ember_rdd *ember__text_source(ember_ctx *ctx, const char *op, const char *paths,
     if (!rc && s->files.n > UINT32_MAX)
         rc = ember__err(ctx, EMBER_ERANGE, "%s: too many files", op);
     int want = min_parts ? min_parts : (ctx->parallelism < 2 ? ctx->parallelism : 2);
-    if (!rc && (rc = make_splits(s, want)))
+    if (!rc && (rc = ember__make_splits(&s->files, want, true, &s->splits, &s->nsplits)))
         ember__err(ctx, rc, "%s: out of memory splitting %zu files", op, s->files.n);
     if (rc) {
         text_free(s);

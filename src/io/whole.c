@@ -77,11 +77,8 @@ static int whole_feed(ember_rdd *n, int part, ember_out *sink)
 ember_rdd *ember_whole_text_files(ember_ctx *ctx, const char *paths, int min_parts)
 {
     const char *op = "whole_text_files";
-    if (!ctx || !ember__handle_ok(ctx, EMBER__H_CTX) || ember__cur_task) {
-        ember__err(NULL, ctx ? EMBER_ECTX : EMBER_EINVAL,
-                   "%s: ctx is NULL, closed, or this is a task", op);
+    if (!ember__source_ctx_ok(ctx, op))
         return NULL;
-    }
     if (!paths || !*paths)
         return ember__rdd_error(ctx, EMBER_EINVAL, "%s: no paths given", op);
     if (min_parts < 0)

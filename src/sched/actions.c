@@ -246,21 +246,26 @@ static int count_reset(void *state, const ember__job *job)
 static const ember__sink_ops count_sink = {
     .state_size = sizeof(count_state), .push = count_push, .reset = count_reset};
 
-int ember_count(ember_rdd *rdd, int64_t *out)
+int ember__count_as(ember_rdd *rdd, const char *action, int64_t *out)
 {
-    int rc = ember__action_begin(rdd, "count");
+    int rc = ember__action_begin(rdd, action);
     if (rc)
         return rc;
     if (!out)
-        return ember__err(rdd->ctx, EMBER_EINVAL, "count: out is NULL");
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", action);
     ember__job *job;
-    if ((rc = ember__job_run(rdd, "count", &count_sink, NULL, NULL, 0, &job)))
+    if ((rc = ember__job_run(rdd, action, &count_sink, NULL, NULL, 0, &job)))
         return rc;
     int64_t n = 0;
     for (int i = 0; i < job->ntasks; i++)
         n += ((count_state *)ember__job_state(job, i))->n;
     *out = n;
     return ember__job_end(job, 0);
+}
+
+int ember_count(ember_rdd *rdd, int64_t *out)
+{
+    return ember__count_as(rdd, "count", out);
 }
 
 /* ---------------------------------------------------------------- reduce, fold, aggregate */

@@ -152,6 +152,9 @@ static inline int ember__job_state_index(const ember__job *job, const void *stat
 /* Record the job's stats (gather time: until now), free it, return rc. */
 int ember__job_end(ember__job *job, int rc);
 
+/* ember_count under another action's name (the noop sink). */
+int ember__count_as(ember_rdd *rdd, const char *action, int64_t *out);
+
 /* Checks an action's rdd and runs the jobs its lineage needs first (zip offsets). */
 int ember__action_begin(ember_rdd *rdd, const char *action);
 

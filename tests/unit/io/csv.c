@@ -7,39 +7,6 @@
 
 #include "support.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    strcpy(dir, "/tmp/ember-csv-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
-
-static const char *at(const char *name)
-{
-    static char path[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
-    return path[k];
-}
-
-static void write_file(const char *name, const char *data, size_t len)
-{
-    FILE *f = fopen(at(name), "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
 static void field_is(ember_bytes row, size_t i, const char *expect)
 {
     ember_bytes f;
@@ -55,8 +22,8 @@ static void test_rows_and_quoting(void **state)
                        "2,\"Lovelace, Ada\",\"she said \"\"hi\"\"\"\n"
                        "3,Bob,\"two\nlines\"\r\n"
                        "4,,\n";
-    write_file("a.csv", text, strlen(text));
-    ember_rdd *r = ember_read_csv(ctx, at("a.csv"), &(ember_csv_opts){.header = 1});
+    tmp_write("a.csv", text, strlen(text));
+    ember_rdd *r = ember_read_csv(ctx, tmp_path("a.csv"), &(ember_csv_opts){.header = 1});
     assert_int_equal(ember_csv_column(r, "name"), 1);
     assert_int_equal(ember_csv_column(r, "note"), 2);
     assert_int_equal(ember_csv_column(r, "nope"), EMBER_EINVAL);
@@ -73,22 +40,22 @@ static void test_rows_and_quoting(void **state)
     assert_int_equal(ember_csv_field(row, 3, &f), EMBER_ERANGE);
     ember_result_free(res);
     /* a delimiter of one's own, no header */
-    write_file("b.tsv", "x\ty\n1\t2\n", 8);
-    r = ember_read_csv(ctx, at("b.tsv"), &(ember_csv_opts){.delimiter = '\t'});
+    tmp_write("b.tsv", "x\ty\n1\t2\n", 8);
+    r = ember_read_csv(ctx, tmp_path("b.tsv"), &(ember_csv_opts){.delimiter = '\t'});
     assert_int_equal(count_of(r), 2);
     assert_int_equal(ember_csv_column(r, "x"), EMBER_EINVAL); /* no header */
     /* a backslash escape: \" is a quote, \\ a backslash */
     const char *esc = "a,b\n\"x \\\" y\",\"back\\\\slash\"\n";
-    write_file("esc.csv", esc, strlen(esc));
+    tmp_write("esc.csv", esc, strlen(esc));
     ember_csv_opts eo = {.header = 1, .escape = '\\', .read.min_parts = 8};
-    assert_int_equal(ember_collect(ember_read_csv(ctx, at("esc.csv"), &eo), &res), 0);
+    assert_int_equal(ember_collect(ember_read_csv(ctx, tmp_path("esc.csv"), &eo), &res), 0);
     assert_int_equal(ember_result_len(res), 1);
     field_is(ember_result_at(res, 0).val, 0, "x \" y");
     field_is(ember_result_at(res, 0).val, 1, "back\\slash");
     ember_result_free(res);
     int64_t n;
     assert_int_equal(
-        ember_count(ember_read_csv(ctx, at("b.tsv"), &(ember_csv_opts){.escape = ','}), &n),
+        ember_count(ember_read_csv(ctx, tmp_path("b.tsv"), &(ember_csv_opts){.escape = ','}), &n),
         EMBER_EINVAL);
     ember_close(ctx);
 }
@@ -97,17 +64,17 @@ static void test_headers_across_files(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
     char sub[128];
-    snprintf(sub, sizeof sub, "%s/many", dir);
+    snprintf(sub, sizeof sub, "%s/many", test_dir);
     mkdir(sub, 0755);
     for (int i = 0; i < 5; i++) {
         char name[64], body[128];
         snprintf(name, sizeof name, "many/part%d.csv", i);
         int len = snprintf(body, sizeof body, "k,v\n%d,a\n%d,b\n", i, i);
-        write_file(name, body, (size_t)len);
+        tmp_write(name, body, (size_t)len);
     }
     ember_csv_opts o = {.header = 1};
     assert_int_equal(count_of(ember_read_csv(ctx, sub, &o)), 10);
-    write_file("many/part9.csv", "k,w\n9,z\n", 8);
+    tmp_write("many/part9.csv", "k,w\n9,z\n", 8);
     int64_t n;
     assert_int_equal(ember_count(ember_read_csv(ctx, sub, &o), &n), EMBER_EINVAL);
     assert_msg(ctx, "part9.csv: the header differs");
@@ -124,37 +91,38 @@ static void test_bad_rows(void **state)
                        "9,\xff\xfe,10\n" /* line 5: invalid UTF-8 */
                        "11,12,13\n"
                        "14,15,\"open\n"; /* line 7: unterminated */
-    write_file("bad.csv", text, strlen(text));
+    tmp_write("bad.csv", text, strlen(text));
     int64_t n;
     ember_csv_opts o = {.header = 1};
-    assert_int_equal(ember_count(ember_read_csv(ctx, at("bad.csv"), &o), &n), EMBER_EINVAL);
+    assert_int_equal(ember_count(ember_read_csv(ctx, tmp_path("bad.csv"), &o), &n), EMBER_EINVAL);
     assert_msg(ctx, "bad.csv:3: 2 fields where 3 were expected");
     o.read.on_bad = EMBER_BAD_SKIP;
-    ember_rdd *r = ember_read_csv(ctx, at("bad.csv"), &o);
+    ember_rdd *r = ember_read_csv(ctx, tmp_path("bad.csv"), &o);
     assert_int_equal(count_of(r), 3);
     assert_int_equal(ember_bad_records(r, &n), 0);
     assert_int_equal(n, 3);
     char bad_dir[256];
-    snprintf(bad_dir, sizeof bad_dir, "%s/bad", dir);
+    snprintf(bad_dir, sizeof bad_dir, "%s/bad", test_dir);
     o.read = (ember_read_opts){.on_bad = EMBER_BAD_DIVERT, .bad_dir = bad_dir};
-    assert_int_equal(count_of(ember_read_csv(ctx, at("bad.csv"), &o)), 3);
+    assert_int_equal(count_of(ember_read_csv(ctx, tmp_path("bad.csv"), &o)), 3);
     ember_result *res;
     assert_int_equal(ember_collect(ember_text_file(ctx, bad_dir, 1), &res), 0);
     assert_int_equal(ember_result_len(res), 3);
     char expect[512];
-    snprintf(expect, sizeof expect, "%s:3\t4,5", at("bad.csv"));
+    snprintf(expect, sizeof expect, "%s:3\t4,5", tmp_path("bad.csv"));
     assert_bytes(ember_result_at(res, 0).val, expect);
-    snprintf(expect, sizeof expect, "%s:7\t14,15,\"open", at("bad.csv"));
+    snprintf(expect, sizeof expect, "%s:7\t14,15,\"open", tmp_path("bad.csv"));
     assert_bytes(ember_result_at(res, 2).val, expect);
     ember_result_free(res);
     /* the messages of the other cases, one at a time */
-    write_file("utf.csv", "a,b\n1,\xc3\x28\n", 8);
+    tmp_write("utf.csv", "a,b\n1,\xc3\x28\n", 8);
     assert_int_equal(
-        ember_count(ember_read_csv(ctx, at("utf.csv"), &(ember_csv_opts){.header = 1}), &n),
+        ember_count(ember_read_csv(ctx, tmp_path("utf.csv"), &(ember_csv_opts){.header = 1}), &n),
         EMBER_EINVAL);
     assert_msg(ctx, "utf.csv:2: invalid UTF-8 in field 2");
-    write_file("open.csv", "a\n\"never closed\n", 16);
-    assert_int_equal(ember_count(ember_read_csv(ctx, at("open.csv"), NULL), &n), EMBER_EINVAL);
+    tmp_write("open.csv", "a\n\"never closed\n", 16);
+    assert_int_equal(ember_count(ember_read_csv(ctx, tmp_path("open.csv"), NULL), &n),
+                     EMBER_EINVAL);
     assert_msg(ctx, "open.csv:2: unterminated quoted field");
     ember_close(ctx);
 }
@@ -259,7 +227,7 @@ static void test_split_edges(void **state)
     static char buf[1 << 15];
     for (int file = 0; file < 40; file++) {
         size_t len = random_csv(buf, sizeof buf);
-        write_file("fuzz.csv", buf, len);
+        tmp_write("fuzz.csv", buf, len);
         ref r = {0};
         struct csv_parser p;
         csv_init(&p, CSV_STRICT_FINI | CSV_APPEND_NULL);
@@ -268,8 +236,8 @@ static void test_split_edges(void **state)
         csv_free(&p);
         for (int parts = (int)len, size = 1; parts >= 1; parts = (int)(len / (size_t)++size)) {
             ember_result *res;
-            ember_rdd *rdd =
-                ember_read_csv(ctx, at("fuzz.csv"), &(ember_csv_opts){.read.min_parts = parts});
+            ember_rdd *rdd = ember_read_csv(ctx, tmp_path("fuzz.csv"),
+                                            &(ember_csv_opts){.read.min_parts = parts});
             if (ember_collect(rdd, &res)) {
                 fprintf(stderr, "%s\n", ember_errmsg(ctx));
                 fail();
@@ -303,17 +271,17 @@ static void test_split_edges(void **state)
 static void test_gzip(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
-    gzFile g = gzopen(at("z.csv.gz"), "wb");
+    gzFile g = gzopen(tmp_path("z.csv.gz"), "wb");
     gzputs(g, "a,b\n\"1\n2\",x\n3,y\n4\n");
     gzclose(g);
     int64_t n;
     ember_csv_opts o = {.read.on_bad = EMBER_BAD_SKIP};
-    ember_rdd *r = ember_read_csv(ctx, at("z.csv.gz"), &o);
+    ember_rdd *r = ember_read_csv(ctx, tmp_path("z.csv.gz"), &o);
     assert_int_equal(count_of(r), 3);
     assert_int_equal(ember_bad_records(r, &n), 0);
     assert_int_equal(n, 1);
     o.read.on_bad = EMBER_BAD_FAIL;
-    assert_int_equal(ember_count(ember_read_csv(ctx, at("z.csv.gz"), &o), &n), EMBER_EINVAL);
+    assert_int_equal(ember_count(ember_read_csv(ctx, tmp_path("z.csv.gz"), &o), &n), EMBER_EINVAL);
     assert_msg(ctx, "z.csv.gz:5: 1 fields where 2 were expected");
     ember_close(ctx);
 }
@@ -327,5 +295,5 @@ int main(void)
         cmocka_unit_test(test_split_edges),
         cmocka_unit_test(test_gzip),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

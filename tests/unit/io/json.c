@@ -5,39 +5,6 @@
 
 #include "support.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    strcpy(dir, "/tmp/ember-json-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
-
-static const char *at(const char *name)
-{
-    static char path[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
-    return path[k];
-}
-
-static void write_file(const char *name, const char *data)
-{
-    FILE *f = fopen(at(name), "wb");
-    assert_non_null(f);
-    fputs(data, f);
-    fclose(f);
-}
-
 /* 300 good lines with bad ones at lines 57, 140 and 299 (1-based). */
 static char *make_lines(void)
 {
@@ -63,21 +30,21 @@ static void test_fail_names_file_and_line(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
     char *text = make_lines();
-    write_file("a.jsonl", text);
+    tmp_write("a.jsonl", text, strlen(text));
     int64_t n;
     /* at every split count, the first bad line is named with its line in the file */
     int parts[] = {1, 3, 17, 200};
     for (size_t i = 0; i < 4; i++) {
-        ember_rdd *r =
-            ember_read_json_lines(ctx, at("a.jsonl"), &(ember_read_opts){.min_parts = parts[i]});
+        ember_rdd *r = ember_read_json_lines(ctx, tmp_path("a.jsonl"),
+                                             &(ember_read_opts){.min_parts = parts[i]});
         assert_int_equal(ember_count(r, &n), EMBER_EINVAL);
         assert_msg(ctx, "a.jsonl:57: invalid JSON");
     }
     /* gzip: numbered from the start of the stream */
-    gzFile g = gzopen(at("a.jsonl.gz"), "wb");
+    gzFile g = gzopen(tmp_path("a.jsonl.gz"), "wb");
     gzputs(g, text);
     gzclose(g);
-    assert_int_equal(ember_count(ember_read_json_lines(ctx, at("a.jsonl.gz"), NULL), &n),
+    assert_int_equal(ember_count(ember_read_json_lines(ctx, tmp_path("a.jsonl.gz"), NULL), &n),
                      EMBER_EINVAL);
     assert_msg(ctx, "a.jsonl.gz:57:");
     free(text);
@@ -88,9 +55,9 @@ static void test_skip_counts(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
     char *text = make_lines();
-    write_file("b.jsonl", text);
+    tmp_write("b.jsonl", text, strlen(text));
     ember_rdd *r = ember_read_json_lines(
-        ctx, at("b.jsonl"), &(ember_read_opts){.min_parts = 9, .on_bad = EMBER_BAD_SKIP});
+        ctx, tmp_path("b.jsonl"), &(ember_read_opts){.min_parts = 9, .on_bad = EMBER_BAD_SKIP});
     /* 300 lines: 3 bad, 6 blank (50, 100, ... 300; 300 is not bad) */
     assert_int_equal(count_of(r), 300 - 3 - 6);
     int64_t bad;
@@ -102,7 +69,8 @@ static void test_skip_counts(void **state)
     assert_int_equal(count_of(r), 291); /* again: the count grows with each action */
     assert_int_equal(ember_bad_records(r, &bad), 0);
     assert_int_equal(bad, 6);
-    assert_int_equal(ember_bad_records(ember_text_file(ctx, at("b.jsonl"), 1), &bad), EMBER_EINVAL);
+    assert_int_equal(ember_bad_records(ember_text_file(ctx, tmp_path("b.jsonl"), 1), &bad),
+                     EMBER_EINVAL);
     free(text);
     ember_close(ctx);
 }
@@ -123,11 +91,11 @@ static void test_divert_once_per_record(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2,2]");
     char *text = make_lines();
-    write_file("c.jsonl", text);
+    tmp_write("c.jsonl", text, strlen(text));
     char bad_dir[256];
-    snprintf(bad_dir, sizeof bad_dir, "%s/bad", dir);
+    snprintf(bad_dir, sizeof bad_dir, "%s/bad", test_dir);
     ember_rdd *r = ember_read_json_lines(
-        ctx, at("c.jsonl"),
+        ctx, tmp_path("c.jsonl"),
         &(ember_read_opts){.min_parts = 4, .on_bad = EMBER_BAD_DIVERT, .bad_dir = bad_dir});
     int attempts[64] = {0};
     /* every task fails its first attempt: the bad records still count once */
@@ -140,12 +108,12 @@ static void test_divert_once_per_record(void **state)
     assert_int_equal(ember_collect(ember_text_file(ctx, bad_dir, 1), &res), 0);
     assert_int_equal(ember_result_len(res), 3);
     char expect[512];
-    snprintf(expect, sizeof expect, "%s:140\t[1, 2, 3]", at("c.jsonl"));
+    snprintf(expect, sizeof expect, "%s:140\t[1, 2, 3]", tmp_path("c.jsonl"));
     assert_bytes(ember_result_at(res, 1).val, expect);
     ember_result_free(res);
     int64_t n;
     assert_int_equal(
-        ember_count(ember_read_json_lines(ctx, at("c.jsonl"),
+        ember_count(ember_read_json_lines(ctx, tmp_path("c.jsonl"),
                                           &(ember_read_opts){.on_bad = EMBER_BAD_DIVERT}),
                     &n),
         EMBER_EINVAL);
@@ -186,5 +154,5 @@ int main(void)
         cmocka_unit_test(test_divert_once_per_record),
         cmocka_unit_test(test_json_get),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -6,29 +6,6 @@
 
 #include "support.h"
 
-static char root[64];
-
-static int setup(void **state)
-{
-    strcpy(root, "/tmp/ember-save-XXXXXX");
-    assert_non_null(mkdtemp(root));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    return system(cmd);
-}
-
-static const char *out_dir(const char *name)
-{
-    static char path[256];
-    snprintf(path, sizeof path, "%s/%s", root, name);
-    return path;
-}
-
 static bool exists(const char *dir, const char *name)
 {
     char path[512];
@@ -60,7 +37,7 @@ static int tag(ember_rec in, ember_out *out, void *arg)
 static void round_trip(ember_ctx *ctx, const char *name, const char *codec, const char *ext)
 {
     ember_rdd *lines = ember_map(ember_range(ctx, 0, 5000, 1, 4), tag, NULL);
-    const char *dir = out_dir(name);
+    const char *dir = tmp_path(name);
     assert_int_equal(ember_save_as_text_file(lines, dir, codec), 0);
     assert_true(exists(dir, "_SUCCESS"));
     assert_false(exists(dir, "_temporary"));
@@ -90,10 +67,10 @@ static void test_codecs_round_trip(void **state)
     round_trip(ctx, "zst", "zstd", ".zst");
     int64_t v = 1;
     assert_int_equal(
-        ember_save_as_text_file(ember_parallelize_i64(ctx, &v, 1, 1), out_dir("bad-codec"), "lz4"),
+        ember_save_as_text_file(ember_parallelize_i64(ctx, &v, 1, 1), tmp_path("bad-codec"), "lz4"),
         EMBER_EINVAL);
     assert_msg(ctx, "unknown codec");
-    assert_false(exists(out_dir("bad-codec"), "."));
+    assert_false(exists(tmp_path("bad-codec"), "."));
     ember_close(ctx);
 }
 
@@ -101,7 +78,7 @@ static void test_pairs_and_empty_partitions(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
     ember_rec pairs[] = {{B("k1"), B("v1")}, {B("k2"), B("v2")}};
-    const char *dir = out_dir("pairs");
+    const char *dir = tmp_path("pairs");
     assert_int_equal(ember_save_as_text_file(ember_parallelize_pairs(ctx, pairs, 2, 5), dir, NULL),
                      0);
     assert_int_equal(count_parts(dir), 5); /* empty partitions get empty files */
@@ -127,7 +104,7 @@ static void test_failed_job_leaves_no_part_file(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2,2]");
     int failing = 1;
-    const char *dir = out_dir("atomic");
+    const char *dir = tmp_path("atomic");
     ember_rdd *r =
         ember_map_partitions(ember_range(ctx, 0, 100, 1, 4), fail_in_partition_2, &failing);
     assert_int_equal(ember_save_as_text_file(r, dir, NULL), -5);
@@ -151,7 +128,7 @@ static void test_existing_dir_and_leftovers(void **state)
     ember_ctx *ctx = open_ctx("local[2]");
     int64_t v[] = {1, 2, 3};
     ember_rdd *r = ember_map(ember_parallelize_i64(ctx, v, 3, 2), tag, NULL);
-    const char *dir = out_dir("exists");
+    const char *dir = tmp_path("exists");
     assert_int_equal(ember_save_as_text_file(r, dir, NULL), 0);
     assert_int_equal(ember_save_as_text_file(r, dir, NULL), EMBER_EINVAL);
     assert_msg(ctx, "already exists");
@@ -165,7 +142,7 @@ static void test_existing_dir_and_leftovers(void **state)
     ember_close(ow);
     /* what a killed run leaves (only _temporary) is cleared by the next run */
     ctx = open_ctx("local[2]");
-    const char *killed = out_dir("killed");
+    const char *killed = tmp_path("killed");
     char tmp[300];
     snprintf(tmp, sizeof tmp, "%s/_temporary", killed);
     mkdir(killed, 0755);
@@ -186,13 +163,13 @@ static void test_csv_and_json_round_trip(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
     char in[300];
-    snprintf(in, sizeof in, "%s/in.csv", root);
+    snprintf(in, sizeof in, "%s/in.csv", test_dir);
     FILE *f = fopen(in, "wb");
     fputs("name,note\nAda,\"a, b\"\nBob,\"say \"\"hi\"\"\nthere\"\n", f);
     fclose(f);
     ember_csv_opts o = {.header = 1};
     ember_rdd *rows = ember_read_csv(ctx, in, &o);
-    const char *dir = out_dir("csv-out");
+    const char *dir = tmp_path("csv-out");
     assert_int_equal(ember_save_as_csv(rows, dir, "gzip", NULL, "name,note"), 0);
     ember_result *a, *b;
     assert_int_equal(ember_collect(rows, &a), 0);
@@ -207,15 +184,15 @@ static void test_csv_and_json_round_trip(void **state)
     ember_result_free(b);
     /* JSON lines: as they are; a record that is not one line fails */
     ember_bytes js[] = {B("{\"a\":1}"), B("{\"b\":[2]}")};
-    const char *jdir = out_dir("json-out");
+    const char *jdir = tmp_path("json-out");
     assert_int_equal(ember_save_as_json_lines(ember_parallelize(ctx, js, 2, 2), jdir, NULL), 0);
     assert_int_equal(count_of(ember_read_json_lines(ctx, jdir, NULL)), 2);
     ember_bytes bad[] = {B("{\"a\":\n1}")};
     assert_int_equal(
-        ember_save_as_json_lines(ember_parallelize(ctx, bad, 1, 1), out_dir("j2"), NULL),
+        ember_save_as_json_lines(ember_parallelize(ctx, bad, 1, 1), tmp_path("j2"), NULL),
         EMBER_EINVAL);
     assert_msg(ctx, "not one line of JSON");
-    assert_false(exists(out_dir("j2"), "."));
+    assert_false(exists(tmp_path("j2"), "."));
     ember_close(ctx);
 }
 
@@ -223,7 +200,7 @@ static void test_whole_text_files(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
     int64_t v[] = {1, 2, 3, 4, 5, 6};
-    const char *dir = out_dir("whole");
+    const char *dir = tmp_path("whole");
     assert_int_equal(ember_save_as_text_file(
                          ember_map(ember_parallelize_i64(ctx, v, 6, 3), tag, NULL), dir, "zstd"),
                      0);
@@ -252,5 +229,5 @@ int main(void)
         cmocka_unit_test(test_csv_and_json_round_trip),
         cmocka_unit_test(test_whole_text_files),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

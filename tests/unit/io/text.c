@@ -7,39 +7,6 @@
 
 #include "support.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    strcpy(dir, "/tmp/ember-text-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
-
-static void write_file(const char *name, const void *data, size_t len)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
-static char *path_of(const char *name)
-{
-    static char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
-
 /* The lines of data read serially: the reference. */
 static size_t serial_lines(const char *data, size_t len, char **lines, size_t *lens)
 {
@@ -121,20 +88,20 @@ static void test_split_edges(void **state)
     static char buf[1 << 16];
     for (int file = 0; file < 12; file++) {
         size_t len = random_text(buf, sizeof buf);
-        write_file("lines.txt", buf, len);
+        tmp_write("lines.txt", buf, len);
         /* min_parts = len: 1-byte splits, then every split size up to one split */
         for (int parts = (int)len, size = 1; parts >= 1; parts = (int)(len / (size_t)++size))
-            check_against_serial(ctx, path_of("lines.txt"), buf, len, parts);
-        check_against_serial(ctx, path_of("lines.txt"), buf, len, 1);
+            check_against_serial(ctx, tmp_path("lines.txt"), buf, len, parts);
+        check_against_serial(ctx, tmp_path("lines.txt"), buf, len, 1);
     }
     /* edge shapes */
     const char *shapes[] = {"",     "\n",         "\n\n\n", "a",       "a\n",
                             "\r\n", "a\r\nb\r\n", "ab\ncd", "\nx\n\ny"};
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         size_t len = strlen(shapes[i]);
-        write_file("shape.txt", shapes[i], len);
+        tmp_write("shape.txt", shapes[i], len);
         for (int parts = 1; parts <= (int)len + 2; parts++)
-            check_against_serial(ctx, path_of("shape.txt"), shapes[i], len, parts);
+            check_against_serial(ctx, tmp_path("shape.txt"), shapes[i], len, parts);
     }
     ember_close(ctx);
 }
@@ -142,34 +109,34 @@ static void test_split_edges(void **state)
 static void test_partitions_and_empty_files(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
-    write_file("empty.txt", "", 0);
-    ember_rdd *r = ember_text_file(ctx, path_of("empty.txt"), 0);
+    tmp_write("empty.txt", "", 0);
+    ember_rdd *r = ember_text_file(ctx, tmp_path("empty.txt"), 0);
     assert_int_equal(ember_num_partitions(r), 1); /* an empty split, as Hadoop */
     assert_int_equal(count_of(r), 0);
     char big[10000];
     memset(big, 'x', sizeof big);
     for (size_t i = 99; i < sizeof big; i += 100)
         big[i] = '\n';
-    write_file("big.txt", big, sizeof big);
-    assert_int_equal(ember_num_partitions(ember_text_file(ctx, path_of("big.txt"), 7)), 7);
-    assert_int_equal(count_of(ember_text_file(ctx, path_of("big.txt"), 7)), 100);
+    tmp_write("big.txt", big, sizeof big);
+    assert_int_equal(ember_num_partitions(ember_text_file(ctx, tmp_path("big.txt"), 7)), 7);
+    assert_int_equal(count_of(ember_text_file(ctx, tmp_path("big.txt"), 7)), 100);
     ember_close(ctx);
 }
 
 static void write_gzip(const char *name, const char *data, size_t len, bool twice)
 {
-    gzFile g = gzopen(path_of(name), "wb");
+    gzFile g = gzopen(tmp_path(name), "wb");
     assert_non_null(g);
     assert_int_equal(gzwrite(g, data, (unsigned)len), (int)len);
     gzclose(g);
     if (twice) { /* a second member appended, as `cat a.gz b.gz` */
         char tmp[300];
-        snprintf(tmp, sizeof tmp, "%.250s.2", path_of(name));
+        snprintf(tmp, sizeof tmp, "%.250s.2", tmp_path(name));
         g = gzopen(tmp, "wb");
         gzwrite(g, data, (unsigned)len);
         gzclose(g);
         char cmd[1000];
-        snprintf(cmd, sizeof cmd, "cat '%s' >> '%s' && rm '%s'", tmp, path_of(name), tmp);
+        snprintf(cmd, sizeof cmd, "cat '%s' >> '%s' && rm '%s'", tmp, tmp_path(name), tmp);
         assert_int_equal(system(cmd), 0);
     }
 }
@@ -184,36 +151,36 @@ static void test_codecs(void **state)
         len += (size_t)snprintf(text + len, cap - len, "line %d %s\n", i,
                                 i % 1000 == 0 ? "with\r" : "x");
     write_gzip("a.txt.gz", text, len, false);
-    check_against_serial(ctx, path_of("a.txt.gz"), text, len, 4);
-    assert_int_equal(ember_num_partitions(ember_text_file(ctx, path_of("a.txt.gz"), 8)), 1);
+    check_against_serial(ctx, tmp_path("a.txt.gz"), text, len, 4);
+    assert_int_equal(ember_num_partitions(ember_text_file(ctx, tmp_path("a.txt.gz"), 8)), 1);
     size_t bound = ZSTD_compressBound(len);
     char *z = malloc(bound);
     size_t zl = ZSTD_compress(z, bound, text, len, 3);
     assert_false(ZSTD_isError(zl));
-    write_file("a.txt.zst", z, zl);
-    check_against_serial(ctx, path_of("a.txt.zst"), text, len, 4);
+    tmp_write("a.txt.zst", z, zl);
+    check_against_serial(ctx, tmp_path("a.txt.zst"), text, len, 4);
     /* concatenated gzip members read through */
     write_gzip("two.gz", "a\nb\n", 4, true);
-    check_against_serial(ctx, path_of("two.gz"), "a\nb\na\nb\n", 8, 1);
+    check_against_serial(ctx, tmp_path("two.gz"), "a\nb\na\nb\n", 8, 1);
     /* truncated streams: an error naming the file, and the context usable */
     int64_t n;
-    FILE *f = fopen(path_of("a.txt.gz"), "rb");
+    FILE *f = fopen(tmp_path("a.txt.gz"), "rb");
     char *gz = malloc(len);
     size_t gl = fread(gz, 1, len, f);
     fclose(f);
-    write_file("cut.gz", gz, gl / 2);
-    assert_int_equal(ember_count(ember_text_file(ctx, path_of("cut.gz"), 1), &n), EMBER_EIO);
+    tmp_write("cut.gz", gz, gl / 2);
+    assert_int_equal(ember_count(ember_text_file(ctx, tmp_path("cut.gz"), 1), &n), EMBER_EIO);
     assert_msg(ctx, "truncated gzip");
     assert_msg(ctx, "cut.gz");
-    write_file("cut.zst", z, zl / 2);
-    assert_int_equal(ember_count(ember_text_file(ctx, path_of("cut.zst"), 1), &n), EMBER_EIO);
+    tmp_write("cut.zst", z, zl / 2);
+    assert_int_equal(ember_count(ember_text_file(ctx, tmp_path("cut.zst"), 1), &n), EMBER_EIO);
     assert_msg(ctx, "truncated zstd");
     gz[gl / 2] ^= 0x55;
     gz[gl / 2 + 1] ^= 0x55;
-    write_file("bad.gz", gz, gl);
-    assert_int_equal(ember_count(ember_text_file(ctx, path_of("bad.gz"), 1), &n), EMBER_EIO);
+    tmp_write("bad.gz", gz, gl);
+    assert_int_equal(ember_count(ember_text_file(ctx, tmp_path("bad.gz"), 1), &n), EMBER_EIO);
     assert_msg(ctx, "bad.gz");
-    assert_int_equal(count_of(ember_text_file(ctx, path_of("two.gz"), 1)), 4);
+    assert_int_equal(count_of(ember_text_file(ctx, tmp_path("two.gz"), 1)), 4);
     free(gz);
     free(z);
     free(text);
@@ -224,13 +191,13 @@ static void test_paths(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
     char sub[128];
-    snprintf(sub, sizeof sub, "%s/in", dir);
+    snprintf(sub, sizeof sub, "%s/in", test_dir);
     mkdir(sub, 0755);
-    write_file("in/b.txt", "b1\nb2\n", 6);
-    write_file("in/a.txt", "a1\n", 3);
-    write_file("in/_SUCCESS", "", 0);
-    write_file("in/.a.txt.crc", "junk\n", 5);
-    write_file("in/c.log", "c1\n", 3);
+    tmp_write("in/b.txt", "b1\nb2\n", 6);
+    tmp_write("in/a.txt", "a1\n", 3);
+    tmp_write("in/_SUCCESS", "", 0);
+    tmp_write("in/.a.txt.crc", "junk\n", 5);
+    tmp_write("in/c.log", "c1\n", 3);
     ember_result *res;
     /* a directory: its files in name order, '_' and '.' skipped */
     assert_int_equal(ember_collect(ember_text_file(ctx, sub, 1), &res), 0);
@@ -250,7 +217,7 @@ static void test_paths(void **state)
     ember_result_free(res);
     /* errors name the path, at the action */
     int64_t n;
-    snprintf(list, sizeof list, "%s/nope.txt", dir);
+    snprintf(list, sizeof list, "%s/nope.txt", test_dir);
     assert_int_equal(ember_count(ember_text_file(ctx, list, 1), &n), EMBER_EINVAL);
     assert_msg(ctx, "does not exist");
     assert_msg(ctx, "nope.txt");
@@ -271,5 +238,5 @@ int main(void)
         cmocka_unit_test(test_codecs),
         cmocka_unit_test(test_paths),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
