@@ -2,6 +2,7 @@
  * sanitizer build checks reads), only clean errors, and the context usable. */
 #include <zlib.h>
 
+#include "core/core.h"
 #include "support.h"
 
 static uint64_t rng = 0x853c49e6748fea9bULL;
@@ -63,8 +64,46 @@ static void test_garbage(void **state)
     ember_close(ctx);
 }
 
+/* Fail the k-th allocation for every k through reading, parsing and saving: a
+ * clean error or success, never a crash, never a leak (the sanitizer build). */
+static void test_allocation_failures(void **state)
+{
+    const char *csv = "a,b\n1,\"x\"\"y\"\n2,z\n3\n";
+    tmp_write("alloc.csv", csv, strlen(csv));
+    const char *jl = "{\"a\":1}\n[2]\n";
+    tmp_write("alloc.jsonl", jl, strlen(jl));
+    int clean = 0;
+    for (long k = 1; k < 600; k++) {
+        ember__alloc_fail_at(k);
+        ember_ctx *ctx = NULL;
+        if (ember_open(&ctx, &(ember_conf){.master = "local[2]", .overwrite = 1})) {
+            ember__alloc_fail_at(0);
+            continue;
+        }
+        int64_t n;
+        char out[300];
+        snprintf(out, sizeof out, "%s/alloc-out", test_dir);
+        ember_csv_opts co = {.header = 1, .read.on_bad = EMBER_BAD_SKIP};
+        int rc1 = ember_count(ember_read_csv(ctx, tmp_path("alloc.csv"), &co), &n);
+        int rc2 = ember_count(ember_read_json_lines(ctx, tmp_path("alloc.jsonl"),
+                                                    &(ember_read_opts){.on_bad = EMBER_BAD_SKIP}),
+                              &n);
+        int rc3 =
+            ember_save_as_text_file(ember_text_file(ctx, tmp_path("alloc.csv"), 2), out, "gzip");
+        ember__alloc_fail_at(0);
+        check_clean(ctx, rc1);
+        check_clean(ctx, rc2);
+        check_clean(ctx, rc3);
+        clean += !rc1 && !rc2 && !rc3;
+        assert_int_equal(count_of(ember_text_file(ctx, tmp_path("alloc.csv"), 1)), 4);
+        ember_close(ctx);
+    }
+    assert_true(clean > 0);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_garbage)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_garbage),
+                                       cmocka_unit_test(test_allocation_failures)};
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
