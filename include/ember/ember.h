@@ -476,6 +476,14 @@ EMBER_EXTERN size_t ember_result_len(const ember_result *res);
 EMBER_EXTERN ember_rec ember_result_at(const ember_result *res, size_t i);
 EMBER_EXTERN void ember_result_free(ember_result *res);
 
+/* ---------------------------------------------------------------- shuffles */
+
+/* Pair records moved to partition hash(key) % parts (xxHash3 of the key bytes,
+ * fixed seed: the same on every thread, process and machine); parts 0: the
+ * parent's count. An rdd already partitioned so is returned as it is (no
+ * shuffle), as Spark does. A record without a key fails the task. */
+EMBER_EXTERN ember_rdd *ember_partition_by(ember_rdd *rdd, int parts);
+
 /* ---------------------------------------------------------------- output */
 
 /* Write every record as a line (the value; a pair as key, tab, value) into dir:

@@ -179,7 +179,8 @@ enum ember__kind {
     EMBER__N_GLOM,
     EMBER__N_UNION,
     EMBER__N_COALESCE,
-    EMBER__N_SOURCE, /* a source from a lower layer (files): feed and free below */
+    EMBER__N_SOURCE,  /* a source from a lower layer (files): feed and free below */
+    EMBER__N_SHUFFLE, /* a shuffle (src/shuffle): stage runs its map side, feed reads */
 };
 
 /* A source defined outside core and sched (src/io): feed pushes the records of
@@ -192,8 +193,9 @@ struct ember_rdd {
     const char *op; /* Spark's name of the operation, for messages */
     int64_t id;
     int nparts;
-    int children; /* live rdds built on this one */
-    bool held;    /* the program still holds it (not ember_free'd) */
+    int hash_parts; /* hash-partitioned by key into this many (0: not known) */
+    int children;   /* live rdds built on this one */
+    bool held;      /* the program still holds it (not ember_free'd) */
     ember_rdd *parent, *parent2;
     ember_rdd *prev, *next; /* the context's list of live nodes */
 
@@ -233,10 +235,14 @@ struct ember_rdd {
     int err;
     char *errmsg;
 
-    /* N_SOURCE */
+    /* N_SOURCE, N_SHUFFLE */
     ember__source_feed *feed;
     void (*src_free)(void *src);
     void *src;
+    /* N_SHUFFLE: run the map side (a job over the parent) before the first action
+     * that needs this node; 0 or the failure (message on the context) */
+    int (*stage)(ember_rdd *n, const char *action);
+    bool staged;
 };
 
 /* Build a node of kind with parents (which gain a child); NULL on ENOMEM (the
@@ -269,7 +275,7 @@ struct ember_ctx {
     char *app_name;
     int parallelism;
     int max_failures;
-    int stats_on; /* time user functions, print stats at close */
+    int stats_on;   /* time user functions, print stats at close */
     bool overwrite; /* save_as_* may replace an existing directory */
 
     const ember__executor_ops *exec;

@@ -346,6 +346,11 @@ static ember_rdd *narrow(ember_rdd *rdd, enum ember__kind kind, const char *op, 
     if (r->kind != EMBER__N_ERROR) {
         memcpy(&r->fn, &fn, sizeof fn);
         r->arg = arg;
+        /* keys stay where they were: the partitioner holds (Spark's mapValues,
+         * filter, flatMapValues) */
+        if (kind == EMBER__N_MAP_VALUES || kind == EMBER__N_FLAT_MAP_VALUES ||
+            kind == EMBER__N_FILTER)
+            r->hash_parts = rdd->hash_parts;
     }
     return r;
 }

@@ -227,6 +227,16 @@ static int prepare(ember_rdd *n, const char *action)
             if (rc)
                 return rc;
         }
+        if (n->kind == EMBER__N_SHUFFLE && !n->staged) {
+            /* the map side of a shuffle: a job of its own, after what it reads */
+            int rc = prepare(n->parent, action);
+            if (!rc)
+                rc = n->stage(n, action);
+            if (rc)
+                return rc;
+            n->staged = true;
+            return 0;
+        }
         if (n->kind != EMBER__N_ZIP_INDEX || n->offsets)
             continue;
         int rc = prepare(n->parent, action);

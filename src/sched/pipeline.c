@@ -557,6 +557,7 @@ static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
     case EMBER__N_RANGE:
         return feed_range(n, part, sink);
     case EMBER__N_SOURCE:
+    case EMBER__N_SHUFFLE:
         return n->feed(n, part, sink);
     case EMBER__N_MAP:
         st.in.push = t->timed ? map_in_timed : map_in;

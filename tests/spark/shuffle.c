@@ -1,0 +1,101 @@
+/* Shuffles against Spark's semantics: partition_by. */
+#include "shuffle/shuffle.h"
+#include "support.h"
+
+static ember_rdd *pairs(ember_ctx *ctx, int n, int parts)
+{
+    ember_rec *items = calloc((size_t)n + 1, sizeof *items);
+    static char keys[4096][16];
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(keys[i], sizeof keys[i], "k%d", i % 97);
+        items[i] = (ember_rec){ember_bytes_of(keys[i], (size_t)len), ember_bytes_of(&keys[i], 1)};
+    }
+    ember_rdd *r = ember_parallelize_pairs(ctx, items, (size_t)n, parts);
+    free(items);
+    return r;
+}
+
+static void test_partition_by(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    ember_rdd *src = pairs(ctx, 1000, 7);
+    ember_rdd *p = ember_partition_by(src, 5);
+    assert_int_equal(ember_num_partitions(p), 5);
+    /* every record kept, each in the partition its key hashes to */
+    ember_rdd *g = ember_glom(p);
+    ember_result *res;
+    assert_int_equal(ember_collect(g, &res), 0);
+    assert_int_equal(ember_result_len(res), 5);
+    size_t total = 0;
+    for (size_t part = 0; part < 5; part++) {
+        ember_iter it;
+        ember_rec r;
+        ember_iter_init(&it, ember_result_at(res, part).val);
+        while (ember_iter_next(&it, &r) == 1) {
+            assert_int_equal(ember__partition_of(r.key, 5), (int)part);
+            total++;
+        }
+    }
+    assert_int_equal(total, 1000);
+    ember_result_free(res);
+    /* the map side runs once, kept for later actions */
+    int64_t jobs = ember_job_count(ctx);
+    assert_int_equal(count_of(p), 1000);
+    assert_int_equal(ember_job_count(ctx), jobs + 1);
+    ember_close(ctx);
+}
+
+static int same(ember_rec in, ember_out *out, void *arg)
+{
+    return ember_emit_rec(out, in);
+}
+
+static void test_already_partitioned(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    ember_rdd *p = ember_partition_by(pairs(ctx, 100, 3), 4);
+    assert_ptr_equal(ember_partition_by(p, 4), p);   /* no second shuffle */
+    ember_rdd *mv = ember_map_values(p, same, NULL); /* keys stay put */
+    assert_ptr_equal(ember_partition_by(mv, 4), mv);
+    assert_true(ember_partition_by(mv, 3) != mv); /* another count shuffles */
+    ember_rdd *m = ember_map(p, same, NULL);      /* map may move keys */
+    assert_true(ember_partition_by(m, 4) != m);
+    assert_int_equal(count_of(ember_partition_by(m, 0)), 100); /* 0: the parent's count */
+    ember_close(ctx);
+}
+
+static void test_same_everywhere_and_edges(void **state)
+{
+    /* the same partition for a key on any parallelism, in any context */
+    ember_ctx *a = open_ctx("local[1]"), *b = open_ctx("local[2]");
+    ember_result *ra, *rb;
+    assert_int_equal(ember_collect(ember_glom(ember_partition_by(pairs(a, 300, 2), 6)), &ra), 0);
+    assert_int_equal(ember_collect(ember_glom(ember_partition_by(pairs(b, 300, 9), 6)), &rb), 0);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(ember_result_at(ra, i).val.len, ember_result_at(rb, i).val.len);
+    ember_result_free(ra);
+    ember_result_free(rb);
+    ember_close(a);
+    /* empty, one partition, more partitions than records */
+    assert_int_equal(count_of(ember_partition_by(pairs(b, 0, 3), 4)), 0);
+    assert_int_equal(count_of(ember_partition_by(pairs(b, 50, 1), 1)), 50);
+    assert_int_equal(count_of(ember_partition_by(pairs(b, 3, 2), 64)), 3);
+    /* values only: a clear failure, and the context usable */
+    int64_t n;
+    assert_int_equal(ember_count(ember_partition_by(ember_range(b, 0, 10, 1, 2), 3), &n),
+                     EMBER_EINVAL);
+    assert_msg(b, "no key");
+    assert_int_equal(ember_count(ember_partition_by(pairs(b, 10, 2), -1), &n), EMBER_EINVAL);
+    assert_int_equal(count_of(pairs(b, 10, 2)), 10);
+    ember_close(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_partition_by),
+        cmocka_unit_test(test_already_partitioned),
+        cmocka_unit_test(test_same_everywhere_and_edges),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
