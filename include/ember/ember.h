@@ -484,6 +484,13 @@ EMBER_EXTERN void ember_result_free(ember_result *res);
  * shuffle), as Spark does. A record without a key fails the task. */
 EMBER_EXTERN ember_rdd *ember_partition_by(ember_rdd *rdd, int parts);
 
+/* Spark's reduceByKey: the values of each key combined with fn (associative and
+ * commutative), first within each map task, then across them after the shuffle;
+ * parts 0: the parent's count. One (key, value) record per key, in no particular
+ * order. A record without a key, or fn failing, fails the task. */
+EMBER_EXTERN ember_rdd *ember_reduce_by_key(ember_rdd *rdd, ember_reduce_fn *fn, void *arg,
+                                            int parts);
+
 /* ---------------------------------------------------------------- output */
 
 /* Write every record as a line (the value; a pair as key, tab, value) into dir:

@@ -11,8 +11,13 @@
 
 #include "shuffle/shuffle.h"
 
+enum { MODE_MOVE, MODE_REDUCE };
+
 typedef struct shuffle_src {
     const char *op;
+    int mode;
+    ember_reduce_fn *fn; /* MODE_REDUCE */
+    void *arg;
     int nmaps, nparts;
     ember_buf *buckets; /* nmaps * nparts arenas, kept for later actions */
 } shuffle_src;
@@ -38,7 +43,16 @@ int ember__partition_of(ember_bytes key, int nparts)
 typedef struct map_state {
     ember_buf *out; /* one arena per reducer */
     int nparts;
+    ember__kv kv; /* MODE_REDUCE: combined on the map side first */
 } map_state;
+
+/* A reducer's failure, named; or out of memory. */
+static int combine_failed(ember__task *t, const char *op, int rc)
+{
+    if (rc == EMBER_ENOMEM)
+        return ember__task_fail(t, rc, "%s: out of memory combining by key", op);
+    return ember__user_failed(t, op, rc);
+}
 
 static int map_push(ember_out *self, const ember_rec *rec)
 {
@@ -49,9 +63,29 @@ static int map_push(ember_out *self, const ember_rec *rec)
         return ember__task_fail(t, EMBER_EINVAL,
                                 "%s: a record has no key (an rdd of pairs is needed)", n->op);
     t->records_out++;
+    const shuffle_src *s = n->src;
+    if (s->mode == MODE_REDUCE) {
+        int rc = ember__kv_combine(&m->kv, rec->key, rec->val, s->fn, s->arg);
+        return rc ? combine_failed(t, n->op, rc) : 0;
+    }
     int r = ember__partition_of(rec->key, m->nparts);
     if (ember__arena_put(&m->out[r], *rec))
         return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
+    return 0;
+}
+
+/* The map-side combine is done: spread the table into the reducers' buckets. */
+static int map_finish(void *state, ember__task *t)
+{
+    map_state *m = state;
+    const ember_rdd *n = t->job->arg;
+    size_t pos = 0;
+    ember_rec r;
+    while (ember__kv_next(&m->kv, &pos, &r)) {
+        if (ember__arena_put(&m->out[ember__partition_of(r.key, m->nparts)], r))
+            return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
+    }
+    ember__kv_destroy(&m->kv);
     return 0;
 }
 
@@ -66,6 +100,7 @@ static int map_reset(void *state, const ember__job *job)
     }
     for (int r = 0; r < m->nparts; r++)
         m->out[r].len = 0;
+    ember__kv_destroy(&m->kv); /* a failed attempt's combine goes */
     return 0;
 }
 
@@ -75,17 +110,24 @@ static void map_destroy(void *state)
     for (int r = 0; m->out && r < m->nparts; r++)
         ember_buf_destroy(&m->out[r]);
     ember__free(m->out);
+    ember__kv_destroy(&m->kv);
 }
 
 static const ember__sink_ops map_sink = {
     .state_size = sizeof(map_state), .push = map_push, .reset = map_reset, .destroy = map_destroy};
+static const ember__sink_ops combine_sink = {.state_size = sizeof(map_state),
+                                             .push = map_push,
+                                             .reset = map_reset,
+                                             .destroy = map_destroy,
+                                             .finish = map_finish};
 
 static int shuffle_stage(ember_rdd *n, const char *action)
 {
     (void)action;
     shuffle_src *s = n->src;
     ember__job *job;
-    int rc = ember__job_run(n->parent, n->op, &map_sink, n, NULL, 0, &job);
+    const ember__sink_ops *sink = s->mode == MODE_REDUCE ? &combine_sink : &map_sink;
+    int rc = ember__job_run(n->parent, n->op, sink, n, NULL, 0, &job);
     if (rc)
         return rc;
     s->nmaps = job->ntasks;
@@ -110,23 +152,39 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
 {
     const shuffle_src *s = n->src;
     ember__task *t = sink->task;
-    for (int m = 0; m < s->nmaps; m++) {
+    ember__kv kv;
+    ember__kv_init(&kv);
+    int rc = 0;
+    for (int m = 0; m < s->nmaps && !rc; m++) {
         const ember_buf *b = &s->buckets[(size_t)m * (size_t)n->nparts + (size_t)part];
         const unsigned char *p = b->ptr, *end = b->ptr + b->len;
         ember_rec r;
-        int rc;
-        while ((rc = ember__rec_next(&p, end, &r)) == 1) {
+        while (!rc && ember__rec_next(&p, end, &r) == 1) {
             t->records_in++;
-            if ((rc = sink->push(sink, &r)) || t->halt)
-                return rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+            if (s->mode == MODE_REDUCE) {
+                if ((rc = ember__kv_combine(&kv, r.key, r.val, s->fn, s->arg)))
+                    rc = combine_failed(t, n->op, rc);
+            } else if ((rc = sink->push(sink, &r)) || t->halt) {
+                rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+            }
         }
     }
-    return 0;
+    if (!rc && s->mode == MODE_REDUCE) { /* the reduce side's combine is done */
+        size_t pos = 0;
+        ember_rec r;
+        while (!rc && ember__kv_next(&kv, &pos, &r)) {
+            if ((rc = sink->push(sink, &r)) || t->halt)
+                rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+        }
+    }
+    ember__kv_destroy(&kv);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- building */
 
-ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts)
+ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts, ember_reduce_fn *fn,
+                              void *arg)
 {
     ember_rdd *r = ember__rdd_new(parent->ctx, EMBER__N_SHUFFLE, op, parts, parent, NULL);
     if (r->kind == EMBER__N_ERROR)
@@ -138,6 +196,9 @@ ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts)
     }
     s->op = op;
     s->nparts = parts;
+    s->mode = fn ? MODE_REDUCE : MODE_MOVE;
+    s->fn = fn;
+    s->arg = arg;
     r->src = s;
     r->hash_parts = parts;
     r->src_free = shuffle_free;
@@ -166,5 +227,24 @@ ember_rdd *ember_partition_by(ember_rdd *rdd, int parts)
         parts = rdd->nparts;
     if (rdd->hash_parts == parts) /* already partitioned so: no shuffle, as Spark */
         return rdd;
-    return ember__shuffle_new(rdd, "partition_by", parts);
+    return ember__shuffle_new(rdd, "partition_by", parts, NULL, NULL);
+}
+
+ember_rdd *ember_reduce_by_key(ember_rdd *rdd, ember_reduce_fn *fn, void *arg, int parts)
+{
+    if (ember__rdd_check(rdd, "reduce_by_key")) {
+        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
+            return NULL;
+        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
+    }
+    if (ember__cur_task) {
+        ember__err(NULL, EMBER_EINVAL, "reduce_by_key: rdds are built on the driver");
+        return NULL;
+    }
+    if (!fn)
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "reduce_by_key: the function is NULL");
+    if (parts < 0)
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
+                                "reduce_by_key: partitions must be > 0 (got %d)", parts);
+    return ember__shuffle_new(rdd, "reduce_by_key", parts ? parts : rdd->nparts, fn, arg);
 }

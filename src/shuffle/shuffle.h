@@ -8,7 +8,25 @@
 int ember__partition_of(ember_bytes key, int nparts);
 
 /* A hash-shuffle node over parent into parts partitions (its map side runs at
- * the first action that needs it). */
-ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts);
+ * the first action that needs it); with fn, values are combined by key on both
+ * sides (reduce_by_key). */
+ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts, ember_reduce_fn *fn,
+                              void *arg);
+
+/* A byte-key to byte-value table that combines values with a reducer. */
+typedef struct ember__kv {
+    struct slot *slots;
+    size_t cap, len;
+    ember_buf arena, tmp;
+} ember__kv;
+
+void ember__kv_init(ember__kv *t);
+void ember__kv_destroy(ember__kv *t);
+/* Insert key with val, or replace its value with fn(old, val). 0, EMBER_ENOMEM, or
+ * fn's failure. */
+int ember__kv_combine(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_fn *fn,
+                      void *arg);
+/* Entry after *pos (start at 0) into *rec, borrowed until the next combine: 1, or 0 at the end. */
+int ember__kv_next(const ember__kv *t, size_t *pos, ember_rec *rec);
 
 #endif

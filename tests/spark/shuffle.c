@@ -90,12 +90,89 @@ static void test_same_everywhere_and_edges(void **state)
     ember_close(b);
 }
 
+/* word -> count, as Spark's reduceByKey(add) */
+static int one(ember_rec in, ember_out *out, void *arg)
+{
+    return ember_emit_pair_i64(out, in.val, 1);
+}
+
+static int failing_sum(ember_bytes a, ember_bytes b, ember_buf *res, void *arg)
+{
+    if (ember_i64(a) + ember_i64(b) > *(int64_t *)arg)
+        return -42;
+    return ember_sum_i64(a, b, res, NULL);
+}
+
+static void test_reduce_by_key(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    const char *words[] = {"b", "a", "b", "c", "b", "a", "", "b"};
+    ember_bytes items[8];
+    for (int i = 0; i < 8; i++)
+        items[i] = ember_str(words[i]);
+    for (int parts = 1; parts <= 5; parts++) {
+        ember_rdd *counts = ember_reduce_by_key(
+            ember_map(ember_parallelize(ctx, items, 8, 3), one, NULL), ember_sum_i64, NULL, parts);
+        assert_int_equal(ember_num_partitions(counts), parts);
+        ember_result *res;
+        assert_int_equal(ember_count_by_value(ember_keys(counts), &res), 0);
+        assert_int_equal(ember_result_len(res), 4); /* one record per key */
+        for (size_t i = 0; i < 4; i++)
+            assert_int_equal(ember_i64(ember_result_at(res, i).val), 1);
+        ember_result_free(res);
+        /* gather: key -> count */
+        assert_int_equal(ember_collect(counts, &res), 0);
+        int64_t a = 0, b = 0, c = 0, empty = 0;
+        for (size_t i = 0; i < ember_result_len(res); i++) {
+            ember_rec r = ember_result_at(res, i);
+            int64_t v = ember_i64(r.val);
+            if (r.key.len == 0)
+                empty = v;
+            else if (!memcmp(r.key.ptr, "a", 1))
+                a = v;
+            else if (!memcmp(r.key.ptr, "b", 1))
+                b = v;
+            else
+                c = v;
+        }
+        assert_int_equal(a, 2);
+        assert_int_equal(b, 4);
+        assert_int_equal(c, 1);
+        assert_int_equal(empty, 1); /* an empty key is a key */
+        ember_result_free(res);
+    }
+    /* many keys, many records: the totals survive both combines */
+    ember_rdd *big = ember_reduce_by_key(ember_map_values(pairs(ctx, 4000, 8), one, NULL),
+                                         ember_sum_i64, NULL, 6);
+    ember_rdd *vals = ember_values(big);
+    int64_t total;
+    assert_int_equal(ember_sum_i64_values(vals, &total), 0);
+    assert_int_equal(total, 4000);
+    assert_int_equal(count_of(big), 97);
+    /* a failing reducer: the task fails with its code, named */
+    int64_t limit = 2, n;
+    assert_int_equal(
+        ember_count(ember_reduce_by_key(ember_map_values(pairs(ctx, 400, 2), one, NULL),
+                                        failing_sum, &limit, 2),
+                    &n),
+        -42);
+    assert_msg(ctx, "reduce_by_key function returned -42");
+    assert_int_equal(
+        ember_count(ember_reduce_by_key(ember_range(ctx, 0, 5, 1, 1), ember_sum_i64, NULL, 2), &n),
+        EMBER_EINVAL);
+    assert_int_equal(ember_count(ember_reduce_by_key(pairs(ctx, 5, 1), NULL, NULL, 2), &n),
+                     EMBER_EINVAL);
+    assert_int_equal(count_of(ember_reduce_by_key(pairs(ctx, 0, 2), ember_sum_i64, NULL, 3)), 0);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_partition_by),
         cmocka_unit_test(test_already_partitioned),
         cmocka_unit_test(test_same_everywhere_and_edges),
+        cmocka_unit_test(test_reduce_by_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
