@@ -491,6 +491,13 @@ EMBER_EXTERN ember_rdd *ember_partition_by(ember_rdd *rdd, int parts);
 EMBER_EXTERN ember_rdd *ember_reduce_by_key(ember_rdd *rdd, ember_reduce_fn *fn, void *arg,
                                             int parts);
 
+/* Spark's groupByKey: one (key, values) record per key; the value holds the
+ * key's values encoded as records (read them with ember_iter_init), in the
+ * order they arrived (map task order, then record order). No map-side combine,
+ * as Spark. parts 0: the parent's count. This version keeps a partition's groups
+ * in memory. */
+EMBER_EXTERN ember_rdd *ember_group_by_key(ember_rdd *rdd, int parts);
+
 /* ---------------------------------------------------------------- output */
 
 /* Write every record as a line (the value; a pair as key, tab, value) into dir:

@@ -11,7 +11,7 @@
 
 #include "shuffle/shuffle.h"
 
-enum { MODE_MOVE, MODE_REDUCE };
+enum { MODE_MOVE, MODE_REDUCE, MODE_GROUP };
 
 typedef struct shuffle_src {
     const char *op;
@@ -148,9 +148,67 @@ static int shuffle_stage(ember_rdd *n, const char *action)
 
 /* ---------------------------------------------------------------- reduce side */
 
+/* group_by_key's reduce side: each key's values, encoded as records, in one
+ * buffer per key (read them with ember_iter_init), the keys found by a table. */
+static int feed_groups(ember_rdd *n, int part, ember_out *sink)
+{
+    const shuffle_src *s = n->src;
+    ember__task *t = sink->task;
+    ember__htab index; /* key -> group number */
+    ember__htab_init(&index);
+    ember_buf *groups = NULL;
+    size_t ngroups = 0, cap = 0;
+    int rc = 0;
+    for (int m = 0; m < s->nmaps && !rc; m++) {
+        const ember_buf *b = &s->buckets[(size_t)m * (size_t)n->nparts + (size_t)part];
+        const unsigned char *p = b->ptr, *end = b->ptr + b->len;
+        ember_rec r;
+        while (!rc && ember__rec_next(&p, end, &r) == 1) {
+            t->records_in++;
+            int64_t *g = ember__htab_upsert(&index, r.key);
+            if (g && *g == 0) { /* a new key: its group number, plus one */
+                if (ngroups == cap) {
+                    cap = cap ? cap * 2 : 64;
+                    ember_buf *grown = ember__realloc(groups, cap * sizeof *grown);
+                    if (!grown) {
+                        g = NULL;
+                    } else {
+                        groups = grown;
+                    }
+                }
+                if (g) {
+                    groups[ngroups] = (ember_buf){0};
+                    *g = (int64_t)++ngroups;
+                }
+            }
+            ember_rec v;
+            ember__rec_set(&v, NULL, 0, r.val.ptr, r.val.len);
+            if (!g || ember__arena_put(&groups[*g - 1], v))
+                rc = ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory grouping", n->op);
+        }
+    }
+    size_t pos = 0;
+    ember_bytes key;
+    int64_t g;
+    while (!rc && ember__htab_next(&index, &pos, &key, &g)) {
+        ember_rec out;
+        const ember_buf *b = &groups[g - 1];
+        ember__rec_set(&out, key.ptr, key.len, b->ptr ? b->ptr : (const unsigned char *)"", b->len);
+        if ((rc = sink->push(sink, &out)) || t->halt)
+            rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+    }
+    for (size_t i = 0; i < ngroups; i++)
+        ember_buf_destroy(&groups[i]);
+    ember__free(groups);
+    ember__htab_destroy(&index);
+    return rc;
+}
+
 static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
 {
     const shuffle_src *s = n->src;
+    if (s->mode == MODE_GROUP)
+        return feed_groups(n, part, sink);
     ember__task *t = sink->task;
     ember__kv kv;
     ember__kv_init(&kv);
@@ -196,7 +254,7 @@ ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts, embe
     }
     s->op = op;
     s->nparts = parts;
-    s->mode = fn ? MODE_REDUCE : MODE_MOVE;
+    s->mode = fn ? MODE_REDUCE : !strcmp(op, "group_by_key") ? MODE_GROUP : MODE_MOVE;
     s->fn = fn;
     s->arg = arg;
     r->src = s;
@@ -247,4 +305,21 @@ ember_rdd *ember_reduce_by_key(ember_rdd *rdd, ember_reduce_fn *fn, void *arg, i
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
                                 "reduce_by_key: partitions must be > 0 (got %d)", parts);
     return ember__shuffle_new(rdd, "reduce_by_key", parts ? parts : rdd->nparts, fn, arg);
+}
+
+ember_rdd *ember_group_by_key(ember_rdd *rdd, int parts)
+{
+    if (ember__rdd_check(rdd, "group_by_key")) {
+        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
+            return NULL;
+        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
+    }
+    if (ember__cur_task) {
+        ember__err(NULL, EMBER_EINVAL, "group_by_key: rdds are built on the driver");
+        return NULL;
+    }
+    if (parts < 0)
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
+                                "group_by_key: partitions must be > 0 (got %d)", parts);
+    return ember__shuffle_new(rdd, "group_by_key", parts ? parts : rdd->nparts, NULL, NULL);
 }

@@ -166,6 +166,58 @@ static void test_reduce_by_key(void **state)
     ember_close(ctx);
 }
 
+static void test_group_by_key(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    ember_rec items[] = {{B("x"), B("1")}, {B("y"), B("2")}, {B("x"), B("3")},
+                         {B("z"), B("")},  {B("x"), B("5")}, {B("y"), B("6")}};
+    ember_rdd *g = ember_group_by_key(ember_parallelize_pairs(ctx, items, 6, 3), 2);
+    ember_result *res;
+    assert_int_equal(ember_collect(g, &res), 0);
+    assert_int_equal(ember_result_len(res), 3);
+    for (size_t i = 0; i < 3; i++) {
+        ember_rec r = ember_result_at(res, i);
+        ember_iter it;
+        ember_rec v;
+        char got[16] = {0};
+        size_t n = 0;
+        ember_iter_init(&it, r.val);
+        while (ember_iter_next(&it, &v) == 1) {
+            assert_null(v.key.ptr);
+            if (v.val.len)
+                got[n] = *(const char *)v.val.ptr;
+            n++;
+        }
+        /* the values of each key, in map order: x: 1 3 5, y: 2 6, z: one empty */
+        if (!memcmp(r.key.ptr, "x", 1)) {
+            assert_int_equal(n, 3);
+            assert_string_equal(got, "135");
+        } else if (!memcmp(r.key.ptr, "y", 1)) {
+            assert_string_equal(got, "26");
+        } else {
+            assert_int_equal(n, 1);
+        }
+    }
+    ember_result_free(res);
+    /* a hot key: every record under one key, from many partitions */
+    static ember_rec hot[5000];
+    for (int i = 0; i < 5000; i++)
+        hot[i] = (ember_rec){B("hot"), B("v")};
+    assert_int_equal(
+        ember_collect(ember_group_by_key(ember_parallelize_pairs(ctx, hot, 5000, 9), 4), &res), 0);
+    assert_int_equal(ember_result_len(res), 1);
+    ember_iter it;
+    ember_rec v;
+    size_t n = 0;
+    ember_iter_init(&it, ember_result_at(res, 0).val);
+    while (ember_iter_next(&it, &v) == 1)
+        n++;
+    assert_int_equal(n, 5000);
+    ember_result_free(res);
+    assert_int_equal(count_of(ember_group_by_key(pairs(ctx, 0, 2), 3)), 0);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_already_partitioned),
         cmocka_unit_test(test_same_everywhere_and_edges),
         cmocka_unit_test(test_reduce_by_key),
+        cmocka_unit_test(test_group_by_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
