@@ -3,6 +3,7 @@
 set -euo pipefail
 grep_bin=$1
 ingest=$2
+wordcount=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -23,4 +24,9 @@ msg=$("$ingest" "$tmp/csv" "$tmp/out")
 got=$(cat "$tmp"/out/part-*)
 want=$'{"id":"1","name":"Ada"}\n{"id":"2","name":"Lovelace, A."}\n{"id":"3","name":"say \\"hi\\""}'
 [ "$got" = "$want" ] || fail "csv_ingest wrote: $got"
+mkdir "$tmp/text"
+printf 'the cat and the dog\nthe end\n' >"$tmp/text/a.txt"
+printf 'a dog\tthe  dog\n' | gzip >"$tmp/text/b.txt.gz"
+got=$("$wordcount" "$tmp/text" | head -2)
+[ "$got" = $'       4 the\n       3 dog' ] || fail "wordcount printed: $got"
 echo "examples/files: all passed"
