@@ -428,6 +428,9 @@ EMBER_EXTERN int ember_min(ember_rdd *rdd, ember_cmp_fn *cmp, void *arg, ember_b
 EMBER_EXTERN int ember_max(ember_rdd *rdd, ember_cmp_fn *cmp, void *arg, ember_buf *out);
 /* (value, int64 count) pairs for each distinct value, ordered by value bytes. */
 EMBER_EXTERN int ember_count_by_value(ember_rdd *rdd, ember_result **out);
+/* Spark's countByKey: (key, int64 count) pairs for each distinct key, ordered by
+ * key bytes; counted in each task, merged on the driver (no shuffle). */
+EMBER_EXTERN int ember_count_by_key(ember_rdd *rdd, ember_result **out);
 
 /* Numeric actions read each value as an 8-byte number of the kind given. A value
  * of another length fails the task with its partition named. */
@@ -497,6 +500,11 @@ EMBER_EXTERN ember_rdd *ember_reduce_by_key(ember_rdd *rdd, ember_reduce_fn *fn,
  * as Spark. parts 0: the parent's count. This version keeps a partition's groups
  * in memory. */
 EMBER_EXTERN ember_rdd *ember_group_by_key(ember_rdd *rdd, int parts);
+
+/* Spark's distinct: each different record once (a pair is compared whole: key and
+ * value), de-duplicated in each map task and again after the shuffle; parts 0:
+ * the parent's count. In no particular order. */
+EMBER_EXTERN ember_rdd *ember_distinct(ember_rdd *rdd, int parts);
 
 /* ---------------------------------------------------------------- output */
 

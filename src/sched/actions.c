@@ -712,13 +712,19 @@ typedef struct cbv_state {
     ember__htab tab;
 } cbv_state;
 
+/* count_by_value counts values; count_by_key (job arg non-NULL) counts keys. */
 static int cbv_push(ember_out *self, const ember_rec *rec)
 {
     cbv_state *s = self->state;
+    bool by_key = self->task->job->arg != NULL;
+    if (by_key && !rec->key.ptr)
+        return ember__task_fail(self->task, EMBER_EINVAL,
+                                "count_by_key: a record has no key (an rdd of pairs is needed)");
     self->task->records_out++;
-    int64_t *v = ember__htab_upsert(&s->tab, rec->val);
+    int64_t *v = ember__htab_upsert(&s->tab, by_key ? rec->key : rec->val);
     if (!v)
-        return ember__task_fail(self->task, EMBER_ENOMEM, "count_by_value: out of memory");
+        return ember__task_fail(self->task, EMBER_ENOMEM, "%s: out of memory",
+                                by_key ? "count_by_key" : "count_by_value");
     (*v)++;
     return 0;
 }
@@ -746,15 +752,15 @@ static int rec_key_cmp(const void *x, const void *y)
     return ember_cmp_bytes(a->key, b->key, NULL);
 }
 
-int ember_count_by_value(ember_rdd *rdd, ember_result **out)
+static int count_by(ember_rdd *rdd, const char *op, bool by_key, ember_result **out)
 {
-    int rc = ember__action_begin(rdd, "count_by_value");
+    int rc = ember__action_begin(rdd, op);
     if (rc)
         return rc;
     if (!out)
-        return ember__err(rdd->ctx, EMBER_EINVAL, "count_by_value: out is NULL");
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", op);
     ember__job *job;
-    if ((rc = ember__job_run(rdd, "count_by_value", &cbv_sink, NULL, NULL, 0, &job)))
+    if ((rc = ember__job_run(rdd, op, &cbv_sink, by_key ? "" : NULL, NULL, 0, &job)))
         return rc;
     ember__htab all;
     ember__htab_init(&all);
@@ -790,11 +796,21 @@ int ember_count_by_value(ember_rdd *rdd, ember_result **out)
         rc = ember__result_copy(recs, k, out);
     }
     if (rc)
-        nomem(rdd->ctx, "count_by_value");
+        nomem(rdd->ctx, op);
     ember__free(recs);
     ember__free(counts);
     ember__htab_destroy(&all);
     return ember__job_end(job, rc);
+}
+
+int ember_count_by_value(ember_rdd *rdd, ember_result **out)
+{
+    return count_by(rdd, "count_by_value", false, out);
+}
+
+int ember_count_by_key(ember_rdd *rdd, ember_result **out)
+{
+    return count_by(rdd, "count_by_key", true, out);
 }
 
 /* ---------------------------------------------------------------- numbers */

@@ -11,7 +11,7 @@
 
 #include "shuffle/shuffle.h"
 
-enum { MODE_MOVE, MODE_REDUCE, MODE_GROUP };
+enum { MODE_MOVE, MODE_REDUCE, MODE_GROUP, MODE_DISTINCT };
 
 typedef struct shuffle_src {
     const char *op;
@@ -43,8 +43,17 @@ int ember__partition_of(ember_bytes key, int nparts)
 typedef struct map_state {
     ember_buf *out; /* one arena per reducer */
     int nparts;
-    ember__kv kv; /* MODE_REDUCE: combined on the map side first */
+    ember__kv kv;  /* MODE_REDUCE, MODE_DISTINCT: combined on the map side first */
+    ember_buf enc; /* MODE_DISTINCT: the record encoded, as the table's key */
 } map_state;
+
+/* distinct's reducer: a record seen again is the same record */
+static int keep_first(ember_bytes a, ember_bytes b, ember_buf *res, void *arg)
+{
+    (void)b;
+    (void)arg;
+    return ember_buf_set(res, a.ptr ? a.ptr : "", a.len);
+}
 
 /* A reducer's failure, named; or out of memory. */
 static int combine_failed(ember__task *t, const char *op, int rc)
@@ -59,11 +68,20 @@ static int map_push(ember_out *self, const ember_rec *rec)
     map_state *m = self->state;
     ember__task *t = self->task;
     const ember_rdd *n = t->job->arg;
+    const shuffle_src *s = n->src;
+    if (s->mode == MODE_DISTINCT) { /* the whole record is the key */
+        t->records_out++;
+        m->enc.len = 0;
+        int rc = ember__arena_put(&m->enc, *rec);
+        if (!rc)
+            rc = ember__kv_combine(&m->kv, ember_buf_bytes(&m->enc), ember_bytes_of("", 0),
+                                   keep_first, NULL);
+        return rc ? combine_failed(t, n->op, rc) : 0;
+    }
     if (!rec->key.ptr)
         return ember__task_fail(t, EMBER_EINVAL,
                                 "%s: a record has no key (an rdd of pairs is needed)", n->op);
     t->records_out++;
-    const shuffle_src *s = n->src;
     if (s->mode == MODE_REDUCE) {
         int rc = ember__kv_combine(&m->kv, rec->key, rec->val, s->fn, s->arg);
         return rc ? combine_failed(t, n->op, rc) : 0;
@@ -111,6 +129,7 @@ static void map_destroy(void *state)
         ember_buf_destroy(&m->out[r]);
     ember__free(m->out);
     ember__kv_destroy(&m->kv);
+    ember_buf_destroy(&m->enc);
 }
 
 static const ember__sink_ops map_sink = {
@@ -126,7 +145,8 @@ static int shuffle_stage(ember_rdd *n, const char *action)
     (void)action;
     shuffle_src *s = n->src;
     ember__job *job;
-    const ember__sink_ops *sink = s->mode == MODE_REDUCE ? &combine_sink : &map_sink;
+    const ember__sink_ops *sink =
+        s->mode == MODE_REDUCE || s->mode == MODE_DISTINCT ? &combine_sink : &map_sink;
     int rc = ember__job_run(n->parent, n->op, sink, n, NULL, 0, &job);
     if (rc)
         return rc;
@@ -219,18 +239,26 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
         ember_rec r;
         while (!rc && ember__rec_next(&p, end, &r) == 1) {
             t->records_in++;
-            if (s->mode == MODE_REDUCE) {
-                if ((rc = ember__kv_combine(&kv, r.key, r.val, s->fn, s->arg)))
+            if (s->mode == MODE_REDUCE || s->mode == MODE_DISTINCT) {
+                if ((rc = ember__kv_combine(&kv, r.key, r.val,
+                                            s->mode == MODE_DISTINCT ? keep_first : s->fn, s->arg)))
                     rc = combine_failed(t, n->op, rc);
             } else if ((rc = sink->push(sink, &r)) || t->halt) {
                 rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
             }
         }
     }
-    if (!rc && s->mode == MODE_REDUCE) { /* the reduce side's combine is done */
+    if (!rc && s->mode != MODE_MOVE) { /* the reduce side's combine is done */
         size_t pos = 0;
         ember_rec r;
         while (!rc && ember__kv_next(&kv, &pos, &r)) {
+            if (s->mode == MODE_DISTINCT) { /* back from the encoded record */
+                const unsigned char *p = r.key.ptr;
+                if (ember__rec_next(&p, p + r.key.len, &r) != 1) {
+                    rc = ember__task_fail(t, EMBER_EIO, "%s: a damaged record", n->op);
+                    break;
+                }
+            }
             if ((rc = sink->push(sink, &r)) || t->halt)
                 rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
         }
@@ -254,7 +282,10 @@ ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts, embe
     }
     s->op = op;
     s->nparts = parts;
-    s->mode = fn ? MODE_REDUCE : !strcmp(op, "group_by_key") ? MODE_GROUP : MODE_MOVE;
+    s->mode = fn                            ? MODE_REDUCE
+              : !strcmp(op, "group_by_key") ? MODE_GROUP
+              : !strcmp(op, "distinct")     ? MODE_DISTINCT
+                                            : MODE_MOVE;
     s->fn = fn;
     s->arg = arg;
     r->src = s;
@@ -322,4 +353,24 @@ ember_rdd *ember_group_by_key(ember_rdd *rdd, int parts)
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
                                 "group_by_key: partitions must be > 0 (got %d)", parts);
     return ember__shuffle_new(rdd, "group_by_key", parts ? parts : rdd->nparts, NULL, NULL);
+}
+
+ember_rdd *ember_distinct(ember_rdd *rdd, int parts)
+{
+    if (ember__rdd_check(rdd, "distinct")) {
+        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
+            return NULL;
+        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
+    }
+    if (ember__cur_task) {
+        ember__err(NULL, EMBER_EINVAL, "distinct: rdds are built on the driver");
+        return NULL;
+    }
+    if (parts < 0)
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "distinct: partitions must be > 0 (got %d)",
+                                parts);
+    ember_rdd *r = ember__shuffle_new(rdd, "distinct", parts ? parts : rdd->nparts, NULL, NULL);
+    if (r->kind != EMBER__N_ERROR)
+        r->hash_parts = 0; /* partitioned by whole records, not by key */
+    return r;
 }

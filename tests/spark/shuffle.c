@@ -218,6 +218,36 @@ static void test_group_by_key(void **state)
     ember_close(ctx);
 }
 
+static void test_distinct_and_count_by_key(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    int64_t v[] = {3, 1, 3, 3, 2, 1, 7, 2, 3};
+    int64_t got[16];
+    for (int parts = 1; parts <= 4; parts++) {
+        size_t n = collect_i64(ember_distinct(ember_parallelize_i64(ctx, v, 9, 4), parts), got, 16);
+        assert_int_equal(n, 4);
+        int64_t sum = 0;
+        for (size_t i = 0; i < n; i++)
+            sum += got[i];
+        assert_int_equal(sum, 1 + 2 + 3 + 7);
+    }
+    /* pairs compare whole: (k1,a) and (k1,b) both stay; an exact duplicate goes */
+    ember_rec p[] = {{B("k1"), B("a")}, {B("k1"), B("b")}, {B("k1"), B("a")}, {B("k2"), B("a")}};
+    assert_int_equal(count_of(ember_distinct(ember_parallelize_pairs(ctx, p, 4, 2), 3)), 3);
+    assert_int_equal(count_of(ember_distinct(ember_range(ctx, 0, 0, 1, 2), 2)), 0);
+    /* count_by_key: (key, count), ordered by key */
+    ember_result *res;
+    assert_int_equal(ember_count_by_key(ember_parallelize_pairs(ctx, p, 4, 3), &res), 0);
+    assert_int_equal(ember_result_len(res), 2);
+    assert_bytes(ember_result_at(res, 0).key, "k1");
+    assert_int_equal(ember_i64(ember_result_at(res, 0).val), 3);
+    assert_int_equal(ember_i64(ember_result_at(res, 1).val), 1);
+    ember_result_free(res);
+    assert_int_equal(ember_count_by_key(ember_range(ctx, 0, 3, 1, 1), &res), EMBER_EINVAL);
+    assert_msg(ctx, "no key");
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_same_everywhere_and_edges),
         cmocka_unit_test(test_reduce_by_key),
         cmocka_unit_test(test_group_by_key),
+        cmocka_unit_test(test_distinct_and_count_by_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
