@@ -506,6 +506,26 @@ EMBER_EXTERN ember_rdd *ember_group_by_key(ember_rdd *rdd, int parts);
  * the parent's count. In no particular order. */
 EMBER_EXTERN ember_rdd *ember_distinct(ember_rdd *rdd, int parts);
 
+/* Spark's cogroup: one record per key of either rdd; the value holds the key's
+ * values from a and from b (ember_cogroup_sides). parts 0: the larger parent's
+ * count. Records without a key fail the task. */
+EMBER_EXTERN ember_rdd *ember_cogroup(ember_rdd *a, ember_rdd *b, int parts);
+/* Spark's joins: one record per pair of values of a key, every pair when a key
+ * repeats on a side (as Spark; not one per key); read the value's two sides with
+ * ember_join_sides. The outer joins also give a key's values from one side when
+ * the other has none (that side absent). parts 0: the larger parent's count. */
+EMBER_EXTERN ember_rdd *ember_join(ember_rdd *a, ember_rdd *b, int parts);
+EMBER_EXTERN ember_rdd *ember_left_outer_join(ember_rdd *a, ember_rdd *b, int parts);
+EMBER_EXTERN ember_rdd *ember_right_outer_join(ember_rdd *a, ember_rdd *b, int parts);
+EMBER_EXTERN ember_rdd *ember_full_outer_join(ember_rdd *a, ember_rdd *b, int parts);
+/* The two sides of a join record's value (borrowed from value): returns a mask,
+ * 1 when the left is present, 2 when the right is (an absent side is empty with
+ * a NULL pointer); EMBER_EIO for bytes that are not a join value. */
+EMBER_EXTERN int ember_join_sides(ember_bytes value, ember_bytes *left, ember_bytes *right);
+/* The two groups of a cogroup record's value, each readable with ember_iter_init.
+ * 0, or EMBER_EIO. */
+EMBER_EXTERN int ember_cogroup_sides(ember_bytes value, ember_bytes *left, ember_bytes *right);
+
 /* ---------------------------------------------------------------- output */
 
 /* Write every record as a line (the value; a pair as key, tab, value) into dir:

@@ -11,25 +11,40 @@
 
 #include "shuffle/shuffle.h"
 
-enum { MODE_MOVE, MODE_REDUCE, MODE_GROUP, MODE_DISTINCT };
+enum { MODE_MOVE, MODE_REDUCE, MODE_GROUP, MODE_DISTINCT, MODE_COGROUP, MODE_JOIN };
+
+/* joins: which unmatched sides still give records (outer joins) */
+enum { KEEP_LEFT = 1, KEEP_RIGHT = 2 };
 
 typedef struct shuffle_src {
     const char *op;
     int mode;
     ember_reduce_fn *fn; /* MODE_REDUCE */
     void *arg;
-    int nmaps, nparts;
-    ember_buf *buckets; /* nmaps * nparts arenas, kept for later actions */
+    int keep; /* MODE_JOIN: KEEP_LEFT | KEEP_RIGHT */
+    int nparts;
+    /* per side (two for cogroup and the joins): nmaps * nparts arenas, kept for
+     * later actions */
+    int nmaps[2];
+    ember_buf *buckets[2];
 } shuffle_src;
+
+/* Map task m's bucket for reducer part, of side side. */
+static inline const ember_buf *bucket(const shuffle_src *s, int side, int m, int part)
+{
+    return &s->buckets[side][(size_t)m * (size_t)s->nparts + (size_t)part];
+}
 
 static void shuffle_free(void *p)
 {
     shuffle_src *s = p;
     if (!s)
         return;
-    for (size_t i = 0; s->buckets && i < (size_t)s->nmaps * (size_t)s->nparts; i++)
-        ember_buf_destroy(&s->buckets[i]);
-    ember__free(s->buckets);
+    for (int side = 0; side < 2; side++) {
+        for (size_t i = 0; s->buckets[side] && i < (size_t)s->nmaps[side] * (size_t)s->nparts; i++)
+            ember_buf_destroy(&s->buckets[side][i]);
+        ember__free(s->buckets[side]);
+    }
     ember__free(s);
 }
 
@@ -144,26 +159,32 @@ static int shuffle_stage(ember_rdd *n, const char *action)
 {
     (void)action;
     shuffle_src *s = n->src;
-    ember__job *job;
     const ember__sink_ops *sink =
         s->mode == MODE_REDUCE || s->mode == MODE_DISTINCT ? &combine_sink : &map_sink;
-    int rc = ember__job_run(n->parent, n->op, sink, n, NULL, 0, &job);
-    if (rc)
-        return rc;
-    s->nmaps = job->ntasks;
-    s->buckets = ember__calloc((size_t)s->nmaps * (size_t)n->nparts + 1, sizeof *s->buckets);
-    if (!s->buckets) {
-        rc = ember__err(n->ctx, EMBER_ENOMEM, "%s: out of memory keeping the shuffle", n->op);
-    } else {
-        for (int m = 0; m < s->nmaps; m++) {
+    for (int side = 0; side < (n->parent2 ? 2 : 1); side++) {
+        if (s->buckets[side])
+            continue; /* this side ran in an earlier, failed, try */
+        ember__job *job;
+        int rc = ember__job_run(side ? n->parent2 : n->parent, n->op, sink, n, NULL, 0, &job);
+        if (rc)
+            return rc;
+        size_t nb = (size_t)job->ntasks * (size_t)n->nparts;
+        ember_buf *b = ember__calloc(nb + 1, sizeof *b);
+        if (!b)
+            return ember__job_end(job, ember__err(n->ctx, EMBER_ENOMEM,
+                                                  "%s: out of memory keeping the shuffle", n->op));
+        for (int m = 0; m < job->ntasks; m++) {
             map_state *st = ember__job_state(job, m);
             for (int r = 0; r < n->nparts; r++) {
-                s->buckets[(size_t)m * (size_t)n->nparts + (size_t)r] = st->out[r];
+                b[(size_t)m * (size_t)n->nparts + (size_t)r] = st->out[r];
                 st->out[r] = (ember_buf){0};
             }
         }
+        s->nmaps[side] = job->ntasks;
+        s->buckets[side] = b;
+        ember__job_end(job, 0);
     }
-    return ember__job_end(job, rc);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- reduce side */
@@ -179,8 +200,8 @@ static int feed_groups(ember_rdd *n, int part, ember_out *sink)
     ember_buf *groups = NULL;
     size_t ngroups = 0, cap = 0;
     int rc = 0;
-    for (int m = 0; m < s->nmaps && !rc; m++) {
-        const ember_buf *b = &s->buckets[(size_t)m * (size_t)n->nparts + (size_t)part];
+    for (int m = 0; m < s->nmaps[0] && !rc; m++) {
+        const ember_buf *b = bucket(s, 0, m, part);
         const unsigned char *p = b->ptr, *end = b->ptr + b->len;
         ember_rec r;
         while (!rc && ember__rec_next(&p, end, &r) == 1) {
@@ -224,17 +245,137 @@ static int feed_groups(ember_rdd *n, int part, ember_out *sink)
     return rc;
 }
 
+typedef struct sides {
+    ember_buf v[2]; /* each side's values, encoded as records */
+} sides;
+
+static int put_side(ember_buf *out, bool present, ember_bytes v)
+{
+    unsigned char hdr[11];
+    hdr[0] = present;
+    size_t hn = (size_t)(ember__varint_put(hdr + 1, present ? v.len : 0) - hdr);
+    int rc = ember_buf_append(out, hdr, hn);
+    return rc || !present || !v.len ? rc : ember_buf_append(out, v.ptr, v.len);
+}
+
+/* One join record per combination of the key's values (Spark's join keeps every
+ * pair of duplicate keys); an unmatched side gives records for outer joins. */
+static int emit_joined(const shuffle_src *s, ember_bytes key, const sides *g, ember_buf *tmp,
+                       ember_out *sink)
+{
+    bool has[2] = {g->v[0].len > 0, g->v[1].len > 0};
+    if ((!has[0] && !(s->keep & KEEP_RIGHT)) || (!has[1] && !(s->keep & KEEP_LEFT)))
+        return 0;
+    ember__task *t = sink->task;
+    ember_iter a, b;
+    ember_rec ra, rb;
+    ember_iter_init(&a, ember_buf_bytes(&g->v[0]));
+    bool more_a = has[0] ? ember_iter_next(&a, &ra) == 1 : true;
+    for (; more_a; more_a = has[0] && ember_iter_next(&a, &ra) == 1) {
+        ember_iter_init(&b, ember_buf_bytes(&g->v[1]));
+        bool more_b = has[1] ? ember_iter_next(&b, &rb) == 1 : true;
+        for (; more_b; more_b = has[1] && ember_iter_next(&b, &rb) == 1) {
+            tmp->len = 0;
+            if (put_side(tmp, has[0], has[0] ? ra.val : ember_bytes_of(NULL, 0)) ||
+                put_side(tmp, has[1], has[1] ? rb.val : ember_bytes_of(NULL, 0)))
+                return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", s->op);
+            ember_rec out;
+            ember__rec_set(&out, key.ptr, key.len, tmp->ptr, tmp->len);
+            int rc = sink->push(sink, &out);
+            if (rc || t->halt)
+                return rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+        }
+    }
+    return 0;
+}
+
+/* cogroup and the joins: each key's values from both sides, then the records. */
+static int feed_two_sided(ember_rdd *n, int part, ember_out *sink)
+{
+    const shuffle_src *s = n->src;
+    ember__task *t = sink->task;
+    ember__htab index; /* key -> group number + 1 */
+    ember__htab_init(&index);
+    sides *groups = NULL;
+    size_t ngroups = 0, cap = 0;
+    ember_buf tmp = {0};
+    int rc = 0;
+    for (int side = 0; side < 2 && !rc; side++) {
+        for (int m = 0; m < s->nmaps[side] && !rc; m++) {
+            const ember_buf *b = bucket(s, side, m, part);
+            const unsigned char *p = b->ptr, *end = b->ptr + b->len;
+            ember_rec r;
+            while (!rc && ember__rec_next(&p, end, &r) == 1) {
+                t->records_in++;
+                int64_t *g = ember__htab_upsert(&index, r.key);
+                if (g && *g == 0) {
+                    if (ngroups == cap) {
+                        cap = cap ? cap * 2 : 64;
+                        sides *grown = ember__realloc(groups, cap * sizeof *grown);
+                        g = grown ? g : NULL;
+                        groups = grown ? grown : groups;
+                    }
+                    if (g) {
+                        groups[ngroups] = (sides){0};
+                        *g = (int64_t)++ngroups;
+                    }
+                }
+                ember_rec v;
+                ember__rec_set(&v, NULL, 0, r.val.ptr, r.val.len);
+                if (!g || ember__arena_put(&groups[*g - 1].v[side], v))
+                    rc = ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory grouping", n->op);
+            }
+        }
+    }
+    size_t pos = 0;
+    ember_bytes key;
+    int64_t g;
+    while (!rc && ember__htab_next(&index, &pos, &key, &g)) {
+        const sides *grp = &groups[g - 1];
+        if (s->mode == MODE_JOIN) {
+            rc = emit_joined(s, key, grp, &tmp, sink);
+            continue;
+        }
+        /* cogroup: varint(left length), the left values, the right values */
+        unsigned char hdr[10];
+        size_t hn = (size_t)(ember__varint_put(hdr, grp->v[0].len) - hdr);
+        tmp.len = 0;
+        if (ember_buf_append(&tmp, hdr, hn) ||
+            ember_buf_append(&tmp, grp->v[0].ptr ? grp->v[0].ptr : (const unsigned char *)"",
+                             grp->v[0].len) ||
+            ember_buf_append(&tmp, grp->v[1].ptr ? grp->v[1].ptr : (const unsigned char *)"",
+                             grp->v[1].len)) {
+            rc = ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", n->op);
+            break;
+        }
+        ember_rec out;
+        ember__rec_set(&out, key.ptr, key.len, tmp.ptr, tmp.len);
+        if ((rc = sink->push(sink, &out)) || t->halt)
+            rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+    }
+    for (size_t i = 0; i < ngroups; i++) {
+        ember_buf_destroy(&groups[i].v[0]);
+        ember_buf_destroy(&groups[i].v[1]);
+    }
+    ember__free(groups);
+    ember_buf_destroy(&tmp);
+    ember__htab_destroy(&index);
+    return rc;
+}
+
 static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
 {
     const shuffle_src *s = n->src;
     if (s->mode == MODE_GROUP)
         return feed_groups(n, part, sink);
+    if (s->mode == MODE_COGROUP || s->mode == MODE_JOIN)
+        return feed_two_sided(n, part, sink);
     ember__task *t = sink->task;
     ember__kv kv;
     ember__kv_init(&kv);
     int rc = 0;
-    for (int m = 0; m < s->nmaps && !rc; m++) {
-        const ember_buf *b = &s->buckets[(size_t)m * (size_t)n->nparts + (size_t)part];
+    for (int m = 0; m < s->nmaps[0] && !rc; m++) {
+        const ember_buf *b = bucket(s, 0, m, part);
         const unsigned char *p = b->ptr, *end = b->ptr + b->len;
         ember_rec r;
         while (!rc && ember__rec_next(&p, end, &r) == 1) {
@@ -373,4 +514,115 @@ ember_rdd *ember_distinct(ember_rdd *rdd, int parts)
     if (r->kind != EMBER__N_ERROR)
         r->hash_parts = 0; /* partitioned by whole records, not by key */
     return r;
+}
+
+/* ---------------------------------------------------------------- two sides */
+
+static ember_rdd *two_sided(ember_rdd *a, ember_rdd *b, const char *op, int parts, int mode,
+                            int keep)
+{
+    int rc = ember__rdd_check(a, op);
+    if (rc) {
+        if (!a || !ember__handle_ok(a, EMBER__H_RDD))
+            return NULL;
+        return ember__rdd_error(a->ctx, a->err, "%s", a->errmsg ? a->errmsg : "error");
+    }
+    if (ember__cur_task) {
+        ember__err(NULL, EMBER_EINVAL, "%s: rdds are built on the driver", op);
+        return NULL;
+    }
+    rc = ember__rdd_check(b, op);
+    if (rc == EMBER_EINVAL || rc == EMBER_ECTX)
+        return ember__rdd_error(a->ctx, rc, "%s", ember_errmsg(NULL));
+    if (b->ctx != a->ctx)
+        return ember__rdd_error(a->ctx, EMBER_ECTX, "%s: the two rdds belong to different contexts",
+                                op);
+    if (rc)
+        return ember__rdd_error(a->ctx, b->err, "%s", b->errmsg ? b->errmsg : "error");
+    if (parts < 0)
+        return ember__rdd_error(a->ctx, EMBER_EINVAL, "%s: partitions must be > 0 (got %d)", op,
+                                parts);
+    if (parts == 0) /* Spark's default: the larger parent's count */
+        parts = a->nparts > b->nparts ? a->nparts : b->nparts;
+    ember_rdd *r = ember__rdd_new(a->ctx, EMBER__N_SHUFFLE, op, parts, a, b);
+    if (r->kind == EMBER__N_ERROR)
+        return r;
+    shuffle_src *s = ember__calloc(1, sizeof *s);
+    if (!s) {
+        ember_free(r);
+        return ember__rdd_error(a->ctx, EMBER_ENOMEM, "%s: out of memory", op);
+    }
+    *s = (shuffle_src){.op = op, .mode = mode, .keep = keep, .nparts = parts};
+    r->src = s;
+    r->src_free = shuffle_free;
+    r->feed = shuffle_feed;
+    r->stage = shuffle_stage;
+    r->hash_parts = parts;
+    return r;
+}
+
+ember_rdd *ember_cogroup(ember_rdd *a, ember_rdd *b, int parts)
+{
+    return two_sided(a, b, "cogroup", parts, MODE_COGROUP, 0);
+}
+
+ember_rdd *ember_join(ember_rdd *a, ember_rdd *b, int parts)
+{
+    return two_sided(a, b, "join", parts, MODE_JOIN, 0);
+}
+
+ember_rdd *ember_left_outer_join(ember_rdd *a, ember_rdd *b, int parts)
+{
+    return two_sided(a, b, "left_outer_join", parts, MODE_JOIN, KEEP_LEFT);
+}
+
+ember_rdd *ember_right_outer_join(ember_rdd *a, ember_rdd *b, int parts)
+{
+    return two_sided(a, b, "right_outer_join", parts, MODE_JOIN, KEEP_RIGHT);
+}
+
+ember_rdd *ember_full_outer_join(ember_rdd *a, ember_rdd *b, int parts)
+{
+    return two_sided(a, b, "full_outer_join", parts, MODE_JOIN, KEEP_LEFT | KEEP_RIGHT);
+}
+
+static const unsigned char *get_side(const unsigned char *p, const unsigned char *end,
+                                     ember_bytes *v, bool *has)
+{
+    uint64_t len;
+    if (p >= end || *p > 1)
+        return NULL;
+    *has = *p == 1;
+    if (!(p = ember__varint_get(p + 1, end, &len)) || (uint64_t)(end - p) < len)
+        return NULL;
+    *v = ember_bytes_of(p, (size_t)len);
+    return p + len;
+}
+
+int ember_join_sides(ember_bytes value, ember_bytes *left, ember_bytes *right)
+{
+    const unsigned char *p = value.ptr, *end = p ? p + value.len : NULL;
+    ember_bytes l = {0}, r = {0};
+    bool hl = false, hr = false;
+    if (!p || !left || !right)
+        return EMBER_EINVAL;
+    const unsigned char *q = get_side(p, end, &l, &hl);
+    if (!q || !get_side(q, end, &r, &hr))
+        return EMBER_EIO;
+    *left = hl ? l : ember_bytes_of(NULL, 0);
+    *right = hr ? r : ember_bytes_of(NULL, 0);
+    return (hl ? 1 : 0) | (hr ? 2 : 0);
+}
+
+int ember_cogroup_sides(ember_bytes value, ember_bytes *left, ember_bytes *right)
+{
+    const unsigned char *p = value.ptr, *end = p ? p + value.len : NULL;
+    uint64_t len;
+    if (!p || !left || !right)
+        return EMBER_EINVAL;
+    if (!(p = ember__varint_get(p, end, &len)) || (uint64_t)(end - p) < len)
+        return EMBER_EIO;
+    *left = ember_bytes_of(p, (size_t)len);
+    *right = ember_bytes_of(p + len, (size_t)(end - p - (ptrdiff_t)len));
+    return 0;
 }

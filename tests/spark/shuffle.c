@@ -248,6 +248,105 @@ static void test_distinct_and_count_by_key(void **state)
     ember_close(ctx);
 }
 
+/* "key:left|right" for each join record, sorted; '-' for an absent side */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *joined(ember_rdd *r)
+{
+    ember_result *res;
+    assert_int_equal(ember_collect(r, &res), 0);
+    size_t n = ember_result_len(res);
+    char **rows = calloc(n + 1, sizeof *rows);
+    for (size_t i = 0; i < n; i++) {
+        ember_rec rec = ember_result_at(res, i);
+        ember_bytes l, rr;
+        int has = ember_join_sides(rec.val, &l, &rr);
+        assert_true(has >= 0);
+        rows[i] = malloc(64);
+        snprintf(rows[i], 64, "%.*s:%.*s|%.*s", (int)rec.key.len, (const char *)rec.key.ptr,
+                 has & 1 ? (int)l.len : 1, has & 1 ? (const char *)l.ptr : "-",
+                 has & 2 ? (int)rr.len : 1, has & 2 ? (const char *)rr.ptr : "-");
+    }
+    qsort(rows, n, sizeof *rows, cmp_str);
+    char *all = calloc(1, 64 * (n + 1));
+    for (size_t i = 0; i < n; i++) {
+        strcat(all, rows[i]);
+        strcat(all, " ");
+        free(rows[i]);
+    }
+    free(rows);
+    ember_result_free(res);
+    return all;
+}
+
+static void check_join(ember_rdd *r, const char *expect)
+{
+    char *got = joined(r);
+    if (strcmp(got, expect)) {
+        fprintf(stderr, "got '%s', expected '%s'\n", got, expect);
+        fail();
+    }
+    free(got);
+}
+
+static void test_joins(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    /* Spark's docs: x = [("a", 1), ("b", 4)], y = [("a", 2), ("a", 3)] (+ ("c", 8)) */
+    ember_rec xs[] = {{B("a"), B("1")}, {B("b"), B("4")}};
+    ember_rec ys[] = {{B("a"), B("2")}, {B("a"), B("3")}, {B("c"), B("8")}};
+    ember_rdd *x = ember_parallelize_pairs(ctx, xs, 2, 2);
+    ember_rdd *y = ember_parallelize_pairs(ctx, ys, 3, 3);
+    for (int parts = 0; parts <= 3; parts++) {
+        check_join(ember_join(x, y, parts), "a:1|2 a:1|3 ");
+        check_join(ember_left_outer_join(x, y, parts), "a:1|2 a:1|3 b:4|- ");
+        check_join(ember_right_outer_join(x, y, parts), "a:1|2 a:1|3 c:-|8 ");
+        check_join(ember_full_outer_join(x, y, parts), "a:1|2 a:1|3 b:4|- c:-|8 ");
+    }
+    assert_int_equal(ember_num_partitions(ember_join(x, y, 0)), 3); /* the larger parent's */
+    /* duplicate keys on both sides: every pair (2 x 2) */
+    ember_rec d1[] = {{B("k"), B("p")}, {B("k"), B("q")}};
+    ember_rec d2[] = {{B("k"), B("r")}, {B("k"), B("s")}};
+    check_join(ember_join(ember_parallelize_pairs(ctx, d1, 2, 2),
+                          ember_parallelize_pairs(ctx, d2, 2, 1), 2),
+               "k:p|r k:p|s k:q|r k:q|s ");
+    /* cogroup: a: ([1], [2, 3]), b: ([4], []), c: ([], [8]) */
+    ember_result *res;
+    assert_int_equal(ember_collect(ember_cogroup(x, y, 2), &res), 0);
+    assert_int_equal(ember_result_len(res), 3);
+    for (size_t i = 0; i < 3; i++) {
+        ember_rec r = ember_result_at(res, i);
+        ember_bytes l, rr;
+        assert_int_equal(ember_cogroup_sides(r.val, &l, &rr), 0);
+        ember_iter it;
+        ember_rec v;
+        size_t nl = 0, nr = 0;
+        ember_iter_init(&it, l);
+        while (ember_iter_next(&it, &v) == 1)
+            nl++;
+        ember_iter_init(&it, rr);
+        while (ember_iter_next(&it, &v) == 1)
+            nr++;
+        char k = *(const char *)r.key.ptr;
+        assert_int_equal(nl, k == 'c' ? 0u : 1u);
+        assert_int_equal(nr, k == 'a' ? 2u : k == 'b' ? 0u : 1u);
+    }
+    ember_result_free(res);
+    /* empty sides, another context, a value-only rdd */
+    check_join(ember_join(x, ember_parallelize_pairs(ctx, NULL, 0, 2), 2), "");
+    int64_t n;
+    ember_ctx *other = open_ctx("local[1]");
+    assert_int_equal(ember_count(ember_join(x, ember_parallelize_pairs(other, ys, 3, 1), 2), &n),
+                     EMBER_ECTX);
+    ember_close(other);
+    assert_int_equal(ember_count(ember_join(x, ember_range(ctx, 0, 3, 1, 1), 2), &n), EMBER_EINVAL);
+    assert_msg(ctx, "no key");
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_reduce_by_key),
         cmocka_unit_test(test_group_by_key),
         cmocka_unit_test(test_distinct_and_count_by_key),
+        cmocka_unit_test(test_joins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
