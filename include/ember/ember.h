@@ -225,6 +225,9 @@ typedef int ember_reduce_fn(ember_bytes a, ember_bytes b, ember_buf *res, void *
 typedef int ember_cmp_fn(ember_bytes a, ember_bytes b, void *arg);
 typedef int ember_each_fn(ember_rec in, void *arg);
 
+/* A combiner made from a key's first value (combine_by_key): write it into res. */
+typedef int ember_create_fn(ember_bytes v, ember_buf *res, void *arg);
+
 /* Ready reducers over 8-byte values, and comparators. arg is unused. */
 EMBER_EXTERN ember_reduce_fn ember_sum_i64, ember_sum_f64, ember_min_i64, ember_max_i64;
 EMBER_EXTERN ember_cmp_fn ember_cmp_i64, ember_cmp_f64, ember_cmp_bytes;
@@ -500,6 +503,24 @@ EMBER_EXTERN ember_rdd *ember_reduce_by_key(ember_rdd *rdd, ember_reduce_fn *fn,
  * as Spark. parts 0: the parent's count. This version keeps a partition's groups
  * in memory. */
 EMBER_EXTERN ember_rdd *ember_group_by_key(ember_rdd *rdd, int parts);
+
+/* Spark's combineByKey: in each map task a key's first value becomes a combiner
+ * (create), later values merge into it (merge_value); after the shuffle the
+ * combiners of a key merge (merge_combiners). One (key, combiner) record per key.
+ * parts 0: the parent's count. */
+EMBER_EXTERN ember_rdd *ember_combine_by_key(ember_rdd *rdd, ember_create_fn *create,
+                                             ember_reduce_fn *merge_value,
+                                             ember_reduce_fn *merge_combiners, void *arg,
+                                             int parts);
+/* Spark's aggregateByKey: the combiner starts as seq(zero, v) in each map task,
+ * seq merges values, comb merges combiners. */
+EMBER_EXTERN ember_rdd *ember_aggregate_by_key(ember_rdd *rdd, ember_bytes zero,
+                                               ember_reduce_fn *seq, ember_reduce_fn *comb,
+                                               void *arg, int parts);
+/* Spark's foldByKey: aggregate_by_key with fn for both. zero counts once per key
+ * per map task, as in Spark. */
+EMBER_EXTERN ember_rdd *ember_fold_by_key(ember_rdd *rdd, ember_bytes zero, ember_reduce_fn *fn,
+                                          void *arg, int parts);
 
 /* Spark's distinct: each different record once (a pair is compared whole: key and
  * value), de-duplicated in each map task and again after the shuffle; parts 0:

@@ -70,6 +70,12 @@ static int put_value(ember__kv *t, slot *sl, ember_bytes v)
 int ember__kv_combine(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_fn *fn,
                       void *arg)
 {
+    return ember__kv_add(t, key, val, fn, NULL, NULL, arg);
+}
+
+int ember__kv_add(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_fn *fn,
+                  ember_create_fn *create, const ember_bytes *zero, void *arg)
+{
     if ((t->len + 1) * 4 > t->cap * 3 && grow(t))
         return EMBER_ENOMEM;
     uint64_t h = ember__hash(key);
@@ -85,6 +91,13 @@ int ember__kv_combine(ember__kv *t, ember_bytes key, ember_bytes val, ember_redu
         if (rc)
             return rc;
         return put_value(t, &s[j], ember_buf_bytes(&t->tmp));
+    }
+    if (create || zero) { /* the key's first value becomes its combiner */
+        t->tmp.len = 0;
+        int rc = create ? create(val, &t->tmp, arg) : fn(*zero, val, &t->tmp, arg);
+        if (rc)
+            return rc;
+        val = ember_buf_bytes(&t->tmp);
     }
     size_t koff = t->arena.len, voff = koff + key.len;
     if (ember_buf_append(&t->arena, key.ptr ? key.ptr : "", key.len) ||

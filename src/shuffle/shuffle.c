@@ -19,7 +19,13 @@ enum { KEEP_LEFT = 1, KEEP_RIGHT = 2 };
 typedef struct shuffle_src {
     const char *op;
     int mode;
-    ember_reduce_fn *fn; /* MODE_REDUCE */
+    /* MODE_REDUCE (Spark's combineByKey): a key's first value in a map task
+     * becomes a combiner (create, or fn(zero, v), or itself), later ones merge
+     * into it with fn; the reduce side merges combiners with merge */
+    ember_reduce_fn *fn, *merge;
+    ember_create_fn *create;
+    ember_buf zero;
+    bool has_zero;
     void *arg;
     int keep; /* MODE_JOIN: KEEP_LEFT | KEEP_RIGHT */
     int nparts;
@@ -40,6 +46,7 @@ static void shuffle_free(void *p)
     shuffle_src *s = p;
     if (!s)
         return;
+    ember_buf_destroy(&s->zero);
     for (int side = 0; side < 2; side++) {
         for (size_t i = 0; s->buckets[side] && i < (size_t)s->nmaps[side] * (size_t)s->nparts; i++)
             ember_buf_destroy(&s->buckets[side][i]);
@@ -98,7 +105,9 @@ static int map_push(ember_out *self, const ember_rec *rec)
                                 "%s: a record has no key (an rdd of pairs is needed)", n->op);
     t->records_out++;
     if (s->mode == MODE_REDUCE) {
-        int rc = ember__kv_combine(&m->kv, rec->key, rec->val, s->fn, s->arg);
+        ember_bytes zero = ember_buf_bytes(&s->zero);
+        int rc = ember__kv_add(&m->kv, rec->key, rec->val, s->fn, s->create,
+                               s->has_zero ? &zero : NULL, s->arg);
         return rc ? combine_failed(t, n->op, rc) : 0;
     }
     int r = ember__partition_of(rec->key, m->nparts);
@@ -382,7 +391,8 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
             t->records_in++;
             if (s->mode == MODE_REDUCE || s->mode == MODE_DISTINCT) {
                 if ((rc = ember__kv_combine(&kv, r.key, r.val,
-                                            s->mode == MODE_DISTINCT ? keep_first : s->fn, s->arg)))
+                                            s->mode == MODE_DISTINCT ? keep_first : s->merge,
+                                            s->arg)))
                     rc = combine_failed(t, n->op, rc);
             } else if ((rc = sink->push(sink, &r)) || t->halt) {
                 rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
@@ -428,6 +438,7 @@ ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts, embe
               : !strcmp(op, "distinct")     ? MODE_DISTINCT
                                             : MODE_MOVE;
     s->fn = fn;
+    s->merge = fn; /* reduce_by_key: the same function on both sides */
     s->arg = arg;
     r->src = s;
     r->hash_parts = parts;
@@ -625,4 +636,61 @@ int ember_cogroup_sides(ember_bytes value, ember_bytes *left, ember_bytes *right
     *left = ember_bytes_of(p, (size_t)len);
     *right = ember_bytes_of(p + len, (size_t)(end - p - (ptrdiff_t)len));
     return 0;
+}
+
+/* The by-key combines: Spark's combineByKey and the two built on it. */
+static ember_rdd *combine_by(ember_rdd *rdd, const char *op, ember_create_fn *create,
+                             const ember_bytes *zero, ember_reduce_fn *merge_value,
+                             ember_reduce_fn *merge_combiners, void *arg, int parts)
+{
+    if (ember__rdd_check(rdd, op)) {
+        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
+            return NULL;
+        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
+    }
+    if (ember__cur_task) {
+        ember__err(NULL, EMBER_EINVAL, "%s: rdds are built on the driver", op);
+        return NULL;
+    }
+    if (!merge_value || !merge_combiners || (zero && zero->len && !zero->ptr))
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: a function or the zero is NULL", op);
+    if (parts < 0)
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: partitions must be > 0 (got %d)", op,
+                                parts);
+    ember_rdd *r = ember__shuffle_new(rdd, op, parts ? parts : rdd->nparts, merge_value, arg);
+    if (r->kind == EMBER__N_ERROR)
+        return r;
+    shuffle_src *s = r->src;
+    s->merge = merge_combiners;
+    s->create = create;
+    if (zero) {
+        s->has_zero = true;
+        if (ember_buf_set(&s->zero, zero->ptr ? zero->ptr : "", zero->len)) {
+            ember_free(r);
+            return ember__rdd_error(rdd->ctx, EMBER_ENOMEM, "%s: out of memory", op);
+        }
+    }
+    return r;
+}
+
+ember_rdd *ember_combine_by_key(ember_rdd *rdd, ember_create_fn *create,
+                                ember_reduce_fn *merge_value, ember_reduce_fn *merge_combiners,
+                                void *arg, int parts)
+{
+    if (!create && rdd && ember__handle_ok(rdd, EMBER__H_RDD))
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "combine_by_key: create is NULL");
+    return combine_by(rdd, "combine_by_key", create, NULL, merge_value, merge_combiners, arg,
+                      parts);
+}
+
+ember_rdd *ember_aggregate_by_key(ember_rdd *rdd, ember_bytes zero, ember_reduce_fn *seq,
+                                  ember_reduce_fn *comb, void *arg, int parts)
+{
+    return combine_by(rdd, "aggregate_by_key", NULL, &zero, seq, comb, arg, parts);
+}
+
+ember_rdd *ember_fold_by_key(ember_rdd *rdd, ember_bytes zero, ember_reduce_fn *fn, void *arg,
+                             int parts)
+{
+    return combine_by(rdd, "fold_by_key", NULL, &zero, fn, fn, arg, parts);
 }

@@ -26,6 +26,10 @@ void ember__kv_destroy(ember__kv *t);
  * fn's failure. */
 int ember__kv_combine(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_fn *fn,
                       void *arg);
+/* As ember__kv_combine; a new key's value is first made a combiner: create(val),
+ * or fn(*zero, val), when given. */
+int ember__kv_add(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_fn *fn,
+                  ember_create_fn *create, const ember_bytes *zero, void *arg);
 /* Entry after *pos (start at 0) into *rec, borrowed until the next combine: 1, or 0 at the end. */
 int ember__kv_next(const ember__kv *t, size_t *pos, ember_rec *rec);
 

@@ -347,6 +347,96 @@ static void test_joins(void **state)
     ember_close(ctx);
 }
 
+/* (sum, count) combiners over int64 values */
+static int sc_create(ember_bytes v, ember_buf *res, void *arg)
+{
+    int64_t sc[2] = {ember_i64(v), 1};
+    return ember_buf_set(res, sc, sizeof sc);
+}
+
+static int sc_add(ember_bytes acc, ember_bytes v, ember_buf *res, void *arg)
+{
+    int64_t sc[2];
+    memcpy(sc, acc.ptr, sizeof sc);
+    sc[0] += ember_i64(v);
+    sc[1]++;
+    return ember_buf_set(res, sc, sizeof sc);
+}
+
+static int sc_merge(ember_bytes a, ember_bytes b, ember_buf *res, void *arg)
+{
+    int64_t x[2], y[2];
+    memcpy(x, a.ptr, sizeof x);
+    memcpy(y, b.ptr, sizeof y);
+    x[0] += y[0];
+    x[1] += y[1];
+    return ember_buf_set(res, x, sizeof x);
+}
+
+static void value_of(ember_rdd *r, const char *key, void *out, size_t len)
+{
+    ember_result *res;
+    assert_int_equal(ember_collect(r, &res), 0);
+    bool found = false;
+    for (size_t i = 0; i < ember_result_len(res); i++) {
+        ember_rec rec = ember_result_at(res, i);
+        if (rec.key.len == strlen(key) && !memcmp(rec.key.ptr, key, rec.key.len)) {
+            assert_int_equal(rec.val.len, len);
+            memcpy(out, rec.val.ptr, len);
+            found = true;
+        }
+    }
+    assert_true(found);
+    ember_result_free(res);
+}
+
+static void test_fold_aggregate_combine(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    int64_t one = 1, two = 2, three = 3, zero = 0;
+    ember_rec kv[] = {{B("a"), ember_bytes_of(&one, 8)},
+                      {B("a"), ember_bytes_of(&two, 8)},
+                      {B("b"), ember_bytes_of(&three, 8)}};
+    int64_t v;
+    /* foldByKey(1, add): the zero once per key per map partition.
+       One partition: a = 1+1+2 = 4. Two ([a1], [a2, b3]): a = (1+1)+(1+2) = 5, b = 4 */
+    value_of(ember_fold_by_key(ember_parallelize_pairs(ctx, kv, 3, 1), ember_bytes_of(&one, 8),
+                               ember_sum_i64, NULL, 2),
+             "a", &v, 8);
+    assert_int_equal(v, 4);
+    ember_rdd *two_parts = ember_parallelize_pairs(ctx, kv, 3, 2);
+    value_of(ember_fold_by_key(two_parts, ember_bytes_of(&one, 8), ember_sum_i64, NULL, 3), "a", &v,
+             8);
+    assert_int_equal(v, 5);
+    value_of(ember_fold_by_key(two_parts, ember_bytes_of(&zero, 8), ember_sum_i64, NULL, 3), "a",
+             &v, 8);
+    assert_int_equal(v, 3); /* a zero of 0 is reduce_by_key */
+    /* aggregateByKey((0, 0), seq, comb) and combineByKey: (sum, count) per key */
+    int64_t z2[2] = {0, 0}, sc[2];
+    for (int parts = 1; parts <= 3; parts++) {
+        ember_rdd *src = ember_parallelize_pairs(ctx, kv, 3, parts);
+        value_of(ember_aggregate_by_key(src, ember_bytes_of(z2, 16), sc_add, sc_merge, NULL, 2),
+                 "a", sc, 16);
+        assert_int_equal(sc[0], 3);
+        assert_int_equal(sc[1], 2);
+        value_of(ember_combine_by_key(src, sc_create, sc_add, sc_merge, NULL, 2), "b", sc, 16);
+        assert_int_equal(sc[0], 3);
+        assert_int_equal(sc[1], 1);
+        value_of(ember_combine_by_key(src, sc_create, sc_add, sc_merge, NULL, 2), "a", sc, 16);
+        assert_int_equal(sc[0], 3);
+        assert_int_equal(sc[1], 2);
+    }
+    int64_t n;
+    assert_int_equal(
+        ember_count(ember_combine_by_key(two_parts, NULL, sc_add, sc_merge, NULL, 2), &n),
+        EMBER_EINVAL);
+    assert_int_equal(
+        ember_count(
+            ember_aggregate_by_key(two_parts, ember_bytes_of(z2, 16), sc_add, NULL, NULL, 2), &n),
+        EMBER_EINVAL);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_group_by_key),
         cmocka_unit_test(test_distinct_and_count_by_key),
         cmocka_unit_test(test_joins),
+        cmocka_unit_test(test_fold_aggregate_combine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
