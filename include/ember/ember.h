@@ -547,6 +547,15 @@ EMBER_EXTERN int ember_join_sides(ember_bytes value, ember_bytes *left, ember_by
  * 0, or EMBER_EIO. */
 EMBER_EXTERN int ember_cogroup_sides(ember_bytes value, ember_bytes *left, ember_bytes *right);
 
+/* Spark's subtractByKey: a's records whose key is not in b. parts 0: a's count. */
+EMBER_EXTERN ember_rdd *ember_subtract_by_key(ember_rdd *a, ember_rdd *b, int parts);
+/* Spark's subtract: a's records (compared whole) that are not in b, a's duplicates
+ * kept. parts 0: a's count. */
+EMBER_EXTERN ember_rdd *ember_subtract(ember_rdd *a, ember_rdd *b, int parts);
+/* Spark's intersection: the records (compared whole) in both, each once. parts 0:
+ * the larger parent's count. */
+EMBER_EXTERN ember_rdd *ember_intersection(ember_rdd *a, ember_rdd *b, int parts);
+
 /* ---------------------------------------------------------------- output */
 
 /* Write every record as a line (the value; a pair as key, tab, value) into dir:

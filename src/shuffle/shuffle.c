@@ -11,7 +11,17 @@
 
 #include "shuffle/shuffle.h"
 
-enum { MODE_MOVE, MODE_REDUCE, MODE_GROUP, MODE_DISTINCT, MODE_COGROUP, MODE_JOIN };
+enum {
+    MODE_MOVE,
+    MODE_REDUCE,
+    MODE_GROUP,
+    MODE_DISTINCT,
+    MODE_COGROUP,
+    MODE_JOIN,
+    MODE_SUBTRACT_BY_KEY, /* a's records whose key b lacks */
+    MODE_SUBTRACT,        /* whole records: a's that b lacks (a's duplicates kept) */
+    MODE_INTERSECTION     /* whole records in both, once */
+};
 
 /* joins: which unmatched sides still give records (outer joins) */
 enum { KEEP_LEFT = 1, KEEP_RIGHT = 2 };
@@ -91,6 +101,18 @@ static int map_push(ember_out *self, const ember_rec *rec)
     ember__task *t = self->task;
     const ember_rdd *n = t->job->arg;
     const shuffle_src *s = n->src;
+    if (s->mode == MODE_SUBTRACT || s->mode == MODE_INTERSECTION) {
+        /* the whole record is the key, moved as it is (no combine: duplicates count) */
+        m->enc.len = 0;
+        ember_rec k;
+        if (ember__arena_put(&m->enc, *rec))
+            return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", n->op);
+        ember__rec_set(&k, m->enc.ptr, m->enc.len, "", 0);
+        t->records_out++;
+        if (ember__arena_put(&m->out[ember__partition_of(ember_buf_bytes(&m->enc), m->nparts)], k))
+            return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
+        return 0;
+    }
     if (s->mode == MODE_DISTINCT) { /* the whole record is the key */
         t->records_out++;
         m->enc.len = 0;
@@ -298,6 +320,34 @@ static int emit_joined(const shuffle_src *s, ember_bytes key, const sides *g, em
     return 0;
 }
 
+/* subtract_by_key, subtract, intersection: what a key's two groups give. */
+static int emit_set_op(const shuffle_src *s, ember_bytes key, const sides *g, ember_out *sink)
+{
+    ember__task *t = sink->task;
+    bool left = g->v[0].len > 0, right = g->v[1].len > 0;
+    bool give = s->mode == MODE_INTERSECTION ? left && right : left && !right;
+    if (!give)
+        return 0;
+    ember_iter it;
+    ember_rec v, out;
+    ember_iter_init(&it, ember_buf_bytes(&g->v[0]));
+    while (ember_iter_next(&it, &v) == 1) {
+        if (s->mode == MODE_SUBTRACT_BY_KEY) {
+            ember__rec_set(&out, key.ptr, key.len, v.val.ptr, v.val.len);
+        } else { /* the key is the whole record, encoded */
+            const unsigned char *p = key.ptr;
+            if (ember__rec_next(&p, p + key.len, &out) != 1)
+                return ember__task_fail(t, EMBER_EIO, "%s: a damaged record", s->op);
+        }
+        int rc = sink->push(sink, &out);
+        if (rc || t->halt)
+            return rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+        if (s->mode == MODE_INTERSECTION)
+            break; /* once */
+    }
+    return 0;
+}
+
 /* cogroup and the joins: each key's values from both sides, then the records. */
 static int feed_two_sided(ember_rdd *n, int part, ember_out *sink)
 {
@@ -345,6 +395,10 @@ static int feed_two_sided(ember_rdd *n, int part, ember_out *sink)
             rc = emit_joined(s, key, grp, &tmp, sink);
             continue;
         }
+        if (s->mode != MODE_COGROUP) {
+            rc = emit_set_op(s, key, grp, sink);
+            continue;
+        }
         /* cogroup: varint(left length), the left values, the right values */
         unsigned char hdr[10];
         size_t hn = (size_t)(ember__varint_put(hdr, grp->v[0].len) - hdr);
@@ -377,7 +431,7 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
     const shuffle_src *s = n->src;
     if (s->mode == MODE_GROUP)
         return feed_groups(n, part, sink);
-    if (s->mode == MODE_COGROUP || s->mode == MODE_JOIN)
+    if (s->mode >= MODE_COGROUP)
         return feed_two_sided(n, part, sink);
     ember__task *t = sink->task;
     ember__kv kv;
@@ -553,8 +607,10 @@ static ember_rdd *two_sided(ember_rdd *a, ember_rdd *b, const char *op, int part
     if (parts < 0)
         return ember__rdd_error(a->ctx, EMBER_EINVAL, "%s: partitions must be > 0 (got %d)", op,
                                 parts);
-    if (parts == 0) /* Spark's default: the larger parent's count */
-        parts = a->nparts > b->nparts ? a->nparts : b->nparts;
+    if (parts == 0) /* Spark's default: the larger parent's count; a's for the subtracts */
+        parts = mode == MODE_SUBTRACT || mode == MODE_SUBTRACT_BY_KEY || a->nparts > b->nparts
+                    ? a->nparts
+                    : b->nparts;
     ember_rdd *r = ember__rdd_new(a->ctx, EMBER__N_SHUFFLE, op, parts, a, b);
     if (r->kind == EMBER__N_ERROR)
         return r;
@@ -693,4 +749,19 @@ ember_rdd *ember_fold_by_key(ember_rdd *rdd, ember_bytes zero, ember_reduce_fn *
                              int parts)
 {
     return combine_by(rdd, "fold_by_key", NULL, &zero, fn, fn, arg, parts);
+}
+
+ember_rdd *ember_subtract_by_key(ember_rdd *a, ember_rdd *b, int parts)
+{
+    return two_sided(a, b, "subtract_by_key", parts, MODE_SUBTRACT_BY_KEY, 0);
+}
+
+ember_rdd *ember_subtract(ember_rdd *a, ember_rdd *b, int parts)
+{
+    return two_sided(a, b, "subtract", parts, MODE_SUBTRACT, 0);
+}
+
+ember_rdd *ember_intersection(ember_rdd *a, ember_rdd *b, int parts)
+{
+    return two_sided(a, b, "intersection", parts, MODE_INTERSECTION, 0);
 }

@@ -437,6 +437,37 @@ static void test_fold_aggregate_combine(void **state)
     ember_close(ctx);
 }
 
+static void test_subtract_intersection(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    ember_rec xs[] = {{B("a"), B("1")}, {B("b"), B("4")}, {B("b"), B("5")}, {B("c"), B("6")}};
+    ember_rec ys[] = {{B("a"), B("9")}, {B("c"), B("6")}};
+    ember_rdd *x = ember_parallelize_pairs(ctx, xs, 4, 2),
+              *y = ember_parallelize_pairs(ctx, ys, 2, 3);
+    /* subtractByKey: b's two records stay */
+    ember_result *res;
+    assert_int_equal(ember_collect(ember_subtract_by_key(x, y, 0), &res), 0);
+    assert_int_equal(ember_result_len(res), 2);
+    for (size_t i = 0; i < 2; i++)
+        assert_bytes(ember_result_at(res, i).key, "b");
+    ember_result_free(res);
+    assert_int_equal(ember_num_partitions(ember_subtract_by_key(x, y, 0)), 2); /* a's count */
+    /* subtract compares whole records: (c, 6) goes, (a, 1) stays (y has (a, 9)) */
+    assert_int_equal(count_of(ember_subtract(x, y, 0)), 3);
+    /* duplicates in a are kept by subtract, intersection gives each record once */
+    int64_t v1[] = {1, 1, 2, 3, 3, 4}, v2[] = {3, 1, 5, 3};
+    ember_rdd *p = ember_parallelize_i64(ctx, v1, 6, 3), *q = ember_parallelize_i64(ctx, v2, 4, 2);
+    int64_t got[8];
+    size_t n = collect_i64(ember_subtract(p, q, 2), got, 8);
+    assert_int_equal(n, 2); /* 2 and 4 */
+    assert_int_equal(got[0] + got[1], 6);
+    n = collect_i64(ember_intersection(p, q, 4), got, 8);
+    assert_int_equal(n, 2); /* 1 and 3, once each */
+    assert_int_equal(got[0] + got[1], 4);
+    assert_int_equal(count_of(ember_intersection(p, ember_parallelize_i64(ctx, NULL, 0, 2), 2)), 0);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_distinct_and_count_by_key),
         cmocka_unit_test(test_joins),
         cmocka_unit_test(test_fold_aggregate_combine),
+        cmocka_unit_test(test_subtract_intersection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
