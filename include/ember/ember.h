@@ -367,6 +367,10 @@ EMBER_EXTERN ember_rdd *ember_sample(ember_rdd *rdd, bool with_replacement, doub
  * the rdd. Like Spark, counts the partitions before the first action that uses it
  * (a job of its own) when there is more than one. Input records with a key fail. */
 EMBER_EXTERN ember_rdd *ember_zip_with_index(ember_rdd *rdd);
+/* Spark's zipWithUniqueId: (value, id) pairs, partition k's records getting k,
+ * n + k, 2n + k, ... (n partitions): unique, not consecutive, and no job to count
+ * partitions first. */
+EMBER_EXTERN ember_rdd *ember_zip_with_unique_id(ember_rdd *rdd);
 /* At most parts partitions by merging neighbours, without a shuffle (more
  * partitions than the parent's keeps the parent's count, as Spark). */
 EMBER_EXTERN ember_rdd *ember_coalesce(ember_rdd *rdd, int parts);
@@ -503,6 +507,13 @@ EMBER_EXTERN ember_rdd *ember_reduce_by_key(ember_rdd *rdd, ember_reduce_fn *fn,
  * as Spark. parts 0: the parent's count. This version keeps a partition's groups
  * in memory. */
 EMBER_EXTERN ember_rdd *ember_group_by_key(ember_rdd *rdd, int parts);
+/* Spark's groupBy: records grouped by the key fn emits (one value), as
+ * group_by_key of key_by. */
+EMBER_EXTERN ember_rdd *ember_group_by(ember_rdd *rdd, ember_map_fn *fn, void *arg, int parts);
+/* Spark's repartition: the records spread evenly over parts partitions with a
+ * shuffle (each map task deals round-robin from its own starting place); keys
+ * are not needed and not kept together. */
+EMBER_EXTERN ember_rdd *ember_repartition(ember_rdd *rdd, int parts);
 
 /* Spark's combineByKey: in each map task a key's first value becomes a combiner
  * (create), later values merge into it (merge_value); after the shuffle the

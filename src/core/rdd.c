@@ -410,6 +410,11 @@ ember_rdd *ember_zip_with_index(ember_rdd *rdd)
     return narrow(rdd, EMBER__N_ZIP_INDEX, "zip_with_index", NULL, NULL, false);
 }
 
+ember_rdd *ember_zip_with_unique_id(ember_rdd *rdd)
+{
+    return narrow(rdd, EMBER__N_ZIP_UNIQUE, "zip_with_unique_id", NULL, NULL, false);
+}
+
 ember_rdd *ember_sample(ember_rdd *rdd, bool with_replacement, double fraction, uint64_t seed)
 {
     ember_rdd *ret;

@@ -404,8 +404,10 @@ static int zip_in(ember_out *self, const ember_rec *rec)
     stage *st = container_of(self, stage, in);
     if (rec->key.ptr)
         return ember__task_fail(self->task, EMBER_EINVAL,
-                                "zip_with_index: a record has a key (zip the values instead)");
-    int64_t idx = st->index++;
+                                "%s: a record has a key (zip the values instead)", self->node->op);
+    int64_t idx = st->index;
+    /* zip_with_index counts up; zip_with_unique_id steps by the partition count */
+    st->index += self->node->kind == EMBER__N_ZIP_UNIQUE ? self->node->nparts : 1;
     ember_rec out;
     ember__rec_set(&out, rec->val.ptr, rec->val.len, &idx, sizeof idx);
     return self->next->push(self->next, &out);
@@ -587,6 +589,10 @@ static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
         st.rng = n->seed ^ (0x9e3779b97f4a7c15ULL * ((uint64_t)part + 1));
         splitmix(&st.rng);
         st.in.push = sample_in;
+        return ember__compute(n->parent, part, &st.in);
+    case EMBER__N_ZIP_UNIQUE: /* Spark's: partition k gives k, n + k, 2n + k, ... */
+        st.index = part;
+        st.in.push = zip_in;
         return ember__compute(n->parent, part, &st.in);
     case EMBER__N_ZIP_INDEX:
         st.index = n->offsets ? n->offsets[part] : 0;

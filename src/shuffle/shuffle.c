@@ -20,7 +20,8 @@ enum {
     MODE_JOIN,
     MODE_SUBTRACT_BY_KEY, /* a's records whose key b lacks */
     MODE_SUBTRACT,        /* whole records: a's that b lacks (a's duplicates kept) */
-    MODE_INTERSECTION     /* whole records in both, once */
+    MODE_INTERSECTION,    /* whole records in both, once */
+    MODE_SPREAD           /* repartition: round-robin, keys not needed */
 };
 
 /* joins: which unmatched sides still give records (outer joins) */
@@ -77,6 +78,7 @@ typedef struct map_state {
     int nparts;
     ember__kv kv;  /* MODE_REDUCE, MODE_DISTINCT: combined on the map side first */
     ember_buf enc; /* MODE_DISTINCT: the record encoded, as the table's key */
+    int next;      /* MODE_SPREAD: the next reducer; -1 until the first record */
 } map_state;
 
 /* distinct's reducer: a record seen again is the same record */
@@ -101,6 +103,17 @@ static int map_push(ember_out *self, const ember_rec *rec)
     ember__task *t = self->task;
     const ember_rdd *n = t->job->arg;
     const shuffle_src *s = n->src;
+    if (s->mode == MODE_SPREAD) { /* round-robin from a place set by the map task */
+        t->records_out++;
+        if (m->next < 0)
+            m->next = (int)(ember__hash(ember_bytes_of(&t->partition, sizeof t->partition)) %
+                            (uint64_t)m->nparts);
+        int r = m->next;
+        m->next = (m->next + 1) % m->nparts;
+        if (ember__arena_put(&m->out[r], *rec))
+            return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
+        return 0;
+    }
     if (s->mode == MODE_SUBTRACT || s->mode == MODE_INTERSECTION) {
         /* the whole record is the key, moved as it is (no combine: duplicates count) */
         m->enc.len = 0;
@@ -164,6 +177,7 @@ static int map_reset(void *state, const ember__job *job)
     }
     for (int r = 0; r < m->nparts; r++)
         m->out[r].len = 0;
+    m->next = -1;
     ember__kv_destroy(&m->kv); /* a failed attempt's combine goes */
     return 0;
 }
@@ -431,7 +445,8 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
     const shuffle_src *s = n->src;
     if (s->mode == MODE_GROUP)
         return feed_groups(n, part, sink);
-    if (s->mode >= MODE_COGROUP)
+    if (s->mode == MODE_COGROUP || s->mode == MODE_JOIN || s->mode == MODE_SUBTRACT_BY_KEY ||
+        s->mode == MODE_SUBTRACT || s->mode == MODE_INTERSECTION)
         return feed_two_sided(n, part, sink);
     ember__task *t = sink->task;
     ember__kv kv;
@@ -453,7 +468,7 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
             }
         }
     }
-    if (!rc && s->mode != MODE_MOVE) { /* the reduce side's combine is done */
+    if (!rc && (s->mode == MODE_REDUCE || s->mode == MODE_DISTINCT)) { /* combine done */
         size_t pos = 0;
         ember_rec r;
         while (!rc && ember__kv_next(&kv, &pos, &r)) {
@@ -488,6 +503,7 @@ ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts, embe
     s->op = op;
     s->nparts = parts;
     s->mode = fn                            ? MODE_REDUCE
+              : !strcmp(op, "repartition")  ? MODE_SPREAD
               : !strcmp(op, "group_by_key") ? MODE_GROUP
               : !strcmp(op, "distinct")     ? MODE_DISTINCT
                                             : MODE_MOVE;
@@ -764,4 +780,36 @@ ember_rdd *ember_subtract(ember_rdd *a, ember_rdd *b, int parts)
 ember_rdd *ember_intersection(ember_rdd *a, ember_rdd *b, int parts)
 {
     return two_sided(a, b, "intersection", parts, MODE_INTERSECTION, 0);
+}
+
+ember_rdd *ember_repartition(ember_rdd *rdd, int parts)
+{
+    if (ember__rdd_check(rdd, "repartition")) {
+        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
+            return NULL;
+        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
+    }
+    if (ember__cur_task) {
+        ember__err(NULL, EMBER_EINVAL, "repartition: rdds are built on the driver");
+        return NULL;
+    }
+    if (parts <= 0)
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
+                                "repartition: partitions must be > 0 (got %d)", parts);
+    ember_rdd *r = ember__shuffle_new(rdd, "repartition", parts, NULL, NULL);
+    if (r->kind != EMBER__N_ERROR)
+        r->hash_parts = 0; /* spread, not partitioned by key */
+    return r;
+}
+
+ember_rdd *ember_group_by(ember_rdd *rdd, ember_map_fn *fn, void *arg, int parts)
+{
+    /* Spark's groupBy: key_by then group_by_key; the key_by node lives while the
+     * grouped one does */
+    ember_rdd *keyed = ember_key_by(rdd, fn, arg);
+    if (!keyed)
+        return NULL;
+    ember_rdd *g = ember_group_by_key(keyed, parts);
+    ember_free(keyed);
+    return g;
 }

@@ -468,6 +468,48 @@ static void test_subtract_intersection(void **state)
     ember_close(ctx);
 }
 
+static int first_char(ember_rec in, ember_out *out, void *arg)
+{
+    return ember_emit(out, ember_bytes_of(in.val.ptr, in.val.len ? 1 : 0));
+}
+
+static void test_repartition_group_by_unique_id(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    /* repartition: every record kept, spread evenly, no keys needed */
+    int64_t sizes[16];
+    ember_rdd *r = ember_repartition(ember_range(ctx, 0, 1000, 1, 3), 4);
+    assert_int_equal(partition_sizes(r, sizes, 16), 4);
+    int64_t total = 0;
+    for (int i = 0; i < 4; i++) {
+        total += sizes[i];
+        assert_true(sizes[i] >= 240 && sizes[i] <= 260); /* round-robin from each map task */
+    }
+    assert_int_equal(total, 1000);
+    int64_t sum;
+    assert_int_equal(ember_sum_i64_values(r, &sum), 0);
+    assert_int_equal(sum, 999 * 1000 / 2);
+    int64_t n;
+    assert_int_equal(ember_count(ember_repartition(r, 0), &n), EMBER_EINVAL);
+    /* group_by: by the first letter */
+    ember_bytes words[] = {B("apple"), B("avocado"), B("banana"), B("blueberry"), B("cherry")};
+    ember_rdd *g = ember_group_by(ember_parallelize(ctx, words, 5, 2), first_char, NULL, 2);
+    ember_result *res;
+    assert_int_equal(ember_collect(g, &res), 0);
+    assert_int_equal(ember_result_len(res), 3);
+    ember_result_free(res);
+    /* zip_with_unique_id: partition k gives k, n + k, ...: unique, and no counting job */
+    ember_rdd *z = ember_zip_with_unique_id(ember_range(ctx, 0, 10, 1, 3));
+    int64_t jobs = ember_job_count(ctx);
+    assert_int_equal(ember_collect(z, &res), 0);
+    assert_int_equal(ember_job_count(ctx), jobs + 1);
+    int64_t expect[] = {0, 3, 6, 1, 4, 7, 2, 5, 8, 11}; /* range(10) in 3: 3, 3, 4 records */
+    for (size_t i = 0; i < 10; i++)
+        assert_int_equal(ember_i64(ember_result_at(res, i).val), expect[i]);
+    ember_result_free(res);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_joins),
         cmocka_unit_test(test_fold_aggregate_combine),
         cmocka_unit_test(test_subtract_intersection),
+        cmocka_unit_test(test_repartition_group_by_unique_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
