@@ -438,6 +438,17 @@ EMBER_EXTERN int ember_count_by_value(ember_rdd *rdd, ember_result **out);
 /* Spark's countByKey: (key, int64 count) pairs for each distinct key, ordered by
  * key bytes; counted in each task, merged on the driver (no shuffle). */
 EMBER_EXTERN int ember_count_by_key(ember_rdd *rdd, ember_result **out);
+/* Spark's lookup: the values of key, as one-value records in partition order. An
+ * rdd partitioned by key (partition_by, reduce_by_key, ...) is read in the key's
+ * partition only. */
+EMBER_EXTERN int ember_lookup(ember_rdd *rdd, ember_bytes key, ember_result **out);
+/* Spark's collectAsMap: one (key, value) pair per key, the last value read for a
+ * key winning (partition order), ordered by key bytes. */
+EMBER_EXTERN int ember_collect_as_map(ember_rdd *rdd, ember_result **out);
+/* Spark's reduceByKeyLocally: the values of each key combined with fn in each
+ * task, then on the driver; (key, value) pairs ordered by key bytes. */
+EMBER_EXTERN int ember_reduce_by_key_locally(ember_rdd *rdd, ember_reduce_fn *fn, void *arg,
+                                             ember_result **out);
 
 /* Numeric actions read each value as an 8-byte number of the kind given. A value
  * of another length fails the task with its partition named. */

@@ -7,6 +7,7 @@
  * of every map task, in map order. The partitioner is xxHash3 of the key bytes
  * with a fixed seed, the same on every thread, process and machine.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "shuffle/shuffle.h"
@@ -812,4 +813,174 @@ ember_rdd *ember_group_by(ember_rdd *rdd, ember_map_fn *fn, void *arg, int parts
     ember_rdd *g = ember_group_by_key(keyed, parts);
     ember_free(keyed);
     return g;
+}
+
+/* ---------------------------------------------------------------- by-key actions */
+
+/* Each task folds its records into a table (combine with fn; NULL: the last value
+ * wins, as a map built in order); the driver merges the tables in partition
+ * order. lookup_key: keep only that key's values, as records of one arena. */
+typedef struct local_args {
+    const char *op;
+    ember_reduce_fn *fn;
+    void *arg;
+    const ember_bytes *lookup_key;
+} local_args;
+
+typedef struct local_state {
+    ember__kv kv;
+    ember_buf found; /* lookup: the values, encoded */
+} local_state;
+
+static int last_wins(ember_bytes a, ember_bytes b, ember_buf *res, void *arg)
+{
+    (void)a;
+    (void)arg;
+    return ember_buf_set(res, b.ptr ? b.ptr : "", b.len);
+}
+
+static int local_push(ember_out *self, const ember_rec *rec)
+{
+    local_state *st = self->state;
+    ember__task *t = self->task;
+    const local_args *a = t->job->arg;
+    if (!rec->key.ptr)
+        return ember__task_fail(t, EMBER_EINVAL,
+                                "%s: a record has no key (an rdd of pairs is needed)", a->op);
+    t->records_out++;
+    if (a->lookup_key) {
+        if (rec->key.len != a->lookup_key->len ||
+            (rec->key.len && memcmp(rec->key.ptr, a->lookup_key->ptr, rec->key.len)))
+            return 0;
+        ember_rec v;
+        ember__rec_set(&v, NULL, 0, rec->val.ptr, rec->val.len);
+        return ember__arena_put(&st->found, v)
+                   ? ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", a->op)
+                   : 0;
+    }
+    int rc = ember__kv_combine(&st->kv, rec->key, rec->val, a->fn ? a->fn : last_wins, a->arg);
+    return rc ? combine_failed(t, a->op, rc) : 0;
+}
+
+static int local_reset(void *state, const ember__job *job)
+{
+    (void)job;
+    local_state *st = state;
+    ember__kv_destroy(&st->kv);
+    st->found.len = 0;
+    return 0;
+}
+
+static void local_destroy(void *state)
+{
+    local_state *st = state;
+    ember__kv_destroy(&st->kv);
+    ember_buf_destroy(&st->found);
+}
+
+static const ember__sink_ops local_sink = {.state_size = sizeof(local_state),
+                                           .push = local_push,
+                                           .reset = local_reset,
+                                           .destroy = local_destroy};
+
+static int cmp_rec_keys(const void *x, const void *y)
+{
+    return ember_cmp_bytes(((const ember_rec *)x)->key, ((const ember_rec *)y)->key, NULL);
+}
+
+static int by_key_locally(ember_rdd *rdd, const local_args *a, ember_result **out)
+{
+    int rc = ember__action_begin(rdd, a->op);
+    if (rc)
+        return rc;
+    if (!out)
+        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", a->op);
+    /* lookup on an rdd partitioned by key reads the key's partition only */
+    int one = a->lookup_key && rdd->hash_parts == rdd->nparts && rdd->nparts > 0
+                  ? ember__partition_of(*a->lookup_key, rdd->nparts)
+                  : -1;
+    ember__job *job;
+    if ((rc = ember__job_run(rdd, a->op, &local_sink, a, one >= 0 ? &one : NULL, one >= 0 ? 1 : 0,
+                             &job)))
+        return rc;
+    ember__kv all;
+    ember__kv_init(&all);
+    ember_buf found = {0};
+    ember_rec *recs = NULL;
+    for (int i = 0; i < job->ntasks && !rc; i++) {
+        local_state *st = ember__job_state(job, i);
+        if (a->lookup_key) {
+            rc = ember_buf_append(&found, st->found.ptr ? st->found.ptr : (const unsigned char *)"",
+                                  st->found.len);
+            continue;
+        }
+        size_t pos = 0;
+        ember_rec r;
+        while (!rc && ember__kv_next(&st->kv, &pos, &r))
+            rc = ember__kv_combine(&all, r.key, r.val, a->fn ? a->fn : last_wins, a->arg);
+    }
+    if (rc) {
+        rc = rc == EMBER_ENOMEM
+                 ? ember__err(rdd->ctx, rc, "%s: out of memory", a->op)
+                 : ember__err(rdd->ctx, rc, "%s: the function returned %d", a->op, rc);
+    } else if (a->lookup_key) { /* the values, as one-value records */
+        size_t n = 0, cap = 16;
+        recs = ember__malloc(cap * sizeof *recs);
+        ember_iter it;
+        ember_rec v;
+        ember_iter_init(&it, ember_buf_bytes(&found));
+        while (recs && ember_iter_next(&it, &v) == 1) {
+            if (n == cap) {
+                ember_rec *grown = ember__realloc(recs, (cap *= 2) * sizeof *recs);
+                if (!grown) {
+                    ember__free(recs);
+                    recs = NULL;
+                    break;
+                }
+                recs = grown;
+            }
+            recs[n++] = v;
+        }
+        rc = recs ? ember__result_copy(recs, n, out) : EMBER_ENOMEM;
+    } else { /* (key, value) ordered by key */
+        recs = ember__malloc((all.len ? all.len : 1) * sizeof *recs);
+        size_t pos = 0, n = 0;
+        ember_rec r;
+        while (recs && ember__kv_next(&all, &pos, &r))
+            recs[n++] = r;
+        if (recs)
+            qsort(recs, n, sizeof *recs, cmp_rec_keys);
+        rc = recs ? ember__result_copy(recs, n, out) : EMBER_ENOMEM;
+    }
+    if (rc == EMBER_ENOMEM)
+        ember__err(rdd->ctx, rc, "%s: out of memory", a->op);
+    ember__free(recs);
+    ember_buf_destroy(&found);
+    ember__kv_destroy(&all);
+    return ember__job_end(job, rc);
+}
+
+int ember_lookup(ember_rdd *rdd, ember_bytes key, ember_result **out)
+{
+    if (!key.ptr && key.len)
+        return ember__err(NULL, EMBER_EINVAL, "lookup: key is NULL");
+    if (!key.ptr)
+        key.ptr = "";
+    local_args a = {.op = "lookup", .lookup_key = &key};
+    return by_key_locally(rdd, &a, out);
+}
+
+int ember_collect_as_map(ember_rdd *rdd, ember_result **out)
+{
+    local_args a = {.op = "collect_as_map"};
+    return by_key_locally(rdd, &a, out);
+}
+
+int ember_reduce_by_key_locally(ember_rdd *rdd, ember_reduce_fn *fn, void *arg, ember_result **out)
+{
+    if (!fn)
+        return ember__err(rdd && ember__handle_ok(rdd, EMBER__H_RDD) ? rdd->ctx : NULL,
+                          EMBER_EINVAL, "reduce_by_key_locally: the function is NULL");
+    local_args a = {.op = "reduce_by_key_locally", .fn = fn, .arg = arg};
+    return by_key_locally(rdd, &a, out);
 }

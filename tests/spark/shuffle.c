@@ -510,6 +510,51 @@ static void test_repartition_group_by_unique_id(void **state)
     ember_close(ctx);
 }
 
+static void test_lookup_and_local(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    ember_rec kv[] = {{B("a"), B("1")}, {B("b"), B("2")}, {B("a"), B("3")}, {B("c"), B("4")}};
+    ember_rdd *src = ember_parallelize_pairs(ctx, kv, 4, 3);
+    ember_result *res;
+    /* lookup: every value of the key, in partition order */
+    assert_int_equal(ember_lookup(src, B("a"), &res), 0);
+    assert_int_equal(ember_result_len(res), 2);
+    assert_bytes(ember_result_at(res, 0).val, "1");
+    assert_bytes(ember_result_at(res, 1).val, "3");
+    ember_result_free(res);
+    assert_int_equal(ember_lookup(src, B("zz"), &res), 0);
+    assert_int_equal(ember_result_len(res), 0);
+    ember_result_free(res);
+    /* on an rdd partitioned by key: one partition read (one task) */
+    ember_rdd *p = ember_partition_by(src, 4);
+    assert_int_equal(ember_lookup(p, B("a"), &res), 0);
+    assert_int_equal(ember_result_len(res), 2);
+    ember_result_free(res);
+    ember_job_stats js;
+    assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
+    assert_string_equal(js.action, "lookup");
+    assert_int_equal(js.stages[0].tasks, 1);
+    /* collect_as_map: the last value read wins; ordered by key */
+    assert_int_equal(ember_collect_as_map(src, &res), 0);
+    assert_int_equal(ember_result_len(res), 3);
+    assert_bytes(ember_result_at(res, 0).key, "a");
+    assert_bytes(ember_result_at(res, 0).val, "3");
+    ember_result_free(res);
+    /* reduce_by_key_locally */
+    int64_t one = 1;
+    ember_rec nums[] = {{B("x"), ember_bytes_of(&one, 8)},
+                        {B("y"), ember_bytes_of(&one, 8)},
+                        {B("x"), ember_bytes_of(&one, 8)}};
+    assert_int_equal(ember_reduce_by_key_locally(ember_parallelize_pairs(ctx, nums, 3, 2),
+                                                 ember_sum_i64, NULL, &res),
+                     0);
+    assert_int_equal(ember_result_len(res), 2);
+    assert_int_equal(ember_i64(ember_result_at(res, 0).val), 2);
+    ember_result_free(res);
+    assert_int_equal(ember_lookup(ember_range(ctx, 0, 3, 1, 1), B("a"), &res), EMBER_EINVAL);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_fold_aggregate_combine),
         cmocka_unit_test(test_subtract_intersection),
         cmocka_unit_test(test_repartition_group_by_unique_id),
+        cmocka_unit_test(test_lookup_and_local),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
