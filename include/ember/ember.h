@@ -355,6 +355,10 @@ EMBER_EXTERN ember_rdd *ember_keys(ember_rdd *rdd);
 EMBER_EXTERN ember_rdd *ember_values(ember_rdd *rdd);
 /* The partitions of a, then those of b (same context). */
 EMBER_EXTERN ember_rdd *ember_union(ember_rdd *a, ember_rdd *b);
+/* Spark's cartesian: every (x, y) of a's and b's values, as key x and value y;
+ * partition i * nb + j pairs a's partition i with b's partition j (no shuffle).
+ * Records with keys fail the task (map them to values first). */
+EMBER_EXTERN ember_rdd *ember_cartesian(ember_rdd *a, ember_rdd *b);
 /* One record per partition: its value is the partition encoded; read it with
  * ember_iter_init(). */
 EMBER_EXTERN ember_rdd *ember_glom(ember_rdd *rdd);

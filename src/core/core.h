@@ -176,6 +176,7 @@ enum ember__kind {
     EMBER__N_SAMPLE,
     EMBER__N_ZIP_INDEX,
     EMBER__N_ZIP_UNIQUE, /* zip_with_unique_id: no job needed */
+    EMBER__N_CARTESIAN,  /* partition i * nb + j: a's partition i with b's j */
     EMBER__N_MAP_PARTITIONS,
     EMBER__N_GLOM,
     EMBER__N_UNION,

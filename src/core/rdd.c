@@ -450,6 +450,25 @@ ember_rdd *ember_union(ember_rdd *a, ember_rdd *b)
     return ember__rdd_new(a->ctx, EMBER__N_UNION, "union", a->nparts + b->nparts, a, b);
 }
 
+ember_rdd *ember_cartesian(ember_rdd *a, ember_rdd *b)
+{
+    ember_rdd *ret;
+    if (!parent_usable(a, "cartesian", &ret))
+        return ret;
+    int rc = ember__rdd_check(b, "cartesian");
+    if (rc == EMBER_EINVAL || rc == EMBER_ECTX)
+        return ember__rdd_error(a->ctx, rc, "%s", ember_errmsg(NULL));
+    if (b->ctx != a->ctx)
+        return ember__rdd_error(a->ctx, EMBER_ECTX,
+                                "cartesian: the two rdds belong to different contexts");
+    if (rc)
+        return error_node(a->ctx, b->err, b->errmsg ? b->errmsg : "out of memory");
+    if ((long long)a->nparts * b->nparts > 1 << 30)
+        return ember__rdd_error(a->ctx, EMBER_ERANGE, "cartesian: too many partitions (%d x %d)",
+                                a->nparts, b->nparts);
+    return ember__rdd_new(a->ctx, EMBER__N_CARTESIAN, "cartesian", a->nparts * b->nparts, a, b);
+}
+
 ember_rdd *ember_coalesce(ember_rdd *rdd, int parts)
 {
     ember_rdd *ret;

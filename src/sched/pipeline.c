@@ -234,9 +234,10 @@ typedef struct stage {
     ember_map_fn *map;
     ember_pred_fn *pred;
     void *arg;
-    const ember_rec *cur; /* the input being processed */
-    uint64_t rng;         /* sample */
-    int64_t index;        /* zip_with_index */
+    const ember_rec *cur;   /* the input being processed */
+    const ember_buf *other; /* cartesian: b's partition, encoded */
+    uint64_t rng;           /* sample */
+    int64_t index;          /* zip_with_index */
 } stage;
 
 static __attribute__((noinline)) int exactly_one(stage *st)
@@ -411,6 +412,29 @@ static int zip_in(ember_out *self, const ember_rec *rec)
     ember_rec out;
     ember__rec_set(&out, rec->val.ptr, rec->val.len, &idx, sizeof idx);
     return self->next->push(self->next, &out);
+}
+
+/* cartesian: (x, y) for x of a's partition and every y of b's: key x, value y */
+static int cart_in(ember_out *self, const ember_rec *rec)
+{
+    stage *st = container_of(self, stage, in);
+    ember__task *t = self->task;
+    const unsigned char *p = st->other->ptr, *end = p + st->other->len;
+    ember_rec y, out;
+    int rc;
+    if (rec->key.ptr)
+        return ember__task_fail(t, EMBER_EINVAL,
+                                "cartesian: a record has a key (map the pairs to values first)");
+    while ((rc = ember__rec_next(&p, end, &y)) == 1) {
+        if (y.key.ptr)
+            return ember__task_fail(
+                t, EMBER_EINVAL, "cartesian: a record has a key (map the pairs to values first)");
+        ember__rec_set(&out, rec->val.ptr ? rec->val.ptr : (const void *)"", rec->val.len,
+                       y.val.ptr, y.val.len);
+        if ((rc = self->next->push(self->next, &out)) || t->halt)
+            return rc;
+    }
+    return rc < 0 ? rc : 0;
 }
 
 /* splitmix64: seeds the sampler per (seed, partition), and is the sampler. */
@@ -590,6 +614,21 @@ static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
         splitmix(&st.rng);
         st.in.push = sample_in;
         return ember__compute(n->parent, part, &st.in);
+    case EMBER__N_CARTESIAN: {
+        /* b's partition j gathered (or read in place), then a's partition i pushed
+         * through it */
+        int nb = n->parent2->nparts;
+        ember_buf own = {0};
+        const ember_buf *bytes;
+        int rc = partition_bytes(n, n->parent2, part % nb, t, &own, &bytes);
+        if (!rc) {
+            st.other = bytes;
+            st.in.push = cart_in;
+            rc = ember__compute(n->parent, part / nb, &st.in);
+        }
+        ember_buf_destroy(&own);
+        return rc;
+    }
     case EMBER__N_ZIP_UNIQUE: /* Spark's: partition k gives k, n + k, 2n + k, ... */
         st.index = part;
         st.in.push = zip_in;

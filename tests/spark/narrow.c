@@ -265,6 +265,36 @@ static void test_cache(void **state)
     ember_close(ctx);
 }
 
+static void test_cartesian(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    ember_bytes xs[] = {B("1"), B("2")}, ys[] = {B("x"), B("y"), B("z")};
+    ember_rdd *c =
+        ember_cartesian(ember_parallelize(ctx, xs, 2, 2), ember_parallelize(ctx, ys, 3, 2));
+    assert_int_equal(ember_num_partitions(c), 4);
+    ember_result *res;
+    assert_int_equal(ember_collect(c, &res), 0);
+    /* partition i * 2 + j: (1, x) (1, y) | (1, z) | (2, x) (2, y) | (2, z) */
+    const char *expect[] = {"1x", "1y", "1z", "2x", "2y", "2z"};
+    assert_int_equal(ember_result_len(res), 6);
+    for (size_t i = 0; i < 6; i++) {
+        ember_rec r = ember_result_at(res, i);
+        char got[3] = {*(const char *)r.key.ptr, *(const char *)r.val.ptr, 0};
+        assert_string_equal(got, expect[i]);
+    }
+    ember_result_free(res);
+    assert_int_equal(
+        count_of(ember_cartesian(ember_range(ctx, 0, 0, 1, 2), ember_range(ctx, 0, 5, 1, 2))), 0);
+    ember_rec p[] = {{B("k"), B("v")}};
+    int64_t n;
+    assert_int_equal(ember_count(ember_cartesian(ember_parallelize_pairs(ctx, p, 1, 1),
+                                                 ember_range(ctx, 0, 2, 1, 1)),
+                                 &n),
+                     EMBER_EINVAL);
+    assert_msg(ctx, "cartesian: a record has a key");
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_sample),
         cmocka_unit_test(test_zip_with_index),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_cartesian),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
