@@ -529,6 +529,15 @@ EMBER_EXTERN ember_rdd *ember_group_by(ember_rdd *rdd, ember_map_fn *fn, void *a
  * shuffle (each map task deals round-robin from its own starting place); keys
  * are not needed and not kept together. */
 EMBER_EXTERN ember_rdd *ember_repartition(ember_rdd *rdd, int parts);
+/* Spark's sortByKey: records ordered by key with cmp (NULL: ember_cmp_bytes),
+ * ascending or not, across partitions: a sampling job picks the range boundaries,
+ * the shuffle sends each key to its range, each partition sorts its records.
+ * parts 0: the parent's count. This version sorts a partition in memory. */
+EMBER_EXTERN ember_rdd *ember_sort_by_key(ember_rdd *rdd, bool ascending, ember_cmp_fn *cmp,
+                                          void *arg, int parts);
+/* Spark's sortBy: the records ordered by the key key_fn emits (one value). */
+EMBER_EXTERN ember_rdd *ember_sort_by(ember_rdd *rdd, ember_map_fn *key_fn, void *key_arg,
+                                      bool ascending, ember_cmp_fn *cmp, void *cmp_arg, int parts);
 
 /* Spark's combineByKey: in each map task a key's first value becomes a combiner
  * (create), later values merge into it (merge_value); after the shuffle the

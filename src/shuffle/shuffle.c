@@ -22,7 +22,8 @@ enum {
     MODE_SUBTRACT_BY_KEY, /* a's records whose key b lacks */
     MODE_SUBTRACT,        /* whole records: a's that b lacks (a's duplicates kept) */
     MODE_INTERSECTION,    /* whole records in both, once */
-    MODE_SPREAD           /* repartition: round-robin, keys not needed */
+    MODE_SPREAD,          /* repartition: round-robin, keys not needed */
+    MODE_SORT             /* sort_by_key: range partitioned, sorted within */
 };
 
 /* joins: which unmatched sides still give records (outer joins) */
@@ -40,6 +41,13 @@ typedef struct shuffle_src {
     bool has_zero;
     void *arg;
     int keep; /* MODE_JOIN: KEEP_LEFT | KEEP_RIGHT */
+    /* MODE_SORT: the order, and the range boundaries found by sampling */
+    ember_cmp_fn *cmp;
+    void *cmp_arg;
+    bool ascending;
+    ember_buf bounds;   /* the boundary keys, encoded as value records */
+    ember_bytes *bound; /* nbounds pointers into bounds */
+    int nbounds;
     int nparts;
     /* per side (two for cogroup and the joins): nmaps * nparts arenas, kept for
      * later actions */
@@ -59,6 +67,8 @@ static void shuffle_free(void *p)
     if (!s)
         return;
     ember_buf_destroy(&s->zero);
+    ember_buf_destroy(&s->bounds);
+    ember__free(s->bound);
     for (int side = 0; side < 2; side++) {
         for (size_t i = 0; s->buckets[side] && i < (size_t)s->nmaps[side] * (size_t)s->nparts; i++)
             ember_buf_destroy(&s->buckets[side][i]);
@@ -70,6 +80,40 @@ static void shuffle_free(void *p)
 int ember__partition_of(ember_bytes key, int nparts)
 {
     return (int)(ember__hash(key) % (uint64_t)nparts);
+}
+
+/* ---------------------------------------------------------------- range partitioning */
+
+/* The range partition of key: ascending, how many boundaries sort before it;
+ * descending, how many sort after it. */
+static int range_part(const shuffle_src *s, ember_bytes key)
+{
+    int lo = 0, hi = s->nbounds; /* the first boundary not before key */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (s->cmp(s->bound[mid], key, s->cmp_arg) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (s->ascending)
+        return lo;
+    int le = lo; /* then those equal to key: they go right of it when descending */
+    while (le < s->nbounds && s->cmp(s->bound[le], key, s->cmp_arg) == 0)
+        le++;
+    return s->nbounds - le;
+}
+
+typedef struct order {
+    ember_cmp_fn *cmp;
+    void *arg;
+    int sign;
+} order;
+
+static int cmp_by_key(const void *x, const void *y, void *arg)
+{
+    const order *o = arg;
+    return o->sign * o->cmp(((const ember_rec *)x)->key, ((const ember_rec *)y)->key, o->arg);
 }
 
 /* ---------------------------------------------------------------- map side */
@@ -140,6 +184,11 @@ static int map_push(ember_out *self, const ember_rec *rec)
         return ember__task_fail(t, EMBER_EINVAL,
                                 "%s: a record has no key (an rdd of pairs is needed)", n->op);
     t->records_out++;
+    if (s->mode == MODE_SORT) {
+        if (ember__arena_put(&m->out[range_part(s, rec->key)], *rec))
+            return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
+        return 0;
+    }
     if (s->mode == MODE_REDUCE) {
         ember_bytes zero = ember_buf_bytes(&s->zero);
         int rc = ember__kv_add(&m->kv, rec->key, rec->val, s->fn, s->create,
@@ -201,10 +250,127 @@ static const ember__sink_ops combine_sink = {.state_size = sizeof(map_state),
                                              .destroy = map_destroy,
                                              .finish = map_finish};
 
+/* The sampler of sort_by_key's keys: every k-th key of a task, k doubling (and
+ * every other kept key dropped) whenever twice the wanted sample is kept, so a
+ * task keeps between limit and 2 * limit keys spread over its partition. */
+typedef struct sample_state {
+    ember_buf keys; /* value records */
+    uint64_t seen, stride;
+    size_t kept;
+} sample_state;
+
+static int sample_push(ember_out *self, const ember_rec *rec)
+{
+    sample_state *st = self->state;
+    ember__task *t = self->task;
+    const ember_rdd *n = t->job->arg;
+    if (!rec->key.ptr)
+        return ember__task_fail(t, EMBER_EINVAL,
+                                "%s: a record has no key (an rdd of pairs is needed)", n->op);
+    if (st->seen++ % st->stride)
+        return 0;
+    ember_rec k;
+    ember__rec_set(&k, NULL, 0, rec->key.ptr, rec->key.len);
+    if (ember__arena_put(&st->keys, k))
+        return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory sampling", n->op);
+    size_t limit = 20 * (size_t)n->nparts + 1;
+    if (++st->kept < 2 * limit)
+        return 0;
+    ember_buf half = {0}; /* keep every other key, and take every 2k-th from now */
+    const unsigned char *p = st->keys.ptr, *end = p + st->keys.len;
+    ember_rec r;
+    for (size_t i = 0; ember__rec_next(&p, end, &r) == 1; i++)
+        if (!(i & 1) && ember__arena_put(&half, r)) {
+            ember_buf_destroy(&half);
+            return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory sampling", n->op);
+        }
+    ember_buf_destroy(&st->keys);
+    st->keys = half;
+    st->kept = (st->kept + 1) / 2;
+    st->stride *= 2;
+    return 0;
+}
+
+static int sample_reset(void *state, const ember__job *job)
+{
+    (void)job;
+    sample_state *st = state;
+    st->keys.len = 0;
+    st->seen = st->kept = 0;
+    st->stride = 1;
+    return 0;
+}
+
+static void sample_destroy(void *state)
+{
+    ember_buf_destroy(&((sample_state *)state)->keys);
+}
+
+static const ember__sink_ops sample_sink = {.state_size = sizeof(sample_state),
+                                            .push = sample_push,
+                                            .reset = sample_reset,
+                                            .destroy = sample_destroy};
+
+/* sort_by_key's boundaries: sample the keys, sort them, take nparts - 1 evenly. */
+static int find_bounds(ember_rdd *n)
+{
+    shuffle_src *s = n->src;
+    ember__job *job;
+    int rc = ember__job_run(n->parent, n->op, &sample_sink, n, NULL, 0, &job);
+    if (rc)
+        return rc;
+    size_t total = 0;
+    for (int i = 0; i < job->ntasks; i++)
+        total += ((sample_state *)ember__job_state(job, i))->kept;
+    ember_rec *keys = ember__malloc((total ? total : 1) * sizeof *keys);
+    if (!keys)
+        return ember__job_end(job, ember__err(n->ctx, EMBER_ENOMEM, "%s: out of memory", n->op));
+    size_t k = 0;
+    for (int i = 0; i < job->ntasks; i++) {
+        const ember_buf *b = &((sample_state *)ember__job_state(job, i))->keys;
+        const unsigned char *p = b->ptr, *end = p + b->len;
+        ember_rec r;
+        while (k < total && ember__rec_next(&p, end, &r) == 1) {
+            keys[k] = r;
+            keys[k].key = r.val; /* sort the sampled keys by the comparator */
+            k++;
+        }
+    }
+    order o = {s->cmp, s->cmp_arg, 1};
+    qsort_r(keys, k, sizeof *keys, cmp_by_key, &o);
+    int nb = k && n->nparts > 1 ? n->nparts - 1 : 0;
+    s->bound = ember__calloc((size_t)nb + 1, sizeof *s->bound);
+    rc = s->bound ? 0 : EMBER_ENOMEM;
+    size_t *offs = ember__calloc((size_t)nb + 1, sizeof *offs);
+    rc = rc || !offs ? EMBER_ENOMEM : 0;
+    for (int j = 0; j < nb && !rc; j++) { /* copy: the samples go with the job */
+        ember_rec b = {.val = keys[(size_t)(j + 1) * k / (size_t)n->nparts].key};
+        offs[j] = s->bounds.len;
+        rc = ember__arena_put(&s->bounds, b);
+    }
+    for (int j = 0; j < nb && !rc; j++) {
+        const unsigned char *p = s->bounds.ptr + offs[j];
+        ember_rec r;
+        ember__rec_next(&p, s->bounds.ptr + s->bounds.len, &r);
+        s->bound[j] = r.val;
+    }
+    s->nbounds = rc ? 0 : nb;
+    ember__free(offs);
+    ember__free(keys);
+    if (rc)
+        ember__err(n->ctx, rc, "%s: out of memory", n->op);
+    return ember__job_end(job, rc);
+}
+
 static int shuffle_stage(ember_rdd *n, const char *action)
 {
     (void)action;
     shuffle_src *s = n->src;
+    if (s->mode == MODE_SORT && !s->bound) {
+        int rc = find_bounds(n);
+        if (rc)
+            return rc;
+    }
     const ember__sink_ops *sink =
         s->mode == MODE_REDUCE || s->mode == MODE_DISTINCT ? &combine_sink : &map_sink;
     for (int side = 0; side < (n->parent2 ? 2 : 1); side++) {
@@ -288,6 +454,43 @@ static int feed_groups(ember_rdd *n, int part, ember_out *sink)
         ember_buf_destroy(&groups[i]);
     ember__free(groups);
     ember__htab_destroy(&index);
+    return rc;
+}
+
+/* sort_by_key's reduce side: the partition's records, sorted by key. */
+static int feed_sorted(ember_rdd *n, int part, ember_out *sink)
+{
+    const shuffle_src *s = n->src;
+    ember__task *t = sink->task;
+    size_t count = 0, cap = 0;
+    ember_rec *recs = NULL;
+    int rc = 0;
+    for (int m = 0; m < s->nmaps[0] && !rc; m++) {
+        const ember_buf *b = bucket(s, 0, m, part);
+        const unsigned char *p = b->ptr, *end = b->ptr + b->len;
+        ember_rec r;
+        while (!rc && ember__rec_next(&p, end, &r) == 1) {
+            t->records_in++;
+            if (count == cap) {
+                cap = cap ? cap * 2 : 256;
+                ember_rec *grown = ember__realloc(recs, cap * sizeof *grown);
+                if (!grown) {
+                    rc = ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory sorting", n->op);
+                    break;
+                }
+                recs = grown;
+            }
+            recs[count++] = r; /* the buckets stay: pointers into them hold */
+        }
+    }
+    if (!rc && count) {
+        order o = {s->cmp, s->cmp_arg, s->ascending ? 1 : -1};
+        qsort_r(recs, count, sizeof *recs, cmp_by_key, &o);
+    }
+    for (size_t i = 0; i < count && !rc; i++)
+        if ((rc = sink->push(sink, &recs[i])) || t->halt)
+            rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+    ember__free(recs);
     return rc;
 }
 
@@ -446,6 +649,8 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
     const shuffle_src *s = n->src;
     if (s->mode == MODE_GROUP)
         return feed_groups(n, part, sink);
+    if (s->mode == MODE_SORT)
+        return feed_sorted(n, part, sink);
     if (s->mode == MODE_COGROUP || s->mode == MODE_JOIN || s->mode == MODE_SUBTRACT_BY_KEY ||
         s->mode == MODE_SUBTRACT || s->mode == MODE_INTERSECTION)
         return feed_two_sided(n, part, sink);
@@ -983,4 +1188,48 @@ int ember_reduce_by_key_locally(ember_rdd *rdd, ember_reduce_fn *fn, void *arg, 
                           EMBER_EINVAL, "reduce_by_key_locally: the function is NULL");
     local_args a = {.op = "reduce_by_key_locally", .fn = fn, .arg = arg};
     return by_key_locally(rdd, &a, out);
+}
+
+ember_rdd *ember_sort_by_key(ember_rdd *rdd, bool ascending, ember_cmp_fn *cmp, void *arg,
+                             int parts)
+{
+    if (ember__rdd_check(rdd, "sort_by_key")) {
+        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
+            return NULL;
+        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
+    }
+    if (ember__cur_task) {
+        ember__err(NULL, EMBER_EINVAL, "sort_by_key: rdds are built on the driver");
+        return NULL;
+    }
+    if (parts < 0)
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
+                                "sort_by_key: partitions must be > 0 (got %d)", parts);
+    ember_rdd *r = ember__shuffle_new(rdd, "sort_by_key", parts ? parts : rdd->nparts, NULL, NULL);
+    if (r->kind == EMBER__N_ERROR)
+        return r;
+    shuffle_src *s = r->src;
+    s->mode = MODE_SORT;
+    s->cmp = cmp ? cmp : ember_cmp_bytes;
+    s->cmp_arg = arg;
+    s->ascending = ascending;
+    r->hash_parts = 0; /* range partitioned */
+    return r;
+}
+
+ember_rdd *ember_sort_by(ember_rdd *rdd, ember_map_fn *key_fn, void *key_arg, bool ascending,
+                         ember_cmp_fn *cmp, void *cmp_arg, int parts)
+{
+    /* Spark's sortBy: key_by, sort_by_key, values; the inner nodes live while the
+     * result does */
+    ember_rdd *keyed = ember_key_by(rdd, key_fn, key_arg);
+    if (!keyed)
+        return NULL;
+    ember_rdd *sorted = ember_sort_by_key(keyed, ascending, cmp, cmp_arg, parts);
+    ember_free(keyed);
+    if (!sorted)
+        return NULL;
+    ember_rdd *vals = ember_values(sorted);
+    ember_free(sorted);
+    return vals;
 }

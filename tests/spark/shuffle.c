@@ -555,6 +555,80 @@ static void test_lookup_and_local(void **state)
     ember_close(ctx);
 }
 
+static int key_is_value(ember_rec in, ember_out *out, void *arg)
+{
+    return ember_emit_pair(out, in.val, in.val);
+}
+
+static int negate(ember_rec in, ember_out *out, void *arg)
+{
+    return ember_emit_i64(out, -ember_i64(in.val));
+}
+
+static void test_sort(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    enum { N = 3000 };
+    static int64_t v[N];
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        v[i] = (int64_t)(x % 500) - 250; /* duplicates aplenty */
+    }
+    ember_rdd *pairs_i = ember_map(ember_parallelize_i64(ctx, v, N, 5), key_is_value, NULL);
+    for (int asc = 0; asc <= 1; asc++) {
+        for (int parts = 1; parts <= 4; parts += 3) {
+            ember_rdd *sorted = ember_sort_by_key(pairs_i, asc, ember_cmp_i64, NULL, parts);
+            assert_int_equal(ember_num_partitions(sorted), parts);
+            int64_t sizes[8];
+            assert_int_equal(partition_sizes(sorted, sizes, 8), parts);
+            for (int i = 0; i < parts; i++) /* the sampled boundaries balance the ranges */
+                assert_true(sizes[i] > N / (4 * parts));
+            ember_result *res;
+            assert_int_equal(ember_collect(sorted, &res), 0);
+            assert_int_equal(ember_result_len(res), N);
+            for (size_t i = 1; i < N; i++) {
+                int64_t a = ember_i64(ember_result_at(res, i - 1).key);
+                int64_t b = ember_i64(ember_result_at(res, i).key);
+                assert_true(asc ? a <= b : a >= b);
+            }
+            ember_result_free(res);
+        }
+    }
+    /* sort_by: the records in the order of the key function (descending of -v) */
+    int64_t got[N];
+    size_t n = collect_i64(ember_sort_by(ember_parallelize_i64(ctx, v, N, 3), negate, NULL, false,
+                                         ember_cmp_i64, NULL, 3),
+                           got, N);
+    assert_int_equal(n, N);
+    for (size_t i = 1; i < N; i++)
+        assert_true(got[i - 1] <= got[i]);
+    /* the default order: bytes */
+    ember_rec w[] = {{B("pear"), B("1")}, {B("apple"), B("2")}, {B("fig"), B("3")}};
+    ember_result *res;
+    assert_int_equal(
+        ember_collect(ember_sort_by_key(ember_parallelize_pairs(ctx, w, 3, 2), true, NULL, NULL, 2),
+                      &res),
+        0);
+    assert_bytes(ember_result_at(res, 0).key, "apple");
+    assert_bytes(ember_result_at(res, 2).key, "pear");
+    ember_result_free(res);
+    /* every key equal; empty; values only */
+    int64_t same[100];
+    for (int i = 0; i < 100; i++)
+        same[i] = 7;
+    assert_int_equal(count_of(ember_sort_by_key(
+                         ember_map(ember_parallelize_i64(ctx, same, 100, 4), key_is_value, NULL),
+                         true, ember_cmp_i64, NULL, 3)),
+                     100);
+    assert_int_equal(count_of(ember_sort_by_key(pairs(ctx, 0, 2), true, NULL, NULL, 3)), 0);
+    int64_t cnt;
+    assert_int_equal(
+        ember_count(ember_sort_by_key(ember_range(ctx, 0, 5, 1, 2), true, NULL, NULL, 2), &cnt),
+        EMBER_EINVAL);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -569,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_subtract_intersection),
         cmocka_unit_test(test_repartition_group_by_unique_id),
         cmocka_unit_test(test_lookup_and_local),
+        cmocka_unit_test(test_sort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
