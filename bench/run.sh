@@ -104,3 +104,4 @@ TXT
 )
 echo "$table"
 printf '\n%s\n' "$table" >>"$here/RESULTS.md"
+bash "$here/run_shuffle.sh" "$build"

@@ -73,6 +73,18 @@ int ember__kv_combine(ember__kv *t, ember_bytes key, ember_bytes val, ember_redu
     return ember__kv_add(t, key, val, fn, NULL, NULL, arg);
 }
 
+/* most keys are short words: compared inline, not through a memcmp call */
+static inline bool same_key(const void *x, const void *y, size_t n)
+{
+    const unsigned char *a = x, *b = y;
+    if (n > 32)
+        return !memcmp(a, b, n);
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
 int ember__kv_add(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_fn *fn,
                   ember_create_fn *create, const ember_bytes *zero, void *arg)
 {
@@ -83,7 +95,7 @@ int ember__kv_add(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_f
     size_t j = (size_t)h & (t->cap - 1);
     for (; s[j].koff != SIZE_MAX; j = (j + 1) & (t->cap - 1)) {
         if (s[j].hash != h || s[j].klen != key.len ||
-            (key.len && memcmp(t->arena.ptr + s[j].koff, key.ptr, key.len)))
+            !same_key(t->arena.ptr + s[j].koff, key.ptr, key.len))
             continue;
         /* combine: fn(old, new) into tmp, then store */
         t->tmp.len = 0;
