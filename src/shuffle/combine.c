@@ -1,20 +1,44 @@
 /* A table from byte keys to byte values, for combining by key (map side and
  * reduce side of reduce_by_key).
  *
- * Open addressing over xxHash3 (fixed seed). Keys and values live in one arena;
- * a combined value of the same length overwrites the old one in place, so a sum
- * over many records does not grow the table; a value of another length is
- * appended (the old bytes are left behind). Not thread-safe: each task has its
- * own.
+ * Open addressing over xxHash3 (fixed seed). Short keys and values live in the
+ * slot, longer ones in one arena; a combined value of the same length overwrites
+ * the old one in place, so a sum over many records does not grow the table; a
+ * longer value of another length is appended (the old bytes are left behind).
+ * Not thread-safe: each task has its own.
  */
 #include <string.h>
 
 #include "shuffle/shuffle.h"
 
+/* A key of up to 16 bytes and a value of up to 8 live in the slot itself, so
+ * finding and combining a short word's count touches one cache line, not the
+ * slot and then the arena. */
+enum { KEY_IN = 16, VAL_IN = 8 };
+#define EMPTY UINT32_MAX
+
 typedef struct slot {
     uint64_t hash;
-    size_t koff, klen, voff, vlen; /* koff == SIZE_MAX: empty */
+    uint32_t klen, vlen; /* klen EMPTY: an empty slot */
+    union {
+        unsigned char in[KEY_IN];
+        size_t off;
+    } k;
+    union {
+        unsigned char in[VAL_IN];
+        size_t off;
+    } v;
 } slot;
+
+static inline const unsigned char *key_of(const ember__kv *t, const slot *s)
+{
+    return s->klen <= KEY_IN ? s->k.in : t->arena.ptr + s->k.off;
+}
+
+static inline unsigned char *val_of(const ember__kv *t, slot *s)
+{
+    return s->vlen <= VAL_IN ? s->v.in : t->arena.ptr + s->v.off;
+}
 
 void ember__kv_init(ember__kv *t)
 {
@@ -36,13 +60,13 @@ static int grow(ember__kv *t)
     if (!s)
         return EMBER_ENOMEM;
     for (size_t i = 0; i < cap; i++)
-        s[i].koff = SIZE_MAX;
+        s[i].klen = EMPTY;
     slot *old = t->slots;
     for (size_t i = 0; i < t->cap; i++) {
-        if (old[i].koff == SIZE_MAX)
+        if (old[i].klen == EMPTY)
             continue;
         size_t j = (size_t)old[i].hash & (cap - 1);
-        while (s[j].koff != SIZE_MAX)
+        while (s[j].klen != EMPTY)
             j = (j + 1) & (cap - 1);
         s[j] = old[i];
     }
@@ -52,25 +76,22 @@ static int grow(ember__kv *t)
     return 0;
 }
 
-static int put_value(ember__kv *t, slot *sl, ember_bytes v)
+/* v becomes sl's value: in the slot, in place in the arena when the length is
+ * the same, or appended to the arena (the old bytes are left behind) */
+static int put_value(ember__kv *t, slot *sl, ember_bytes v, bool fresh)
 {
-    if (v.len == sl->vlen) { /* in place */
+    if (v.len <= VAL_IN || (!fresh && v.len == sl->vlen)) {
+        sl->vlen = (uint32_t)v.len;
         if (v.len)
-            memcpy(t->arena.ptr + sl->voff, v.ptr, v.len);
+            memcpy(val_of(t, sl), v.ptr, v.len);
         return 0;
     }
     size_t off = t->arena.len;
-    if (ember_buf_append(&t->arena, v.ptr ? v.ptr : "", v.len))
+    if (ember_buf_append(&t->arena, v.ptr, v.len))
         return EMBER_ENOMEM;
-    sl->voff = off;
-    sl->vlen = v.len;
+    sl->v.off = off;
+    sl->vlen = (uint32_t)v.len;
     return 0;
-}
-
-int ember__kv_combine(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_fn *fn,
-                      void *arg)
-{
-    return ember__kv_add(t, key, val, fn, NULL, NULL, arg);
 }
 
 /* most keys are short words: compared inline, not through a memcmp call */
@@ -85,24 +106,33 @@ static inline bool same_key(const void *x, const void *y, size_t n)
     return true;
 }
 
+int ember__kv_combine(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_fn *fn,
+                      void *arg)
+{
+    return ember__kv_add(t, key, val, fn, NULL, NULL, arg);
+}
+
 int ember__kv_add(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_fn *fn,
                   ember_create_fn *create, const ember_bytes *zero, void *arg)
 {
+    if (key.len >= EMPTY || val.len >= EMPTY)
+        return EMBER_EINVAL; /* keys and values of 4 GB and more are not combined */
     if ((t->len + 1) * 4 > t->cap * 3 && grow(t))
         return EMBER_ENOMEM;
     uint64_t h = ember__hash(key);
     slot *s = t->slots;
     size_t j = (size_t)h & (t->cap - 1);
-    for (; s[j].koff != SIZE_MAX; j = (j + 1) & (t->cap - 1)) {
-        if (s[j].hash != h || s[j].klen != key.len ||
-            !same_key(t->arena.ptr + s[j].koff, key.ptr, key.len))
+    for (; s[j].klen != EMPTY; j = (j + 1) & (t->cap - 1)) {
+        if (s[j].hash != h || s[j].klen != key.len || !same_key(key_of(t, &s[j]), key.ptr, key.len))
             continue;
         /* combine: fn(old, new) into tmp, then store */
         t->tmp.len = 0;
-        int rc = fn(ember_bytes_of(t->arena.ptr + s[j].voff, s[j].vlen), val, &t->tmp, arg);
+        int rc = fn(ember_bytes_of(val_of(t, &s[j]), s[j].vlen), val, &t->tmp, arg);
         if (rc)
             return rc;
-        return put_value(t, &s[j], ember_buf_bytes(&t->tmp));
+        if (ember_buf_bytes(&t->tmp).len >= EMPTY)
+            return EMBER_EINVAL;
+        return put_value(t, &s[j], ember_buf_bytes(&t->tmp), false);
     }
     if (create || zero) { /* the key's first value becomes its combiner */
         t->tmp.len = 0;
@@ -110,24 +140,32 @@ int ember__kv_add(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_f
         if (rc)
             return rc;
         val = ember_buf_bytes(&t->tmp);
+        if (val.len >= EMPTY)
+            return EMBER_EINVAL;
     }
-    size_t koff = t->arena.len, voff = koff + key.len;
-    if (ember_buf_append(&t->arena, key.ptr ? key.ptr : "", key.len) ||
-        ember_buf_append(&t->arena, val.ptr ? val.ptr : "", val.len))
+    slot fresh = {.hash = h, .klen = (uint32_t)key.len};
+    if (key.len <= KEY_IN) {
+        if (key.len)
+            memcpy(fresh.k.in, key.ptr, key.len);
+    } else {
+        fresh.k.off = t->arena.len;
+        if (ember_buf_append(&t->arena, key.ptr, key.len))
+            return EMBER_ENOMEM;
+    }
+    if (put_value(t, &fresh, val, true))
         return EMBER_ENOMEM;
-    s[j] = (slot){h, koff, key.len, voff, val.len};
+    s[j] = fresh;
     t->len++;
     return 0;
 }
 
 int ember__kv_next(const ember__kv *t, size_t *pos, ember_rec *rec)
 {
-    const slot *s = t->slots;
     while (*pos < t->cap) {
-        const slot *sl = &s[(*pos)++];
-        if (sl->koff == SIZE_MAX)
+        slot *sl = &t->slots[(*pos)++];
+        if (sl->klen == EMPTY)
             continue;
-        ember__rec_set(rec, t->arena.ptr + sl->koff, sl->klen, t->arena.ptr + sl->voff, sl->vlen);
+        ember__rec_set(rec, key_of(t, sl), sl->klen, val_of(t, sl), sl->vlen);
         return 1;
     }
     return 0;
