@@ -535,6 +535,13 @@ EMBER_EXTERN ember_rdd *ember_repartition(ember_rdd *rdd, int parts);
  * parts 0: the parent's count. This version sorts a partition in memory. */
 EMBER_EXTERN ember_rdd *ember_sort_by_key(ember_rdd *rdd, bool ascending, ember_cmp_fn *cmp,
                                           void *arg, int parts);
+/* Spark's repartitionAndSortWithinPartitions: the records moved to parts
+ * partitions by the hash partitioner (as partition_by), each partition's records
+ * ordered by key with cmp (NULL: ember_cmp_bytes), ascending or not; no sampling
+ * job. parts 0: the parent's count. */
+EMBER_EXTERN ember_rdd *ember_repartition_and_sort_within_partitions(ember_rdd *rdd, int parts,
+                                                                     bool ascending,
+                                                                     ember_cmp_fn *cmp, void *arg);
 /* Spark's sortBy: the records ordered by the key key_fn emits (one value). */
 EMBER_EXTERN ember_rdd *ember_sort_by(ember_rdd *rdd, ember_map_fn *key_fn, void *key_arg,
                                       bool ascending, ember_cmp_fn *cmp, void *cmp_arg, int parts);

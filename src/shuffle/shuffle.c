@@ -48,6 +48,7 @@ typedef struct shuffle_src {
     ember_buf bounds;   /* the boundary keys, encoded as value records */
     ember_bytes *bound; /* nbounds pointers into bounds */
     int nbounds;
+    bool hashed; /* repartition_and_sort_within_partitions: hash, not range */
     int nparts;
     /* per side (two for cogroup and the joins): nmaps * nparts arenas, kept for
      * later actions */
@@ -185,7 +186,8 @@ static int map_push(ember_out *self, const ember_rec *rec)
                                 "%s: a record has no key (an rdd of pairs is needed)", n->op);
     t->records_out++;
     if (s->mode == MODE_SORT) {
-        if (ember__arena_put(&m->out[range_part(s, rec->key)], *rec))
+        int r = s->hashed ? ember__partition_of(rec->key, m->nparts) : range_part(s, rec->key);
+        if (ember__arena_put(&m->out[r], *rec))
             return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
         return 0;
     }
@@ -366,7 +368,7 @@ static int shuffle_stage(ember_rdd *n, const char *action)
 {
     (void)action;
     shuffle_src *s = n->src;
-    if (s->mode == MODE_SORT && !s->bound) {
+    if (s->mode == MODE_SORT && !s->hashed && !s->bound) {
         int rc = find_bounds(n);
         if (rc)
             return rc;
@@ -1214,6 +1216,36 @@ ember_rdd *ember_sort_by_key(ember_rdd *rdd, bool ascending, ember_cmp_fn *cmp, 
     s->cmp_arg = arg;
     s->ascending = ascending;
     r->hash_parts = 0; /* range partitioned */
+    return r;
+}
+
+ember_rdd *ember_repartition_and_sort_within_partitions(ember_rdd *rdd, int parts, bool ascending,
+                                                        ember_cmp_fn *cmp, void *arg)
+{
+    const char *op = "repartition_and_sort_within_partitions";
+    if (ember__rdd_check(rdd, op)) {
+        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
+            return NULL;
+        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
+    }
+    if (ember__cur_task) {
+        ember__err(NULL, EMBER_EINVAL, "%s: rdds are built on the driver", op);
+        return NULL;
+    }
+    if (parts < 0)
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: partitions must be > 0 (got %d)", op,
+                                parts);
+    parts = parts ? parts : rdd->nparts;
+    ember_rdd *r = ember__shuffle_new(rdd, op, parts, NULL, NULL);
+    if (r->kind == EMBER__N_ERROR)
+        return r;
+    shuffle_src *s = r->src;
+    s->mode = MODE_SORT;
+    s->hashed = true;
+    s->cmp = cmp ? cmp : ember_cmp_bytes;
+    s->cmp_arg = arg;
+    s->ascending = ascending;
+    r->hash_parts = parts; /* partitioned by key as partition_by does */
     return r;
 }
 

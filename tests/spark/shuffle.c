@@ -629,6 +629,74 @@ static void test_sort(void **state)
     ember_close(ctx);
 }
 
+static void test_repartition_and_sort_within_partitions(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    enum { N = 2000 };
+    static int64_t v[N];
+    uint64_t x = 2463534242ULL;
+    int64_t total = 0;
+    for (int i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        v[i] = (int64_t)(x % 300) - 150;
+        total += v[i];
+    }
+    ember_rdd *kv = ember_map(ember_parallelize_i64(ctx, v, N, 4), key_is_value, NULL);
+    for (int asc = 0; asc <= 1; asc++) {
+        ember_rdd *r =
+            ember_repartition_and_sort_within_partitions(kv, 3, asc, ember_cmp_i64, NULL);
+        assert_int_equal(ember_num_partitions(r), 3);
+        /* each partition: the keys hashing to it, in order; every record kept */
+        ember_result *res;
+        assert_int_equal(ember_collect(ember_glom(r), &res), 0);
+        assert_int_equal(ember_result_len(res), 3);
+        int64_t n = 0, sum = 0;
+        for (size_t part = 0; part < 3; part++) {
+            ember_iter it;
+            ember_rec rec;
+            int64_t prev = 0;
+            bool first = true;
+            ember_iter_init(&it, ember_result_at(res, part).val);
+            while (ember_iter_next(&it, &rec) == 1) {
+                assert_int_equal(ember__partition_of(rec.key, 3), (int)part);
+                int64_t k = ember_i64(rec.key);
+                assert_true(first || (asc ? prev <= k : prev >= k));
+                prev = k, first = false;
+                sum += ember_i64(rec.val), n++;
+            }
+        }
+        assert_int_equal(n, N);
+        assert_int_equal(sum, total);
+        ember_result_free(res);
+        /* partitioned by key as partition_by: no second shuffle, lookup reads one */
+        assert_ptr_equal(ember_partition_by(r, 3), r);
+    }
+    /* the default order is bytes; 0 partitions: the parent's count; empty input */
+    ember_rec w[] = {{B("pear"), B("1")}, {B("apple"), B("2")}, {B("fig"), B("3")}};
+    ember_result *res;
+    ember_rdd *one = ember_repartition_and_sort_within_partitions(
+        ember_parallelize_pairs(ctx, w, 3, 1), 0, true, NULL, NULL);
+    assert_int_equal(ember_num_partitions(one), 1);
+    assert_int_equal(ember_collect(one, &res), 0);
+    assert_bytes(ember_result_at(res, 0).key, "apple");
+    assert_bytes(ember_result_at(res, 1).key, "fig");
+    assert_bytes(ember_result_at(res, 2).key, "pear");
+    ember_result_free(res);
+    assert_int_equal(count_of(ember_repartition_and_sort_within_partitions(pairs(ctx, 0, 2), 4,
+                                                                           true, NULL, NULL)),
+                     0);
+    /* bad input: negative partitions, records without keys */
+    int64_t cnt;
+    assert_int_equal(
+        ember_count(ember_repartition_and_sort_within_partitions(kv, -1, true, NULL, NULL), &cnt),
+        EMBER_EINVAL);
+    assert_int_equal(ember_count(ember_repartition_and_sort_within_partitions(
+                                     ember_range(ctx, 0, 5, 1, 2), 2, true, NULL, NULL),
+                                 &cnt),
+                     EMBER_EINVAL);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -644,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_repartition_group_by_unique_id),
         cmocka_unit_test(test_lookup_and_local),
         cmocka_unit_test(test_sort),
+        cmocka_unit_test(test_repartition_and_sort_within_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
