@@ -662,6 +662,11 @@ typedef struct ember_stage_stats {
     int64_t records_in;  /* read from the stage's sources */
     int64_t records_out; /* delivered to the action */
     int64_t records_bad; /* skipped or diverted by readers */
+    /* a shuffle's map side: records and bytes (encoded, after map-side
+     * combining) written to the reducers' buckets */
+    int64_t shuffle_write_records, shuffle_write_bytes;
+    /* a shuffle's reduce side: records and bytes read from the buckets */
+    int64_t shuffle_read_records, shuffle_read_bytes;
 } ember_stage_stats;
 
 typedef struct ember_job_stats {

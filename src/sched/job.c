@@ -18,6 +18,7 @@
 typedef struct task_stats {
     uint64_t run_ns, user_ns;
     int64_t records_in, records_out, records_bad;
+    int64_t shuffle_w_records, shuffle_w_bytes, shuffle_r_records, shuffle_r_bytes;
     int attempts, failed;
 } task_stats;
 
@@ -96,6 +97,10 @@ static void run_task(void *arg, int i, int worker)
             ts->records_in = t.records_in;
             ts->records_out = t.records_out;
             ts->records_bad = t.records_bad;
+            ts->shuffle_w_records = t.shuffle_write_records;
+            ts->shuffle_w_bytes = t.shuffle_write_bytes;
+            ts->shuffle_r_records = t.shuffle_read_records;
+            ts->shuffle_r_bytes = t.shuffle_read_bytes;
             break;
         }
         if (!t.fail_code)
@@ -171,6 +176,10 @@ int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *si
         s->records_in += ts[i].records_in;
         s->records_out += ts[i].records_out;
         s->records_bad += ts[i].records_bad;
+        s->shuffle_write_records += ts[i].shuffle_w_records;
+        s->shuffle_write_bytes += ts[i].shuffle_w_bytes;
+        s->shuffle_read_records += ts[i].shuffle_r_records;
+        s->shuffle_read_bytes += ts[i].shuffle_r_bytes;
         s->attempts += ts[i].attempts;
         s->failed_attempts += ts[i].failed;
     }

@@ -11,7 +11,7 @@
 #include "sched/sched.h"
 
 struct ember_result {
-    size_t n;        /* records visible: at most the sum of the partitions' */
+    size_t n; /* records visible: at most the sum of the partitions' */
     int nparts;
     ember_buf *arenas;
     ember_buf *offs; /* size_t offsets into each arena */
@@ -73,8 +73,8 @@ int ember__result_take(ember_buf *arenas, ember_buf *offs, int nparts, size_t li
     start[0] = 0;
     for (int i = 0; i < nparts; i++)
         start[i + 1] = start[i] + offs[i].len / sizeof(size_t);
-    *res = (ember_result){start[nparts] < limit ? start[nparts] : limit, nparts, arenas, offs,
-                          start};
+    *res =
+        (ember_result){start[nparts] < limit ? start[nparts] : limit, nparts, arenas, offs, start};
     *out = res;
     return 0;
 }

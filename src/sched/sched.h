@@ -27,6 +27,7 @@ typedef struct ember__task {
     bool timed, in_user;
     uint64_t user_t0, user_ns;
     int64_t records_in, records_out, records_bad;
+    int64_t shuffle_write_records, shuffle_write_bytes, shuffle_read_records, shuffle_read_bytes;
     int fail_code; /* the first failure of this attempt */
     char fail_msg[512];
     ember__acc_update *accs;

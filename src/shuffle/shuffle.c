@@ -125,7 +125,15 @@ typedef struct map_state {
     ember__kv kv;  /* MODE_REDUCE, MODE_DISTINCT: combined on the map side first */
     ember_buf enc; /* MODE_DISTINCT: the record encoded, as the table's key */
     int next;      /* MODE_SPREAD: the next reducer; -1 until the first record */
+    int64_t nput;  /* records written to the buckets */
 } map_state;
+
+/* rec into reducer r's bucket, counted for the shuffle metrics */
+static inline int put(map_state *m, int r, ember_rec rec)
+{
+    m->nput++;
+    return ember__arena_put(&m->out[r], rec);
+}
 
 /* distinct's reducer: a record seen again is the same record */
 static int keep_first(ember_bytes a, ember_bytes b, ember_buf *res, void *arg)
@@ -156,7 +164,7 @@ static int map_push(ember_out *self, const ember_rec *rec)
                             (uint64_t)m->nparts);
         int r = m->next;
         m->next = (m->next + 1) % m->nparts;
-        if (ember__arena_put(&m->out[r], *rec))
+        if (put(m, r, *rec))
             return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
         return 0;
     }
@@ -168,7 +176,7 @@ static int map_push(ember_out *self, const ember_rec *rec)
             return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", n->op);
         ember__rec_set(&k, m->enc.ptr, m->enc.len, "", 0);
         t->records_out++;
-        if (ember__arena_put(&m->out[ember__partition_of(ember_buf_bytes(&m->enc), m->nparts)], k))
+        if (put(m, ember__partition_of(ember_buf_bytes(&m->enc), m->nparts), k))
             return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
         return 0;
     }
@@ -187,7 +195,7 @@ static int map_push(ember_out *self, const ember_rec *rec)
     t->records_out++;
     if (s->mode == MODE_SORT) {
         int r = s->hashed ? ember__partition_of(rec->key, m->nparts) : range_part(s, rec->key);
-        if (ember__arena_put(&m->out[r], *rec))
+        if (put(m, r, *rec))
             return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
         return 0;
     }
@@ -198,12 +206,13 @@ static int map_push(ember_out *self, const ember_rec *rec)
         return rc ? combine_failed(t, n->op, rc) : 0;
     }
     int r = ember__partition_of(rec->key, m->nparts);
-    if (ember__arena_put(&m->out[r], *rec))
+    if (put(m, r, *rec))
         return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
     return 0;
 }
 
-/* The map-side combine is done: spread the table into the reducers' buckets. */
+/* The map task is done: a map-side combine's table spread into the reducers'
+ * buckets; the shuffle write counted. */
 static int map_finish(void *state, ember__task *t)
 {
     map_state *m = state;
@@ -211,10 +220,13 @@ static int map_finish(void *state, ember__task *t)
     size_t pos = 0;
     ember_rec r;
     while (ember__kv_next(&m->kv, &pos, &r)) {
-        if (ember__arena_put(&m->out[ember__partition_of(r.key, m->nparts)], r))
+        if (put(m, ember__partition_of(r.key, m->nparts), r))
             return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
     }
     ember__kv_destroy(&m->kv);
+    t->shuffle_write_records = m->nput;
+    for (int b = 0; b < m->nparts; b++)
+        t->shuffle_write_bytes += (int64_t)m->out[b].len;
     return 0;
 }
 
@@ -230,6 +242,7 @@ static int map_reset(void *state, const ember__job *job)
     for (int r = 0; r < m->nparts; r++)
         m->out[r].len = 0;
     m->next = -1;
+    m->nput = 0;
     ember__kv_destroy(&m->kv); /* a failed attempt's combine goes */
     return 0;
 }
@@ -244,8 +257,11 @@ static void map_destroy(void *state)
     ember_buf_destroy(&m->enc);
 }
 
-static const ember__sink_ops map_sink = {
-    .state_size = sizeof(map_state), .push = map_push, .reset = map_reset, .destroy = map_destroy};
+static const ember__sink_ops map_sink = {.state_size = sizeof(map_state),
+                                         .push = map_push,
+                                         .reset = map_reset,
+                                         .destroy = map_destroy,
+                                         .finish = map_finish};
 static const ember__sink_ops combine_sink = {.state_size = sizeof(map_state),
                                              .push = map_push,
                                              .reset = map_reset,
@@ -416,10 +432,12 @@ static int feed_groups(ember_rdd *n, int part, ember_out *sink)
     int rc = 0;
     for (int m = 0; m < s->nmaps[0] && !rc; m++) {
         const ember_buf *b = bucket(s, 0, m, part);
+        t->shuffle_read_bytes += (int64_t)b->len;
         const unsigned char *p = b->ptr, *end = b->ptr + b->len;
         ember_rec r;
         while (!rc && ember__rec_next(&p, end, &r) == 1) {
             t->records_in++;
+            t->shuffle_read_records++;
             int64_t *g = ember__htab_upsert(&index, r.key);
             if (g && *g == 0) { /* a new key: its group number, plus one */
                 if (ngroups == cap) {
@@ -469,10 +487,12 @@ static int feed_sorted(ember_rdd *n, int part, ember_out *sink)
     int rc = 0;
     for (int m = 0; m < s->nmaps[0] && !rc; m++) {
         const ember_buf *b = bucket(s, 0, m, part);
+        t->shuffle_read_bytes += (int64_t)b->len;
         const unsigned char *p = b->ptr, *end = b->ptr + b->len;
         ember_rec r;
         while (!rc && ember__rec_next(&p, end, &r) == 1) {
             t->records_in++;
+            t->shuffle_read_records++;
             if (count == cap) {
                 cap = cap ? cap * 2 : 256;
                 ember_rec *grown = ember__realloc(recs, cap * sizeof *grown);
@@ -582,10 +602,12 @@ static int feed_two_sided(ember_rdd *n, int part, ember_out *sink)
     for (int side = 0; side < 2 && !rc; side++) {
         for (int m = 0; m < s->nmaps[side] && !rc; m++) {
             const ember_buf *b = bucket(s, side, m, part);
+            t->shuffle_read_bytes += (int64_t)b->len;
             const unsigned char *p = b->ptr, *end = b->ptr + b->len;
             ember_rec r;
             while (!rc && ember__rec_next(&p, end, &r) == 1) {
                 t->records_in++;
+                t->shuffle_read_records++;
                 int64_t *g = ember__htab_upsert(&index, r.key);
                 if (g && *g == 0) {
                     if (ngroups == cap) {
@@ -662,10 +684,12 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
     int rc = 0;
     for (int m = 0; m < s->nmaps[0] && !rc; m++) {
         const ember_buf *b = bucket(s, 0, m, part);
+        t->shuffle_read_bytes += (int64_t)b->len;
         const unsigned char *p = b->ptr, *end = b->ptr + b->len;
         ember_rec r;
         while (!rc && ember__rec_next(&p, end, &r) == 1) {
             t->records_in++;
+            t->shuffle_read_records++;
             if (s->mode == MODE_REDUCE || s->mode == MODE_DISTINCT) {
                 if ((rc = ember__kv_combine(&kv, r.key, r.val,
                                             s->mode == MODE_DISTINCT ? keep_first : s->merge,

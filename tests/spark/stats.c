@@ -70,10 +70,45 @@ static void test_many_jobs_keep_the_last(void **state)
     ember_close(ctx);
 }
 
+static int mod_ten_one(ember_rec in, ember_out *out, void *arg)
+{
+    int64_t k = ember_i64(in.val) % 10;
+    return ember_emit_pair_i64(out, ember_bytes_of(&k, sizeof k), 1);
+}
+
+static void test_shuffle_metrics(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    /* 4 map tasks of 250 consecutive numbers: each sees all 10 keys */
+    ember_rdd *kv = ember_map(ember_range(ctx, 0, 1000, 1, 4), mod_ten_one, NULL);
+    assert_int_equal(count_of(ember_reduce_by_key(kv, ember_sum_i64, NULL, 3)), 10);
+    assert_int_equal(ember_job_count(ctx), 2); /* the map side, then the count */
+    ember_job_stats map, red;
+    assert_int_equal(ember_job_stats_get(ctx, 0, &map), 0);
+    assert_int_equal(ember_job_stats_get(ctx, 1, &red), 0);
+    assert_string_equal(map.action, "reduce_by_key");
+    assert_int_equal(map.total.records_out, 1000);         /* into the combine */
+    assert_int_equal(map.total.shuffle_write_records, 40); /* combined: 10 keys per task */
+    assert_true(map.total.shuffle_write_bytes >= 40 * 16);
+    assert_int_equal(map.total.shuffle_read_records, 0);
+    assert_int_equal(red.total.shuffle_write_records, 0);
+    assert_int_equal(red.total.shuffle_read_records, 40);
+    assert_int_equal(red.total.shuffle_read_bytes, map.total.shuffle_write_bytes);
+    /* no map-side combine in group_by_key: every record crosses */
+    assert_int_equal(count_of(ember_group_by_key(kv, 3)), 10);
+    assert_int_equal(ember_job_stats_get(ctx, 2, &map), 0);
+    assert_int_equal(ember_job_stats_get(ctx, 3, &red), 0);
+    assert_int_equal(map.total.shuffle_write_records, 1000);
+    assert_int_equal(red.total.shuffle_read_records, 1000);
+    assert_int_equal(red.total.shuffle_read_bytes, map.total.shuffle_write_bytes);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts),
+        cmocka_unit_test(test_shuffle_metrics),
         cmocka_unit_test(test_user_time_when_asked),
         cmocka_unit_test(test_many_jobs_keep_the_last),
     };
