@@ -6,18 +6,9 @@
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
-runs=${RUNS:-7}
 py=/usr/bin/python3
-cores=$(nproc)
-cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 
-# median CMD...: run CMD $runs times, print the median of what it prints
-median() {
-  local vals=()
-  for _ in $(seq "$runs"); do vals+=("$("$@" 2>/dev/null)"); done
-  printf '%s\n' "${vals[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+. "$here/lib.sh"
 
 echo "ember benchmarks: $cores cores ($cpu), median of $runs runs" >&2
 
@@ -48,19 +39,15 @@ mkdir -p "$data"
 [ -s "$data/data.csv" ] || "$build/bench/gen_data" csv "$data/data.csv" 200
 cat "$data/lines.txt" "$data/data.csv" >/dev/null
 lines_mb=$(awk -v b="$(stat -c %s "$data/lines.txt")" 'BEGIN {print b / 1e6}')
-wc_mbs() { local s e; s=$(date +%s%N); wc -l "$data/lines.txt" >/dev/null; e=$(date +%s%N)
-           awk -v mb="$lines_mb" -v ns=$((e - s)) 'BEGIN {printf "%.1f", mb / (ns / 1e9)}'; }
 lc1=$(median "$build/bench/bench_io" lines "$data/lines.txt" 'local[1]')
 lc2=$(median "$build/bench/bench_io" lines "$data/lines.txt" 'local[2]')
-lwc=$(median wc_mbs)
+lwc=$(median mbs "$lines_mb" wc -l "$data/lines.txt")
 cv1=$(median "$build/bench/bench_io" csv "$data/data.csv" 'local[1]')
 cv2=$(median "$build/bench/bench_io" csv "$data/data.csv" 'local[2]')
 cpy=$(median "$py" "$here/csv_peer.py" "$data/data.csv")
 
-rev=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$here" status --porcelain --untracked-files=no 2>/dev/null | grep -qv RESULTS.md && echo "+changes" || true)
 table=$(cat <<TXT
-## $(date -u +%Y-%m-%d) — $cores cores ($cpu), median of $runs runs, code at $rev$dirty
+## $(date -u +%Y-%m-%d) — $cores cores ($cpu), median of $runs runs, code at $(code_rev)
 
 ### Tiny job: parallelize_i64(1,000 values, 4 partitions) → map ×2 → filter %3==0 → collect
 

@@ -6,19 +6,8 @@
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
-runs=${RUNS:-7}
-cores=$(nproc)
-cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 
-median() {
-  local vals=()
-  for _ in $(seq "$runs"); do vals+=("$("$@" 2>/dev/null)"); done
-  printf '%s\n' "${vals[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-# secs CMD...: the wall-clock seconds CMD takes
-secs() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
-         awk -v ns=$((e - s)) 'BEGIN {printf "%.2f", ns / 1e9}'; }
+. "$here/lib.sh"
 
 echo "ember shuffle benchmarks: $cores cores ($cpu), median of $runs runs" >&2
 data=${EMBER_BENCH_DATA:-${TMPDIR:-/tmp}/ember-bench}
@@ -33,8 +22,7 @@ wc1=$(median "$build/bench/bench_shuffle" wordcount "$data/zipf.txt" 'local[1]')
 wc2=$(median "$build/bench/bench_shuffle" wordcount "$data/zipf.txt" 'local[2]')
 wcs=$(median "$build/bench/wc_serial" "$data/zipf.txt")
 uniq_run() { tr -s ' ' '\n' <"$data/zipf.txt" | LC_ALL=C sort --parallel=2 -S 1G | uniq -c >/dev/null; }
-uniq_mbs() { awk -v mb="$zipf_mb" -v s="$(secs uniq_run)" 'BEGIN {printf "%.1f", mb / s}'; }
-wcu=$(median uniq_mbs)
+wcu=$(median mbs "$zipf_mb" uniq_run)
 
 # sort of 10 M 100-byte records on their first 10 bytes, output written to files;
 # GNU sort gets the peak RSS ember's sort reached as its buffer (-S)
@@ -44,14 +32,11 @@ rss=$("$build/bench/bench_shuffle" sort "$data/recs.txt" 'local[2]' "$out" 2>&1 
 so1=$(median "$build/bench/bench_shuffle" sort "$data/recs.txt" 'local[1]' "$out")
 so2=$(median "$build/bench/bench_shuffle" sort "$data/recs.txt" 'local[2]' "$out")
 gnu_run() { LC_ALL=C sort --parallel=2 -S "${rss}M" -k1.1,1.10 -s -o "$data/gnu-sorted.txt" "$data/recs.txt"; }
-gnu_secs() { secs gnu_run; }
-sog=$(median gnu_secs)
+sog=$(median secs gnu_run)
 rm -rf "$out" "$data/gnu-sorted.txt"
 
-rev=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$here" status --porcelain --untracked-files=no 2>/dev/null | grep -qv RESULTS.md && echo "+changes" || true)
 table=$(cat <<TXT
-## $(date -u +%Y-%m-%d) shuffles — $cores cores ($cpu), median of $runs runs, code at $rev$dirty
+## $(date -u +%Y-%m-%d) shuffles — $cores cores ($cpu), median of $runs runs, code at $(code_rev)
 
 ### Word count of a 200 MB Zipf corpus (50,000-word vocabulary), MB/s
 

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "core/mkdirs.h"
 #include <xxhash.h>
 
 static const char USAGE[] =
@@ -91,20 +93,6 @@ static int read_file(const char *path, char **data, size_t *len)
     return 0;
 }
 
-static int mkdirs(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        int rc = mkdir(path, 0755);
-        *p = '/';
-        if (rc && errno != EEXIST)
-            return -errno;
-    }
-    return mkdir(path, 0755) && errno != EEXIST ? -errno : 0;
-}
-
 static int cache_dir(char *out, size_t cap)
 {
     const char *d = getenv("EMBER_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"),
@@ -115,7 +103,7 @@ static int cache_dir(char *out, size_t cap)
         snprintf(out, cap, "%s/ember", xdg);
     else
         snprintf(out, cap, "%s/.cache/ember", home && *home ? home : "/tmp");
-    return mkdirs(out);
+    return ember__mkdirs(out);
 }
 
 /* Compile job into bin; 0, or the compiler's exit status. */

@@ -257,6 +257,10 @@ ember_rdd *ember__rdd_error(ember_ctx *ctx, int code, const char *fmt, ...)
 /* Check an rdd handed in by the program; on failure set the message and return a
  * code (EMBER_EINVAL for NULL, EMBER_ECTX for a freed one, the node's own error). */
 int ember__rdd_check(ember_rdd *rdd, const char *op);
+/* The common start of a transformation, on the driver: true when rdd is a usable
+ * parent; otherwise false, the error set, and *ret what to return (the parent's
+ * first error carried on, or NULL). */
+bool ember__parent_usable(ember_rdd *rdd, const char *op, ember_rdd **ret);
 /* Set up and tear down ctx->oom (open, close). */
 int ember__rdd_oom_init(ember_ctx *ctx);
 void ember__rdd_oom_destroy(ember_ctx *ctx);

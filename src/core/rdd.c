@@ -170,8 +170,7 @@ int ember__rdd_check(ember_rdd *rdd, const char *op)
     return 0;
 }
 
-/* The common start of a transformation: a usable parent, or an rdd to return. */
-static bool parent_usable(ember_rdd *rdd, const char *op, ember_rdd **ret)
+bool ember__parent_usable(ember_rdd *rdd, const char *op, ember_rdd **ret)
 {
     *ret = NULL;
     if (ember__cur_task) { /* the lineage belongs to the driver thread */
@@ -338,7 +337,7 @@ static ember_rdd *narrow(ember_rdd *rdd, enum ember__kind kind, const char *op, 
                          void *arg, bool needs_fn)
 {
     ember_rdd *ret;
-    if (!parent_usable(rdd, op, &ret))
+    if (!ember__parent_usable(rdd, op, &ret))
         return ret;
     if (needs_fn && !fn)
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: the function is NULL", op);
@@ -418,7 +417,7 @@ ember_rdd *ember_zip_with_unique_id(ember_rdd *rdd)
 ember_rdd *ember_sample(ember_rdd *rdd, bool with_replacement, double fraction, uint64_t seed)
 {
     ember_rdd *ret;
-    if (!parent_usable(rdd, "sample", &ret))
+    if (!ember__parent_usable(rdd, "sample", &ret))
         return ret;
     if (!(fraction >= 0.0) || isinf(fraction) || (!with_replacement && fraction > 1.0))
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "sample: fraction must be %s (got %g)",
@@ -435,7 +434,7 @@ ember_rdd *ember_sample(ember_rdd *rdd, bool with_replacement, double fraction, 
 ember_rdd *ember_union(ember_rdd *a, ember_rdd *b)
 {
     ember_rdd *ret;
-    if (!parent_usable(a, "union", &ret))
+    if (!ember__parent_usable(a, "union", &ret))
         return ret;
     int rc = ember__rdd_check(b, "union");
     if (rc == EMBER_EINVAL || rc == EMBER_ECTX) /* NULL or stale: the message is the thread's */
@@ -453,7 +452,7 @@ ember_rdd *ember_union(ember_rdd *a, ember_rdd *b)
 ember_rdd *ember_cartesian(ember_rdd *a, ember_rdd *b)
 {
     ember_rdd *ret;
-    if (!parent_usable(a, "cartesian", &ret))
+    if (!ember__parent_usable(a, "cartesian", &ret))
         return ret;
     int rc = ember__rdd_check(b, "cartesian");
     if (rc == EMBER_EINVAL || rc == EMBER_ECTX)
@@ -472,7 +471,7 @@ ember_rdd *ember_cartesian(ember_rdd *a, ember_rdd *b)
 ember_rdd *ember_coalesce(ember_rdd *rdd, int parts)
 {
     ember_rdd *ret;
-    if (!parent_usable(rdd, "coalesce", &ret))
+    if (!ember__parent_usable(rdd, "coalesce", &ret))
         return ret;
     if (parts <= 0)
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "coalesce: partitions must be > 0 (got %d)",

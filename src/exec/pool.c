@@ -6,9 +6,9 @@
  * worker whose view of the batch is stale fails the swap, so it never runs a
  * task with the wrong function or an index past the batch, the hot path needs
  * no lock, and a tiny job is run by whoever is awake first. A batch holds at
- * most 65,535 tasks; run() cuts a larger job into several. A worker that finishes spins for at most EMBER__SPIN_NS before
- * sleeping, so back-to-back jobs find it awake without a system call; it never
- * spins longer than that.
+ * most 65,535 tasks; run() cuts a larger job into several. A worker that finishes spins for at most
+ * EMBER__SPIN_NS before sleeping, so back-to-back jobs find it awake without a system call; it
+ * never spins longer than that.
  *
  * Locks: mu and the two condition variables only put threads to sleep and wake
  * them. Sleepers and the waiting caller are announced through seq_cst atomics,
@@ -46,8 +46,8 @@ typedef struct pool {
 typedef struct worker_arg {
     pool *p;
     int index;
-    unsigned gen; /* the generation at creation: a worker that starts late still sees
-                     the batches posted before it ran */
+    unsigned gen;   /* the generation at creation: a worker that starts late still sees
+                       the batches posted before it ran */
     cpu_set_t mask; /* the process's CPUs, restored once the worker runs */
     bool restore;
 } worker_arg;

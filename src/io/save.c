@@ -27,6 +27,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "core/mkdirs.h"
 #include "io/io.h"
 
 #define WBUF (256u * 1024u)
@@ -328,20 +329,6 @@ static int rm_tree(const char *path)
     return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int mkdir_p(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        int rc = mkdir(path, 0755);
-        *p = '/';
-        if (rc && errno != EEXIST)
-            return -errno;
-    }
-    return mkdir(path, 0755) && errno != EEXIST ? -errno : 0;
-}
-
 /* A directory that holds nothing but _temporary: what a killed save leaves. */
 static bool only_temporary(const char *dir)
 {
@@ -406,7 +393,7 @@ static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
     if (stat(dir, &st) != 0) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s", dir);
-        if ((rc = mkdir_p(path)))
+        if ((rc = ember__mkdirs(path)))
             return ember__err(ctx, rc, "%s: cannot create %s: %s", op, dir, strerror(-rc));
         created = true;
     }

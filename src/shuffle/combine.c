@@ -116,7 +116,7 @@ int ember__kv_add(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_f
                   ember_create_fn *create, const ember_bytes *zero, void *arg)
 {
     if (key.len >= EMPTY || val.len >= EMPTY)
-        return EMBER_EINVAL; /* keys and values of 4 GB and more are not combined */
+        return EMBER__KV_TOO_BIG;
     if ((t->len + 1) * 4 > t->cap * 3 && grow(t))
         return EMBER_ENOMEM;
     uint64_t h = ember__hash(key);
@@ -140,7 +140,7 @@ int ember__kv_add(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_f
         if (rc)
             return rc;
         if (ember_buf_bytes(&t->tmp).len >= EMPTY)
-            return EMBER_EINVAL;
+            return EMBER__KV_TOO_BIG;
         return put_value(t, &s[j], ember_buf_bytes(&t->tmp), false);
     }
     if (create || zero) { /* the key's first value becomes its combiner */
@@ -150,7 +150,7 @@ int ember__kv_add(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_f
             return rc;
         val = ember_buf_bytes(&t->tmp);
         if (val.len >= EMPTY)
-            return EMBER_EINVAL;
+            return EMBER__KV_TOO_BIG;
     }
     slot fresh = {.hash = h, .klen = (uint32_t)key.len};
     if (key.len <= KEY_IN) {

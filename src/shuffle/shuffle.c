@@ -148,6 +148,9 @@ static int combine_failed(ember__task *t, const char *op, int rc)
 {
     if (rc == EMBER_ENOMEM)
         return ember__task_fail(t, rc, "%s: out of memory combining by key", op);
+    if (rc == EMBER__KV_TOO_BIG)
+        return ember__task_fail(
+            t, EMBER_EINVAL, "%s: a key or combined value of 4 GB or more cannot be combined", op);
     return ember__user_failed(t, op, rc);
 }
 
@@ -752,22 +755,27 @@ ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts, embe
 
 /* ---------------------------------------------------------------- public */
 
+/* The common start of a one-parent shuffle: a usable parent and parts >= 0 (0:
+ * the parent's count, set in *parts); otherwise false and *ret to return. */
+static bool shuffle_args(ember_rdd *rdd, const char *op, int *parts, ember_rdd **ret)
+{
+    if (!ember__parent_usable(rdd, op, ret))
+        return false;
+    if (*parts < 0) {
+        *ret = ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: partitions must be > 0 (got %d)", op,
+                                *parts);
+        return false;
+    }
+    if (!*parts)
+        *parts = rdd->nparts;
+    return true;
+}
+
 ember_rdd *ember_partition_by(ember_rdd *rdd, int parts)
 {
-    if (ember__rdd_check(rdd, "partition_by")) {
-        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
-            return NULL;
-        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
-    }
-    if (ember__cur_task) {
-        ember__err(NULL, EMBER_EINVAL, "partition_by: rdds are built on the driver");
-        return NULL;
-    }
-    if (parts < 0)
-        return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
-                                "partition_by: partitions must be > 0 (got %d)", parts);
-    if (parts == 0)
-        parts = rdd->nparts;
+    ember_rdd *ret;
+    if (!shuffle_args(rdd, "partition_by", &parts, &ret))
+        return ret;
     if (rdd->hash_parts == parts) /* already partitioned so: no shuffle, as Spark */
         return rdd;
     return ember__shuffle_new(rdd, "partition_by", parts, NULL, NULL);
@@ -775,55 +783,28 @@ ember_rdd *ember_partition_by(ember_rdd *rdd, int parts)
 
 ember_rdd *ember_reduce_by_key(ember_rdd *rdd, ember_reduce_fn *fn, void *arg, int parts)
 {
-    if (ember__rdd_check(rdd, "reduce_by_key")) {
-        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
-            return NULL;
-        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
-    }
-    if (ember__cur_task) {
-        ember__err(NULL, EMBER_EINVAL, "reduce_by_key: rdds are built on the driver");
-        return NULL;
-    }
+    ember_rdd *ret;
+    if (!shuffle_args(rdd, "reduce_by_key", &parts, &ret))
+        return ret;
     if (!fn)
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "reduce_by_key: the function is NULL");
-    if (parts < 0)
-        return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
-                                "reduce_by_key: partitions must be > 0 (got %d)", parts);
-    return ember__shuffle_new(rdd, "reduce_by_key", parts ? parts : rdd->nparts, fn, arg);
+    return ember__shuffle_new(rdd, "reduce_by_key", parts, fn, arg);
 }
 
 ember_rdd *ember_group_by_key(ember_rdd *rdd, int parts)
 {
-    if (ember__rdd_check(rdd, "group_by_key")) {
-        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
-            return NULL;
-        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
-    }
-    if (ember__cur_task) {
-        ember__err(NULL, EMBER_EINVAL, "group_by_key: rdds are built on the driver");
-        return NULL;
-    }
-    if (parts < 0)
-        return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
-                                "group_by_key: partitions must be > 0 (got %d)", parts);
-    return ember__shuffle_new(rdd, "group_by_key", parts ? parts : rdd->nparts, NULL, NULL);
+    ember_rdd *ret;
+    if (!shuffle_args(rdd, "group_by_key", &parts, &ret))
+        return ret;
+    return ember__shuffle_new(rdd, "group_by_key", parts, NULL, NULL);
 }
 
 ember_rdd *ember_distinct(ember_rdd *rdd, int parts)
 {
-    if (ember__rdd_check(rdd, "distinct")) {
-        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
-            return NULL;
-        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
-    }
-    if (ember__cur_task) {
-        ember__err(NULL, EMBER_EINVAL, "distinct: rdds are built on the driver");
-        return NULL;
-    }
-    if (parts < 0)
-        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "distinct: partitions must be > 0 (got %d)",
-                                parts);
-    ember_rdd *r = ember__shuffle_new(rdd, "distinct", parts ? parts : rdd->nparts, NULL, NULL);
+    ember_rdd *ret;
+    if (!shuffle_args(rdd, "distinct", &parts, &ret))
+        return ret;
+    ember_rdd *r = ember__shuffle_new(rdd, "distinct", parts, NULL, NULL);
     if (r->kind != EMBER__N_ERROR)
         r->hash_parts = 0; /* partitioned by whole records, not by key */
     return r;
@@ -834,17 +815,10 @@ ember_rdd *ember_distinct(ember_rdd *rdd, int parts)
 static ember_rdd *two_sided(ember_rdd *a, ember_rdd *b, const char *op, int parts, int mode,
                             int keep)
 {
-    int rc = ember__rdd_check(a, op);
-    if (rc) {
-        if (!a || !ember__handle_ok(a, EMBER__H_RDD))
-            return NULL;
-        return ember__rdd_error(a->ctx, a->err, "%s", a->errmsg ? a->errmsg : "error");
-    }
-    if (ember__cur_task) {
-        ember__err(NULL, EMBER_EINVAL, "%s: rdds are built on the driver", op);
-        return NULL;
-    }
-    rc = ember__rdd_check(b, op);
+    ember_rdd *ret;
+    if (!ember__parent_usable(a, op, &ret))
+        return ret;
+    int rc = ember__rdd_check(b, op);
     if (rc == EMBER_EINVAL || rc == EMBER_ECTX)
         return ember__rdd_error(a->ctx, rc, "%s", ember_errmsg(NULL));
     if (b->ctx != a->ctx)
@@ -947,21 +921,12 @@ static ember_rdd *combine_by(ember_rdd *rdd, const char *op, ember_create_fn *cr
                              const ember_bytes *zero, ember_reduce_fn *merge_value,
                              ember_reduce_fn *merge_combiners, void *arg, int parts)
 {
-    if (ember__rdd_check(rdd, op)) {
-        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
-            return NULL;
-        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
-    }
-    if (ember__cur_task) {
-        ember__err(NULL, EMBER_EINVAL, "%s: rdds are built on the driver", op);
-        return NULL;
-    }
+    ember_rdd *ret;
+    if (!shuffle_args(rdd, op, &parts, &ret))
+        return ret;
     if (!merge_value || !merge_combiners || (zero && zero->len && !zero->ptr))
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: a function or the zero is NULL", op);
-    if (parts < 0)
-        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: partitions must be > 0 (got %d)", op,
-                                parts);
-    ember_rdd *r = ember__shuffle_new(rdd, op, parts ? parts : rdd->nparts, merge_value, arg);
+    ember_rdd *r = ember__shuffle_new(rdd, op, parts, merge_value, arg);
     if (r->kind == EMBER__N_ERROR)
         return r;
     shuffle_src *s = r->src;
@@ -1016,18 +981,13 @@ ember_rdd *ember_intersection(ember_rdd *a, ember_rdd *b, int parts)
 
 ember_rdd *ember_repartition(ember_rdd *rdd, int parts)
 {
-    if (ember__rdd_check(rdd, "repartition")) {
-        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
-            return NULL;
-        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
-    }
-    if (ember__cur_task) {
-        ember__err(NULL, EMBER_EINVAL, "repartition: rdds are built on the driver");
-        return NULL;
-    }
-    if (parts <= 0)
+    ember_rdd *ret;
+    int asked = parts;
+    if (!shuffle_args(rdd, "repartition", &parts, &ret))
+        return ret;
+    if (!asked) /* no default count here, as Spark */
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
-                                "repartition: partitions must be > 0 (got %d)", parts);
+                                "repartition: partitions must be > 0 (got 0)");
     ember_rdd *r = ember__shuffle_new(rdd, "repartition", parts, NULL, NULL);
     if (r->kind != EMBER__N_ERROR)
         r->hash_parts = 0; /* spread, not partitioned by key */
@@ -1151,8 +1111,11 @@ static int by_key_locally(ember_rdd *rdd, const local_args *a, ember_result **ou
             rc = ember__kv_combine(&all, r.key, r.val, a->fn ? a->fn : last_wins, a->arg);
     }
     if (rc) {
-        rc = rc == EMBER_ENOMEM
-                 ? ember__err(rdd->ctx, rc, "%s: out of memory", a->op)
+        rc = rc == EMBER_ENOMEM ? ember__err(rdd->ctx, rc, "%s: out of memory", a->op)
+             : rc == EMBER__KV_TOO_BIG
+                 ? ember__err(rdd->ctx, EMBER_EINVAL,
+                              "%s: a key or combined value of 4 GB or more cannot be combined",
+                              a->op)
                  : ember__err(rdd->ctx, rc, "%s: the function returned %d", a->op, rc);
     } else if (a->lookup_key) { /* the values, as one-value records */
         size_t n = 0, cap = 16;
@@ -1216,61 +1179,39 @@ int ember_reduce_by_key_locally(ember_rdd *rdd, ember_reduce_fn *fn, void *arg, 
     return by_key_locally(rdd, &a, out);
 }
 
-ember_rdd *ember_sort_by_key(ember_rdd *rdd, bool ascending, ember_cmp_fn *cmp, void *arg,
-                             int parts)
+/* sort_by_key (range partitioned) and repartition_and_sort_within_partitions
+ * (hash partitioned): each output partition sorts its records by key. */
+static ember_rdd *sorted_shuffle(ember_rdd *rdd, const char *op, int parts, bool hashed,
+                                 bool ascending, ember_cmp_fn *cmp, void *arg)
 {
-    if (ember__rdd_check(rdd, "sort_by_key")) {
-        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
-            return NULL;
-        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
-    }
-    if (ember__cur_task) {
-        ember__err(NULL, EMBER_EINVAL, "sort_by_key: rdds are built on the driver");
-        return NULL;
-    }
-    if (parts < 0)
-        return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
-                                "sort_by_key: partitions must be > 0 (got %d)", parts);
-    ember_rdd *r = ember__shuffle_new(rdd, "sort_by_key", parts ? parts : rdd->nparts, NULL, NULL);
-    if (r->kind == EMBER__N_ERROR)
-        return r;
-    shuffle_src *s = r->src;
-    s->mode = MODE_SORT;
-    s->cmp = cmp ? cmp : ember_cmp_bytes;
-    s->cmp_arg = arg;
-    s->ascending = ascending;
-    r->hash_parts = 0; /* range partitioned */
-    return r;
-}
-
-ember_rdd *ember_repartition_and_sort_within_partitions(ember_rdd *rdd, int parts, bool ascending,
-                                                        ember_cmp_fn *cmp, void *arg)
-{
-    const char *op = "repartition_and_sort_within_partitions";
-    if (ember__rdd_check(rdd, op)) {
-        if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD))
-            return NULL;
-        return ember__rdd_error(rdd->ctx, rdd->err, "%s", rdd->errmsg ? rdd->errmsg : "error");
-    }
-    if (ember__cur_task) {
-        ember__err(NULL, EMBER_EINVAL, "%s: rdds are built on the driver", op);
-        return NULL;
-    }
-    if (parts < 0)
-        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: partitions must be > 0 (got %d)", op,
-                                parts);
-    parts = parts ? parts : rdd->nparts;
+    ember_rdd *ret;
+    if (!shuffle_args(rdd, op, &parts, &ret))
+        return ret;
     ember_rdd *r = ember__shuffle_new(rdd, op, parts, NULL, NULL);
     if (r->kind == EMBER__N_ERROR)
         return r;
     shuffle_src *s = r->src;
     s->mode = MODE_SORT;
-    s->hashed = true;
+    s->hashed = hashed;
     s->cmp = cmp ? cmp : ember_cmp_bytes;
     s->cmp_arg = arg;
     s->ascending = ascending;
-    r->hash_parts = parts; /* partitioned by key as partition_by does */
+    /* hashed: partitioned by key as partition_by does; else by range */
+    r->hash_parts = hashed ? parts : 0;
     return r;
+}
+
+ember_rdd *ember_sort_by_key(ember_rdd *rdd, bool ascending, ember_cmp_fn *cmp, void *arg,
+                             int parts)
+{
+    return sorted_shuffle(rdd, "sort_by_key", parts, false, ascending, cmp, arg);
+}
+
+ember_rdd *ember_repartition_and_sort_within_partitions(ember_rdd *rdd, int parts, bool ascending,
+                                                        ember_cmp_fn *cmp, void *arg)
+{
+    return sorted_shuffle(rdd, "repartition_and_sort_within_partitions", parts, true, ascending,
+                          cmp, arg);
 }
 
 ember_rdd *ember_sort_by(ember_rdd *rdd, ember_map_fn *key_fn, void *key_arg, bool ascending,

@@ -22,8 +22,11 @@ typedef struct ember__kv {
 
 void ember__kv_init(ember__kv *t);
 void ember__kv_destroy(ember__kv *t);
-/* Insert key with val, or replace its value with fn(old, val). 0, EMBER_ENOMEM, or
- * fn's failure. */
+/* ember__kv_add's answer to a key or value of 4 GB or more (never fn's code). */
+#define EMBER__KV_TOO_BIG (-4998)
+
+/* Insert key with val, or replace its value with fn(old, val). 0, EMBER_ENOMEM,
+ * EMBER__KV_TOO_BIG, or fn's failure. */
 int ember__kv_combine(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_fn *fn,
                       void *arg);
 /* As ember__kv_combine; a new key's value is first made a combiner: create(val),

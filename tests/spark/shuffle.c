@@ -697,6 +697,37 @@ static void test_repartition_and_sort_within_partitions(void **state)
     ember_close(ctx);
 }
 
+static int build_inside(ember_rec in, ember_out *out, void *arg)
+{
+    ember_rdd *r = ember_reduce_by_key(arg, ember_sum_i64, NULL, 2);
+    return r ? EMBER_EINVAL : ember_emit_rec(out, in); /* refused: the record goes on */
+}
+
+static void test_bad_input(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    ember_rdd *kv = pairs(ctx, 50, 2);
+    int64_t n;
+    /* NULL parents: NULL back, the message names the operation */
+    assert_null(ember_reduce_by_key(NULL, ember_sum_i64, NULL, 2));
+    assert_non_null(strstr(ember_errmsg(NULL), "reduce_by_key"));
+    assert_null(ember_sort_by_key(NULL, true, NULL, NULL, 2));
+    assert_non_null(strstr(ember_errmsg(NULL), "sort_by_key"));
+    assert_null(ember_join(NULL, kv, 2));
+    /* negative partition counts: an error at the action, naming op and count */
+    ember_rdd *bad = ember_group_by_key(kv, -3);
+    assert_int_equal(ember_count(bad, &n), EMBER_EINVAL);
+    assert_msg(ctx, "group_by_key: partitions must be > 0 (got -3)");
+    /* a parent's error carried on through a shuffle */
+    ember_rdd *after = ember_distinct(ember_partition_by(bad, 2), 2);
+    assert_int_equal(ember_count(after, &n), EMBER_EINVAL);
+    assert_msg(ctx, "partitions must be > 0 (got -3)");
+    /* built inside a task: refused; the context goes on */
+    assert_int_equal(count_of(ember_map(kv, build_inside, kv)), 50);
+    assert_int_equal(count_of(ember_reduce_by_key(kv, ember_sum_i64, NULL, 0)), 50);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_repartition_group_by_unique_id),
         cmocka_unit_test(test_lookup_and_local),
         cmocka_unit_test(test_sort),
+        cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_repartition_and_sort_within_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,30 @@
+# Shared by the benchmark scripts (sourced): RUNS, the machine's description,
+# median, ratio, and timing a command from outside.
+runs=${RUNS:-7}
+cores=$(nproc)
+cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
+
+# median CMD...: run CMD $runs times, print the median of what it prints
+median() {
+  local vals=()
+  for _ in $(seq "$runs"); do vals+=("$("$@" 2>/dev/null)"); done
+  printf '%s\n' "${vals[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+# secs CMD...: the wall-clock seconds CMD takes (its output dropped)
+secs() {
+  local s e
+  s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
+  awk -v ns=$((e - s)) 'BEGIN {printf "%.3f", ns / 1e9}'
+}
+# mbs MB CMD...: MB per second of CMD going through MB megabytes
+mbs() { local mb=$1; shift; awk -v mb="$mb" -v s="$(secs "$@")" 'BEGIN {printf "%.1f", mb / s}'; }
+
+# code_rev: the commit measured, +changes when the tracked sources differ from it
+code_rev() {
+  local rev dirty
+  rev=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  dirty=$(git -C "$here" status --porcelain --untracked-files=no 2>/dev/null | grep -qv RESULTS.md && echo "+changes" || true)
+  echo "$rev$dirty"
+}
