@@ -667,6 +667,9 @@ typedef struct ember_stage_stats {
     int64_t shuffle_write_records, shuffle_write_bytes;
     /* a shuffle's reduce side: records and bytes read from the buckets */
     int64_t shuffle_read_records, shuffle_read_bytes;
+    /* map side buffers over the memory budget: runs written, and their bytes on
+     * disk (compressed) */
+    int64_t spill_count, spill_bytes;
 } ember_stage_stats;
 
 typedef struct ember_job_stats {

@@ -133,10 +133,17 @@ int ember__rec_next(const unsigned char **pos, const unsigned char *end, ember_r
     return 1;
 }
 
+_Thread_local ember__stream *ember__cur_stream;
+
 void ember_iter_init(ember_iter *it, ember_bytes partition)
 {
     if (!it)
         return;
+    ember__stream *s = ember__cur_stream;
+    if (s && partition.ptr == s->mark && partition.len == sizeof s->mark) {
+        *it = (ember_iter){.kind_ = EMBER__ITER_STREAM, .pos_ = (const unsigned char *)s};
+        return;
+    }
     *it = (ember_iter){.kind_ = EMBER__ITER_ARENA};
     it->pos_ = partition.ptr;
     it->end_ = it->pos_ ? it->pos_ + partition.len : NULL;
@@ -158,6 +165,10 @@ int ember_iter_next_encoded(ember_iter *it, ember_rec *rec)
 {
     if (!it || !rec)
         return EMBER_EINVAL;
+    if (it->kind_ == EMBER__ITER_STREAM) {
+        ember__stream *s = (ember__stream *)(uintptr_t)it->pos_;
+        return s == ember__cur_stream ? s->next(s, rec) : EMBER_EIO;
+    }
     if (it->kind_ != EMBER__ITER_ARENA)
         return EMBER_EINVAL;
     return it->pos_ ? ember__rec_next(&it->pos_, it->end_, rec) : 0;

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -79,4 +80,43 @@ int ember__parse_master(const char *m, ember__master *out)
         return EMBER_EMASTER;
     *out = (ember__master){backend, threads, attempts};
     return 0;
+}
+
+int ember__parse_size(const char *s, size_t *out)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    int shift = 0;
+    switch (tolower((unsigned char)*end)) {
+    case 'k':
+        shift = 10;
+        break;
+    case 'm':
+        shift = 20;
+        break;
+    case 'g':
+        shift = 30;
+        break;
+    case '\0':
+        break;
+    default:
+        return -1;
+    }
+    if (shift && end[1] && !((end[1] == 'b' || end[1] == 'B') && !end[2]))
+        return -1;
+    if (errno || v > (SIZE_MAX >> shift))
+        return -1;
+    *out = (size_t)v << shift;
+    return 0;
+}
+
+size_t ember__default_budget(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || size <= 0)
+        return (size_t)1 << 30;
+    return (size_t)pages / 4 * (size_t)size;
 }

@@ -16,5 +16,9 @@ typedef struct ember__master {
 int ember__parse_master(const char *m, ember__master *out);
 /* The cores this process may run on. */
 int ember__cores(void);
+/* A size in bytes: digits with an optional k, m or g (powers of 1024). 0 or -1. */
+int ember__parse_size(const char *s, size_t *out);
+/* The memory budget when none is given: a quarter of the machine's memory. */
+size_t ember__default_budget(void);
 
 #endif

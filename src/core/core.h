@@ -99,7 +99,22 @@ int ember__arena_put(ember_buf *arena, ember_rec r);
 int ember__rec_next(const unsigned char **pos, const unsigned char *end, ember_rec *r);
 
 /* Iterators over int64 values made on the fly: a range (vals NULL) or an array. */
-enum { EMBER__ITER_ARENA = 0, EMBER__ITER_VALUES = 1 }; /* 1: see ember_iter_next() */
+enum {
+    EMBER__ITER_ARENA = 0,
+    EMBER__ITER_VALUES = 1,
+    EMBER__ITER_STREAM = 2
+}; /* 1: see ember_iter_next() */
+
+/* A stream of records handed out as a record's value: the value's bytes are the
+ * stream's mark, and ember_iter_init on exactly them (while the stream is the
+ * thread's current one) reads the stream. group_by_key hands a group too big
+ * for memory this way, valid for the call that receives it. Stored elsewhere,
+ * the mark does not decode: a reader gets EMBER_EIO, never wrong values. */
+typedef struct ember__stream {
+    unsigned char mark[16];
+    int (*next)(struct ember__stream *s, ember_rec *rec); /* as ember_iter_next */
+} ember__stream;
+extern _Thread_local ember__stream *ember__cur_stream;
 void ember__iter_values(ember_iter *it, const int64_t *vals, int64_t start, int64_t step,
                         uint64_t n);
 
@@ -281,8 +296,10 @@ struct ember_ctx {
     char *app_name;
     int parallelism;
     int max_failures;
-    int stats_on;   /* time user functions, print stats at close */
-    bool overwrite; /* save_as_* may replace an existing directory */
+    int stats_on;         /* time user functions, print stats at close */
+    bool overwrite;       /* save_as_* may replace an existing directory */
+    size_t memory_budget; /* bytes of shuffle buffers, all tasks together */
+    char *spill_dir;
 
     const ember__executor_ops *exec;
     void *exec_impl;

@@ -46,12 +46,29 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
         return ember__err(NULL, EMBER_EINVAL, "ember_open: max_failures must be >= 0 (got %d)",
                           conf->max_failures);
 
+    size_t budget = conf->memory_budget;
+    const char *env = getenv("EMBER_MEMORY_BUDGET");
+    if (!budget && env && *env && ember__parse_size(env, &budget))
+        return ember__err(NULL, EMBER_EINVAL,
+                          "ember_open: EMBER_MEMORY_BUDGET '%s' is not a size (bytes, or a "
+                          "number with k, m or g)",
+                          env);
+    if (!budget)
+        budget = ember__default_budget();
+    const char *spill = conf->spill_dir;
+    if (!spill || !*spill)
+        spill = getenv("TMPDIR");
+    if (!spill || !*spill)
+        spill = "/tmp";
+
     ember_ctx *ctx = ember__calloc(1, sizeof *ctx);
     if (!ctx)
         return ember__err(NULL, EMBER_ENOMEM, "ember_open: out of memory");
     ctx->app_name = ember__strdup(conf->app_name ? conf->app_name : "ember");
-    if (!ctx->app_name)
+    ctx->spill_dir = ember__strdup(spill);
+    if (!ctx->app_name || !ctx->spill_dir)
         goto out_nomem;
+    ctx->memory_budget = budget;
     snprintf(ctx->master, sizeof ctx->master, "%s", master);
     ctx->parallelism = m.threads;
     ctx->max_failures = conf->max_failures ? conf->max_failures : m.attempts;
@@ -62,6 +79,7 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
     if (rc) {
         pthread_mutex_destroy(&ctx->acc_mu);
         ember__free(ctx->app_name);
+        ember__free(ctx->spill_dir);
         ember__free(ctx);
         return ember__err(NULL, rc, "ember_open: starting %d threads failed: %s", m.threads,
                           ember_strerror(rc));
@@ -77,6 +95,7 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
 
 out_nomem:
     ember__free(ctx->app_name);
+    ember__free(ctx->spill_dir);
     ember__free(ctx);
     return ember__err(NULL, EMBER_ENOMEM, "ember_open: out of memory");
 }
@@ -97,5 +116,6 @@ void ember_close(ember_ctx *ctx)
     ember__stats_free(ctx);
     pthread_mutex_destroy(&ctx->acc_mu);
     ember__free(ctx->app_name);
+    ember__free(ctx->spill_dir);
     ember__free(ctx);
 }

@@ -19,6 +19,7 @@ typedef struct task_stats {
     uint64_t run_ns, user_ns;
     int64_t records_in, records_out, records_bad;
     int64_t shuffle_w_records, shuffle_w_bytes, shuffle_r_records, shuffle_r_bytes;
+    int64_t spill_count, spill_bytes;
     int attempts, failed;
 } task_stats;
 
@@ -101,6 +102,8 @@ static void run_task(void *arg, int i, int worker)
             ts->shuffle_w_bytes = t.shuffle_write_bytes;
             ts->shuffle_r_records = t.shuffle_read_records;
             ts->shuffle_r_bytes = t.shuffle_read_bytes;
+            ts->spill_count = t.spill_count;
+            ts->spill_bytes = t.spill_bytes;
             break;
         }
         if (!t.fail_code)
@@ -180,6 +183,8 @@ int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *si
         s->shuffle_write_bytes += ts[i].shuffle_w_bytes;
         s->shuffle_read_records += ts[i].shuffle_r_records;
         s->shuffle_read_bytes += ts[i].shuffle_r_bytes;
+        s->spill_count += ts[i].spill_count;
+        s->spill_bytes += ts[i].spill_bytes;
         s->attempts += ts[i].attempts;
         s->failed_attempts += ts[i].failed;
     }

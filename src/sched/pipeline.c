@@ -388,6 +388,19 @@ static inline __attribute__((always_inline)) int filter_in_t(ember_out *self, co
 }
 STAGE_PAIR(filter_in)
 
+bool ember__reads_now(const ember_out *o)
+{
+    for (; o; o = o->next) {
+        if (o->push == map_in || o->push == map_in_timed || o->push == flat_map_in ||
+            o->push == flat_map_in_timed || o->push == values_in || o->push == values_in_timed ||
+            o->push == ember__each_push)
+            return !o->node || o->node->kind != EMBER__N_KEY_BY; /* key_by passes values on */
+        if (o->push != filter_in && o->push != filter_in_timed)
+            return false;
+    }
+    return false;
+}
+
 static int keys_in(ember_out *self, const ember_rec *rec)
 {
     if (!rec->key.ptr)

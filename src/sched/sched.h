@@ -28,6 +28,7 @@ typedef struct ember__task {
     uint64_t user_t0, user_ns;
     int64_t records_in, records_out, records_bad;
     int64_t shuffle_write_records, shuffle_write_bytes, shuffle_read_records, shuffle_read_bytes;
+    int64_t spill_count, spill_bytes;
     int fail_code; /* the first failure of this attempt */
     char fail_msg[512];
     ember__acc_update *accs;
@@ -158,6 +159,12 @@ int ember__count_as(ember_rdd *rdd, const char *action, int64_t *out);
 
 /* Checks an action's rdd and runs the jobs its lineage needs first (zip offsets). */
 int ember__action_begin(ember_rdd *rdd, const char *action);
+/* foreach's sink (the user's function on each record) */
+int ember__each_push(ember_out *self, const ember_rec *rec);
+/* True when o hands each record to a user function before it returns (map,
+ * flat_map, map_values, flat_map_values, foreach, through filters), so a value
+ * valid only during the push is read in time. */
+bool ember__reads_now(const ember_out *o);
 
 /* ---------------------------------------------------------------- results */
 

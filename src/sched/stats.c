@@ -32,6 +32,8 @@ static void add_stage(ember_stage_stats *dst, const ember_stage_stats *s)
     dst->shuffle_write_bytes += s->shuffle_write_bytes;
     dst->shuffle_read_records += s->shuffle_read_records;
     dst->shuffle_read_bytes += s->shuffle_read_bytes;
+    dst->spill_count += s->spill_count;
+    dst->spill_bytes += s->spill_bytes;
 }
 
 void ember__stats_record(ember_ctx *ctx, const char *action, int failed, uint64_t wall_ns,
@@ -90,10 +92,12 @@ void ember_stats_print(const ember_ctx *ctx, FILE *fp)
     fprintf(fp, "ember stats: %s on %s, %lld jobs%s\n", ctx->app_name, ctx->master,
             (long long)ctx->jobs_run,
             ctx->stats_on ? "" : " (user-function time not measured: EMBER_STATS=1 times it)");
-    fprintf(fp, "%6s %-18s %6s %8s %11s %11s %11s %11s %11s %12s %12s %8s %12s %12s %12s %12s\n",
-            "job", "action", "tasks", "retries", "wall_us", "sched_us", "run_us", "user_us",
-            "gather_us", "records_in", "records_out", "bad", "shuf_w_recs", "shuf_w_bytes",
-            "shuf_r_recs", "shuf_r_bytes");
+    fprintf(
+        fp,
+        "%6s %-18s %6s %8s %11s %11s %11s %11s %11s %12s %12s %8s %12s %12s %12s %12s %6s %12s\n",
+        "job", "action", "tasks", "retries", "wall_us", "sched_us", "run_us", "user_us",
+        "gather_us", "records_in", "records_out", "bad", "shuf_w_recs", "shuf_w_bytes",
+        "shuf_r_recs", "shuf_r_bytes", "spills", "spill_bytes");
     int64_t first = ctx->jobs_run > EMBER__JOBS_KEPT ? ctx->jobs_run - EMBER__JOBS_KEPT : 0;
     int64_t shown = 0;
     for (int64_t id = first; ctx->jobs && id < ctx->jobs_run; id++) {
@@ -108,22 +112,22 @@ void ember_stats_print(const ember_ctx *ctx, FILE *fp)
         const ember_stage_stats *s = &r->stage;
         fprintf(fp,
                 "%6lld %-18s %6d %8d %11.1f %11.1f %11.1f %11.1f %11.1f %12lld %12lld %8lld %12lld "
-                "%12lld %12lld %12lld%s\n",
+                "%12lld %12lld %12lld %6lld %12lld%s\n",
                 (long long)r->job_id, r->action, s->tasks, s->failed_attempts, us(r->wall_ns),
                 us(s->sched_ns), us(s->run_ns), us(s->user_ns), us(s->gather_ns),
                 (long long)s->records_in, (long long)s->records_out, (long long)s->records_bad,
                 (long long)s->shuffle_write_records, (long long)s->shuffle_write_bytes,
                 (long long)s->shuffle_read_records, (long long)s->shuffle_read_bytes,
-                r->failed ? "  FAILED" : "");
+                (long long)s->spill_count, (long long)s->spill_bytes, r->failed ? "  FAILED" : "");
     }
     const ember_stage_stats *t = &ctx->totals;
     fprintf(
         fp,
         "%6s %-18s %6d %8d %11.1f %11.1f %11.1f %11.1f %11.1f %12lld %12lld %8lld %12lld %12lld "
-        "%12lld %12lld\n",
+        "%12lld %12lld %6lld %12lld\n",
         "all", "", t->tasks, t->failed_attempts, us(ctx->totals_wall_ns), us(t->sched_ns),
         us(t->run_ns), us(t->user_ns), us(t->gather_ns), (long long)t->records_in,
         (long long)t->records_out, (long long)t->records_bad, (long long)t->shuffle_write_records,
         (long long)t->shuffle_write_bytes, (long long)t->shuffle_read_records,
-        (long long)t->shuffle_read_bytes);
+        (long long)t->shuffle_read_bytes, (long long)t->spill_count, (long long)t->spill_bytes);
 }

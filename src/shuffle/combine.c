@@ -45,6 +45,11 @@ void ember__kv_init(ember__kv *t)
     *t = (ember__kv){0};
 }
 
+size_t ember__kv_bytes(const ember__kv *t)
+{
+    return t->cap * sizeof(slot) + t->arena.cap + t->tmp.cap;
+}
+
 void ember__kv_destroy(ember__kv *t)
 {
     ember__free(t->slots);

@@ -6,7 +6,16 @@
  * node, as Spark keeps shuffle files; the node's partition r then reads bucket r
  * of every map task, in map order. The partitioner is xxHash3 of the key bytes
  * with a fixed seed, the same on every thread, process and machine.
+ *
+ * The memory budget: a map task whose buffers pass its share (half the budget
+ * over the threads) sorts them by key and spills them as a run to its spill
+ * file (spill.c), and so does a task finishing when the buckets kept by the
+ * finished tasks would pass half the budget. Once any task spilled, the kept
+ * buckets are written as runs too, and the reduce side merges the runs of its
+ * partition (k-way), holding one key's values at a time; a group too big for
+ * its share is handed on as a stream.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +63,14 @@ typedef struct shuffle_src {
      * later actions */
     int nmaps[2];
     ember_buf *buckets[2];
+    /* spilling: each map task's spill file (fd -1: none), whether the runs
+     * hold everything (merge on the reduce side), the bytes kept in memory by
+     * finished map tasks, and the runs' order (NULL: no order needed) */
+    ember__spill_file *files[2];
+    bool spilled;
+    _Atomic int64_t kept;
+    ember__order ord;
+    const ember__order *order;
 } shuffle_src;
 
 /* Map task m's bucket for reducer part, of side side. */
@@ -61,6 +78,8 @@ static inline const ember_buf *bucket(const shuffle_src *s, int side, int m, int
 {
     return &s->buckets[side][(size_t)m * (size_t)s->nparts + (size_t)part];
 }
+
+static void drop_output(shuffle_src *s);
 
 static void shuffle_free(void *p)
 {
@@ -70,11 +89,7 @@ static void shuffle_free(void *p)
     ember_buf_destroy(&s->zero);
     ember_buf_destroy(&s->bounds);
     ember__free(s->bound);
-    for (int side = 0; side < 2; side++) {
-        for (size_t i = 0; s->buckets[side] && i < (size_t)s->nmaps[side] * (size_t)s->nparts; i++)
-            ember_buf_destroy(&s->buckets[side][i]);
-        ember__free(s->buckets[side]);
-    }
+    drop_output(s);
     ember__free(s);
 }
 
@@ -126,13 +141,106 @@ typedef struct map_state {
     ember_buf enc; /* MODE_DISTINCT: the record encoded, as the table's key */
     int next;      /* MODE_SPREAD: the next reducer; -1 until the first record */
     int64_t nput;  /* records written to the buckets */
+    /* spilling: the task's share of the budget, the bytes its buckets hold, the
+     * spill file (fd -1: none) */
+    size_t share, held;
+    unsigned tick;
+    ember__spill_file sp;
 } map_state;
 
-/* rec into reducer r's bucket, counted for the shuffle metrics */
+/* rec into reducer r's bucket, counted for the shuffle metrics and the budget */
 static inline int put(map_state *m, int r, ember_rec rec)
 {
     m->nput++;
-    return ember__arena_put(&m->out[r], rec);
+    size_t cap = m->out[r].cap;
+    int rc = ember__arena_put(&m->out[r], rec);
+    m->held += m->out[r].cap - cap;
+    return rc;
+}
+
+/* Buckets out[0..nparts) as one run of f: sorted by o (NULL: as they are).
+ * 0, or a code with why set. */
+static int write_run(ember__spill_file *f, const ember_buf *out, int nparts, const ember__order *o,
+                     char *why, size_t whylen)
+{
+    if (ember__run_begin(f, nparts)) {
+        snprintf(why, whylen, "out of memory spilling");
+        return EMBER_ENOMEM;
+    }
+    ember_rec *idx = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (int r = 0; r < nparts && !rc; r++) {
+        const ember_buf *b = &out[r];
+        if (!o) {
+            rc = b->len ? ember__run_bytes(f, b->ptr, b->len, why, whylen) : 0;
+        } else {
+            size_t n = 0;
+            const unsigned char *p = b->ptr, *end = p + b->len;
+            ember_rec rec;
+            while (!rc && p && ember__rec_next(&p, end, &rec) == 1) {
+                if (n == cap) {
+                    size_t c = cap ? cap * 2 : 1024;
+                    ember_rec *grown = ember__realloc(idx, c * sizeof *grown);
+                    if (!grown) {
+                        snprintf(why, whylen, "out of memory sorting a spill");
+                        rc = EMBER_ENOMEM;
+                        break;
+                    }
+                    idx = grown;
+                    cap = c;
+                }
+                idx[n++] = rec;
+            }
+            ember__sort_recs(idx, n, o);
+            for (size_t i = 0; i < n && !rc; i++)
+                rc = ember__run_rec(f, idx[i], why, whylen);
+        }
+        if (!rc)
+            rc = ember__run_part_end(f, why, whylen);
+    }
+    ember__free(idx);
+    return rc;
+}
+
+/* The map task's table spread into its buckets, by key (a combine's end). */
+static int spread(map_state *m)
+{
+    size_t pos = 0;
+    ember_rec r;
+    while (ember__kv_next(&m->kv, &pos, &r))
+        if (put(m, ember__partition_of(r.key, m->nparts), r))
+            return EMBER_ENOMEM;
+    ember__kv_destroy(&m->kv);
+    return 0;
+}
+
+/* The task's buckets (and table) over its share: a run to its spill file. */
+static int spill(map_state *m, ember__task *t, const ember_rdd *n)
+{
+    const shuffle_src *s = n->src;
+    char why[300];
+    if (spread(m))
+        return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
+    int rc = m->sp.fd < 0 ? ember__spill_open(&m->sp, n->ctx->spill_dir, why, sizeof why) : 0;
+    uint64_t before = m->sp.size;
+    if (!rc)
+        rc = write_run(&m->sp, m->out, m->nparts, s->order, why, sizeof why);
+    if (rc)
+        return ember__task_fail(t, rc, "%s: spilling map task %d past the memory budget: %s", n->op,
+                                t->partition, why);
+    for (int r = 0; r < m->nparts; r++)
+        ember_buf_destroy(&m->out[r]);
+    m->held = 0;
+    t->spill_count++;
+    t->spill_bytes += (int64_t)(m->sp.size - before);
+    return 0;
+}
+
+/* After a put: spill when the task's buckets are over its share. */
+static inline int after_put(map_state *m, ember__task *t, const ember_rdd *n)
+{
+    return __builtin_expect(m->held > m->share, 0) ? spill(m, t, n) : 0;
 }
 
 /* distinct's reducer: a record seen again is the same record */
@@ -160,74 +268,81 @@ static int map_push(ember_out *self, const ember_rec *rec)
     ember__task *t = self->task;
     const ember_rdd *n = t->job->arg;
     const shuffle_src *s = n->src;
+    int r;
+    ember_rec k = *rec;
     if (s->mode == MODE_SPREAD) { /* round-robin from a place set by the map task */
-        t->records_out++;
         if (m->next < 0)
             m->next = (int)(ember__hash(ember_bytes_of(&t->partition, sizeof t->partition)) %
                             (uint64_t)m->nparts);
-        int r = m->next;
+        r = m->next;
         m->next = (m->next + 1) % m->nparts;
-        if (put(m, r, *rec))
-            return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
-        return 0;
-    }
-    if (s->mode == MODE_SUBTRACT || s->mode == MODE_INTERSECTION) {
+    } else if (s->mode == MODE_SUBTRACT || s->mode == MODE_INTERSECTION) {
         /* the whole record is the key, moved as it is (no combine: duplicates count) */
         m->enc.len = 0;
-        ember_rec k;
         if (ember__arena_put(&m->enc, *rec))
             return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", n->op);
         ember__rec_set(&k, m->enc.ptr, m->enc.len, "", 0);
-        t->records_out++;
-        if (put(m, ember__partition_of(ember_buf_bytes(&m->enc), m->nparts), k))
-            return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
-        return 0;
-    }
-    if (s->mode == MODE_DISTINCT) { /* the whole record is the key */
+        r = ember__partition_of(ember_buf_bytes(&m->enc), m->nparts);
+    } else if (s->mode == MODE_DISTINCT) { /* the whole record is the key */
         t->records_out++;
         m->enc.len = 0;
         int rc = ember__arena_put(&m->enc, *rec);
         if (!rc)
             rc = ember__kv_combine(&m->kv, ember_buf_bytes(&m->enc), ember_bytes_of("", 0),
                                    keep_first, NULL);
-        return rc ? combine_failed(t, n->op, rc) : 0;
-    }
-    if (!rec->key.ptr)
+        if (rc)
+            return combine_failed(t, n->op, rc);
+        return !(++m->tick & 15) && ember__kv_bytes(&m->kv) > m->share ? spill(m, t, n) : 0;
+    } else if (!rec->key.ptr) {
         return ember__task_fail(t, EMBER_EINVAL,
                                 "%s: a record has no key (an rdd of pairs is needed)", n->op);
-    t->records_out++;
-    if (s->mode == MODE_SORT) {
-        int r = s->hashed ? ember__partition_of(rec->key, m->nparts) : range_part(s, rec->key);
-        if (put(m, r, *rec))
-            return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
-        return 0;
-    }
-    if (s->mode == MODE_REDUCE) {
+    } else if (s->mode == MODE_REDUCE) {
+        t->records_out++;
         ember_bytes zero = ember_buf_bytes(&s->zero);
         int rc = ember__kv_add(&m->kv, rec->key, rec->val, s->fn, s->create,
                                s->has_zero ? &zero : NULL, s->arg);
-        return rc ? combine_failed(t, n->op, rc) : 0;
+        if (rc)
+            return combine_failed(t, n->op, rc);
+        return !(++m->tick & 15) && ember__kv_bytes(&m->kv) > m->share ? spill(m, t, n) : 0;
+    } else if (s->mode == MODE_SORT) {
+        r = s->hashed ? ember__partition_of(rec->key, m->nparts) : range_part(s, rec->key);
+    } else {
+        r = ember__partition_of(rec->key, m->nparts);
     }
-    int r = ember__partition_of(rec->key, m->nparts);
-    if (put(m, r, *rec))
+    t->records_out++;
+    if (put(m, r, k))
         return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
-    return 0;
+    return after_put(m, t, n);
 }
 
 /* The map task is done: a map-side combine's table spread into the reducers'
- * buckets; the shuffle write counted. */
+ * buckets; the buckets spilled as the last run when the task spilled before, or
+ * when keeping them would put the finished tasks over half the budget; the
+ * shuffle write counted. */
 static int map_finish(void *state, ember__task *t)
 {
     map_state *m = state;
     const ember_rdd *n = t->job->arg;
-    size_t pos = 0;
-    ember_rec r;
-    while (ember__kv_next(&m->kv, &pos, &r)) {
-        if (put(m, ember__partition_of(r.key, m->nparts), r))
-            return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
+    shuffle_src *s = n->src;
+    if (spread(m))
+        return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
+    bool to_disk = m->sp.fd >= 0;
+    if (!to_disk && m->held) {
+        int64_t kept = atomic_fetch_add(&s->kept, (int64_t)m->held) + (int64_t)m->held;
+        if ((size_t)kept > n->ctx->memory_budget / 2) {
+            atomic_fetch_sub(&s->kept, (int64_t)m->held);
+            to_disk = true;
+        }
     }
-    ember__kv_destroy(&m->kv);
     t->shuffle_write_records = m->nput;
+    if (to_disk) {
+        int rc = spill(m, t, n);
+        if (rc)
+            return rc;
+        ember__run_done(&m->sp);
+        t->shuffle_write_bytes = (int64_t)m->sp.size;
+        return 0;
+    }
     for (int b = 0; b < m->nparts; b++)
         t->shuffle_write_bytes += (int64_t)m->out[b].len;
     return 0;
@@ -241,23 +356,32 @@ static int map_reset(void *state, const ember__job *job)
         if (!(m->out = ember__calloc((size_t)n->nparts, sizeof *m->out)))
             return EMBER_ENOMEM;
         m->nparts = n->nparts;
+        m->sp.fd = -1;
+        size_t share =
+            n->ctx->memory_budget / 2 / (size_t)(n->ctx->parallelism > 0 ? n->ctx->parallelism : 1);
+        m->share = share ? share : 1;
     }
     for (int r = 0; r < m->nparts; r++)
-        m->out[r].len = 0;
+        ember_buf_destroy(&m->out[r]); /* a failed attempt's buckets go */
+    ember__spill_close(&m->sp);        /* and its runs */
+    m->held = 0;
     m->next = -1;
     m->nput = 0;
-    ember__kv_destroy(&m->kv); /* a failed attempt's combine goes */
+    ember__kv_destroy(&m->kv); /* and its combine */
     return 0;
 }
 
 static void map_destroy(void *state)
 {
     map_state *m = state;
-    for (int r = 0; m->out && r < m->nparts; r++)
+    if (!m->out)
+        return; /* never reset: nothing held */
+    for (int r = 0; r < m->nparts; r++)
         ember_buf_destroy(&m->out[r]);
     ember__free(m->out);
     ember__kv_destroy(&m->kv);
     ember_buf_destroy(&m->enc);
+    ember__spill_close(&m->sp);
 }
 
 static const ember__sink_ops map_sink = {.state_size = sizeof(map_state),
@@ -383,6 +507,51 @@ static int find_bounds(ember_rdd *n)
     return ember__job_end(job, rc);
 }
 
+/* The shuffle's map output dropped (a later action runs the map side again). */
+static void drop_output(shuffle_src *s)
+{
+    for (int side = 0; side < 2; side++) {
+        for (size_t i = 0; s->buckets[side] && i < (size_t)s->nmaps[side] * (size_t)s->nparts; i++)
+            ember_buf_destroy(&s->buckets[side][i]);
+        ember__free(s->buckets[side]);
+        for (int m = 0; s->files[side] && m < s->nmaps[side]; m++)
+            ember__spill_close(&s->files[side][m]);
+        ember__free(s->files[side]);
+        s->buckets[side] = NULL;
+        s->files[side] = NULL;
+        s->nmaps[side] = 0;
+    }
+    s->spilled = false;
+    atomic_store(&s->kept, 0);
+}
+
+/* Some map task spilled: the kept buckets become runs too, so that the reduce
+ * side merges runs only. */
+static int buckets_to_runs(ember_rdd *n)
+{
+    shuffle_src *s = n->src;
+    char why[300];
+    for (int side = 0; side < (n->parent2 ? 2 : 1); side++) {
+        for (int m = 0; m < s->nmaps[side]; m++) {
+            ember__spill_file *f = &s->files[side][m];
+            if (f->fd >= 0)
+                continue;
+            ember_buf *b = &s->buckets[side][(size_t)m * (size_t)s->nparts];
+            int rc = ember__spill_open(f, n->ctx->spill_dir, why, sizeof why);
+            if (!rc)
+                rc = write_run(f, b, s->nparts, s->order, why, sizeof why);
+            ember__run_done(f);
+            if (rc)
+                return ember__err(n->ctx, rc, "%s: spilling the shuffle past the memory budget: %s",
+                                  n->op, why);
+            for (int r = 0; r < s->nparts; r++)
+                ember_buf_destroy(&b[r]);
+        }
+    }
+    atomic_store(&s->kept, 0);
+    return 0;
+}
+
 static int shuffle_stage(ember_rdd *n, const char *action)
 {
     (void)action;
@@ -392,6 +561,10 @@ static int shuffle_stage(ember_rdd *n, const char *action)
         if (rc)
             return rc;
     }
+    /* the runs' order: the sort's, or key bytes where keys are grouped */
+    s->ord = s->mode == MODE_SORT ? (ember__order){s->cmp, s->cmp_arg, s->ascending ? 1 : -1}
+                                  : (ember__order){NULL, NULL, 1};
+    s->order = s->mode == MODE_MOVE || s->mode == MODE_SPREAD ? NULL : &s->ord;
     const ember__sink_ops *sink =
         s->mode == MODE_REDUCE || s->mode == MODE_DISTINCT ? &combine_sink : &map_sink;
     for (int side = 0; side < (n->parent2 ? 2 : 1); side++) {
@@ -403,19 +576,35 @@ static int shuffle_stage(ember_rdd *n, const char *action)
             return rc;
         size_t nb = (size_t)job->ntasks * (size_t)n->nparts;
         ember_buf *b = ember__calloc(nb + 1, sizeof *b);
-        if (!b)
+        ember__spill_file *f = ember__calloc((size_t)job->ntasks + 1, sizeof *f);
+        if (!b || !f) {
+            ember__free(b);
+            ember__free(f);
             return ember__job_end(job, ember__err(n->ctx, EMBER_ENOMEM,
                                                   "%s: out of memory keeping the shuffle", n->op));
+        }
         for (int m = 0; m < job->ntasks; m++) {
             map_state *st = ember__job_state(job, m);
             for (int r = 0; r < n->nparts; r++) {
                 b[(size_t)m * (size_t)n->nparts + (size_t)r] = st->out[r];
                 st->out[r] = (ember_buf){0};
             }
+            f[m] = st->sp;
+            st->sp = (ember__spill_file){.fd = -1};
+            if (f[m].fd >= 0)
+                s->spilled = true;
         }
         s->nmaps[side] = job->ntasks;
         s->buckets[side] = b;
+        s->files[side] = f;
         ember__job_end(job, 0);
+    }
+    if (s->spilled) {
+        int rc = buckets_to_runs(n);
+        if (rc) {
+            drop_output(s);
+            return rc;
+        }
     }
     return 0;
 }
@@ -591,6 +780,31 @@ static int emit_set_op(const shuffle_src *s, ember_bytes key, const sides *g, em
     return 0;
 }
 
+/* What one key's two groups give: cogroup's record, the joins', the set ops'. */
+static int emit_two_sided(const shuffle_src *s, ember_bytes key, const sides *grp, ember_buf *tmp,
+                          ember_out *sink)
+{
+    if (s->mode == MODE_JOIN)
+        return emit_joined(s, key, grp, tmp, sink);
+    if (s->mode != MODE_COGROUP)
+        return emit_set_op(s, key, grp, sink);
+    /* cogroup: varint(left length), the left values, the right values */
+    ember__task *t = sink->task;
+    unsigned char hdr[10];
+    size_t hn = (size_t)(ember__varint_put(hdr, grp->v[0].len) - hdr);
+    tmp->len = 0;
+    if (ember_buf_append(tmp, hdr, hn) ||
+        ember_buf_append(tmp, grp->v[0].ptr ? grp->v[0].ptr : (const unsigned char *)"",
+                         grp->v[0].len) ||
+        ember_buf_append(tmp, grp->v[1].ptr ? grp->v[1].ptr : (const unsigned char *)"",
+                         grp->v[1].len))
+        return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", s->op);
+    ember_rec out;
+    ember__rec_set(&out, key.ptr, key.len, tmp->ptr, tmp->len);
+    int rc = sink->push(sink, &out);
+    return rc || t->halt ? (rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP)) : 0;
+}
+
 /* cogroup and the joins: each key's values from both sides, then the records. */
 static int feed_two_sided(ember_rdd *n, int part, ember_out *sink)
 {
@@ -634,33 +848,8 @@ static int feed_two_sided(ember_rdd *n, int part, ember_out *sink)
     size_t pos = 0;
     ember_bytes key;
     int64_t g;
-    while (!rc && ember__htab_next(&index, &pos, &key, &g)) {
-        const sides *grp = &groups[g - 1];
-        if (s->mode == MODE_JOIN) {
-            rc = emit_joined(s, key, grp, &tmp, sink);
-            continue;
-        }
-        if (s->mode != MODE_COGROUP) {
-            rc = emit_set_op(s, key, grp, sink);
-            continue;
-        }
-        /* cogroup: varint(left length), the left values, the right values */
-        unsigned char hdr[10];
-        size_t hn = (size_t)(ember__varint_put(hdr, grp->v[0].len) - hdr);
-        tmp.len = 0;
-        if (ember_buf_append(&tmp, hdr, hn) ||
-            ember_buf_append(&tmp, grp->v[0].ptr ? grp->v[0].ptr : (const unsigned char *)"",
-                             grp->v[0].len) ||
-            ember_buf_append(&tmp, grp->v[1].ptr ? grp->v[1].ptr : (const unsigned char *)"",
-                             grp->v[1].len)) {
-            rc = ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", n->op);
-            break;
-        }
-        ember_rec out;
-        ember__rec_set(&out, key.ptr, key.len, tmp.ptr, tmp.len);
-        if ((rc = sink->push(sink, &out)) || t->halt)
-            rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
-    }
+    while (!rc && ember__htab_next(&index, &pos, &key, &g))
+        rc = emit_two_sided(s, key, &groups[g - 1], &tmp, sink);
     for (size_t i = 0; i < ngroups; i++) {
         ember_buf_destroy(&groups[i].v[0]);
         ember_buf_destroy(&groups[i].v[1]);
@@ -671,9 +860,220 @@ static int feed_two_sided(ember_rdd *n, int part, ember_out *sink)
     return rc;
 }
 
+/* ---------------------------------------------------------------- reduce side, from runs */
+
+static inline bool same_key(ember_bytes a, const ember_buf *b)
+{
+    return a.len == b->len && (!a.len || !memcmp(a.ptr, b->ptr, a.len));
+}
+
+/* Hand rec on; the task's stop or failure as a code. */
+static inline int push_on(ember_out *sink, const ember_rec *rec)
+{
+    ember__task *t = sink->task;
+    int rc = sink->push(sink, rec);
+    return rc || t->halt ? (rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP)) : 0;
+}
+
+/* A group handed on as a stream: the values already gathered, then the merge's
+ * while the key holds. */
+typedef struct group_stream {
+    ember__stream base;
+    ember__merge *mg;
+    const ember_buf *key;
+    ember_iter gathered;
+    bool in_gathered;
+    int err;
+    ember__task *t;
+} group_stream;
+
+static int group_stream_next(ember__stream *b, ember_rec *rec)
+{
+    group_stream *g = (group_stream *)b;
+    if (g->in_gathered) {
+        int rc = ember_iter_next(&g->gathered, rec);
+        if (rc)
+            return rc;
+        g->in_gathered = false;
+    }
+    const ember_rec *p;
+    int rc = ember__merge_peek(g->mg, &p, NULL);
+    if (rc <= 0 || !same_key(p->key, g->key))
+        return rc < 0 ? (g->err = rc) : 0;
+    ember_rec r;
+    ember__merge_next(g->mg, &r, NULL);
+    g->t->records_in++;
+    g->t->shuffle_read_records++;
+    ember__rec_set(rec, NULL, 0, r.val.ptr, r.val.len);
+    return 1;
+}
+
+/* The reduce side once the map side spilled: partition part's segment of every
+ * run, merged in key order (or read one after the other where no order is
+ * needed), so that a key's records come together and only one key's values
+ * are held. */
+static int feed_merged(ember_rdd *n, int part, ember_out *sink)
+{
+    const shuffle_src *s = n->src;
+    ember__task *t = sink->task;
+    int nsides = n->parent2 ? 2 : 1, k = 0, total = 0;
+    for (int side = 0; side < nsides; side++)
+        for (int m = 0; m < s->nmaps[side]; m++)
+            total += s->files[side][m].nruns;
+    ember__run_reader *rd = ember__calloc((size_t)total + 1, sizeof *rd);
+    unsigned char *side_of = ember__calloc((size_t)total + 1, 1);
+    ember_buf key = {0}, acc = {0}, res = {0}, tmp = {0};
+    sides grp = {0};
+    ember__merge mg = {0};
+    int rc = rd && side_of ? 0 : ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", n->op);
+    for (int side = 0; side < nsides && !rc; side++) {
+        for (int m = 0; m < s->nmaps[side]; m++) {
+            const ember__spill_file *f = &s->files[side][m];
+            for (int j = 0; j < f->nruns; j++) {
+                const uint64_t *row = f->offs + (size_t)j * (size_t)(s->nparts + 1);
+                if (row[part + 1] == row[part])
+                    continue;
+                side_of[k] = (unsigned char)side;
+                ember__reader_open(&rd[k++], f->fd, row[part], row[part + 1]);
+            }
+        }
+    }
+    if (!rc && (rc = ember__merge_start(&mg, rd, k, s->order)))
+        goto damaged;
+    /* a group bigger than this goes on as a stream, where the next step reads it at once */
+    size_t stream_at =
+        n->ctx->memory_budget / 2 / (size_t)(n->ctx->parallelism > 0 ? n->ctx->parallelism : 1);
+    bool streamable = s->mode == MODE_GROUP && ember__reads_now(sink);
+    ember_rec r;
+    int run = 0, got = 0;
+    while (!rc && (got = ember__merge_next(&mg, &r, &run)) == 1) {
+        t->records_in++;
+        t->shuffle_read_records++;
+        if (s->mode == MODE_MOVE || s->mode == MODE_SPREAD || s->mode == MODE_SORT) {
+            rc = push_on(sink, &r);
+            continue;
+        }
+        /* the records of one key, together */
+        if (ember_buf_set(&key, r.key.ptr ? r.key.ptr : "", r.key.len)) {
+            rc = ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", n->op);
+            break;
+        }
+        bool streaming = false;
+        acc.len = grp.v[0].len = grp.v[1].len = 0;
+        ember_rec v;
+        ember__rec_set(&v, NULL, 0, r.val.ptr, r.val.len);
+        if (s->mode == MODE_REDUCE || s->mode == MODE_DISTINCT)
+            rc = ember_buf_set(&acc, r.val.ptr ? r.val.ptr : "", r.val.len);
+        else
+            rc = ember__arena_put(&grp.v[side_of[run]], v);
+        const ember_rec *p;
+        while (!rc && (got = ember__merge_peek(&mg, &p, &run)) == 1 && same_key(p->key, &key)) {
+            if (streamable && grp.v[0].len >= stream_at) {
+                streaming = true;
+                break;
+            }
+            ember__merge_next(&mg, &r, &run);
+            t->records_in++;
+            t->shuffle_read_records++;
+            if (s->mode == MODE_DISTINCT)
+                continue;
+            if (s->mode == MODE_REDUCE) {
+                res.len = 0;
+                if ((rc = s->merge(ember_buf_bytes(&acc), r.val, &res, s->arg))) {
+                    rc = combine_failed(t, n->op, rc);
+                    break;
+                }
+                ember_buf sw = acc;
+                acc = res;
+                res = sw;
+                continue;
+            }
+            ember__rec_set(&v, NULL, 0, r.val.ptr, r.val.len);
+            rc = ember__arena_put(&grp.v[side_of[run]], v);
+        }
+        if (rc == EMBER_ENOMEM)
+            rc = ember__task_fail(t, rc, "%s: out of memory grouping", n->op);
+        if (rc)
+            break;
+        if (got < 0) {
+            rc = got;
+            goto damaged;
+        }
+        ember_rec out;
+        if (s->mode == MODE_REDUCE) {
+            ember__rec_set(&out, key.ptr, key.len, acc.ptr, acc.len);
+            rc = push_on(sink, &out);
+        } else if (s->mode == MODE_DISTINCT) { /* back from the encoded record */
+            const unsigned char *q = key.ptr;
+            rc = ember__rec_next(&q, q + key.len, &out) == 1
+                     ? push_on(sink, &out)
+                     : ember__task_fail(t, EMBER_EIO, "%s: a damaged record", n->op);
+        } else if (s->mode == MODE_GROUP && !streaming) {
+            ember__rec_set(&out, key.ptr, key.len,
+                           grp.v[0].ptr ? grp.v[0].ptr : (const unsigned char *)"", grp.v[0].len);
+            rc = push_on(sink, &out);
+        } else if (s->mode == MODE_GROUP) { /* too big to hold: read through the merge */
+            group_stream gs = {.base.next = group_stream_next,
+                               .mg = &mg,
+                               .key = &key,
+                               .in_gathered = true,
+                               .t = t};
+            memset(gs.base.mark, 0xff, sizeof gs.base.mark); /* not a valid encoding */
+            ember_iter_init(&gs.gathered, ember_buf_bytes(&grp.v[0]));
+            ember__rec_set(&out, key.ptr, key.len, gs.base.mark, sizeof gs.base.mark);
+            ember__stream *was = ember__cur_stream;
+            ember__cur_stream = &gs.base;
+            rc = push_on(sink, &out);
+            ember__cur_stream = was;
+            /* what the step did not read is passed over */
+            while (!rc && !gs.err && (got = ember__merge_peek(&mg, &p, NULL)) == 1 &&
+                   same_key(p->key, &key)) {
+                ember__merge_next(&mg, &r, NULL);
+                t->records_in++;
+                t->shuffle_read_records++;
+            }
+            if (!rc && (gs.err || got < 0)) {
+                rc = gs.err ? gs.err : got;
+                goto damaged;
+            }
+        } else {
+            rc = emit_two_sided(s, ember_buf_bytes(&key), &grp, &tmp, sink);
+        }
+    }
+    if (!rc && got < 0) {
+        rc = got;
+        goto damaged;
+    }
+    goto out;
+damaged:
+    rc = rc == EMBER_ENOMEM
+             ? ember__task_fail(t, rc, "%s: out of memory merging the spilled shuffle", n->op)
+             : ember__task_fail(t, EMBER_EIO,
+                                "%s: reading partition %d of the spilled shuffle: a run is "
+                                "damaged or unreadable",
+                                n->op, part);
+out:
+    for (int i = 0; i < k; i++) {
+        t->shuffle_read_bytes += rd[i].bytes;
+        ember__reader_close(&rd[i]);
+    }
+    ember__merge_end(&mg);
+    ember__free(rd);
+    ember__free(side_of);
+    ember_buf_destroy(&key);
+    ember_buf_destroy(&acc);
+    ember_buf_destroy(&res);
+    ember_buf_destroy(&tmp);
+    ember_buf_destroy(&grp.v[0]);
+    ember_buf_destroy(&grp.v[1]);
+    return rc;
+}
+
 static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
 {
     const shuffle_src *s = n->src;
+    if (s->spilled)
+        return feed_merged(n, part, sink);
     if (s->mode == MODE_GROUP)
         return feed_groups(n, part, sink);
     if (s->mode == MODE_SORT)
