@@ -92,3 +92,4 @@ TXT
 echo "$table"
 printf '\n%s\n' "$table" >>"$here/RESULTS.md"
 bash "$here/run_shuffle.sh" "$build"
+bash "$here/run_spill.sh" "$build"
