@@ -56,10 +56,15 @@ typedef struct ember_conf {
     const char *master;
     const char *app_name; /* shown in the stats; NULL: "ember" */
     int max_failures;     /* attempts per task; 0: the master's (Spark: 1, or F) */
-    /* Reserved for the subsystems that use them (shuffle, event log, web UI,
-     * progress bar); this version reads none of them yet. */
-    size_t memory_budget;  /* bytes of shuffle buffers before spilling; 0: default */
-    const char *spill_dir; /* NULL: $TMPDIR */
+    /* Bytes of shuffle buffers, all tasks together, before map tasks spill sorted
+     * runs to spill_dir and the reduce side merges them; 0: $EMBER_MEMORY_BUDGET
+     * (bytes, or with k, m, g), else a quarter of the machine's memory. */
+    size_t memory_budget;
+    /* Where spill files go (made if missing; each is unlinked as soon as it is
+     * made, so none outlives the process); NULL: $TMPDIR, else /tmp. */
+    const char *spill_dir;
+    /* Reserved for the subsystems that use them (event log, web UI, progress
+     * bar); this version reads none of them yet. */
     const char *event_log; /* JSON-lines event log path; NULL: none */
     int ui_port;           /* 0: no web UI; -1: 4040 */
     int progress;          /* -1: when stderr is a terminal, 0: off, 1: on */
@@ -519,8 +524,13 @@ EMBER_EXTERN ember_rdd *ember_reduce_by_key(ember_rdd *rdd, ember_reduce_fn *fn,
 /* Spark's groupByKey: one (key, values) record per key; the value holds the
  * key's values encoded as records (read them with ember_iter_init), in the
  * order they arrived (map task order, then record order). No map-side combine,
- * as Spark. parts 0: the parent's count. This version keeps a partition's groups
- * in memory. */
+ * as Spark. parts 0: the parent's count. Past the memory budget the map side
+ * spills and the reduce side holds one key's values at a time; a group bigger
+ * than a task's share of the budget, handed to a step that reads it at once
+ * (map, flat_map, map_values, flat_map_values, foreach, through filters), is
+ * streamed: its iterator reads the spilled runs, and the value is good only
+ * during that call (kept past it, it reads as EMBER_EIO). Other steps (collect,
+ * cache, save) get the whole group in memory. */
 EMBER_EXTERN ember_rdd *ember_group_by_key(ember_rdd *rdd, int parts);
 /* Spark's groupBy: records grouped by the key fn emits (one value), as
  * group_by_key of key_by. */
@@ -532,7 +542,8 @@ EMBER_EXTERN ember_rdd *ember_repartition(ember_rdd *rdd, int parts);
 /* Spark's sortByKey: records ordered by key with cmp (NULL: ember_cmp_bytes),
  * ascending or not, across partitions: a sampling job picks the range boundaries,
  * the shuffle sends each key to its range, each partition sorts its records.
- * parts 0: the parent's count. This version sorts a partition in memory. */
+ * parts 0: the parent's count. Past the memory budget the map side spills
+ * sorted runs and a partition is merged from them, never held whole. */
 EMBER_EXTERN ember_rdd *ember_sort_by_key(ember_rdd *rdd, bool ascending, ember_cmp_fn *cmp,
                                           void *arg, int parts);
 /* Spark's repartitionAndSortWithinPartitions: the records moved to parts
