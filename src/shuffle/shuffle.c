@@ -567,6 +567,13 @@ static int shuffle_stage(ember_rdd *n, const char *action)
     s->order = s->mode == MODE_MOVE || s->mode == MODE_SPREAD ? NULL : &s->ord;
     const ember__sink_ops *sink =
         s->mode == MODE_REDUCE || s->mode == MODE_DISTINCT ? &combine_sink : &map_sink;
+    /* the kept bytes: those of a side done in an earlier, failed, try (not those
+     * of the failed job's tasks) */
+    int64_t kept = 0;
+    for (int side = 0; side < 2; side++)
+        for (size_t i = 0; s->buckets[side] && i < (size_t)s->nmaps[side] * (size_t)s->nparts; i++)
+            kept += (int64_t)s->buckets[side][i].cap;
+    atomic_store(&s->kept, kept);
     for (int side = 0; side < (n->parent2 ? 2 : 1); side++) {
         if (s->buckets[side])
             continue; /* this side ran in an earlier, failed, try */
