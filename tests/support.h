@@ -132,4 +132,30 @@ static UNUSED void tmp_write(const char *name, const void *data, size_t len)
     fclose(f);
 }
 
+/* (sum, count) combiners over int64 values */
+static UNUSED int sc_create(ember_bytes v, ember_buf *res, void *arg)
+{
+    int64_t sc[2] = {ember_i64(v), 1};
+    return ember_buf_set(res, sc, sizeof sc);
+}
+
+static UNUSED int sc_add(ember_bytes acc, ember_bytes v, ember_buf *res, void *arg)
+{
+    int64_t sc[2];
+    memcpy(sc, acc.ptr, sizeof sc);
+    sc[0] += ember_i64(v);
+    sc[1]++;
+    return ember_buf_set(res, sc, sizeof sc);
+}
+
+static UNUSED int sc_merge(ember_bytes a, ember_bytes b, ember_buf *res, void *arg)
+{
+    int64_t x[2], y[2];
+    memcpy(x, a.ptr, sizeof x);
+    memcpy(y, b.ptr, sizeof y);
+    x[0] += y[0];
+    x[1] += y[1];
+    return ember_buf_set(res, x, sizeof x);
+}
+
 #endif

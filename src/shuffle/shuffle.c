@@ -237,6 +237,14 @@ static int spill(map_state *m, ember__task *t, const ember_rdd *n)
     return 0;
 }
 
+/* A task's share of the memory budget: half of it over the threads (the other
+ * half is for the buckets kept by finished map tasks). At least 1. */
+static size_t task_share(const ember_ctx *ctx)
+{
+    size_t share = ctx->memory_budget / 2 / (size_t)(ctx->parallelism > 0 ? ctx->parallelism : 1);
+    return share ? share : 1;
+}
+
 /* After a put: spill when the task's buckets are over its share. */
 static inline int after_put(map_state *m, ember__task *t, const ember_rdd *n)
 {
@@ -357,9 +365,7 @@ static int map_reset(void *state, const ember__job *job)
             return EMBER_ENOMEM;
         m->nparts = n->nparts;
         m->sp.fd = -1;
-        size_t share =
-            n->ctx->memory_budget / 2 / (size_t)(n->ctx->parallelism > 0 ? n->ctx->parallelism : 1);
-        m->share = share ? share : 1;
+        m->share = task_share(n->ctx);
     }
     for (int r = 0; r < m->nparts; r++)
         ember_buf_destroy(&m->out[r]); /* a failed attempt's buckets go */
@@ -948,8 +954,7 @@ static int feed_merged(ember_rdd *n, int part, ember_out *sink)
     if (!rc && (rc = ember__merge_start(&mg, rd, k, s->order)))
         goto damaged;
     /* a group bigger than this goes on as a stream, where the next step reads it at once */
-    size_t stream_at =
-        n->ctx->memory_budget / 2 / (size_t)(n->ctx->parallelism > 0 ? n->ctx->parallelism : 1);
+    size_t stream_at = task_share(n->ctx);
     bool streamable = s->mode == MODE_GROUP && ember__reads_now(sink);
     ember_rec r;
     int run = 0, got = 0;
@@ -1131,32 +1136,44 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
 
 /* ---------------------------------------------------------------- building */
 
-ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts, ember_reduce_fn *fn,
-                              void *arg)
+/* A shuffle node over a (and b, two-sided) in mode, hash partitioned into parts;
+ * *src its state, zeroed but for op, mode and nparts. */
+static ember_rdd *shuffle_node(ember_rdd *a, ember_rdd *b, const char *op, int parts, int mode,
+                               shuffle_src **src)
 {
-    ember_rdd *r = ember__rdd_new(parent->ctx, EMBER__N_SHUFFLE, op, parts, parent, NULL);
+    ember_rdd *r = ember__rdd_new(a->ctx, EMBER__N_SHUFFLE, op, parts, a, b);
     if (r->kind == EMBER__N_ERROR)
         return r;
     shuffle_src *s = ember__calloc(1, sizeof *s);
     if (!s) {
         ember_free(r);
-        return ember__rdd_error(parent->ctx, EMBER_ENOMEM, "%s: out of memory", op);
+        return ember__rdd_error(a->ctx, EMBER_ENOMEM, "%s: out of memory", op);
     }
-    s->op = op;
-    s->nparts = parts;
-    s->mode = fn                            ? MODE_REDUCE
-              : !strcmp(op, "repartition")  ? MODE_SPREAD
-              : !strcmp(op, "group_by_key") ? MODE_GROUP
-              : !strcmp(op, "distinct")     ? MODE_DISTINCT
-                                            : MODE_MOVE;
-    s->fn = fn;
-    s->merge = fn; /* reduce_by_key: the same function on both sides */
-    s->arg = arg;
+    *s = (shuffle_src){.op = op, .mode = mode, .nparts = parts};
     r->src = s;
     r->hash_parts = parts;
     r->src_free = shuffle_free;
     r->feed = shuffle_feed;
     r->stage = shuffle_stage;
+    *src = s;
+    return r;
+}
+
+ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts, ember_reduce_fn *fn,
+                              void *arg)
+{
+    shuffle_src *s = NULL;
+    int mode = fn                            ? MODE_REDUCE
+               : !strcmp(op, "repartition")  ? MODE_SPREAD
+               : !strcmp(op, "group_by_key") ? MODE_GROUP
+               : !strcmp(op, "distinct")     ? MODE_DISTINCT
+                                             : MODE_MOVE;
+    ember_rdd *r = shuffle_node(parent, NULL, op, parts, mode, &s);
+    if (r->kind == EMBER__N_ERROR)
+        return r;
+    s->fn = fn;
+    s->merge = fn; /* reduce_by_key: the same function on both sides */
+    s->arg = arg;
     return r;
 }
 
@@ -1240,20 +1257,10 @@ static ember_rdd *two_sided(ember_rdd *a, ember_rdd *b, const char *op, int part
         parts = mode == MODE_SUBTRACT || mode == MODE_SUBTRACT_BY_KEY || a->nparts > b->nparts
                     ? a->nparts
                     : b->nparts;
-    ember_rdd *r = ember__rdd_new(a->ctx, EMBER__N_SHUFFLE, op, parts, a, b);
-    if (r->kind == EMBER__N_ERROR)
-        return r;
-    shuffle_src *s = ember__calloc(1, sizeof *s);
-    if (!s) {
-        ember_free(r);
-        return ember__rdd_error(a->ctx, EMBER_ENOMEM, "%s: out of memory", op);
-    }
-    *s = (shuffle_src){.op = op, .mode = mode, .keep = keep, .nparts = parts};
-    r->src = s;
-    r->src_free = shuffle_free;
-    r->feed = shuffle_feed;
-    r->stage = shuffle_stage;
-    r->hash_parts = parts;
+    shuffle_src *s = NULL;
+    ember_rdd *r = shuffle_node(a, b, op, parts, mode, &s);
+    if (r->kind != EMBER__N_ERROR)
+        s->keep = keep;
     return r;
 }
 

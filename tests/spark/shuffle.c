@@ -347,32 +347,6 @@ static void test_joins(void **state)
     ember_close(ctx);
 }
 
-/* (sum, count) combiners over int64 values */
-static int sc_create(ember_bytes v, ember_buf *res, void *arg)
-{
-    int64_t sc[2] = {ember_i64(v), 1};
-    return ember_buf_set(res, sc, sizeof sc);
-}
-
-static int sc_add(ember_bytes acc, ember_bytes v, ember_buf *res, void *arg)
-{
-    int64_t sc[2];
-    memcpy(sc, acc.ptr, sizeof sc);
-    sc[0] += ember_i64(v);
-    sc[1]++;
-    return ember_buf_set(res, sc, sizeof sc);
-}
-
-static int sc_merge(ember_bytes a, ember_bytes b, ember_buf *res, void *arg)
-{
-    int64_t x[2], y[2];
-    memcpy(x, a.ptr, sizeof x);
-    memcpy(y, b.ptr, sizeof y);
-    x[0] += y[0];
-    x[1] += y[1];
-    return ember_buf_set(res, x, sizeof x);
-}
-
 static void value_of(ember_rdd *r, const char *key, void *out, size_t len)
 {
     ember_result *res;

@@ -122,32 +122,6 @@ static int first_byte(ember_rec in, ember_out *out, void *arg)
     return ember_emit(out, ember_bytes_of(in.val.ptr, 1)); /* the low byte of the value */
 }
 
-/* combine_by_key's combiners: (sum, count), as for a mean */
-static int as_combiner(ember_bytes v, ember_buf *res, void *arg)
-{
-    int64_t c[2] = {ember_i64(v), 1};
-    return ember_buf_set(res, c, sizeof c);
-}
-
-static int add_value(ember_bytes c, ember_bytes v, ember_buf *res, void *arg)
-{
-    int64_t x[2];
-    memcpy(x, c.ptr, sizeof x);
-    x[0] += ember_i64(v);
-    x[1]++;
-    return ember_buf_set(res, x, sizeof x);
-}
-
-static int add_combiners(ember_bytes a, ember_bytes b, ember_buf *res, void *arg)
-{
-    int64_t x[2], y[2];
-    memcpy(x, a.ptr, sizeof x);
-    memcpy(y, b.ptr, sizeof y);
-    x[0] += y[0];
-    x[1] += y[1];
-    return ember_buf_set(res, x, sizeof x);
-}
-
 /* aggregate_by_key's step: one more value seen */
 static int count_one(ember_bytes acc, ember_bytes v, ember_buf *res, void *arg)
 {
@@ -190,7 +164,7 @@ static ember_rdd *o_aggregate(ember_rdd *a, ember_rdd *b, int p)
 }
 static ember_rdd *o_combine(ember_rdd *a, ember_rdd *b, int p)
 {
-    return ember_combine_by_key(a, as_combiner, add_value, add_combiners, NULL, p);
+    return ember_combine_by_key(a, sc_create, sc_add, sc_merge, NULL, p) /* (sum, count) */;
 }
 static ember_rdd *o_group(ember_rdd *a, ember_rdd *b, int p)
 {
