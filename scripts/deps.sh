@@ -3,7 +3,8 @@
 # Usage: scripts/deps.sh [build|test|bench]
 set -euo pipefail
 what=${1:-build}
-pkgs=(gcc make cmake pkg-config libxxhash-dev zlib1g-dev libzstd-dev libjansson-dev libcsv-dev)
+pkgs=(gcc make cmake pkg-config libxxhash-dev zlib1g-dev libzstd-dev libjansson-dev libcsv-dev
+      libcurl4-openssl-dev)
 case "$what" in
   test) pkgs+=(libcmocka-dev) ;;
   bench) pkgs+=(python3 python3-dask) ;;

@@ -705,4 +705,6 @@ EMBER_EXTERN void ember_stats_print(const ember_ctx *ctx, FILE *fp);
 }
 #endif
 
+#include "ember/net.h" /* bounded concurrency, HTTP */
+
 #endif

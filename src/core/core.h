@@ -315,6 +315,11 @@ struct ember_ctx {
     ember_accumulator *accs;
     pthread_mutex_t acc_mu; /* merging task updates into accumulators */
 
+    /* src/net: the pool of threads for blocking calls (map_concurrent), made by
+     * the driver on first use, freed at close */
+    void *net_pool;
+    void (*net_pool_free)(void *pool);
+
     /* stats: the last EMBER__JOBS_KEPT jobs, by job id modulo */
     int64_t jobs_run;
     ember__job_rec *jobs;

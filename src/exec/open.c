@@ -110,6 +110,8 @@ void ember_close(ember_ctx *ctx)
         ember_stats_print(ctx, stderr);
     ember__handle_del(ctx);
     ctx->exec->destroy(ctx->exec_impl);
+    if (ctx->net_pool_free)
+        ctx->net_pool_free(ctx->net_pool);
     ember__rdd_free_all(ctx);
     ember__rdd_oom_destroy(ctx);
     ember__shared_free_all(ctx);

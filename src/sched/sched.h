@@ -187,5 +187,8 @@ void ember__shared_free_all(ember_ctx *ctx);
 /* Merge an attempt's updates into the accumulators (on success). */
 int ember__acc_commit(ember__task *t);
 void ember__acc_discard(ember__task *t);
+/* Move the updates gathered in from (a helper's stand-in for task t: its calls
+ * ran on other threads) into t's, on t's thread. 0 or EMBER_ENOMEM. */
+int ember__acc_absorb(ember__task *t, ember__task *from);
 
 #endif

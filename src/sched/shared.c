@@ -245,6 +245,25 @@ void ember__acc_discard(ember__task *t)
     t->naccs = 0;
 }
 
+int ember__acc_absorb(ember__task *t, ember__task *from)
+{
+    ember__task *outer = ember__cur_task;
+    ember__cur_task = t;
+    int rc = 0;
+    for (int i = 0; i < from->naccs && !rc; i++) {
+        ember__acc_update *u = &from->accs[i];
+        if (u->acc->kind == ACC_I64)
+            rc = ember_accumulator_add_i64(u->acc, u->i64);
+        else if (u->acc->kind == ACC_F64)
+            rc = ember_accumulator_add_f64(u->acc, u->f64);
+        else if (u->set)
+            rc = ember_accumulator_add(u->acc, ember_buf_bytes(&u->bytes));
+    }
+    ember__cur_task = outer;
+    from->naccs = 0;
+    return rc;
+}
+
 static bool readable(const ember_accumulator *acc, int kind)
 {
     return acc && !ember__cur_task && ember__handle_ok(acc, EMBER__H_ACC) && acc->kind == kind;
