@@ -6,7 +6,7 @@ what=${1:-build}
 pkgs=(gcc make cmake pkg-config libxxhash-dev zlib1g-dev libzstd-dev libjansson-dev libcsv-dev
       libcurl4-openssl-dev)
 case "$what" in
-  test) pkgs+=(libcmocka-dev) ;;
+  test) pkgs+=(libcmocka-dev libmicrohttpd-dev) ;;
   bench) pkgs+=(python3 python3-dask) ;;
 esac
 missing=()
