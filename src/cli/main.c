@@ -2,6 +2,7 @@
  *
  *   ember --version | --help
  *   ember submit [--master M] JOB.c [ARGS...]
+ *   ember http [OPTIONS]          (src/cli/http_cmd.c)
  *
  * submit compiles a one-file C job against the installed library (found with
  * pkg-config, next to this program's own install first) into a cache keyed by
@@ -19,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "core/mkdirs.h"
 #include <xxhash.h>
 
@@ -26,11 +28,15 @@ static const char USAGE[] =
     "usage: ember --version\n"
     "       ember --help\n"
     "       ember submit [--master M] JOB.c [ARGS...]\n"
+    "       ember http [--in FILE|-] [--out FILE|DIR/] [--concurrency N] [--rate N/s|N/min] ...\n"
     "\n"
     "submit compiles JOB.c against libember (cached by content) and runs it with ARGS.\n"
     "  --master M   local, local[N], local[*] or local[N,F] (sets EMBER_MASTER)\n"
     "environment: CC (compiler, default cc), CFLAGS (extra flags, default -O2),\n"
-    "             EMBER_CACHE_DIR (default $XDG_CACHE_HOME/ember or ~/.cache/ember)\n";
+    "             EMBER_CACHE_DIR (default $XDG_CACHE_HOME/ember or ~/.cache/ember)\n"
+    "\n"
+    "http sends a request for each input line (a URL or a JSON request) and writes one\n"
+    "JSON line per request, in input order; `ember http --help` lists its options.\n";
 
 /* Put the pkgconfig directory of this program's install first on PKG_CONFIG_PATH. */
 static void find_own_pkgconfig(void)
@@ -214,6 +220,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "submit"))
         return submit(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "http"))
+        return ember_cli_http(argc - 2, argv + 2);
     fprintf(stderr, "ember: unknown command '%s'\n%s", argv[1], USAGE);
     return 2;
 }

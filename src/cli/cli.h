@@ -1,0 +1,9 @@
+/* The ember command's subcommands (src/cli/; public API only). */
+#ifndef EMBER_CLI_CLI_H
+#define EMBER_CLI_CLI_H
+
+/* `ember http ARGS`: argv holds the arguments after "http". Returns the exit
+ * status. */
+int ember_cli_http(int argc, char **argv);
+
+#endif
