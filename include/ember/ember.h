@@ -657,6 +657,9 @@ EMBER_EXTERN int ember_accumulator_value_i64(const ember_accumulator *acc, int64
 EMBER_EXTERN int ember_accumulator_value_f64(const ember_accumulator *acc, double *out);
 /* The bytes, borrowed until the next action on the context. */
 EMBER_EXTERN int ember_accumulator_value(const ember_accumulator *acc, ember_bytes *out);
+/* Name an accumulator (copied; 63 bytes kept): named ones are listed with their
+ * values by ember_stats_print ("accumulators: name=value ..."). From the driver. */
+EMBER_EXTERN int ember_accumulator_set_name(ember_accumulator *acc, const char *name);
 
 /* ---------------------------------------------------------------- stats */
 

@@ -1057,6 +1057,12 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
         http_free(s);
         return r;
     }
+    static const char *const names[C_N] = {"sent", "succeeded", "retried", "throttled", "failed"};
+    for (int i = 0; i < C_N; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "http[%lld].%s", (long long)r->id, names[i]);
+        ember_accumulator_set_name(s->acc[i], name);
+    }
     r->src = s;
     r->src_free = http_free;
     r->feed = http_feed;

@@ -190,5 +190,7 @@ void ember__acc_discard(ember__task *t);
 /* Move the updates gathered in from (a helper's stand-in for task t: its calls
  * ran on other threads) into t's, on t's thread. 0 or EMBER_ENOMEM. */
 int ember__acc_absorb(ember__task *t, ember__task *from);
+/* The named accumulators and their values, a line (stats). */
+void ember__acc_print(const ember_ctx *ctx, FILE *fp);
 
 #endif

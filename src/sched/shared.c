@@ -5,6 +5,7 @@
  * the running attempt (ember__task) and merged into the accumulator under the
  * context's acc_mu only when the attempt succeeds: a retried task counts once.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "sched/sched.h"
@@ -27,6 +28,7 @@ struct ember_accumulator {
     ember_buf value, tmp; /* custom */
     ember_reduce_fn *fn;
     void *arg;
+    char name[64]; /* shown in the stats when set */
 };
 
 ember_broadcast *ember_broadcast_create(ember_ctx *ctx, const void *data, size_t len)
@@ -243,6 +245,42 @@ int ember__acc_commit(ember__task *t)
 void ember__acc_discard(ember__task *t)
 {
     t->naccs = 0;
+}
+
+int ember_accumulator_set_name(ember_accumulator *acc, const char *name)
+{
+    if (!acc || !name || ember__cur_task || !ember__handle_ok(acc, EMBER__H_ACC))
+        return EMBER_EINVAL;
+    snprintf(acc->name, sizeof acc->name, "%s", name);
+    return 0;
+}
+
+void ember__acc_print(const ember_ctx *ctx, FILE *fp)
+{
+    int n = 0;
+    for (const ember_accumulator *a = ctx->accs; a; a = a->next)
+        n += a->name[0] != 0;
+    if (!n)
+        return;
+    /* the list is newest first: print oldest first */
+    const ember_accumulator **v = ember__calloc((size_t)n, sizeof *v);
+    if (!v)
+        return;
+    int k = n;
+    for (const ember_accumulator *a = ctx->accs; a; a = a->next)
+        if (a->name[0])
+            v[--k] = a;
+    fprintf(fp, "accumulators:");
+    for (int i = 0; i < n; i++) {
+        if (v[i]->kind == ACC_I64)
+            fprintf(fp, " %s=%lld", v[i]->name, (long long)v[i]->i64);
+        else if (v[i]->kind == ACC_F64)
+            fprintf(fp, " %s=%g", v[i]->name, v[i]->f64);
+        else
+            fprintf(fp, " %s=(%zu bytes)", v[i]->name, v[i]->value.len);
+    }
+    fputc('\n', fp);
+    ember__free(v);
 }
 
 int ember__acc_absorb(ember__task *t, ember__task *from)

@@ -130,4 +130,5 @@ void ember_stats_print(const ember_ctx *ctx, FILE *fp)
         (long long)t->records_out, (long long)t->records_bad, (long long)t->shuffle_write_records,
         (long long)t->shuffle_write_bytes, (long long)t->shuffle_read_records,
         (long long)t->shuffle_read_bytes, (long long)t->spill_count, (long long)t->spill_bytes);
+    ember__acc_print(ctx, fp);
 }

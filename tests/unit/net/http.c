@@ -109,6 +109,16 @@ static void test_many_in_order(void **state)
     assert_int_equal(c.sent, (int64_t)n);
     assert_int_equal(c.succeeded, (int64_t)n);
     assert_int_equal(c.failed + c.retried + c.throttled, 0);
+    /* the counters are named accumulators, listed by the stats */
+    char *text = NULL;
+    size_t tlen = 0;
+    FILE *f = open_memstream(&text, &tlen);
+    ember_stats_print(ctx, f);
+    fclose(f);
+    assert_non_null(strstr(text, "].sent=300 "));
+    assert_non_null(strstr(text, "].succeeded=300 "));
+    assert_non_null(strstr(text, "].failed=0\n"));
+    free(text);
     free_lines(l, n);
     ember_close(ctx);
 }

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `ember http` and examples/cat_api against a local nginx (scripts/nginx_local.sh,
+# 127.0.0.1 only, stopped on exit): answers in input order, one per line; exit
+# status 1 with a summary when a request failed; DIR/ output; bad usage.
+set -euo pipefail
+ember=$1
+cat_api=$2
+src=$3
+tmp=$(mktemp -d)
+trap '"$src/scripts/nginx_local.sh" stop "$tmp/nginx" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+port=$("$src/scripts/nginx_local.sh" start "$tmp/nginx")
+base="http://127.0.0.1:$port"
+
+# 200 requests that all succeed, over 3 threads, in input order; blank lines skipped
+for i in $(seq 200); do echo "$base/delay/$i"; [ $((i % 50)) = 0 ] && echo; done >"$tmp/urls"
+"$ember" http --in "$tmp/urls" --out "$tmp/out.jsonl" --concurrency 100 --master 'local[3]' \
+  || fail "all-ok run exited $?"
+[ "$(wc -l <"$tmp/out.jsonl")" = 200 ] || fail "expected 200 lines"
+n=0
+while IFS= read -r line; do
+  n=$((n + 1))
+  case "$line" in
+  *"\"url\":\"$base/delay/$n\",\"status\":200,\"ok\":true,\"attempts\":1,"*"\"body\":\"ok /delay/$n\\n\",\"error\":null}") ;;
+  *) fail "line $n: $line" ;;
+  esac
+done <"$tmp/out.jsonl"
+# the input's line numbers are kept (line 51 is blank)
+head -1 "$tmp/out.jsonl" | grep -q '^{"line":1,' || fail "first line number"
+sed -n 51p "$tmp/out.jsonl" | grep -q '^{"line":52,"url":"[^"]*/delay/51"' || fail "line numbers skip blanks"
+
+# from standard input, to standard output; a JSON request; failures named
+{
+  echo "$base/ok/1"
+  echo "{\"method\":\"POST\",\"url\":\"$base/ok/2\",\"body\":{\"a\":1}}"
+  echo "not a url"
+  echo "http://127.0.0.1:1/refused"
+} >"$tmp/mixed"
+set +e
+"$ember" http --retries 1 --timeout 2s <"$tmp/mixed" >"$tmp/mixed.out" 2>"$tmp/err"
+status=$?
+set -e
+[ "$status" = 1 ] || fail "a failed request should exit 1, got $status"
+grep -q "ember http: 2 of 4 requests failed" "$tmp/err" || fail "summary: $(cat "$tmp/err")"
+[ "$(wc -l <"$tmp/mixed.out")" = 4 ] || fail "expected 4 answers"
+sed -n 2p "$tmp/mixed.out" | grep -q '"status":200' || fail "POST answer"
+sed -n 3p "$tmp/mixed.out" | grep -q '"attempts":0,.*"error":"record [0-9]* of partition [0-9]*: not a URL' || fail "bad line: $(sed -n 3p "$tmp/mixed.out")"
+sed -n 4p "$tmp/mixed.out" | grep -q '"status":0,"ok":false,"attempts":2,.*"error":"Couldn' || fail "refused: $(sed -n 4p "$tmp/mixed.out")"
+
+# a directory output: part files and _SUCCESS
+"$ember" http --in "$tmp/urls" --out "$tmp/dir/" --master 'local[2]' --header 'X-Trace: 1' \
+  || fail "dir run"
+[ -f "$tmp/dir/_SUCCESS" ] || fail "no _SUCCESS"
+[ "$(cat "$tmp"/dir/part-* | wc -l)" = 200 ] || fail "part files hold 200 lines"
+
+# bad usage: status 2 and a message
+if "$ember" http --rate fast </dev/null 2>"$tmp/err"; then fail "bad --rate accepted"; fi
+grep -q "bad value for --rate: 'fast'" "$tmp/err" || fail "bad --rate message"
+if "$ember" http --frobnicate 1 </dev/null 2>"$tmp/err"; then fail "unknown option accepted"; fi
+grep -q "unknown option --frobnicate" "$tmp/err" || fail "unknown option message"
+"$ember" http --help | grep -q -- "--concurrency N" || fail "--help"
+
+# the cat example: 100 answers plucked to JSON lines
+msg=$("$cat_api" "$base/cats/search" 100 "$tmp/cats")
+[ "$msg" = "saved 100 cats to $tmp/cats: 100 answered, 0 failed (100 sent, 0 retried, 0 throttled)" ] \
+  || fail "cat_api said: $msg"
+[ "$(cat "$tmp"/cats/part-* | wc -l)" = 100 ] || fail "cat_api lines"
+cat "$tmp"/cats/part-* | grep -vq '^{"id":"[0-9a-f]*","url":"https://cdn.example/[0-9a-f]*.jpg","width":1204,"height":1445,"breeds":\["Abyssinian","Bengal"\]}$' \
+  && fail "a cat line is malformed: $(head -1 "$tmp"/cats/part-*)"
+echo "ok"
