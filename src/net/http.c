@@ -3,8 +3,12 @@
  * Each task drives its own multi handle from its own thread: no thread per
  * request, no helper thread. The task keeps a ring of max_in_flight slots; a
  * record from the parent takes the next slot, and when the ring is full the
- * task runs the event loop (curl_multi_poll, then curl_multi_perform) until
- * the head is final, hands it on, and reuses its slot. Outputs therefore leave
+ * task runs the event loop until the head is final, hands it on, and reuses
+ * its slot. The loop is libcurl's socket interface on the task's own epoll
+ * set: curl says which sockets to watch and when its next timeout is due;
+ * epoll_wait reports only the sockets that are ready, and
+ * curl_multi_socket_action acts on those alone, so a turn of the loop costs
+ * what happened, not the number of transfers in flight. Outputs therefore leave
  * in input order, exactly one per input, and memory is bounded by the window.
  *
  * A slot waits (backoff, or an empty bucket), runs (its easy handle is in the
@@ -24,7 +28,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -144,6 +150,9 @@ struct engine {
     int cap, head, count, waiting, running;
     int64_t next_index;
     uint64_t rng;
+    int epfd;          /* the sockets curl watches */
+    bool timer_on;     /* curl wants a call at timer_at */
+    uint64_t timer_at; /* ns */
 };
 
 static double jitter(engine *e)
@@ -739,6 +748,34 @@ static int complete(engine *e, slot *s, CURLcode r)
     return finish(e, s, false, why);
 }
 
+/* curl's socket callback: watch fd for what curl waits on, in the task's epoll set. */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+    (void)easy, (void)sockp;
+    engine *e = arg;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+                                       (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
+                             .data.fd = fd};
+    if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) && errno == ENOENT &&
+        epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev))
+        return -1;
+    return 0;
+}
+
+/* curl's timer callback: when to call it back with CURL_SOCKET_TIMEOUT. */
+static int on_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+    (void)multi;
+    engine *e = arg;
+    e->timer_on = timeout_ms >= 0;
+    e->timer_at = ember__now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
+    return 0;
+}
+
 /* One turn of the loop: start what may start, wait for activity (up to the next
  * wake when block), and settle what finished. */
 static int pump(engine *e, bool block)
@@ -765,6 +802,8 @@ static int pump(engine *e, bool block)
             return ember__task_fail(e->task, rc, "http: cannot start a request (partition %d)",
                                     e->task->partition);
     }
+    if (e->timer_on && e->timer_at < wake)
+        wake = e->timer_at;
     int timeout_ms = 0;
     if (block) {
         uint64_t d = wake == UINT64_MAX ? 1000000000ull : wake > now ? wake - now : 0;
@@ -772,10 +811,18 @@ static int pump(engine *e, bool block)
         if (timeout_ms > 1000)
             timeout_ms = 1000;
     }
-    if (e->running || timeout_ms)
-        curl_multi_poll(e->multi, NULL, 0, timeout_ms, NULL);
-    int still;
-    curl_multi_perform(e->multi, &still);
+    struct epoll_event ev[256];
+    int still, nev = epoll_wait(e->epfd, ev, 256, timeout_ms);
+    for (int i = 0; i < nev; i++) {
+        int mask = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                   (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                   (ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(e->multi, ev[i].data.fd, mask, &still);
+    }
+    if (e->timer_on && ember__now_ns() >= e->timer_at) {
+        e->timer_on = false;
+        curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &still);
+    }
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(e->multi, &left))) {
@@ -858,11 +905,17 @@ static int http_feed(ember_rdd *n, int part, ember_out *sink)
                 .node = n,
                 .src = src,
                 .cap = c->max_in_flight,
+                .epfd = -1,
                 .rng = ember__now_ns() ^ (0x9e3779b97f4a7c15ull * (uint64_t)(part + 1))};
     int rc = 0;
     e.rng |= 1;
     e.multi = curl_multi_init();
     e.slots = ember__calloc((size_t)e.cap, sizeof *e.slots);
+    e.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (e.epfd < 0) {
+        rc = ember__task_fail(t, -errno, "http: epoll_create1: %s", strerror(errno));
+        goto out;
+    }
     if (!e.multi || !e.slots) {
         rc = ember__task_fail(t, EMBER_ENOMEM, "http: out of memory for a window of %d", e.cap);
         goto out;
@@ -877,6 +930,10 @@ static int http_feed(ember_rdd *n, int part, ember_out *sink)
         curl_multi_setopt(e.multi, CURLMOPT_MAX_HOST_CONNECTIONS,
                           (long)((c->max_host_connections + tasks - 1) / tasks));
     curl_multi_setopt(e.multi, CURLMOPT_MAXCONNECTS, (long)e.cap);
+    curl_multi_setopt(e.multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(e.multi, CURLMOPT_SOCKETDATA, &e);
+    curl_multi_setopt(e.multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(e.multi, CURLMOPT_TIMERDATA, &e);
 
     rc = ember__compute(n->parent, part, &e.in);
     while (!rc && e.count) {
@@ -901,6 +958,8 @@ out:
     ember__free(e.slots);
     if (e.multi)
         curl_multi_cleanup(e.multi);
+    if (e.epfd >= 0)
+        close(e.epfd);
     return rc;
 }
 
