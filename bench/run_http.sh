@@ -36,7 +36,7 @@ if [ "$what" = fast ] || [ "$what" = all ]; then
     read -r d ok _ lost < <("$py" "$here/http_peers.py" tally "$work/delay.txt" "$work/e.out")
     [ "$ok" = 1000 ] || echo "warning: ember answered $ok of 1000 ok ($lost lost)" >&2
     "$py" "$here/http_peers.py" measure "$py" "$here/http_peers.py" aiohttp "$work/delay.txt" 1000 "$work/a.out" >>"$work/aio.m"
-    "$py" "$here/http_peers.py" measure curl -s --parallel --parallel-max 300 -K "$work/curl.cfg" >>"$work/curl.m"
+    "$py" "$here/http_peers.py" measure curl -s --no-progress-meter --parallel --parallel-max 300 -K "$work/curl.cfg" >>"$work/curl.m"
   done
   # the 16-thread pool takes ~22 s a run: THREAD_RUNS of them (default 5)
   for _ in $(seq "${THREAD_RUNS:-5}"); do

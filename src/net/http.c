@@ -891,7 +891,10 @@ static int http_push(ember_out *self, const ember_rec *rec)
     s->state = S_WAIT;
     s->ready_at = 0;
     e->waiting++;
-    return 0;
+    /* send it now: a turn that does not wait starts it and settles what is done */
+    if ((rc = pump(e, false)))
+        return rc;
+    return settle(e);
 }
 
 static int http_feed(ember_rdd *n, int part, ember_out *sink)
