@@ -10,6 +10,8 @@
 #   /faulty/ID   5% 500, 2% connection closed without an answer, 2% slow body
 #                (300 ms between its halves), else 200 - drawn per request
 #   /ok/ID       200 at once
+# and on the next port, TLS with HTTP/2 (tests/data/tls, a self-signed certificate):
+#   /proto/ID    "PROTOCOL CONNECTION-NUMBER" (which requests shared a connection)
 set -euo pipefail
 cmd=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -21,6 +23,7 @@ stop)
 start) ;;
 *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
 esac
+tls=$(cd "$(dirname "$0")/../tests/data/tls" && pwd)
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 echo_mod=/usr/lib/nginx/modules/ngx_http_echo_module.so
 [ -x "$nginx" ] && [ -f "$echo_mod" ] || { echo "nginx-light and libnginx-mod-http-echo are needed" >&2; exit 1; }
@@ -66,12 +69,20 @@ http {
     location = /slowbody { internal; echo "part 1"; echo_flush; echo_sleep 0.3; echo "part 2"; }
     location /ok/ { echo "ok"; }
   }
+  server {
+    listen 127.0.0.1:$((port + 1)) ssl http2;
+    ssl_certificate $tls/cert.pem;
+    ssl_certificate_key $tls/key.pem;
+    default_type text/plain;
+    location /proto/ { echo "\$server_protocol \$connection"; }
+  }
 }
 CONF
   rm -f "$dir/nginx.pid"
   if "$nginx" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" </dev/null >/dev/null 2>"$dir/start.err"; then
     for _ in $(seq 50); do [ -s "$dir/nginx.pid" ] && break; sleep 0.1; done
     echo "$port" >"$dir/port"
+    echo $((port + 1)) >"$dir/tls_port"
     echo "$port"
     exit 0
   fi

@@ -24,7 +24,7 @@
 static const char HTTP_USAGE[] =
     "usage: ember http [--in FILE|-] [--out FILE|DIR/] [--concurrency N] [--rate N/s|N/min]\n"
     "                  [--burst N] [--retries N] [--timeout DURATION] [--header 'K: V']...\n"
-    "                  [--method M] [--master M]\n"
+    "                  [--method M] [--cacert FILE] [--insecure] [--master M]\n"
     "\n"
     "Sends a request for each line of the input (a URL, or a JSON object {method, url,\n"
     "headers, body}) and writes one JSON line per request, in input order.\n"
@@ -38,6 +38,8 @@ static const char HTTP_USAGE[] =
     "  --timeout D     per attempt: 500ms, 30s, 2m (default 30s)\n"
     "  --header 'K: V' sent with every request (repeatable)\n"
     "  --method M      for URL lines (default GET)\n"
+    "  --cacert FILE   trust the CA certificates in FILE (PEM) instead of the system's\n"
+    "  --insecure      do not verify TLS certificates (verification is on by default)\n"
     "  --master M      local[N] etc. (default $EMBER_MASTER, else local[*])\n"
     "exit status: 0 all answered 2xx/3xx, 1 some failed (summary on stderr), 2 bad usage\n";
 
@@ -221,6 +223,10 @@ int ember_cli_http(int argc, char **argv)
             free(headers);
             return 0;
         }
+        if (!strcmp(a, "--insecure")) {
+            hc.insecure = true;
+            continue;
+        }
         if (!v) {
             free(headers);
             return bad_usage("a value is needed after", a);
@@ -235,6 +241,8 @@ int ember_cli_http(int argc, char **argv)
             master = v;
         else if (!strcmp(a, "--method"))
             hc.method = v;
+        else if (!strcmp(a, "--cacert"))
+            hc.ca_file = v;
         else if (!strcmp(a, "--header"))
             headers[nh++] = v;
         else if (!strcmp(a, "--concurrency"))

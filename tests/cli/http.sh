@@ -60,6 +60,20 @@ if "$ember" http --frobnicate 1 </dev/null 2>"$tmp/err"; then fail "unknown opti
 grep -q "unknown option --frobnicate" "$tmp/err" || fail "unknown option message"
 "$ember" http --help | grep -q -- "--concurrency N" || fail "--help"
 
+# TLS: HTTP/2 multiplexing when the server offers it (few connections for many
+# requests), verification on by default, a CA file to trust
+tport=$(cat "$tmp/nginx/tls_port")
+for i in $(seq 60); do echo "https://127.0.0.1:$tport/proto/$i"; done >"$tmp/tls"
+"$ember" http --in "$tmp/tls" --out "$tmp/tls.out" --cacert "$src/tests/data/tls/cert.pem" \
+  --master 'local[2]' || fail "TLS with --cacert"
+[ "$(grep -c '"body":"HTTP/2.0 [0-9]*\\n"' "$tmp/tls.out")" = 60 ] || fail "not HTTP/2: $(head -1 "$tmp/tls.out")"
+conns=$(grep -o '"body":"HTTP/2.0 [0-9]*' "$tmp/tls.out" | sort -u | wc -l)
+[ "$conns" -le 2 ] || fail "60 requests used $conns connections (multiplexing expected)"
+if "$ember" http --in "$tmp/tls" --out "$tmp/tls.out" 2>"$tmp/err"; then fail "self-signed accepted"; fi
+grep -q '"error":"SSL peer certificate' "$tmp/tls.out" || grep -q '"error":"[^"]*certificate' "$tmp/tls.out" \
+  || fail "no certificate error: $(head -1 "$tmp/tls.out")"
+"$ember" http --in "$tmp/tls" --out "$tmp/tls.out" --insecure || fail "--insecure"
+
 # the cat example: 100 answers plucked to JSON lines
 msg=$("$cat_api" "$base/cats/search" 100 "$tmp/cats")
 [ "$msg" = "saved 100 cats to $tmp/cats: 100 answered, 0 failed (100 sent, 0 retried, 0 throttled)" ] \
