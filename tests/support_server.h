@@ -5,8 +5,8 @@
  *   /ok/ID[?delay_ms=N]        200, body "ok ID", after N ms
  *   /status/CODE               that status, body "status CODE"
  *   /flaky/ID?fail=K&code=C    C (default 500) to the first K requests for ID, then 200
- *   /throttle/ID?n=K&ra=S&form=date|seconds
- *                              429 with Retry-After S seconds (or the HTTP date S
+ *   /throttle/ID?n=K&ra=S&form=date|seconds&code=C
+ *                              C (default 429) with Retry-After S seconds (or the HTTP date S
  *                              seconds on) to the first K requests for ID; a request
  *                              for ID before that time gets 400 "too early"; then 200
  *   /close/ID?n=K              the first K requests for ID: connection closed
@@ -202,7 +202,7 @@ static enum MHD_Result ts_handle(void *cls, struct MHD_Connection *c, const char
             } else {
                 snprintf(hv, sizeof hv, "%ld", ra);
             }
-            return ts_reply(c, 429, "slow down", "Retry-After", hv);
+            return ts_reply(c, (unsigned)ts_arg(c, "code", 429), "slow down", "Retry-After", hv);
         }
         return ts_reply(c, 200, "finally", NULL, NULL);
     }
