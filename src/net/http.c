@@ -782,11 +782,11 @@ static int pump(engine *e, bool block)
 {
     uint64_t now = ember__now_ns(), wake = UINT64_MAX;
     int rc;
-    for (int k = 0, seen = 0; k < e->count && seen < e->waiting; k++) {
+    for (int k = 0, left = e->waiting; k < e->count && left > 0; k++) {
         slot *s = &e->slots[(e->head + k) % e->cap];
         if (s->state != S_WAIT)
             continue;
-        seen++;
+        left--;
         if (s->ready_at > now) {
             if (s->ready_at < wake)
                 wake = s->ready_at;
