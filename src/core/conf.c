@@ -50,7 +50,7 @@ int ember__parse_master(const char *m, ember__master *out)
         return 0;
     }
     if (!strcmp(m, "mpi")) {
-        out->backend = EMBER__BACKEND_MPI;
+        *out = (ember__master){EMBER__BACKEND_MPI, 0, 4}; /* threads: the rank's share */
         return 0;
     }
     const char *p;
@@ -58,13 +58,16 @@ int ember__parse_master(const char *m, ember__master *out)
     if (!strncmp(m, "local[", 6)) {
         p = m + 6;
         backend = EMBER__BACKEND_THREADS;
+    } else if (!strncmp(m, "mpi[", 4)) { /* mpi[threads per rank] or mpi[N,F] */
+        p = m + 4;
+        backend = EMBER__BACKEND_MPI;
     } else if (!strncmp(m, "process[", 8)) {
         p = m + 8;
         backend = EMBER__BACKEND_PROCESSES;
     } else {
         return EMBER_EMASTER;
     }
-    int threads, attempts = 1;
+    int threads, attempts = backend == EMBER__BACKEND_MPI ? 4 : 1; /* Spark's defaults */
     if (*p == '*') {
         threads = ember__cores();
         p++;

@@ -171,6 +171,18 @@ typedef struct ember__executor_ops {
      * calling thread takes part. Returns 0 (task failures are the batch's business). */
     int (*run)(void *impl, int ntasks, ember__task_fn *fn, void *batch);
     void (*destroy)(void *impl);
+
+    /* Distributed backends only (NULL for local ones): collectives over the ranks,
+     * called by every rank's driver thread in the same order. A rank that dies
+     * ends the job (the launcher's business); these return 0 or EMBER_ENOMEM. */
+    /* Every rank's bytes, in rank order: all gets them, offs[r] where rank r's
+     * start (offs has ranks + 1 entries). */
+    int (*allgather)(void *impl, const ember_buf *mine, ember_buf *all, size_t *offs);
+    /* send[r] goes to rank r; recv[r] gets what rank r sent here (ranks entries). */
+    int (*alltoall)(void *impl, const ember_buf *send, ember_buf *recv);
+    /* root's buf replaces every other rank's. */
+    int (*bcast)(void *impl, ember_buf *buf, int root);
+    void (*barrier)(void *impl);
 } ember__executor_ops;
 
 /* ---------------------------------------------------------------- lineage */
@@ -294,6 +306,7 @@ typedef struct ember__acc_list {
 struct ember_ctx {
     char master[64];
     char *app_name;
+    int rank, ranks; /* this process among the context's processes (0 and 1: local) */
     int parallelism;
     int max_failures;
     int stats_on;         /* time user functions, print stats at close */

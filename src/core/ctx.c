@@ -77,18 +77,17 @@ int ember_max_failures(const ember_ctx *ctx)
 
 int ember_rank(const ember_ctx *ctx)
 {
-    (void)ctx;
-    return 0;
+    return ember__handle_ok(ctx, EMBER__H_CTX) ? ctx->rank : 0;
 }
 
 int ember_ranks(const ember_ctx *ctx)
 {
-    return ember__handle_ok(ctx, EMBER__H_CTX) ? 1 : 0;
+    return ember__handle_ok(ctx, EMBER__H_CTX) ? ctx->ranks : 0;
 }
 
 int ember_is_driver(const ember_ctx *ctx)
 {
-    return ember__handle_ok(ctx, EMBER__H_CTX) ? 1 : 0;
+    return ember__handle_ok(ctx, EMBER__H_CTX) && ctx->rank == 0 ? 1 : 0;
 }
 
 const char *ember_master(const ember_ctx *ctx)

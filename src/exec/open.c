@@ -37,11 +37,22 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
                           "ember_open: master '%s' does not parse (expected local, local[N], "
                           "local[*] or local[N,F] with N, F > 0)",
                           master);
-    if (m.backend != EMBER__BACKEND_THREADS)
+#ifdef EMBER_WITH_MPI
+    bool mpi = m.backend == EMBER__BACKEND_MPI;
+#else
+    bool mpi = false;
+#endif
+    if (m.backend != EMBER__BACKEND_THREADS && !mpi)
         return ember__err(NULL, EMBER_ENOTSUP,
-                          "ember_open: master '%s': this build has the thread backend only "
-                          "(local, local[N], local[N,F])",
-                          master);
+                          "ember_open: master '%s': this build has the thread%s backend only "
+                          "(local, local[N], local[N,F]%s)",
+                          master,
+#ifdef EMBER_WITH_MPI
+                          " and MPI", ", mpi, mpi[N], mpi[N,F]"
+#else
+                          "", ""
+#endif
+        );
     if (conf->max_failures < 0)
         return ember__err(NULL, EMBER_EINVAL, "ember_open: max_failures must be >= 0 (got %d)",
                           conf->max_failures);
@@ -74,13 +85,25 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
     ctx->max_failures = conf->max_failures ? conf->max_failures : m.attempts;
     ctx->stats_on = stats_wanted(conf);
     ctx->overwrite = conf->overwrite != 0;
+    ctx->rank = 0;
+    ctx->ranks = 1;
     pthread_mutex_init(&ctx->acc_mu, NULL);
-    int rc = ember__pool_create(m.threads, &ctx->exec, &ctx->exec_impl);
+    int rc;
+#ifdef EMBER_WITH_MPI
+    if (mpi)
+        rc = ember__mpi_create(m.threads, ember__cores(), &ctx->exec, &ctx->exec_impl,
+                               &ctx->rank, &ctx->ranks, &ctx->parallelism);
+    else
+#endif
+        rc = ember__pool_create(m.threads, &ctx->exec, &ctx->exec_impl);
     if (rc) {
         pthread_mutex_destroy(&ctx->acc_mu);
         ember__free(ctx->app_name);
         ember__free(ctx->spill_dir);
         ember__free(ctx);
+        if (mpi && rc == EMBER_EIO)
+            return ember__err(NULL, rc, "ember_open: master '%s': MPI_Init_thread failed",
+                              master);
         return ember__err(NULL, rc, "ember_open: starting %d threads failed: %s", m.threads,
                           ember_strerror(rc));
     }

@@ -26,6 +26,8 @@ typedef struct task_stats {
 typedef struct batch {
     ember__job *job;
     task_stats *ts;
+    const int *map;   /* distributed: the job's tasks this rank runs (NULL: all) */
+    ember_buf *accs;  /* distributed: each task's accumulator updates, packed */
 } batch;
 
 static void attempt_init(ember__task *t, ember__job *job, int i, int attempt)
@@ -58,10 +60,11 @@ static void job_fail(ember__job *job, int i, int attempts, const ember__task *t)
     atomic_store(&job->abort, true);
 }
 
-static void run_task(void *arg, int i, int worker)
+static void run_task(void *arg, int k, int worker)
 {
     (void)worker;
     batch *b = arg;
+    int i = b->map ? b->map[k] : k;
     ember__job *job = b->job;
     task_stats *ts = &b->ts[i];
     void *state = ember__job_state(job, i);
@@ -92,8 +95,8 @@ static void run_task(void *arg, int i, int worker)
             rc = t.fail_code;
         if (!rc && job->sink->finish && (rc = job->sink->finish(state, &t)) && !t.fail_code)
             ember__task_fail(&t, rc, "%s: finishing the task's output failed", job->action);
-        if (!rc)
-            rc = ember__acc_commit(&t);
+        if (!rc) /* distributed: merged on every rank after the exchange, in task order */
+            rc = b->accs ? ember__acc_pack(&t, &b->accs[i]) : ember__acc_commit(&t);
         if (!rc) {
             ts->records_in = t.records_in;
             ts->records_out = t.records_out;
@@ -114,8 +117,8 @@ static void run_task(void *arg, int i, int worker)
         if (attempt == max)
             job_fail(job, i, attempt, &t);
     }
-    for (int k = 0; k < t.cap_accs; k++)
-        ember_buf_destroy(&t.accs[k].bytes);
+    for (int a = 0; a < t.cap_accs; a++)
+        ember_buf_destroy(&t.accs[a].bytes);
     ember__free(t.accs);
 }
 
@@ -132,6 +135,183 @@ int ember__job_end(ember__job *job, int rc)
     ember__free(job->states_mem);
     ember__free(job->parts);
     ember__free(job);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- distributed jobs */
+
+/* Partition p's tasks run on rank p % ranks, in every job, so a cached partition
+ * is found where it was computed. */
+int ember__task_owner(const ember_ctx *ctx, int partition)
+{
+    return ctx->ranks > 1 ? partition % ctx->ranks : 0;
+}
+
+static int put_u(ember_buf *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    return ember_buf_append(b, tmp, (size_t)(ember__varint_put(tmp, v) - tmp));
+}
+
+static int put_bytes(ember_buf *b, const void *p, size_t n)
+{
+    return put_u(b, n) || (n && ember_buf_append(b, p, n)) ? EMBER_ENOMEM : 0;
+}
+
+static uint64_t zig(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzig(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* Run this rank's share of the job, then exchange with the other ranks what
+ * every task left: its stats, its accumulator updates, its sink state, and the
+ * rank's first failure. Afterwards every rank holds the whole job, as if it had
+ * run every task: the action's gathering is the same code on every rank, so it
+ * returns the same result (or the same message) everywhere. 0 or EMBER_ENOMEM. */
+static int run_distributed(ember__job *job, batch *b)
+{
+    ember_ctx *ctx = job->ctx;
+    int n = job->ntasks, nmine = 0, rc = 0;
+    int *mine = ember__calloc((size_t)n + 1, sizeof *mine);
+    ember_buf *accs = ember__calloc((size_t)n + 1, sizeof *accs);
+    size_t *offs = ember__calloc((size_t)ctx->ranks + 1, sizeof *offs);
+    ember_buf out = {0}, all = {0}, state = {0};
+    if (!mine || !accs || !offs) {
+        rc = EMBER_ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        if (ember__task_owner(ctx, job->parts[i]) == ctx->rank)
+            mine[nmine++] = i;
+    b->map = mine;
+    b->accs = accs;
+    if (nmine > 0)
+        ctx->exec->run(ctx->exec_impl, nmine, run_task, b);
+
+    /* this rank's part: its first failure, then each of its tasks */
+    rc = put_u(&out, zig(job->err)) || put_u(&out, (uint64_t)job->err_task) ||
+         put_bytes(&out, job->errmsg, job->err ? strlen(job->errmsg) : 0) ||
+         put_u(&out, (uint64_t)nmine);
+    for (int k = 0; !rc && k < nmine; k++) {
+        int i = mine[k];
+        const task_stats *t = &b->ts[i];
+        uint64_t v[15] = {t->run_ns,
+                          t->user_ns,
+                          zig(t->records_in),
+                          zig(t->records_out),
+                          zig(t->records_bad),
+                          zig(t->shuffle_w_records),
+                          zig(t->shuffle_w_bytes),
+                          zig(t->shuffle_r_records),
+                          zig(t->shuffle_r_bytes),
+                          zig(t->spill_count),
+                          zig(t->spill_bytes),
+                          (uint64_t)t->attempts,
+                          (uint64_t)t->failed,
+                          (uint64_t)i,
+                          0};
+        for (int f = 0; f < 14 && !rc; f++)
+            rc = put_u(&out, v[f]);
+        if (!rc)
+            rc = put_bytes(&out, accs[i].ptr, accs[i].len);
+        state.len = 0;
+        if (!rc && job->sink->pack && !job->err)
+            rc = job->sink->pack(ember__job_state(job, i), job, &state);
+        if (!rc)
+            rc = put_bytes(&out, state.ptr, state.len);
+    }
+    /* every rank takes part in the exchange, even one that ran out of memory:
+     * it sends what it has and fails after */
+    int xrc = ctx->exec->allgather(ctx->exec_impl, &out, &all, offs);
+    if (!rc)
+        rc = xrc;
+    for (int r = 0; !rc && r < ctx->ranks; r++) {
+        const unsigned char *p = all.ptr + offs[r], *end = all.ptr + offs[r + 1];
+        uint64_t err, err_task, mlen, cnt;
+        if (!(p = ember__varint_get(p, end, &err)) || !(p = ember__varint_get(p, end, &err_task)) ||
+            !(p = ember__varint_get(p, end, &mlen)) || mlen > (uint64_t)(end - p)) {
+            rc = EMBER_EIO;
+            break;
+        }
+        if (err && (!job->err || (int)err_task < job->err_task)) {
+            job->err = (int)unzig(err);
+            job->err_task = (int)err_task;
+            snprintf(job->errmsg, sizeof job->errmsg, "%.*s", (int)mlen, (const char *)p);
+        }
+        p += mlen;
+        if (!(p = ember__varint_get(p, end, &cnt))) {
+            rc = EMBER_EIO;
+            break;
+        }
+        for (uint64_t k = 0; !rc && k < cnt; k++) {
+            uint64_t v[14], alen, slen;
+            for (int f = 0; f < 14 && p; f++)
+                p = ember__varint_get(p, end, &v[f]);
+            if (!p || v[13] >= (uint64_t)n || !(p = ember__varint_get(p, end, &alen)) ||
+                alen > (uint64_t)(end - p)) {
+                rc = EMBER_EIO;
+                break;
+            }
+            int i = (int)v[13];
+            const unsigned char *ap = p;
+            p += alen;
+            if (!(p = ember__varint_get(p, end, &slen)) || slen > (uint64_t)(end - p)) {
+                rc = EMBER_EIO;
+                break;
+            }
+            if (r != ctx->rank) {
+                b->ts[i] = (task_stats){.run_ns = v[0],
+                                        .user_ns = v[1],
+                                        .records_in = unzig(v[2]),
+                                        .records_out = unzig(v[3]),
+                                        .records_bad = unzig(v[4]),
+                                        .shuffle_w_records = unzig(v[5]),
+                                        .shuffle_w_bytes = unzig(v[6]),
+                                        .shuffle_r_records = unzig(v[7]),
+                                        .shuffle_r_bytes = unzig(v[8]),
+                                        .spill_count = unzig(v[9]),
+                                        .spill_bytes = unzig(v[10]),
+                                        .attempts = (int)v[11],
+                                        .failed = (int)v[12]};
+                accs[i].len = 0;
+                if (alen && ember_buf_append(&accs[i], ap, (size_t)alen))
+                    rc = EMBER_ENOMEM;
+                if (!rc && job->sink->unpack && slen) {
+                    void *st = ember__job_state(job, i);
+                    if (!(rc = job->sink->reset(st, job)))
+                        rc = job->sink->unpack(st, job, ember_bytes_of(p, (size_t)slen));
+                }
+            }
+            p += slen;
+        }
+    }
+    /* accumulators: every successful task's updates, in task order, on every rank */
+    for (int i = 0; !rc && i < n; i++)
+        if (accs[i].len)
+            rc = ember__acc_apply(ctx, ember_buf_bytes(&accs[i]));
+    if (rc && !job->err) {
+        job->err = rc;
+        snprintf(job->errmsg, sizeof job->errmsg,
+                 "%s failed: gathering the tasks of the other ranks: %s", job->action,
+                 ember_strerror(rc));
+    }
+    rc = 0;
+out:
+    for (int i = 0; accs && i < n; i++)
+        ember_buf_destroy(&accs[i]);
+    ember__free(accs);
+    ember__free(mine);
+    ember__free(offs);
+    ember_buf_destroy(&out);
+    ember_buf_destroy(&all);
+    ember_buf_destroy(&state);
+    b->map = NULL;
+    b->accs = NULL;
     return rc;
 }
 
@@ -164,10 +344,14 @@ int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *si
     for (int i = 0; i < n; i++)
         job->parts[i] = parts ? parts[i] : i;
 
-    batch b = {job, ts};
+    batch b = {job, ts, NULL, NULL};
     job->t_run_start = ember__now_ns();
-    if (n > 0)
+    if (ctx->ranks > 1) {
+        if (run_distributed(job, &b))
+            goto out_nomem;
+    } else if (n > 0) {
         ctx->exec->run(ctx->exec_impl, n, run_task, &b);
+    }
     job->t_run_end = ember__now_ns();
 
     ember_stage_stats *s = &job->stage;

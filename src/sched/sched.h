@@ -116,6 +116,13 @@ typedef struct ember__sink_ops {
     /* Optional: when an attempt's records are all in, before it counts as done
      * (flush and commit a task's output). 0, or a failure of the attempt. */
     int (*finish)(void *state, ember__task *t);
+    /* Distributed runs (ranks > 1): a finished task's state as bytes for the
+     * other ranks, and those bytes made into the state of the same task on a
+     * rank that did not run it (state reset first). NULL: nothing to gather
+     * (each rank's state stays as reset). 0 or EMBER_ENOMEM (EMBER_EIO when the
+     * bytes do not decode). */
+    int (*pack)(const void *state, const ember__job *job, ember_buf *out);
+    int (*unpack)(void *state, const ember__job *job, ember_bytes in);
 } ember__sink_ops;
 
 struct ember__job {
@@ -151,6 +158,8 @@ static inline int ember__job_state_index(const ember__job *job, const void *stat
 {
     return (int)((size_t)((const unsigned char *)state - job->states) / job->stride);
 }
+/* The rank that runs partition partition's tasks (0 when local). */
+int ember__task_owner(const ember_ctx *ctx, int partition);
 /* Record the job's stats (gather time: until now), free it, return rc. */
 int ember__job_end(ember__job *job, int rc);
 
@@ -190,6 +199,11 @@ void ember__acc_discard(ember__task *t);
 /* Move the updates gathered in from (a helper's stand-in for task t: its calls
  * ran on other threads) into t's, on t's thread. 0 or EMBER_ENOMEM. */
 int ember__acc_absorb(ember__task *t, ember__task *from);
+/* Distributed runs: an attempt's updates as bytes appended to out (accumulators
+ * named by their creation order, the same on every rank), and dropped from t.
+ * ember__acc_apply merges such bytes into the context's accumulators. */
+int ember__acc_pack(ember__task *t, ember_buf *out);
+int ember__acc_apply(ember_ctx *ctx, ember_bytes packed);
 /* The named accumulators and their values, a line (stats). */
 void ember__acc_print(const ember_ctx *ctx, FILE *fp);
 

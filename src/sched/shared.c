@@ -29,6 +29,7 @@ struct ember_accumulator {
     ember_reduce_fn *fn;
     void *arg;
     char name[64]; /* shown in the stats when set */
+    int64_t id;    /* creation order on its context: the same on every rank */
 };
 
 ember_broadcast *ember_broadcast_create(ember_ctx *ctx, const void *data, size_t len)
@@ -101,6 +102,7 @@ static ember_accumulator *acc_new(ember_ctx *ctx, int kind, const char *op)
     }
     acc->ctx = ctx;
     acc->kind = kind;
+    acc->id = ctx->accs ? ctx->accs->id + 1 : 0;
     acc->next = ctx->accs;
     ctx->accs = acc;
     return acc;
@@ -245,6 +247,73 @@ int ember__acc_commit(ember__task *t)
 void ember__acc_discard(ember__task *t)
 {
     t->naccs = 0;
+}
+
+int ember__acc_pack(ember__task *t, ember_buf *out)
+{
+    for (int i = 0; i < t->naccs; i++) {
+        ember__acc_update *u = &t->accs[i];
+        unsigned char head[32], *p = head;
+        p = ember__varint_put(p, (uint64_t)u->acc->id);
+        size_t n = u->acc->kind == ACC_CUSTOM ? (u->set ? u->bytes.len : 0) : 8;
+        p = ember__varint_put(p, u->acc->kind == ACC_CUSTOM && !u->set ? 0 : n + 1);
+        if (ember_buf_append(out, head, (size_t)(p - head)))
+            return EMBER_ENOMEM;
+        int rc = 0;
+        if (u->acc->kind == ACC_I64)
+            rc = ember_buf_append(out, &u->i64, 8);
+        else if (u->acc->kind == ACC_F64)
+            rc = ember_buf_append(out, &u->f64, 8);
+        else if (u->set)
+            rc = ember_buf_append(out, u->bytes.ptr, u->bytes.len);
+        if (rc)
+            return EMBER_ENOMEM;
+    }
+    t->naccs = 0;
+    return 0;
+}
+
+int ember__acc_apply(ember_ctx *ctx, ember_bytes packed)
+{
+    const unsigned char *p = packed.ptr, *end = p + packed.len;
+    int rc = 0;
+    pthread_mutex_lock(&ctx->acc_mu);
+    while (!rc && p < end) {
+        uint64_t id, n;
+        if (!(p = ember__varint_get(p, end, &id)) || !(p = ember__varint_get(p, end, &n)) ||
+            (n && n - 1 > (uint64_t)(end - p))) {
+            rc = EMBER_EIO;
+            break;
+        }
+        ember_accumulator *acc = ctx->accs;
+        while (acc && acc->id != (int64_t)id)
+            acc = acc->next;
+        size_t len = n ? (size_t)n - 1 : 0;
+        if (!acc || !n) {
+            p += len;
+            continue;
+        }
+        if (acc->kind == ACC_I64 && len == 8) {
+            int64_t v;
+            memcpy(&v, p, 8);
+            acc->i64 = (int64_t)((uint64_t)acc->i64 + (uint64_t)v);
+        } else if (acc->kind == ACC_F64 && len == 8) {
+            double v;
+            memcpy(&v, p, 8);
+            acc->f64 += v;
+        } else if (acc->kind == ACC_CUSTOM) {
+            acc->tmp.len = 0;
+            rc = acc->fn(ember_buf_bytes(&acc->value), ember_bytes_of(p, len), &acc->tmp, acc->arg);
+            if (!rc) {
+                ember_buf swap = acc->value;
+                acc->value = acc->tmp;
+                acc->tmp = swap;
+            }
+        }
+        p += len;
+    }
+    pthread_mutex_unlock(&ctx->acc_mu);
+    return rc;
 }
 
 int ember_accumulator_set_name(ember_accumulator *acc, const char *name)

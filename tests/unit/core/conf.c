@@ -20,6 +20,14 @@ static void test_masters_that_parse(void **state)
     assert_int_equal(m.attempts, 2);
     assert_int_equal(ember__parse_master("mpi", &m), 0);
     assert_int_equal(m.backend, EMBER__BACKEND_MPI);
+    assert_int_equal(m.threads, 0); /* the rank's share of the cores */
+    assert_int_equal(m.attempts, 4);
+    assert_int_equal(ember__parse_master("mpi[2]", &m), 0);
+    assert_int_equal(m.backend, EMBER__BACKEND_MPI);
+    assert_int_equal(m.threads, 2);
+    assert_int_equal(m.attempts, 4);
+    assert_int_equal(ember__parse_master("mpi[3,1]", &m), 0);
+    assert_int_equal(m.attempts, 1);
 }
 
 static void test_masters_that_do_not(void **state)
@@ -74,9 +82,8 @@ static void test_open_errors(void **state)
     ember_ctx *ctx;
     assert_int_equal(ember_open(NULL, NULL), EMBER_EINVAL);
     assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "local[x]"}), EMBER_EMASTER);
-    assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "mpi"}), EMBER_ENOTSUP);
-    assert_non_null(strstr(ember_errmsg(NULL), "mpi"));
     assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "process[2]"}), EMBER_ENOTSUP);
+    assert_non_null(strstr(ember_errmsg(NULL), "process[2]"));
     assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "local", .max_failures = -1}),
                      EMBER_EINVAL);
 }
