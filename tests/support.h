@@ -16,9 +16,36 @@
 
 #define UNUSED __attribute__((unused))
 
+/* Under EMBER_TEST_MPI=1 (the suite run by mpirun), a test's local master runs
+ * on MPI instead, with the same threads a rank and the same attempts:
+ * local -> mpi[1,1], local[N] -> mpi[N,1], local[N,F] -> mpi[N,F]. */
+static UNUSED const char *test_master(const char *master)
+{
+    static char m[64];
+    const char *env = getenv("EMBER_TEST_MPI");
+    if (!env || strcmp(env, "1") || !master || strncmp(master, "local", 5))
+        return master;
+    if (!strcmp(master, "local"))
+        return "mpi[1,1]";
+    const char *p = master + 6, *comma = strchr(p, ',');
+    if (comma)
+        snprintf(m, sizeof m, "mpi[%s", p);
+    else
+        snprintf(m, sizeof m, "mpi[%.*s,1]", (int)strcspn(p, "]"), p);
+    return m;
+}
+
+/* Whether partition p's tasks run in this process (every one but under MPI,
+ * where partition p runs on rank p % ranks). */
+static UNUSED bool runs_here(const ember_ctx *ctx, int p)
+{
+    return p % ember_ranks(ctx) == ember_rank(ctx);
+}
+
 static UNUSED ember_ctx *open_ctx(const char *master)
 {
     ember_ctx *ctx = NULL;
+    master = test_master(master);
     int rc = ember_open(&ctx, &(ember_conf){.master = master});
     if (rc)
         fprintf(stderr, "ember_open(%s): %s\n", master, ember_errmsg(NULL));

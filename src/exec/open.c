@@ -91,8 +91,8 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
     int rc;
 #ifdef EMBER_WITH_MPI
     if (mpi)
-        rc = ember__mpi_create(m.threads, ember__cores(), &ctx->exec, &ctx->exec_impl,
-                               &ctx->rank, &ctx->ranks, &ctx->parallelism);
+        rc = ember__mpi_create(m.threads, ember__cores(), &ctx->exec, &ctx->exec_impl, &ctx->rank,
+                               &ctx->ranks, &ctx->parallelism);
     else
 #endif
         rc = ember__pool_create(m.threads, &ctx->exec, &ctx->exec_impl);
@@ -102,8 +102,7 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
         ember__free(ctx->spill_dir);
         ember__free(ctx);
         if (mpi && rc == EMBER_EIO)
-            return ember__err(NULL, rc, "ember_open: master '%s': MPI_Init_thread failed",
-                              master);
+            return ember__err(NULL, rc, "ember_open: master '%s': MPI_Init_thread failed", master);
         return ember__err(NULL, rc, "ember_open: starting %d threads failed: %s", m.threads,
                           ember_strerror(rc));
     }

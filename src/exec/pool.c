@@ -208,7 +208,8 @@ static void pool_destroy(void *impl)
     ember__free(p);
 }
 
-static const ember__executor_ops pool_ops = {.name = "threads", .run = pool_run, .destroy = pool_destroy};
+static const ember__executor_ops pool_ops = {
+    .name = "threads", .run = pool_run, .destroy = pool_destroy};
 
 int ember__pool_create(int nthreads, const ember__executor_ops **ops, void **impl)
 {

@@ -19,6 +19,50 @@ static int nomem(ember_ctx *ctx, const char *action)
 
 /* ---------------------------------------------------------------- collect, take */
 
+/* ---------------------------------------------------------------- distributed states
+ *
+ * A distributed job ships each task's state to the ranks that did not run it
+ * (sched/job.c): pack writes it as bytes, unpack reads it into a reset state. */
+
+static int pack_u(ember_buf *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    return ember_buf_append(b, tmp, (size_t)(ember__varint_put(tmp, v) - tmp));
+}
+
+static int pack_bytes(ember_buf *b, const void *p, size_t n)
+{
+    return pack_u(b, n) || (n && ember_buf_append(b, p, n)) ? EMBER_ENOMEM : 0;
+}
+
+typedef struct unpacker {
+    const unsigned char *p, *end;
+    bool bad;
+} unpacker;
+
+static uint64_t unpack_u(unpacker *u)
+{
+    uint64_t v = 0;
+    const unsigned char *q = u->bad ? NULL : ember__varint_get(u->p, u->end, &v);
+    if (!q)
+        u->bad = true;
+    else
+        u->p = q;
+    return v;
+}
+
+static ember_bytes unpack_bytes(unpacker *u)
+{
+    uint64_t n = unpack_u(u);
+    if (u->bad || n > (uint64_t)(u->end - u->p)) {
+        u->bad = true;
+        return ember_bytes_of(NULL, 0);
+    }
+    ember_bytes b = ember_bytes_of(u->p, (size_t)n);
+    u->p += n;
+    return b;
+}
+
 typedef struct collect_state {
     ember_buf arena;
     ember_buf offs; /* where each record starts in arena (size_t each) */
@@ -88,10 +132,37 @@ static void collect_destroy(void *state)
     ember_buf_destroy(&s->offs);
 }
 
+static int collect_pack(const void *state, const ember__job *job, ember_buf *out)
+{
+    (void)job;
+    const collect_state *s = state;
+    return pack_u(out, s->n) || pack_bytes(out, s->arena.ptr, s->arena.len) ||
+                   pack_bytes(out, s->offs.ptr, s->offs.len)
+               ? EMBER_ENOMEM
+               : 0;
+}
+
+static int collect_unpack(void *state, const ember__job *job, ember_bytes in)
+{
+    (void)job;
+    collect_state *s = state;
+    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
+    uint64_t n = unpack_u(&u);
+    ember_bytes a = unpack_bytes(&u), o = unpack_bytes(&u);
+    if (u.bad || o.len != n * sizeof(size_t))
+        return EMBER_EIO;
+    if (ember_buf_set(&s->arena, a.ptr, a.len) || ember_buf_set(&s->offs, o.ptr, o.len))
+        return EMBER_ENOMEM;
+    s->n = (size_t)n;
+    return 0;
+}
+
 static const ember__sink_ops collect_sink = {.state_size = sizeof(collect_state),
                                              .push = collect_push,
                                              .reset = collect_reset,
-                                             .destroy = collect_destroy};
+                                             .destroy = collect_destroy,
+                                             .pack = collect_pack,
+                                             .unpack = collect_unpack};
 
 /* Move tasks' arenas and offsets out of the job into arenas[at..], offs[at..];
  * returns how many records they hold. */
@@ -243,8 +314,25 @@ static int count_reset(void *state, const ember__job *job)
     return 0;
 }
 
-static const ember__sink_ops count_sink = {
-    .state_size = sizeof(count_state), .push = count_push, .reset = count_reset};
+static int count_pack(const void *state, const ember__job *job, ember_buf *out)
+{
+    (void)job;
+    return pack_u(out, (uint64_t)((const count_state *)state)->n);
+}
+
+static int count_unpack(void *state, const ember__job *job, ember_bytes in)
+{
+    (void)job;
+    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
+    ((count_state *)state)->n = (int64_t)unpack_u(&u);
+    return u.bad ? EMBER_EIO : 0;
+}
+
+static const ember__sink_ops count_sink = {.state_size = sizeof(count_state),
+                                           .push = count_push,
+                                           .reset = count_reset,
+                                           .pack = count_pack,
+                                           .unpack = count_unpack};
 
 int ember__count_as(ember_rdd *rdd, const char *action, int64_t *out)
 {
@@ -345,10 +433,31 @@ static void reduce_destroy(void *state)
     ember_buf_destroy(&s->tmp);
 }
 
+static int reduce_pack(const void *state, const ember__job *job, ember_buf *out)
+{
+    (void)job;
+    const reduce_state *s = state;
+    return pack_u(out, s->has) || pack_bytes(out, s->acc.ptr, s->acc.len) ? EMBER_ENOMEM : 0;
+}
+
+static int reduce_unpack(void *state, const ember__job *job, ember_bytes in)
+{
+    (void)job;
+    reduce_state *s = state;
+    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
+    s->has = unpack_u(&u) != 0;
+    ember_bytes a = unpack_bytes(&u);
+    if (u.bad)
+        return EMBER_EIO;
+    return ember_buf_set(&s->acc, a.ptr, a.len) ? EMBER_ENOMEM : 0;
+}
+
 static const ember__sink_ops reduce_sink = {.state_size = sizeof(reduce_state),
                                             .push = reduce_push,
                                             .reset = reduce_reset,
-                                            .destroy = reduce_destroy};
+                                            .destroy = reduce_destroy,
+                                            .pack = reduce_pack,
+                                            .unpack = reduce_unpack};
 
 /* Combine the partitions' results on the driver: in order, or in a tree of depth
  * levels (Spark's treeReduce: groups of scale = ceil(n^(1/depth)) results). */
@@ -647,10 +756,44 @@ static void order_destroy(void *state)
     ember__free(s->heap);
 }
 
+static int order_pack(const void *state, const ember__job *job, ember_buf *out)
+{
+    (void)job;
+    const order_state *s = state;
+    int rc = pack_u(out, s->len);
+    for (size_t j = 0; !rc && j < s->len; j++)
+        rc = pack_bytes(out, s->slots[j].ptr, s->slots[j].len);
+    return rc ? EMBER_ENOMEM : 0;
+}
+
+/* The kept values, in slot order (what run_order gathers; the heap is not
+ * needed once the task is done). */
+static int order_unpack(void *state, const ember__job *job, ember_bytes in)
+{
+    (void)job;
+    order_state *s = state;
+    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
+    uint64_t n = unpack_u(&u);
+    if (u.bad || n > s->cap)
+        return EMBER_EIO;
+    for (size_t j = 0; j < n; j++) {
+        ember_bytes v = unpack_bytes(&u);
+        if (u.bad)
+            return EMBER_EIO;
+        if (ember_buf_set(&s->slots[j], v.ptr, v.len))
+            return EMBER_ENOMEM;
+        s->heap[j] = j;
+    }
+    s->len = (size_t)n;
+    return 0;
+}
+
 static const ember__sink_ops order_sink = {.state_size = sizeof(order_state),
                                            .push = order_push,
                                            .reset = order_reset,
-                                           .destroy = order_destroy};
+                                           .destroy = order_destroy,
+                                           .pack = order_pack,
+                                           .unpack = order_unpack};
 
 static int order_qsort_cmp(const void *x, const void *y, void *arg)
 {
@@ -743,8 +886,44 @@ static void cbv_destroy(void *state)
     ember__htab_destroy(&((cbv_state *)state)->tab);
 }
 
-static const ember__sink_ops cbv_sink = {
-    .state_size = sizeof(cbv_state), .push = cbv_push, .reset = cbv_reset, .destroy = cbv_destroy};
+static int cbv_pack(const void *state, const ember__job *job, ember_buf *out)
+{
+    (void)job;
+    const cbv_state *s = state;
+    size_t pos = 0;
+    ember_bytes k;
+    int64_t v;
+    int rc = pack_u(out, s->tab.len);
+    while (!rc && ember__htab_next(&s->tab, &pos, &k, &v))
+        rc = pack_bytes(out, k.ptr, k.len) || pack_u(out, (uint64_t)v) ? EMBER_ENOMEM : 0;
+    return rc;
+}
+
+static int cbv_unpack(void *state, const ember__job *job, ember_bytes in)
+{
+    (void)job;
+    cbv_state *s = state;
+    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
+    uint64_t n = unpack_u(&u);
+    for (uint64_t j = 0; !u.bad && j < n; j++) {
+        ember_bytes k = unpack_bytes(&u);
+        uint64_t v = unpack_u(&u);
+        if (u.bad)
+            break;
+        int64_t *slot = ember__htab_upsert(&s->tab, k);
+        if (!slot)
+            return EMBER_ENOMEM;
+        *slot += (int64_t)v;
+    }
+    return u.bad ? EMBER_EIO : 0;
+}
+
+static const ember__sink_ops cbv_sink = {.state_size = sizeof(cbv_state),
+                                         .push = cbv_push,
+                                         .reset = cbv_reset,
+                                         .destroy = cbv_destroy,
+                                         .pack = cbv_pack,
+                                         .unpack = cbv_unpack};
 
 static int rec_key_cmp(const void *x, const void *y)
 {
@@ -921,8 +1100,33 @@ static int stats_reset(void *state, const ember__job *job)
     return 0;
 }
 
-static const ember__sink_ops stats_sink = {
-    .state_size = sizeof(num_state), .push = stats_push, .reset = stats_reset};
+/* The counter and the int64 sum as their bytes: every rank runs the same build. */
+static int stats_pack(const void *state, const ember__job *job, ember_buf *out)
+{
+    (void)job;
+    const num_state *s = state;
+    return pack_bytes(out, &s->st, sizeof s->st) || pack_u(out, (uint64_t)s->isum) ? EMBER_ENOMEM
+                                                                                   : 0;
+}
+
+static int stats_unpack(void *state, const ember__job *job, ember_bytes in)
+{
+    (void)job;
+    num_state *s = state;
+    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
+    ember_bytes st = unpack_bytes(&u);
+    s->isum = (int64_t)unpack_u(&u);
+    if (u.bad || st.len != sizeof s->st)
+        return EMBER_EIO;
+    memcpy(&s->st, st.ptr, sizeof s->st);
+    return 0;
+}
+
+static const ember__sink_ops stats_sink = {.state_size = sizeof(num_state),
+                                           .push = stats_push,
+                                           .reset = stats_reset,
+                                           .pack = stats_pack,
+                                           .unpack = stats_unpack};
 
 static int run_stats(ember_rdd *rdd, const char *op, ember_num num, ember_stat_counter *out,
                      int64_t *isum)
@@ -1074,10 +1278,31 @@ static void hist_destroy(void *state)
     ember__free(((num_state *)state)->counts);
 }
 
+static int hist_pack(const void *state, const ember__job *job, ember_buf *out)
+{
+    const num_state *s = state;
+    const num_args *a = job->arg;
+    return pack_bytes(out, s->counts, a->nbuckets * sizeof *s->counts);
+}
+
+static int hist_unpack(void *state, const ember__job *job, ember_bytes in)
+{
+    num_state *s = state;
+    const num_args *a = job->arg;
+    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
+    ember_bytes c = unpack_bytes(&u);
+    if (u.bad || c.len != a->nbuckets * sizeof *s->counts)
+        return EMBER_EIO;
+    memcpy(s->counts, c.ptr, c.len);
+    return 0;
+}
+
 static const ember__sink_ops hist_sink = {.state_size = sizeof(num_state),
                                           .push = hist_push,
                                           .reset = hist_reset,
-                                          .destroy = hist_destroy};
+                                          .destroy = hist_destroy,
+                                          .pack = hist_pack,
+                                          .unpack = hist_unpack};
 
 static int run_histogram(ember_rdd *rdd, const char *op, num_args *a, ember_histogram *out)
 {

@@ -26,8 +26,8 @@ typedef struct task_stats {
 typedef struct batch {
     ember__job *job;
     task_stats *ts;
-    const int *map;   /* distributed: the job's tasks this rank runs (NULL: all) */
-    ember_buf *accs;  /* distributed: each task's accumulator updates, packed */
+    const int *map;  /* distributed: the job's tasks this rank runs (NULL: all) */
+    ember_buf *accs; /* distributed: each task's accumulator updates, packed */
 } batch;
 
 static void attempt_init(ember__task *t, ember__job *job, int i, int attempt)
@@ -411,8 +411,27 @@ static int count_reset(void *state, const ember__job *job)
     return 0;
 }
 
-static const ember__sink_ops count_sink = {
-    .state_size = sizeof(count_state), .push = count_push, .reset = count_reset};
+static int count_pack(const void *state, const ember__job *job, ember_buf *out)
+{
+    (void)job;
+    return put_u(out, (uint64_t)((const count_state *)state)->n);
+}
+
+static int count_unpack(void *state, const ember__job *job, ember_bytes in)
+{
+    (void)job;
+    uint64_t v;
+    if (!ember__varint_get(in.ptr, (const unsigned char *)in.ptr + in.len, &v))
+        return EMBER_EIO;
+    ((count_state *)state)->n = (int64_t)v;
+    return 0;
+}
+
+static const ember__sink_ops count_sink = {.state_size = sizeof(count_state),
+                                           .push = count_push,
+                                           .reset = count_reset,
+                                           .pack = count_pack,
+                                           .unpack = count_unpack};
 
 /* zip_with_index needs the size of every partition before it: a job of its own,
  * run once, the first time an action needs it (Spark runs it when the rdd is
