@@ -457,10 +457,34 @@ static void sample_destroy(void *state)
     ember_buf_destroy(&((sample_state *)state)->keys);
 }
 
+/* Distributed: the sampled keys travel as they are (encoded records). */
+static int sample_pack(const void *state, const ember__job *job, ember_buf *out)
+{
+    (void)job;
+    const sample_state *st = state;
+    return ember_buf_append(out, st->keys.ptr, st->keys.len) ? EMBER_ENOMEM : 0;
+}
+
+static int sample_unpack(void *state, const ember__job *job, ember_bytes in)
+{
+    (void)job;
+    sample_state *st = state;
+    if (ember_buf_set(&st->keys, in.ptr, in.len))
+        return EMBER_ENOMEM;
+    const unsigned char *p = st->keys.ptr, *end = p + st->keys.len;
+    ember_rec r;
+    int rc;
+    while ((rc = ember__rec_next(&p, end, &r)) == 1)
+        st->kept++;
+    return rc < 0 ? EMBER_EIO : 0;
+}
+
 static const ember__sink_ops sample_sink = {.state_size = sizeof(sample_state),
                                             .push = sample_push,
                                             .reset = sample_reset,
-                                            .destroy = sample_destroy};
+                                            .destroy = sample_destroy,
+                                            .pack = sample_pack,
+                                            .unpack = sample_unpack};
 
 /* sort_by_key's boundaries: sample the keys, sort them, take nparts - 1 evenly. */
 static int find_bounds(ember_rdd *n)
@@ -558,6 +582,106 @@ static int buckets_to_runs(ember_rdd *n)
     return 0;
 }
 
+/* ---------------------------------------------------------------- distributed shuffles */
+
+static int put_uv(ember_buf *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    return ember_buf_append(b, tmp, (size_t)(ember__varint_put(tmp, v) - tmp));
+}
+
+/* Map task m's records for reducer r as encoded records appended to out: its
+ * spilled runs' segments in run order, then what it kept in memory. The order
+ * is the one the reduce side would have merged them in. */
+static int map_output(const shuffle_src *s, int side, int m, int r, ember_buf *out)
+{
+    const ember__spill_file *f = &s->files[side][m];
+    int rc = 0;
+    for (int k = 0; f->fd >= 0 && k < f->nruns && !rc; k++) {
+        const uint64_t *row = f->offs + (size_t)k * (size_t)(s->nparts + 1);
+        ember__run_reader rd;
+        ember__reader_open(&rd, f->fd, row[r], row[r + 1]);
+        ember_rec rec;
+        while ((rc = ember__reader_next(&rd, &rec)) == 1)
+            if (ember__arena_put(out, rec))
+                rc = EMBER_ENOMEM;
+        ember__reader_close(&rd);
+        if (rc == 1)
+            rc = EMBER_ENOMEM;
+    }
+    const ember_buf *b = bucket(s, side, m, r);
+    if (!rc && b->len && ember_buf_append(out, b->ptr, b->len))
+        rc = EMBER_ENOMEM;
+    return rc;
+}
+
+/* Distributed (ranks > 1): after the map side of one side ran, each rank holds
+ * the outputs of its own map tasks. Every reducer's share of them goes to the
+ * rank that runs the reducer (its partition's owner), in one all-to-all
+ * exchange: a rank ends up with every map task's bucket for the reducers it
+ * runs, as if it had run every map task, and the reduce side reads them as
+ * usual. What a rank spilled travels as records and arrives in memory; a rank
+ * over its budget spills it again with the rest (buckets_to_runs). */
+static int exchange(ember_rdd *n, int side)
+{
+    shuffle_src *s = n->src;
+    ember_ctx *ctx = n->ctx;
+    int ranks = ctx->ranks, me = ctx->rank, rc = 0;
+    ember_buf *send = ember__calloc((size_t)ranks * 2, sizeof *send), *recv = send + ranks;
+    ember_buf one = {0};
+    if (!send)
+        rc = EMBER_ENOMEM;
+    for (int m = 0; !rc && m < s->nmaps[side]; m++) {
+        if (ember__task_owner(ctx, m) != me)
+            continue;
+        for (int r = 0; !rc && r < s->nparts; r++) {
+            int dst = ember__task_owner(ctx, r);
+            if (dst == me)
+                continue;
+            one.len = 0;
+            rc = map_output(s, side, m, r, &one);
+            if (!rc && one.len)
+                rc = put_uv(&send[dst], (uint64_t)m) || put_uv(&send[dst], (uint64_t)r) ||
+                             put_uv(&send[dst], one.len) ||
+                             ember_buf_append(&send[dst], one.ptr, one.len)
+                         ? EMBER_ENOMEM
+                         : 0;
+            ember_buf_destroy(&s->buckets[side][(size_t)m * (size_t)s->nparts + (size_t)r]);
+        }
+    }
+    /* every rank takes part, whatever happened here: a missing rank would hang
+     * the others */
+    ember_buf empty[1] = {{0}};
+    int xrc = send ? ctx->exec->alltoall(ctx->exec_impl, send, recv) : EMBER_ENOMEM;
+    (void)empty;
+    if (!rc)
+        rc = xrc;
+    for (int src = 0; !rc && src < ranks; src++) {
+        const unsigned char *p = recv[src].ptr, *end = p + recv[src].len;
+        while (!rc && p < end) {
+            uint64_t m, r, len;
+            if (!(p = ember__varint_get(p, end, &m)) || !(p = ember__varint_get(p, end, &r)) ||
+                !(p = ember__varint_get(p, end, &len)) || len > (uint64_t)(end - p) ||
+                m >= (uint64_t)s->nmaps[side] || r >= (uint64_t)s->nparts) {
+                rc = EMBER_EIO;
+                break;
+            }
+            ember_buf *b = &s->buckets[side][m * (uint64_t)s->nparts + r];
+            if (ember_buf_append(b, p, (size_t)len))
+                rc = EMBER_ENOMEM;
+            p += len;
+        }
+    }
+    for (int i = 0; send && i < 2 * ranks; i++)
+        ember_buf_destroy(&send[i]);
+    ember__free(send);
+    ember_buf_destroy(&one);
+    if (rc)
+        return ember__err(ctx, rc, "%s: exchanging the shuffle between ranks: %s", n->op,
+                          rc == EMBER_EIO ? "a message does not decode" : ember_strerror(rc));
+    return 0;
+}
+
 static int shuffle_stage(ember_rdd *n, const char *action)
 {
     (void)action;
@@ -598,6 +722,9 @@ static int shuffle_stage(ember_rdd *n, const char *action)
         }
         for (int m = 0; m < job->ntasks; m++) {
             map_state *st = ember__job_state(job, m);
+            f[m] = (ember__spill_file){.fd = -1};
+            if (ember__task_owner(n->ctx, m) != n->ctx->rank)
+                continue; /* another rank's map task: its outputs come by exchange */
             for (int r = 0; r < n->nparts; r++) {
                 b[(size_t)m * (size_t)n->nparts + (size_t)r] = st->out[r];
                 st->out[r] = (ember_buf){0};
@@ -611,6 +738,10 @@ static int shuffle_stage(ember_rdd *n, const char *action)
         s->buckets[side] = b;
         s->files[side] = f;
         ember__job_end(job, 0);
+        if (n->ctx->ranks > 1 && (rc = exchange(n, side))) {
+            drop_output(s);
+            return rc;
+        }
     }
     if (s->spilled) {
         int rc = buckets_to_runs(n);
@@ -1483,10 +1614,48 @@ static void local_destroy(void *state)
     ember_buf_destroy(&st->found);
 }
 
+/* Distributed: the table's entries as records, then the found values. */
+static int local_pack(const void *state, const ember__job *job, ember_buf *out)
+{
+    (void)job;
+    const local_state *st = state;
+    ember_buf recs = {0};
+    size_t pos = 0;
+    ember_rec r;
+    int rc = 0;
+    while (!rc && ember__kv_next(&st->kv, &pos, &r))
+        rc = ember__arena_put(&recs, r);
+    ember_rec two[2] = {{.val = ember_buf_bytes(&recs)}, {.val = ember_buf_bytes(&st->found)}};
+    for (int i = 0; i < 2 && !rc; i++)
+        rc = ember__arena_put(out, two[i]);
+    ember_buf_destroy(&recs);
+    return rc ? EMBER_ENOMEM : 0;
+}
+
+static int local_unpack(void *state, const ember__job *job, ember_bytes in)
+{
+    local_state *st = state;
+    const local_args *a = job->arg;
+    const unsigned char *p = in.ptr, *end = p + in.len;
+    ember_rec recs, found, r;
+    if (ember__rec_next(&p, end, &recs) != 1 || ember__rec_next(&p, end, &found) != 1)
+        return EMBER_EIO;
+    p = recs.val.ptr;
+    end = p + recs.val.len;
+    int rc = 0, more;
+    while (!rc && (more = ember__rec_next(&p, end, &r)) == 1)
+        rc = ember__kv_combine(&st->kv, r.key, r.val, a->fn ? a->fn : last_wins, a->arg);
+    if (!rc)
+        rc = ember_buf_set(&st->found, found.val.ptr, found.val.len);
+    return rc == EMBER_ENOMEM ? rc : rc ? EMBER_EIO : 0;
+}
+
 static const ember__sink_ops local_sink = {.state_size = sizeof(local_state),
                                            .push = local_push,
                                            .reset = local_reset,
-                                           .destroy = local_destroy};
+                                           .destroy = local_destroy,
+                                           .pack = local_pack,
+                                           .unpack = local_unpack};
 
 static int cmp_rec_keys(const void *x, const void *y)
 {
