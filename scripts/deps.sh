@@ -4,7 +4,7 @@
 set -euo pipefail
 what=${1:-build}
 pkgs=(gcc make cmake pkg-config libxxhash-dev zlib1g-dev libzstd-dev libjansson-dev libcsv-dev
-      libcurl4-openssl-dev)
+      libcurl4-openssl-dev libopenmpi-dev openmpi-bin)
 case "$what" in
   test) pkgs+=(libcmocka-dev libmicrohttpd-dev nginx-light libnginx-mod-http-echo) ;;
   bench) pkgs+=(python3 python3-dask python3-aiohttp python3-requests curl nginx-light
