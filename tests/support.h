@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -130,6 +131,13 @@ static char test_dir[64];
 static UNUSED int tmpdir_setup(void **state)
 {
     (void)state;
+    /* under mpirun every rank must see the same files (a shared file system):
+     * the launcher's directory, made and removed by tests/mpi/run.sh */
+    const char *shared = getenv("EMBER_TEST_DIR");
+    if (shared && strlen(shared) < sizeof test_dir) {
+        strcpy(test_dir, shared);
+        return 0;
+    }
     strcpy(test_dir, "/tmp/ember-test-XXXXXX");
     return mkdtemp(test_dir) ? 0 : -1;
 }
@@ -137,6 +145,8 @@ static UNUSED int tmpdir_setup(void **state)
 static UNUSED int tmpdir_teardown(void **state)
 {
     (void)state;
+    if (getenv("EMBER_TEST_DIR"))
+        return 0;
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_dir);
     return system(cmd);
@@ -151,12 +161,17 @@ static UNUSED const char *tmp_path(const char *name)
     return path[k];
 }
 
+/* Written aside and renamed into place: under mpirun every rank writes the same
+ * file, and none may read it half written. */
 static UNUSED void tmp_write(const char *name, const void *data, size_t len)
 {
-    FILE *f = fopen(tmp_path(name), "wb");
+    char aside[300];
+    snprintf(aside, sizeof aside, "%s.%d.tmp", tmp_path(name), (int)getpid());
+    FILE *f = fopen(aside, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(aside, tmp_path(name)), 0);
 }
 
 /* (sum, count) combiners over int64 values */

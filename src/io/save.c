@@ -349,6 +349,44 @@ static bool only_temporary(const char *dir)
     return only;
 }
 
+/* Make dir/_temporary for a save: dir must not exist unless conf.overwrite (a
+ * killed run's leftovers, _temporary alone, are cleared). 0, or the error with
+ * its message on ctx; *created when dir was made here. */
+static int prepare_dir(ember_ctx *ctx, const char *op, const char *dir, const char *tmp,
+                       bool *created)
+{
+    struct stat st;
+    int rc;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return ember__err(ctx, EMBER_EINVAL, "%s: %s exists and is not a directory", op, dir);
+        if (only_temporary(dir)) {
+            rm_tree(tmp); /* a killed run's leftovers */
+        } else if (!ctx->overwrite) {
+            return ember__err(ctx, EMBER_EINVAL,
+                              "%s: output directory %s already exists (set conf.overwrite to "
+                              "replace it)",
+                              op, dir);
+        } else if (rm_tree(dir) != 0) {
+            return ember__err(ctx, -errno, "%s: cannot remove %s: %s", op, dir, strerror(errno));
+        }
+    }
+    if (stat(dir, &st) != 0) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s", dir);
+        if ((rc = ember__mkdirs(path)))
+            return ember__err(ctx, rc, "%s: cannot create %s: %s", op, dir, strerror(-rc));
+        *created = true;
+    }
+    if (mkdir(tmp, 0755) != 0) {
+        rc = ember__err(ctx, -errno, "%s: cannot create %s: %s", op, tmp, strerror(errno));
+        if (*created)
+            rmdir(dir);
+        return rc;
+    }
+    return 0;
+}
+
 static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
 {
     const char *op = a.op;
@@ -374,37 +412,29 @@ static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
 
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s/_temporary", dir);
-    struct stat st;
     bool created = false;
-    if (stat(dir, &st) == 0) {
-        if (!S_ISDIR(st.st_mode))
-            return ember__err(ctx, EMBER_EINVAL, "%s: %s exists and is not a directory", op, dir);
-        if (only_temporary(dir)) {
-            rm_tree(tmp); /* a killed run's leftovers */
-        } else if (!ctx->overwrite) {
-            return ember__err(ctx, EMBER_EINVAL,
-                              "%s: output directory %s already exists (set conf.overwrite to "
-                              "replace it)",
-                              op, dir);
-        } else if (rm_tree(dir) != 0) {
-            return ember__err(ctx, -errno, "%s: cannot remove %s: %s", op, dir, strerror(errno));
-        }
-    }
-    if (stat(dir, &st) != 0) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s", dir);
-        if ((rc = ember__mkdirs(path)))
-            return ember__err(ctx, rc, "%s: cannot create %s: %s", op, dir, strerror(-rc));
-        created = true;
-    }
-    if (mkdir(tmp, 0755) != 0) {
-        rc = ember__err(ctx, -errno, "%s: cannot create %s: %s", op, tmp, strerror(errno));
-        goto out_cleanup;
-    }
+    /* Distributed: rank 0 prepares and commits the output directory (a shared
+     * file system); the tasks of every rank write under its _temporary/, and
+     * every rank returns what rank 0 found. */
+    bool leader = ctx->rank == 0;
+    if (leader)
+        rc = prepare_dir(ctx, op, dir, tmp, &created);
+    if ((rc = ember__agree(ctx, rc)))
+        return rc; /* rank 0 cleaned up what it made */
 
     ember__job *job;
-    if ((rc = ember__job_run(rdd, op, &save_sink, &a, NULL, 0, &job)))
-        goto out_cleanup;
+    if ((rc = ember__job_run(rdd, op, &save_sink, &a, NULL, 0, &job))) {
+        if (leader) { /* cleaned up before any rank returns */
+            rm_tree(tmp);
+            if (created)
+                rmdir(dir);
+        }
+        return ember__agree(ctx, rc);
+    }
+    if (!leader) {
+        ember__job_end(job, 0);
+        return ember__agree(ctx, 0);
+    }
     /* the job commit: every task committed; move the parts into place */
     for (int i = 0; i < job->ntasks && !rc; i++) {
         char from[PATH_MAX + 64], to[PATH_MAX + 64];
@@ -431,11 +461,10 @@ static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
         }
     }
     ember__job_end(job, rc);
-out_cleanup:
     rm_tree(tmp);
     if (rc && created)
         rmdir(dir);
-    return rc;
+    return ember__agree(ctx, rc);
 }
 
 int ember_save_as_text_file(ember_rdd *rdd, const char *dir, const char *codec)

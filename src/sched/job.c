@@ -315,6 +315,30 @@ out:
     return rc;
 }
 
+int ember__agree(ember_ctx *ctx, int rc)
+{
+    if (ctx->ranks <= 1)
+        return rc;
+    ember_buf b = {0};
+    if (ctx->rank == 0 &&
+        (put_u(&b, zig(rc)) || put_bytes(&b, ctx->errmsg, rc ? strlen(ctx->errmsg) : 0)))
+        b.len = 0; /* out of memory: the others get rank 0's rc as EMBER_ENOMEM below */
+    int xrc = ctx->exec->bcast(ctx->exec_impl, &b, 0);
+    uint64_t v = 0, len = 0;
+    const unsigned char *p = b.ptr, *end = p + b.len;
+    if (xrc || !b.len || !(p = ember__varint_get(p, end, &v)) ||
+        !(p = ember__varint_get(p, end, &len)) || len > (uint64_t)(end - p)) {
+        ember_buf_destroy(&b);
+        return ember__err(ctx, xrc ? xrc : EMBER_ENOMEM, "the ranks could not agree: %s",
+                          ember_strerror(xrc ? xrc : EMBER_ENOMEM));
+    }
+    int agreed = (int)unzig(v);
+    if (ctx->rank != 0 && agreed)
+        ember__err(ctx, agreed, "%.*s", (int)len, (const char *)p);
+    ember_buf_destroy(&b);
+    return agreed;
+}
+
 int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink, const void *arg,
                    const int *parts, int nparts, ember__job **out)
 {

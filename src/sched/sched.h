@@ -158,6 +158,10 @@ static inline int ember__job_state_index(const ember__job *job, const void *stat
 {
     return (int)((size_t)((const unsigned char *)state - job->states) / job->stride);
 }
+/* Distributed: what rank 0 decided (its rc, and its message on ctx when rc is
+ * not 0) on every rank, for steps only rank 0 takes (the output commit). rc as
+ * it is when local. */
+int ember__agree(ember_ctx *ctx, int rc);
 /* The rank that runs partition partition's tasks (0 when local). */
 int ember__task_owner(const ember_ctx *ctx, int partition);
 /* Record the job's stats (gather time: until now), free it, return rc. */

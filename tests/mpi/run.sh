@@ -13,4 +13,8 @@ if [ "${1:-}" = tcp ]; then
   shift
 fi
 export EMBER_TEST_MPI=1
-exec "$mpiexec" "${args[@]}" "$@"
+# one scratch directory for every rank (tests/support.h), removed after
+EMBER_TEST_DIR=$(mktemp -d /tmp/ember-test-mpi-XXXXXX)
+export EMBER_TEST_DIR
+trap 'rm -rf "$EMBER_TEST_DIR"' EXIT
+"$mpiexec" "${args[@]}" "$@"

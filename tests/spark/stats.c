@@ -39,7 +39,8 @@ static void test_counts(void **state)
 static void test_user_time_when_asked(void **state)
 {
     ember_ctx *ctx;
-    assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "local[2]", .stats = 1}), 0);
+    assert_int_equal(ember_open(&ctx, &(ember_conf){.master = test_master("local[2]"), .stats = 1}),
+                     0);
     assert_int_equal(count_of(ember_map(ember_range(ctx, 0, 20, 1, 2), slow_double, NULL)), 20);
     ember_job_stats js;
     assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);

@@ -135,7 +135,8 @@ static void test_existing_dir_and_leftovers(void **state)
     ember_close(ctx);
     /* conf.overwrite replaces it */
     ember_ctx *ow;
-    assert_int_equal(ember_open(&ow, &(ember_conf){.master = "local[2]", .overwrite = 1}), 0);
+    assert_int_equal(
+        ember_open(&ow, &(ember_conf){.master = test_master("local[2]"), .overwrite = 1}), 0);
     r = ember_map(ember_parallelize_i64(ow, v, 3, 3), tag, NULL);
     assert_int_equal(ember_save_as_text_file(r, dir, NULL), 0);
     assert_int_equal(count_parts(dir), 3);
@@ -164,9 +165,8 @@ static void test_csv_and_json_round_trip(void **state)
     ember_ctx *ctx = open_ctx("local[2]");
     char in[300];
     snprintf(in, sizeof in, "%s/in.csv", test_dir);
-    FILE *f = fopen(in, "wb");
-    fputs("name,note\nAda,\"a, b\"\nBob,\"say \"\"hi\"\"\nthere\"\n", f);
-    fclose(f);
+    static const char csv[] = "name,note\nAda,\"a, b\"\nBob,\"say \"\"hi\"\"\nthere\"\n";
+    tmp_write("in.csv", csv, sizeof csv - 1);
     ember_csv_opts o = {.header = 1};
     ember_rdd *rows = ember_read_csv(ctx, in, &o);
     const char *dir = tmp_path("csv-out");
