@@ -48,7 +48,7 @@ http {
   uwsgi_temp_path $dir/tmp/uwsgi;
   scgi_temp_path $dir/tmp/scgi;
   keepalive_requests 1000000;
-  limit_req_zone \$server_name zone=api:1m rate=120r/m;
+  limit_req_zone \$binary_remote_addr zone=api:1m rate=120r/m;
   split_clients "\${request_id}" \$fault { 5% "500"; 2% "close"; 2% "slow"; * "ok"; }
   server {
     listen 127.0.0.1:$port backlog=4096;
