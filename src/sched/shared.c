@@ -47,9 +47,26 @@ ember_broadcast *ember_broadcast_create(ember_ctx *ctx, const void *data, size_t
         ember__err(ctx, EMBER_EINVAL, "ember_broadcast_create: data is NULL with len %zu", len);
         return NULL;
     }
+    /* Distributed: rank 0's bytes, sent to every rank (MPI_Bcast), so a value
+     * only the driver read (a file, a query) is the same everywhere. Every rank
+     * calls this, as every rank builds the same program. */
+    ember_buf shared = {0};
+    if (ctx->ranks > 1) {
+        int rc = ctx->rank == 0 ? ember_buf_set(&shared, data, len) : 0;
+        int xrc = ctx->exec->bcast(ctx->exec_impl, &shared, 0);
+        if (rc || xrc) {
+            ember_buf_destroy(&shared);
+            ember__err(ctx, rc ? rc : xrc, "ember_broadcast_create: sending rank 0's %zu bytes: %s",
+                       len, ember_strerror(rc ? rc : xrc));
+            return NULL;
+        }
+        data = shared.ptr;
+        len = shared.len;
+    }
     ember_broadcast *bc = ember__malloc(sizeof *bc + len);
     if (!bc || ember__handle_add(bc, EMBER__H_BCAST)) {
         ember__free(bc);
+        ember_buf_destroy(&shared);
         ember__err(ctx, EMBER_ENOMEM, "ember_broadcast_create: out of memory (%zu bytes)", len);
         return NULL;
     }
@@ -57,6 +74,7 @@ ember_broadcast *ember_broadcast_create(ember_ctx *ctx, const void *data, size_t
     bc->len = len;
     if (len)
         memcpy(bc->data, data, len);
+    ember_buf_destroy(&shared);
     bc->next = ctx->bcasts;
     ctx->bcasts = bc;
     return bc;
