@@ -12,6 +12,7 @@
  */
 #include <ember/ember.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +28,12 @@
 static const char USAGE[] =
     "usage: ember --version\n"
     "       ember --help\n"
-    "       ember submit [--master M] JOB.c [ARGS...]\n"
+    "       ember submit [--master M] [-n N] JOB.c [ARGS...]\n"
     "       ember http [--in FILE|-] [--out FILE|DIR/] [--concurrency N] [--rate N/s|N/min] ...\n"
     "\n"
     "submit compiles JOB.c against libember (cached by content) and runs it with ARGS.\n"
-    "  --master M   local, local[N], local[*] or local[N,F] (sets EMBER_MASTER)\n"
+    "  --master M   local, local[N], local[*], local[N,F], or mpi (sets EMBER_MASTER)\n"
+    "  -n N         with --master mpi: run N ranks through mpirun ($MPIRUN, default mpirun)\n"
     "environment: CC (compiler, default cc), CFLAGS (extra flags, default -O2),\n"
     "             EMBER_CACHE_DIR (default $XDG_CACHE_HOME/ember or ~/.cache/ember)\n"
     "\n"
@@ -148,13 +150,24 @@ static int compile(const char *job, const char *bin)
 static int submit(int argc, char **argv)
 {
     int i = 0;
-    if (i < argc && !strcmp(argv[i], "--master")) {
+    const char *ranks = NULL, *master = NULL;
+    while (i < argc && (!strcmp(argv[i], "--master") || !strcmp(argv[i], "-n"))) {
         if (i + 1 >= argc) {
-            fprintf(stderr, "ember submit: --master needs a value\n%s", USAGE);
+            fprintf(stderr, "ember submit: %s needs a value\n%s", argv[i], USAGE);
             return 2;
         }
-        setenv("EMBER_MASTER", argv[i + 1], 1);
+        if (!strcmp(argv[i], "-n"))
+            ranks = argv[i + 1];
+        else
+            master = argv[i + 1];
         i += 2;
+    }
+    if (master)
+        setenv("EMBER_MASTER", master, 1);
+    bool mpi = master && !strncmp(master, "mpi", 3);
+    if (ranks && (!mpi || atoi(ranks) < 1)) {
+        fprintf(stderr, "ember submit: -n N (N >= 1) goes with --master mpi\n%s", USAGE);
+        return 2;
     }
     if (i >= argc) {
         fprintf(stderr, "ember submit: no job file\n%s", USAGE);
@@ -199,6 +212,28 @@ static int submit(int argc, char **argv)
         return rc;
     }
     argv[i] = (char *)job; /* the job sees its own file name as argv[0] */
+    if (mpi) {
+        /* mpirun -n N [--allow-run-as-root] BIN ARGS: every rank runs the job */
+        const char *mpirun = getenv("MPIRUN") ? getenv("MPIRUN") : "mpirun";
+        char **av = calloc((size_t)(argc - i) + 8, sizeof *av);
+        if (!av)
+            return 1;
+        int k = 0;
+        av[k++] = (char *)mpirun;
+        av[k++] = "-n";
+        av[k++] = (char *)(ranks ? ranks : "1");
+        if (geteuid() == 0)
+            av[k++] = "--allow-run-as-root";
+        av[k++] = bin;
+        for (int j = i + 1; j < argc; j++)
+            av[k++] = argv[j];
+        av[k] = NULL;
+        execvp(mpirun, av);
+        fprintf(stderr, "ember submit: cannot run %s (Open MPI's openmpi-bin): %s\n", mpirun,
+                strerror(errno));
+        free(av);
+        return 1;
+    }
     execv(bin, argv + i);
     fprintf(stderr, "ember submit: cannot run %s: %s\n", bin, strerror(errno));
     return 1;

@@ -66,3 +66,11 @@ cmake --build "$tmp/consumer/build" >/dev/null
 LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/consumer/build/consumer" || fail "find_package consumer"
 PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --exists ember || fail "pkg-config"
 echo "cli: all passed"
+
+# submit on MPI: every rank runs the job through mpirun
+if command -v mpirun >/dev/null; then
+  out=$("$ember" submit --master mpi -n 2 "$src/examples/tiny.c" 5 2>&1) || fail "submit mpi: $out"
+  [ "$(printf '%s\n' "$out" | grep -c 'kept 333 of 1000.*on mpi')" = 2 ] || fail "submit mpi: $out"
+  if "$ember" submit -n 2 "$src/examples/tiny.c" 2>"$tmp/err"; then fail "-n without mpi accepted"; fi
+  grep -q -- "-n N (N >= 1) goes with --master mpi" "$tmp/err" || fail "-n message"
+fi
