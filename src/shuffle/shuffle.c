@@ -564,10 +564,13 @@ static int buckets_to_runs(ember_rdd *n)
     for (int side = 0; side < (n->parent2 ? 2 : 1); side++) {
         for (int m = 0; m < s->nmaps[side]; m++) {
             ember__spill_file *f = &s->files[side][m];
-            if (f->fd >= 0)
-                continue;
             ember_buf *b = &s->buckets[side][(size_t)m * (size_t)s->nparts];
-            int rc = ember__spill_open(f, n->ctx->spill_dir, why, sizeof why);
+            bool any = false;
+            for (int r = 0; r < s->nparts && !any; r++)
+                any = b[r].len > 0;
+            if (!any)
+                continue; /* all in runs already, or nothing (another rank's map) */
+            int rc = f->fd >= 0 ? 0 : ember__spill_open(f, n->ctx->spill_dir, why, sizeof why);
             if (!rc)
                 rc = write_run(f, b, s->nparts, s->order, why, sizeof why);
             ember__run_done(f);
@@ -615,67 +618,108 @@ static int map_output(const shuffle_src *s, int side, int m, int r, ember_buf *o
     return rc;
 }
 
+static int buckets_to_runs(ember_rdd *n);
+
 /* Distributed (ranks > 1): after the map side of one side ran, each rank holds
  * the outputs of its own map tasks. Every reducer's share of them goes to the
- * rank that runs the reducer (its partition's owner), in one all-to-all
- * exchange: a rank ends up with every map task's bucket for the reducers it
- * runs, as if it had run every map task, and the reduce side reads them as
- * usual. What a rank spilled travels as records and arrives in memory; a rank
- * over its budget spills it again with the rest (buckets_to_runs). */
+ * rank that runs the reducer (its partition's owner) through all-to-all
+ * exchanges, so that a rank ends up with every map task's bucket for the
+ * reducers it runs, as if it had run every map task; the reduce side reads
+ * them as usual.
+ *
+ * Rounds: each round sends at most about a chunk (a share of the memory
+ * budget) to each rank, so the exchange's buffers stay within the budget
+ * whatever the shuffle's size. Each message starts with a byte saying whether
+ * its sender has more to send; the rounds go on while any rank has. What a
+ * rank spilled travels as records; what a rank receives past half its budget
+ * is spilled there as runs (merged on the reduce side as local spills are). */
 static int exchange(ember_rdd *n, int side)
 {
     shuffle_src *s = n->src;
     ember_ctx *ctx = n->ctx;
     int ranks = ctx->ranks, me = ctx->rank, rc = 0;
+    size_t chunk = ctx->memory_budget / (4 * (size_t)ranks);
+    if (chunk < ((size_t)64 << 10))
+        chunk = (size_t)64 << 10;
+    if (chunk > ((size_t)64 << 20))
+        chunk = (size_t)64 << 20;
     ember_buf *send = ember__calloc((size_t)ranks * 2, sizeof *send), *recv = send + ranks;
+    int *cur = ember__calloc((size_t)ranks + 1, sizeof *cur); /* per destination: pairs sent */
     ember_buf one = {0};
-    if (!send)
+    size_t received = 0;
+    bool told = false;
+    if (!send || !cur)
         rc = EMBER_ENOMEM;
-    for (int m = 0; !rc && m < s->nmaps[side]; m++) {
-        if (ember__task_owner(ctx, m) != me)
-            continue;
-        for (int r = 0; !rc && r < s->nparts; r++) {
-            int dst = ember__task_owner(ctx, r);
-            if (dst == me)
-                continue;
-            one.len = 0;
-            rc = map_output(s, side, m, r, &one);
-            if (!rc && one.len)
-                rc = put_uv(&send[dst], (uint64_t)m) || put_uv(&send[dst], (uint64_t)r) ||
-                             put_uv(&send[dst], one.len) ||
-                             ember_buf_append(&send[dst], one.ptr, one.len)
-                         ? EMBER_ENOMEM
-                         : 0;
-            ember_buf_destroy(&s->buckets[side][(size_t)m * (size_t)s->nparts + (size_t)r]);
-        }
-    }
-    /* every rank takes part, whatever happened here: a missing rank would hang
-     * the others */
-    ember_buf empty[1] = {{0}};
-    int xrc = send ? ctx->exec->alltoall(ctx->exec_impl, send, recv) : EMBER_ENOMEM;
-    (void)empty;
-    if (!rc)
-        rc = xrc;
-    for (int src = 0; !rc && src < ranks; src++) {
-        const unsigned char *p = recv[src].ptr, *end = p + recv[src].len;
-        while (!rc && p < end) {
-            uint64_t m, r, len;
-            if (!(p = ember__varint_get(p, end, &m)) || !(p = ember__varint_get(p, end, &r)) ||
-                !(p = ember__varint_get(p, end, &len)) || len > (uint64_t)(end - p) ||
-                m >= (uint64_t)s->nmaps[side] || r >= (uint64_t)s->nparts) {
-                rc = EMBER_EIO;
-                break;
-            }
-            ember_buf *b = &s->buckets[side][m * (uint64_t)s->nparts + r];
-            if (ember_buf_append(b, p, (size_t)len))
+    int mine = s->nmaps[side] > me ? (s->nmaps[side] - me + ranks - 1) / ranks : 0;
+    for (bool more_anywhere = true; more_anywhere;) {
+        bool more = false;
+        for (int dst = 0; send && dst < ranks; dst++) {
+            send[dst].len = 0;
+            if (ember_buf_append(&send[dst], "", 1) && !rc)
                 rc = EMBER_ENOMEM;
-            p += len;
+            int owned = s->nparts > dst ? (s->nparts - dst + ranks - 1) / ranks : 0;
+            int pairs = dst == me ? 0 : mine * owned;
+            while (!rc && cur[dst] < pairs && send[dst].len < chunk) {
+                int m = me + (cur[dst] / owned) * ranks, r = dst + (cur[dst] % owned) * ranks;
+                cur[dst]++;
+                one.len = 0;
+                rc = map_output(s, side, m, r, &one);
+                if (!rc && one.len)
+                    rc = put_uv(&send[dst], (uint64_t)m) || put_uv(&send[dst], (uint64_t)r) ||
+                                 put_uv(&send[dst], one.len) ||
+                                 ember_buf_append(&send[dst], one.ptr, one.len)
+                             ? EMBER_ENOMEM
+                             : 0;
+                ember_buf_destroy(&s->buckets[side][(size_t)m * (size_t)s->nparts + (size_t)r]);
+            }
+            more |= !rc && cur[dst] < pairs;
         }
+        for (int dst = 0; send && dst < ranks; dst++)
+            if (send[dst].len)
+                send[dst].ptr[0] = more;
+        /* every rank takes part in every round, whatever happened here: a
+         * missing rank would hang the others (a failed rank says it has no
+         * more, and fails after the others are done with it) */
+        int xrc = send ? ctx->exec->alltoall(ctx->exec_impl, send, recv) : EMBER_ENOMEM;
+        if (!rc)
+            rc = xrc;
+        more_anywhere = false;
+        for (int src = 0; send && src < ranks; src++) {
+            const unsigned char *p = recv[src].ptr, *end = p + recv[src].len;
+            if (p < end)
+                more_anywhere |= *p++ != 0;
+            while (!rc && p < end) {
+                uint64_t m, r, len;
+                if (!(p = ember__varint_get(p, end, &m)) || !(p = ember__varint_get(p, end, &r)) ||
+                    !(p = ember__varint_get(p, end, &len)) || len > (uint64_t)(end - p) ||
+                    m >= (uint64_t)s->nmaps[side] || r >= (uint64_t)s->nparts) {
+                    rc = EMBER_EIO;
+                    break;
+                }
+                ember_buf *b = &s->buckets[side][m * (uint64_t)s->nparts + r];
+                if (ember_buf_append(b, p, (size_t)len))
+                    rc = EMBER_ENOMEM;
+                received += (size_t)len;
+                p += len;
+            }
+        }
+        if (!rc && received + (size_t)atomic_load(&s->kept) > ctx->memory_budget / 2) {
+            s->spilled = true; /* the reduce side merges runs from now on */
+            if ((rc = buckets_to_runs(n)))
+                told = true; /* its message is on the context; this rank keeps taking
+                                part in the rounds until every rank is done */
+            received = 0;
+        }
+        if (!send)
+            break;
     }
     for (int i = 0; send && i < 2 * ranks; i++)
         ember_buf_destroy(&send[i]);
     ember__free(send);
+    ember__free(cur);
     ember_buf_destroy(&one);
+    if (rc && told)
+        return rc;
     if (rc)
         return ember__err(ctx, rc, "%s: exchanging the shuffle between ranks: %s", n->op,
                           rc == EMBER_EIO ? "a message does not decode" : ember_strerror(rc));
