@@ -94,4 +94,5 @@ printf '\n%s\n' "$table" >>"$here/RESULTS.md"
 bash "$here/run_shuffle.sh" "$build"
 bash "$here/run_spill.sh" "$build"
 # HTTP against a local nginx; the throttled part takes ~7.5 minutes a run
+bash "$here/run_mpi.sh" "$build"
 bash "$here/run_http.sh" "$build" all
