@@ -54,6 +54,13 @@ static inline unsigned char *ember__varint_put(unsigned char *p, uint64_t v)
     return p;
 }
 
+/* Append v as a varint to b. 0 or EMBER_ENOMEM. */
+static inline int ember__buf_varint(ember_buf *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    return ember_buf_append(b, tmp, (size_t)(ember__varint_put(tmp, v) - tmp));
+}
+
 /* Decode one varint; NULL when it runs past end or is longer than 10 bytes. */
 static inline const unsigned char *ember__varint_get(const unsigned char *p,
                                                      const unsigned char *end, uint64_t *v)

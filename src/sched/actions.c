@@ -24,15 +24,9 @@ static int nomem(ember_ctx *ctx, const char *action)
  * A distributed job ships each task's state to the ranks that did not run it
  * (sched/job.c): pack writes it as bytes, unpack reads it into a reset state. */
 
-static int pack_u(ember_buf *b, uint64_t v)
-{
-    unsigned char tmp[10];
-    return ember_buf_append(b, tmp, (size_t)(ember__varint_put(tmp, v) - tmp));
-}
-
 static int pack_bytes(ember_buf *b, const void *p, size_t n)
 {
-    return pack_u(b, n) || (n && ember_buf_append(b, p, n)) ? EMBER_ENOMEM : 0;
+    return ember__buf_varint(b, n) || (n && ember_buf_append(b, p, n)) ? EMBER_ENOMEM : 0;
 }
 
 typedef struct unpacker {
@@ -136,7 +130,7 @@ static int collect_pack(const void *state, const ember__job *job, ember_buf *out
 {
     (void)job;
     const collect_state *s = state;
-    return pack_u(out, s->n) || pack_bytes(out, s->arena.ptr, s->arena.len) ||
+    return ember__buf_varint(out, s->n) || pack_bytes(out, s->arena.ptr, s->arena.len) ||
                    pack_bytes(out, s->offs.ptr, s->offs.len)
                ? EMBER_ENOMEM
                : 0;
@@ -317,7 +311,7 @@ static int count_reset(void *state, const ember__job *job)
 static int count_pack(const void *state, const ember__job *job, ember_buf *out)
 {
     (void)job;
-    return pack_u(out, (uint64_t)((const count_state *)state)->n);
+    return ember__buf_varint(out, (uint64_t)((const count_state *)state)->n);
 }
 
 static int count_unpack(void *state, const ember__job *job, ember_bytes in)
@@ -437,7 +431,8 @@ static int reduce_pack(const void *state, const ember__job *job, ember_buf *out)
 {
     (void)job;
     const reduce_state *s = state;
-    return pack_u(out, s->has) || pack_bytes(out, s->acc.ptr, s->acc.len) ? EMBER_ENOMEM : 0;
+    return ember__buf_varint(out, s->has) || pack_bytes(out, s->acc.ptr, s->acc.len) ? EMBER_ENOMEM
+                                                                                     : 0;
 }
 
 static int reduce_unpack(void *state, const ember__job *job, ember_bytes in)
@@ -760,7 +755,7 @@ static int order_pack(const void *state, const ember__job *job, ember_buf *out)
 {
     (void)job;
     const order_state *s = state;
-    int rc = pack_u(out, s->len);
+    int rc = ember__buf_varint(out, s->len);
     for (size_t j = 0; !rc && j < s->len; j++)
         rc = pack_bytes(out, s->slots[j].ptr, s->slots[j].len);
     return rc ? EMBER_ENOMEM : 0;
@@ -893,9 +888,10 @@ static int cbv_pack(const void *state, const ember__job *job, ember_buf *out)
     size_t pos = 0;
     ember_bytes k;
     int64_t v;
-    int rc = pack_u(out, s->tab.len);
+    int rc = ember__buf_varint(out, s->tab.len);
     while (!rc && ember__htab_next(&s->tab, &pos, &k, &v))
-        rc = pack_bytes(out, k.ptr, k.len) || pack_u(out, (uint64_t)v) ? EMBER_ENOMEM : 0;
+        rc =
+            pack_bytes(out, k.ptr, k.len) || ember__buf_varint(out, (uint64_t)v) ? EMBER_ENOMEM : 0;
     return rc;
 }
 
@@ -1105,8 +1101,9 @@ static int stats_pack(const void *state, const ember__job *job, ember_buf *out)
 {
     (void)job;
     const num_state *s = state;
-    return pack_bytes(out, &s->st, sizeof s->st) || pack_u(out, (uint64_t)s->isum) ? EMBER_ENOMEM
-                                                                                   : 0;
+    return pack_bytes(out, &s->st, sizeof s->st) || ember__buf_varint(out, (uint64_t)s->isum)
+               ? EMBER_ENOMEM
+               : 0;
 }
 
 static int stats_unpack(void *state, const ember__job *job, ember_bytes in)

@@ -147,15 +147,9 @@ int ember__task_owner(const ember_ctx *ctx, int partition)
     return ctx->ranks > 1 ? partition % ctx->ranks : 0;
 }
 
-static int put_u(ember_buf *b, uint64_t v)
-{
-    unsigned char tmp[10];
-    return ember_buf_append(b, tmp, (size_t)(ember__varint_put(tmp, v) - tmp));
-}
-
 static int put_bytes(ember_buf *b, const void *p, size_t n)
 {
-    return put_u(b, n) || (n && ember_buf_append(b, p, n)) ? EMBER_ENOMEM : 0;
+    return ember__buf_varint(b, n) || (n && ember_buf_append(b, p, n)) ? EMBER_ENOMEM : 0;
 }
 
 static uint64_t zig(int64_t v)
@@ -194,9 +188,10 @@ static int run_distributed(ember__job *job, batch *b)
         ctx->exec->run(ctx->exec_impl, nmine, run_task, b);
 
     /* this rank's part: its first failure, then each of its tasks */
-    rc = put_u(&out, zig(job->err)) || put_u(&out, (uint64_t)job->err_task) ||
+    rc = ember__buf_varint(&out, zig(job->err)) ||
+         ember__buf_varint(&out, (uint64_t)job->err_task) ||
          put_bytes(&out, job->errmsg, job->err ? strlen(job->errmsg) : 0) ||
-         put_u(&out, (uint64_t)nmine);
+         ember__buf_varint(&out, (uint64_t)nmine);
     for (int k = 0; !rc && k < nmine; k++) {
         int i = mine[k];
         const task_stats *t = &b->ts[i];
@@ -216,7 +211,7 @@ static int run_distributed(ember__job *job, batch *b)
                           (uint64_t)i,
                           0};
         for (int f = 0; f < 14 && !rc; f++)
-            rc = put_u(&out, v[f]);
+            rc = ember__buf_varint(&out, v[f]);
         if (!rc)
             rc = put_bytes(&out, accs[i].ptr, accs[i].len);
         state.len = 0;
@@ -320,8 +315,8 @@ int ember__agree(ember_ctx *ctx, int rc)
     if (ctx->ranks <= 1)
         return rc;
     ember_buf b = {0};
-    if (ctx->rank == 0 &&
-        (put_u(&b, zig(rc)) || put_bytes(&b, ctx->errmsg, rc ? strlen(ctx->errmsg) : 0)))
+    if (ctx->rank == 0 && (ember__buf_varint(&b, zig(rc)) ||
+                           put_bytes(&b, ctx->errmsg, rc ? strlen(ctx->errmsg) : 0)))
         b.len = 0; /* out of memory: the others get rank 0's rc as EMBER_ENOMEM below */
     int xrc = ctx->exec->bcast(ctx->exec_impl, &b, 0);
     uint64_t v = 0, len = 0;
@@ -438,7 +433,7 @@ static int count_reset(void *state, const ember__job *job)
 static int count_pack(const void *state, const ember__job *job, ember_buf *out)
 {
     (void)job;
-    return put_u(out, (uint64_t)((const count_state *)state)->n);
+    return ember__buf_varint(out, (uint64_t)((const count_state *)state)->n);
 }
 
 static int count_unpack(void *state, const ember__job *job, ember_bytes in)

@@ -587,12 +587,6 @@ static int buckets_to_runs(ember_rdd *n)
 
 /* ---------------------------------------------------------------- distributed shuffles */
 
-static int put_uv(ember_buf *b, uint64_t v)
-{
-    unsigned char tmp[10];
-    return ember_buf_append(b, tmp, (size_t)(ember__varint_put(tmp, v) - tmp));
-}
-
 /* Map task m's records for reducer r as encoded records appended to out: its
  * spilled runs' segments in run order, then what it kept in memory. The order
  * is the one the reduce side would have merged them in. */
@@ -665,8 +659,9 @@ static int exchange(ember_rdd *n, int side)
                 one.len = 0;
                 rc = map_output(s, side, m, r, &one);
                 if (!rc && one.len)
-                    rc = put_uv(&send[dst], (uint64_t)m) || put_uv(&send[dst], (uint64_t)r) ||
-                                 put_uv(&send[dst], one.len) ||
+                    rc = ember__buf_varint(&send[dst], (uint64_t)m) ||
+                                 ember__buf_varint(&send[dst], (uint64_t)r) ||
+                                 ember__buf_varint(&send[dst], one.len) ||
                                  ember_buf_append(&send[dst], one.ptr, one.len)
                              ? EMBER_ENOMEM
                              : 0;
