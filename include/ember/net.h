@@ -49,17 +49,18 @@ typedef struct ember_http_conf {
      * own transfers from its own thread with libcurl's multi interface, so
      * local[2] with 500 puts 1,000 requests in flight from two threads. */
     int max_in_flight;
-    /* Connections open at once, all tasks of the process together, shared
-     * evenly among the tasks that can run at once (0: no cap but the window). */
+    /* Connections open at once, all tasks of the job together (every rank's),
+     * shared evenly among the tasks that can run at once (0: no cap but the
+     * window). */
     int max_connections;
     /* Connections to one host, likewise shared (0: no cap). */
     int max_host_connections;
 
     /* Rate limit: a token bucket shared by every task of this rdd in the
-     * process. rate: requests a second (0: none; 2 is 120 a minute); burst: the
-     * bucket's size (0: max(1, rate)). A 429, or a 503 with Retry-After, pauses
-     * the whole bucket for the time the server asks (seconds or an HTTP date),
-     * or for a backoff delay when it does not say. */
+     * process (under MPI each rank has one with its share of rate and burst). rate: requests a
+     * second (0: none; 2 is 120 a minute); burst: the bucket's size (0: max(1, rate)). A 429, or a
+     * 503 with Retry-After, pauses the whole bucket for the time the server asks (seconds or an
+     * HTTP date), or for a backoff delay when it does not say. */
     double rate;
     double burst;
 

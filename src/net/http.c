@@ -925,7 +925,7 @@ static int http_feed(ember_rdd *n, int part, ember_out *sink)
     }
     for (int i = 0; i < e.cap; i++)
         e.slots[i].e = &e;
-    int tasks = ember_parallelism(n->ctx);
+    int tasks = ember_parallelism(n->ctx) * (n->ctx->ranks > 1 ? n->ctx->ranks : 1);
     if (c->max_connections > 0)
         curl_multi_setopt(e.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
                           (long)((c->max_connections + tasks - 1) / tasks));
@@ -1094,9 +1094,12 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
     c.headers = c.headers ? keep_list(s, c.headers, NULL, &rc) : NULL;
     c.keep_headers = keep_list(s, c.keep_headers, "Content-Type", &rc);
     s->conf = c;
-    s->bucket.rate = c.rate;
-    s->bucket.burst = c.burst;
-    s->bucket.tokens = c.burst;
+    /* under MPI each rank has its bucket: the limit is the job's, so each takes
+     * its share (a burst of at least one) */
+    int ranks = ctx->ranks > 1 ? ctx->ranks : 1;
+    s->bucket.rate = c.rate / ranks;
+    s->bucket.burst = c.burst / ranks >= 1 ? c.burst / ranks : 1;
+    s->bucket.tokens = s->bucket.burst;
     s->bucket.last_ns = ember__now_ns();
     if (!rc && !(s->share = curl_share_init()))
         rc = EMBER_ENOMEM;
