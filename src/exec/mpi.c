@@ -62,45 +62,50 @@ static int mpi_run(void *impl, int ntasks, ember__task_fn *fn, void *batch)
     return m->pool_ops->run(m->pool, ntasks, fn, batch);
 }
 
-/* Counts travel as int: a rank's share of one exchange stays under 2 GiB. */
-static int as_count(size_t n, int *out)
+/* Counts travel as int: one rank's part of an exchange stays under 2 GiB. A
+ * rank that cannot take part (a part too big, no memory for what it receives)
+ * still goes through every step the others go through, and all of them fail
+ * together: a rank that left an exchange would leave the others waiting. */
+
+/* Whether any rank says so (an all-reduce of a flag). */
+static bool any_rank(bool mine)
 {
-    if (n > INT_MAX)
-        return EMBER_ERANGE;
-    *out = (int)n;
-    return 0;
+    int in = mine, out = 0;
+    MPI_Request r;
+    MPI_Iallreduce(&in, &out, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &r);
+    wait_for(&r);
+    return out != 0;
 }
 
 static int mpi_allgather(void *impl, const ember_buf *mine, ember_buf *all, size_t *offs)
 {
     mpi_impl *m = impl;
-    int n = m->ranks, rc;
-    int mylen;
-    if ((rc = as_count(mine->len, &mylen)))
-        return rc;
-    int *lens = ember__calloc((size_t)n * 2, sizeof *lens), *displs = lens + n;
-    if (!lens)
+    int n = m->ranks;
+    int mylen = mine->len > INT_MAX ? -1 : (int)mine->len;
+    int *lens = ember__calloc((size_t)n * 2, sizeof *lens);
+    if (!lens) /* 8 bytes a rank: the one step a rank cannot go through */
         return EMBER_ENOMEM;
+    bool bad = false;
     MPI_Request r;
     MPI_Iallgather(&mylen, 1, MPI_INT, lens, 1, MPI_INT, MPI_COMM_WORLD, &r);
     wait_for(&r);
     size_t total = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; !bad && i < n; i++) {
+        bad |= lens[i] < 0;
         offs[i] = total;
-        total += (size_t)lens[i];
+        total += lens[i] > 0 ? (size_t)lens[i] : 0;
     }
     offs[n] = total;
-    if (total > INT_MAX) {
+    bad |= total > INT_MAX;
+    all->len = 0;
+    bad |= !bad && ember__buf_reserve(all, total + 1) != 0;
+    if (any_rank(bad)) {
         ember__free(lens);
-        return EMBER_ERANGE;
+        return mylen < 0 || total > INT_MAX ? EMBER_ERANGE : EMBER_ENOMEM;
     }
+    int *displs = lens + n;
     for (int i = 0; i < n; i++)
         displs[i] = (int)offs[i];
-    all->len = 0;
-    if (ember__buf_reserve(all, total + 1)) {
-        ember__free(lens);
-        return EMBER_ENOMEM;
-    }
     MPI_Iallgatherv(mine->ptr ? mine->ptr : (void *)"", mylen, MPI_BYTE, all->ptr, lens, displs,
                     MPI_BYTE, MPI_COMM_WORLD, &r);
     wait_for(&r);
@@ -112,24 +117,37 @@ static int mpi_allgather(void *impl, const ember_buf *mine, ember_buf *all, size
 static int mpi_alltoall(void *impl, const ember_buf *send, ember_buf *recv)
 {
     mpi_impl *m = impl;
-    int n = m->ranks, rc = 0;
+    int n = m->ranks;
     int *v = ember__calloc((size_t)n * 4, sizeof *v);
-    if (!v)
+    if (!v) /* 16 bytes a rank: the one step a rank cannot go through */
         return EMBER_ENOMEM;
     int *scount = v, *sdispl = v + n, *rcount = v + 2 * n, *rdispl = v + 3 * n;
-    ember_buf out = {0};
+    ember_buf out = {0}, in = {0};
     size_t stotal = 0;
-    for (int i = 0; i < n && !rc; i++) {
-        rc = as_count(send[i].len, &scount[i]);
+    bool big = false;
+    for (int i = 0; i < n; i++) {
+        scount[i] = send[i].len > INT_MAX ? -1 : (int)send[i].len;
+        big |= scount[i] < 0;
         stotal += send[i].len;
     }
-    if (!rc && stotal > INT_MAX)
-        rc = EMBER_ERANGE;
-    if (!rc && ember__buf_reserve(&out, stotal + 1))
-        rc = EMBER_ENOMEM;
-    if (rc) {
+    big |= stotal > INT_MAX;
+    MPI_Request r;
+    MPI_Ialltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, MPI_COMM_WORLD, &r);
+    wait_for(&r);
+    size_t rtotal = 0;
+    for (int i = 0; i < n; i++) {
+        big |= rcount[i] < 0;
+        rdispl[i] = (int)(rtotal > INT_MAX ? 0 : rtotal);
+        rtotal += rcount[i] > 0 ? (size_t)rcount[i] : 0;
+    }
+    big |= rtotal > INT_MAX;
+    bool nomem =
+        !big && (ember__buf_reserve(&out, stotal + 1) || ember__buf_reserve(&in, rtotal + 1));
+    if (any_rank(big || nomem)) {
+        ember_buf_destroy(&in);
+        ember_buf_destroy(&out);
         ember__free(v);
-        return rc;
+        return big ? EMBER_ERANGE : EMBER_ENOMEM;
     }
     for (int i = 0; i < n; i++) {
         sdispl[i] = (int)out.len;
@@ -137,24 +155,10 @@ static int mpi_alltoall(void *impl, const ember_buf *send, ember_buf *recv)
             memcpy(out.ptr + out.len, send[i].ptr, send[i].len);
         out.len += send[i].len;
     }
-    MPI_Request r;
-    MPI_Ialltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, MPI_COMM_WORLD, &r);
+    MPI_Ialltoallv(out.ptr, scount, sdispl, MPI_BYTE, in.ptr, rcount, rdispl, MPI_BYTE,
+                   MPI_COMM_WORLD, &r);
     wait_for(&r);
-    size_t rtotal = 0;
-    for (int i = 0; i < n; i++) {
-        rdispl[i] = (int)rtotal;
-        rtotal += (size_t)rcount[i];
-    }
-    ember_buf in = {0};
-    if (rtotal > INT_MAX)
-        rc = EMBER_ERANGE;
-    else if (ember__buf_reserve(&in, rtotal + 1))
-        rc = EMBER_ENOMEM;
-    /* every rank takes part even when it cannot keep the data: a rank that left
-     * the exchange would hang the others */
-    MPI_Ialltoallv(out.ptr, scount, sdispl, MPI_BYTE, rc ? NULL : in.ptr, rc ? scount : rcount,
-                   rc ? sdispl : rdispl, MPI_BYTE, MPI_COMM_WORLD, &r);
-    wait_for(&r);
+    int rc = 0;
     for (int i = 0; !rc && i < n; i++) {
         recv[i].len = 0;
         if (ember_buf_append(&recv[i], in.ptr + rdispl[i], (size_t)rcount[i]))
@@ -173,13 +177,15 @@ static int mpi_bcast(void *impl, ember_buf *buf, int root)
     MPI_Request r;
     MPI_Ibcast(&len, 1, MPI_UNSIGNED_LONG_LONG, root, MPI_COMM_WORLD, &r);
     wait_for(&r);
-    if (len > INT_MAX)
+    if (len > INT_MAX) /* every rank sees the same length: all stop here */
         return EMBER_ERANGE;
+    bool nomem = false;
     if (m->rank != root) {
         buf->len = 0;
-        if (ember__buf_reserve(buf, (size_t)len + 1))
-            return EMBER_ENOMEM; /* the job ends: the root waits for this rank */
+        nomem = ember__buf_reserve(buf, (size_t)len + 1) != 0;
     }
+    if (any_rank(nomem))
+        return EMBER_ENOMEM;
     MPI_Ibcast(buf->ptr, (int)len, MPI_BYTE, root, MPI_COMM_WORLD, &r);
     wait_for(&r);
     buf->len = (size_t)len;
