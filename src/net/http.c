@@ -939,6 +939,11 @@ static int http_feed(ember_rdd *n, int part, ember_out *sink)
     curl_multi_setopt(e.multi, CURLMOPT_TIMERDATA, &e);
 
     rc = ember__compute(n->parent, part, &e.in);
+    /* Every request has started: a connection that falls idle now can only serve
+     * a retry, so close it while the rest are still waiting on their servers
+     * rather than all of them after the last answer. */
+    if (!rc)
+        curl_multi_setopt(e.multi, CURLMOPT_MAXCONNECTS, 1L);
     while (!rc && e.count) {
         if (!(rc = pump(&e, e.slots[e.head].state != S_FINAL)))
             rc = settle(&e);
