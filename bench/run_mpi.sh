@@ -2,7 +2,7 @@
 # The MPI backend on this machine, medians of RUNS: word count of the 200 MB Zipf
 # corpus at mpirun -n 2 (one thread a rank) beside local[2]; reduce_by_key of
 # 20 M generated keys (shuffle MB/s); the CPU a rank uses while it waits 2 s
-# for another. Appends a table to bench/RESULTS.md.
+# for another; the serial C word count beside them. Appends a table to bench/RESULTS.md.
 #   bench/run_mpi.sh [BUILD_DIR]
 set -euo pipefail
 build=${1:-build}
@@ -16,6 +16,7 @@ mkdir -p "$data"
 [ -s "$data/zipf.txt" ] || "$build/bench/gen_data" zipf "$data/zipf.txt" 200
 cat "$data/zipf.txt" >/dev/null
 
+ws=$(median "$build/bench/wc_serial" "$data/zipf.txt")
 wl=$(median "$build/bench/bench_shuffle" wordcount "$data/zipf.txt" 'local[2]')
 wm=$(median "${mpi[@]}" "$build/bench/bench_shuffle" wordcount "$data/zipf.txt" 'mpi[1]')
 rl=$(median "$build/bench/bench_shuffle" rbk 20000000 'local[2]')
@@ -29,6 +30,9 @@ table=$(cat <<TXT
 |---|---:|---:|---:|
 | word count of the 200 MB Zipf corpus, MB/s of input | $wl | $wm | $(ratio "$wm" "$wl") |
 | reduce_by_key of 20 M generated keys (12.6 M distinct), shuffle MB/s | $rl | $rm_ | $(ratio "$rm_" "$rl") |
+
+The hand-written serial C word count (bench/wc_serial.c) ran at **$ws MB/s** in the same
+run: \`mpirun -n 2\` is $(ratio "$wm" "$ws")× it, \`local[2]\` $(ratio "$wl" "$ws")×.
 
 A rank that waits 2 s for the other (partition 1 works, partition 0 has nothing) used
 **$idle s** of CPU over the job: collectives are waited for with MPI_Test and sleeps,

@@ -4,12 +4,15 @@
  * threads; ember_http sends them with a window of --concurrency in flight in
  * all; the answers are written in input order, one per non-blank input line,
  * each {"line": N, "url", "status", "ok", "attempts", "latency_ms", "headers",
- * "body", "error"}. A second thread draws a progress line on a terminal. The
- * exit status is 1 when any request finally failed (summary on stderr), 2 for
- * bad usage or input. Uses only the public API.
+ * "body", "error"}. Answers are not held in memory: the tasks save them as
+ * part files, copied in order to the output. A second thread draws a progress
+ * line on a terminal. The exit status is 1 when any request finally failed
+ * (summary on stderr), 2 for bad usage or input. Under MPI every rank runs the
+ * command and shares the requests; rank 0 writes. Uses only the public API.
  */
 #include <ember/ember.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -207,6 +210,119 @@ static int to_json(ember_rec in, ember_out *out, void *arg)
     return rc;
 }
 
+/* Under MPI every rank runs this command: one writes, the others only help. */
+static bool writer(const ember_ctx *ctx)
+{
+    return ember_is_driver(ctx);
+}
+
+/* Copy PARTS part files of dir to f, in partition order. 0, or 2 with a message. */
+static int copy_parts(const char *dir, int parts, FILE *f, const char *name)
+{
+    char path[PATH_MAX + 32];
+    static char buf[1 << 16];
+    for (int i = 0; i < parts; i++) {
+        snprintf(path, sizeof path, "%s/part-%05d", dir, i);
+        FILE *p = fopen(path, "rb");
+        if (!p) {
+            if (errno == ENOENT)
+                continue;
+            fprintf(stderr, "ember http: cannot read %s: %s\n", path, strerror(errno));
+            return 2;
+        }
+        size_t k;
+        while ((k = fread(buf, 1, sizeof buf, p)) > 0)
+            if (fwrite(buf, 1, k, f) != k)
+                break;
+        bool bad = ferror(p) || ferror(f);
+        fclose(p);
+        if (bad) {
+            fprintf(stderr, "ember http: writing %s failed: %s\n", name, strerror(errno));
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* Remove what save_ordered's scratch directory holds (the part files, _SUCCESS). */
+static void remove_scratch(const char *scratch, int parts)
+{
+    char path[PATH_MAX + 48];
+    for (int i = 0; i < parts; i++) {
+        snprintf(path, sizeof path, "%s/parts/part-%05d", scratch, i);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/parts/_SUCCESS", scratch);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/parts", scratch);
+    rmdir(path);
+    rmdir(scratch);
+}
+
+/* The answers to one file (out) or to standard output (out NULL), in input
+ * order, without holding them all: the tasks save their partitions as part
+ * files in a scratch directory beside the output (the job's committed output),
+ * which are then copied in order. A file appears by a rename, whole or not at
+ * all. Returns 0, a negative code from the job, or 2 (a message printed). */
+static int save_ordered(ember_ctx *ctx, ember_rdd *json, const char *out, int parts)
+{
+    char scratch[PATH_MAX], parts_dir[PATH_MAX + 8], tmp[PATH_MAX + 16];
+    const char *base = out ? NULL : getenv("TMPDIR");
+    if (out) {
+        const char *slash = strrchr(out, '/');
+        snprintf(scratch, sizeof scratch, "%.*s/.ember-http-XXXXXX",
+                 slash ? (int)(slash - out) : 1, slash ? out : ".");
+    } else {
+        snprintf(scratch, sizeof scratch, "%s/ember-http-XXXXXX", base && *base ? base : "/tmp");
+    }
+    /* every rank must use the same directory: the writer makes it, all get its name */
+    bool made = writer(ctx) && mkdtemp(scratch);
+    if (writer(ctx) && !made) {
+        fprintf(stderr, "ember http: cannot make a scratch directory %s: %s\n", scratch,
+                strerror(errno));
+        scratch[0] = 0;
+    }
+    ember_broadcast *name = ember_broadcast_create(ctx, scratch, strlen(scratch) + 1);
+    if (!name) {
+        if (made)
+            rmdir(scratch);
+        return EMBER_ENOMEM;
+    }
+    snprintf(scratch, sizeof scratch, "%s", (const char *)ember_broadcast_value(name).ptr);
+    ember_broadcast_free(name);
+    if (!scratch[0])
+        return 2;
+    snprintf(parts_dir, sizeof parts_dir, "%s/parts", scratch);
+    int rc = ember_save_as_text_file(json, parts_dir, NULL);
+    if (!rc && writer(ctx)) {
+        FILE *f = stdout;
+        if (out) {
+            snprintf(tmp, sizeof tmp, "%s/answers", scratch);
+            if (!(f = fopen(tmp, "wb"))) {
+                fprintf(stderr, "ember http: cannot write %s: %s\n", tmp, strerror(errno));
+                rc = 2;
+            }
+        }
+        if (!rc)
+            rc = copy_parts(parts_dir, parts, f, out ? out : "the standard output");
+        bool to_stdout = f == stdout;
+        if (f && (to_stdout ? fflush(f) : fclose(f)) && !rc) {
+            fprintf(stderr, "ember http: writing %s failed: %s\n",
+                    to_stdout ? "the standard output" : out, strerror(errno));
+            rc = 2;
+        }
+        if (!rc && out && rename(tmp, out)) {
+            fprintf(stderr, "ember http: cannot write %s: %s\n", out, strerror(errno));
+            rc = 2;
+        }
+        if (out)
+            unlink(tmp);
+    }
+    if (writer(ctx))
+        remove_scratch(scratch, parts);
+    return rc;
+}
+
 int ember_cli_http(int argc, char **argv)
 {
     const char *in = "-", *out = NULL, *master = NULL;
@@ -281,7 +397,7 @@ int ember_cli_http(int argc, char **argv)
         free(l.data), free(l.recs), free(l.nums);
         return 2;
     }
-    int parts = ember_parallelism(ctx);
+    int parts = ember_parallelism(ctx) * ember_ranks(ctx); /* every rank's threads */
     if ((size_t)parts > l.n)
         parts = l.n ? (int)l.n : 1;
     hc.max_in_flight = (concurrency + parts - 1) / parts;
@@ -291,36 +407,16 @@ int ember_cli_http(int argc, char **argv)
 
     progress p = {.rdd = answers, .total = l.n};
     pthread_t th;
-    bool tty = isatty(STDERR_FILENO) && l.n > 0;
+    bool tty = isatty(STDERR_FILENO) && l.n > 0 && writer(ctx);
     if (tty && pthread_create(&th, NULL, progress_main, &p))
         tty = false;
 
     struct stat st;
     bool to_dir = out && (out[strlen(out) - 1] == '/' || (!stat(out, &st) && S_ISDIR(st.st_mode)));
-    if (to_dir) {
+    if (to_dir)
         rc = ember_save_as_text_file(json, out, NULL);
-    } else {
-        ember_result *res = NULL;
-        rc = ember_collect(json, &res);
-        FILE *f = !rc && out ? fopen(out, "wb") : stdout;
-        if (!f) {
-            fprintf(stderr, "ember http: cannot write %s: %s\n", out, strerror(errno));
-            rc = 2;
-        }
-        for (size_t i = 0; !rc && i < ember_result_len(res); i++) {
-            ember_bytes v = ember_result_at(res, i).val;
-            if (fwrite(v.ptr, 1, v.len, f) != v.len || fputc('\n', f) == EOF)
-                rc = 2;
-        }
-        if (f && f != stdout && fclose(f))
-            rc = 2;
-        else if (f == stdout && fflush(stdout))
-            rc = 2;
-        if (rc == 2 && f)
-            fprintf(stderr, "ember http: writing %s failed: %s\n", out ? out : "the output",
-                    strerror(errno));
-        ember_result_free(res);
-    }
+    else
+        rc = save_ordered(ctx, json, out, parts);
     if (tty) {
         atomic_store(&p.stop, true);
         pthread_join(th, NULL);
@@ -329,16 +425,18 @@ int ember_cli_http(int argc, char **argv)
     int status = 0;
     ember_http_counts c = {0};
     if (rc < 0) {
-        fprintf(stderr, "ember http: %s\n", ember_errmsg(ctx));
+        if (writer(ctx))
+            fprintf(stderr, "ember http: %s\n", ember_errmsg(ctx));
         status = 2;
     } else if (rc) {
         status = 2;
     } else if (!ember_http_counters(answers, &c) && c.failed) {
-        fprintf(stderr,
-                "ember http: %lld of %zu requests failed (sent %lld, retried %lld, throttled "
-                "%lld); see \"error\" in their lines\n",
-                (long long)c.failed, l.n, (long long)c.sent, (long long)c.retried,
-                (long long)c.throttled);
+        if (writer(ctx))
+            fprintf(stderr,
+                    "ember http: %lld of %zu requests failed (sent %lld, retried %lld, "
+                    "throttled %lld); see \"error\" in their lines\n",
+                    (long long)c.failed, l.n, (long long)c.sent, (long long)c.retried,
+                    (long long)c.throttled);
         status = 1;
     }
     ember_close(ctx);

@@ -25,6 +25,8 @@ while IFS= read -r line; do
   *) fail "line $n: $line" ;;
   esac
 done <"$tmp/out.jsonl"
+# the answers went through a scratch directory beside the output: none is left
+[ -z "$(ls -A "$tmp" | grep '^\.ember-http-')" ] || fail "scratch left: $(ls -A "$tmp")"
 # the input's line numbers are kept (line 51 is blank)
 head -1 "$tmp/out.jsonl" | grep -q '^{"line":1,' || fail "first line number"
 sed -n 51p "$tmp/out.jsonl" | grep -q '^{"line":52,"url":"[^"]*/delay/51"' || fail "line numbers skip blanks"
@@ -36,10 +38,12 @@ sed -n 51p "$tmp/out.jsonl" | grep -q '^{"line":52,"url":"[^"]*/delay/51"' || fa
   echo "not a url"
   echo "http://127.0.0.1:1/refused"
 } >"$tmp/mixed"
+mkdir "$tmp/scratch"
 set +e
-"$ember" http --retries 1 --timeout 2s <"$tmp/mixed" >"$tmp/mixed.out" 2>"$tmp/err"
+TMPDIR="$tmp/scratch" "$ember" http --retries 1 --timeout 2s <"$tmp/mixed" >"$tmp/mixed.out" 2>"$tmp/err"
 status=$?
 set -e
+[ -z "$(ls -A "$tmp/scratch")" ] || fail "scratch left in TMPDIR: $(ls -A "$tmp/scratch")"
 [ "$status" = 1 ] || fail "a failed request should exit 1, got $status"
 grep -q "ember http: 2 of 4 requests failed" "$tmp/err" || fail "summary: $(cat "$tmp/err")"
 [ "$(wc -l <"$tmp/mixed.out")" = 4 ] || fail "expected 4 answers"
@@ -73,6 +77,24 @@ if "$ember" http --in "$tmp/tls" --out "$tmp/tls.out" 2>"$tmp/err"; then fail "s
 grep -q '"error":"SSL peer certificate' "$tmp/tls.out" || grep -q '"error":"[^"]*certificate' "$tmp/tls.out" \
   || fail "no certificate error: $(head -1 "$tmp/tls.out")"
 "$ember" http --in "$tmp/tls" --out "$tmp/tls.out" --insecure || fail "--insecure"
+
+# under MPI every rank runs the command and sends its share; rank 0 writes the one
+# output, in input order, and the summary once
+if command -v mpirun >/dev/null; then
+  mpi=(mpirun --oversubscribe -n 2)
+  [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
+  { head -100 "$tmp/urls"; echo "http://127.0.0.1:1/refused"; } >"$tmp/mpi_urls"
+  set +e
+  "${mpi[@]}" "$ember" http --in "$tmp/mpi_urls" --out "$tmp/mpi.jsonl" --master 'mpi[1]' \
+    --retries 0 2>"$tmp/mpi_err"
+  status=$?
+  set -e
+  [ "$status" = 1 ] || fail "MPI run with one refused request exited $status: $(cat "$tmp/mpi_err")"
+  [ "$(grep -c 'requests failed' "$tmp/mpi_err")" = 1 ] || fail "MPI summary: $(cat "$tmp/mpi_err")"
+  [ "$(wc -l <"$tmp/mpi.jsonl")" = "$(grep -c . "$tmp/mpi_urls")" ] || fail "MPI run wrote $(wc -l <"$tmp/mpi.jsonl") lines"
+  diff <(grep -o '"url":"[^"]*"' "$tmp/mpi.jsonl" | sed 's/"url":"//; s/"$//') \
+    <(grep -v '^$' "$tmp/mpi_urls") >/dev/null || fail "MPI answers out of input order"
+fi
 
 # the cat example: 100 answers plucked to JSON lines
 msg=$("$cat_api" "$base/cats/search" 100 "$tmp/cats")
