@@ -278,8 +278,9 @@ static int save_ordered(ember_ctx *ctx, ember_rdd *json, const char *out, int pa
     /* every rank must use the same directory: the writer makes it, all get its name */
     bool made = writer(ctx) && mkdtemp(scratch);
     if (writer(ctx) && !made) {
-        fprintf(stderr, "ember http: cannot make a scratch directory %s: %s\n", scratch,
-                strerror(errno));
+        fprintf(stderr, "ember http: cannot write %s: %s (making a scratch directory in %s)\n",
+                out ? out : "the standard output", strerror(errno),
+                out ? "the output's directory" : "$TMPDIR");
         scratch[0] = 0;
     }
     ember_broadcast *name = ember_broadcast_create(ctx, scratch, strlen(scratch) + 1);

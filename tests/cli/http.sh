@@ -60,6 +60,11 @@ sed -n 4p "$tmp/mixed.out" | grep -q '"status":0,"ok":false,"attempts":2,.*"erro
 # bad usage: status 2 and a message
 if "$ember" http --rate fast </dev/null 2>"$tmp/err"; then fail "bad --rate accepted"; fi
 grep -q "bad value for --rate: 'fast'" "$tmp/err" || fail "bad --rate message"
+if "$ember" http --in "$tmp/urls" --out "$tmp/no/such/dir/out.jsonl" 2>"$tmp/err"; then
+  fail "an output in a missing directory was accepted"
+fi
+grep -q "cannot write $tmp/no/such/dir/out.jsonl: No such file or directory" "$tmp/err" \
+  || fail "missing output directory message: $(cat "$tmp/err")"
 if "$ember" http --frobnicate 1 </dev/null 2>"$tmp/err"; then fail "unknown option accepted"; fi
 grep -q "unknown option --frobnicate" "$tmp/err" || fail "unknown option message"
 "$ember" http --help | grep -q -- "--concurrency N" || fail "--help"
