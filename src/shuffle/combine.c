@@ -120,11 +120,23 @@ int ember__kv_combine(ember__kv *t, ember_bytes key, ember_bytes val, ember_redu
 int ember__kv_add(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_fn *fn,
                   ember_create_fn *create, const ember_bytes *zero, void *arg)
 {
+    return ember__kv_add_hashed(t, ember__hash(key), key, val, fn, create, zero, arg);
+}
+
+void ember__kv_prefetch(const ember__kv *t, uint64_t h)
+{
+    if (t->cap)
+        __builtin_prefetch(&t->slots[(size_t)h & (t->cap - 1)]);
+}
+
+int ember__kv_add_hashed(ember__kv *t, uint64_t h, ember_bytes key, ember_bytes val,
+                         ember_reduce_fn *fn, ember_create_fn *create, const ember_bytes *zero,
+                         void *arg)
+{
     if (key.len >= EMPTY || val.len >= EMPTY)
         return EMBER__KV_TOO_BIG;
     if ((t->len + 1) * 4 > t->cap * 3 && grow(t))
         return EMBER_ENOMEM;
-    uint64_t h = ember__hash(key);
     slot *s = t->slots;
     size_t j = (size_t)h & (t->cap - 1);
     for (; s[j].klen != EMPTY; j = (j + 1) & (t->cap - 1)) {

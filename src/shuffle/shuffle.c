@@ -138,6 +138,16 @@ typedef struct map_state {
     ember_buf *out; /* one arena per reducer */
     int nparts;
     ember__kv kv;  /* MODE_REDUCE, MODE_DISTINCT: combined on the map side first */
+    /* MODE_REDUCE: records waiting to be combined (keys and values copied to
+     * pend_bytes), each key hashed and its slot prefetched as it came, so that
+     * a batch's cache misses overlap instead of one stalling each record */
+    struct pending {
+        uint64_t h;
+        size_t off;
+        uint32_t klen, vlen;
+    } pend[16];
+    int npend;
+    ember_buf pend_bytes;
     ember_buf enc; /* MODE_DISTINCT: the record encoded, as the table's key */
     int next;      /* MODE_SPREAD: the next reducer; -1 until the first record */
     int64_t nput;  /* records written to the buckets */
@@ -215,11 +225,43 @@ static int spread(map_state *m)
     return 0;
 }
 
+/* A reducer's failure, named; or out of memory. */
+static int combine_failed(ember__task *t, const char *op, int rc)
+{
+    if (rc == EMBER_ENOMEM)
+        return ember__task_fail(t, rc, "%s: out of memory combining by key", op);
+    if (rc == EMBER__KV_TOO_BIG)
+        return ember__task_fail(
+            t, EMBER_EINVAL, "%s: a key or combined value of 4 GB or more cannot be combined", op);
+    return ember__user_failed(t, op, rc);
+}
+
+/* The waiting records into the table, in the order they came. */
+static int drain(map_state *m, ember__task *t, const ember_rdd *n)
+{
+    const shuffle_src *s = n->src;
+    ember_bytes zero = ember_buf_bytes(&s->zero);
+    int rc = 0;
+    for (int i = 0; i < m->npend && !rc; i++) {
+        const struct pending *p = &m->pend[i];
+        const unsigned char *b = m->pend_bytes.ptr + p->off;
+        rc = ember__kv_add_hashed(&m->kv, p->h, ember_bytes_of(b, p->klen),
+                                  ember_bytes_of(b + p->klen, p->vlen), s->fn, s->create,
+                                  s->has_zero ? &zero : NULL, s->arg);
+    }
+    m->npend = 0;
+    m->pend_bytes.len = 0;
+    return rc ? combine_failed(t, n->op, rc) : 0;
+}
+
 /* The task's buckets (and table) over its share: a run to its spill file. */
 static int spill(map_state *m, ember__task *t, const ember_rdd *n)
 {
     const shuffle_src *s = n->src;
     char why[300];
+    int drc = drain(m, t, n);
+    if (drc)
+        return drc;
     if (spread(m))
         return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
     int rc = m->sp.fd < 0 ? ember__spill_open(&m->sp, n->ctx->spill_dir, why, sizeof why) : 0;
@@ -259,17 +301,6 @@ static int keep_first(ember_bytes a, ember_bytes b, ember_buf *res, void *arg)
     return ember_buf_set(res, a.ptr ? a.ptr : "", a.len);
 }
 
-/* A reducer's failure, named; or out of memory. */
-static int combine_failed(ember__task *t, const char *op, int rc)
-{
-    if (rc == EMBER_ENOMEM)
-        return ember__task_fail(t, rc, "%s: out of memory combining by key", op);
-    if (rc == EMBER__KV_TOO_BIG)
-        return ember__task_fail(
-            t, EMBER_EINVAL, "%s: a key or combined value of 4 GB or more cannot be combined", op);
-    return ember__user_failed(t, op, rc);
-}
-
 static int map_push(ember_out *self, const ember_rec *rec)
 {
     map_state *m = self->state;
@@ -306,11 +337,32 @@ static int map_push(ember_out *self, const ember_rec *rec)
                                 "%s: a record has no key (an rdd of pairs is needed)", n->op);
     } else if (s->mode == MODE_REDUCE) {
         t->records_out++;
-        ember_bytes zero = ember_buf_bytes(&s->zero);
-        int rc = ember__kv_add(&m->kv, rec->key, rec->val, s->fn, s->create,
-                               s->has_zero ? &zero : NULL, s->arg);
-        if (rc)
-            return combine_failed(t, n->op, rc);
+        int rc;
+        if (rec->key.len + rec->val.len > 256) { /* long records go straight in */
+            ember_bytes zero = ember_buf_bytes(&s->zero);
+            if ((rc = drain(m, t, n)))
+                return rc;
+            if ((rc = ember__kv_add(&m->kv, rec->key, rec->val, s->fn, s->create,
+                                    s->has_zero ? &zero : NULL, s->arg)))
+                return combine_failed(t, n->op, rc);
+        } else {
+            if (ember__buf_reserve(&m->pend_bytes, rec->key.len + rec->val.len + 1))
+                return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory", n->op);
+            struct pending *p = &m->pend[m->npend++];
+            p->h = ember__hash(rec->key);
+            p->off = m->pend_bytes.len;
+            p->klen = (uint32_t)rec->key.len;
+            p->vlen = (uint32_t)rec->val.len;
+            unsigned char *b = m->pend_bytes.ptr + p->off;
+            if (rec->key.len)
+                memcpy(b, rec->key.ptr, rec->key.len);
+            if (rec->val.len)
+                memcpy(b + rec->key.len, rec->val.ptr, rec->val.len);
+            m->pend_bytes.len += rec->key.len + rec->val.len;
+            ember__kv_prefetch(&m->kv, p->h);
+            if (m->npend == (int)(sizeof m->pend / sizeof *m->pend) && (rc = drain(m, t, n)))
+                return rc;
+        }
         return !(++m->tick & 15) && ember__kv_bytes(&m->kv) > m->share ? spill(m, t, n) : 0;
     } else if (s->mode == MODE_SORT) {
         r = s->hashed ? ember__partition_of(rec->key, m->nparts) : range_part(s, rec->key);
@@ -332,6 +384,9 @@ static int map_finish(void *state, ember__task *t)
     map_state *m = state;
     const ember_rdd *n = t->job->arg;
     shuffle_src *s = n->src;
+    int rc = drain(m, t, n);
+    if (rc)
+        return rc;
     if (spread(m))
         return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
     bool to_disk = m->sp.fd >= 0;
@@ -344,7 +399,7 @@ static int map_finish(void *state, ember__task *t)
     }
     t->shuffle_write_records = m->nput;
     if (to_disk) {
-        int rc = spill(m, t, n);
+        rc = spill(m, t, n);
         if (rc)
             return rc;
         ember__run_done(&m->sp);
@@ -374,6 +429,8 @@ static int map_reset(void *state, const ember__job *job)
     m->next = -1;
     m->nput = 0;
     ember__kv_destroy(&m->kv); /* and its combine */
+    m->npend = 0;
+    m->pend_bytes.len = 0;
     return 0;
 }
 
@@ -387,6 +444,7 @@ static void map_destroy(void *state)
     ember__free(m->out);
     ember__kv_destroy(&m->kv);
     ember_buf_destroy(&m->enc);
+    ember_buf_destroy(&m->pend_bytes);
     ember__spill_close(&m->sp);
 }
 

@@ -35,6 +35,13 @@ int ember__kv_combine(ember__kv *t, ember_bytes key, ember_bytes val, ember_redu
  * or fn(*zero, val), when given. */
 int ember__kv_add(ember__kv *t, ember_bytes key, ember_bytes val, ember_reduce_fn *fn,
                   ember_create_fn *create, const ember_bytes *zero, void *arg);
+/* As ember__kv_add, with h = ember__hash(key) already known. */
+int ember__kv_add_hashed(ember__kv *t, uint64_t h, ember_bytes key, ember_bytes val,
+                         ember_reduce_fn *fn, ember_create_fn *create, const ember_bytes *zero,
+                         void *arg);
+/* Start loading the slot where a key of hash h is looked for first: a caller
+ * with many keys hashes ahead, so the table's cache misses overlap. */
+void ember__kv_prefetch(const ember__kv *t, uint64_t h);
 /* Entry after *pos (start at 0) into *rec, borrowed until the next combine: 1, or 0 at the end. */
 int ember__kv_next(const ember__kv *t, size_t *pos, ember_rec *rec);
 
