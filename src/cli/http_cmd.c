@@ -270,8 +270,8 @@ static int save_ordered(ember_ctx *ctx, ember_rdd *json, const char *out, int pa
     const char *base = out ? NULL : getenv("TMPDIR");
     if (out) {
         const char *slash = strrchr(out, '/');
-        snprintf(scratch, sizeof scratch, "%.*s/.ember-http-XXXXXX",
-                 slash ? (int)(slash - out) : 1, slash ? out : ".");
+        snprintf(scratch, sizeof scratch, "%.*s/.ember-http-XXXXXX", slash ? (int)(slash - out) : 1,
+                 slash ? out : ".");
     } else {
         snprintf(scratch, sizeof scratch, "%s/ember-http-XXXXXX", base && *base ? base : "/tmp");
     }

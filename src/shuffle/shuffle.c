@@ -137,7 +137,7 @@ static int cmp_by_key(const void *x, const void *y, void *arg)
 typedef struct map_state {
     ember_buf *out; /* one arena per reducer */
     int nparts;
-    ember__kv kv;  /* MODE_REDUCE, MODE_DISTINCT: combined on the map side first */
+    ember__kv kv; /* MODE_REDUCE, MODE_DISTINCT: combined on the map side first */
     /* MODE_REDUCE: records waiting to be combined (keys and values copied to
      * pend_bytes), each key hashed and its slot prefetched as it came, so that
      * a batch's cache misses overlap instead of one stalling each record */
