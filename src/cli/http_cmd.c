@@ -210,13 +210,9 @@ static int to_json(ember_rec in, ember_out *out, void *arg)
     return rc;
 }
 
-/* Under MPI every rank runs this command: one writes, the others only help. */
-static bool writer(const ember_ctx *ctx)
-{
-    return ember_is_driver(ctx);
-}
-
-/* Copy PARTS part files of dir to f, in partition order. 0, or 2 with a message. */
+/* Copy PARTS part files of dir to f, in partition order (a committed save has
+ * one for every partition, so a missing one is an error). 0, or 2 with a
+ * message. */
 static int copy_parts(const char *dir, int parts, FILE *f, const char *name)
 {
     char path[PATH_MAX + 32];
@@ -225,8 +221,6 @@ static int copy_parts(const char *dir, int parts, FILE *f, const char *name)
         snprintf(path, sizeof path, "%s/part-%05d", dir, i);
         FILE *p = fopen(path, "rb");
         if (!p) {
-            if (errno == ENOENT)
-                continue;
             fprintf(stderr, "ember http: cannot read %s: %s\n", path, strerror(errno));
             return 2;
         }
@@ -275,9 +269,10 @@ static int save_ordered(ember_ctx *ctx, ember_rdd *json, const char *out, int pa
     } else {
         snprintf(scratch, sizeof scratch, "%s/ember-http-XXXXXX", base && *base ? base : "/tmp");
     }
-    /* every rank must use the same directory: the writer makes it, all get its name */
-    bool made = writer(ctx) && mkdtemp(scratch);
-    if (writer(ctx) && !made) {
+    /* every rank must use the same directory: rank 0 makes it, all get its name;
+     * under MPI rank 0 alone writes the output, the others only send requests */
+    bool made = ember_is_driver(ctx) && mkdtemp(scratch);
+    if (ember_is_driver(ctx) && !made) {
         fprintf(stderr, "ember http: cannot write %s: %s (making a scratch directory in %s)\n",
                 out ? out : "the standard output", strerror(errno),
                 out ? "the output's directory" : "$TMPDIR");
@@ -295,7 +290,7 @@ static int save_ordered(ember_ctx *ctx, ember_rdd *json, const char *out, int pa
         return 2;
     snprintf(parts_dir, sizeof parts_dir, "%s/parts", scratch);
     int rc = ember_save_as_text_file(json, parts_dir, NULL);
-    if (!rc && writer(ctx)) {
+    if (!rc && ember_is_driver(ctx)) {
         FILE *f = stdout;
         if (out) {
             snprintf(tmp, sizeof tmp, "%s/answers", scratch);
@@ -319,7 +314,7 @@ static int save_ordered(ember_ctx *ctx, ember_rdd *json, const char *out, int pa
         if (out)
             unlink(tmp);
     }
-    if (writer(ctx))
+    if (ember_is_driver(ctx))
         remove_scratch(scratch, parts);
     return rc;
 }
@@ -408,7 +403,7 @@ int ember_cli_http(int argc, char **argv)
 
     progress p = {.rdd = answers, .total = l.n};
     pthread_t th;
-    bool tty = isatty(STDERR_FILENO) && l.n > 0 && writer(ctx);
+    bool tty = isatty(STDERR_FILENO) && l.n > 0 && ember_is_driver(ctx);
     if (tty && pthread_create(&th, NULL, progress_main, &p))
         tty = false;
 
@@ -426,13 +421,13 @@ int ember_cli_http(int argc, char **argv)
     int status = 0;
     ember_http_counts c = {0};
     if (rc < 0) {
-        if (writer(ctx))
+        if (ember_is_driver(ctx))
             fprintf(stderr, "ember http: %s\n", ember_errmsg(ctx));
         status = 2;
     } else if (rc) {
         status = 2;
     } else if (!ember_http_counters(answers, &c) && c.failed) {
-        if (writer(ctx))
+        if (ember_is_driver(ctx))
             fprintf(stderr,
                     "ember http: %lld of %zu requests failed (sent %lld, retried %lld, "
                     "throttled %lld); see \"error\" in their lines\n",
