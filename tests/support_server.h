@@ -17,9 +17,23 @@
  *   /limited/ID?rate=R&burst=B 200 while the requests to /limited/ stay within a token
  *                              bucket of rate R a second and size B (+1 for
  *                              scheduling); 400 "over the limit" beyond it
+ *   /bucket/ID?rate=R&burst=B  an API that throttles: a token bucket of rate R a second
+ *                              and size B for all of /bucket/; beyond it 429 with
+ *                              Retry-After (whole seconds until a token, at least 1);
+ *                              a throttled request takes no token
+ *   /quota/ID?limit=L&ms=W     a fixed window of W ms (default 1000) allowing L requests
+ *                              (default 10), each answer with RateLimit-Limit,
+ *                              RateLimit-Remaining and RateLimit-Reset (seconds,
+ *                              rounded up); 429 beyond the limit
+ *   /record/ID[?delay_ms=N]    200 "recorded ID" (after N ms), keeping the request as it arrived: method,
+ *                              every header, body (server_record)
+ *   anything else              404
  *
- * Counters: hits (all requests). server_start / server_stop; stop waits for
- * the connection threads.
+ * Counters: hits (all requests), ok_200 and throttled (answers of /bucket/ and
+ * /quota/), and per ID the requests it got (server_count). When log is set,
+ * every request is appended to it as one line: "METHOD URL" (the standalone
+ * server of the CLI tests). server_start / server_stop; stop waits for the
+ * connection threads.
  */
 #ifndef EMBER_TEST_SUPPORT_SERVER_H
 #define EMBER_TEST_SUPPORT_SERVER_H
@@ -53,6 +67,20 @@ typedef struct test_server {
     int nids;
     double lim_tokens, lim_last;
     bool lim_started;
+    double bk_tokens, bk_last;
+    bool bk_started;
+    double q_start;
+    long q_used;
+    atomic_long ok_200, throttled;
+    /* /record/: the requests kept */
+    struct ts_rec {
+        char id[64];
+        char method[16];
+        char *headers; /* "name: value\n" each, names as sent */
+        char *body;
+    } recs[256];
+    int nrecs;
+    FILE *log;
     char *cert, *key; /* kept while the daemon runs */
 } test_server;
 
@@ -91,6 +119,45 @@ static int ts_entry(test_server *s, const char *id, double *not_before, double s
 static int ts_bump(test_server *s, const char *id, double *not_before, double set_not_before)
 {
     return ts_entry(s, id, not_before, set_not_before, true);
+}
+
+typedef struct ts_hbuf {
+    char *p;
+    size_t len, cap;
+} ts_hbuf;
+
+static enum MHD_Result ts_hdr(void *cls, enum MHD_ValueKind kind, const char *key,
+                              const char *value)
+{
+    (void)kind;
+    ts_hbuf *b = cls;
+    size_t need = strlen(key) + strlen(value ? value : "") + 4;
+    if (b->len + need >= b->cap) {
+        b->cap = (b->len + need) * 2;
+        b->p = realloc(b->p, b->cap);
+    }
+    b->len += (size_t)sprintf(b->p + b->len, "%s: %s\n", key, value ? value : "");
+    return MHD_YES;
+}
+
+/* The requests /record/ID got so far. */
+static int server_count(test_server *s, const char *id)
+{
+    char key[64];
+    snprintf(key, sizeof key, "r%s", id);
+    return ts_entry(s, key, NULL, 0, false);
+}
+
+/* The last kept request for id (after it answered), or NULL. */
+static struct ts_rec *server_record(test_server *s, const char *id)
+{
+    struct ts_rec *r = NULL;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->nrecs; i++)
+        if (!strcmp(s->recs[i].id, id))
+            r = &s->recs[i];
+    pthread_mutex_unlock(&s->mu);
+    return r;
 }
 
 static long ts_arg(struct MHD_Connection *c, const char *name, long dflt)
@@ -162,6 +229,92 @@ static enum MHD_Result ts_handle(void *cls, struct MHD_Connection *c, const char
     atomic_fetch_add(&s->hits, 1);
     char body[(1 << 16) + 256], id[64] = "";
     const char *rest;
+    if (s->log) {
+        pthread_mutex_lock(&s->mu);
+        fprintf(s->log, "%s %s\n", method, url);
+        fflush(s->log);
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (!strncmp(url, "/record/", 8)) {
+        long ms = ts_arg(c, "delay_ms", 0);
+        if (ms)
+            usleep((useconds_t)ms * 1000);
+        ts_hbuf hb = {calloc(1, 256), 0, 256};
+        MHD_get_connection_values(c, MHD_HEADER_KIND, ts_hdr, &hb);
+        snprintf(id, sizeof id, "r%s", url + 8);
+        ts_bump(s, id, NULL, 0);
+        pthread_mutex_lock(&s->mu);
+        if (s->nrecs < 256) {
+            struct ts_rec *r = &s->recs[s->nrecs++];
+            snprintf(r->id, sizeof r->id, "%s", url + 8);
+            snprintf(r->method, sizeof r->method, "%s", method);
+            r->headers = hb.p;
+            r->body = strdup(acc);
+            hb.p = NULL;
+        }
+        pthread_mutex_unlock(&s->mu);
+        free(hb.p);
+        snprintf(body, sizeof body, "recorded %s", url + 8);
+        return ts_reply(c, 200, body, NULL, NULL);
+    }
+    if (!strncmp(url, "/bucket/", 8)) {
+        double rate = (double)ts_arg(c, "rate", 2), burst = (double)ts_arg(c, "burst", 2);
+        double now = ts_now(), need = 0;
+        pthread_mutex_lock(&s->mu);
+        if (!s->bk_started) {
+            s->bk_started = true;
+            s->bk_tokens = burst;
+            s->bk_last = now;
+        }
+        s->bk_tokens += (now - s->bk_last) * rate;
+        if (s->bk_tokens > burst)
+            s->bk_tokens = burst;
+        s->bk_last = now;
+        bool over = s->bk_tokens < 1;
+        if (over)
+            need = (1 - s->bk_tokens) / rate;
+        else
+            s->bk_tokens -= 1;
+        pthread_mutex_unlock(&s->mu);
+        if (!over) {
+            atomic_fetch_add(&s->ok_200, 1);
+            return ts_reply(c, 200, "within", NULL, NULL);
+        }
+        atomic_fetch_add(&s->throttled, 1);
+        char ra[32];
+        long secs = (long)need + ((double)(long)need < need ? 1 : 0);
+        snprintf(ra, sizeof ra, "%ld", secs < 1 ? 1 : secs);
+        return ts_reply(c, 429, "slow down", "Retry-After", ra);
+    }
+    if (!strncmp(url, "/quota/", 7)) {
+        long limit = ts_arg(c, "limit", 10), ms = ts_arg(c, "ms", 1000);
+        double now = ts_now(), w = (double)ms / 1e3;
+        pthread_mutex_lock(&s->mu);
+        if (s->q_start == 0 || now >= s->q_start + w) {
+            s->q_start = s->q_start == 0 ? now : s->q_start + w * (double)(long)((now - s->q_start) / w);
+            s->q_used = 0;
+        }
+        bool over = s->q_used >= limit;
+        if (!over)
+            s->q_used++;
+        long left = limit - s->q_used;
+        double reset = s->q_start + w - now;
+        pthread_mutex_unlock(&s->mu);
+        char l[32], r[32], t[32];
+        snprintf(l, sizeof l, "%ld", limit);
+        snprintf(r, sizeof r, "%ld", left);
+        long rs = (long)reset + ((double)(long)reset < reset ? 1 : 0);
+        snprintf(t, sizeof t, "%ld", rs < 1 ? 1 : rs);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            over ? 10 : 6, (void *)(over ? "slow down\n" : "within"), MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, "RateLimit-Limit", l);
+        MHD_add_response_header(resp, "RateLimit-Remaining", r);
+        MHD_add_response_header(resp, "RateLimit-Reset", t);
+        enum MHD_Result ret = MHD_queue_response(c, over ? 429 : 200, resp);
+        MHD_destroy_response(resp);
+        atomic_fetch_add(over ? &s->throttled : &s->ok_200, 1);
+        return ret;
+    }
     if (!strncmp(url, "/ok/", 4)) {
         long ms = ts_arg(c, "delay_ms", 0);
         if (ms)
@@ -322,6 +475,10 @@ static void server_stop(test_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->d);
+    for (int i = 0; i < s->nrecs; i++) {
+        free(s->recs[i].headers);
+        free(s->recs[i].body);
+    }
     pthread_mutex_destroy(&s->mu);
     free(s->cert);
     free(s->key);

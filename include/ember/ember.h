@@ -94,6 +94,19 @@ EMBER_EXTERN const char *ember_errmsg(const ember_ctx *ctx);
 /* The name of an error code ("invalid argument"). Static storage. */
 EMBER_EXTERN const char *ember_strerror(int code);
 
+/* Cancel the action running on ctx, from any thread or from a signal handler
+ * (async-signal-safe: it only stores to an atomic flag). Tasks stop at their
+ * next record; tasks not yet started do not start; blocking calls already made
+ * (map_concurrent) are waited for, and ember_http waits up to its grace period
+ * for the requests in flight. The action then fails with EMBER_ECANCELED ("...
+ * cancelled"), no task is retried, and the context stays usable. A cancel that
+ * comes when no action runs cancels the next one to start (so a signal that
+ * arrives between two actions is not lost). NULL is fine. */
+EMBER_EXTERN void ember_cancel(ember_ctx *ctx);
+/* True while a cancel is pending on ctx (from ember_cancel, not yet reported
+ * by a failed action). */
+EMBER_EXTERN int ember_cancelled(const ember_ctx *ctx);
+
 /* Tasks run at once (threads of the executor); 0 for NULL. */
 EMBER_EXTERN int ember_parallelism(const ember_ctx *ctx);
 /* The attempts a task gets before its action fails. */

@@ -21,7 +21,8 @@
     X(ECTX, -4003, "rdd belongs to another context or was freed")                                  \
     X(EMASTER, -4004, "master string does not parse")                                              \
     X(ECLOSED, -4005, "context is closed")                                                         \
-    X(EUSER, -4006, "user function failed")
+    X(EUSER, -4006, "user function failed")                                                        \
+    X(ECANCELED, -ECANCELED, "cancelled")
 
 typedef enum ember_errno {
 #define EMBER__ERR_ENUM(name, value, text) EMBER_##name = (value),

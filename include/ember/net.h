@@ -57,10 +57,22 @@ typedef struct ember_http_conf {
     int max_host_connections;
 
     /* Rate limit: a token bucket shared by every task of this rdd in the
-     * process (under MPI each rank has one with its share of rate and burst). rate: requests a
-     * second (0: none; 2 is 120 a minute); burst: the bucket's size (0: max(1, rate)). A 429, or a
-     * 503 with Retry-After, pauses the whole bucket for the time the server asks (seconds or an
-     * HTTP date), or for a backoff delay when it does not say. */
+     * process (under MPI each rank has one with its share of rate and burst).
+     * rate: requests a second at most (0: no ceiling; 2 is 120 a minute);
+     * burst: the bucket's size (0: max(1, rate)).
+     *
+     * The pace adapts to the server (unless no_adapt): when answers show the
+     * client is too fast (429; 503 with Retry-After; RateLimit-Remaining: 0 or
+     * X-RateLimit-Remaining: 0) the whole bucket pauses for the time the server
+     * asks (Retry-After in seconds or as an HTTP date, the Reset header, or a
+     * backoff delay), and its rate and burst are cut to 0.9 of what the server
+     * was seen to accept; the rate then grows back along a cubic curve (flat near
+     * the rate of the last cut, steeper beyond it) while answers stay clean, so
+     * the pace settles just under what the server allows. RateLimit-Remaining
+     * and -Reset (the IETF draft's, also as one RateLimit header) or their
+     * X-RateLimit-* forms, when the server sends them, set the pace directly:
+     * what remains, spread over the time to the reset. rate stays a ceiling.
+     * With no_adapt the rate is fixed: throttled answers only pause. */
     double rate;
     double burst;
 
@@ -83,7 +95,8 @@ typedef struct ember_http_conf {
 
     /* For records that are a bare URL (NULL: "GET"). */
     const char *method;
-    /* Sent with every request, "Name: value" each; NULL-terminated, or NULL. */
+    /* Sent with every request, "Name: value" each; NULL-terminated, or NULL. A
+     * JSON request's own header of the same name (any case) wins. */
     const char *const *headers;
     /* Response headers kept in the output, by name (any case); NULL-terminated,
      * or NULL for Content-Type alone. */
@@ -96,6 +109,34 @@ typedef struct ember_http_conf {
     /* Redirects are followed, up to 10, unless no_redirects. */
     bool no_redirects;
     const char *user_agent; /* NULL: "ember/VERSION" */
+
+    /* After ember_cancel: seconds to wait for the requests in flight, whose
+     * answers then count (and are journaled); none starts meanwhile (0: 5;
+     * negative: none). */
+    double grace;
+    /* A fixed rate: see rate. */
+    bool no_adapt;
+    /* A journal file (NULL: none). Each final answer is appended to it the
+     * moment it is final (one write; a process killed at any moment loses none
+     * written before). A request whose answer is in the journal is not sent
+     * again: its recorded response is the output, so a job run again after an
+     * interruption or a crash sends only what had no final answer, and a task
+     * retried by the scheduler does not send its partition's answered requests
+     * twice. A request is known by its input record's key and value (and how
+     * many identical records come before it in its partition): give identical
+     * requests distinct keys to send each. Made with mode 0600 when missing; a
+     * journal written for another journal_tag, or with other request options
+     * (method, headers, keep_headers, user_agent, no_redirects), is refused:
+     * the action fails with EMBER_EINVAL and says why. Under MPI rank R > 0
+     * appends to PATH.rank-R, and every rank reads them all. The caller removes
+     * the file(s) when it no longer needs them. */
+    const char *journal;
+    /* What the job is for, in the caller's words (the input's name and hash,
+     * options of its own): stored in the journal and compared when it is
+     * opened again. NULL: "". One line. */
+    const char *journal_tag;
+    /* Requests whose journaled answer is a failure are sent again. */
+    bool retry_failed;
 } ember_http_conf;
 
 /* Send a request for each record of rdd and yield exactly one output record per
@@ -144,6 +185,7 @@ typedef struct ember_http_counts {
     int64_t retried;   /* attempts after an error (not throttled ones) */
     int64_t throttled; /* 429 answers, and 503 with Retry-After */
     int64_t failed;    /* inputs that ended without a 2xx or 3xx answer */
+    int64_t resumed;   /* inputs answered from the journal, not sent (in succeeded or failed) */
 } ember_http_counts;
 
 /* The accumulators' values: what the successful task attempts counted (each
@@ -153,6 +195,10 @@ EMBER_EXTERN int ember_http_counters(ember_rdd *rdd, ember_http_counts *out);
 /* Live counts while an action runs, every attempt included: for a progress
  * line, from any thread. done: inputs finished. */
 EMBER_EXTERN int ember_http_progress(ember_rdd *rdd, ember_http_counts *out, int64_t *done);
+/* The pace the rate limit allows now, in requests a second (what the
+ * adaptation has found, under the ceiling); 0 when nothing limits it or rdd is
+ * not an ember_http rdd. Any thread. */
+EMBER_EXTERN double ember_http_rate(ember_rdd *rdd);
 
 #ifdef __cplusplus
 }

@@ -325,6 +325,9 @@ struct ember_ctx {
     void *exec_impl;
 
     char errmsg[1024];
+    /* ember_cancel: set from any thread or a signal handler, read by the tasks'
+     * source loops once a record; cleared when a job reports the cancellation */
+    _Atomic int cancel;
     /* What a transformation returns when memory runs out building its node: an
      * error node that needs no allocation, so a chain of calls still carries
      * EMBER_ENOMEM to its action. Never freed, never linked. */

@@ -65,6 +65,18 @@ const char *ember_errmsg(const ember_ctx *ctx)
     return ctx->errmsg;
 }
 
+/* No handle check: the registry takes a mutex, which a signal handler must not. */
+void ember_cancel(ember_ctx *ctx)
+{
+    if (ctx)
+        atomic_store(&ctx->cancel, 1);
+}
+
+int ember_cancelled(const ember_ctx *ctx)
+{
+    return ember__handle_ok(ctx, EMBER__H_CTX) && atomic_load(&ctx->cancel);
+}
+
 int ember_parallelism(const ember_ctx *ctx)
 {
     return ember__handle_ok(ctx, EMBER__H_CTX) ? ctx->parallelism : 0;

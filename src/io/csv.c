@@ -248,7 +248,7 @@ static void on_row(int term, void *arg)
                        r->row.len);
         r->count++;
         int rc = r->sink->push(r->sink, &rec);
-        r->rc = rc ? rc : (r->sink->task->halt ? EMBER__STOP : 0);
+        r->rc = rc ? rc : (ember__halted(r->sink->task) ? ember__halt_code(r->sink->task) : 0);
     }
     r->row.len = 0;
     r->raw.len = 0;

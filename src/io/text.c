@@ -92,7 +92,7 @@ static int emit_line(ember__lines *ls, const unsigned char *p, size_t n, ember_o
     ember_rec r;
     ember__rec_set(&r, NULL, 0, n ? p : (const unsigned char *)"", n);
     int rc = sink->push(sink, &r);
-    return rc ? rc : (sink->task->halt ? EMBER__STOP : 0);
+    return rc ? rc : (ember__halted(sink->task) ? ember__halt_code(sink->task) : 0);
 }
 
 int ember__lines_push(ember__lines *ls, const unsigned char *data, size_t len, ember_out *sink)

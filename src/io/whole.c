@@ -67,8 +67,8 @@ static int whole_feed(ember_rdd *n, int part, ember_out *sink)
                        content.ptr ? content.ptr : (const unsigned char *)"", content.len);
         t->records_in++;
         rc = sink->push(sink, &r);
-        if (!rc && t->halt)
-            rc = t->fail_code ? t->fail_code : EMBER__STOP;
+        if (!rc && ember__halted(t))
+            rc = ember__halt_code(t);
     }
     ember_buf_destroy(&content);
     return rc;

@@ -294,6 +294,8 @@ static int window_push(ember_out *self, const ember_rec *rec)
     while (w->count == w->cap)
         if ((rc = settle_one(w, true)))
             return rc;
+    if (ember__halted(t)) /* a cancel came while the window was full: start nothing */
+        return ember__halt_code(t);
     int i = w->ordered ? (w->head + w->count) % w->cap : w->free_slots[--w->nfree];
     call *c = &w->slots[i];
     c->in.len = 0;

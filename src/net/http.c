@@ -30,62 +30,223 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
 
+#include "net/journal.h"
 #include "net/net.h"
 
 #define MAGIC "\xeeHR1"
 #define MAGIC_LEN 4
 
 enum { S_WAIT = 1, S_RUN, S_FINAL };
-enum { C_SENT, C_SUCCEEDED, C_RETRIED, C_THROTTLED, C_FAILED, C_N };
+enum { C_SENT, C_SUCCEEDED, C_RETRIED, C_THROTTLED, C_FAILED, C_RESUMED, C_N };
 
 /* ---------------------------------------------------------------- the rate limit */
 
+/* The adaptive pace. Until the server first throttles, nothing limits the
+ * rate but the ceiling. The first throttled answer gives a rough measure (the
+ * clean answers of the last second, a burst the server allowed): from BETA of
+ * it the rate doubles every second (TCP's slow start) until the server
+ * throttles again. From then on, after a cut at cut_ns from wmax requests a
+ * second, the rate is wmax (1 + c (t - K)^3), t the seconds since the cut: it
+ * starts at BETA wmax, comes back to wmax after K seconds, stays near it a
+ * while, then grows ever faster to probe for more (CUBIC's window curve, as a
+ * rate). With BETA 0.9 and K 10 s a server that allows 2 requests a second
+ * sees about one throttled request every 25 s (docs/net.md). */
+#define AIMD_BETA 0.9
+#define AIMD_K 10.0
+#define AIMD_C ((1 - AIMD_BETA) / (AIMD_K * AIMD_K * AIMD_K))
+#define RATE_MIN 0.01 /* requests a second: the floor of a cut */
+#define OK_BINS 40    /* clean answers in 100 ms bins: the last 4 s */
+#define OK_BIN_NS 100000000ull
+
 typedef struct bucket {
     pthread_mutex_t mu;
-    double rate, burst, tokens;
+    double ceiling;   /* requests a second at most (0: none) */
+    double burst_max; /* the bucket's size at most */
+    double tokens;
     uint64_t last_ns, paused_until;
+    bool adapt;
+    double wmax;     /* the rate at the last cut (0: never cut) */
+    uint64_t cut_ns; /* when */
+    bool settled;    /* cut twice: past the slow start */
+    double hint;     /* a pace from RateLimit headers, valid until hint_until */
+    uint64_t hint_until;
+    uint32_t ok_bins[OK_BINS], sent_bins[OK_BINS];
+    uint64_t ok_bin; /* the number of the newest bin (time / 100 ms) */
+    uint64_t first_ns;
 } bucket;
+
+/* The current rate: INFINITY when nothing limits it. */
+static double bucket_rate(const bucket *b, uint64_t now)
+{
+    double r = b->ceiling > 0 ? b->ceiling : INFINITY;
+    if (!b->adapt)
+        return r;
+    if (b->hint > 0 && now < b->hint_until)
+        return b->hint < r ? b->hint : r;
+    if (b->wmax > 0) {
+        double t = (double)(now - b->cut_ns) * 1e-9, x = t - AIMD_K;
+        double w = b->settled ? b->wmax * (1 + AIMD_C * x * x * x)
+                              : AIMD_BETA * b->wmax * exp2(t < 60 ? t : 60);
+        if (w < RATE_MIN)
+            w = RATE_MIN;
+        if (w < r)
+            r = w;
+    }
+    return r;
+}
+
+/* The bucket's size at rate r: the configured burst, but no more than one
+ * second's worth once the server has shown its limit. */
+static double bucket_burst(const bucket *b, double r)
+{
+    double cap = b->burst_max;
+    if (b->adapt && (b->wmax > 0 || b->hint > 0) && r < cap)
+        cap = r;
+    return cap < 1 ? 1 : cap;
+}
+
+static void ok_advance(bucket *b, uint64_t now)
+{
+    uint64_t bin = now / OK_BIN_NS;
+    if (bin <= b->ok_bin)
+        return;
+    uint64_t gap = bin - b->ok_bin;
+    for (uint64_t k = 1; k <= gap && k <= OK_BINS; k++)
+        b->ok_bins[(b->ok_bin + k) % OK_BINS] = b->sent_bins[(b->ok_bin + k) % OK_BINS] = 0;
+    b->ok_bin = bin;
+}
+
+/* Events a second in bins over the last 1 to 4 seconds (the longer, the
+ * steadier; at least 1 so that the first burst is not taken for a rate). */
+static double per_second(bucket *b, const uint32_t *bins, uint64_t now, double most)
+{
+    ok_advance(b, now);
+    double span = b->first_ns && now > b->first_ns ? (double)(now - b->first_ns) * 1e-9 : 0;
+    span = span < 1 ? 1 : span > most ? most : span;
+    int n = (int)(span * 10 + 0.5);
+    uint32_t sum = 0;
+    for (int k = 0; k < n; k++)
+        sum += bins[(b->ok_bin + OK_BINS - (uint64_t)k) % OK_BINS];
+    return (double)sum / span;
+}
 
 /* Take a token at now: 0, or the nanoseconds to wait before asking again. */
 static uint64_t bucket_take(bucket *b, uint64_t now)
 {
     uint64_t wait = 0;
     pthread_mutex_lock(&b->mu);
+    if (!b->first_ns)
+        b->first_ns = now;
+    double r = bucket_rate(b, now);
     if (now < b->paused_until) {
         wait = b->paused_until - now;
-    } else if (b->rate > 0) {
+    } else if (r < INFINITY) {
+        double cap = bucket_burst(b, r);
         if (now > b->last_ns) {
-            b->tokens += (double)(now - b->last_ns) * 1e-9 * b->rate;
-            if (b->tokens > b->burst)
-                b->tokens = b->burst;
+            b->tokens += (double)(now - b->last_ns) * 1e-9 * r;
             b->last_ns = now;
         }
+        if (b->tokens > cap)
+            b->tokens = cap;
         if (b->tokens >= 1)
             b->tokens -= 1;
         else
-            wait = (uint64_t)ceil((1 - b->tokens) / b->rate * 1e9) + 1;
+            wait = (uint64_t)ceil((1 - b->tokens) / r * 1e9) + 1;
+    } else {
+        b->last_ns = now;
+    }
+    if (!wait) {
+        ok_advance(b, now);
+        b->sent_bins[b->ok_bin % OK_BINS]++;
     }
     pthread_mutex_unlock(&b->mu);
     return wait;
 }
 
+/* A clean answer (for the estimate of what the server accepts). */
+static void bucket_ok(bucket *b, uint64_t now)
+{
+    pthread_mutex_lock(&b->mu);
+    ok_advance(b, now);
+    b->ok_bins[b->ok_bin % OK_BINS]++;
+    pthread_mutex_unlock(&b->mu);
+}
+
 /* The server asked every caller to wait until `until`: no token is handed out
  * before then, and none gathers meanwhile (a full bucket after a pause would
  * only be throttled again). */
-static void bucket_pause(bucket *b, uint64_t until)
+static void pause_locked(bucket *b, uint64_t until)
 {
-    pthread_mutex_lock(&b->mu);
     if (until > b->paused_until)
         b->paused_until = until;
     b->tokens = 0;
     if (b->last_ns < until)
         b->last_ns = until;
+}
+
+/* Answers said the client is too fast (a request sent at sent_at): pause until
+ * `until`, and, once for each burst of such answers (those to requests sent
+ * before the last cut are the same event), cut the rate. */
+static void bucket_throttled(bucket *b, uint64_t now, uint64_t sent_at, uint64_t until)
+{
+    pthread_mutex_lock(&b->mu);
+    pause_locked(b, until);
+    if (b->adapt && (b->wmax == 0 || sent_at >= b->cut_ns)) {
+        /* what the server accepted lately */
+        /* (in the slow start, the last second alone: the rate was climbing) */
+        double seen = per_second(b, b->ok_bins, now, b->wmax > 0 && !b->settled ? 1 : 4);
+        double r = bucket_rate(b, now);
+        if (seen == 0) /* nothing accepted lately: no measure; start again from 1/s */
+            seen = 1;
+        if (r < seen)
+            seen = r;
+        if (seen < RATE_MIN)
+            seen = RATE_MIN;
+        /* a cut below the last one: the limit is lower still, give way more */
+        b->wmax = b->settled && seen < b->wmax ? seen * (1 + AIMD_BETA) / 2 : seen;
+        b->settled = b->cut_ns > 0;
+        b->cut_ns = now;
+        b->hint = 0;
+    }
     pthread_mutex_unlock(&b->mu);
+}
+
+/* RateLimit headers: `remaining` requests (> 0) until reset_s seconds from
+ * now. The quota is spread over the time left once the pace would use it up
+ * before the reset (a quota of 5,000 an hour does not slow a job of 1,000
+ * calls); while that lasts, every answer's numbers set the pace again. */
+static void bucket_hint(bucket *b, uint64_t now, double remaining, double reset_s)
+{
+    if (!b->adapt)
+        return;
+    pthread_mutex_lock(&b->mu);
+    if (reset_s < 0.001)
+        reset_s = 0.001;
+    bool active = b->hint > 0 && now < b->hint_until;
+    if (active || per_second(b, b->sent_bins, now, 4) * reset_s > remaining) {
+        b->hint = remaining / reset_s;
+        if (b->hint < RATE_MIN)
+            b->hint = RATE_MIN;
+        b->hint_until = now + (uint64_t)(reset_s * 1e9);
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* For tests and the progress line: the pace now (0: none). */
+static double bucket_now(bucket *b)
+{
+    pthread_mutex_lock(&b->mu);
+    double r = bucket_rate(b, ember__now_ns());
+    pthread_mutex_unlock(&b->mu);
+    return r < INFINITY ? r : 0;
 }
 
 /* ---------------------------------------------------------------- the node */
@@ -95,6 +256,11 @@ typedef struct http_src {
     char **strings; /* copies of conf's strings and lists, freed with the node */
     int nstrings;
     bucket bucket;
+    /* conf.headers as curl lists, shared read-only by every request that has no
+     * headers of its own: for bodyless requests, and for bare-URL POST, PUT and
+     * PATCH (an empty body, and no form Content-Type) */
+    struct curl_slist *hdrs, *hdrs_empty_body;
+    ember__journal *journal;
     CURLSH *share;
     pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
     ember_accumulator *acc[C_N];
@@ -124,14 +290,17 @@ typedef struct slot {
     CURL *easy;
     int state;
     int64_t index; /* of the record in its partition */
-    uint64_t ready_at, t_first, deadline;
+    uint64_t ready_at, t_first, deadline, sent_at;
     int attempts, throttled;
     bool idempotent, too_big, retry_after; /* the answer had a Retry-After header */
     ember_buf key;
     bool has_key;
     ember_buf spec; /* url \0 method \0 body */
     size_t method_off, body_off, body_len;
-    struct curl_slist *hdrs_out;
+    struct curl_slist *hdrs_out; /* the request's own list; NULL: the shared one */
+    bool empty_body;             /* a bare-URL POST, PUT or PATCH */
+    double rl_remaining, rl_reset; /* RateLimit headers of the answer (-1: none) */
+    unsigned char id[EMBER__JOURNAL_ID];
     ember_buf body, hdrs_in;
     long status;
     char errbuf[CURL_ERROR_SIZE];
@@ -153,6 +322,8 @@ struct engine {
     int epfd;          /* the sockets curl watches */
     bool timer_on;     /* curl wants a call at timer_at */
     uint64_t timer_at; /* ns */
+    bool cancelled;    /* ember_cancel: start nothing more */
+    ember__htab seen;  /* journal: hash of a record -> copies seen in this partition */
 };
 
 static double jitter(engine *e)
@@ -215,6 +386,15 @@ static int finish(engine *e, slot *s, bool ok, const char *error)
     p += put_field(p, error, el);
     s->out.len = (size_t)(p - s->out.ptr);
     s->state = S_FINAL;
+    if (e->src->journal) {
+        int rc = ember__journal_put(e->src->journal, s->id, ember_buf_bytes(&s->out), ok);
+        if (rc)
+            return ember__task_fail(e->task, rc,
+                                    "http: cannot append record %lld of partition %d to the "
+                                    "journal %s: %s",
+                                    (long long)s->index, e->task->partition,
+                                    e->src->conf.journal, ember_strerror(rc));
+    }
     count(e, ok ? C_SUCCEEDED : C_FAILED);
     atomic_fetch_add(&e->src->done, 1);
     return 0;
@@ -408,6 +588,44 @@ static bool url_ok(const char *u, size_t n)
     return true;
 }
 
+/* A bare-URL request with this method carries an empty body (Content-Length: 0). */
+static bool wants_body(const char *m)
+{
+    return !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
+}
+
+/* Does list l hold a header named like line's name ("Name: value")? */
+static bool has_header(const struct curl_slist *l, const char *line)
+{
+    const char *colon = strchr(line, ':');
+    size_t n = colon ? (size_t)(colon - line) : strlen(line);
+    for (; l; l = l->next)
+        if (!strncasecmp(l->data, line, n) && (l->data[n] == ':' || l->data[n] == ';'))
+            return true;
+    return false;
+}
+
+/* Append to *l the conf's headers that *l does not name already (a request's
+ * own headers win), then Content-Type: application/json when json_body and no
+ * Content-Type is set. 0 or EMBER_ENOMEM. */
+static int merge_headers(const ember_http_conf *c, struct curl_slist **l, bool json_body)
+{
+    struct curl_slist *own = *l, *n;
+    for (const char *const *h = c->headers; h && *h; h++) {
+        if (has_header(own, *h))
+            continue;
+        if (!(n = curl_slist_append(*l, *h)))
+            return EMBER_ENOMEM;
+        *l = n;
+    }
+    if (json_body && !has_header(*l, "Content-Type:")) {
+        if (!(n = curl_slist_append(*l, "Content-Type: application/json")))
+            return EMBER_ENOMEM;
+        *l = n;
+    }
+    return 0;
+}
+
 /* Fill s->spec and s->hdrs_out from a record's value: a URL or a JSON request.
  * 0, or a message in why (the record is then final with that error), or
  * EMBER_ENOMEM. */
@@ -434,7 +652,8 @@ static int parse_request(engine *e, slot *s, ember_bytes v, char *why, size_t wh
             return EMBER_ENOMEM;
         s->method_off = n + 1;
         s->body_off = s->spec.len;
-        s->body_len = 0;
+        s->empty_body = wants_body(m);
+        s->body_len = s->empty_body ? 0 : (size_t)-1; /* a GET carries no body headers */
         s->idempotent = idempotent(m);
         return 0;
     }
@@ -488,9 +707,9 @@ static int parse_request(engine *e, slot *s, ember_bytes v, char *why, size_t wh
     }
     s->method_off = ul + 1;
     s->body_off = ul + 1 + strlen(m) + 1;
-    s->body_len = body ? body_len : (size_t)-1;
+    s->empty_body = !body && wants_body(m);
+    s->body_len = body ? body_len : s->empty_body ? 0 : (size_t)-1;
     s->idempotent = idempotent(m);
-    bool has_ct = false;
     if (jh && json_is_object(jh)) {
         const char *k;
         json_t *hv;
@@ -503,7 +722,6 @@ static int parse_request(engine *e, slot *s, ember_bytes v, char *why, size_t wh
                 goto out;
             }
             snprintf(line, sizeof line, "%s: %s", k, sv);
-            has_ct |= !strcasecmp(k, "content-type");
             struct curl_slist *l = curl_slist_append(s->hdrs_out, line);
             if (!l) {
                 rc = EMBER_ENOMEM;
@@ -521,7 +739,6 @@ static int parse_request(engine *e, slot *s, ember_bytes v, char *why, size_t wh
                 snprintf(why, whylen, "header %zu must be a string \"Name: value\"", i);
                 goto out;
             }
-            has_ct |= !strncasecmp(sv, "content-type:", 13);
             struct curl_slist *l = curl_slist_append(s->hdrs_out, sv);
             if (!l) {
                 rc = EMBER_ENOMEM;
@@ -533,8 +750,11 @@ static int parse_request(engine *e, slot *s, ember_bytes v, char *why, size_t wh
         snprintf(why, whylen, "\"headers\" must be an object or an array of \"Name: value\"");
         goto out;
     }
-    if (as_json && !has_ct) {
-        struct curl_slist *l = curl_slist_append(s->hdrs_out, "Content-Type: application/json");
+    /* the request's own headers, then the conf's; none of either: the shared list */
+    if (s->hdrs_out || as_json)
+        rc = merge_headers(c, &s->hdrs_out, as_json);
+    if (!rc && s->empty_body && s->hdrs_out && !has_header(s->hdrs_out, "Content-Type:")) {
+        struct curl_slist *l = curl_slist_append(s->hdrs_out, "Content-Type:"); /* none */
         if (!l)
             rc = EMBER_ENOMEM;
         else
@@ -559,6 +779,68 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
     return ember_buf_append(&s->body, ptr, n) ? 0 : n;
 }
 
+/* A number after `key` in v (e.g. "remaining=" in "limit=10, remaining=3"),
+ * at the start of v or after a separator; -1 when absent. */
+static double field_num(const char *v, size_t n, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + kl < n; i++) {
+        if ((i == 0 || v[i - 1] == ' ' || v[i - 1] == ',' || v[i - 1] == ';') &&
+            !strncasecmp(v + i, key, kl)) {
+            char num[32];
+            size_t k = 0, j = i + kl;
+            while (j < n && k < sizeof num - 1 && (isdigit((unsigned char)v[j]) || v[j] == '.'))
+                num[k++] = v[j++];
+            num[k] = 0;
+            return k ? strtod(num, NULL) : -1;
+        }
+    }
+    return -1;
+}
+
+/* RateLimit-Remaining / -Reset (IETF draft), X-RateLimit-* (their common
+ * forms; a reset past 10^9 is a Unix time), and the draft's single RateLimit
+ * header ("limit=10, remaining=3, reset=5" or "...;r=3;t=5"). */
+static void ratelimit_header(slot *s, const char *name, size_t nl, const char *v, size_t vl)
+{
+    const char *nm = name;
+    if (nl > 2 && !strncasecmp(nm, "X-", 2))
+        nm += 2, nl -= 2;
+    if (nl < 9 || strncasecmp(nm, "RateLimit", 9))
+        return;
+    while (vl && (v[0] == ' ' || v[0] == '\t'))
+        v++, vl--;
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+        vl--;
+    char num[32];
+    snprintf(num, sizeof num, "%.*s", (int)(vl < 31 ? vl : 31), v);
+    char *end;
+    double x = strtod(num, &end);
+    bool plain = end != num && x >= 0;
+    if (nl == 19 && !strncasecmp(nm, "RateLimit-Remaining", 19) && plain) {
+        s->rl_remaining = x;
+    } else if (nl == 15 && !strncasecmp(nm, "RateLimit-Reset", 15) && plain) {
+        if (x > 1e9) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            x -= (double)ts.tv_sec;
+            if (x < 0)
+                x = 0;
+        }
+        s->rl_reset = x;
+    } else if (nl == 9) {
+        double r = field_num(v, vl, "remaining="), t = field_num(v, vl, "reset=");
+        if (r < 0)
+            r = field_num(v, vl, "r=");
+        if (t < 0)
+            t = field_num(v, vl, "t=");
+        if (r >= 0)
+            s->rl_remaining = r;
+        if (t >= 0)
+            s->rl_reset = t;
+    }
+}
+
 /* Keep the headers asked for; a status line starts a new response (after a
  * redirect or a 100 Continue), so what came before is dropped. */
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -569,6 +851,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg)
         s->hdrs_in.len = 0;
         s->body.len = 0;
         s->retry_after = false;
+        s->rl_remaining = s->rl_reset = -1;
         return n;
     }
     const char *colon = memchr(ptr, ':', n);
@@ -577,6 +860,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg)
     size_t nl = (size_t)(colon - ptr);
     if (nl == 11 && !strncasecmp(ptr, "Retry-After", 11))
         s->retry_after = true;
+    if (nl >= 9)
+        ratelimit_header(s, ptr, nl, colon + 1, n - nl - 1);
     for (const char *const *k = s->e->src->conf.keep_headers; *k; k++) {
         if (strlen(*k) == nl && !strncasecmp(*k, ptr, nl)) {
             size_t len = n;
@@ -631,8 +916,11 @@ static int start(engine *e, slot *s, uint64_t now)
     if (c->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(h, CURLOPT_SHARE, e->src->share);
-    if (s->hdrs_out)
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, s->hdrs_out);
+    struct curl_slist *hl = s->hdrs_out         ? s->hdrs_out
+                            : s->empty_body     ? e->src->hdrs_empty_body
+                                                : e->src->hdrs;
+    if (hl)
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     if (!strcmp(m, "HEAD"))
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     else if (strcmp(m, "GET") || s->body_len != (size_t)-1)
@@ -645,6 +933,8 @@ static int start(engine *e, slot *s, uint64_t now)
     s->status = 0;
     s->errbuf[0] = 0;
     s->too_big = s->retry_after = false;
+    s->rl_remaining = s->rl_reset = -1;
+    s->sent_at = now;
     if (curl_multi_add_handle(e->multi, h) != CURLM_OK)
         return EMBER_ENOMEM;
     if (!s->t_first) {
@@ -705,25 +995,36 @@ static int complete(engine *e, slot *s, CURLcode r)
         if (s->retry_after && (st == 429 || st == 503))
             curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra);
         if (st == 429 || (st == 503 && s->retry_after)) {
-            /* throttled: every task waits as long as the server asked */
+            /* throttled: every task waits as long as the server asked (Retry-After,
+             * else the RateLimit reset, else a backoff), and the pace is cut */
             s->throttled++;
             count(e, C_THROTTLED);
-            uint64_t wait = ra >= 0 ? (uint64_t)ra * 1000000000ull : backoff_ns(e, s->throttled);
-            bucket_pause(&e->src->bucket, now + wait);
+            uint64_t wait = ra >= 0            ? (uint64_t)ra * 1000000000ull
+                            : s->rl_reset >= 0 ? (uint64_t)(s->rl_reset * 1e9)
+                                               : backoff_ns(e, s->throttled);
+            bucket_throttled(&e->src->bucket, now, s->sent_at, now + wait);
             if (s->throttled <= c->max_throttled && retry_at(e, s, now + wait))
                 return 0;
             snprintf(why, sizeof why, "HTTP %ld: throttled %d times%s", st, s->throttled,
                      s->throttled > c->max_throttled ? "" : " (total timeout)");
             return finish(e, s, false, why);
         }
+        /* what the server says of its quota */
+        if (s->rl_remaining == 0)
+            bucket_throttled(&e->src->bucket, now, s->sent_at,
+                             now + (s->rl_reset > 0 ? (uint64_t)(s->rl_reset * 1e9) : 0));
+        else if (s->rl_remaining > 0 && s->rl_reset >= 0)
+            bucket_hint(&e->src->bucket, now, s->rl_remaining, s->rl_reset);
         if (st >= 500 && (s->idempotent || c->retry_unsafe) && s->attempts < c->max_attempts) {
             if (retry_at(e, s, now + backoff_ns(e, s->attempts))) {
                 count(e, C_RETRIED);
                 return 0;
             }
         }
-        if (st >= 200 && st < 400)
+        if (st >= 200 && st < 400) {
+            bucket_ok(&e->src->bucket, now);
             return finish(e, s, true, NULL);
+        }
         snprintf(why, sizeof why, "HTTP %ld after %d attempt%s", st, s->attempts,
                  s->attempts == 1 ? "" : "s");
         return finish(e, s, false, why);
@@ -782,7 +1083,9 @@ static int pump(engine *e, bool block)
 {
     uint64_t now = ember__now_ns(), wake = UINT64_MAX;
     int rc;
-    for (int k = 0, left = e->waiting; k < e->count && left > 0; k++) {
+    if (!e->cancelled && ember__halted(e->task))
+        e->cancelled = true; /* a cancel, a failure, or enough (take): start nothing */
+    for (int k = 0, left = e->cancelled ? 0 : e->waiting; k < e->count && left > 0; k++) {
         slot *s = &e->slots[(e->head + k) % e->cap];
         if (s->state != S_WAIT)
             continue;
@@ -808,8 +1111,8 @@ static int pump(engine *e, bool block)
     if (block) {
         uint64_t d = wake == UINT64_MAX ? 1000000000ull : wake > now ? wake - now : 0;
         timeout_ms = (int)((d + 999999) / 1000000);
-        if (timeout_ms > 1000)
-            timeout_ms = 1000;
+        if (timeout_ms > 100) /* a cancel is seen within 100 ms */
+            timeout_ms = 100;
     }
     struct epoll_event ev[256];
     int still, nev = epoll_wait(e->epfd, ev, 256, timeout_ms);
@@ -858,6 +1161,51 @@ static int settle(engine *e)
     return 0;
 }
 
+/* The journal's id of a record: its hash, and the copies of it seen before in
+ * this partition. 0 or EMBER_ENOMEM. */
+static int record_id(engine *e, const ember_rec *rec, unsigned char id[EMBER__JOURNAL_ID])
+{
+    XXH3_state_t st;
+    uint64_t kl = rec->key.ptr ? rec->key.len + 1 : 0; /* no key differs from an empty one */
+    XXH3_128bits_reset(&st);
+    XXH3_128bits_update(&st, &kl, sizeof kl);
+    if (rec->key.len)
+        XXH3_128bits_update(&st, rec->key.ptr, rec->key.len);
+    if (rec->val.len)
+        XXH3_128bits_update(&st, rec->val.ptr, rec->val.len);
+    XXH128_canonical_t h;
+    XXH128_canonicalFromHash(&h, XXH3_128bits_digest(&st));
+    int64_t *copies = ember__htab_upsert(&e->seen, ember_bytes_of(h.digest, sizeof h.digest));
+    if (!copies)
+        return EMBER_ENOMEM;
+    uint64_t k = (uint64_t)(*copies)++;
+    memcpy(id, h.digest, 16);
+    for (int i = 0; i < 8; i++)
+        id[16 + i] = (unsigned char)(k >> (8 * i));
+    return 0;
+}
+
+/* A final answer from the journal for s: 1 when there is one (s is final), 0
+ * when the request must be sent, or a failure of the task. */
+static int from_journal(engine *e, slot *s)
+{
+    bool ok = false;
+    int rc = ember__journal_get(e->src->journal, s->id, &s->out, &ok);
+    if (rc < 0)
+        return ember__task_fail(e->task, rc,
+                                "http: cannot read record %lld of partition %d from the journal "
+                                "%s: %s",
+                                (long long)s->index, e->task->partition, e->src->conf.journal,
+                                ember_strerror(rc));
+    if (rc == 0 || (!ok && e->src->conf.retry_failed))
+        return 0;
+    s->state = S_FINAL;
+    count(e, C_RESUMED);
+    count(e, ok ? C_SUCCEEDED : C_FAILED);
+    atomic_fetch_add(&e->src->done, 1);
+    return 1;
+}
+
 static int http_push(ember_out *self, const ember_rec *rec)
 {
     engine *e = container_of(self, engine, in);
@@ -865,6 +1213,8 @@ static int http_push(ember_out *self, const ember_rec *rec)
     while (e->count == e->cap) {
         if ((rc = pump(e, e->slots[e->head].state != S_FINAL)) || (rc = settle(e)))
             return rc;
+        if (e->cancelled && e->count == e->cap)
+            return ember__halt_code(e->task);
     }
     slot *s = &e->slots[(e->head + e->count) % e->cap];
     e->count++;
@@ -877,7 +1227,11 @@ static int http_push(ember_out *self, const ember_rec *rec)
     s->body.len = s->hdrs_in.len = 0;
     char why[400];
     if ((s->has_key && ember_buf_append(&s->key, rec->key.ptr, rec->key.len)) ||
-        parse_request(e, s, rec->val, why, sizeof why))
+        (e->src->journal && record_id(e, rec, s->id)))
+        return ember__task_fail(e->task, EMBER_ENOMEM, "http: out of memory reading a request");
+    if (e->src->journal && (rc = from_journal(e, s)))
+        return rc < 0 ? rc : settle(e);
+    if (parse_request(e, s, rec->val, why, sizeof why))
         return ember__task_fail(e->task, EMBER_ENOMEM, "http: out of memory reading a request");
     if (why[0]) {
         char msg[520];
@@ -912,6 +1266,7 @@ static int http_feed(ember_rdd *n, int part, ember_out *sink)
                 .rng = ember__now_ns() ^ (0x9e3779b97f4a7c15ull * (uint64_t)(part + 1))};
     int rc = 0;
     e.rng |= 1;
+    ember__htab_init(&e.seen);
     e.multi = curl_multi_init();
     e.slots = ember__calloc((size_t)e.cap, sizeof *e.slots);
     e.epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -947,6 +1302,21 @@ static int http_feed(ember_rdd *n, int part, ember_out *sink)
     while (!rc && e.count) {
         if (!(rc = pump(&e, e.slots[e.head].state != S_FINAL)))
             rc = settle(&e);
+        if (!rc && e.cancelled && e.count)
+            rc = ember__halt_code(t);
+    }
+    /* Cancelled: the requests in flight may still answer within the grace
+     * period; their answers are final (journaled, and handed on when in order).
+     * Nothing starts meanwhile. */
+    if (rc == EMBER_ECANCELED && e.running && c->grace > 0) {
+        uint64_t until = ember__now_ns() + (uint64_t)(c->grace * 1e9);
+        int drc = 0, src_rc = 0;
+        e.cancelled = true;
+        while (e.running && !drc && ember__now_ns() < until) {
+            drc = pump(&e, true);
+            if (!src_rc)
+                src_rc = settle(&e);
+        }
     }
 out:
     for (int i = 0; e.slots && i < e.cap; i++) {
@@ -964,6 +1334,7 @@ out:
         ember_buf_destroy(&s->out);
     }
     ember__free(e.slots);
+    ember__htab_destroy(&e.seen);
     if (e.multi)
         curl_multi_cleanup(e.multi);
     if (e.epfd >= 0)
@@ -978,6 +1349,9 @@ static void http_free(void *arg)
     http_src *s = arg;
     if (s->share)
         curl_share_cleanup(s->share);
+    curl_slist_free_all(s->hdrs);
+    curl_slist_free_all(s->hdrs_empty_body);
+    ember__journal_close(s->journal);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&s->share_mu[i]);
     pthread_mutex_destroy(&s->bucket.mu);
@@ -1034,6 +1408,38 @@ static const char *const *keep_list(http_src *s, const char *const *l, const cha
     return (const char *const *)copy;
 }
 
+/* A header line the conf may send: "Name: value", a token for a name, no line
+ * breaks. */
+static bool header_ok(const char *h)
+{
+    const char *colon = strchr(h, ':');
+    if (!colon || colon == h || strpbrk(h, "\r\n"))
+        return false;
+    for (const char *p = h; p < colon; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || strchr("()<>@,;\\\"/[]?={}", *p))
+            return false;
+    return true;
+}
+
+/* The hash of what shapes an answer: a journal of other options is refused. */
+static void conf_hash(const ember_http_conf *c, uint64_t out[2])
+{
+    XXH3_state_t st;
+    XXH3_128bits_reset(&st);
+    const char *items[4] = {c->method, c->user_agent, c->no_redirects ? "noredir" : "redir",
+                            NULL};
+    for (int i = 0; items[i]; i++)
+        XXH3_128bits_update(&st, items[i], strlen(items[i]) + 1);
+    for (const char *const *h = c->headers; h && *h; h++)
+        XXH3_128bits_update(&st, *h, strlen(*h) + 1);
+    XXH3_128bits_update(&st, "|", 1);
+    for (const char *const *h = c->keep_headers; h && *h; h++)
+        XXH3_128bits_update(&st, *h, strlen(*h) + 1);
+    XXH128_hash_t x = XXH3_128bits_digest(&st);
+    out[0] = x.high64;
+    out[1] = x.low64;
+}
+
 ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
 {
     const char *op = "http";
@@ -1051,9 +1457,17 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
                       : !(c.timeout >= 0) || !(c.connect_timeout >= 0) || !(c.total_timeout >= 0)
                           ? "timeouts"
                       : c.method && !method_ok(c.method) ? "method (an HTTP method in capitals)"
+                      : !(c.grace == c.grace)            ? "grace"
+                      : c.journal && !*c.journal         ? "journal (an empty path)"
                                                          : NULL;
     if (bad)
         return ember__rdd_error(ctx, EMBER_EINVAL, "http: bad conf: %s", bad);
+    for (const char *const *h = c.headers; h && *h; h++)
+        if (!header_ok(*h))
+            return ember__rdd_error(ctx, EMBER_EINVAL,
+                                    "http: bad conf: header '%.80s' is not \"Name: value\" (a "
+                                    "name without spaces, a colon, no line breaks)",
+                                    *h);
     pthread_once(&curl_once, curl_setup);
     if (curl_init_rc != CURLE_OK)
         return ember__rdd_error(ctx, EMBER_EIO, "http: libcurl did not start: %s",
@@ -1076,6 +1490,8 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
         c.connect_timeout = 10;
     if (!c.max_body)
         c.max_body = (size_t)64 << 20;
+    if (!c.grace)
+        c.grace = 5;
 
     http_src *s = ember__calloc(1, sizeof *s);
     int nh = 0, nk = 0;
@@ -1084,7 +1500,7 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
     while (c.keep_headers && c.keep_headers[nk])
         nk++;
     int rc = 0;
-    if (!s || !(s->strings = ember__calloc((size_t)(nh + nk + 8), sizeof *s->strings))) {
+    if (!s || !(s->strings = ember__calloc((size_t)(nh + nk + 12), sizeof *s->strings))) {
         ember__free(s);
         return ember__rdd_error(ctx, EMBER_ENOMEM, "http: out of memory");
     }
@@ -1098,14 +1514,46 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
     c.ca_file = keep_string(s, c.ca_file, &rc);
     c.headers = c.headers ? keep_list(s, c.headers, NULL, &rc) : NULL;
     c.keep_headers = keep_list(s, c.keep_headers, "Content-Type", &rc);
+    c.journal = keep_string(s, c.journal, &rc);
+    c.journal_tag = keep_string(s, c.journal_tag ? c.journal_tag : "", &rc);
     s->conf = c;
     /* under MPI each rank has its bucket: the limit is the job's, so each takes
-     * its share (a burst of at least one) */
+     * its share (a burst of at least one); each rank's pace adapts on its own,
+     * and adaptive flows sharing a server settle on shares of its limit */
     int ranks = ctx->ranks > 1 ? ctx->ranks : 1;
-    s->bucket.rate = c.rate / ranks;
-    s->bucket.burst = c.burst / ranks >= 1 ? c.burst / ranks : 1;
-    s->bucket.tokens = s->bucket.burst;
+    s->bucket.ceiling = c.rate / ranks;
+    s->bucket.burst_max = c.rate > 0 ? (c.burst / ranks >= 1 ? c.burst / ranks : 1) : INFINITY;
+    s->bucket.tokens = s->bucket.burst_max < INFINITY ? s->bucket.burst_max : 0;
     s->bucket.last_ns = ember__now_ns();
+    s->bucket.adapt = !c.no_adapt;
+    /* the conf's headers as shared lists */
+    for (const char *const *h = c.headers; !rc && h && *h; h++) {
+        struct curl_slist *l = curl_slist_append(s->hdrs, *h);
+        if (!l)
+            rc = EMBER_ENOMEM;
+        else
+            s->hdrs = l;
+    }
+    if (!rc && merge_headers(&c, &s->hdrs_empty_body, false))
+        rc = EMBER_ENOMEM;
+    if (!rc) {
+        struct curl_slist *l = curl_slist_append(s->hdrs_empty_body, "Content-Type:");
+        if (!l)
+            rc = EMBER_ENOMEM;
+        else
+            s->hdrs_empty_body = l;
+    }
+    if (!rc && c.journal) {
+        uint64_t h[2];
+        char why[600];
+        conf_hash(&c, h);
+        rc = ember__journal_open(c.journal, c.journal_tag, h, ctx->rank, &s->journal, why,
+                                 sizeof why);
+        if (rc) {
+            http_free(s);
+            return ember__rdd_error(ctx, rc == EMBER_ENOMEM ? rc : EMBER_EINVAL, "http: %s", why);
+        }
+    }
     if (!rc && !(s->share = curl_share_init()))
         rc = EMBER_ENOMEM;
     if (!rc) {
@@ -1127,7 +1575,8 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
         http_free(s);
         return r;
     }
-    static const char *const names[C_N] = {"sent", "succeeded", "retried", "throttled", "failed"};
+    static const char *const names[C_N] = {"sent",   "succeeded", "retried",
+                                           "throttled", "failed", "resumed"};
     for (int i = 0; i < C_N; i++) {
         char name[64];
         snprintf(name, sizeof name, "http[%lld].%s", (long long)r->id, names[i]);
@@ -1158,8 +1607,8 @@ int ember_http_counters(ember_rdd *rdd, ember_http_counts *out)
         if (rc)
             return rc;
     }
-    *out =
-        (ember_http_counts){v[C_SENT], v[C_SUCCEEDED], v[C_RETRIED], v[C_THROTTLED], v[C_FAILED]};
+    *out = (ember_http_counts){v[C_SENT],   v[C_SUCCEEDED], v[C_RETRIED],
+                               v[C_THROTTLED], v[C_FAILED], v[C_RESUMED]};
     return 0;
 }
 
@@ -1168,10 +1617,16 @@ int ember_http_progress(ember_rdd *rdd, ember_http_counts *out, int64_t *done)
     http_src *s = http_of(rdd);
     if (!s || !out)
         return EMBER_EINVAL;
-    *out = (ember_http_counts){atomic_load(&s->live[C_SENT]), atomic_load(&s->live[C_SUCCEEDED]),
+    *out = (ember_http_counts){atomic_load(&s->live[C_SENT]),    atomic_load(&s->live[C_SUCCEEDED]),
                                atomic_load(&s->live[C_RETRIED]), atomic_load(&s->live[C_THROTTLED]),
-                               atomic_load(&s->live[C_FAILED])};
+                               atomic_load(&s->live[C_FAILED]),  atomic_load(&s->live[C_RESUMED])};
     if (done)
         *done = atomic_load(&s->done);
     return 0;
+}
+
+double ember_http_rate(ember_rdd *rdd)
+{
+    http_src *s = http_of(rdd);
+    return s ? bucket_now(&s->bucket) : 0;
 }

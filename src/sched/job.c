@@ -47,7 +47,14 @@ static void attempt_init(ember__task *t, ember__job *job, int i, int attempt)
 static void job_fail(ember__job *job, int i, int attempts, const ember__task *t)
 {
     pthread_mutex_lock(&job->mu);
-    if (!job->err || i < job->err_task) {
+    if (t->fail_code == EMBER_ECANCELED) {
+        /* a cancel is the job's, not a task's: it wins over task failures */
+        if (job->err != EMBER_ECANCELED) {
+            job->err = EMBER_ECANCELED;
+            job->err_task = -1;
+            snprintf(job->errmsg, sizeof job->errmsg, "%s cancelled", job->action);
+        }
+    } else if (job->err != EMBER_ECANCELED && (!job->err || i < job->err_task)) {
         job->err = t->fail_code;
         job->err_task = i;
         snprintf(job->errmsg, sizeof job->errmsg,
@@ -75,6 +82,12 @@ static void run_task(void *arg, int k, int worker)
         if (atomic_load_explicit(&job->abort, memory_order_relaxed))
             break;
         attempt_init(&t, job, i, attempt);
+        if (atomic_load(&job->ctx->cancel)) { /* not started: not retried either */
+            ember__task_fail(&t, EMBER_ECANCELED, "cancelled");
+            ts->failed++;
+            job_fail(job, i, attempt, &t);
+            break;
+        }
         int rc = job->sink->reset(state, job);
         if (rc) {
             ember__task_fail(&t, rc, "%s: out of memory starting the task", job->action);
@@ -114,8 +127,10 @@ static void run_task(void *arg, int k, int worker)
     failed:
         ember__acc_discard(&t);
         ts->failed++;
-        if (attempt == max)
+        if (attempt == max || t.fail_code == EMBER_ECANCELED) {
             job_fail(job, i, attempt, &t);
+            break;
+        }
     }
     for (int a = 0; a < t.cap_accs; a++)
         ember_buf_destroy(&t.accs[a].bytes);
@@ -393,6 +408,8 @@ int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *si
     }
     ember__free(ts);
     if (job->err) {
+        if (job->err == EMBER_ECANCELED) /* reported: the context is usable again */
+            atomic_store(&ctx->cancel, 0);
         ember__err(ctx, job->err, "%s", job->errmsg);
         return ember__job_end(job, job->err);
     }

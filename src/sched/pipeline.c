@@ -153,13 +153,20 @@ int ember_emit_pair_f64(ember_out *out, ember_bytes key, double v)
 /* Source loops stop on a non-zero push or on the task's halt flag (a failure or
  * the sink's stop, however deep, even one a user function swallowed): one check
  * a record. They count what they read in a local. */
-static inline int halted(const ember__task *t, int rc)
+int ember__halt_code(ember__task *t)
+{
+    if (!t->fail_code && atomic_load(&t->ctx->cancel))
+        ember__task_fail(t, EMBER_ECANCELED, "cancelled");
+    return t->fail_code ? t->fail_code : t->halt ? EMBER__STOP : 0;
+}
+
+static inline int halted(ember__task *t, int rc)
 {
     if (rc)
         return rc;
-    if (!t->halt)
+    if (!ember__halted(t))
         return 0;
-    return t->fail_code ? t->fail_code : EMBER__STOP;
+    return ember__halt_code(t);
 }
 
 static int feed_arena(const ember_buf *a, ember_out *o, const char *what, int part)
@@ -171,7 +178,7 @@ static int feed_arena(const ember_buf *a, ember_out *o, const char *what, int pa
     int64_t n = 0;
     while ((rc = ember__rec_next(&p, end, &r)) == 1) {
         n++;
-        if ((pr = o->push(o, &r)) | t->halt)
+        if ((pr = o->push(o, &r)) | ember__halted(t))
             break;
     }
     t->records_in += n;
@@ -196,7 +203,7 @@ static int feed_i64(ember_rdd *n, int part, ember_out *o)
     int rc = 0;
     for (i = lo; i < hi; i++) {
         v = n->values[i];
-        if ((rc = o->push(o, &r)) | t->halt) {
+        if ((rc = o->push(o, &r)) | ember__halted(t)) {
             i++;
             break;
         }
@@ -215,7 +222,7 @@ static int feed_range(ember_rdd *n, int part, ember_out *o)
     ember__rec_set(&r, NULL, 0, &v, sizeof v);
     int rc = 0;
     for (i = lo; i < hi; i++) {
-        if ((rc = o->push(o, &r)) | t->halt) {
+        if ((rc = o->push(o, &r)) | ember__halted(t)) {
             i++;
             break;
         }
@@ -444,7 +451,7 @@ static int cart_in(ember_out *self, const ember_rec *rec)
                 t, EMBER_EINVAL, "cartesian: a record has a key (map the pairs to values first)");
         ember__rec_set(&out, rec->val.ptr ? rec->val.ptr : (const void *)"", rec->val.len,
                        y.val.ptr, y.val.len);
-        if ((rc = self->next->push(self->next, &out)) || t->halt)
+        if ((rc = self->next->push(self->next, &out)) || ember__halted(t))
             return rc;
     }
     return rc < 0 ? rc : 0;
@@ -494,7 +501,7 @@ static int sample_in(ember_out *self, const ember_rec *rec)
         copies = unit(&st->rng) < n->fraction;
     for (int64_t i = 0; i < copies; i++) {
         int rc = self->next->push(self->next, rec);
-        if (rc | self->task->halt)
+        if (rc | ember__halted(self->task))
             return rc;
     }
     return 0;

@@ -90,6 +90,18 @@ static inline int ember__user_rc(ember__task *t, const char *op, int rc)
     return ember__user_failed(t, op, rc);
 }
 
+/* What the source loops test once a record: the task's halt flag (a failure,
+ * or the sink's stop) or a cancel of the context's action (ember_cancel). Two
+ * loads that stay in the cache; nothing is written. */
+static inline int ember__halted(const ember__task *t)
+{
+    return t->halt | atomic_load_explicit(&t->ctx->cancel, memory_order_relaxed);
+}
+
+/* After a source loop stopped on ember__halted: the code to return (the
+ * task's failure, EMBER_ECANCELED, or EMBER__STOP). */
+int ember__halt_code(ember__task *t);
+
 /* The sink has what it needs: stop the task's sources. */
 static inline void ember__task_stop(ember__task *t)
 {

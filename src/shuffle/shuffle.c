@@ -900,8 +900,8 @@ static int feed_groups(ember_rdd *n, int part, ember_out *sink)
         ember_rec out;
         const ember_buf *b = &groups[g - 1];
         ember__rec_set(&out, key.ptr, key.len, b->ptr ? b->ptr : (const unsigned char *)"", b->len);
-        if ((rc = sink->push(sink, &out)) || t->halt)
-            rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+        if ((rc = sink->push(sink, &out)) || ember__halted(t))
+            rc = rc ? rc : ember__halt_code(t);
     }
     for (size_t i = 0; i < ngroups; i++)
         ember_buf_destroy(&groups[i]);
@@ -943,8 +943,8 @@ static int feed_sorted(ember_rdd *n, int part, ember_out *sink)
         qsort_r(recs, count, sizeof *recs, cmp_by_key, &o);
     }
     for (size_t i = 0; i < count && !rc; i++)
-        if ((rc = sink->push(sink, &recs[i])) || t->halt)
-            rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+        if ((rc = sink->push(sink, &recs[i])) || ember__halted(t))
+            rc = rc ? rc : ember__halt_code(t);
     ember__free(recs);
     return rc;
 }
@@ -986,8 +986,8 @@ static int emit_joined(const shuffle_src *s, ember_bytes key, const sides *g, em
             ember_rec out;
             ember__rec_set(&out, key.ptr, key.len, tmp->ptr, tmp->len);
             int rc = sink->push(sink, &out);
-            if (rc || t->halt)
-                return rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+            if (rc || ember__halted(t))
+                return rc ? rc : ember__halt_code(t);
         }
     }
     return 0;
@@ -1013,8 +1013,8 @@ static int emit_set_op(const shuffle_src *s, ember_bytes key, const sides *g, em
                 return ember__task_fail(t, EMBER_EIO, "%s: a damaged record", s->op);
         }
         int rc = sink->push(sink, &out);
-        if (rc || t->halt)
-            return rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+        if (rc || ember__halted(t))
+            return rc ? rc : ember__halt_code(t);
         if (s->mode == MODE_INTERSECTION)
             break; /* once */
     }
@@ -1043,7 +1043,7 @@ static int emit_two_sided(const shuffle_src *s, ember_bytes key, const sides *gr
     ember_rec out;
     ember__rec_set(&out, key.ptr, key.len, tmp->ptr, tmp->len);
     int rc = sink->push(sink, &out);
-    return rc || t->halt ? (rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP)) : 0;
+    return rc ? rc : ember__halted(t) ? ember__halt_code(t) : 0;
 }
 
 /* cogroup and the joins: each key's values from both sides, then the records. */
@@ -1113,7 +1113,7 @@ static inline int push_on(ember_out *sink, const ember_rec *rec)
 {
     ember__task *t = sink->task;
     int rc = sink->push(sink, rec);
-    return rc || t->halt ? (rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP)) : 0;
+    return rc ? rc : ember__halted(t) ? ember__halt_code(t) : 0;
 }
 
 /* A group handed on as a stream: the values already gathered, then the merge's
@@ -1338,8 +1338,8 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
                                             s->mode == MODE_DISTINCT ? keep_first : s->merge,
                                             s->arg)))
                     rc = combine_failed(t, n->op, rc);
-            } else if ((rc = sink->push(sink, &r)) || t->halt) {
-                rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+            } else if ((rc = sink->push(sink, &r)) || ember__halted(t)) {
+                rc = rc ? rc : ember__halt_code(t);
             }
         }
     }
@@ -1354,8 +1354,8 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
                     break;
                 }
             }
-            if ((rc = sink->push(sink, &r)) || t->halt)
-                rc = rc ? rc : (t->fail_code ? t->fail_code : EMBER__STOP);
+            if ((rc = sink->push(sink, &r)) || ember__halted(t))
+                rc = rc ? rc : ember__halt_code(t);
         }
     }
     ember__kv_destroy(&kv);

@@ -117,7 +117,8 @@ static void test_many_in_order(void **state)
     fclose(f);
     assert_non_null(strstr(text, "].sent=300 "));
     assert_non_null(strstr(text, "].succeeded=300 "));
-    assert_non_null(strstr(text, "].failed=0\n"));
+    assert_non_null(strstr(text, "].failed=0 "));
+    assert_non_null(strstr(text, "].resumed=0\n"));
     free(text);
     free_lines(l, n);
     ember_close(ctx);
@@ -223,7 +224,9 @@ static void test_retry_after_both_forms(void **state)
     char *l[4] = {
         fmt("%s/throttle/s1?n=1&ra=1", base), fmt("%s/throttle/d1?n=1&ra=2&form=date", base),
         fmt("%s/throttle/s2?n=2&ra=1", base), fmt("%s/throttle/u1?n=1&ra=1&code=503", base)};
-    ember_rdd *h = ember_http(requests(ctx, l, 4, 3), NULL);
+    /* (a fixed rate: each throttled answer here is about one request, which an
+     * adaptive pace would take for a low limit and go slowly) */
+    ember_rdd *h = ember_http(requests(ctx, l, 4, 3), &(ember_http_conf){.no_adapt = true});
     ember_result *res = run(h);
     int want[4] = {2, 2, 3, 2};
     for (size_t i = 0; i < 4; i++) {
@@ -469,6 +472,360 @@ static void test_json_take_errors(void **state)
     ember_close(ctx);
 }
 
+
+static bool has_line(const char *headers, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = headers; p && *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len == n && !strncasecmp(p, line, n))
+            return true;
+        p = eol ? eol + 1 : p + len;
+    }
+    return false;
+}
+
+static bool has_name(const char *headers, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = headers; p && *p;) {
+        if (!strncasecmp(p, name, n) && p[n] == ':')
+            return true;
+        const char *eol = strchr(p, '\n');
+        p = eol ? eol + 1 : p + strlen(p);
+    }
+    return false;
+}
+
+/* What the server received: the conf's headers on every request, a JSON
+ * request's own header winning on a clash; no body headers on a bare GET; an
+ * empty body on a bare POST; a JSON body typed as JSON. */
+static void test_headers_arrive(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    const char *hdrs[] = {"X-Api-Key: k1", "Accept: application/json", NULL};
+    char *l[3] = {fmt("%s/record/h-get", base),
+                  fmt("{\"method\":\"POST\",\"url\":\"%s/record/h-json\",\"headers\":"
+                      "{\"x-api-key\":\"own\"},\"body\":{\"a\":1}}",
+                      base),
+                  fmt("{\"url\":\"%s/record/h-text\",\"method\":\"PUT\",\"body\":\"plain\"}", base)};
+    ember_result *res =
+        run(ember_http(requests(ctx, l, 3, 2), &(ember_http_conf){.headers = hdrs}));
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(resp(res, (size_t)i).status, 200);
+    ember_result_free(res);
+
+    struct ts_rec *r = server_record(srv, "h-get");
+    assert_non_null(r);
+    assert_string_equal(r->method, "GET");
+    assert_true(has_line(r->headers, "X-Api-Key: k1"));
+    assert_true(has_line(r->headers, "Accept: application/json"));
+    assert_false(has_name(r->headers, "Content-Length"));
+    assert_false(has_name(r->headers, "Content-Type"));
+    assert_string_equal(r->body, "");
+
+    r = server_record(srv, "h-json");
+    assert_non_null(r);
+    assert_string_equal(r->method, "POST");
+    assert_true(has_line(r->headers, "x-api-key: own"));
+    assert_false(has_line(r->headers, "X-Api-Key: k1")); /* sent once, the request's own */
+    assert_true(has_line(r->headers, "Accept: application/json"));
+    assert_true(has_line(r->headers, "Content-Type: application/json"));
+    assert_string_equal(r->body, "{\"a\":1}");
+
+    r = server_record(srv, "h-text");
+    assert_non_null(r);
+    assert_string_equal(r->method, "PUT");
+    assert_true(has_line(r->headers, "X-Api-Key: k1"));
+    assert_string_equal(r->body, "plain");
+
+    /* a bare URL sent as POST: an empty body, no form type */
+    char *u = fmt("%s/record/h-post", base);
+    res = run(ember_http(requests(ctx, &u, 1, 1),
+                         &(ember_http_conf){.headers = hdrs, .method = "POST"}));
+    assert_int_equal(resp(res, 0).status, 200);
+    ember_result_free(res);
+    r = server_record(srv, "h-post");
+    assert_non_null(r);
+    assert_string_equal(r->method, "POST");
+    assert_true(has_line(r->headers, "Content-Length: 0"));
+    assert_false(has_name(r->headers, "Content-Type"));
+    assert_true(has_line(r->headers, "X-Api-Key: k1"));
+
+    /* a header the conf cannot send is refused before any request */
+    const char *bad[] = {"X-Api-Key k1", NULL};
+    long hits = atomic_load(&srv->hits);
+    assert_int_equal(ember_count(ember_http(requests(ctx, &u, 1, 1),
+                                            &(ember_http_conf){.headers = bad}),
+                                 &(int64_t){0}),
+                     EMBER_EINVAL);
+    assert_msg(ctx, "header 'X-Api-Key k1' is not \"Name: value\"");
+    const char *crlf[] = {"X-A: 1\r\nX-B: 2", NULL};
+    assert_int_equal(ember_count(ember_http(requests(ctx, &u, 1, 1),
+                                            &(ember_http_conf){.headers = crlf}),
+                                 &(int64_t){0}),
+                     EMBER_EINVAL);
+    assert_int_equal(atomic_load(&srv->hits), hits);
+    free(u);
+    for (int i = 0; i < 3; i++)
+        free(l[i]);
+    ember_close(ctx);
+}
+
+typedef struct canceller {
+    ember_ctx *ctx;
+    ember_rdd *rdd;   /* an http rdd: cancel once `after` inputs are done */
+    int64_t after;
+    atomic_bool *go;  /* or: cancel once this is set */
+} canceller;
+
+static void *cancel_main(void *arg)
+{
+    canceller *c = arg;
+    for (int i = 0; i < 30000; i++) { /* 30 s at most */
+        int64_t done = 0;
+        ember_http_counts hc;
+        if (c->rdd && !ember_http_progress(c->rdd, &hc, &done) && done >= c->after)
+            break;
+        if (c->go && atomic_load(c->go))
+            break;
+        usleep(1000);
+    }
+    ember_cancel(c->ctx);
+    return NULL;
+}
+
+static char *temp_dir(void)
+{
+    char *d = strdup("/tmp/ember-http-test-XXXXXX");
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+static void remove_tree(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* ember_cancel during ember_http with a journal: the action fails with
+ * EMBER_ECANCELED, the requests in flight are waited for and journaled, the
+ * context stays usable; run again, the job sends only what had no answer, and
+ * the server saw every request exactly once. */
+static void test_cancel_then_resume(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    char *dir = temp_dir(), *journal = fmt("%s/journal", dir);
+    size_t n = 60;
+    char **l = calloc(n, sizeof *l);
+    for (size_t i = 0; i < n; i++)
+        l[i] = fmt("%s/record/cr%zu?delay_ms=150", base, i);
+    ember_http_conf hc = {.max_in_flight = 4, .journal = journal, .journal_tag = "sixty"};
+    ember_rdd *h = ember_http(requests(ctx, l, n, 2), &hc);
+    canceller c = {ctx, h, 10, NULL};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, cancel_main, &c), 0);
+    ember_result *res = NULL;
+    assert_int_equal(ember_collect(h, &res), EMBER_ECANCELED);
+    pthread_join(th, NULL);
+    assert_null(res);
+    assert_msg(ctx, "collect cancelled");
+    assert_false(ember_cancelled(ctx));
+    ember_http_counts hc1;
+    int64_t done1 = 0;
+    assert_int_equal(ember_http_progress(h, &hc1, &done1), 0);
+    assert_true(done1 >= 10 && done1 < (int64_t)n);
+    /* the context is usable: another action runs */
+    assert_int_equal(count_of(ember_range(ctx, 0, 100, 1, 4)), 100);
+
+    /* run again with the journal: only the rest is sent */
+    ember_rdd *h2 = ember_http(requests(ctx, l, n, 3), &hc); /* other partitions too */
+    res = run(h2);
+    assert_int_equal(ember_result_len(res), n);
+    for (size_t i = 0; i < n; i++) {
+        ember_http_response r = resp(res, i);
+        char want[32], id[32];
+        snprintf(want, sizeof want, "recorded cr%zu", i);
+        snprintf(id, sizeof id, "cr%zu", i);
+        assert_int_equal(r.status, 200);
+        assert_bytes(r.body, want);
+        assert_int_equal(server_count(srv, id), 1); /* nothing sent twice, nothing lost */
+    }
+    ember_result_free(res);
+    ember_http_counts c2;
+    assert_int_equal(ember_http_counters(h2, &c2), 0);
+    assert_true(c2.resumed >= done1);
+    assert_int_equal(c2.resumed + c2.sent, (int64_t)n);
+    assert_int_equal(c2.succeeded, (int64_t)n);
+
+    /* a third run sends nothing */
+    long hits = atomic_load(&srv->hits);
+    ember_rdd *h3 = ember_http(requests(ctx, l, n, 1), &hc);
+    res = run(h3);
+    assert_int_equal(ember_result_len(res), n);
+    ember_result_free(res);
+    assert_int_equal(atomic_load(&srv->hits), hits);
+    assert_int_equal(ember_http_counters(h3, &c2), 0);
+    assert_int_equal(c2.resumed, (int64_t)n);
+    assert_int_equal(c2.sent, 0);
+    free_lines(l, n);
+    free(journal);
+    remove_tree(dir);
+    free(dir);
+    ember_close(ctx);
+}
+
+/* A journal of another job or of other options is refused and named; a torn
+ * last frame is cut; a failed answer is sent again only with retry_failed. */
+static void test_journal_refusals(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[1]");
+    char *dir = temp_dir(), *journal = fmt("%s/j", dir);
+    char *l[2] = {fmt("%s/record/jr-a", base), fmt("%s/status/500", base)};
+    ember_http_conf hc = {.journal = journal, .journal_tag = "job A", .max_attempts = 1};
+    ember_result *res = run(ember_http(requests(ctx, l, 2, 1), &hc));
+    assert_int_equal(resp(res, 0).status, 200);
+    assert_int_equal(resp(res, 1).status, 500);
+    ember_result_free(res);
+
+    hc.journal_tag = "job B";
+    int64_t cnt;
+    assert_int_equal(ember_count(ember_http(requests(ctx, l, 2, 1), &hc), &cnt), EMBER_EINVAL);
+    assert_msg(ctx, "was written by another job: it is for \"job A\", this job is for \"job B\"");
+    hc.journal_tag = "job A";
+    const char *hdrs[] = {"X-Other: 1", NULL};
+    ember_http_conf other = hc;
+    other.headers = hdrs;
+    assert_int_equal(ember_count(ember_http(requests(ctx, l, 2, 1), &other), &cnt), EMBER_EINVAL);
+    assert_msg(ctx, "was written with other request options");
+
+    /* a torn frame at the end (a kill during a write) is cut off */
+    FILE *f = fopen(journal, "ab");
+    assert_non_null(f);
+    fwrite("J\x40\x00\x00\x00partial", 1, 12, f);
+    fclose(f);
+    long hits = atomic_load(&srv->hits);
+    ember_rdd *h = ember_http(requests(ctx, l, 2, 1), &hc);
+    res = run(h);
+    assert_int_equal(resp(res, 0).status, 200);
+    assert_int_equal(resp(res, 1).status, 500); /* the failure, from the journal */
+    ember_result_free(res);
+    assert_int_equal(atomic_load(&srv->hits), hits);
+    assert_int_equal(server_count(srv, "jr-a"), 1);
+    /* retry_failed sends the failed one again, and only it */
+    hc.retry_failed = true;
+    res = run(ember_http(requests(ctx, l, 2, 1), &hc));
+    ember_result_free(res);
+    assert_int_equal(atomic_load(&srv->hits), hits + 1);
+    assert_int_equal(server_count(srv, "jr-a"), 1);
+
+    /* a file that is not a journal */
+    char *notj = fmt("%s/notes.txt", dir);
+    f = fopen(notj, "w");
+    fputs("my notes\n", f);
+    fclose(f);
+    hc.journal = notj;
+    assert_int_equal(ember_count(ember_http(requests(ctx, l, 2, 1), &hc), &cnt), EMBER_EINVAL);
+    assert_msg(ctx, "notes.txt is not an ember http journal");
+    free(notj);
+    free(l[0]);
+    free(l[1]);
+    free(journal);
+    remove_tree(dir);
+    free(dir);
+    ember_close(ctx);
+}
+
+static int slow_square(ember_rec in, ember_out *out, void *arg)
+{
+    atomic_store((atomic_bool *)arg, true);
+    int64_t v = ember_i64(in.val);
+    usleep(100);
+    return ember_emit_i64(out, v * v);
+}
+
+/* Any action honours ember_cancel; a cancel with no action running cancels
+ * the next one; the context stays usable. */
+static void test_cancel_any_action(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2,4]");
+    atomic_bool started = false;
+    ember_rdd *big = ember_map(ember_range(ctx, 0, 100000000, 1, 8), slow_square, &started);
+    canceller c = {ctx, NULL, 0, &started};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, cancel_main, &c), 0);
+    int64_t n = 0;
+    assert_int_equal(ember_count(big, &n), EMBER_ECANCELED);
+    pthread_join(th, NULL);
+    assert_msg(ctx, "count cancelled");
+    ember_job_stats js;
+    assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
+    assert_true(js.total.attempts <= 8); /* a cancelled task is not retried */
+    assert_int_equal(count_of(ember_range(ctx, 0, 10, 1, 2)), 10);
+
+    ember_cancel(ctx);
+    assert_true(ember_cancelled(ctx));
+    assert_int_equal(ember_count(ember_range(ctx, 0, 10, 1, 2), &n), EMBER_ECANCELED);
+    assert_false(ember_cancelled(ctx));
+    assert_int_equal(count_of(ember_range(ctx, 0, 10, 1, 2)), 10);
+    ember_close(ctx);
+}
+
+/* An API that allows 20 requests a second (burst 2, 429 with Retry-After):
+ * with no rate set and 64 in flight, the pace adapts, so the server answers
+ * far fewer 429s than a fixed bucket would draw (one a request, or more). */
+static void test_rate_adapts(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[1]");
+    size_t n = 100;
+    char **l = calloc(n, sizeof *l);
+    for (size_t i = 0; i < n; i++)
+        l[i] = fmt("%s/bucket/%zu?rate=20&burst=2", base, i);
+    long t0 = atomic_load(&srv->throttled), ok0 = atomic_load(&srv->ok_200);
+    ember_rdd *h = ember_http(requests(ctx, l, n, 1), &(ember_http_conf){.max_in_flight = 64});
+    ember_result *res = run(h);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(resp(res, i).status, 200);
+    ember_result_free(res);
+    long throttled = atomic_load(&srv->throttled) - t0;
+    assert_int_equal(atomic_load(&srv->ok_200) - ok0, (long)n);
+    /* the first burst of 64 meets a bucket of 2: 62 are throttled; after that, few */
+    if (getenv("EMBER_TEST_VERBOSE") || throttled >= (long)n)
+        fprintf(stderr, "%ld throttled answers for %zu requests\n", throttled, n);
+    assert_true(throttled < (long)n);
+    ember_http_counts c;
+    assert_int_equal(ember_http_counters(h, &c), 0);
+    assert_int_equal(c.throttled, throttled);
+    assert_true(ember_http_rate(h) > 0); /* the pace it found */
+    free_lines(l, n);
+    ember_close(ctx);
+}
+
+/* RateLimit headers set the pace: a quota of 10 a second, 40 requests with 8
+ * in flight, and the server has to throttle almost none. */
+static void test_ratelimit_headers(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[1]");
+    size_t n = 40;
+    char **l = calloc(n, sizeof *l);
+    for (size_t i = 0; i < n; i++)
+        l[i] = fmt("%s/quota/%zu?limit=10&ms=1000", base, i);
+    long t0 = atomic_load(&srv->throttled);
+    ember_rdd *h = ember_http(requests(ctx, l, n, 1), &(ember_http_conf){.max_in_flight = 8});
+    ember_result *res = run(h);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(resp(res, i).status, 200);
+    ember_result_free(res);
+    long throttled = atomic_load(&srv->throttled) - t0;
+    if (getenv("EMBER_TEST_VERBOSE") || throttled > 4)
+        fprintf(stderr, "%ld throttled answers\n", throttled);
+    assert_true(throttled <= 4);
+    free_lines(l, n);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +840,14 @@ int main(void)
         cmocka_unit_test(test_huge_body),
         cmocka_unit_test(test_invalid_requests),
         cmocka_unit_test(test_json_take_errors),
+        cmocka_unit_test(test_headers_arrive),
+        cmocka_unit_test(test_cancel_then_resume),
+        cmocka_unit_test(test_journal_refusals),
+        cmocka_unit_test(test_cancel_any_action),
+        cmocka_unit_test(test_rate_adapts),
+        cmocka_unit_test(test_ratelimit_headers),
     };
+    if (getenv("EMBER_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("EMBER_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }
