@@ -7,6 +7,9 @@
 #   /delay/ID    answers after 350 ms (echo_sleep: no worker is blocked)
 #   /cats/ID     the same, a TheCatAPI-shaped JSON answer
 #   /limited/ID  limit_req: 120 a minute, burst 120, 429 beyond
+#   /limited2/ID limit_req: 2 a second, burst 2, 429 with Retry-After: 1 beyond (DIR/limited2.log)
+#   /counted/ID  answers after 50 ms; every request logged in DIR/counted.log
+#   (/cats/ logs each request's x-api-key header in DIR/cats.log)
 #   /faulty/ID   5% 500, 2% connection closed without an answer, 2% slow body
 #                (300 ms between its halves), else 200 - drawn per request
 #   /ok/ID       200 at once
@@ -49,17 +52,27 @@ http {
   scgi_temp_path $dir/tmp/scgi;
   keepalive_requests 1000000;
   limit_req_zone \$binary_remote_addr zone=api:1m rate=120r/m;
+  limit_req_zone \$binary_remote_addr zone=api2:1m rate=2r/s;
+  log_format keys '\$request_method \$request_uri key=\$http_x_api_key';
   split_clients "\${request_id}" \$fault { 5% "500"; 2% "close"; 2% "slow"; * "ok"; }
   server {
     listen 127.0.0.1:$port backlog=4096;
     default_type text/plain;
     location /delay/ { echo_sleep 0.35; echo "ok \$uri"; }
     location /cats/ {
+      access_log $dir/cats.log keys;
       default_type application/json;
       echo_sleep 0.35;
       echo '[{"breeds":[{"id":"abys","name":"Abyssinian"},{"id":"beng","name":"Bengal"}],"id":"\$request_id","url":"https://cdn.example/\$request_id.jpg","width":1204,"height":1445}]';
     }
     location /limited/ { limit_req zone=api burst=120 nodelay; limit_req_status 429; echo "ok"; }
+    location /limited2/ {
+      access_log $dir/limited2.log;
+      limit_req zone=api2 burst=2 nodelay; limit_req_status 429;
+      add_header Retry-After 1 always;
+      echo "ok";
+    }
+    location /counted/ { access_log $dir/counted.log; echo_sleep 0.05; echo "ok \$uri"; }
     location /faulty/ {
       if (\$fault = "500") { return 500; }
       if (\$fault = "close") { return 444; }

@@ -31,8 +31,8 @@
  *
  * Counters: hits (all requests), ok_200 and throttled (answers of /bucket/ and
  * /quota/), and per ID the requests it got (server_count). When log is set,
- * every request is appended to it as one line: "METHOD URL" (the standalone
- * server of the CLI tests). server_start / server_stop; stop waits for the
+ * every request is appended to it as one line, "METHOD URL |name: value|...|
+ * body=BODY" (the standalone server of the CLI tests, tests/cli/server.c). server_start / server_stop; stop waits for the
  * connection threads.
  */
 #ifndef EMBER_TEST_SUPPORT_SERVER_H
@@ -206,6 +206,20 @@ static ssize_t ts_slow(void *cls, uint64_t pos, char *buf, size_t max)
     return k;
 }
 
+typedef struct ts_conn {
+    bool started;
+    char acc[1 << 16]; /* the body as it comes */
+    char uri[];        /* the URI as sent */
+} ts_conn;
+
+static void *ts_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls, (void)c;
+    ts_conn *st = calloc(1, sizeof *st + strlen(uri) + 1);
+    strcpy(st->uri, uri);
+    return st;
+}
+
 static enum MHD_Result ts_handle(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **con_cls)
@@ -213,12 +227,14 @@ static enum MHD_Result ts_handle(void *cls, struct MHD_Connection *c, const char
     (void)version;
     test_server *s = cls;
     /* gather an upload: the first call sets up, later ones bring data */
-    if (!*con_cls) {
-        char *acc = calloc(1, 1 << 16);
-        *con_cls = acc;
+    /* the connection's state: made by ts_uri with the request line's URI as
+     * sent (MHD hands the handler a decoded url); the first call only starts */
+    ts_conn *st = *con_cls;
+    if (!st->started) {
+        st->started = true;
         return MHD_YES;
     }
-    char *acc = *con_cls;
+    char *acc = st->acc;
     if (*upload_size) {
         size_t have = strlen(acc), n = *upload_size;
         if (have + n < (1 << 16) - 1)
@@ -229,11 +245,17 @@ static enum MHD_Result ts_handle(void *cls, struct MHD_Connection *c, const char
     atomic_fetch_add(&s->hits, 1);
     char body[(1 << 16) + 256], id[64] = "";
     const char *rest;
-    if (s->log) {
+    if (s->log) { /* METHOD URL | name: value | ... | body=BODY, one line */
+        ts_hbuf hb = {calloc(1, 256), 0, 256};
+        MHD_get_connection_values(c, MHD_HEADER_KIND, ts_hdr, &hb);
+        for (size_t i = 0; i < hb.len; i++)
+            if (hb.p[i] == '\n')
+                hb.p[i] = '|';
         pthread_mutex_lock(&s->mu);
-        fprintf(s->log, "%s %s\n", method, url);
+        fprintf(s->log, "%s %s |%s body=%s\n", method, st->uri, hb.p, acc);
         fflush(s->log);
         pthread_mutex_unlock(&s->mu);
+        free(hb.p);
     }
     if (!strncmp(url, "/record/", 8)) {
         long ms = ts_arg(c, "delay_ms", 0);
@@ -449,12 +471,12 @@ static test_server *server_start(const char *cert_file, const char *key_file)
     }
     if (cert)
         s->d = MHD_start_daemon(flags, 0, NULL, NULL, ts_handle, s, MHD_OPTION_SOCK_ADDR, &a,
-                                MHD_OPTION_NOTIFY_COMPLETED, ts_done, s,
+                                MHD_OPTION_NOTIFY_COMPLETED, ts_done, s, MHD_OPTION_URI_LOG_CALLBACK, ts_uri, s,
                                 MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_HTTPS_MEM_CERT, cert,
                                 MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
     else
         s->d = MHD_start_daemon(flags, 0, NULL, NULL, ts_handle, s, MHD_OPTION_SOCK_ADDR, &a,
-                                MHD_OPTION_NOTIFY_COMPLETED, ts_done, s,
+                                MHD_OPTION_NOTIFY_COMPLETED, ts_done, s, MHD_OPTION_URI_LOG_CALLBACK, ts_uri, s,
                                 MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     s->cert = cert;
     s->key = key;

@@ -177,6 +177,14 @@ EMBER_EXTERN ember_bytes ember_http_response_header(const ember_http_response *r
  * The body is a JSON string (bytes that are not UTF-8 are replaced by U+FFFD).
  * 0, EMBER_EINVAL, or EMBER_ENOMEM. */
 EMBER_EXTERN int ember_http_response_json(ember_bytes val, ember_buf *out);
+/* Flags of ember_http_response_json_ex. */
+enum {
+    /* a body that is valid JSON is embedded as a JSON value (compact, one
+     * line), not as a string; any other body stays a string */
+    EMBER_HTTP_JSON_BODY = 1
+};
+/* ember_http_response_json with flags (EMBER_HTTP_JSON_BODY or 0). */
+EMBER_EXTERN int ember_http_response_json_ex(ember_bytes val, ember_buf *out, unsigned flags);
 
 /* What an ember_http rdd's requests have done. */
 typedef struct ember_http_counts {

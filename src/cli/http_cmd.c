@@ -1,19 +1,42 @@
 /* `ember http`: requests from lines (URLs or JSON objects), answers as JSON lines.
  *
- * The lines become an rdd of (line number, request) spread over the context's
- * threads; ember_http sends them with a window of --concurrency in flight in
- * all; the answers are written in input order, one per non-blank input line,
- * each {"line": N, "url", "status", "ok", "attempts", "latency_ms", "headers",
- * "body", "error"}. Answers are not held in memory: the tasks save them as
- * part files, copied in order to the output. A second thread draws a progress
- * line on a terminal. The exit status is 1 when any request finally failed
- * (summary on stderr), 2 for bad usage or input. Under MPI every rank runs the
- * command and shares the requests; rank 0 writes. Uses only the public API.
+ * The lines become an rdd of ((seq, line number), request) spread over the
+ * context's threads; ember_http sends them with a window of --concurrency in
+ * flight in all; each answer becomes {"line": N, "url", "status", "ok",
+ * "attempts", "latency_ms", "headers", "body", "error"}, one per non-blank input
+ * line, in input order.
+ *
+ * The ordered writer: the tasks hand their answers, in order within each
+ * partition, to one writer. The partition at the head of the output writes
+ * straight through (so standard output streams: a line appears as soon as it
+ * and every line before it are final); the others wait in memory, past 4 MiB in
+ * an unlinked temporary file, until the head reaches them. An answer a retried
+ * task hands on again is recognised by its sequence number and skipped. A file
+ * output is written to an unnamed file (O_TMPFILE) in its directory and given
+ * its name by link and rename once complete, so it appears whole or not at all
+ * and a kill at any moment leaves no scratch behind. What is not a plain file
+ * (/dev/null, a FIFO, /dev/stdout) is written through, never replaced. A
+ * directory output (DIR/) is a save_as_text_file. Under MPI, where the answers
+ * of the other ranks are not in this process, rank 0 copies saved part files
+ * in order instead.
+ *
+ * Interruption: the first SIGINT or SIGTERM cancels the job (ember_cancel): no
+ * request starts, those in flight get --grace seconds to answer, what is final
+ * is in the journal (and on standard output when in order); nothing else is
+ * written, and the exit status is 130 (143). A second signal ends at once.
+ * The journal (--journal FILE, or OUT.journal for a file output) makes a rerun
+ * send only what had no final answer; it is removed once the output is
+ * complete. Exit status: 0 all answered 2xx/3xx, 1 some failed, 2 bad usage or
+ * input or an error of the job. Uses only the public API.
  */
 #include <ember/ember.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,34 +44,86 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <jansson.h>
+#include <xxhash.h>
 
 #include "cli/cli.h"
 
 static const char HTTP_USAGE[] =
-    "usage: ember http [--in FILE|-] [--out FILE|DIR/] [--concurrency N] [--rate N/s|N/min]\n"
-    "                  [--burst N] [--retries N] [--timeout DURATION] [--header 'K: V']...\n"
-    "                  [--method M] [--cacert FILE] [--insecure] [--master M]\n"
+    "usage: ember http [--in FILE|-] [--out FILE|DIR/] [--url TEMPLATE] [--concurrency N]\n"
+    "                  [--rate N/s|N/min|N/h] [--burst N] [--no-adapt] [--retries N]\n"
+    "                  [--timeout DURATION] [--header 'K: V']... [--method M] [--body-json]\n"
+    "                  [--journal FILE] [--keep-journal] [--no-journal] [--retry-failed]\n"
+    "                  [--grace DURATION] [--cacert FILE] [--insecure] [--master M]\n"
     "\n"
     "Sends a request for each line of the input (a URL, or a JSON object {method, url,\n"
     "headers, body}) and writes one JSON line per request, in input order.\n"
-    "  --in FILE       requests, one a line (default -: standard input); blank lines skipped\n"
-    "  --out FILE      answers as JSON lines (default: standard output); DIR/ (or an\n"
-    "                  existing directory) writes part files with a _SUCCESS marker\n"
-    "  --concurrency N requests in flight, all threads together (default 256)\n"
-    "  --rate R        at most R requests a second (N/s) or a minute (N/min); default none\n"
-    "  --burst N       requests allowed at once under --rate (default: one second's worth)\n"
-    "  --retries N     more attempts after errors, timeouts and 5xx (default 3)\n"
-    "  --timeout D     per attempt: 500ms, 30s, 2m (default 30s)\n"
-    "  --header 'K: V' sent with every request (repeatable)\n"
-    "  --method M      for URL lines (default GET)\n"
-    "  --cacert FILE   trust the CA certificates in FILE (PEM) instead of the system's\n"
-    "  --insecure      do not verify TLS certificates (verification is on by default)\n"
-    "  --master M      local[N] etc. (default $EMBER_MASTER, else local[*])\n"
-    "exit status: 0 all answered 2xx/3xx, 1 some failed (summary on stderr), 2 bad usage\n";
+    "  --in FILE        requests, one a line (default -: standard input); blank lines skipped\n"
+    "  --out FILE       answers as JSON lines, written whole or not at all (default: standard\n"
+    "                   output, each line as soon as it and those before it are final);\n"
+    "                   DIR/ (or an existing directory) writes part files and _SUCCESS\n"
+    "  --url TEMPLATE   build each request from its line: {} is the line, URL-encoded; with\n"
+    "                   JSON lines, {field} is that field (https://api.example/items/{})\n"
+    "  --concurrency N  requests in flight, all threads together (default 256)\n"
+    "  --rate R         at most R requests a second (N/s), a minute (N/min) or an hour\n"
+    "                   (N/h); the pace adapts below it to what the server allows\n"
+    "  --burst N        requests allowed at once under --rate (default: one second's worth)\n"
+    "  --no-adapt       a fixed rate: throttled answers (429) pause, but never slow the pace\n"
+    "  --retries N      more attempts after errors, timeouts and 5xx (default 3)\n"
+    "  --timeout D      per attempt: 500ms, 30s, 2m (default 30s)\n"
+    "  --header 'K: V'  sent with every request (repeatable; a JSON line's own header wins)\n"
+    "  --method M       for URL lines (default GET)\n"
+    "  --body-json      an answer's body that is JSON goes in as a JSON value, not a string\n"
+    "  --journal FILE   keep each final answer in FILE as it comes; run again with the same\n"
+    "                   FILE, only requests without a final answer are sent (default with\n"
+    "                   --out FILE: FILE.journal); removed once the output is complete\n"
+    "  --keep-journal   do not remove the journal at the end\n"
+    "  --no-journal     no journal, even with --out FILE\n"
+    "  --retry-failed   with a journal: send again the requests that ended in error\n"
+    "  --grace D        on Ctrl-C or SIGTERM, wait this long for the requests in flight\n"
+    "                   (default 5s); a second signal stops at once\n"
+    "  --cacert FILE    trust the CA certificates in FILE (PEM) instead of the system's\n"
+    "  --insecure       do not verify TLS certificates (verification is on by default)\n"
+    "  --master M       local[N] etc. (default $EMBER_MASTER, else local[*])\n"
+    "exit status: 0 all answered 2xx/3xx, 1 some failed (summary on stderr), 2 bad usage or\n"
+    "input, 130 (143) interrupted by SIGINT (SIGTERM)\n";
+
+/* ---------------------------------------------------------------- signals */
+
+static ember_ctx *volatile g_ctx;
+static volatile sig_atomic_t g_sig;
+static char g_scratch[PATH_MAX + 64]; /* a named temporary output to remove on a second signal */
+
+static void on_signal(int sig)
+{
+    if (g_sig) { /* the second: stop now */
+        if (g_scratch[0])
+            unlink(g_scratch);
+        _exit(128 + g_sig);
+    }
+    g_sig = sig;
+    if (g_ctx)
+        ember_cancel(g_ctx);
+    static const char msg[] = "\nember http: interrupted: no new requests; waiting for those in "
+                              "flight (interrupt again to stop at once)\n";
+    ssize_t k = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)k;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a closed pipe is a write error, handled */
+}
+
+/* ---------------------------------------------------------------- options */
 
 static int bad_usage(const char *what, const char *opt)
 {
-    fprintf(stderr, "ember http: %s %s\n%s", what, opt, HTTP_USAGE);
+    fprintf(stderr, "ember http: %s %s\n(ember http --help lists the options)\n", what, opt);
     return 2;
 }
 
@@ -57,7 +132,7 @@ static double parse_duration(const char *s)
 {
     char *end;
     double v = strtod(s, &end);
-    if (end == s || !(v >= 0))
+    if (end == s || !(v >= 0) || v > 1e9)
         return -1;
     if (!*end || !strcmp(end, "s"))
         return v;
@@ -70,12 +145,13 @@ static double parse_duration(const char *s)
     return -1;
 }
 
-/* "N/s", "N/min", "N/m", "N/h" or N (a second): requests a second; -1 when bad. */
+/* "N/s", "N/min", "N/m", "N/h" or N (a second): requests a second; 0 for a
+ * zero count, -1 when it does not parse. */
 static double parse_rate(const char *s)
 {
     char *end;
     double v = strtod(s, &end);
-    if (end == s || !(v > 0))
+    if (end == s || !(v >= 0) || v > 1e9)
         return -1;
     if (!*end || !strcmp(end, "/s"))
         return v;
@@ -86,28 +162,173 @@ static double parse_rate(const char *s)
     return -1;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
+static int parse_int(const char *s, long lo, long hi, int *out)
 {
     char *end;
+    errno = 0;
     long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi)
+    if (end == s || *end || errno || v < lo || v > hi)
         return -1;
     *out = (int)v;
     return 0;
 }
 
-/* The input's non-blank lines as (line number, text) records. */
+typedef struct opts {
+    const char *in, *out, *master, *journal, *tmpl;
+    bool keep_journal, no_journal, body_json;
+    int concurrency, retries;
+    double grace;
+    ember_http_conf hc;
+    const char **headers;
+    int nh;
+} opts;
+
+/* 0, or the exit status after a message. */
+static int parse_opts(int argc, char **argv, opts *o)
+{
+    *o = (opts){.in = "-", .concurrency = 256, .retries = 3, .grace = 5};
+    o->headers = calloc((size_t)argc + 1, sizeof *o->headers);
+    if (!o->headers)
+        abort();
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        static const char *const flags[] = {"--insecure",     "--keep-journal", "--no-journal",
+                                            "--retry-failed", "--no-adapt",     "--body-json"};
+        bool flag = false;
+        for (size_t k = 0; k < sizeof flags / sizeof *flags; k++)
+            flag |= !strcmp(a, flags[k]);
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(HTTP_USAGE, stdout);
+            return -1;
+        }
+        if (flag) {
+            if (!strcmp(a, "--insecure"))
+                o->hc.insecure = true;
+            else if (!strcmp(a, "--keep-journal"))
+                o->keep_journal = true;
+            else if (!strcmp(a, "--no-journal"))
+                o->no_journal = true;
+            else if (!strcmp(a, "--retry-failed"))
+                o->hc.retry_failed = true;
+            else if (!strcmp(a, "--no-adapt"))
+                o->hc.no_adapt = true;
+            else
+                o->body_json = true;
+            continue;
+        }
+        static const char *const valued[] = {
+            "--in",     "--out",       "--master",  "--method",  "--cacert",
+            "--header", "--concurrency", "--retries", "--rate",   "--burst",
+            "--timeout", "--grace",    "--journal", "--url"};
+        bool known = false;
+        for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+            known |= !strcmp(a, valued[k]);
+        if (!known)
+            return bad_usage("unknown option", a);
+        if (!v)
+            return bad_usage("a value is needed after", a);
+        i++;
+        const char *why = NULL;
+        if (!strcmp(a, "--in")) {
+            o->in = v;
+        } else if (!strcmp(a, "--out")) {
+            o->out = v;
+            if (!*v)
+                why = "an empty name";
+        } else if (!strcmp(a, "--master")) {
+            o->master = v;
+        } else if (!strcmp(a, "--method")) {
+            o->hc.method = v;
+            for (const char *p = v; !why && *p; p++)
+                if (!((*p >= 'A' && *p <= 'Z') || *p == '-' || *p == '_'))
+                    why = "an HTTP method in capitals (GET, POST, ...)";
+            if (!*v)
+                why = "an HTTP method in capitals (GET, POST, ...)";
+        } else if (!strcmp(a, "--cacert")) {
+            o->hc.ca_file = v;
+        } else if (!strcmp(a, "--journal")) {
+            o->journal = v;
+            if (!*v)
+                why = "an empty name";
+        } else if (!strcmp(a, "--url")) {
+            o->tmpl = v;
+            if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+                why = "a template starting with http:// or https://";
+            else if (!strchr(v, '{') || !strchr(v, '}'))
+                why = "a template with {} (the line) or {field} (a field of a JSON line)";
+        } else if (!strcmp(a, "--header")) {
+            const char *colon = strchr(v, ':');
+            if (!colon || colon == v || strpbrk(v, "\r\n") || strcspn(v, " \t") < (size_t)(colon - v))
+                why = "'Name: value' (a name, a colon, a value; no line breaks)";
+            o->headers[o->nh++] = v;
+        } else if (!strcmp(a, "--concurrency")) {
+            if (parse_int(v, 1, 1000000, &o->concurrency))
+                why = "a count of requests in flight, 1 to 1000000";
+        } else if (!strcmp(a, "--retries")) {
+            if (parse_int(v, 0, 1000, &o->retries))
+                why = "a count of 0 to 1000";
+        } else if (!strcmp(a, "--rate")) {
+            double r = parse_rate(v);
+            if (r <= 0)
+                why = r == 0 ? "more than 0 requests (N/s, N/min or N/h)"
+                             : "N/s, N/min or N/h, e.g. 120/min";
+            o->hc.rate = r;
+        } else if (!strcmp(a, "--burst")) {
+            char *end;
+            o->hc.burst = strtod(v, &end);
+            if (end == v || *end || !(o->hc.burst >= 1) || o->hc.burst > 1e9)
+                why = "a count of at least 1";
+        } else if (!strcmp(a, "--timeout")) {
+            double t = parse_duration(v);
+            if (!(t > 0))
+                why = t == 0 ? "more than 0 (500ms, 30s, 2m)" : "a duration: 500ms, 30s, 2m, 1h";
+            o->hc.timeout = t;
+        } else if (!strcmp(a, "--grace")) {
+            o->grace = parse_duration(v);
+            if (o->grace < 0)
+                why = "a duration: 0, 500ms, 5s, 1m";
+        }
+        if (why) {
+            fprintf(stderr, "ember http: bad value for %s: '%s' (expected %s)\n", a, v, why);
+            return 2;
+        }
+    }
+    if (o->hc.burst && !o->hc.rate) {
+        fprintf(stderr, "ember http: --burst goes with --rate\n");
+        return 2;
+    }
+    o->hc.headers = o->nh ? o->headers : NULL;
+    o->hc.max_attempts = o->retries + 1;
+    o->hc.grace = o->grace > 0 ? o->grace : -1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- input */
+
+/* The input's non-blank lines as ((seq, line number), request) records. */
 typedef struct lines {
     char *data;
     size_t len;
     ember_rec *recs;
-    int64_t *nums;
-    size_t n;
+    int64_t (*keys)[2];
+    char **made; /* requests built from --url, one a line (NULL: the line itself) */
+    size_t n, blank;
 } lines;
 
-static int read_lines(const char *path, lines *l)
+static void lines_free(lines *l)
 {
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    for (size_t i = 0; l->made && i < l->n; i++)
+        free(l->made[i]);
+    free(l->made);
+    free(l->data);
+    free(l->recs);
+    free(l->keys);
+}
+
+static int read_input(const char *path, lines *l)
+{
+    bool std = !strcmp(path, "-");
+    FILE *f = std ? stdin : fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "ember http: cannot read %s: %s\n", path, strerror(errno));
         return 2;
@@ -115,31 +336,39 @@ static int read_lines(const char *path, lines *l)
     size_t cap = 0;
     char buf[65536];
     size_t k;
-    while ((k = fread(buf, 1, sizeof buf, f)) > 0) {
+    while ((k = fread(buf, 1, sizeof buf, f)) > 0 && !g_sig) {
         if (l->len + k + 1 > cap) {
             cap = (l->len + k + 1) * 2;
             char *d = realloc(l->data, cap);
-            if (!d)
-                abort();
+            if (!d) {
+                fprintf(stderr, "ember http: out of memory reading %s\n", path);
+                if (!std)
+                    fclose(f);
+                return 2;
+            }
             l->data = d;
         }
         memcpy(l->data + l->len, buf, k);
         l->len += k;
     }
     bool err = ferror(f);
-    if (f != stdin)
+    int saved = errno;
+    if (!std)
         fclose(f);
     if (err) {
-        fprintf(stderr, "ember http: reading %s failed\n", path);
+        fprintf(stderr, "ember http: reading %s failed: %s\n", std ? "the standard input" : path,
+                strerror(saved));
         return 2;
     }
     size_t nl = 1;
     for (size_t i = 0; i < l->len; i++)
         nl += l->data[i] == '\n';
     l->recs = calloc(nl, sizeof *l->recs);
-    l->nums = calloc(nl, sizeof *l->nums);
-    if (!l->recs || !l->nums)
-        abort();
+    l->keys = calloc(nl, sizeof *l->keys);
+    if (!l->recs || !l->keys) {
+        fprintf(stderr, "ember http: out of memory for %zu lines\n", nl);
+        return 2;
+    }
     int64_t line = 0;
     for (size_t at = 0; at < l->len;) {
         char *p = l->data + at, *eol = memchr(p, '\n', l->len - at);
@@ -149,31 +378,195 @@ static int read_lines(const char *path, lines *l)
         size_t b = 0;
         while (b < n && (p[b] == ' ' || p[b] == '\t' || p[b] == '\r'))
             b++;
-        if (b == n)
-            continue; /* blank */
-        l->nums[l->n] = line;
-        l->recs[l->n] = (ember_rec){ember_bytes_of(&l->nums[l->n], 8), ember_bytes_of(p, n)};
+        if (b == n) {
+            l->blank++;
+            continue;
+        }
+        l->keys[l->n][0] = (int64_t)l->n;
+        l->keys[l->n][1] = line;
+        l->recs[l->n] = (ember_rec){ember_bytes_of(l->keys[l->n], 16), ember_bytes_of(p, n)};
         l->n++;
     }
     return 0;
 }
 
+/* ---------------------------------------------------------------- --url */
+
+static void put_encoded(char **o, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        if (*len + 4 > *cap) {
+            *cap = (*len + 4) * 2;
+            if (!(*o = realloc(*o, *cap)))
+                abort();
+        }
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            (*o)[(*len)++] = (char)c;
+        } else {
+            (*o)[(*len)++] = '%';
+            (*o)[(*len)++] = hex[c >> 4];
+            (*o)[(*len)++] = hex[c & 15];
+        }
+    }
+}
+
+/* The text of field name (n bytes) of the JSON object line: a string's
+ * characters, a number or a boolean as written. false when the line is not an
+ * object or has no such field (or it is null, an object or an array). */
+static bool json_field(const char *line, size_t len, const char *name, size_t n, char **out,
+                       size_t *outlen)
+{
+    json_t *j = json_loadb(line, len, 0, NULL);
+    char key[256];
+    snprintf(key, sizeof key, "%.*s", (int)n, name);
+    json_t *v = json_is_object(j) ? json_object_get(j, key) : NULL;
+    bool ok = false;
+    if (json_is_string(v)) {
+        *outlen = json_string_length(v);
+        ok = (*out = malloc(*outlen + 1)) != NULL;
+        if (ok)
+            memcpy(*out, json_string_value(v), *outlen + 1);
+    } else if (json_is_number(v) || json_is_boolean(v)) {
+        ok = (*out = json_dumps(v, JSON_ENCODE_ANY)) != NULL;
+        if (ok)
+            *outlen = strlen(*out);
+    }
+    json_decref(j);
+    return ok;
+}
+
+/* The request for one line from the template; NULL with *why set when a field
+ * is missing. */
+static char *expand(const char *tmpl, const char *line, size_t n, char *why, size_t whylen)
+{
+    size_t len = 0, cap = strlen(tmpl) + n * 3 + 16;
+    char *o = malloc(cap);
+    if (!o)
+        abort();
+    bool json = n && line[0] == '{';
+    for (const char *t = tmpl; *t;) {
+        const char *open = strchr(t, '{'), *close = open ? strchr(open, '}') : NULL;
+        size_t lit = open && close ? (size_t)(open - t) : strlen(t);
+        if (len + lit + 1 > cap) {
+            cap = (len + lit + 1) * 2;
+            if (!(o = realloc(o, cap)))
+                abort();
+        }
+        memcpy(o + len, t, lit);
+        len += lit;
+        t += lit;
+        if (!(open && close))
+            break;
+        size_t fl = (size_t)(close - open - 1);
+        if (fl == 0) {
+            put_encoded(&o, &len, &cap, line, n);
+        } else if (!json) {
+            snprintf(why, whylen, "--url has {%.*s} but the line is not a JSON object", (int)fl,
+                     open + 1);
+            free(o);
+            return NULL;
+        } else {
+            char *v;
+            size_t vl;
+            if (!json_field(line, n, open + 1, fl, &v, &vl)) {
+                snprintf(why, whylen, "--url has {%.*s} but the line has no such field", (int)fl,
+                         open + 1);
+                free(o);
+                return NULL;
+            }
+            put_encoded(&o, &len, &cap, v, vl);
+            free(v);
+        }
+        t = close + 1;
+    }
+    o[len] = 0;
+    return o;
+}
+
+/* Build every line's request from the template. A line it cannot build from
+ * becomes a request that fails with that message (never a silent skip). */
+static void apply_template(lines *l, const char *tmpl)
+{
+    l->made = calloc(l->n ? l->n : 1, sizeof *l->made);
+    if (!l->made)
+        abort();
+    for (size_t i = 0; i < l->n; i++) {
+        const char *p = l->recs[i].val.ptr;
+        size_t n = l->recs[i].val.len;
+        while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        while (n && (*p == ' ' || *p == '\t'))
+            p++, n--;
+        char why[300];
+        char *r = expand(tmpl, p, n, why, sizeof why);
+        if (!r) { /* not a URL: ember_http answers it with this text as its error */
+            if (asprintf(&r, "(%s)", why) < 0)
+                abort();
+        }
+        l->made[i] = r;
+        l->recs[i].val = ember_bytes_of(r, strlen(r));
+    }
+}
+
+/* ---------------------------------------------------------------- progress */
+
 typedef struct progress {
     ember_rdd *rdd;
     size_t total;
     atomic_bool stop;
+    struct timespec t0;
+    int64_t hist_done[16];
+    double hist_t[16];
+    int nhist;
 } progress;
 
-static void draw(progress *p, bool last)
+static double since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+static void fmt_secs(char *b, size_t n, double s)
+{
+    if (s < 60)
+        snprintf(b, n, "%.0f s", s);
+    else if (s < 3600)
+        snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else
+        snprintf(b, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+}
+
+static void draw(progress *p)
 {
     ember_http_counts c;
     int64_t done = 0;
     if (ember_http_progress(p->rdd, &c, &done))
         return;
+    double t = since(&p->t0);
+    /* answers a second over the last few seconds */
+    int k = p->nhist % 16;
+    p->hist_done[k] = done;
+    p->hist_t[k] = t;
+    p->nhist++;
+    int oldest = p->nhist > 16 ? p->nhist % 16 : 0;
+    double dt = t - p->hist_t[oldest], rate = dt > 0.1 ? (double)(done - p->hist_done[oldest]) / dt
+                                                       : 0;
+    char el[32], eta[48] = "";
+    fmt_secs(el, sizeof el, t);
+    if (rate > 0 && (size_t)done < p->total) {
+        char e[32];
+        fmt_secs(e, sizeof e, (double)(p->total - (size_t)done) / rate);
+        snprintf(eta, sizeof eta, ", ETA %s", e);
+    }
     fprintf(stderr,
-            "\rember http: %lld/%zu done, %lld sent, %lld retried, %lld throttled, %lld failed%s",
-            (long long)done, p->total, (long long)c.sent, (long long)c.retried,
-            (long long)c.throttled, (long long)c.failed, last ? "\n" : "  ");
+            "\r\033[Kember http: %lld/%zu done, %.1f/s, %s%s; %lld sent, %lld retried, %lld "
+            "throttled, %lld failed",
+            (long long)done, p->total, rate, el, eta, (long long)c.sent, (long long)c.retried,
+            (long long)c.throttled, (long long)c.failed);
     fflush(stderr);
 }
 
@@ -181,38 +574,355 @@ static void *progress_main(void *arg)
 {
     progress *p = arg;
     while (!atomic_load(&p->stop)) {
-        draw(p, false);
+        draw(p);
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    fputs("\r\033[K", stderr);
     return NULL;
 }
+
+/* ---------------------------------------------------------------- the answers as lines */
+
+typedef struct line_args {
+    bool body_json, keyed; /* keyed: keep the sequence number as the key */
+} line_args;
 
 /* A response record as its JSON line, with the input's line number first. */
 static int to_json(ember_rec in, ember_out *out, void *arg)
 {
-    (void)arg;
+    const line_args *a = arg;
+    const int64_t *k = in.key.ptr;
+    int64_t seq, line;
+    memcpy(&seq, k, 8);
+    memcpy(&line, (const char *)k + 8, 8);
     ember_buf j;
     ember_buf_init(&j);
     char head[48];
-    int n = snprintf(head, sizeof head, "{\"line\":%lld,", (long long)ember_i64(in.key));
+    int n = snprintf(head, sizeof head, "{\"line\":%lld,", (long long)line);
     int rc = ember_buf_append(&j, head, (size_t)n);
     size_t at = j.len;
     if (!rc)
-        rc = ember_http_response_json(in.val, &j);
+        rc = ember_http_response_json_ex(in.val, &j, a->body_json ? EMBER_HTTP_JSON_BODY : 0);
     if (!rc) {
         /* drop the object's own opening brace */
         memmove(j.ptr + at, j.ptr + at + 1, j.len - at - 1);
         j.len--;
-        rc = ember_emit(out, ember_buf_bytes(&j));
+        rc = a->keyed ? ember_emit_pair(out, ember_bytes_of(&seq, 8), ember_buf_bytes(&j))
+                      : ember_emit(out, ember_buf_bytes(&j));
     }
     ember_buf_destroy(&j);
     return rc;
 }
 
-/* Copy PARTS part files of dir to f, in partition order (a committed save has
- * one for every partition, so a missing one is an error). 0, or 2 with a
- * message. */
+/* ---------------------------------------------------------------- the ordered writer */
+
+#define HOLD_MEM (4u << 20) /* a waiting partition's lines kept in memory; more go to a file */
+
+typedef struct held {
+    ember_buf mem;
+    int fd; /* an unlinked file for what is past HOLD_MEM, -1 none */
+    off_t spilled;
+} held;
+
+typedef struct writer {
+    pthread_mutex_t mu;
+    int fd;      /* where lines go */
+    bool stream; /* each line at once (standard output, a pipe, a device) */
+    ember_buf buf;
+    size_t n;
+    int parts, head;
+    int64_t *start, *next; /* per partition: first sequence number, next expected */
+    held *held;
+    int err;         /* the first write error (errno), 0 none */
+    ember_ctx *ctx;  /* cancelled on a write error */
+    char scratch[PATH_MAX];
+} writer;
+
+static int write_fd(writer *w, const void *p, size_t n)
+{
+    const char *q = p;
+    while (n) {
+        ssize_t k = write(w->fd, q, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return errno;
+        q += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int out_flush(writer *w)
+{
+    int e = w->buf.len ? write_fd(w, w->buf.ptr, w->buf.len) : 0;
+    w->buf.len = 0;
+    return e;
+}
+
+static int out_put(writer *w, const void *p, size_t n)
+{
+    if (w->stream)
+        return write_fd(w, p, n);
+    if (w->buf.len + n > (1u << 20)) {
+        int e = out_flush(w);
+        if (e)
+            return e;
+        if (n > (1u << 20))
+            return write_fd(w, p, n);
+    }
+    return ember_buf_append(&w->buf, p, n) ? ENOMEM : 0;
+}
+
+/* An unlinked file in $TMPDIR for a partition's waiting lines. */
+static int hold_file(void)
+{
+    const char *d = getenv("TMPDIR");
+    if (!d || !*d)
+        d = "/tmp";
+    int fd = open(d, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return fd;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/ember-http-XXXXXX", d);
+    if ((fd = mkstemp(path)) >= 0)
+        unlink(path);
+    return fd;
+}
+
+static int hold(held *h, const void *p, size_t n)
+{
+    if (h->fd < 0 && h->mem.len + n <= HOLD_MEM)
+        return ember_buf_append(&h->mem, p, n) ? ENOMEM : 0;
+    if (h->fd < 0 && (h->fd = hold_file()) < 0)
+        return errno;
+    const char *q = p;
+    while (n) {
+        ssize_t k = pwrite(h->fd, q, n, h->spilled);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return errno;
+        q += k;
+        n -= (size_t)k;
+        h->spilled += k;
+    }
+    return 0;
+}
+
+/* Write what partition p held (it has become the head), and forget it. */
+static int release(writer *w, held *h)
+{
+    int e = h->mem.len ? out_put(w, h->mem.ptr, h->mem.len) : 0;
+    char buf[1 << 16];
+    for (off_t at = 0; !e && at < h->spilled;) {
+        ssize_t k = pread(h->fd, buf, sizeof buf, at);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            e = k < 0 ? errno : EIO;
+            break;
+        }
+        e = out_put(w, buf, (size_t)k);
+        at += k;
+    }
+    ember_buf_destroy(&h->mem);
+    if (h->fd >= 0)
+        close(h->fd);
+    h->fd = -1;
+    h->spilled = 0;
+    return e;
+}
+
+static int writer_each(ember_rec in, void *arg)
+{
+    writer *w = arg;
+    int64_t seq;
+    memcpy(&seq, in.key.ptr, 8);
+    pthread_mutex_lock(&w->mu);
+    int lo = 0, hi = w->parts - 1; /* the partition of seq */
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (w->start[mid] <= seq)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    int p = lo, e = 0;
+    if (w->err || seq < w->next[p]) { /* a retried task's answer, already written */
+        pthread_mutex_unlock(&w->mu);
+        return 0;
+    }
+    w->next[p] = seq + 1;
+    if (p == w->head) {
+        if (!(e = out_put(w, in.val.ptr, in.val.len)))
+            e = out_put(w, "\n", 1);
+    } else if (!(e = hold(&w->held[p], in.val.ptr, in.val.len))) {
+        e = hold(&w->held[p], "\n", 1);
+    }
+    /* a finished head hands over to the next partition, with what it held */
+    while (!e && w->head < w->parts && w->next[w->head] == w->start[w->head + 1])
+        if (++w->head < w->parts)
+            e = release(w, &w->held[w->head]);
+    if (e && !w->err) {
+        w->err = e;
+        ember_cancel(w->ctx); /* no use sending what cannot be written */
+    }
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+static void writer_free(writer *w)
+{
+    for (int i = 0; w->held && i < w->parts; i++) {
+        ember_buf_destroy(&w->held[i].mem);
+        if (w->held[i].fd >= 0)
+            close(w->held[i].fd);
+    }
+    free(w->held);
+    free(w->start);
+    free(w->next);
+    ember_buf_destroy(&w->buf);
+    pthread_mutex_destroy(&w->mu);
+}
+
+/* ---------------------------------------------------------------- the output */
+
+typedef struct output {
+    const char *name; /* for messages */
+    int fd;           /* -1: standard output */
+    bool atomic;      /* an unnamed file, named at commit */
+    bool tmpfile;     /* O_TMPFILE (else scratch names a file to rename) */
+    char target[PATH_MAX], scratch[PATH_MAX + 64];
+} output;
+
+/* Where the answers go: standard output, a file written through (not a plain
+ * file: /dev/null, a FIFO, /dev/stdout), or a plain file replaced whole at
+ * the end. 0, or 2 after a message. */
+static int output_open(const char *out, output *o)
+{
+    *o = (output){.name = out ? out : "the standard output", .fd = -1};
+    if (!out)
+        return 0;
+    struct stat st;
+    bool exists = lstat(out, &st) == 0;
+    if (!exists && errno != ENOENT) {
+        fprintf(stderr, "ember http: cannot write %s: %s\n", out, strerror(errno));
+        return 2;
+    }
+    const char *target = out;
+    char real[PATH_MAX];
+    bool through = exists && !S_ISREG(st.st_mode);
+    if (exists && S_ISLNK(st.st_mode)) {
+        /* a link to a plain file (not in /dev or /proc) is replaced at its target */
+        struct stat rs;
+        through = !(realpath(out, real) && strncmp(real, "/proc/", 6) && strncmp(out, "/dev/", 5) &&
+                    !lstat(real, &rs) && S_ISREG(rs.st_mode));
+        target = through ? out : real;
+    }
+    if (through) {
+        struct stat ts;
+        bool reg = !stat(out, &ts) && S_ISREG(ts.st_mode);
+        o->fd = open(out, O_WRONLY | O_CLOEXEC | (reg ? O_TRUNC : 0));
+        if (o->fd < 0) {
+            fprintf(stderr, "ember http: cannot write %s: %s\n", out, strerror(errno));
+            return 2;
+        }
+        return 0;
+    }
+    snprintf(o->target, sizeof o->target, "%s", target);
+    char dir[PATH_MAX];
+    const char *slash = strrchr(o->target, '/');
+    if (slash == o->target)
+        snprintf(dir, sizeof dir, "/");
+    else if (slash)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - o->target), o->target);
+    else
+        snprintf(dir, sizeof dir, ".");
+    mode_t mode = exists && S_ISREG(st.st_mode) ? st.st_mode & 07777 : 0666;
+    o->atomic = true;
+    o->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (o->fd >= 0) {
+        o->tmpfile = true;
+        if (!exists) { /* as a new file would be: the umask applies */
+            mode_t um = umask(0);
+            umask(um);
+            mode &= ~um;
+        }
+        if (fchmod(o->fd, mode)) {
+            /* a mode the file system refuses: keep the file's own */
+        }
+        return 0;
+    }
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+        fprintf(stderr, "ember http: cannot write %s: %s\n", out, strerror(errno));
+        return 2;
+    }
+    snprintf(o->scratch, sizeof o->scratch, "%s/.ember-http-XXXXXX", dir);
+    if ((o->fd = mkstemp(o->scratch)) < 0) {
+        fprintf(stderr, "ember http: cannot write %s: %s\n", out, strerror(errno));
+        o->scratch[0] = 0;
+        return 2;
+    }
+    snprintf(g_scratch, sizeof g_scratch, "%s", o->scratch);
+    fchmod(o->fd, mode);
+    return 0;
+}
+
+/* Give the complete output its name. 0, or 2 after a message. */
+static int output_commit(output *o)
+{
+    if (!o->atomic)
+        return 0;
+    if (o->tmpfile) {
+        /* link the unnamed file under a scratch name, then rename it over */
+        char proc[64], dir[PATH_MAX];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", o->fd);
+        const char *slash = strrchr(o->target, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->target) : 1,
+                 slash ? o->target : ".");
+        for (int i = 0; i < 100; i++) {
+            snprintf(o->scratch, sizeof o->scratch, "%s/.ember-http-%d-%d", slash == o->target ? "" : dir,
+                     (int)getpid(), i);
+            snprintf(g_scratch, sizeof g_scratch, "%s", o->scratch);
+            if (!linkat(AT_FDCWD, proc, AT_FDCWD, o->scratch, AT_SYMLINK_FOLLOW))
+                break;
+            o->scratch[0] = 0;
+            if (errno != EEXIST)
+                break;
+        }
+        if (!o->scratch[0]) {
+            g_scratch[0] = 0;
+            fprintf(stderr, "ember http: cannot write %s: %s\n", o->name, strerror(errno));
+            return 2;
+        }
+    }
+    if (rename(o->scratch, o->target)) {
+        fprintf(stderr, "ember http: cannot write %s: %s\n", o->name, strerror(errno));
+        unlink(o->scratch);
+        g_scratch[0] = 0;
+        return 2;
+    }
+    o->scratch[0] = 0;
+    g_scratch[0] = 0;
+    return 0;
+}
+
+static void output_close(output *o)
+{
+    if (o->fd >= 0)
+        close(o->fd);
+    o->fd = -1;
+    if (o->scratch[0]) { /* not committed */
+        unlink(o->scratch);
+        o->scratch[0] = 0;
+        g_scratch[0] = 0;
+    }
+}
+
+/* ---------------------------------------------------------------- MPI: part files copied in order */
+
 static int copy_parts(const char *dir, int parts, FILE *f, const char *name)
 {
     char path[PATH_MAX + 32];
@@ -238,7 +948,6 @@ static int copy_parts(const char *dir, int parts, FILE *f, const char *name)
     return 0;
 }
 
-/* Remove what save_ordered's scratch directory holds (the part files, _SUCCESS). */
 static void remove_scratch(const char *scratch, int parts)
 {
     char path[PATH_MAX + 48];
@@ -253,14 +962,11 @@ static void remove_scratch(const char *scratch, int parts)
     rmdir(scratch);
 }
 
-/* The answers to one file (out) or to standard output (out NULL), in input
- * order, without holding them all: the tasks save their partitions as part
- * files in a scratch directory beside the output (the job's committed output),
- * which are then copied in order. A file appears by a rename, whole or not at
- * all. Returns 0, a negative code from the job, or 2 (a message printed). */
-static int save_ordered(ember_ctx *ctx, ember_rdd *json, const char *out, int parts)
+/* Under MPI: the tasks of every rank save part files in a scratch directory
+ * (beside the output, or in $TMPDIR), which rank 0 copies in order to o. */
+static int save_distributed(ember_ctx *ctx, ember_rdd *json, output *o, const char *out, int parts)
 {
-    char scratch[PATH_MAX], parts_dir[PATH_MAX + 8], tmp[PATH_MAX + 16];
+    char scratch[PATH_MAX], parts_dir[PATH_MAX + 8];
     const char *base = out ? NULL : getenv("TMPDIR");
     if (out) {
         const char *slash = strrchr(out, '/');
@@ -269,13 +975,10 @@ static int save_ordered(ember_ctx *ctx, ember_rdd *json, const char *out, int pa
     } else {
         snprintf(scratch, sizeof scratch, "%s/ember-http-XXXXXX", base && *base ? base : "/tmp");
     }
-    /* every rank must use the same directory: rank 0 makes it, all get its name;
-     * under MPI rank 0 alone writes the output, the others only send requests */
     bool made = ember_is_driver(ctx) && mkdtemp(scratch);
     if (ember_is_driver(ctx) && !made) {
-        fprintf(stderr, "ember http: cannot write %s: %s (making a scratch directory in %s)\n",
-                out ? out : "the standard output", strerror(errno),
-                out ? "the output's directory" : "$TMPDIR");
+        fprintf(stderr, "ember http: cannot write %s: %s (making a scratch directory)\n", o->name,
+                strerror(errno));
         scratch[0] = 0;
     }
     ember_broadcast *name = ember_broadcast_create(ctx, scratch, strlen(scratch) + 1);
@@ -291,152 +994,224 @@ static int save_ordered(ember_ctx *ctx, ember_rdd *json, const char *out, int pa
     snprintf(parts_dir, sizeof parts_dir, "%s/parts", scratch);
     int rc = ember_save_as_text_file(json, parts_dir, NULL);
     if (!rc && ember_is_driver(ctx)) {
-        FILE *f = stdout;
-        if (out) {
-            snprintf(tmp, sizeof tmp, "%s/answers", scratch);
-            if (!(f = fopen(tmp, "wb"))) {
-                fprintf(stderr, "ember http: cannot write %s: %s\n", tmp, strerror(errno));
-                rc = 2;
-            }
-        }
-        if (!rc)
-            rc = copy_parts(parts_dir, parts, f, out ? out : "the standard output");
-        bool to_stdout = f == stdout;
-        if (f && (to_stdout ? fflush(f) : fclose(f)) && !rc) {
-            fprintf(stderr, "ember http: writing %s failed: %s\n",
-                    to_stdout ? "the standard output" : out, strerror(errno));
+        int fd = o->fd >= 0 ? dup(o->fd) : dup(STDOUT_FILENO);
+        FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+        rc = f ? copy_parts(parts_dir, parts, f, o->name) : 2;
+        if (f && fclose(f) && !rc) {
+            fprintf(stderr, "ember http: writing %s failed: %s\n", o->name, strerror(errno));
             rc = 2;
         }
-        if (!rc && out && rename(tmp, out)) {
-            fprintf(stderr, "ember http: cannot write %s: %s\n", out, strerror(errno));
-            rc = 2;
-        }
-        if (out)
-            unlink(tmp);
     }
     if (ember_is_driver(ctx))
         remove_scratch(scratch, parts);
     return rc;
 }
 
+/* ---------------------------------------------------------------- the journal */
+
+/* What the journal is for: the input's name, size and hash, and the template. */
+static char *journal_tag(const opts *o, const lines *l)
+{
+    XXH128_hash_t h = XXH3_128bits(l->data, l->len);
+    char *tag = NULL;
+    if (asprintf(&tag, "%s: %zu requests, xxh128 %016llx%016llx%s%s",
+                 strcmp(o->in, "-") ? o->in : "standard input", l->n,
+                 (unsigned long long)h.high64, (unsigned long long)h.low64,
+                 o->tmpl ? "; --url " : "", o->tmpl ? o->tmpl : "") < 0)
+        abort();
+    return tag;
+}
+
+static void journal_remove(const char *path)
+{
+    unlink(path);
+    char pattern[PATH_MAX + 16];
+    snprintf(pattern, sizeof pattern, "%s.rank-*", path);
+    glob_t g;
+    if (!glob(pattern, GLOB_NOSORT, NULL, &g)) {
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            unlink(g.gl_pathv[i]);
+        globfree(&g);
+    }
+}
+
+/* ---------------------------------------------------------------- the command */
+
+static void print_summary(const char *how, size_t total, const ember_http_counts *c, int64_t done,
+                          double secs, const char *journal, bool kept)
+{
+    fprintf(stderr,
+            "ember http: %s: %lld of %zu answered in %.1f s (%lld ok, %lld failed%s%lld from "
+            "the journal); %lld sent, %lld retried, %lld throttled\n",
+            how, (long long)done, total, secs, (long long)c->succeeded, (long long)c->failed,
+            ", ", (long long)c->resumed, (long long)c->sent, (long long)c->retried,
+            (long long)c->throttled);
+    if (journal && kept)
+        fprintf(stderr, "ember http: the answers so far are in %s; run the same command again "
+                        "to send only the rest\n",
+                journal);
+}
+
 int ember_cli_http(int argc, char **argv)
 {
-    const char *in = "-", *out = NULL, *master = NULL;
-    ember_http_conf hc = {0};
-    int concurrency = 256, retries = 3;
-    const char **headers = calloc((size_t)argc + 1, sizeof *headers);
-    int nh = 0;
-    if (!headers)
-        abort();
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(HTTP_USAGE, stdout);
-            free(headers);
-            return 0;
-        }
-        if (!strcmp(a, "--insecure")) {
-            hc.insecure = true;
-            continue;
-        }
-        if (!v) {
-            free(headers);
-            return bad_usage("a value is needed after", a);
-        }
-        i++;
-        int bad = 0;
-        if (!strcmp(a, "--in"))
-            in = v;
-        else if (!strcmp(a, "--out"))
-            out = v;
-        else if (!strcmp(a, "--master"))
-            master = v;
-        else if (!strcmp(a, "--method"))
-            hc.method = v;
-        else if (!strcmp(a, "--cacert"))
-            hc.ca_file = v;
-        else if (!strcmp(a, "--header"))
-            headers[nh++] = v;
-        else if (!strcmp(a, "--concurrency"))
-            bad = parse_int(v, 1, 1 << 20, &concurrency);
-        else if (!strcmp(a, "--retries"))
-            bad = parse_int(v, 0, 1000, &retries);
-        else if (!strcmp(a, "--rate"))
-            bad = (hc.rate = parse_rate(v)) < 0;
-        else if (!strcmp(a, "--burst"))
-            bad = (hc.burst = strtod(v, NULL)) < 1;
-        else if (!strcmp(a, "--timeout"))
-            bad = !((hc.timeout = parse_duration(v)) > 0);
-        else {
-            free(headers);
-            return bad_usage("unknown option", a);
-        }
-        if (bad) {
-            fprintf(stderr, "ember http: bad value for %s: '%s'\n", a, v);
-            free(headers);
-            return 2;
-        }
+    opts o;
+    int status = parse_opts(argc, argv, &o);
+    if (status) {
+        free(o.headers);
+        return status < 0 ? 0 : status;
     }
-    hc.headers = nh ? headers : NULL;
-    hc.max_attempts = retries + 1;
+    catch_signals();
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
 
     lines l = {0};
-    int rc = read_lines(in, &l);
-    if (rc) {
-        free(headers);
-        return rc;
+    if ((status = read_input(o.in, &l)))
+        goto out_lines;
+    if (g_sig) {
+        status = 128 + g_sig;
+        goto out_lines;
     }
+    struct stat st;
+    bool to_dir = o.out && (o.out[strlen(o.out) - 1] == '/' ||
+                            (!stat(o.out, &st) && S_ISDIR(st.st_mode)));
+    if (l.n == 0) { /* nothing to send: an existing output is left as it is */
+        fprintf(stderr, "ember http: no requests in %s (%zu blank line%s); %s\n",
+                strcmp(o.in, "-") ? o.in : "the standard input", l.blank, l.blank == 1 ? "" : "s",
+                o.out ? "the output is left as it was" : "nothing written");
+        goto out_lines;
+    }
+    if (o.tmpl)
+        apply_template(&l, o.tmpl);
+
     ember_ctx *ctx = NULL;
-    if ((rc = ember_open(&ctx, &(ember_conf){.master = master, .app_name = "ember http"}))) {
+    if (ember_open(&ctx, &(ember_conf){.master = o.master, .app_name = "ember http"})) {
         fprintf(stderr, "ember http: %s\n", ember_errmsg(NULL));
-        free(headers);
-        free(l.data), free(l.recs), free(l.nums);
-        return 2;
+        status = 2;
+        goto out_lines;
     }
+    g_ctx = ctx;
+    if (g_sig)
+        ember_cancel(ctx);
+    bool driver = ember_is_driver(ctx), mpi = ember_ranks(ctx) > 1;
+
+    /* the journal: asked for, or beside a file output */
+    char *jpath = NULL, *tag = journal_tag(&o, &l);
+    if (o.journal && !o.no_journal)
+        jpath = strdup(o.journal);
+    else if (o.out && !to_dir && !o.no_journal && asprintf(&jpath, "%s.journal", o.out) < 0)
+        abort();
+    if (jpath) {
+        struct stat js;
+        if (!stat(jpath, &js) && !S_ISREG(js.st_mode)) { /* never a device or a FIFO */
+            fprintf(stderr, "ember http: the journal %s is not a plain file\n", jpath);
+            status = 2;
+            goto out_ctx;
+        }
+        o.hc.journal = jpath;
+        o.hc.journal_tag = tag;
+    }
+
+    output out = {.fd = -1};
+    if (!to_dir && driver && (status = output_open(o.out, &out)))
+        goto out_ctx;
+
     int parts = ember_parallelism(ctx) * ember_ranks(ctx); /* every rank's threads */
     if ((size_t)parts > l.n)
-        parts = l.n ? (int)l.n : 1;
-    hc.max_in_flight = (concurrency + parts - 1) / parts;
+        parts = (int)l.n;
+    int per_task = (o.concurrency + parts - 1) / parts;
+    o.hc.max_in_flight = per_task > 65536 ? 65536 : per_task;
     ember_rdd *reqs = ember_parallelize_pairs(ctx, l.recs, l.n, parts);
-    ember_rdd *answers = ember_http(reqs, &hc);
-    ember_rdd *json = ember_map(answers, to_json, NULL);
+    ember_rdd *answers = ember_http(reqs, &o.hc);
+    line_args la = {.body_json = o.body_json, .keyed = !to_dir && !mpi};
+    ember_rdd *json = ember_map(answers, to_json, &la);
 
-    progress p = {.rdd = answers, .total = l.n};
+    progress p = {.rdd = answers, .total = l.n, .t0 = t0};
     pthread_t th;
-    bool tty = isatty(STDERR_FILENO) && l.n > 0 && ember_is_driver(ctx);
+    bool tty = isatty(STDERR_FILENO) && driver;
     if (tty && pthread_create(&th, NULL, progress_main, &p))
         tty = false;
 
-    struct stat st;
-    bool to_dir = out && (out[strlen(out) - 1] == '/' || (!stat(out, &st) && S_ISDIR(st.st_mode)));
-    if (to_dir)
-        rc = ember_save_as_text_file(json, out, NULL);
-    else
-        rc = save_ordered(ctx, json, out, parts);
+    writer w = {.fd = out.fd >= 0 ? out.fd : STDOUT_FILENO, .stream = !out.atomic, .ctx = ctx};
+    int rc = 0;
+    if (to_dir) {
+        rc = ember_save_as_text_file(json, o.out, NULL);
+    } else if (mpi) {
+        rc = save_distributed(ctx, json, &out, o.out, parts);
+    } else {
+        pthread_mutex_init(&w.mu, NULL);
+        w.parts = parts;
+        w.start = calloc((size_t)parts + 1, sizeof *w.start);
+        w.next = calloc((size_t)parts + 1, sizeof *w.next);
+        w.held = calloc((size_t)parts, sizeof *w.held);
+        if (!w.start || !w.next || !w.held)
+            abort();
+        for (int i = 0; i <= parts; i++) /* parallelize's slices */
+            w.start[i] = (int64_t)((unsigned __int128)l.n * (unsigned)i / (unsigned)parts);
+        for (int i = 0; i < parts; i++) {
+            w.next[i] = w.start[i];
+            w.held[i].fd = -1;
+        }
+        rc = ember_foreach(json, writer_each, &w);
+        if (!rc && !w.err && (w.err = out_flush(&w)))
+            ember_cancel(ctx);
+        if (!rc && !w.err && w.head != parts) /* every line is written, or the job failed */
+            w.err = EIO;
+        writer_free(&w);
+    }
     if (tty) {
         atomic_store(&p.stop, true);
         pthread_join(th, NULL);
-        draw(&p, true);
     }
-    int status = 0;
+    /* the job's counts (every rank's) when it ran to the end, else this process's */
     ember_http_counts c = {0};
-    if (rc < 0) {
-        if (ember_is_driver(ctx))
+    int64_t done = 0;
+    if (rc == 0 && !ember_http_counters(answers, &c))
+        done = c.succeeded + c.failed;
+    else
+        ember_http_progress(answers, &c, &done);
+    double secs = since(&t0);
+    if (g_sig) {
+        if (driver)
+            print_summary(g_sig == SIGTERM ? "interrupted by SIGTERM" : "interrupted by SIGINT",
+                          l.n, &c, done, secs, jpath, true);
+        status = 128 + g_sig;
+    } else if (w.err) {
+        if (w.err == EPIPE) { /* the reader went away (| head): not an error worth a word */
+            status = 141;
+        } else {
+            fprintf(stderr, "ember http: writing %s failed: %s\n", out.name, strerror(w.err));
+            status = 2;
+        }
+    } else if (rc < 0) {
+        if (driver) {
             fprintf(stderr, "ember http: %s\n", ember_errmsg(ctx));
+            if (jpath && done > 0)
+                fprintf(stderr, "ember http: the answers so far are in %s\n", jpath);
+        }
         status = 2;
     } else if (rc) {
         status = 2;
-    } else if (!ember_http_counters(answers, &c) && c.failed) {
-        if (ember_is_driver(ctx))
-            fprintf(stderr,
-                    "ember http: %lld of %zu requests failed (sent %lld, retried %lld, "
-                    "throttled %lld); see \"error\" in their lines\n",
-                    (long long)c.failed, l.n, (long long)c.sent, (long long)c.retried,
-                    (long long)c.throttled);
-        status = 1;
+    } else if (driver && (status = output_commit(&out)) == 0) {
+        if (jpath && !o.keep_journal)
+            journal_remove(jpath);
+        print_summary(c.failed ? "done, with failures" : "done", l.n, &c, done, secs, NULL,
+                      false);
+        if (c.failed)
+            fprintf(stderr, "ember http: %lld of %zu requests failed; see \"error\" in their "
+                            "lines\n",
+                    (long long)c.failed, l.n);
+        status = c.failed ? 1 : 0;
     }
+    if (!driver && !status && c.failed)
+        status = 1;
+    output_close(&out);
+out_ctx:
+    g_ctx = NULL;
     ember_close(ctx);
-    free(headers);
-    free(l.data), free(l.recs), free(l.nums);
+    free(jpath);
+    free(tag);
+out_lines:
+    lines_free(&l);
+    free(o.headers);
     return status;
 }

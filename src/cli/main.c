@@ -1,6 +1,6 @@
 /* The ember command.
  *
- *   ember --version | --help
+ *   ember --version | --help | help [COMMAND]
  *   ember submit [--master M] JOB.c [ARGS...]
  *   ember http [OPTIONS]          (src/cli/http_cmd.c)
  *
@@ -27,7 +27,7 @@
 
 static const char USAGE[] =
     "usage: ember --version\n"
-    "       ember --help\n"
+    "       ember --help | help [http]\n"
     "       ember submit [--master M] [-n N] JOB.c [ARGS...]\n"
     "       ember http [--in FILE|-] [--out FILE|DIR/] [--concurrency N] [--rate N/s|N/min] ...\n"
     "\n"
@@ -250,6 +250,16 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "help")) {
+        if (argc > 2 && !strcmp(argv[2], "http"))
+            return ember_cli_http(1, (char *[]){"--help", NULL});
+        if (argc > 2 && strcmp(argv[2], "submit")) {
+            fprintf(stderr, "ember help: no command '%s' (submit, http)\n", argv[2]);
+            return 2;
+        }
         fputs(USAGE, stdout);
         return 0;
     }

@@ -35,7 +35,11 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
     if (ember__parse_master(master, &m))
         return ember__err(NULL, EMBER_EMASTER,
                           "ember_open: master '%s' does not parse (expected local, local[N], "
-                          "local[*] or local[N,F] with N, F > 0)",
+                          "local[*], local[N,F] or local[*,F]"
+#ifdef EMBER_WITH_MPI
+                          ", mpi, mpi[N], mpi[*], mpi[N,F]"
+#endif
+                          ", with N, F > 0)",
                           master);
 #ifdef EMBER_WITH_MPI
     bool mpi = m.backend == EMBER__BACKEND_MPI;

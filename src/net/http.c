@@ -43,6 +43,7 @@
 
 #define MAGIC "\xeeHR1"
 #define MAGIC_LEN 4
+#define URL_MAX 65536 /* servers take 8 KiB; curl 8 MiB */
 
 enum { S_WAIT = 1, S_RUN, S_FINAL };
 enum { C_SENT, C_SUCCEEDED, C_RETRIED, C_THROTTLED, C_FAILED, C_RESUMED, C_N };
@@ -504,8 +505,30 @@ static int json_str(ember_buf *o, ember_bytes b)
 
 int ember_http_response_json(ember_bytes val, ember_buf *out)
 {
+    return ember_http_response_json_ex(val, out, 0);
+}
+
+/* The body as a compact JSON value, when it is one (one line, whatever the
+ * server's layout); 0 when it is not JSON, 1 when appended, EMBER_ENOMEM. */
+static int json_body_value(ember_buf *o, ember_bytes b)
+{
+    json_error_t err;
+    json_t *j = b.len ? json_loadb(b.ptr, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err) : NULL;
+    if (!j)
+        return 0;
+    char *d = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (!d)
+        return EMBER_ENOMEM;
+    int rc = ember_buf_append(o, d, strlen(d));
+    free(d);
+    return rc ? rc : 1;
+}
+
+int ember_http_response_json_ex(ember_bytes val, ember_buf *out, unsigned flags)
+{
     ember_http_response r;
-    if (!out || ember_http_response_get(val, &r))
+    if (!out || ember_http_response_get(val, &r) || (flags & ~(unsigned)EMBER_HTTP_JSON_BODY))
         return EMBER_EINVAL;
     char num[128];
     int rc = ember_buf_append(out, "{\"url\":", 7);
@@ -546,8 +569,15 @@ int ember_http_response_json(ember_bytes val, ember_buf *out)
     }
     if (!rc)
         rc = ember_buf_append(out, "},\"body\":", 9);
-    if (!rc)
+    if (!rc && (flags & EMBER_HTTP_JSON_BODY)) {
+        int v = json_body_value(out, r.body);
+        if (v < 0)
+            rc = v;
+        else if (v == 0)
+            rc = json_str(out, r.body);
+    } else if (!rc) {
         rc = json_str(out, r.body);
+    }
     if (!rc)
         rc = ember_buf_append(out, ",\"error\":", 9);
     if (!rc)
@@ -641,6 +671,10 @@ static int parse_request(engine *e, slot *s, ember_bytes v, char *why, size_t wh
     s->spec.len = 0;
     *why = 0;
     if (n && *p != '{') {
+        if (n > URL_MAX) {
+            snprintf(why, whylen, "a URL of %zu bytes (at most %d): '%.60s...'", n, URL_MAX, p);
+            return 0;
+        }
         if (!url_ok(p, n)) {
             snprintf(why, whylen, "not a URL (http:// or https://) or a JSON request: '%.*s'",
                      (int)(n > 80 ? 80 : n), p);
@@ -677,6 +711,11 @@ static int parse_request(engine *e, slot *s, ember_bytes v, char *why, size_t wh
     const char *body = NULL;
     size_t body_len = 0;
     bool as_json = false;
+    if (url && json_string_length(ju) > URL_MAX) {
+        snprintf(why, whylen, "\"url\" has %zu bytes (at most %d)", json_string_length(ju),
+                 URL_MAX);
+        goto out;
+    }
     if (!url || !url_ok(url, json_string_length(ju))) {
         snprintf(why, whylen, "\"url\" must be an http:// or https:// URL%s",
                  url ? "" : " (missing or not a string)");

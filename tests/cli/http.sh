@@ -52,8 +52,7 @@ sed -n 3p "$tmp/mixed.out" | grep -q '"attempts":0,.*"error":"record [0-9]* of p
 sed -n 4p "$tmp/mixed.out" | grep -q '"status":0,"ok":false,"attempts":2,.*"error":"Couldn' || fail "refused: $(sed -n 4p "$tmp/mixed.out")"
 
 # a directory output: part files and _SUCCESS
-"$ember" http --in "$tmp/urls" --out "$tmp/dir/" --master 'local[2]' --header 'X-Trace: 1' \
-  || fail "dir run"
+"$ember" http --in "$tmp/urls" --out "$tmp/dir/" --master 'local[2]' || fail "dir run"
 [ -f "$tmp/dir/_SUCCESS" ] || fail "no _SUCCESS"
 [ "$(cat "$tmp"/dir/part-* | wc -l)" = 200 ] || fail "part files hold 200 lines"
 
@@ -102,10 +101,13 @@ if command -v mpirun >/dev/null; then
 fi
 
 # the cat example: 100 answers plucked to JSON lines
-msg=$("$cat_api" "$base/cats/search" 100 "$tmp/cats")
+msg=$(CAT_API_KEY=live-key-42 "$cat_api" "$base/cats/search" 100 "$tmp/cats")
 [ "$msg" = "saved 100 cats to $tmp/cats: 100 answered, 0 failed (100 sent, 0 retried, 0 throttled)" ] \
   || fail "cat_api said: $msg"
 [ "$(cat "$tmp"/cats/part-* | wc -l)" = 100 ] || fail "cat_api lines"
 cat "$tmp"/cats/part-* | grep -vq '^{"id":"[0-9a-f]*","url":"https://cdn.example/[0-9a-f]*.jpg","width":1204,"height":1445,"breeds":\["Abyssinian","Bengal"\]}$' \
   && fail "a cat line is malformed: $(head -1 "$tmp"/cats/part-*)"
+# the API key reached the server with every request (nginx logged each one's header)
+[ "$(grep -c ' key=live-key-42$' "$tmp/nginx/cats.log")" = 100 ] \
+  || fail "CAT_API_KEY did not arrive: $(head -3 "$tmp/nginx/cats.log")"
 echo "ok"
