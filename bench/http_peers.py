@@ -77,14 +77,16 @@ def aio(path, n, out):
 
 def tally(inputs, out):
     n_in = len(read_urls(inputs))
-    delivered = ok = sent = 0
+    delivered = ok = sent = in_place = 0
     with open(out) as f:
-        for line in f:
+        for i, line in enumerate(f):
             r = json.loads(line)
             delivered += 1
             ok += bool(r["ok"])
             sent += r["attempts"]
-    print(delivered, ok, sent, n_in - delivered)
+            in_place += r.get("line", i + 1) == i + 1  # one answer a line, in input order
+    # lost: inputs without their answer in its place (missing, repeated or misplaced)
+    print(delivered, ok, sent, n_in - in_place)
 
 
 def tally_codes(out):

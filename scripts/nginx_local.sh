@@ -54,6 +54,7 @@ http {
   limit_req_zone \$binary_remote_addr zone=api:1m rate=120r/m;
   limit_req_zone \$binary_remote_addr zone=api2:1m rate=2r/s;
   log_format keys '\$request_method \$request_uri key=\$http_x_api_key';
+  log_format timed '\$msec \$status \$request_uri';
   split_clients "\${request_id}" \$fault { 5% "500"; 2% "close"; 2% "slow"; * "ok"; }
   server {
     listen 127.0.0.1:$port backlog=4096;
@@ -67,12 +68,12 @@ http {
     }
     location /limited/ { limit_req zone=api burst=120 nodelay; limit_req_status 429; echo "ok"; }
     location /limited2/ {
-      access_log $dir/limited2.log;
+      access_log $dir/limited2.log timed;
       limit_req zone=api2 burst=2 nodelay; limit_req_status 429;
       add_header Retry-After 1 always;
       echo "ok";
     }
-    location /counted/ { access_log $dir/counted.log; echo_sleep 0.05; echo "ok \$uri"; }
+    location /counted/ { access_log $dir/counted.log timed; echo_sleep 0.05; echo "ok \$uri"; }
     location /faulty/ {
       if (\$fault = "500") { return 500; }
       if (\$fault = "close") { return 444; }
