@@ -388,7 +388,7 @@ static int finish(engine *e, slot *s, bool ok, const char *error)
     s->out.len = (size_t)(p - s->out.ptr);
     s->state = S_FINAL;
     if (e->src->journal) {
-        int rc = ember__journal_put(e->src->journal, s->id, ember_buf_bytes(&s->out), ok);
+        int rc = ember__journal_put(e->src->journal, s->id, ember_buf_bytes(&s->out), ok, now);
         if (rc)
             return ember__task_fail(e->task, rc,
                                     "http: cannot append record %lld of partition %d to the "
@@ -1091,7 +1091,7 @@ static int complete(engine *e, slot *s, CURLcode r)
 /* curl's socket callback: watch fd for what curl waits on, in the task's epoll set. */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 {
-    (void)easy, (void)sockp;
+    (void)easy;
     engine *e = arg;
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
@@ -1100,9 +1100,14 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *so
     struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
                                        (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
                              .data.fd = fd};
-    if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) && errno == ENOENT &&
-        epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev))
+    /* a socket curl has not seen before has no pointer assigned: add it and
+     * mark it, so that later changes are one EPOLL_CTL_MOD */
+    if (sockp)
+        return epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) ? -1 : 0;
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) &&
+        (errno != EEXIST || epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev)))
         return -1;
+    curl_multi_assign(e->multi, fd, e);
     return 0;
 }
 
@@ -1114,6 +1119,12 @@ static int on_timer(CURLM *multi, long timeout_ms, void *arg)
     e->timer_on = timeout_ms >= 0;
     e->timer_at = ember__now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
     return 0;
+}
+
+static int journal_failed(engine *e, int rc)
+{
+    return ember__task_fail(e->task, rc, "http: cannot write the journal %s: %s (partition %d)",
+                            e->src->conf.journal, ember_strerror(rc), e->task->partition);
 }
 
 /* One turn of the loop: start what may start, wait for activity (up to the next
@@ -1175,6 +1186,8 @@ static int pump(engine *e, bool block)
         if ((rc = complete(e, s, msg->data.result)))
             return rc;
     }
+    if (e->src->journal && (rc = ember__journal_tick(e->src->journal, ember__now_ns())))
+        return journal_failed(e, rc);
     return 0;
 }
 
@@ -1356,6 +1369,12 @@ static int http_feed(ember_rdd *n, int part, ember_out *sink)
             if (!src_rc)
                 src_rc = settle(&e);
         }
+    }
+    /* what is final is written before the task ends, whatever its outcome */
+    if (src->journal) {
+        int jrc = ember__journal_flush(src->journal);
+        if (jrc && !rc)
+            rc = journal_failed(&e, jrc);
     }
 out:
     for (int i = 0; e.slots && i < e.cap; i++) {

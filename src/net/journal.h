@@ -19,9 +19,16 @@ void ember__journal_close(ember__journal *j);
  * flag, 0 when there is none, or EMBER_ENOMEM / EMBER_EIO. Any thread. */
 int ember__journal_get(ember__journal *j, const unsigned char id[EMBER__JOURNAL_ID], ember_buf *out,
                        bool *ok);
-/* Append a final answer (one write). 0, -errno or EMBER_ENOMEM. Any thread. */
+/* Append a final answer at time now (ns): kept in memory, written with the
+ * others at least every 100 ms. 0, -errno (a write failed) or EMBER_ENOMEM.
+ * Any thread. */
 int ember__journal_put(ember__journal *j, const unsigned char id[EMBER__JOURNAL_ID], ember_bytes rec,
-                       bool ok);
+                       bool ok, uint64_t now);
+/* Write what waits when it has waited 100 ms (a cheap test otherwise). 0 or
+ * -errno. Any thread. */
+int ember__journal_tick(ember__journal *j, uint64_t now);
+/* Write what waits. 0 or -errno. */
+int ember__journal_flush(ember__journal *j);
 /* Answers read at open and appended since. */
 int64_t ember__journal_answers(ember__journal *j);
 
