@@ -2,13 +2,28 @@
  * fields).
  *
  * A row is one record: its value holds the fields, each as varint(length) and
- * the bytes (ember_csv_field reads them). Plain files are split like text files,
- * but a record never is: a record belongs to the split that holds its first
- * byte. A split starting at byte s counts the quote characters before s (quotes
- * toggle the quoted state; an escaped "" toggles twice) to know whether s is
- * inside a quoted field, then starts at the first line break outside quotes; it
- * parses records while they start before its end, and finishes the last one
- * past it. Compressed files are one split, parsed as a stream.
+ * the bytes (ember_csv_field reads them).
+ *
+ * The one-split read of a file is the definition of its records: whatever the
+ * number of splits and whether the file is plain, gzip or zstd, the rows, their
+ * order, the bad rows and their line numbers are those of reading the file
+ * whole with libcsv (tests/unit/io/csv_splits.c and the differential fuzz
+ * harness tests/fuzz/csv.c hold the readers to this). Compressed files are one
+ * split, parsed as a stream. A plain file cut into several splits gets a plan,
+ * made once by the first of its tasks (under plan_mu, in one pass over its
+ * quotes): a row belongs to the split that holds its first byte, so each split
+ * boundary moves to just after the first line break outside quotes at or after
+ * it. The quoted state there is the parity of the quotes before it, which is
+ * exact only when every quote is regular: an opening quote right at a field's
+ * start, a closing one right before a delimiter, a line break or the end, and
+ * doubled quotes inside. libcsv reads irregular quotes leniently (a stray quote
+ * in a field is kept), and then no parity tells where rows start: such a file
+ * is read whole by its first split, and the count of files read so is the
+ * accumulator read_csv[RDD].unsplit_files in the stats. So is a file with an
+ * escape character. The plan also keeps what a split cannot see alone: the
+ * field count of the file's first row (without a header, the count every row
+ * must have) and where that row starts (the split holding it reads the header).
+ * Between its two boundaries a split reads exactly its rows, none past them.
  *
  * With a header, the first row of every file is the header; each must equal the
  * first file's, which is read when the rdd is built so that columns can be found
@@ -38,13 +53,21 @@ typedef struct csv_src {
     size_t ncols;         /* fields per row: the header's; 0: the first row's decides */
     ember__split *splits;
     int nsplits;
-    ember_accumulator *bad;
-    /* the quoted state at each split's start (the parity of the quotes before
-     * it), found in one pass over a file by the first task that needs it */
-    pthread_mutex_t parity_mu;
-    bool *parity_done; /* per file */
-    bool *in_quotes;   /* per split */
+    ember_accumulator *bad, *unsplit;
+    /* the plans of files cut into several splits: made once, by the first of
+     * their tasks, under plan_mu */
+    pthread_mutex_t plan_mu;
+    struct file_plan *plans; /* per file */
+    uint64_t *starts;        /* per split: where its first row may start */
 } csv_src;
+
+typedef struct file_plan {
+    bool done;
+    bool whole;       /* quotes that parity cannot follow: the first split reads it all */
+    size_t want;      /* the first row's field count (0: no row) */
+    uint64_t first;   /* the offset of the first row's first byte (UINT64_MAX: none) */
+    uint64_t size;    /* the file's size when planned */
+} file_plan;
 
 static void csv_src_free(void *p)
 {
@@ -55,9 +78,9 @@ static void csv_src_free(void *p)
     ember_buf_destroy(&s->head);
     ember__free(s->bad_dir);
     ember__free(s->splits);
-    ember__free(s->parity_done);
-    ember__free(s->in_quotes);
-    pthread_mutex_destroy(&s->parity_mu);
+    ember__free(s->plans);
+    ember__free(s->starts);
+    pthread_mutex_destroy(&s->plan_mu);
     ember__free(s);
 }
 
@@ -168,6 +191,10 @@ typedef struct row_state {
     ember_buf diverted;
     const unsigned char *map;       /* plain files: the mapping, to number lines lazily */
     const unsigned char *row_start; /* the row being read, in the mapping */
+    const unsigned char *counted;   /* lines are counted up to here (NULL: not yet) */
+    uint64_t lines_before;          /* '\n's before counted */
+    csv_src *plan_src;              /* for the lines before the split's start */
+    int split;
     unsigned char special[256];     /* 1 for the delimiter, the quote, '\r', '\n' */
     const unsigned char *rawp;      /* the fast path's row, in place (else raw) */
     size_t rawn;
@@ -195,12 +222,31 @@ static void on_field(void *data, size_t len, void *arg)
     r->nfields++;
 }
 
+static uint64_t lines_before_split(csv_src *s, int split, const unsigned char *map);
+
+/* The line the current row starts on. Plain files count lines only when a
+ * message needs one, from where the last count stopped (linear in the split,
+ * however many rows are bad). */
+static uint64_t row_line(row_state *r)
+{
+    if (!r->map)
+        return r->line;
+    if (!r->counted) { /* the first count of this split: from its start */
+        r->lines_before = lines_before_split(r->plan_src, r->split, r->map);
+        r->counted = r->map + r->plan_src->starts[r->split];
+    }
+    if (r->row_start > r->counted) {
+        r->lines_before += ember__count_byte(r->counted, r->row_start, '\n');
+        r->counted = r->row_start;
+    }
+    return r->line = 1 + r->lines_before;
+}
+
 static int bad_row(row_state *r, const char *why)
 {
     const csv_src *s = r->s;
     ember__task *t = r->sink->task;
-    if (r->map) /* lines are counted only when a message needs one */
-        r->line = 1 + ember__count_byte(r->map, r->row_start, '\n');
+    row_line(r);
     if (s->on_bad == EMBER_BAD_FAIL)
         return ember__task_fail(t, EMBER_EINVAL, "read_csv: %s:%llu: %s", r->path,
                                 (unsigned long long)r->line, why);
@@ -234,21 +280,24 @@ static void on_row(int term, void *arg)
             r->rc =
                 ember__task_fail(r->sink->task, EMBER_EINVAL,
                                  "read_csv: %s: the header differs from the first file's", r->path);
-    } else if (r->bad_utf8) {
-        snprintf(why, sizeof why, "invalid UTF-8 in field %zu", r->utf8_field + 1);
-        r->rc = bad_row(r, why);
-    } else if (r->want && r->nfields != r->want) {
-        snprintf(why, sizeof why, "%zu fields where %zu were expected", r->nfields, r->want);
-        r->rc = bad_row(r, why);
     } else {
-        if (!r->want)
+        if (!r->want) /* without a header, the file's first row sets the count */
             r->want = r->nfields;
-        ember_rec rec;
-        ember__rec_set(&rec, NULL, 0, r->row.ptr ? r->row.ptr : (const unsigned char *)"",
-                       r->row.len);
-        r->count++;
-        int rc = r->sink->push(r->sink, &rec);
-        r->rc = rc ? rc : (ember__halted(r->sink->task) ? ember__halt_code(r->sink->task) : 0);
+        if (r->bad_utf8) {
+            snprintf(why, sizeof why, "invalid UTF-8 in field %zu", r->utf8_field + 1);
+            r->rc = bad_row(r, why);
+        } else if (r->nfields != r->want) {
+            snprintf(why, sizeof why, "%zu fields where %zu were expected", r->nfields, r->want);
+            r->rc = bad_row(r, why);
+        } else {
+            ember_rec rec;
+            ember__rec_set(&rec, NULL, 0, r->row.ptr ? r->row.ptr : (const unsigned char *)"",
+                           r->row.len);
+            r->count++;
+            int rc = r->sink->push(r->sink, &rec);
+            r->rc =
+                rc ? rc : (ember__halted(r->sink->task) ? ember__halt_code(r->sink->task) : 0);
+        }
     }
     r->row.len = 0;
     r->raw.len = 0;
@@ -312,7 +361,7 @@ static int feed_piece(struct csv_parser *p, row_state *r, const unsigned char *p
     r->row_done = false;
     if (csv_parse(p, piece, n, on_field, on_row, r) != n && !r->rc)
         return ember__task_fail(r->sink->task, EMBER_EIO, "read_csv: %s:%llu: %s", r->path,
-                                (unsigned long long)r->line, csv_strerror(csv_error(p)));
+                                (unsigned long long)row_line(r), csv_strerror(csv_error(p)));
     return r->rc;
 }
 
@@ -516,9 +565,181 @@ static int parser_init(struct csv_parser *p, const csv_src *s)
     return 0;
 }
 
-static int feed_plain_csv(const csv_src *s, const ember__split *sp, struct csv_parser *p,
-                          row_state *r)
+/* ---------------------------------------------------------------- a file's plan */
+
+/* A byte libcsv skips between rows: a line break, or a space or tab that is not
+ * the delimiter. */
+static inline bool blank_byte(const csv_src *s, unsigned char c)
 {
+    return c == '\n' || c == '\r' || ((c == ' ' || c == '\t') && c != s->delim);
+}
+
+/* The end of the line at p (after its \r or \n) when the line holds only
+ * blanks; NULL when it holds anything else. libcsv reads no row from it. */
+static const unsigned char *blank_line(const csv_src *s, const unsigned char *p,
+                                       const unsigned char *end)
+{
+    for (; p < end; p++) {
+        if (*p == '\n' || *p == '\r')
+            return p + 1;
+        if (!blank_byte(s, *p))
+            return NULL;
+    }
+    return end;
+}
+
+/* The next line break at or after p (\r or \n), or end. */
+static inline const unsigned char *line_end(const unsigned char *p, const unsigned char *end)
+{
+    const unsigned char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+    const unsigned char *lim = nl ? nl : end;
+    const unsigned char *cr = p < lim ? memchr(p, '\r', (size_t)(lim - p)) : NULL;
+    return cr ? cr : lim;
+}
+
+/* Are the quotes of [base, end) all regular: an opening quote right at a
+ * field's start, a closing one right before a delimiter, a line break or the
+ * end, doubled quotes inside? Then their parity is the quoted state everywhere.
+ * One memchr jump a quote. */
+static bool quotes_regular(const csv_src *s, const unsigned char *base, const unsigned char *end)
+{
+    const unsigned char *p = base;
+    unsigned char q = s->quote, d = s->delim;
+    bool in = false;
+    while (p < end && (p = memchr(p, q, (size_t)(end - p)))) {
+        if (!in) {
+            if (p > base && p[-1] != d && p[-1] != '\n' && p[-1] != '\r')
+                return false;
+            in = true;
+            p++;
+        } else if (p + 1 < end && p[1] == q) {
+            p += 2;
+        } else {
+            if (p + 1 < end && p[1] != d && p[1] != '\n' && p[1] != '\r')
+                return false;
+            in = false;
+            p++;
+        }
+    }
+    return true;
+}
+
+typedef struct count_state {
+    size_t fields;
+    bool done;
+} count_state;
+
+static void count_field(void *data, size_t len, void *arg)
+{
+    (void)data, (void)len;
+    count_state *c = arg;
+    if (!c->done)
+        c->fields++;
+}
+
+static void count_row(int term, void *arg)
+{
+    (void)term;
+    ((count_state *)arg)->done = true;
+}
+
+/* The field count of the first row of [p, end), as libcsv reads it (0: none). */
+static size_t first_row_fields(const csv_src *s, const unsigned char *p, const unsigned char *end)
+{
+    struct csv_parser cp;
+    count_state c = {0, false};
+    if (parser_init(&cp, s))
+        return 0;
+    while (p < end && !c.done) {
+        const unsigned char *e = line_end(p, end);
+        e = e < end ? e + 1 : end;
+        csv_parse(&cp, p, (size_t)(e - p), count_field, count_row, &c);
+        p = e;
+    }
+    if (!c.done)
+        csv_fini(&cp, count_field, count_row, &c);
+    csv_free(&cp);
+    return c.fields;
+}
+
+/* Make the plan of a file cut into several splits (base: its mapping of size
+ * bytes): whether it can be split, where each split's rows start, its first
+ * row. Under plan_mu. */
+static void plan_file(csv_src *s, uint32_t file, const unsigned char *base, size_t size)
+{
+    file_plan *pl = &s->plans[file];
+    const unsigned char *end = base + size;
+    pl->size = size;
+    pl->first = UINT64_MAX;
+    for (size_t i = 0; i < size; i++) {
+        if (!blank_byte(s, base[i])) {
+            pl->first = i;
+            break;
+        }
+    }
+    pl->want = s->ncols ? s->ncols : first_row_fields(s, base, end);
+    pl->whole = s->escape || !quotes_regular(s, base, end);
+    size_t quotes = 0;
+    uint64_t at = 0;
+    for (int k = 0; k < s->nsplits; k++) {
+        const ember__split *sp = &s->splits[k];
+        if (sp->file != file)
+            continue;
+        if (sp->start == 0) {
+            s->starts[k] = 0;
+            continue;
+        }
+        if (pl->whole || sp->start > size) {
+            s->starts[k] = size;
+            continue;
+        }
+        /* the quoted state at start-1: the parity of the quotes before it */
+        uint64_t to = sp->start - 1;
+        quotes += ember__count_byte(base + at, base + to, s->quote);
+        at = to;
+        bool in = quotes & 1;
+        /* the first line break outside quotes at or after start-1 ends the row
+         * that belongs to the split before */
+        const unsigned char *q = base + to;
+        for (; q < end; q++) {
+            if (*q == s->quote)
+                in = !in;
+            else if ((*q == '\n' || *q == '\r') && !in)
+                break;
+        }
+        s->starts[k] = q < end ? (uint64_t)(q + 1 - base) : size;
+    }
+    pl->done = true;
+}
+
+/* The '\n's before split k's first row (counted once, for a message). */
+static uint64_t lines_before_split(csv_src *s, int split, const unsigned char *map)
+{
+    uint64_t start = s->starts[split];
+    return start ? ember__count_byte(map, map + start, '\n') : 0;
+}
+
+/* ---------------------------------------------------------------- reading a split */
+
+/* Feed libcsv the lines of one row from *pos (a piece a line, cut at \r or \n,
+ * so a row's raw text and line are its own), until it is between rows again. */
+static int feed_row(struct csv_parser *p, row_state *r, const unsigned char **pos,
+                    const unsigned char *end)
+{
+    int rc = 0;
+    do {
+        const unsigned char *e = line_end(*pos, end);
+        e = e < end ? e + 1 : end;
+        rc = feed_piece(p, r, *pos, (size_t)(e - *pos));
+        *pos = e;
+    } while (*pos < end && !rc && p->pstate != 0);
+    return rc;
+}
+
+static int feed_plain_csv(csv_src *s, int split, struct csv_parser *p, row_state *r,
+                          bool *read_whole)
+{
+    const ember__split *sp = &s->splits[split];
     const ember__file *f = &s->files.v[sp->file];
     ember__task *t = r->sink->task;
     int fd = open(f->path, O_RDONLY | O_CLOEXEC);
@@ -526,7 +747,12 @@ static int feed_plain_csv(const csv_src *s, const ember__split *sp, struct csv_p
         return ember__task_fail(t, -errno, "read_csv: cannot open %s: %s", f->path,
                                 strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size == 0 || (uint64_t)st.st_size <= sp->start) {
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return ember__task_fail(t, -e, "read_csv: cannot stat %s: %s", f->path, strerror(e));
+    }
+    if (st.st_size == 0) {
         close(fd);
         return 0;
     }
@@ -536,53 +762,43 @@ static int feed_plain_csv(const csv_src *s, const ember__split *sp, struct csv_p
     close(fd);
     if (base == MAP_FAILED)
         return ember__task_fail(t, -e, "read_csv: cannot map %s: %s", f->path, strerror(e));
-    const unsigned char *end = base + size, *pos = base;
-    uint64_t lines = 0;
-    if (sp->start > 0) {
-        /* the quoted state at start-1: the parity of the quotes before it, for all
-         * the file's splits at once (they are contiguous in s->splits) */
-        csv_src *w = (csv_src *)(uintptr_t)s;
-        pthread_mutex_lock(&w->parity_mu);
-        if (!w->parity_done[sp->file]) {
-            size_t quotes = 0;
-            uint64_t at = 0;
-            for (int k = 0; k < w->nsplits; k++) {
-                if (w->splits[k].file != sp->file || w->splits[k].start == 0)
-                    continue;
-                uint64_t to = w->splits[k].start - 1 < size ? w->splits[k].start - 1 : size;
-                quotes += ember__count_byte(base + at, base + to, s->quote);
-                at = to;
-                w->in_quotes[k] = quotes & 1;
-            }
-            w->parity_done[sp->file] = true;
+    /* this split's rows: from its start to the next split's (the file's end for
+     * the last), both moved to row starts by the file's plan */
+    bool alone = sp->start == 0 && (split + 1 == s->nsplits || s->splits[split + 1].file != sp->file);
+    uint64_t a = 0, b = size;
+    file_plan *pl = NULL;
+    if (!alone) {
+        pthread_mutex_lock(&s->plan_mu);
+        pl = &s->plans[sp->file];
+        if (!pl->done)
+            plan_file(s, sp->file, base, size);
+        pthread_mutex_unlock(&s->plan_mu);
+        size = pl->size < size ? (size_t)pl->size : size; /* the file as planned */
+        bool last = split + 1 == s->nsplits || s->splits[split + 1].file != sp->file;
+        a = s->starts[split];
+        b = last || pl->whole ? size : s->starts[split + 1];
+        if (pl->whole && sp->start == 0) {
+            b = size;
+            *read_whole = true;
         }
-        bool in_quotes = w->in_quotes[sp - s->splits];
-        pthread_mutex_unlock(&w->parity_mu);
-        /* the first line break outside quotes at or after start-1 ends the row
-         * that belongs to the split before */
-        const unsigned char *q = base + sp->start - 1;
-        for (; q < end; q++) {
-            if (*q == s->quote)
-                in_quotes = !in_quotes;
-            else if (*q == '\n' && !in_quotes)
-                break;
-        }
-        pos = q < end ? q + 1 : end;
+        if (a > b)
+            a = b;
+        r->want = pl->want;
     }
-    r->next_line = lines + 1; /* the mapped path numbers lines lazily (bad_row) */
-    r->is_header = s->header && pos == base;
+    const unsigned char *end = base + size, *pos = base + a, *stop = base + b;
+    r->is_header = s->header && (alone || (pl->first != UINT64_MAX && a <= pl->first &&
+                                           pl->first < b));
     int rc = 0;
-    const unsigned char *stop = base + (sp->end < size ? sp->end : size);
-    /* parse lines while a row starts before stop, and finish the row running over:
-     * libcsv's state says whether it is between rows (0: no row begun) */
     r->map = base;
+    r->plan_src = s;
+    r->split = split;
     r->special[s->delim] = r->special[s->quote] = r->special['\r'] = r->special['\n'] = 1;
     /* rows that start before stop: the fast tokenizer first; libcsv for a row it
      * declines (and for escapes), fed line by line until it is between rows */
-    while (pos < end && !rc && pos < stop) {
-        if (*pos == '\n' || (*pos == '\r' && pos + 1 < end && pos[1] == '\n')) {
-            pos += *pos == '\n' ? 1 : 2; /* an empty line is no row, as libcsv */
-            r->next_line++;
+    while (pos < stop && !rc) {
+        const unsigned char *blank = blank_line(s, pos, end);
+        if (blank) { /* an empty or blank line is no row, as libcsv reads it */
+            pos = blank;
             continue;
         }
         const unsigned char *next;
@@ -604,24 +820,31 @@ static int feed_plain_csv(const csv_src *s, const ember__split *sp, struct csv_p
         r->row.len = 0;
         r->nfields = 0;
         r->bad_utf8 = false;
-        do {
-            const unsigned char *nl = memchr(pos, '\n', (size_t)(end - pos));
-            const unsigned char *nx = nl ? nl + 1 : end;
-            rc = feed_piece(p, r, pos, (size_t)(nx - pos));
-            pos = nx;
-        } while (pos < end && !rc && p->pstate != 0);
+        rc = feed_row(p, r, &pos, end);
     }
-    if (!rc && pos >= end)
+    if (!rc && stop == end)
         rc = finish_parse(p, r);
     r->map = NULL;
-    munmap((void *)(uintptr_t)base, size);
+    munmap((void *)(uintptr_t)base, (size_t)st.st_size);
     return rc;
 }
 
 typedef struct csv_chunk {
     struct csv_parser *p;
     row_state *r;
+    ember_buf carry; /* a line not ended yet */
 } csv_chunk;
+
+/* One whole line of a stream (its \r or \n included, or the stream's last). */
+static int stream_line(csv_chunk *c, const unsigned char *p, const unsigned char *e)
+{
+    const unsigned char *blank = c->p->pstate == 0 ? blank_line(c->r->s, p, e) : NULL;
+    if (blank == e) { /* a blank line between rows: no row, as in a plain file */
+        c->r->next_line += e > p && e[-1] == '\n';
+        return 0;
+    }
+    return feed_piece(c->p, c->r, p, (size_t)(e - p));
+}
 
 static int on_csv_chunk(const unsigned char *data, size_t len, void *arg)
 {
@@ -630,10 +853,22 @@ static int on_csv_chunk(const unsigned char *data, size_t len, void *arg)
     const unsigned char *p = data, *end = data + len;
     int rc = 0;
     while (p < end && !rc) {
-        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-        const unsigned char *next = nl ? nl + 1 : end;
-        rc = feed_piece(c->p, c->r, p, (size_t)(next - p));
-        p = next;
+        const unsigned char *e = line_end(p, end);
+        if (e == end) { /* the line goes on in the next chunk */
+            if (ember_buf_append(&c->carry, p, (size_t)(end - p)))
+                return ember__task_fail(c->r->sink->task, EMBER_ENOMEM, "read_csv: out of memory");
+            break;
+        }
+        e++;
+        if (c->carry.len) {
+            if (ember_buf_append(&c->carry, p, (size_t)(e - p)))
+                return ember__task_fail(c->r->sink->task, EMBER_ENOMEM, "read_csv: out of memory");
+            rc = stream_line(c, c->carry.ptr, c->carry.ptr + c->carry.len);
+            c->carry.len = 0;
+        } else {
+            rc = stream_line(c, p, e);
+        }
+        p = e;
     }
     return rc;
 }
@@ -649,16 +884,22 @@ static int csv_feed(ember_rdd *n, int part, ember_out *sink)
         return ember__task_fail(t, EMBER_ENOMEM, "read_csv: out of memory");
     row_state r = {.s = s, .path = f->path, .sink = sink, .want = s->ncols, .next_line = 1};
     int rc;
+    bool read_whole = false;
     if (f->codec == EMBER__CODEC_NONE) {
-        rc = feed_plain_csv(s, sp, &p, &r);
+        rc = feed_plain_csv((csv_src *)(uintptr_t)s, part, &p, &r, &read_whole);
     } else {
         r.is_header = s->header;
-        csv_chunk c = {&p, &r};
+        csv_chunk c = {&p, &r, {0}};
         rc = ember__codec_stream(f, t, "read_csv", on_csv_chunk, &c);
+        if (!rc && c.carry.len)
+            rc = stream_line(&c, c.carry.ptr, c.carry.ptr + c.carry.len);
         if (!rc)
             rc = finish_parse(&p, &r);
+        ember_buf_destroy(&c.carry);
     }
     csv_free(&p);
+    if (read_whole && !rc && ember_accumulator_add_i64(s->unsplit, 1) && !t->fail_code)
+        ember__task_fail(t, EMBER_ENOMEM, "read_csv: out of memory");
     t->records_in += r.count + r.bad;
     if (r.bad && (!rc || rc == EMBER__STOP)) {
         t->records_bad += r.bad;
@@ -791,7 +1032,7 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
     csv_src *s = ember__calloc(1, sizeof *s);
     if (!s)
         return ember__rdd_error(ctx, EMBER_ENOMEM, "%s: out of memory", op);
-    pthread_mutex_init(&s->parity_mu, NULL);
+    pthread_mutex_init(&s->plan_mu, NULL);
     s->on_bad = o.read.on_bad;
     s->header = o.header;
     s->delim = (unsigned char)(o.delimiter ? o.delimiter : ',');
@@ -805,7 +1046,8 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
             rc = ember__err(ctx, -errno, "%s: cannot create %s: %s", op, s->bad_dir,
                             strerror(errno));
     }
-    if (!rc && !(s->bad = ember_accumulator_i64(ctx, 0)))
+    if (!rc && (!(s->bad = ember_accumulator_i64(ctx, 0)) ||
+                !(s->unsplit = ember_accumulator_i64(ctx, 0))))
         rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
     if (!rc)
         rc = ember__paths_expand(ctx, op, paths, &s->files);
@@ -816,8 +1058,8 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
      * records start: each file is one split */
     if (!rc && (rc = ember__make_splits(&s->files, want, !s->escape, &s->splits, &s->nsplits)))
         ember__err(ctx, rc, "%s: out of memory", op);
-    if (!rc && (!(s->parity_done = ember__calloc(s->files.n, sizeof *s->parity_done)) ||
-                !(s->in_quotes = ember__calloc((size_t)s->nsplits, sizeof *s->in_quotes))))
+    if (!rc && (!(s->plans = ember__calloc(s->files.n, sizeof *s->plans)) ||
+                !(s->starts = ember__calloc((size_t)s->nsplits, sizeof *s->starts))))
         rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
     if (rc) {
         csv_src_free(s);
@@ -828,6 +1070,9 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
         csv_src_free(s);
         return r;
     }
+    char name[64];
+    snprintf(name, sizeof name, "read_csv[%lld].unsplit_files", (long long)r->id);
+    ember_accumulator_set_name(s->unsplit, name);
     r->feed = csv_feed;
     r->src = s;
     r->src_free = csv_src_free;

@@ -1,0 +1,208 @@
+/* The differential check of the CSV reader: the one-split read of a plain file
+ * is the definition; reading the same bytes in 2, 3, 7 and 16 splits, and as
+ * gzip and zstd streams, must give the same rows in the same order, the same
+ * bad rows (count, line numbers, raw text as diverted) and the same failure
+ * under the fail policy. Used by tests/unit/io/csv_splits.c and by the fuzz
+ * harness tests/fuzz/csv.c. */
+#ifndef EMBER_TEST_SUPPORT_CSV_DIFF_H
+#define EMBER_TEST_SUPPORT_CSV_DIFF_H
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <ember/ember.h>
+
+typedef struct cd_buf {
+    char *p;
+    size_t len, cap;
+} cd_buf;
+
+static void cd_put(cd_buf *b, const void *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p)
+            abort();
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void cd_puts(cd_buf *b, const char *s)
+{
+    cd_put(b, s, strlen(s));
+}
+
+/* s without every occurrence of path (messages name the file read) */
+static void cd_put_unpathed(cd_buf *b, const char *s, const char *path)
+{
+    size_t pl = strlen(path);
+    while (*s) {
+        const char *at = strstr(s, path);
+        if (!at) {
+            cd_puts(b, s);
+            return;
+        }
+        cd_put(b, s, (size_t)(at - s));
+        cd_puts(b, "FILE");
+        s = at + pl;
+    }
+}
+
+static int cd_write(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = n ? fwrite(data, 1, n, f) : 0;
+    return fclose(f) || w != n ? -1 : 0;
+}
+
+static int cd_write_gz(const char *path, const void *data, size_t n)
+{
+    gzFile g = gzopen(path, "wb");
+    if (!g)
+        return -1;
+    int w = n ? gzwrite(g, data, (unsigned)n) : 0;
+    return gzclose(g) != Z_OK || (size_t)w != n ? -1 : 0;
+}
+
+static int cd_write_zst(const char *path, const void *data, size_t n)
+{
+    size_t cap = ZSTD_compressBound(n);
+    void *z = malloc(cap ? cap : 1);
+    size_t zn = ZSTD_compress(z, cap, data, n, 1);
+    int rc = ZSTD_isError(zn) ? -1 : cd_write(path, z, zn);
+    free(z);
+    return rc;
+}
+
+/* Every diverted line of bad_dir's part files, in partition order. */
+static void cd_diverted(cd_buf *out, const char *bad_dir, const char *path)
+{
+    for (int part = 0; part < 1000; part++) {
+        char f[4200];
+        snprintf(f, sizeof f, "%s/part-%05d", bad_dir, part);
+        FILE *fp = fopen(f, "rb");
+        if (!fp)
+            continue;
+        char buf[4096];
+        cd_buf all = {0};
+        size_t k;
+        while ((k = fread(buf, 1, sizeof buf, fp)) > 0)
+            cd_put(&all, buf, k);
+        fclose(fp);
+        unlink(f);
+        if (all.p)
+            cd_put_unpathed(out, all.p, path);
+        free(all.p);
+    }
+}
+
+/* What reading path gives: the rows (fields), the bad count, the diverted
+ * lines, or the error; paths replaced by FILE. Owned by the caller. */
+static char *cd_read(ember_ctx *ctx, const char *path, const ember_csv_opts *o, const char *bad_dir)
+{
+    cd_buf b = {0};
+    cd_puts(&b, "");
+    ember_csv_opts opts = *o;
+    opts.read.bad_dir = bad_dir;
+    ember_rdd *r = ember_read_csv(ctx, path, &opts);
+    ember_result *res = NULL;
+    int rc = ember_collect(r, &res);
+    if (rc) {
+        char code[32];
+        snprintf(code, sizeof code, "error %d: ", rc);
+        cd_puts(&b, code);
+        cd_put_unpathed(&b, ember_errmsg(ctx), path);
+        /* the one-split read names its partition 0; a split read names the split
+         * of the first bad row: compare from the reader's own words on */
+        const char *at = strstr(b.p, "read_csv: ");
+        if (at && at != b.p) {
+            char *keep = strdup(at);
+            b.len = 0;
+            cd_puts(&b, code);
+            cd_puts(&b, keep);
+            free(keep);
+        }
+        ember_free(r);
+        return b.p;
+    }
+    for (size_t i = 0; i < ember_result_len(res); i++) {
+        ember_bytes row = ember_result_at(res, i).val, f;
+        cd_puts(&b, "[");
+        for (size_t k = 0; ember_csv_field(row, k, &f) == 0; k++) {
+            char len[24];
+            snprintf(len, sizeof len, "%s%zu:", k ? "|" : "", f.len);
+            cd_puts(&b, len);
+            cd_put(&b, f.ptr, f.len);
+        }
+        cd_puts(&b, "]\n");
+    }
+    ember_result_free(res);
+    int64_t bad = 0;
+    ember_bad_records(r, &bad);
+    char line[64];
+    snprintf(line, sizeof line, "bad %lld\n", (long long)bad);
+    cd_puts(&b, line);
+    if (bad_dir)
+        cd_diverted(&b, bad_dir, path);
+    ember_free(r);
+    return b.p;
+}
+
+/* Read data every way under opts (min_parts and bad_dir are set here); 0 when
+ * all agree with the one-split read, else 1 with both descriptions in *why
+ * (owned by the caller). dir: an empty scratch directory. */
+static int csv_diff_check(ember_ctx *ctx, const char *dir, const unsigned char *data, size_t n,
+                          const ember_csv_opts *opts, char **why)
+{
+    char plain[4200], gz[4200], zst[4200], bad[4200];
+    snprintf(plain, sizeof plain, "%s/in.csv", dir);
+    snprintf(gz, sizeof gz, "%s/in.csv.gz", dir);
+    snprintf(zst, sizeof zst, "%s/in.csv.zst", dir);
+    snprintf(bad, sizeof bad, "%s/bad", dir);
+    if (cd_write(plain, data, n) || cd_write_gz(gz, data, n) || cd_write_zst(zst, data, n))
+        abort();
+    ember_csv_opts o = *opts;
+    const char *bd = o.read.on_bad == EMBER_BAD_DIVERT ? bad : NULL;
+    o.read.min_parts = 1;
+    char *want = cd_read(ctx, plain, &o, bd);
+    static const int parts[] = {2, 3, 7, 16};
+    int differs = 0;
+    *why = NULL;
+    for (int k = 0; k < 6 && !differs; k++) {
+        const char *path = k < 4 ? plain : k == 4 ? gz : zst;
+        o.read.min_parts = k < 4 ? parts[k] : 1;
+        char *got = cd_read(ctx, path, &o, bd);
+        if (strcmp(got, want)) {
+            differs = 1;
+            cd_buf w = {0};
+            char head[160];
+            snprintf(head, sizeof head, "%s read in %d splits gives:\n", path + strlen(dir) + 1,
+                     k < 4 ? parts[k] : 1);
+            cd_puts(&w, head);
+            cd_puts(&w, got);
+            cd_puts(&w, "\nthe one-split read gives:\n");
+            cd_puts(&w, want);
+            *why = w.p;
+        }
+        free(got);
+    }
+    free(want);
+    unlink(plain);
+    unlink(gz);
+    unlink(zst);
+    rmdir(bad);
+    return differs;
+}
+
+#endif
