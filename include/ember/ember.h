@@ -70,6 +70,11 @@ typedef struct ember_conf {
     int progress;          /* -1: when stderr is a terminal, 0: off, 1: on */
     /* 1: save_as_* replace an existing output directory; 0: that is an error. */
     int overwrite;
+    /* 1: read a directory of part files with _temporary and no _SUCCESS (a
+     * save whose commit did not finish: another tool's, or an older ember's);
+     * 0: $EMBER_READ_UNFINISHED=1 turns it on, else reading one is an error
+     * naming it. */
+    int read_unfinished;
     /* 1: time every user-function call and print the stats at ember_close();
      * -1: off; 0: $EMBER_STATS=1 turns it on. Timing costs two clock reads a call. */
     int stats;

@@ -318,6 +318,7 @@ struct ember_ctx {
     int max_failures;
     int stats_on;         /* time user functions, print stats at close */
     bool overwrite;       /* save_as_* may replace an existing directory */
+    bool read_unfinished; /* readers take part files without _SUCCESS */
     size_t memory_budget; /* bytes of shuffle buffers, all tasks together */
     char *spill_dir;
 

@@ -89,6 +89,8 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
     ctx->max_failures = conf->max_failures ? conf->max_failures : m.attempts;
     ctx->stats_on = stats_wanted(conf);
     ctx->overwrite = conf->overwrite != 0;
+    const char *ru = getenv("EMBER_READ_UNFINISHED");
+    ctx->read_unfinished = conf->read_unfinished > 0 || (ru && !strcmp(ru, "1"));
     ctx->rank = 0;
     ctx->ranks = 1;
     pthread_mutex_init(&ctx->acc_mu, NULL);

@@ -2,6 +2,11 @@
  *
  * A directory gives its regular files in name order, skipping names that start
  * with '.' or '_' (as Hadoop does: _SUCCESS, .crc files); it is not descended.
+ * A directory of part files with _temporary and without _SUCCESS is a save
+ * whose commit did not finish (an earlier version's, or another tool's job
+ * killed while it moved its files): reading it is an error naming it, unless
+ * the context says otherwise (conf.read_unfinished). Saves now publish their
+ * directory whole (src/io/save.c), so they never leave one.
  * A glob gives its matches in order, each expanded as above. A path that does
  * not exist, a glob that matches nothing, or an unreadable directory is an
  * error naming it. Runs on the driver when the rdd is built.
@@ -64,8 +69,12 @@ static int add_dir(ember_ctx *ctx, const char *op, const char *dir, ember__files
     char **names = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
+    bool parts = false, success = false, temporary = false;
     struct dirent *e;
     while (!rc && (e = readdir(d))) {
+        success |= !strcmp(e->d_name, "_SUCCESS");
+        temporary |= !strcmp(e->d_name, "_temporary");
+        parts |= !strncmp(e->d_name, "part-", 5);
         if (e->d_name[0] == '.' || e->d_name[0] == '_')
             continue;
         if (n == cap) {
@@ -83,6 +92,12 @@ static int add_dir(ember_ctx *ctx, const char *op, const char *dir, ember__files
             n++;
     }
     closedir(d);
+    if (!rc && parts && temporary && !success && !ctx->read_unfinished)
+        rc = ember__err(ctx, EMBER_EINVAL,
+                        "%s: %s holds part files and _temporary but no _SUCCESS: a save whose "
+                        "commit did not finish (set conf.read_unfinished or "
+                        "EMBER_READ_UNFINISHED=1 to read it anyway)",
+                        op, dir);
     if (!rc)
         qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n; i++) {

@@ -1,22 +1,30 @@
 /* Saving an rdd as text files, with an atomic commit.
  *
- * Protocol (Hadoop's FileOutputCommitter, simplified to one level):
- *   - each task attempt writes dir/_temporary/_attempt-PPPPP-A;
+ * The whole output is staged in a hidden sibling of dir,
+ * PARENT/.NAME.ember-staging-HOST-PID-N, and published with one rename:
+ *   - each task attempt writes STAGING/_temporary/_attempt-PPPPP-A;
  *   - when the attempt's records are all written (the sink's finish) the file is
- *     closed and renamed to dir/_temporary/part-PPPPP[.gz|.zst]: the task commit;
- *     a failed attempt's file is removed;
- *   - when every task has committed, the driver renames the part files into dir,
- *     writes an empty _SUCCESS and removes _temporary: the job commit.
- * A job that fails leaves no part file in dir: _temporary is removed, and dir too
- * when the job created it. A killed job leaves only _temporary, which the next
- * save into dir removes. rename(2) within one directory tree is atomic, so a
- * reader sees whole files or none.
+ *     closed and renamed to STAGING/part-PPPPP[.gz|.zst]: the task commit; a
+ *     failed attempt's file is removed;
+ *   - when every task has committed, the driver writes STAGING/_SUCCESS, removes
+ *     STAGING/_temporary, and renames STAGING to dir: the job commit. With
+ *     conf.overwrite an existing dir is swapped out in the same step
+ *     (renameat2 RENAME_EXCHANGE) and then removed.
+ * So dir holds the complete output with _SUCCESS, or is as it was: a job that
+ * fails or is cancelled removes its staging; a job killed at any moment (kill
+ * -9, inside the commit too) leaves at most the hidden staging directory, which
+ * no reader of dir sees and the next save into dir removes (its process is
+ * gone). Readers refuse a directory of part files without _SUCCESS (another
+ * tool's unfinished save; src/io/paths.c).
  *
  * Writes go through a 256 KiB buffer, compressed as a stream for gzip (zlib)
  * and zstd. A write error (a full disk) fails the task with the file named.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -288,7 +296,7 @@ static int save_finish(void *state, ember__task *t)
         s->z_on = false;
     }
     char part[PATH_MAX + 64];
-    snprintf(part, sizeof part, "%s/_temporary/part-%05d%s", a->dir, t->partition, a->ext);
+    snprintf(part, sizeof part, "%s/part-%05d%s", a->dir, t->partition, a->ext);
     if (rename(s->tmp, part) != 0) {
         int e = errno;
         unlink(s->tmp);
@@ -329,7 +337,8 @@ static int rm_tree(const char *path)
     return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* A directory that holds nothing but _temporary: what a killed save leaves. */
+/* A directory that holds nothing but _temporary: what a killed save of an
+ * earlier version left. */
 static bool only_temporary(const char *dir)
 {
     char probe[PATH_MAX];
@@ -349,42 +358,154 @@ static bool only_temporary(const char *dir)
     return only;
 }
 
-/* Make dir/_temporary for a save: dir must not exist unless conf.overwrite (a
- * killed run's leftovers, _temporary alone, are cleared). 0, or the error with
- * its message on ctx; *created when dir was made here. */
-static int prepare_dir(ember_ctx *ctx, const char *op, const char *dir, const char *tmp,
-                       bool *created)
+/* dir's parent and name (dir without trailing slashes). */
+static void split_dir(const char *dir, char *parent, size_t plen, char *name, size_t nlen)
+{
+    char d[PATH_MAX];
+    snprintf(d, sizeof d, "%s", dir);
+    size_t n = strlen(d);
+    while (n > 1 && d[n - 1] == '/')
+        d[--n] = 0;
+    char *slash = strrchr(d, '/');
+    if (!slash) {
+        snprintf(parent, plen, ".");
+        snprintf(name, nlen, "%s", d);
+    } else if (slash == d) {
+        snprintf(parent, plen, "/");
+        snprintf(name, nlen, "%s", d + 1);
+    } else {
+        *slash = 0;
+        snprintf(parent, plen, "%s", d);
+        snprintf(name, nlen, "%s", slash + 1);
+    }
+}
+
+/* Remove the staging directories of dir that killed saves left on this host
+ * (their process is gone). */
+static void clear_stale_staging(const char *parent, const char *name, const char *host)
+{
+    DIR *d = opendir(parent);
+    if (!d)
+        return;
+    char prefix[PATH_MAX + 64];
+    snprintf(prefix, sizeof prefix, ".%s.ember-staging-%s-", name, host);
+    size_t pl = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, pl))
+            continue;
+        long pid = strtol(e->d_name + pl, NULL, 10);
+        if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            char path[2 * PATH_MAX];
+            snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
+            rm_tree(path);
+        }
+    }
+    closedir(d);
+}
+
+/* Check dir and make the staging directory (and dir's missing parents). 0, or
+ * the error with its message on ctx. */
+static int prepare_dir(ember_ctx *ctx, const char *op, const char *dir, char *staging,
+                       size_t slen)
 {
     struct stat st;
     int rc;
+    char parent[PATH_MAX], name[PATH_MAX], host[64] = "host";
+    split_dir(dir, parent, sizeof parent, name, sizeof name);
+    if (!strcmp(name, "") || !strcmp(name, ".") || !strcmp(name, ".."))
+        return ember__err(ctx, EMBER_EINVAL, "%s: %s names no directory to make", op, dir);
     if (stat(dir, &st) == 0) {
         if (!S_ISDIR(st.st_mode))
             return ember__err(ctx, EMBER_EINVAL, "%s: %s exists and is not a directory", op, dir);
         if (only_temporary(dir)) {
-            rm_tree(tmp); /* a killed run's leftovers */
+            rm_tree(dir); /* an earlier version's killed run */
         } else if (!ctx->overwrite) {
             return ember__err(ctx, EMBER_EINVAL,
                               "%s: output directory %s already exists (set conf.overwrite to "
                               "replace it)",
                               op, dir);
-        } else if (rm_tree(dir) != 0) {
-            return ember__err(ctx, -errno, "%s: cannot remove %s: %s", op, dir, strerror(errno));
         }
     }
-    if (stat(dir, &st) != 0) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s", dir);
-        if ((rc = ember__mkdirs(path)))
-            return ember__err(ctx, rc, "%s: cannot create %s: %s", op, dir, strerror(-rc));
-        *created = true;
-    }
-    if (mkdir(tmp, 0755) != 0) {
+    if ((rc = ember__mkdirs(parent)))
+        return ember__err(ctx, rc, "%s: cannot create %s: %s", op, dir, strerror(-rc));
+    gethostname(host, sizeof host - 1);
+    for (char *h = host; *h; h++)
+        if (*h == '/' || *h == '-')
+            *h = '_';
+    clear_stale_staging(parent, name, host);
+    static _Atomic unsigned seq;
+    int sn = snprintf(staging, slen, "%s/.%s.ember-staging-%s-%ld-%u", parent, name, host,
+                      (long)getpid(), atomic_fetch_add(&seq, 1));
+    if (sn < 0 || (size_t)sn >= slen)
+        return ember__err(ctx, EMBER_EINVAL, "%s: the path %s is too long", op, dir);
+    char tmp[PATH_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s/_temporary", staging);
+    if (mkdir(staging, 0755) != 0 || mkdir(tmp, 0755) != 0) {
         rc = ember__err(ctx, -errno, "%s: cannot create %s: %s", op, tmp, strerror(errno));
-        if (*created)
-            rmdir(dir);
+        rm_tree(staging);
         return rc;
     }
     return 0;
+}
+
+/* The job commit: _SUCCESS, then staging becomes dir in one rename. 0 or the
+ * error (staging left for the caller to remove). */
+static int publish(ember_ctx *ctx, const char *op, const char *staging, const char *dir)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/_SUCCESS", staging);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ember__err(ctx, -errno, "%s: cannot write %s: %s", op, path, strerror(errno));
+    close(fd);
+    snprintf(path, sizeof path, "%s/_temporary", staging);
+    rm_tree(path);
+    if (rename(staging, dir) == 0)
+        return 0;
+    int e = errno;
+    if ((e == ENOTEMPTY || e == EEXIST) && ctx->overwrite) {
+        /* swap the old output out in one step, then remove it (it is now at
+         * the staging path) */
+        if (renameat2(AT_FDCWD, staging, AT_FDCWD, dir, RENAME_EXCHANGE) == 0) {
+            rm_tree(staging);
+            return 0;
+        }
+        e = errno;
+        if (e == EINVAL || e == ENOSYS) { /* a file system without the exchange */
+            char old[PATH_MAX + 32];
+            snprintf(old, sizeof old, "%s.old", staging);
+            if (rename(dir, old) == 0) {
+                if (rename(staging, dir) == 0) {
+                    rm_tree(old);
+                    return 0;
+                }
+                e = errno;
+                rename(old, dir);
+            } else {
+                e = errno;
+            }
+        }
+    }
+    return ember__err(ctx, -e, "%s: cannot move the output into place at %s: %s", op, dir,
+                      strerror(e));
+}
+
+/* Under MPI: rank 0's staging path, for every rank's tasks. */
+static int share_path(ember_ctx *ctx, char *path, size_t cap)
+{
+    if (ctx->ranks <= 1)
+        return 0;
+    ember_buf b = {0};
+    int rc = ctx->rank == 0 ? ember_buf_append(&b, path, strlen(path) + 1) : 0;
+    if (!rc)
+        rc = ctx->exec->bcast(ctx->exec_impl, &b, 0);
+    if (!rc && b.len && b.len <= cap)
+        memcpy(path, b.ptr, b.len);
+    else if (!rc)
+        rc = EMBER_EIO;
+    ember_buf_destroy(&b);
+    return rc;
 }
 
 static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
@@ -394,8 +515,7 @@ static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
     if (rc)
         return rc;
     ember_ctx *ctx = rdd->ctx;
-    a.dir = dir;
-    if (!dir || !*dir || strlen(dir) > PATH_MAX - 64)
+    if (!dir || !*dir || strlen(dir) > PATH_MAX - 200)
         return ember__err(ctx, EMBER_EINVAL, "%s: dir is NULL, empty or too long", op);
     if (a.header && (strlen(a.header) + 1 >= WBUF || strchr(a.header, '\n')))
         return ember__err(ctx, EMBER_EINVAL, "%s: the header must be one short line", op);
@@ -410,60 +530,34 @@ static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
                           op, codec);
     }
 
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s/_temporary", dir);
-    bool created = false;
-    /* Distributed: rank 0 prepares and commits the output directory (a shared
-     * file system); the tasks of every rank write under its _temporary/, and
+    /* Distributed: rank 0 prepares and publishes the output (a shared file
+     * system); the tasks of every rank write into its staging directory, and
      * every rank returns what rank 0 found. */
+    char staging[PATH_MAX] = "";
     bool leader = ctx->rank == 0;
     if (leader)
-        rc = prepare_dir(ctx, op, dir, tmp, &created);
+        rc = prepare_dir(ctx, op, dir, staging, sizeof staging);
     if ((rc = ember__agree(ctx, rc)))
-        return rc; /* rank 0 cleaned up what it made */
+        return rc;
+    if ((rc = share_path(ctx, staging, sizeof staging))) {
+        if (leader)
+            rm_tree(staging);
+        return ember__err(ctx, rc, "%s: the ranks could not share the staging directory", op);
+    }
+    a.dir = staging; /* the tasks' files go there */
 
     ember__job *job;
     if ((rc = ember__job_run(rdd, op, &save_sink, &a, NULL, 0, &job))) {
-        if (leader) { /* cleaned up before any rank returns */
-            rm_tree(tmp);
-            if (created)
-                rmdir(dir);
-        }
+        if (leader) /* cleaned up before any rank returns */
+            rm_tree(staging);
         return ember__agree(ctx, rc);
     }
-    if (!leader) {
-        ember__job_end(job, 0);
-        return ember__agree(ctx, 0);
-    }
-    /* the job commit: every task committed; move the parts into place */
-    for (int i = 0; i < job->ntasks && !rc; i++) {
-        char from[PATH_MAX + 64], to[PATH_MAX + 64];
-        snprintf(from, sizeof from, "%s/part-%05d%s", tmp, job->parts[i], a.ext);
-        snprintf(to, sizeof to, "%s/part-%05d%s", dir, job->parts[i], a.ext);
-        if (rename(from, to) != 0)
-            rc = ember__err(ctx, -errno, "%s: cannot move %s into place: %s", op, from,
-                            strerror(errno));
-    }
-    if (!rc) {
-        char success[PATH_MAX + 16];
-        snprintf(success, sizeof success, "%s/_SUCCESS", dir);
-        int fd = open(success, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-            rc = ember__err(ctx, -errno, "%s: cannot write %s: %s", op, success, strerror(errno));
-        else
-            close(fd);
-    }
-    if (rc) { /* a half-moved output: take the part files back out */
-        for (int i = 0; i < job->ntasks; i++) {
-            char to[PATH_MAX + 64];
-            snprintf(to, sizeof to, "%s/part-%05d%s", dir, job->parts[i], a.ext);
-            unlink(to);
-        }
+    if (leader) {
+        rc = publish(ctx, op, staging, dir);
+        if (rc)
+            rm_tree(staging);
     }
     ember__job_end(job, rc);
-    rm_tree(tmp);
-    if (rc && created)
-        rmdir(dir);
     return ember__agree(ctx, rc);
 }
 
