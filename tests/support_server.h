@@ -25,6 +25,11 @@
  *                              (default 10), each answer with RateLimit-Limit,
  *                              RateLimit-Remaining and RateLimit-Reset (seconds,
  *                              rounded up); 429 beyond the limit
+ *   /hostile/ID?ra=TEXT&n=K    the first K requests for ID (default 1): 429 with the header
+ *                              Retry-After: TEXT as given (huge, negative, garbage, a
+ *                              date in 9999), or no Retry-After when ra is absent; then 200
+ *   /bomb?bytes=N              200, Content-Encoding: gzip, a small body that inflates to N
+ *                              zero bytes
  *   /record/ID[?delay_ms=N]    200 "recorded ID" (after N ms), keeping the request as it arrived: method,
  *                              every header, body (server_record)
  *   anything else              404
@@ -52,6 +57,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <zlib.h>
 
 typedef struct test_server {
     struct MHD_Daemon *d;
@@ -81,6 +87,9 @@ typedef struct test_server {
     } recs[256];
     int nrecs;
     FILE *log;
+    unsigned char *bomb; /* the last gzip bomb made, for bomb_n bytes */
+    size_t bomb_len;
+    long bomb_n;
     char *cert, *key; /* kept while the daemon runs */
 } test_server;
 
@@ -278,6 +287,45 @@ static enum MHD_Result ts_handle(void *cls, struct MHD_Connection *c, const char
         free(hb.p);
         snprintf(body, sizeof body, "recorded %s", url + 8);
         return ts_reply(c, 200, body, NULL, NULL);
+    }
+    if (!strncmp(url, "/hostile/", 9)) {
+        snprintf(id, sizeof id, "h%s", url + 9);
+        const char *ra = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ra");
+        if (ts_bump(s, id, NULL, 0) <= ts_arg(c, "n", 1))
+            return ts_reply(c, 429, "slow down", ra ? "Retry-After" : NULL, ra);
+        return ts_reply(c, 200, "finally", NULL, NULL);
+    }
+    if (!strcmp(url, "/bomb")) {
+        long want = ts_arg(c, "bytes", 1 << 20);
+        pthread_mutex_lock(&s->mu);
+        if (!s->bomb || s->bomb_n != want) {
+            free(s->bomb);
+            z_stream z = {0};
+            deflateInit2(&z, 9, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY);
+            size_t cap = deflateBound(&z, (uLong)want) + 64;
+            unsigned char *zeros = calloc(1, 1 << 20);
+            s->bomb = malloc(cap);
+            z.next_out = s->bomb;
+            z.avail_out = (uInt)cap;
+            for (long left = want; left > 0;) {
+                long k = left < (1 << 20) ? left : (1 << 20);
+                z.next_in = zeros;
+                z.avail_in = (uInt)k;
+                left -= k;
+                deflate(&z, left ? Z_NO_FLUSH : Z_FINISH);
+            }
+            s->bomb_len = cap - z.avail_out;
+            s->bomb_n = want;
+            deflateEnd(&z);
+            free(zeros);
+        }
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(s->bomb_len, s->bomb, MHD_RESPMEM_MUST_COPY);
+        pthread_mutex_unlock(&s->mu);
+        MHD_add_response_header(r, "Content-Encoding", "gzip");
+        enum MHD_Result ret = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
     }
     if (!strncmp(url, "/bucket/", 8)) {
         double rate = (double)ts_arg(c, "rate", 2), burst = (double)ts_arg(c, "burst", 2);
@@ -497,6 +545,7 @@ static void server_stop(test_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->d);
+    free(s->bomb);
     for (int i = 0; i < s->nrecs; i++) {
         free(s->recs[i].headers);
         free(s->recs[i].body);

@@ -58,8 +58,8 @@ typedef struct ember_http_conf {
 
     /* Rate limit: a token bucket shared by every task of this rdd in the
      * process (under MPI each rank has one with its share of rate and burst).
-     * rate: requests a second at most (0: no ceiling; 2 is 120 a minute);
-     * burst: the bucket's size (0: max(1, rate)).
+     * rate: requests a second at most (0: no ceiling; else 0.0001 to 10^9; 2 is
+     * 120 a minute); burst: the bucket's size (0: max(1, rate); at most 10^9).
      *
      * The pace adapts to the server (unless no_adapt): when answers show the
      * client is too fast (429; 503 with Retry-After; RateLimit-Remaining: 0 or
@@ -87,10 +87,16 @@ typedef struct ember_http_conf {
     /* Throttled answers (429; 503 with Retry-After) are sent again up to this
      * many times, not counted against max_attempts (0: 100). */
     int max_throttled;
+    /* The longest pause a server may ask for (Retry-After, RateLimit-Reset),
+     * in seconds (0: 600); a longer one is cut to it. A Retry-After that is
+     * neither digits nor an HTTP date counts as absent (a backoff pause). */
+    double max_retry_after;
 
-    /* Seconds. timeout: one attempt, connecting included (0: 30). connect_timeout
-     * (0: 10). total_timeout: a request from its first attempt to its last,
-     * waits included (0: none). */
+    /* Seconds, each at most 10^7. timeout: one attempt, connecting included (0:
+     * 30). connect_timeout (0: 10). total_timeout: a request from the moment
+     * it enters its task's window to its final answer, every wait included
+     * (backoff, Retry-After, the rate limit); a request past it ends with that
+     * error, never waits on (0: none). */
     double timeout, connect_timeout, total_timeout;
 
     /* For records that are a bare URL (NULL: "GET"). */
@@ -103,6 +109,11 @@ typedef struct ember_http_conf {
     const char *const *keep_headers;
     /* A larger answer fails its request with a message (0: 64 MiB). */
     size_t max_body;
+    /* Response bytes held at once by every ember_http request of the process
+     * (bodies being received, answers not handed on yet). Past it, new requests
+     * wait and transfers pause, but each task's oldest request, which frees the
+     * rest once it is final (0: a quarter of the machine's memory). */
+    size_t max_memory;
     /* TLS: verification is on unless insecure; ca_file adds trusted CAs (PEM). */
     bool insecure;
     const char *ca_file;

@@ -54,7 +54,8 @@ static const char HTTP_USAGE[] =
     "                  [--rate N/s|N/min|N/h] [--burst N] [--no-adapt] [--retries N]\n"
     "                  [--timeout DURATION] [--header 'K: V']... [--method M] [--body-json]\n"
     "                  [--journal FILE] [--keep-journal] [--no-journal] [--retry-failed]\n"
-    "                  [--grace DURATION] [--cacert FILE] [--insecure] [--master M]\n"
+    "                  [--grace DURATION] [--max-time DURATION] [--max-retry-after DURATION]\n"
+    "                  [--max-body SIZE] [--memory SIZE] [--cacert FILE] [--insecure] [--master M]\n"
     "\n"
     "Sends a request for each line of the input (a URL, or a JSON object {method, url,\n"
     "headers, body}) and writes one JSON line per request, in input order.\n"
@@ -71,6 +72,11 @@ static const char HTTP_USAGE[] =
     "  --no-adapt       a fixed rate: throttled answers (429) pause, but never slow the pace\n"
     "  --retries N      more attempts after errors, timeouts and 5xx (default 3)\n"
     "  --timeout D      per attempt: 500ms, 30s, 2m (default 30s)\n"
+    "  --max-time D     a request from start to final answer, every wait included (default none)\n"
+    "  --max-retry-after D  the longest pause a server may ask for (default 10m)\n"
+    "  --max-body SIZE  a larger answer is that line's error (default 64m; k, m, g)\n"
+    "  --memory SIZE    response bytes held at once; past it requests wait (default: a\n"
+    "                   quarter of the machine's memory)\n"
     "  --header 'K: V'  sent with every request (repeatable; a JSON line's own header wins)\n"
     "  --method M       for URL lines (default GET)\n"
     "  --body-json      an answer's body that is JSON goes in as a JSON value, not a string\n"
@@ -162,6 +168,21 @@ static double parse_rate(const char *s)
     return -1;
 }
 
+/* "65536", "64k", "64m", "2g" (powers of 1,024): -1 when it is none of these. */
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    int shift = !*end ? 0 : !strcmp(end, "k") ? 10 : !strcmp(end, "m") ? 20 : !strcmp(end, "g") ? 30 : -1;
+    if (errno || shift < 0 || v > (SIZE_MAX >> shift))
+        return -1;
+    *out = (size_t)v << shift;
+    return 0;
+}
+
 static int parse_int(const char *s, long lo, long hi, int *out)
 {
     char *end;
@@ -219,7 +240,8 @@ static int parse_opts(int argc, char **argv, opts *o)
         static const char *const valued[] = {
             "--in",     "--out",       "--master",  "--method",  "--cacert",
             "--header", "--concurrency", "--retries", "--rate",   "--burst",
-            "--timeout", "--grace",    "--journal", "--url"};
+            "--timeout", "--grace",    "--journal", "--url", "--max-time", "--max-retry-after",
+            "--max-body", "--memory"};
         bool known = false;
         for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
             known |= !strcmp(a, valued[k]);
@@ -272,6 +294,8 @@ static int parse_opts(int argc, char **argv, opts *o)
             if (r <= 0)
                 why = r == 0 ? "more than 0 requests (N/s, N/min or N/h)"
                              : "N/s, N/min or N/h, e.g. 120/min";
+            else if (r < 1e-4 || r > 1e9)
+                why = "a rate from 0.0001/s (one every 2.8 h) to 10^9/s";
             o->hc.rate = r;
         } else if (!strcmp(a, "--burst")) {
             char *end;
@@ -280,13 +304,30 @@ static int parse_opts(int argc, char **argv, opts *o)
                 why = "a count of at least 1";
         } else if (!strcmp(a, "--timeout")) {
             double t = parse_duration(v);
-            if (!(t > 0))
-                why = t == 0 ? "more than 0 (500ms, 30s, 2m)" : "a duration: 500ms, 30s, 2m, 1h";
+            if (!(t > 0) || t > 1e7)
+                why = t == 0 ? "more than 0 (500ms, 30s, 2m)"
+                             : "a duration of at most 10^7 s: 500ms, 30s, 2m, 1h";
             o->hc.timeout = t;
         } else if (!strcmp(a, "--grace")) {
             o->grace = parse_duration(v);
-            if (o->grace < 0)
+            if (o->grace < 0 || o->grace > 1e7)
                 why = "a duration: 0, 500ms, 5s, 1m";
+        } else if (!strcmp(a, "--max-time") || !strcmp(a, "--max-retry-after")) {
+            double t = parse_duration(v);
+            if (!(t > 0) || t > 1e7)
+                why = "a duration of more than 0, at most 10^7 s: 500ms, 30s, 2m, 1h";
+            else if (!strcmp(a, "--max-time"))
+                o->hc.total_timeout = t;
+            else
+                o->hc.max_retry_after = t;
+        } else if (!strcmp(a, "--max-body") || !strcmp(a, "--memory")) {
+            size_t z;
+            if (parse_size(v, &z) || z == 0)
+                why = "a size of more than 0: 65536, 64k, 64m, 2g";
+            else if (!strcmp(a, "--max-body"))
+                o->hc.max_body = z;
+            else
+                o->hc.max_memory = z;
         }
         if (why) {
             fprintf(stderr, "ember http: bad value for %s: '%s' (expected %s)\n", a, v, why);

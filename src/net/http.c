@@ -38,6 +38,7 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
+#include "core/conf.h"
 #include "net/journal.h"
 #include "net/net.h"
 
@@ -282,6 +283,17 @@ static void share_unlock(CURL *h, curl_lock_data d, void *arg)
     pthread_mutex_unlock(&s->share_mu[d]);
 }
 
+/* ---------------------------------------------------------------- the response-memory budget */
+
+/* Response bytes held by every ember_http request of the process (bodies being
+ * received, and final answers not yet handed on). Past the budget
+ * (conf.max_memory) no request starts but each task's head, and a transfer
+ * that is not its task's head pauses until bytes are freed; the head never
+ * waits, so the window always moves on. */
+static _Atomic int64_t g_held;
+
+static bool budget_full(const struct http_src *src);
+
 /* ---------------------------------------------------------------- a task's slots */
 
 typedef struct engine engine;
@@ -293,7 +305,10 @@ typedef struct slot {
     int64_t index; /* of the record in its partition */
     uint64_t ready_at, t_first, deadline, sent_at;
     int attempts, throttled;
-    bool idempotent, too_big, retry_after; /* the answer had a Retry-After header */
+    bool idempotent, too_big;
+    bool paused;       /* its transfer waits for the response-memory budget */
+    double ra_secs;    /* the answer's Retry-After in seconds (-1: none, or garbage) */
+    size_t held;       /* bytes of body counted against the budget */
     ember_buf key;
     bool has_key;
     ember_buf spec; /* url \0 method \0 body */
@@ -324,6 +339,8 @@ struct engine {
     bool timer_on;     /* curl wants a call at timer_at */
     uint64_t timer_at; /* ns */
     bool cancelled;    /* ember_cancel: start nothing more */
+    bool budget_waits; /* a request did not start for the response-memory budget */
+    int npaused;       /* transfers paused for the budget */
     ember__htab seen;  /* journal: hash of a record -> copies seen in this partition */
 };
 
@@ -343,6 +360,20 @@ static uint64_t backoff_ns(engine *e, int attempts)
     if (cap > c->backoff_max)
         cap = c->backoff_max;
     return (uint64_t)(jitter(e) * cap * 1e9);
+}
+
+static bool budget_full(const http_src *src)
+{
+    return atomic_load_explicit(&g_held, memory_order_relaxed) >= (int64_t)src->conf.max_memory;
+}
+
+/* s's body bytes no longer count */
+static void release(slot *s)
+{
+    if (s->held) {
+        atomic_fetch_sub(&g_held, (int64_t)s->held);
+        s->held = 0;
+    }
 }
 
 static void count(engine *e, int which)
@@ -810,12 +841,69 @@ out:
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     slot *s = arg;
+    engine *e = s->e;
     size_t n = size * nmemb;
-    if (s->body.len + n > s->e->src->conf.max_body) {
+    if (s->body.len + n > e->src->conf.max_body) {
         s->too_big = true;
         return 0; /* CURLE_WRITE_ERROR ends the transfer */
     }
+    int64_t total = atomic_fetch_add(&g_held, (int64_t)n) + (int64_t)n;
+    if (total > (int64_t)e->src->conf.max_memory && s != &e->slots[e->head]) {
+        atomic_fetch_sub(&g_held, (int64_t)n);
+        s->paused = true;
+        e->npaused++;
+        return CURL_WRITEFUNC_PAUSE; /* curl keeps these bytes until it is resumed */
+    }
+    s->held += n;
     return ember_buf_append(&s->body, ptr, n) ? 0 : n;
+}
+
+/* Resume the transfers paused for the budget: the head at once, the others
+ * once there is room. */
+static void unpause(engine *e)
+{
+    for (int k = 0; k < e->count && e->npaused; k++) {
+        slot *s = &e->slots[(e->head + k) % e->cap];
+        if (!s->paused || (k > 0 && budget_full(e->src)))
+            continue;
+        s->paused = false;
+        e->npaused--;
+        curl_easy_pause(s->easy, CURLPAUSE_CONT); /* may deliver (and pause) again */
+    }
+}
+
+/* Seconds as nanoseconds, overflow-safe: negative and NaN are 0, and nothing
+ * waits past 10^9 s. */
+static uint64_t secs_ns(double secs)
+{
+    if (!(secs > 0))
+        return 0;
+    return secs > 1e9 ? (uint64_t)1e18 : (uint64_t)(secs * 1e9);
+}
+
+/* A Retry-After value: delay-seconds (digits only) or an HTTP date; -1 for
+ * anything else (garbage, a negative number), which counts as no header. */
+static double retry_after_secs(const char *v, size_t n)
+{
+    char text[80];
+    while (n && (*v == ' ' || *v == '\t'))
+        v++, n--;
+    while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (!n || n >= sizeof text)
+        return -1;
+    memcpy(text, v, n);
+    text[n] = 0;
+    size_t digits = strspn(text, "0123456789");
+    if (digits == n)
+        return digits > 12 ? 1e12 : strtod(text, NULL);
+    if (digits) /* "-5", "10s", "1.5": not a delay */
+        return -1;
+    time_t at = curl_getdate(text, NULL);
+    if (at < 0)
+        return -1;
+    time_t now = time(NULL);
+    return at > now ? (double)(at - now) : 0;
 }
 
 /* A number after `key` in v (e.g. "remaining=" in "limit=10, remaining=3"),
@@ -866,7 +954,7 @@ static void ratelimit_header(slot *s, const char *name, size_t nl, const char *v
             if (x < 0)
                 x = 0;
         }
-        s->rl_reset = x;
+        s->rl_reset = x > 1e9 ? 1e9 : x;
     } else if (nl == 9) {
         double r = field_num(v, vl, "remaining="), t = field_num(v, vl, "reset=");
         if (r < 0)
@@ -876,7 +964,7 @@ static void ratelimit_header(slot *s, const char *name, size_t nl, const char *v
         if (r >= 0)
             s->rl_remaining = r;
         if (t >= 0)
-            s->rl_reset = t;
+            s->rl_reset = t > 1e9 ? 1e9 : t;
     }
 }
 
@@ -889,7 +977,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg)
     if (n >= 5 && !memcmp(ptr, "HTTP/", 5)) {
         s->hdrs_in.len = 0;
         s->body.len = 0;
-        s->retry_after = false;
+        release(s);
+        s->ra_secs = -1;
         s->rl_remaining = s->rl_reset = -1;
         return n;
     }
@@ -898,7 +987,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg)
         return n;
     size_t nl = (size_t)(colon - ptr);
     if (nl == 11 && !strncasecmp(ptr, "Retry-After", 11))
-        s->retry_after = true;
+        s->ra_secs = retry_after_secs(colon + 1, n - nl - 1);
     if (nl >= 9)
         ratelimit_header(s, ptr, nl, colon + 1, n - nl - 1);
     for (const char *const *k = s->e->src->conf.keep_headers; *k; k++) {
@@ -969,18 +1058,17 @@ static int start(engine *e, slot *s, uint64_t now)
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, s->spec.ptr + s->body_off);
     }
     s->body.len = s->hdrs_in.len = 0;
+    release(s);
     s->status = 0;
     s->errbuf[0] = 0;
-    s->too_big = s->retry_after = false;
+    s->too_big = false;
+    s->ra_secs = -1;
     s->rl_remaining = s->rl_reset = -1;
     s->sent_at = now;
     if (curl_multi_add_handle(e->multi, h) != CURLM_OK)
         return EMBER_ENOMEM;
-    if (!s->t_first) {
+    if (!s->t_first)
         s->t_first = now;
-        if (c->total_timeout > 0)
-            s->deadline = now + (uint64_t)(c->total_timeout * 1e9);
-    }
     s->attempts++;
     s->state = S_RUN;
     e->waiting--;
@@ -1027,19 +1115,22 @@ static int complete(engine *e, slot *s, CURLcode r)
     char why[520];
     curl_multi_remove_handle(e->multi, s->easy);
     e->running--;
+    if (s->paused) { /* ended (a timeout) while waiting for the budget */
+        s->paused = false;
+        e->npaused--;
+    }
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
     if (r == CURLE_OK) {
         long st = s->status;
-        curl_off_t ra = -1; /* seconds, from a number or an HTTP date */
-        if (s->retry_after && (st == 429 || st == 503))
-            curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra);
-        if (st == 429 || (st == 503 && s->retry_after)) {
+        if (st == 429 || (st == 503 && s->ra_secs >= 0)) {
             /* throttled: every task waits as long as the server asked (Retry-After,
-             * else the RateLimit reset, else a backoff), and the pace is cut */
+             * else the RateLimit reset, else a backoff; at most max_retry_after),
+             * and the pace is cut */
             s->throttled++;
             count(e, C_THROTTLED);
-            uint64_t wait = ra >= 0            ? (uint64_t)ra * 1000000000ull
-                            : s->rl_reset >= 0 ? (uint64_t)(s->rl_reset * 1e9)
+            double cap = c->max_retry_after;
+            uint64_t wait = s->ra_secs >= 0    ? secs_ns(s->ra_secs < cap ? s->ra_secs : cap)
+                            : s->rl_reset >= 0 ? secs_ns(s->rl_reset < cap ? s->rl_reset : cap)
                                                : backoff_ns(e, s->throttled);
             bucket_throttled(&e->src->bucket, now, s->sent_at, now + wait);
             if (s->throttled <= c->max_throttled && retry_at(e, s, now + wait))
@@ -1049,11 +1140,11 @@ static int complete(engine *e, slot *s, CURLcode r)
             return finish(e, s, false, why);
         }
         /* what the server says of its quota */
+        double reset = s->rl_reset < c->max_retry_after ? s->rl_reset : c->max_retry_after;
         if (s->rl_remaining == 0)
-            bucket_throttled(&e->src->bucket, now, s->sent_at,
-                             now + (s->rl_reset > 0 ? (uint64_t)(s->rl_reset * 1e9) : 0));
+            bucket_throttled(&e->src->bucket, now, s->sent_at, now + secs_ns(reset));
         else if (s->rl_remaining > 0 && s->rl_reset >= 0)
-            bucket_hint(&e->src->bucket, now, s->rl_remaining, s->rl_reset);
+            bucket_hint(&e->src->bucket, now, s->rl_remaining, reset);
         if (st >= 500 && (s->idempotent || c->retry_unsafe) && s->attempts < c->max_attempts) {
             if (retry_at(e, s, now + backoff_ns(e, s->attempts))) {
                 count(e, C_RETRIED);
@@ -1140,6 +1231,26 @@ static int pump(engine *e, bool block)
         if (s->state != S_WAIT)
             continue;
         left--;
+        if (s->deadline && now >= s->deadline) { /* it waited out its total timeout */
+            char why[200];
+            snprintf(why, sizeof why,
+                     "total timeout (%.3g s) reached while waiting to be %s (after %d attempt%s)",
+                     e->src->conf.total_timeout, s->attempts ? "sent again" : "sent", s->attempts,
+                     s->attempts == 1 ? "" : "s");
+            e->waiting--;
+            s->status = s->attempts ? s->status : 0;
+            if ((rc = finish(e, s, false, why)))
+                return rc;
+            continue;
+        }
+        if (s->deadline && s->deadline < wake)
+            wake = s->deadline;
+        /* the response-memory budget is used up: only the head may start (it
+         * frees what the slots behind it hold once it is final) */
+        if (k > 0 && budget_full(e->src)) {
+            e->budget_waits = true;
+            break;
+        }
         if (s->ready_at > now) {
             if (s->ready_at < wake)
                 wake = s->ready_at;
@@ -1155,6 +1266,8 @@ static int pump(engine *e, bool block)
             return ember__task_fail(e->task, rc, "http: cannot start a request (partition %d)",
                                     e->task->partition);
     }
+    if (e->npaused)
+        unpause(e);
     if (e->timer_on && e->timer_at < wake)
         wake = e->timer_at;
     int timeout_ms = 0;
@@ -1204,6 +1317,7 @@ static int settle(engine *e)
         e->head = (e->head + 1) % e->cap;
         e->count--;
         s->state = 0;
+        release(s);
         curl_slist_free_all(s->hdrs_out);
         s->hdrs_out = NULL;
         int rc = e->next->push(e->next, &out);
@@ -1272,7 +1386,12 @@ static int http_push(ember_out *self, const ember_rec *rec)
     e->count++;
     s->index = e->next_index++;
     s->attempts = s->throttled = 0;
-    s->t_first = s->deadline = 0;
+    s->t_first = 0;
+    /* total_timeout bounds the request from the moment it enters the window:
+     * its waits (backoff, Retry-After, the rate limit) included */
+    s->deadline = e->src->conf.total_timeout > 0
+                      ? ember__now_ns() + secs_ns(e->src->conf.total_timeout)
+                      : 0;
     s->has_key = rec->key.ptr != NULL;
     s->key.len = 0;
     s->status = 0;
@@ -1379,6 +1498,7 @@ static int http_feed(ember_rdd *n, int part, ember_out *sink)
 out:
     for (int i = 0; e.slots && i < e.cap; i++) {
         slot *s = &e.slots[i];
+        release(s);
         if (s->easy) {
             if (s->state == S_RUN)
                 curl_multi_remove_handle(e.multi, s->easy);
@@ -1506,16 +1626,29 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
         return ret;
     ember_ctx *ctx = rdd->ctx;
     ember_http_conf c = conf ? *conf : (ember_http_conf){0};
+    /* every number in range: time arithmetic never overflows (nothing waits
+     * longer than 10^7 s, about 115 days) */
+    const double T = 1e7;
     const char *bad = c.max_in_flight < 0 || c.max_in_flight > 65536 ? "max_in_flight (0 to 65536)"
                       : c.max_connections < 0                        ? "max_connections"
                       : c.max_host_connections < 0                   ? "max_host_connections"
-                      : !(c.rate >= 0) || !(c.burst >= 0)            ? "rate and burst"
-                      : c.max_attempts < 0 || c.max_throttled < 0    ? "max_attempts"
-                      : !(c.backoff_base >= 0) || !(c.backoff_max >= 0) ? "backoff"
-                      : !(c.timeout >= 0) || !(c.connect_timeout >= 0) || !(c.total_timeout >= 0)
-                          ? "timeouts"
+                      : !(c.rate == 0 || (c.rate >= 1e-4 && c.rate <= 1e9))
+                          ? "rate (0, or 0.0001 to 10^9 requests a second)"
+                      : !(c.burst >= 0 && c.burst <= 1e9) ? "burst (0 to 10^9)"
+                      : c.max_attempts < 0 || c.max_attempts > 1000000 ||
+                              c.max_throttled < 0 || c.max_throttled > 1000000
+                          ? "max_attempts and max_throttled (0 to 10^6)"
+                      : !(c.backoff_base >= 0 && c.backoff_base <= T) ||
+                              !(c.backoff_max >= 0 && c.backoff_max <= T)
+                          ? "backoff (0 to 10^7 s)"
+                      : !(c.timeout >= 0 && c.timeout <= T) ||
+                              !(c.connect_timeout >= 0 && c.connect_timeout <= T) ||
+                              !(c.total_timeout >= 0 && c.total_timeout <= T)
+                          ? "timeouts (0 to 10^7 s)"
+                      : !(c.max_retry_after >= 0 && c.max_retry_after <= T)
+                          ? "max_retry_after (0 to 10^7 s)"
                       : c.method && !method_ok(c.method) ? "method (an HTTP method in capitals)"
-                      : !(c.grace == c.grace)            ? "grace"
+                      : !(c.grace <= T) || c.grace != c.grace ? "grace (at most 10^7 s)"
                       : c.journal && !*c.journal         ? "journal (an empty path)"
                                                          : NULL;
     if (bad)
@@ -1550,6 +1683,10 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
         c.max_body = (size_t)64 << 20;
     if (!c.grace)
         c.grace = 5;
+    if (!c.max_retry_after)
+        c.max_retry_after = 600;
+    if (!c.max_memory)
+        c.max_memory = ember__default_budget();
 
     http_src *s = ember__calloc(1, sizeof *s);
     int nh = 0, nk = 0;

@@ -826,6 +826,90 @@ static void test_ratelimit_headers(void **state)
     ember_close(ctx);
 }
 
+/* A hostile server: Retry-After huge, in 9999, negative, garbage, or missing;
+ * every request still ends (an answer or an error line), none waits past the
+ * caps. */
+static void test_hostile_retry_after(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    char *l[6] = {fmt("%s/hostile/a?ra=315360000", base),
+                  fmt("%s/hostile/b?ra=Fri,%%2031%%20Dec%%209999%%2023:59:59%%20GMT", base),
+                  fmt("%s/hostile/c?ra=18446744074", base),
+                  fmt("%s/hostile/d?ra=-5", base),
+                  fmt("%s/hostile/e?ra=soon", base),
+                  fmt("%s/hostile/f", base)};
+    /* the longest pause is cut to max_retry_after */
+    ember_rdd *h = ember_http(requests(ctx, l, 6, 2),
+                              &(ember_http_conf){.max_retry_after = 0.2,
+                                                 .backoff_base = 0.01,
+                                                 .no_adapt = true});
+    ember_result *res = run(h);
+    for (size_t i = 0; i < 6; i++) {
+        ember_http_response r = resp(res, i);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.attempts, 2);
+        assert_bytes(r.body, "finally");
+    }
+    ember_result_free(res);
+    /* a server that never stops throttling: the request ends as an error line,
+     * by total_timeout (its waits included) or by max_throttled */
+    char *t[2] = {fmt("%s/hostile/g?ra=100000&n=1000", base), fmt("%s/hostile/i?n=1000", base)};
+    res = run(ember_http(requests(ctx, t, 1, 1),
+                         &(ember_http_conf){.total_timeout = 0.5, .no_adapt = true}));
+    ember_http_response r = resp(res, 0);
+    assert_false(r.ok);
+    assert_int_equal(r.status, 429);
+    assert_contains(r.error, "total timeout");
+    ember_result_free(res);
+    res = run(ember_http(requests(ctx, t + 1, 1, 1),
+                         &(ember_http_conf){.max_throttled = 3, .backoff_base = 0.01,
+                                            .backoff_max = 0.02, .no_adapt = true}));
+    r = resp(res, 0);
+    assert_false(r.ok);
+    assert_bytes(r.error, "HTTP 429: throttled 4 times");
+    ember_result_free(res);
+    /* numbers out of range are refused before any request */
+    int64_t n;
+    ember_http_conf bad[] = {{.timeout = 1e300}, {.rate = 1e-300}, {.total_timeout = -1},
+                             {.max_retry_after = 1e12}, {.burst = 1e300}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(ember_count(ember_http(requests(ctx, l, 1, 1), &bad[i]), &n),
+                         EMBER_EINVAL);
+    for (int i = 0; i < 6; i++)
+        free(l[i]);
+    free(t[0]);
+    free(t[1]);
+    ember_close(ctx);
+}
+
+/* gzip bombs under a response-memory budget smaller than one of them: every
+ * answer arrives whole (transfers pause and resume, the head never waits);
+ * one over max_body is that record's error. */
+static void test_memory_budget(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    size_t n = 8;
+    char **l = calloc(n, sizeof *l);
+    for (size_t i = 0; i < n; i++)
+        l[i] = fmt("%s/bomb?bytes=%d", base, 4 << 20);
+    ember_rdd *h = ember_http(requests(ctx, l, n, 2),
+                              &(ember_http_conf){.max_memory = 1 << 20, .max_in_flight = 8});
+    ember_result *res = run(h);
+    for (size_t i = 0; i < n; i++) {
+        ember_http_response r = resp(res, i);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.body.len, (size_t)4 << 20);
+    }
+    ember_result_free(res);
+    res = run(ember_http(requests(ctx, l, 1, 1), &(ember_http_conf){.max_body = 1 << 20}));
+    ember_http_response r = resp(res, 0);
+    assert_false(r.ok);
+    assert_bytes(r.error, "the answer is larger than max_body (1048576 bytes)");
+    ember_result_free(res);
+    free_lines(l, n);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -846,6 +930,8 @@ int main(void)
         cmocka_unit_test(test_cancel_any_action),
         cmocka_unit_test(test_rate_adapts),
         cmocka_unit_test(test_ratelimit_headers),
+        cmocka_unit_test(test_hostile_retry_after),
+        cmocka_unit_test(test_memory_budget),
     };
     if (getenv("EMBER_TEST_FILTER"))
         cmocka_set_test_filter(getenv("EMBER_TEST_FILTER"));
