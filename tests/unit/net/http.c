@@ -466,7 +466,7 @@ static void test_json_take_errors(void **state)
     ember_rdd *bad = ember_http(h, &(ember_http_conf){.rate = -1});
     int64_t cnt;
     assert_int_equal(ember_count(bad, &cnt), EMBER_EINVAL);
-    assert_msg(ctx, "http: bad conf: rate and burst");
+    assert_msg(ctx, "http: bad conf: rate (0, or 0.0001 to 10^9 requests a second)");
     assert_int_equal(count_of(h), (int64_t)n);
     free_lines(l, n);
     ember_close(ctx);
