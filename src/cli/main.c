@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pwd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,24 +102,72 @@ static int read_file(const char *path, char **data, size_t *len)
     return 0;
 }
 
+/* The cache: $EMBER_CACHE_DIR, else $XDG_CACHE_HOME/ember, else HOME/.cache/ember
+ * (HOME from the environment, else the user's entry in the password database;
+ * never a shared directory such as /tmp). It must be a directory of the user's
+ * own that no one else may write (made 0700 when missing): another user's
+ * binary must never run as this one. 0, or 1 with a message. */
 static int cache_dir(char *out, size_t cap)
 {
     const char *d = getenv("EMBER_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"),
                *home = getenv("HOME");
+    if (!(home && *home)) {
+        struct passwd *pw = getpwuid(geteuid());
+        home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
+    }
     if (d && *d)
         snprintf(out, cap, "%s", d);
     else if (xdg && *xdg)
         snprintf(out, cap, "%s/ember", xdg);
-    else
-        snprintf(out, cap, "%s/.cache/ember", home && *home ? home : "/tmp");
-    return ember__mkdirs(out);
+    else if (home)
+        snprintf(out, cap, "%s/.cache/ember", home);
+    else {
+        fprintf(stderr, "ember submit: no cache directory: HOME is not set and the user has no "
+                        "home directory (set EMBER_CACHE_DIR)\n");
+        return 1;
+    }
+    struct stat st;
+    if (lstat(out, &st) != 0) {
+        int rc = ember__mkdirs(out);
+        if (rc || chmod(out, 0700)) {
+            fprintf(stderr, "ember submit: cannot create the cache %s: %s\n", out,
+                    strerror(rc ? -rc : errno));
+            return 1;
+        }
+        if (lstat(out, &st) != 0) {
+            fprintf(stderr, "ember submit: cannot use the cache %s: %s\n", out, strerror(errno));
+            return 1;
+        }
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+        fprintf(stderr,
+                "ember submit: refusing the cache %s: it must be a directory of your own (uid "
+                "%ld) that no one else can read or write (chmod 700), and it is %s owned by "
+                "uid %ld with mode %03o\n",
+                out, (long)geteuid(), S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
+                (long)st.st_uid, (unsigned)(st.st_mode & 0777));
+        return 1;
+    }
+    return 0;
+}
+
+/* A cached binary may run only when it is a plain file of the user's own that
+ * no one else can write. */
+static bool own_binary(const char *bin)
+{
+    struct stat st;
+    return lstat(bin, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+           !(st.st_mode & 022) && (st.st_mode & S_IXUSR);
 }
 
 /* Compile job into bin; 0, or the compiler's exit status. */
 static int compile(const char *job, const char *bin)
 {
-    char tmp[2 * PATH_MAX];
+    char tmp[2 * PATH_MAX], path[PATH_MAX + 8];
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", bin, (long)getpid());
+    /* a file name never reads as an option: "-ohijack.c" becomes "./-ohijack.c" */
+    snprintf(path, sizeof path, "%s%s", job[0] == '-' ? "./" : "", job);
+    job = path;
     pid_t pid = fork();
     if (pid < 0)
         return 1;
@@ -139,7 +188,7 @@ static int compile(const char *job, const char *bin)
         unlink(tmp);
         return code;
     }
-    if (rename(tmp, bin)) {
+    if (chmod(tmp, 0700) || rename(tmp, bin)) {
         fprintf(stderr, "ember submit: cannot place %s: %s\n", bin, strerror(errno));
         unlink(tmp);
         return 1;
@@ -201,15 +250,20 @@ static int submit(int argc, char **argv)
     free(src);
 
     char dir[PATH_MAX], bin[PATH_MAX + 64];
-    if ((rc = cache_dir(dir, sizeof dir))) {
-        fprintf(stderr, "ember submit: cannot create the cache %s: %s\n", dir, strerror(-rc));
+    if (cache_dir(dir, sizeof dir))
         return 1;
-    }
     snprintf(bin, sizeof bin, "%s/job-%016llx%016llx", dir, (unsigned long long)h.high64,
              (unsigned long long)h.low64);
-    if (access(bin, X_OK) != 0 && (rc = compile(job, bin)) != 0) {
-        fprintf(stderr, "ember submit: compiling %s failed\n", job);
-        return rc;
+    if (!own_binary(bin)) {
+        unlink(bin); /* not ours, or not there: build it */
+        if ((rc = compile(job, bin)) != 0) {
+            fprintf(stderr, "ember submit: compiling %s failed\n", job);
+            return rc;
+        }
+        if (!own_binary(bin)) {
+            fprintf(stderr, "ember submit: the compiled %s is not a file of your own\n", bin);
+            return 1;
+        }
     }
     argv[i] = (char *)job; /* the job sees its own file name as argv[0] */
     if (mpi) {

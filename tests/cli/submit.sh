@@ -39,6 +39,41 @@ grep -q "compiling .*broken.c failed" "$tmp/err" || fail "no summary line"
 if "$ember" submit "$tmp/missing.c" 2>"$tmp/err"; then fail "a missing job succeeded"; fi
 grep -q "cannot read" "$tmp/err" || fail "missing file message"
 
+# the cache is the user's own: a cache others can write is refused; a cached
+# binary that is not the user's own is never run (it is built again)
+mkdir -m 777 "$tmp/shared_cache"
+if EMBER_CACHE_DIR="$tmp/shared_cache" "$ember" submit "$src/examples/tiny.c" 2>"$tmp/err"; then
+  fail "a world-writable cache was used"
+fi
+grep -q "refusing the cache $tmp/shared_cache" "$tmp/err" || fail "cache refusal: $(cat "$tmp/err")"
+[ "$(stat -c %a "$tmp/cache")" = 700 ] || fail "the cache was made with mode $(stat -c %a "$tmp/cache")"
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  planted=$(ls "$tmp/cache"/job-* | head -1)
+  printf '#!/bin/sh\necho PLANTED BINARY running as uid $(id -u)\n' >"$planted"
+  chmod 755 "$planted"
+  chown nobody "$planted"
+  out=$("$ember" submit "$src/examples/tiny.c" 5 2>&1) || fail "submit after a planted binary: $out"
+  case "$out" in *PLANTED*) fail "a planted binary ran: $out" ;; esac
+  case "$out" in *"kept 333 of 1000"*) ;; *) fail "the job did not run: $out" ;; esac
+  [ "$(stat -c %u "$planted")" = 0 ] || fail "the planted binary was kept"
+  # with HOME unset the cache is the user's home from the password database,
+  # never a shared directory: nobody's home does not exist, so no cache at all
+  rm -rf /tmp/.cache/ember-submit-probe
+  chmod 755 "$tmp"
+  if runuser -u nobody -- env -u HOME -u EMBER_CACHE_DIR -u XDG_CACHE_HOME \
+       "$ember" submit "$src/examples/tiny.c" 2>"$tmp/err"; then
+    fail "submit without a home of its own ran"
+  fi
+  grep -q "cannot create the cache /nonexistent/.cache/ember\|no cache directory" "$tmp/err" \
+    || fail "no-home message: $(cat "$tmp/err")"
+  chmod 700 "$tmp"
+fi
+# a job file whose name begins with '-' is a file, never a compiler option
+cp "$src/examples/tiny.c" "$tmp/-ohijack.c"
+out=$(cd "$tmp" && "$ember" submit -ohijack.c 5 2>&1) || fail "a job named -ohijack.c: $out"
+case "$out" in *"kept 333 of 1000"*) ;; *) fail "-ohijack.c did not run: $out" ;; esac
+[ ! -e "$tmp/hijack.c" ] || fail "the job name was taken as -o"
+
 # the installed CMake package and pkg-config file work for a consumer
 mkdir -p "$tmp/consumer"
 cat >"$tmp/consumer/CMakeLists.txt" <<'CM'
