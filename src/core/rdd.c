@@ -43,14 +43,13 @@ static void node_unlink(ember_rdd *r)
 
 void ember__cache_drop(ember_rdd *r)
 {
-    if (r->cached) {
-        for (int i = 0; i < r->nparts; i++)
-            ember_buf_destroy(&r->cached[i]);
-        ember__free(r->cached);
-        ember__free(r->have);
-        r->cached = NULL;
-        r->have = NULL;
-    }
+    /* either array may be there without the other (one allocation failed) */
+    for (int i = 0; r->cached && i < r->nparts; i++)
+        ember_buf_destroy(&r->cached[i]);
+    ember__free(r->cached);
+    ember__free(r->have);
+    r->cached = NULL;
+    r->have = NULL;
 }
 
 static void node_destroy(ember_rdd *r)

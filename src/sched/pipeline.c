@@ -171,7 +171,7 @@ static inline int halted(ember__task *t, int rc)
 
 static int feed_arena(const ember_buf *a, ember_out *o, const char *what, int part)
 {
-    const unsigned char *p = a->ptr, *end = a->ptr + a->len;
+    const unsigned char *p = a->ptr, *end = p ? p + a->len : p; /* (an empty arena: NULL) */
     ember__task *t = o->task;
     ember_rec r;
     int rc, pr = 0;
