@@ -1665,25 +1665,25 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
                                 curl_easy_strerror(curl_init_rc));
     if (!c.max_in_flight)
         c.max_in_flight = 256;
-    if (!c.burst)
+    if (c.burst == 0)
         c.burst = c.rate > 1 ? c.rate : 1;
     if (!c.max_attempts)
         c.max_attempts = 4;
     if (!c.max_throttled)
         c.max_throttled = 100;
-    if (!c.backoff_base)
+    if (c.backoff_base == 0)
         c.backoff_base = 0.1;
-    if (!c.backoff_max)
+    if (c.backoff_max == 0)
         c.backoff_max = 30;
-    if (!c.timeout)
+    if (c.timeout == 0)
         c.timeout = 30;
-    if (!c.connect_timeout)
+    if (c.connect_timeout == 0)
         c.connect_timeout = 10;
     if (!c.max_body)
         c.max_body = (size_t)64 << 20;
-    if (!c.grace)
+    if (c.grace == 0)
         c.grace = 5;
-    if (!c.max_retry_after)
+    if (c.max_retry_after == 0)
         c.max_retry_after = 600;
     if (!c.max_memory)
         c.max_memory = ember__default_budget();
@@ -1824,4 +1824,47 @@ double ember_http_rate(ember_rdd *rdd)
 {
     http_src *s = http_of(rdd);
     return s ? bucket_now(&s->bucket) : 0;
+}
+
+/* ---------------------------------------------------------------- fuzzing */
+
+/* For tests/fuzz/http_request.c: the request parser on a record's value, and
+ * the header callback on each line of headers (as curl hands them over), with
+ * a default conf; nothing is sent. 0, or EMBER_ENOMEM. */
+int ember__http_probe(const void *request, size_t rlen, const void *headers, size_t hlen)
+{
+    static const char *const keep[] = {"Content-Type", "X-Kept", NULL};
+    static const char *const hdrs[] = {"X-Api-Key: k", "Accept: application/json", NULL};
+    http_src src = {.conf = {.method = "GET",
+                             .headers = hdrs,
+                             .keep_headers = keep,
+                             .max_body = 1 << 20,
+                             .max_retry_after = 600,
+                             .max_memory = (size_t)1 << 30}};
+    engine e = {.src = &src};
+    slot s = {.e = &e, .ra_secs = -1, .rl_remaining = -1, .rl_reset = -1};
+    e.slots = &s;
+    e.cap = 1;
+    char why[400];
+    int rc = parse_request(&e, &s, ember_bytes_of(request, rlen), why, sizeof why);
+    const char *p = headers, *end = p + hlen;
+    while (!rc && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        char *line = ember__malloc(n ? n : 1); /* exactly the line, as curl's buffer */
+        if (!line) {
+            rc = EMBER_ENOMEM;
+            break;
+        }
+        memcpy(line, p, n);
+        if (on_header(line, 1, n, &s) != n)
+            rc = EMBER_ENOMEM;
+        ember__free(line);
+        p += n;
+    }
+    curl_slist_free_all(s.hdrs_out);
+    ember_buf_destroy(&s.spec);
+    ember_buf_destroy(&s.hdrs_in);
+    ember_buf_destroy(&s.body);
+    return rc;
 }
