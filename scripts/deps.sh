@@ -6,7 +6,8 @@ what=${1:-build}
 pkgs=(gcc make cmake pkg-config libxxhash-dev zlib1g-dev libzstd-dev libjansson-dev libcsv-dev
       libcurl4-openssl-dev libopenmpi-dev openmpi-bin)
 case "$what" in
-  test) pkgs+=(libcmocka-dev libmicrohttpd-dev nginx-light libnginx-mod-http-echo) ;;
+  test) pkgs+=(libcmocka-dev libmicrohttpd-dev nginx-light libnginx-mod-http-echo clang
+              libclang-rt-14-dev) ;;
   bench) pkgs+=(python3 python3-dask python3-aiohttp python3-requests curl nginx-light
                 libnginx-mod-http-echo) ;;
 esac

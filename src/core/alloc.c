@@ -5,8 +5,10 @@
  * ember__alloc_fail_at(k) and check that the k-th allocation failing gives a
  * clean error and no leak. The counters are atomics; no lock.
  */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/zmem.h"
 
 #include "core/core.h"
 
@@ -57,6 +59,54 @@ void *ember__realloc(void *p, size_t n)
 void ember__free(void *p)
 {
     free(p);
+}
+
+/* ---------------------------------------------------------------- the seam for libraries */
+
+void *ember__zalloc(void *opaque, unsigned items, unsigned size)
+{
+    (void)opaque;
+    return ember__calloc(items, size);
+}
+
+void ember__zfree(void *opaque, void *p)
+{
+    (void)opaque;
+    ember__free(p);
+}
+
+static void *zstd_alloc(void *opaque, size_t n)
+{
+    (void)opaque;
+    return ember__malloc(n);
+}
+
+static void zstd_free(void *opaque, void *p)
+{
+    (void)opaque;
+    ember__free(p);
+}
+
+const ZSTD_customMem ember__zstd_mem = {zstd_alloc, zstd_free, NULL};
+
+static void *json_alloc(size_t n)
+{
+    return ember__malloc(n);
+}
+
+/* jansson's allocator is the process's: set once, before the library's first
+ * JSON value. The seam is malloc and free underneath, so values made before
+ * (by the program itself) are freed as they should be. */
+static pthread_once_t json_once = PTHREAD_ONCE_INIT;
+
+static void json_setup(void)
+{
+    json_set_alloc_funcs(json_alloc, ember__free);
+}
+
+void ember__json_alloc_init(void)
+{
+    pthread_once(&json_once, json_setup);
 }
 
 char *ember__strdup(const char *s)

@@ -24,6 +24,12 @@ void *ember__malloc(size_t n);
 void *ember__calloc(size_t n, size_t size);
 void *ember__realloc(void *p, size_t n);
 void ember__free(void *p);
+/* The seam as zlib (z_stream's zalloc and zfree), zstd (ZSTD_*_advanced) and
+ * jansson (once a process: ember__json_alloc_init) take it; libcsv takes
+ * ember__realloc and ember__free, libcurl all of them (src/net/http.c). */
+void *ember__zalloc(void *opaque, unsigned items, unsigned size);
+void ember__zfree(void *opaque, void *p);
+void ember__json_alloc_init(void);
 char *ember__strdup(const char *s);
 /* Tests: make the k-th allocation from now fail (1 = the next one); 0 disarms. */
 void ember__alloc_fail_at(long k);

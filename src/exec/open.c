@@ -76,6 +76,7 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
     if (!spill || !*spill)
         spill = "/tmp";
 
+    ember__json_alloc_init(); /* before the library's first JSON value */
     ember_ctx *ctx = ember__calloc(1, sizeof *ctx);
     if (!ctx)
         return ember__err(NULL, EMBER_ENOMEM, "ember_open: out of memory");

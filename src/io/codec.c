@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
-#include <zstd.h>
+#include "core/zmem.h"
 
 #include "io/io.h"
 
@@ -22,7 +22,7 @@ typedef struct bufs {
 static int gzip_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, const char *op,
                        ember__chunk_fn *fn, void *arg)
 {
-    z_stream z = {0};
+    z_stream z = {.zalloc = ember__zalloc, .zfree = ember__zfree};
     if (inflateInit2(&z, 15 + 32) != Z_OK) /* gzip or zlib header, detected */
         return ember__task_fail(t, EMBER_ENOMEM, "%s: %s: cannot start gzip", op, f->path);
     int rc = 0, zr = Z_OK;
@@ -73,7 +73,7 @@ static int gzip_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, 
 static int zstd_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, const char *op,
                        ember__chunk_fn *fn, void *arg)
 {
-    ZSTD_DCtx *d = ZSTD_createDCtx();
+    ZSTD_DCtx *d = ZSTD_createDCtx_advanced(ember__zstd_mem);
     if (!d)
         return ember__task_fail(t, EMBER_ENOMEM, "%s: %s: cannot start zstd", op, f->path);
     int rc = 0;

@@ -38,7 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
-#include <zstd.h>
+#include "core/zmem.h"
 
 #include "io/io.h"
 
@@ -560,6 +560,8 @@ static int parser_init(struct csv_parser *p, const csv_src *s)
 {
     if (csv_init(p, CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
         return EMBER_ENOMEM;
+    csv_set_realloc_func(p, ember__realloc);
+    csv_set_free_func(p, ember__free);
     csv_set_delim(p, s->delim);
     csv_set_quote(p, s->quote);
     return 0;
@@ -965,7 +967,7 @@ static long read_start(const ember__file *f, unsigned char *buf, size_t cap)
         return n < 0 ? EMBER_EIO : n;
     } else {
         unsigned char in[16384];
-        ZSTD_DCtx *d = ZSTD_createDCtx();
+        ZSTD_DCtx *d = ZSTD_createDCtx_advanced(ember__zstd_mem);
         ZSTD_outBuffer out = {buf, cap, 0};
         size_t n;
         while (d && out.pos < cap && (n = fread(in, 1, sizeof in, fp)) > 0) {

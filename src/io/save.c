@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
-#include <zstd.h>
+#include "core/zmem.h"
 
 #include "core/mkdirs.h"
 #include "io/io.h"
@@ -159,13 +159,13 @@ static int open_attempt(ember__task *t, save_state *s, const save_args *a)
     if (s->fd < 0)
         return fail_io(t, errno, "creating", s->tmp);
     if (a->codec == EMBER__CODEC_GZIP) {
-        s->z = (z_stream){0};
+        s->z = (z_stream){.zalloc = ember__zalloc, .zfree = ember__zfree};
         if (deflateInit2(&s->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
                          Z_DEFAULT_STRATEGY) != Z_OK)
             return ember__task_fail(t, EMBER_ENOMEM, "%s: cannot start gzip", OP(t));
         s->z_on = true;
     } else if (a->codec == EMBER__CODEC_ZSTD) {
-        if (!s->zs && !(s->zs = ZSTD_createCStream()))
+        if (!s->zs && !(s->zs = ZSTD_createCStream_advanced(ember__zstd_mem)))
             return ember__task_fail(t, EMBER_ENOMEM, "%s: cannot start zstd", OP(t));
         ZSTD_CCtx_reset(s->zs, ZSTD_reset_session_only);
     }

@@ -482,7 +482,7 @@ ember_bytes ember_http_response_header(const ember_http_response *r, const char 
 static int json_str(ember_buf *o, ember_bytes b)
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = b.ptr, *end = p + b.len;
+    const unsigned char *p = b.ptr, *end = p ? p + b.len : p;
     if (ember__buf_reserve(o, b.len + 2))
         return EMBER_ENOMEM;
     int rc = ember_buf_append(o, "\"", 1);
@@ -571,7 +571,7 @@ int ember_http_response_json_ex(ember_bytes val, ember_buf *out, unsigned flags)
         rc = ember_buf_append(out, num, strlen(num));
     if (!rc)
         rc = ember_buf_append(out, ",\"headers\":{", 12);
-    const char *p = r.headers.ptr, *end = p + r.headers.len;
+    const char *p = r.headers.ptr, *end = p ? p + r.headers.len : p;
     bool first = true;
     while (!rc && p && p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -693,7 +693,7 @@ static int merge_headers(const ember_http_conf *c, struct curl_slist **l, bool j
 static int parse_request(engine *e, slot *s, ember_bytes v, char *why, size_t whylen)
 {
     const ember_http_conf *c = &e->src->conf;
-    const char *p = v.ptr, *end = p + v.len;
+    const char *p = v.ptr, *end = p ? p + v.len : p;
     while (p < end && isspace((unsigned char)*p))
         p++;
     while (end > p && isspace((unsigned char)end[-1]))
@@ -1546,7 +1546,9 @@ static CURLcode curl_init_rc;
  * raised to the hard one (each request in flight holds a socket). */
 static void curl_setup(void)
 {
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* libcurl allocates through the seam too (its first init decides) */
+    curl_init_rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, ember__malloc, ember__free,
+                                        ember__realloc, ember__strdup, ember__calloc);
     struct rlimit rl;
     if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
@@ -1847,7 +1849,7 @@ int ember__http_probe(const void *request, size_t rlen, const void *headers, siz
     e.cap = 1;
     char why[400];
     int rc = parse_request(&e, &s, ember_bytes_of(request, rlen), why, sizeof why);
-    const char *p = headers, *end = p + hlen;
+    const char *p = headers, *end = p ? p + hlen : p;
     while (!rc && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);

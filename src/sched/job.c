@@ -335,7 +335,7 @@ int ember__agree(ember_ctx *ctx, int rc)
         b.len = 0; /* out of memory: the others get rank 0's rc as EMBER_ENOMEM below */
     int xrc = ctx->exec->bcast(ctx->exec_impl, &b, 0);
     uint64_t v = 0, len = 0;
-    const unsigned char *p = b.ptr, *end = p + b.len;
+    const unsigned char *p = b.ptr, *end = p ? p + b.len : p;
     if (xrc || !b.len || !(p = ember__varint_get(p, end, &v)) ||
         !(p = ember__varint_get(p, end, &len)) || len > (uint64_t)(end - p)) {
         ember_buf_destroy(&b);

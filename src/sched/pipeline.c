@@ -439,7 +439,7 @@ static int cart_in(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, in);
     ember__task *t = self->task;
-    const unsigned char *p = st->other->ptr, *end = p + st->other->len;
+    const unsigned char *p = st->other->ptr, *end = p ? p + st->other->len : p;
     ember_rec y, out;
     int rc;
     if (rec->key.ptr)

@@ -293,7 +293,7 @@ int ember__acc_pack(ember__task *t, ember_buf *out)
 
 int ember__acc_apply(ember_ctx *ctx, ember_bytes packed)
 {
-    const unsigned char *p = packed.ptr, *end = p + packed.len;
+    const unsigned char *p = packed.ptr, *end = p ? p + packed.len : p;
     int rc = 0;
     pthread_mutex_lock(&ctx->acc_mu);
     while (!rc && p < end) {

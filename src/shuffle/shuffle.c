@@ -186,7 +186,7 @@ static int write_run(ember__spill_file *f, const ember_buf *out, int nparts, con
             rc = b->len ? ember__run_bytes(f, b->ptr, b->len, why, whylen) : 0;
         } else {
             size_t n = 0;
-            const unsigned char *p = b->ptr, *end = p + b->len;
+            const unsigned char *p = b->ptr, *end = p ? p + b->len : p;
             ember_rec rec;
             while (!rc && p && ember__rec_next(&p, end, &rec) == 1) {
                 if (n == cap) {
@@ -486,7 +486,7 @@ static int sample_push(ember_out *self, const ember_rec *rec)
     if (++st->kept < 2 * limit)
         return 0;
     ember_buf half = {0}; /* keep every other key, and take every 2k-th from now */
-    const unsigned char *p = st->keys.ptr, *end = p + st->keys.len;
+    const unsigned char *p = st->keys.ptr, *end = p ? p + st->keys.len : p;
     ember_rec r;
     for (size_t i = 0; ember__rec_next(&p, end, &r) == 1; i++)
         if (!(i & 1) && ember__arena_put(&half, r)) {
@@ -529,7 +529,7 @@ static int sample_unpack(void *state, const ember__job *job, ember_bytes in)
     sample_state *st = state;
     if (ember_buf_set(&st->keys, in.ptr, in.len))
         return EMBER_ENOMEM;
-    const unsigned char *p = st->keys.ptr, *end = p + st->keys.len;
+    const unsigned char *p = st->keys.ptr, *end = p ? p + st->keys.len : p;
     ember_rec r;
     int rc;
     while ((rc = ember__rec_next(&p, end, &r)) == 1)
@@ -561,7 +561,7 @@ static int find_bounds(ember_rdd *n)
     size_t k = 0;
     for (int i = 0; i < job->ntasks; i++) {
         const ember_buf *b = &((sample_state *)ember__job_state(job, i))->keys;
-        const unsigned char *p = b->ptr, *end = p + b->len;
+        const unsigned char *p = b->ptr, *end = p ? p + b->len : p;
         ember_rec r;
         while (k < total && ember__rec_next(&p, end, &r) == 1) {
             keys[k] = r;
@@ -738,7 +738,7 @@ static int exchange(ember_rdd *n, int side)
             rc = xrc;
         more_anywhere = false;
         for (int src = 0; send && src < ranks; src++) {
-            const unsigned char *p = recv[src].ptr, *end = p + recv[src].len;
+            const unsigned char *p = recv[src].ptr, *end = p ? p + recv[src].len : p;
             if (p < end)
                 more_anywhere |= *p++ != 0;
             while (!rc && p < end) {
@@ -866,7 +866,7 @@ static int feed_groups(ember_rdd *n, int part, ember_out *sink)
     for (int m = 0; m < s->nmaps[0] && !rc; m++) {
         const ember_buf *b = bucket(s, 0, m, part);
         t->shuffle_read_bytes += (int64_t)b->len;
-        const unsigned char *p = b->ptr, *end = b->ptr + b->len;
+        const unsigned char *p = b->ptr, *end = p ? p + b->len : p; /* (empty: NULL) */
         ember_rec r;
         while (!rc && ember__rec_next(&p, end, &r) == 1) {
             t->records_in++;
@@ -921,7 +921,7 @@ static int feed_sorted(ember_rdd *n, int part, ember_out *sink)
     for (int m = 0; m < s->nmaps[0] && !rc; m++) {
         const ember_buf *b = bucket(s, 0, m, part);
         t->shuffle_read_bytes += (int64_t)b->len;
-        const unsigned char *p = b->ptr, *end = b->ptr + b->len;
+        const unsigned char *p = b->ptr, *end = p ? p + b->len : p; /* (empty: NULL) */
         ember_rec r;
         while (!rc && ember__rec_next(&p, end, &r) == 1) {
             t->records_in++;
@@ -1061,7 +1061,7 @@ static int feed_two_sided(ember_rdd *n, int part, ember_out *sink)
         for (int m = 0; m < s->nmaps[side] && !rc; m++) {
             const ember_buf *b = bucket(s, side, m, part);
             t->shuffle_read_bytes += (int64_t)b->len;
-            const unsigned char *p = b->ptr, *end = b->ptr + b->len;
+            const unsigned char *p = b->ptr, *end = p ? p + b->len : p; /* (empty: NULL) */
             ember_rec r;
             while (!rc && ember__rec_next(&p, end, &r) == 1) {
                 t->records_in++;
@@ -1328,7 +1328,7 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
     for (int m = 0; m < s->nmaps[0] && !rc; m++) {
         const ember_buf *b = bucket(s, 0, m, part);
         t->shuffle_read_bytes += (int64_t)b->len;
-        const unsigned char *p = b->ptr, *end = b->ptr + b->len;
+        const unsigned char *p = b->ptr, *end = p ? p + b->len : p; /* (empty: NULL) */
         ember_rec r;
         while (!rc && ember__rec_next(&p, end, &r) == 1) {
             t->records_in++;
@@ -1733,7 +1733,7 @@ static int local_unpack(void *state, const ember__job *job, ember_bytes in)
 {
     local_state *st = state;
     const local_args *a = job->arg;
-    const unsigned char *p = in.ptr, *end = p + in.len;
+    const unsigned char *p = in.ptr, *end = p ? p + in.len : p;
     ember_rec recs, found, r;
     if (ember__rec_next(&p, end, &recs) != 1 || ember__rec_next(&p, end, &found) != 1)
         return EMBER_EIO;

@@ -85,6 +85,7 @@ typedef struct ember__run_reader {
     int fd;
     uint64_t pos, end;
     unsigned char *in; /* one compressed block */
+    struct ZSTD_DCtx_s *dctx; /* made at the first compressed block */
     ember_buf win;     /* decompressed, from at on unread */
     size_t at;
     int64_t bytes; /* read from the file */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zstd.h>
+#include "core/zmem.h"
 
 #include "core/mkdirs.h"
 #include "shuffle/shuffle.h"
@@ -124,7 +124,7 @@ int ember__run_begin(ember__spill_file *f, int nparts)
     if (!f->stage) {
         f->stage = ember__malloc(BLOCK);
         f->zbuf = ember__malloc(ZSTD_compressBound(BLOCK) + 8);
-        f->zc = ZSTD_createCCtx();
+        f->zc = ZSTD_createCCtx_advanced(ember__zstd_mem);
         if (!f->stage || !f->zbuf || !f->zc) {
             drop_writer(f);
             return EMBER_ENOMEM;
@@ -229,6 +229,8 @@ int ember__reader_open(ember__run_reader *r, int fd, uint64_t off, uint64_t end)
 
 void ember__reader_close(ember__run_reader *r)
 {
+    ZSTD_freeDCtx(r->dctx);
+    r->dctx = NULL;
     ember_buf_destroy(&r->win);
     ember__free(r->in);
     r->in = NULL;
@@ -301,8 +303,10 @@ static int refill(ember__run_reader *r)
         r->win.cap = cap;
     }
     size_t d = hdr[0];
+    if (hdr[1] && !r->dctx && !(r->dctx = ZSTD_createDCtx_advanced(ember__zstd_mem)))
+        return EMBER_ENOMEM;
     if (hdr[1])
-        d = ZSTD_decompress(r->win.ptr + rest, hdr[0], r->in, hdr[1]);
+        d = ZSTD_decompressDCtx(r->dctx, r->win.ptr + rest, hdr[0], r->in, hdr[1]);
     else
         memcpy(r->win.ptr + rest, r->in, d);
     if (ZSTD_isError(d) || d != hdr[0])
