@@ -103,11 +103,27 @@ static int cd_write_zst(const char *path, const void *data, size_t n)
 }
 
 /* Every diverted line of bad_dir's part files, in partition order. */
+static int cd_cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static void cd_diverted(cd_buf *out, const char *bad_dir, const char *path)
 {
-    for (int part = 0; part < 1000; part++) {
+    char *names[1024];
+    int n = 0;
+    DIR *d = opendir(bad_dir);
+    struct dirent *e;
+    while (d && n < 1024 && (e = readdir(d)))
+        if (!strncmp(e->d_name, "part-", 5))
+            names[n++] = strdup(e->d_name);
+    if (d)
+        closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cd_cmp_names);
+    for (int part = 0; part < n; part++) {
         char f[4200];
-        snprintf(f, sizeof f, "%s/part-%05d", bad_dir, part);
+        snprintf(f, sizeof f, "%s/%s", bad_dir, names[part]);
+        free(names[part]);
         FILE *fp = fopen(f, "rb");
         if (!fp)
             continue;
