@@ -29,7 +29,7 @@
  *                              Retry-After: TEXT as given (huge, negative, garbage, a
  *                              date in 9999), or no Retry-After when ra is absent; then 200
  *   /bomb?bytes=N              200, Content-Encoding: gzip, a small body that inflates to N
- *                              zero bytes
+ *                              bytes of 'x'
  *   /record/ID[?delay_ms=N]    200 "recorded ID" (after N ms), keeping the request as it arrived: method,
  *                              every header, body (server_record)
  *   anything else              404
@@ -303,7 +303,8 @@ static enum MHD_Result ts_handle(void *cls, struct MHD_Connection *c, const char
             z_stream z = {0};
             deflateInit2(&z, 9, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY);
             size_t cap = deflateBound(&z, (uLong)want) + 64;
-            unsigned char *zeros = calloc(1, 1 << 20);
+            unsigned char *zeros = malloc(1 << 20);
+            memset(zeros, 'x', 1 << 20);
             s->bomb = malloc(cap);
             z.next_out = s->bomb;
             z.avail_out = (uInt)cap;

@@ -1135,8 +1135,14 @@ static int complete(engine *e, slot *s, CURLcode r)
             bucket_throttled(&e->src->bucket, now, s->sent_at, now + wait);
             if (s->throttled <= c->max_throttled && retry_at(e, s, now + wait))
                 return 0;
-            snprintf(why, sizeof why, "HTTP %ld: throttled %d times%s", st, s->throttled,
-                     s->throttled > c->max_throttled ? "" : " (total timeout)");
+            if (s->throttled > c->max_throttled)
+                snprintf(why, sizeof why, "HTTP %ld: throttled %d times", st, s->throttled);
+            else /* the wait asked for runs past the request's total timeout */
+                snprintf(why, sizeof why,
+                         "total timeout (%.3g s) before the %.3g s the server asked to wait: "
+                         "HTTP %ld, throttled %d time%s",
+                         c->total_timeout, (double)wait * 1e-9, st, s->throttled,
+                         s->throttled == 1 ? "" : "s");
             return finish(e, s, false, why);
         }
         /* what the server says of its quota */
@@ -1317,10 +1323,16 @@ static int settle(engine *e)
         e->head = (e->head + 1) % e->cap;
         e->count--;
         s->state = 0;
-        release(s);
         curl_slist_free_all(s->hdrs_out);
         s->hdrs_out = NULL;
         int rc = e->next->push(e->next, &out);
+        release(s); /* counted until handed on */
+        /* a big answer's buffers go back once handed on: kept for the slot's
+         * next request, they would hold memory the budget no longer counts */
+        if (s->body.cap > ((size_t)1 << 20))
+            ember_buf_destroy(&s->body);
+        if (s->out.cap > ((size_t)1 << 20))
+            ember_buf_destroy(&s->out);
         if (rc)
             return rc;
     }

@@ -203,9 +203,36 @@ bad "unknown option --frobnicate" --frobnicate
 bad "unknown option -x" -x
 bad "local\[N,F\]" --master bogus
 bad "a value is needed after --rate" --rate
+bad "bad value for --timeout: 'inf'" --timeout inf
+bad "bad value for --timeout: '1e300'" --timeout 1e300
+bad "bad value for --rate: '1e-300'" --rate 1e-300
+bad "bad value for --concurrency: '1048576'" --concurrency 1048576
+bad "bad value for --out: ''" --out ""
+bad "bad value for --max-time: '0'" --max-time 0
+bad "bad value for --memory: 'lots'" --memory lots
+bad "bad value for --max-retry-after: '-1'" --max-retry-after -1
 [ "$(wc -l <"$log")" = "$before" ] || fail "bad usage sent a request"
 "$ember" help | grep -q "ember http" || fail "ember help"
 "$ember" help http | grep -q -- "--journal FILE" || fail "ember help http"
+
+# ---- a hostile server: a Retry-After of ten years is cut to --max-retry-after;
+# a server that never stops throttling ends in an error line by --max-time; gzip
+# bombs under a response budget smaller than one of them all arrive (each waits
+# its turn; the head never waits)
+printf '%s\n' "$base/hostile/cli1?ra=315360000" "$base/hostile/cli2?ra=-5" >"$tmp/hostile"
+"$ember" http --in "$tmp/hostile" --max-retry-after 1s --no-adapt >"$tmp/out" 2>"$tmp/err" \
+  || fail "hostile Retry-After: $(cat "$tmp/err")"
+[ "$(grep -c '"status":200' "$tmp/out")" = 2 ] || fail "hostile Retry-After answers: $(cat "$tmp/out")"
+set +e
+echo "$base/hostile/cli3?ra=100000&n=1000" | "$ember" http --max-time 1s >"$tmp/out" 2>/dev/null
+st=$?
+set -e
+[ "$st" = 1 ] || fail "endless throttling: exit $st"
+grep -q '"error":"total timeout' "$tmp/out" || fail "endless throttling: $(cat "$tmp/out")"
+for i in $(seq 8); do echo "$base/bomb?bytes=8388608"; done >"$tmp/bombs"
+"$ember" http --in "$tmp/bombs" --out "$tmp/bombs.out" --memory 1m --concurrency 8 \
+  --master 'local[1]' 2>/dev/null || fail "bombs under --memory 1m"
+[ "$(grep -c '"status":200' "$tmp/bombs.out")" = 8 ] || fail "bombs answered"
 
 # ---- bad input: one error line each, the others answered, never a crash
 {

@@ -39,8 +39,9 @@ int main(int argc, char **argv)
     rename(tmp, argv[1]); /* the port file appears whole */
     while (!stop)
         pause();
-    server_stop(s);
-    fclose(s->log);
+    FILE *log = s->log;
+    server_stop(s); /* waits for the connection threads, then frees s */
+    fclose(log);
     (void)server_record;
     (void)server_count;
     return 0;
