@@ -343,6 +343,7 @@ struct ember_ctx {
     ember_rdd *nodes; /* list of live nodes */
     ember_broadcast *bcasts;
     ember_accumulator *accs;
+    int64_t next_acc_id;
     pthread_mutex_t acc_mu; /* merging task updates into accumulators */
 
     /* src/net: the pool of threads for blocking calls (map_concurrent), made by

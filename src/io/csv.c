@@ -75,6 +75,8 @@ static void csv_src_free(void *p)
     if (!s)
         return;
     ember__files_destroy(&s->files);
+    ember__accumulator_free(s->bad);
+    ember__accumulator_free(s->unsplit);
     ember_buf_destroy(&s->head);
     ember__free(s->bad_dir);
     ember__free(s->splits);

@@ -38,6 +38,7 @@ static void text_free(void *p)
     if (!s)
         return;
     ember__files_destroy(&s->files);
+    ember__accumulator_free(s->bad);
     ember__free(s->splits);
     ember__free(s->bad_dir);
     ember__free(s);

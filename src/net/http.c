@@ -1542,6 +1542,8 @@ static void http_free(void *arg)
     curl_slist_free_all(s->hdrs);
     curl_slist_free_all(s->hdrs_empty_body);
     ember__journal_close(s->journal);
+    for (int i = 0; i < C_N; i++)
+        ember__accumulator_free(s->acc[i]);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&s->share_mu[i]);
     pthread_mutex_destroy(&s->bucket.mu);

@@ -209,6 +209,10 @@ void ember__stats_free(ember_ctx *ctx);
 /* ---------------------------------------------------------------- shared variables */
 
 void ember__shared_free_all(ember_ctx *ctx);
+/* Free an accumulator a node made for itself (a reader's bad-record count, an
+ * http stage's counters), with the node: a program that builds many jobs does
+ * not keep them all. From the driver, between actions. NULL is fine. */
+void ember__accumulator_free(ember_accumulator *acc);
 /* Merge an attempt's updates into the accumulators (on success). */
 int ember__acc_commit(ember__task *t);
 void ember__acc_discard(ember__task *t);

@@ -120,7 +120,7 @@ static ember_accumulator *acc_new(ember_ctx *ctx, int kind, const char *op)
     }
     acc->ctx = ctx;
     acc->kind = kind;
-    acc->id = ctx->accs ? ctx->accs->id + 1 : 0;
+    acc->id = ctx->next_acc_id++; /* creation order: the same on every rank */
     acc->next = ctx->accs;
     ctx->accs = acc;
     return acc;
@@ -416,6 +416,23 @@ int ember_accumulator_value(const ember_accumulator *acc, ember_bytes *out)
         return EMBER_EINVAL;
     *out = ember_buf_bytes(&acc->value);
     return 0;
+}
+
+void ember__accumulator_free(ember_accumulator *acc)
+{
+    if (!acc)
+        return;
+    ember_ctx *ctx = acc->ctx;
+    for (ember_accumulator **p = &ctx->accs; *p; p = &(*p)->next) {
+        if (*p == acc) {
+            *p = acc->next;
+            break;
+        }
+    }
+    ember__handle_del(acc);
+    ember_buf_destroy(&acc->value);
+    ember_buf_destroy(&acc->tmp);
+    ember__free(acc);
 }
 
 void ember__shared_free_all(ember_ctx *ctx)
