@@ -1,6 +1,9 @@
 /* Reading files through ember; prints MB/s of input.
  *   bench_io lines PATH MASTER   text_file -> count
  *   bench_io csv PATH MASTER     read_csv (header) -> every field parsed -> noop sink
+ *   bench_io csvbad PATH MASTER  read_csv, no header, bad rows skipped and counted,
+ *                                in min(parallelism, 2) splits -> noop sink
+ *   bench_io csvbad1 PATH MASTER the same in one split
  */
 #include <ember/ember.h>
 #include <stdio.h>
@@ -24,6 +27,12 @@ int main(int argc, char **argv)
     int rc;
     if (!strcmp(argv[1], "csv"))
         rc = ember_save_noop(ember_read_csv(ctx, argv[2], &(ember_csv_opts){.header = 1}), &n);
+    else if (!strncmp(argv[1], "csvbad", 6))
+        rc = ember_save_noop(
+            ember_read_csv(ctx, argv[2],
+                           &(ember_csv_opts){.read = {.on_bad = EMBER_BAD_SKIP,
+                                                      .min_parts = argv[1][6] == '1' ? 1 : 0}}),
+            &n);
     else
         rc = ember_count(ember_text_file(ctx, argv[2], 0), &n);
     clock_gettime(CLOCK_MONOTONIC, &t1);
