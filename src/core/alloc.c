@@ -30,6 +30,49 @@ void ember__alloc_fail_at(long k)
     atomic_store(&fail_at, k);
 }
 
+/* libcurl's allocations are counted but not failed unless asked: libcurl 7.88
+ * (Debian 12's) divides by zero in curl_multi_socket_action when one of its
+ * hash tables could not be allocated (found by tests/torture/torture.c), so
+ * failing them tests libcurl, not ember. */
+static atomic_bool fail_curl;
+
+void ember__alloc_fail_curl(bool on)
+{
+    atomic_store(&fail_curl, on);
+}
+
+static bool curl_should_fail(void)
+{
+    if (atomic_load_explicit(&fail_curl, memory_order_relaxed))
+        return should_fail();
+    atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
+    return false;
+}
+
+void *ember__curl_malloc(size_t n)
+{
+    return curl_should_fail() ? NULL : malloc(n ? n : 1);
+}
+
+void *ember__curl_calloc(size_t n, size_t size)
+{
+    return curl_should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1);
+}
+
+void *ember__curl_realloc(void *p, size_t n)
+{
+    return curl_should_fail() ? NULL : realloc(p, n ? n : 1);
+}
+
+char *ember__curl_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = ember__curl_malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
 long ember__alloc_count(void)
 {
     return atomic_load(&alloc_count);

@@ -30,6 +30,12 @@ void ember__free(void *p);
 void *ember__zalloc(void *opaque, unsigned items, unsigned size);
 void ember__zfree(void *opaque, void *p);
 void ember__json_alloc_init(void);
+/* libcurl's side of the seam: counted, failed only after ember__alloc_fail_curl(true). */
+void *ember__curl_malloc(size_t n);
+void *ember__curl_calloc(size_t n, size_t size);
+void *ember__curl_realloc(void *p, size_t n);
+char *ember__curl_strdup(const char *s);
+void ember__alloc_fail_curl(bool on);
 char *ember__strdup(const char *s);
 /* Tests: make the k-th allocation from now fail (1 = the next one); 0 disarms. */
 void ember__alloc_fail_at(long k);

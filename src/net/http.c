@@ -1561,8 +1561,9 @@ static CURLcode curl_init_rc;
 static void curl_setup(void)
 {
     /* libcurl allocates through the seam too (its first init decides) */
-    curl_init_rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, ember__malloc, ember__free,
-                                        ember__realloc, ember__strdup, ember__calloc);
+    curl_init_rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, ember__curl_malloc, ember__free,
+                                        ember__curl_realloc, ember__curl_strdup,
+                                        ember__curl_calloc);
     struct rlimit rl;
     if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;

@@ -13,6 +13,7 @@
  *
  * Exit status 0 when every run was clean. */
 #include <errno.h>
+#include <execinfo.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 
 void ember__alloc_fail_at(long k);
 long ember__alloc_count(void);
+void ember__alloc_fail_curl(bool on);
 
 static char dir[64];
 static char base[64]; /* the HTTP server, started in each child that needs it */
@@ -246,6 +248,8 @@ static const struct {
 static int run_once(int i, long k)
 {
     ember_ctx *ctx = NULL;
+    /* TORTURE_CURL=1 fails libcurl's allocations too (see src/core/alloc.c) */
+    ember__alloc_fail_curl(getenv("TORTURE_CURL") && !strcmp(getenv("TORTURE_CURL"), "1"));
     ember__alloc_fail_at(k);
     int rc = ember_open(&ctx, &(ember_conf){.master = "local[2,2]", .memory_budget = 8192});
     if (rc) {
@@ -270,6 +274,19 @@ static int run_once(int i, long k)
 
 static test_server *srv;
 
+/* A crash in a child: where, on stderr, for the report. */
+static void on_crash(int sig)
+{
+    void *frames[48];
+    int n = backtrace(frames, 48);
+    static const char head[] = "torture: the child crashed; its stack (addr2line -e test_torture):\n";
+    ssize_t w = write(STDERR_FILENO, head, sizeof head - 1);
+    (void)w;
+    backtrace_symbols_fd(frames, n, STDERR_FILENO);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* Run scenario i with the k-th allocation failing, in a child; 0 clean. */
 static int torture_one(int i, long k)
 {
@@ -278,6 +295,13 @@ static int torture_one(int i, long k)
     if (pid < 0)
         return 1;
     if (pid == 0) {
+        if (getenv("TORTURE_WAIT") && atol(getenv("TORTURE_WAIT")) == k) { /* attach a debugger */
+            fprintf(stderr, "torture: child %d waits for a debugger\n", (int)getpid());
+            raise(SIGSTOP);
+        }
+        signal(SIGFPE, on_crash);
+        signal(SIGSEGV, on_crash);
+        signal(SIGBUS, on_crash);
         alarm(getenv("TORTURE_ALARM") ? (unsigned)atoi(getenv("TORTURE_ALARM")) : 60); /* a hang is a failure */
         if (scenarios[i].http) {
             srv = server_start(NULL, NULL);
