@@ -32,8 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     free(b.p);
     int64_t n;
-    ember_count(ember_text_file(ctx, path, 1), &n); /* 0, or EMBER_EIO with a message */
-    ember_rdd *w = ember_whole_text_files(ctx, path, 1);
+    ember_rdd *t = ember_text_file(ctx, path, 1), *w = ember_whole_text_files(ctx, path, 1);
+    ember_count(t, &n); /* 0, or EMBER_EIO with a message */
     ember_count(w, &n);
+    ember_free(t); /* (rdds live until ember_close unless freed) */
+    ember_free(w);
     return 0;
 }
