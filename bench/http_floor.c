@@ -83,7 +83,7 @@ int main(int argc, char **argv)
                 while ((r = recv(x->fd, buf, sizeof buf, 0)) > 0) {
                     if (x->got < sizeof x->head) {
                         size_t take = sizeof x->head - x->got < (size_t)r ? sizeof x->head - x->got
-                                                                         : (size_t)r;
+                                                                          : (size_t)r;
                         memcpy(x->head + x->got, buf, take);
                     }
                     x->got += (size_t)r;

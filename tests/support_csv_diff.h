@@ -224,8 +224,15 @@ static char *cd_read(ember_ctx *ctx, const char *path, const ember_csv_opts *o, 
  * the one-split read, then the ways in mask (bit k of CD_WAYS), each of which
  * must agree with it. 0 when all agree, else 1 with both descriptions in *why
  * (owned by the caller). dir: an empty scratch directory. */
-enum { CD_SPLIT2 = 1, CD_SPLIT3 = 2, CD_SPLIT7 = 4, CD_SPLIT16 = 8, CD_GZIP = 16, CD_ZSTD = 32,
-       CD_ALL = 63 };
+enum {
+    CD_SPLIT2 = 1,
+    CD_SPLIT3 = 2,
+    CD_SPLIT7 = 4,
+    CD_SPLIT16 = 8,
+    CD_GZIP = 16,
+    CD_ZSTD = 32,
+    CD_ALL = 63
+};
 
 static int csv_diff_check_ways(ember_ctx *ctx, const char *dir, const unsigned char *data, size_t n,
                                const ember_csv_opts *opts, unsigned mask, char **why)

@@ -30,15 +30,14 @@
  *                              date in 9999), or no Retry-After when ra is absent; then 200
  *   /bomb?bytes=N              200, Content-Encoding: gzip, a small body that inflates to N
  *                              bytes of 'x'
- *   /record/ID[?delay_ms=N]    200 "recorded ID" (after N ms), keeping the request as it arrived: method,
- *                              every header, body (server_record)
- *   anything else              404
+ *   /record/ID[?delay_ms=N]    200 "recorded ID" (after N ms), keeping the request as it arrived:
+ * method, every header, body (server_record) anything else              404
  *
  * Counters: hits (all requests), ok_200 and throttled (answers of /bucket/ and
  * /quota/), and per ID the requests it got (server_count). When log is set,
  * every request is appended to it as one line, "METHOD URL |name: value|...|
- * body=BODY" (the standalone server of the CLI tests, tests/cli/server.c). server_start / server_stop; stop waits for the
- * connection threads.
+ * body=BODY" (the standalone server of the CLI tests, tests/cli/server.c). server_start /
+ * server_stop; stop waits for the connection threads.
  */
 #ifndef EMBER_TEST_SUPPORT_SERVER_H
 #define EMBER_TEST_SUPPORT_SERVER_H
@@ -362,7 +361,8 @@ static enum MHD_Result ts_handle(void *cls, struct MHD_Connection *c, const char
         double now = ts_now(), w = (double)ms / 1e3;
         pthread_mutex_lock(&s->mu);
         if (s->q_start == 0 || now >= s->q_start + w) {
-            s->q_start = s->q_start == 0 ? now : s->q_start + w * (double)(long)((now - s->q_start) / w);
+            s->q_start =
+                s->q_start == 0 ? now : s->q_start + w * (double)(long)((now - s->q_start) / w);
             s->q_used = 0;
         }
         bool over = s->q_used >= limit;
@@ -520,13 +520,15 @@ static test_server *server_start(const char *cert_file, const char *key_file)
     }
     if (cert)
         s->d = MHD_start_daemon(flags, 0, NULL, NULL, ts_handle, s, MHD_OPTION_SOCK_ADDR, &a,
-                                MHD_OPTION_NOTIFY_COMPLETED, ts_done, s, MHD_OPTION_URI_LOG_CALLBACK, ts_uri, s,
+                                MHD_OPTION_NOTIFY_COMPLETED, ts_done, s,
+                                MHD_OPTION_URI_LOG_CALLBACK, ts_uri, s,
                                 MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_HTTPS_MEM_CERT, cert,
                                 MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
     else
-        s->d = MHD_start_daemon(flags, 0, NULL, NULL, ts_handle, s, MHD_OPTION_SOCK_ADDR, &a,
-                                MHD_OPTION_NOTIFY_COMPLETED, ts_done, s, MHD_OPTION_URI_LOG_CALLBACK, ts_uri, s,
-                                MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+        s->d =
+            MHD_start_daemon(flags, 0, NULL, NULL, ts_handle, s, MHD_OPTION_SOCK_ADDR, &a,
+                             MHD_OPTION_NOTIFY_COMPLETED, ts_done, s, MHD_OPTION_URI_LOG_CALLBACK,
+                             ts_uri, s, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     s->cert = cert;
     s->key = key;
     if (!s->d) {

@@ -55,7 +55,8 @@ static const char HTTP_USAGE[] =
     "                  [--timeout DURATION] [--header 'K: V']... [--method M] [--body-json]\n"
     "                  [--journal FILE] [--keep-journal] [--no-journal] [--retry-failed]\n"
     "                  [--grace DURATION] [--max-time DURATION] [--max-retry-after DURATION]\n"
-    "                  [--max-body SIZE] [--memory SIZE] [--cacert FILE] [--insecure] [--master M]\n"
+    "                  [--max-body SIZE] [--memory SIZE] [--cacert FILE] [--insecure] [--master "
+    "M]\n"
     "\n"
     "Sends a request for each line of the input (a URL, or a JSON object {method, url,\n"
     "headers, body}) and writes one JSON line per request, in input order.\n"
@@ -176,7 +177,11 @@ static int parse_size(const char *s, size_t *out)
     if (*s < '0' || *s > '9')
         return -1;
     unsigned long long v = strtoull(s, &end, 10);
-    int shift = !*end ? 0 : !strcmp(end, "k") ? 10 : !strcmp(end, "m") ? 20 : !strcmp(end, "g") ? 30 : -1;
+    int shift = !*end               ? 0
+                : !strcmp(end, "k") ? 10
+                : !strcmp(end, "m") ? 20
+                : !strcmp(end, "g") ? 30
+                                    : -1;
     if (errno || shift < 0 || v > (SIZE_MAX >> shift))
         return -1;
     *out = (size_t)v << shift;
@@ -238,9 +243,10 @@ static int parse_opts(int argc, char **argv, opts *o)
             continue;
         }
         static const char *const valued[] = {
-            "--in",     "--out",       "--master",  "--method",  "--cacert",
-            "--header", "--concurrency", "--retries", "--rate",   "--burst",
-            "--timeout", "--grace",    "--journal", "--url", "--max-time", "--max-retry-after",
+            "--in",       "--out",    "--master",      "--method",
+            "--cacert",   "--header", "--concurrency", "--retries",
+            "--rate",     "--burst",  "--timeout",     "--grace",
+            "--journal",  "--url",    "--max-time",    "--max-retry-after",
             "--max-body", "--memory"};
         bool known = false;
         for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
@@ -280,7 +286,8 @@ static int parse_opts(int argc, char **argv, opts *o)
                 why = "a template with {} (the line) or {field} (a field of a JSON line)";
         } else if (!strcmp(a, "--header")) {
             const char *colon = strchr(v, ':');
-            if (!colon || colon == v || strpbrk(v, "\r\n") || strcspn(v, " \t") < (size_t)(colon - v))
+            if (!colon || colon == v || strpbrk(v, "\r\n") ||
+                strcspn(v, " \t") < (size_t)(colon - v))
                 why = "'Name: value' (a name, a colon, a value; no line breaks)";
             o->headers[o->nh++] = v;
         } else if (!strcmp(a, "--concurrency")) {
@@ -594,8 +601,8 @@ static void draw(progress *p)
     p->hist_t[k] = t;
     p->nhist++;
     int oldest = p->nhist > 16 ? p->nhist % 16 : 0;
-    double dt = t - p->hist_t[oldest], rate = dt > 0.1 ? (double)(done - p->hist_done[oldest]) / dt
-                                                       : 0;
+    double dt = t - p->hist_t[oldest],
+           rate = dt > 0.1 ? (double)(done - p->hist_done[oldest]) / dt : 0;
     char el[32], eta[48] = "";
     fmt_secs(el, sizeof el, t);
     if (rate > 0 && (size_t)done < p->total) {
@@ -675,8 +682,8 @@ typedef struct writer {
     int parts, head;
     int64_t *start, *next; /* per partition: first sequence number, next expected */
     held *held;
-    int err;         /* the first write error (errno), 0 none */
-    ember_ctx *ctx;  /* cancelled on a write error */
+    int err;        /* the first write error (errno), 0 none */
+    ember_ctx *ctx; /* cancelled on a write error */
     char scratch[PATH_MAX];
 } writer;
 
@@ -924,8 +931,8 @@ static int output_commit(output *o)
         snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->target) : 1,
                  slash ? o->target : ".");
         for (int i = 0; i < 100; i++) {
-            snprintf(o->scratch, sizeof o->scratch, "%s/.ember-http-%d-%d", slash == o->target ? "" : dir,
-                     (int)getpid(), i);
+            snprintf(o->scratch, sizeof o->scratch, "%s/.ember-http-%d-%d",
+                     slash == o->target ? "" : dir, (int)getpid(), i);
             snprintf(g_scratch, sizeof g_scratch, "%s", o->scratch);
             if (!linkat(AT_FDCWD, proc, AT_FDCWD, o->scratch, AT_SYMLINK_FOLLOW))
                 break;
@@ -962,7 +969,8 @@ static void output_close(output *o)
     }
 }
 
-/* ---------------------------------------------------------------- MPI: part files copied in order */
+/* ---------------------------------------------------------------- MPI: part files copied in order
+ */
 
 static int copy_parts(const char *dir, int parts, FILE *f, const char *name)
 {
@@ -1056,9 +1064,9 @@ static char *journal_tag(const opts *o, const lines *l)
     XXH128_hash_t h = XXH3_128bits(l->data, l->len);
     char *tag = NULL;
     if (asprintf(&tag, "%s: %zu requests, xxh128 %016llx%016llx%s%s",
-                 strcmp(o->in, "-") ? o->in : "standard input", l->n,
-                 (unsigned long long)h.high64, (unsigned long long)h.low64,
-                 o->tmpl ? "; --url " : "", o->tmpl ? o->tmpl : "") < 0)
+                 strcmp(o->in, "-") ? o->in : "standard input", l->n, (unsigned long long)h.high64,
+                 (unsigned long long)h.low64, o->tmpl ? "; --url " : "",
+                 o->tmpl ? o->tmpl : "") < 0)
         abort();
     return tag;
 }
@@ -1084,12 +1092,13 @@ static void print_summary(const char *how, size_t total, const ember_http_counts
     fprintf(stderr,
             "ember http: %s: %lld of %zu answered in %.1f s (%lld ok, %lld failed%s%lld from "
             "the journal); %lld sent, %lld retried, %lld throttled\n",
-            how, (long long)done, total, secs, (long long)c->succeeded, (long long)c->failed,
-            ", ", (long long)c->resumed, (long long)c->sent, (long long)c->retried,
+            how, (long long)done, total, secs, (long long)c->succeeded, (long long)c->failed, ", ",
+            (long long)c->resumed, (long long)c->sent, (long long)c->retried,
             (long long)c->throttled);
     if (journal && kept)
-        fprintf(stderr, "ember http: the answers so far are in %s; run the same command again "
-                        "to send only the rest\n",
+        fprintf(stderr,
+                "ember http: the answers so far are in %s; run the same command again "
+                "to send only the rest\n",
                 journal);
 }
 
@@ -1113,8 +1122,8 @@ int ember_cli_http(int argc, char **argv)
         goto out_lines;
     }
     struct stat st;
-    bool to_dir = o.out && (o.out[strlen(o.out) - 1] == '/' ||
-                            (!stat(o.out, &st) && S_ISDIR(st.st_mode)));
+    bool to_dir =
+        o.out && (o.out[strlen(o.out) - 1] == '/' || (!stat(o.out, &st) && S_ISDIR(st.st_mode)));
     if (l.n == 0) { /* nothing to send: an existing output is left as it is */
         fprintf(stderr, "ember http: no requests in %s (%zu blank line%s); %s\n",
                 strcmp(o.in, "-") ? o.in : "the standard input", l.blank, l.blank == 1 ? "" : "s",
@@ -1235,11 +1244,11 @@ int ember_cli_http(int argc, char **argv)
     } else if (driver && (status = output_commit(&out)) == 0) {
         if (jpath && !o.keep_journal)
             journal_remove(jpath);
-        print_summary(c.failed ? "done, with failures" : "done", l.n, &c, done, secs, NULL,
-                      false);
+        print_summary(c.failed ? "done, with failures" : "done", l.n, &c, done, secs, NULL, false);
         if (c.failed)
-            fprintf(stderr, "ember http: %lld of %zu requests failed; see \"error\" in their "
-                            "lines\n",
+            fprintf(stderr,
+                    "ember http: %lld of %zu requests failed; see \"error\" in their "
+                    "lines\n",
                     (long long)c.failed, l.n);
         status = c.failed ? 1 : 0;
     }

@@ -63,10 +63,10 @@ typedef struct csv_src {
 
 typedef struct file_plan {
     bool done;
-    bool whole;       /* quotes that parity cannot follow: the first split reads it all */
-    size_t want;      /* the first row's field count (0: no row) */
-    uint64_t first;   /* the offset of the first row's first byte (UINT64_MAX: none) */
-    uint64_t size;    /* the file's size when planned */
+    bool whole;     /* quotes that parity cannot follow: the first split reads it all */
+    size_t want;    /* the first row's field count (0: no row) */
+    uint64_t first; /* the offset of the first row's first byte (UINT64_MAX: none) */
+    uint64_t size;  /* the file's size when planned */
 } file_plan;
 
 static void csv_src_free(void *p)
@@ -197,8 +197,8 @@ typedef struct row_state {
     uint64_t lines_before;          /* '\n's before counted */
     csv_src *plan_src;              /* for the lines before the split's start */
     int split;
-    unsigned char special[256];     /* 1 for the delimiter, the quote, '\r', '\n' */
-    const unsigned char *rawp;      /* the fast path's row, in place (else raw) */
+    unsigned char special[256]; /* 1 for the delimiter, the quote, '\r', '\n' */
+    const unsigned char *rawp;  /* the fast path's row, in place (else raw) */
     size_t rawn;
     ember_buf esc;    /* a piece with its escapes rewritten */
     bool esc_pending; /* the last piece ended in an escape */
@@ -297,8 +297,7 @@ static void on_row(int term, void *arg)
                            r->row.len);
             r->count++;
             int rc = r->sink->push(r->sink, &rec);
-            r->rc =
-                rc ? rc : (ember__halted(r->sink->task) ? ember__halt_code(r->sink->task) : 0);
+            r->rc = rc ? rc : (ember__halted(r->sink->task) ? ember__halt_code(r->sink->task) : 0);
         }
     }
     r->row.len = 0;
@@ -768,7 +767,8 @@ static int feed_plain_csv(csv_src *s, int split, struct csv_parser *p, row_state
         return ember__task_fail(t, -e, "read_csv: cannot map %s: %s", f->path, strerror(e));
     /* this split's rows: from its start to the next split's (the file's end for
      * the last), both moved to row starts by the file's plan */
-    bool alone = sp->start == 0 && (split + 1 == s->nsplits || s->splits[split + 1].file != sp->file);
+    bool alone =
+        sp->start == 0 && (split + 1 == s->nsplits || s->splits[split + 1].file != sp->file);
     uint64_t a = 0, b = size;
     file_plan *pl = NULL;
     if (!alone) {
@@ -790,8 +790,8 @@ static int feed_plain_csv(csv_src *s, int split, struct csv_parser *p, row_state
         r->want = pl->want;
     }
     const unsigned char *end = base + size, *pos = base + a, *stop = base + b;
-    r->is_header = s->header && (alone || (pl->first != UINT64_MAX && a <= pl->first &&
-                                           pl->first < b));
+    r->is_header =
+        s->header && (alone || (pl->first != UINT64_MAX && a <= pl->first && pl->first < b));
     int rc = 0;
     r->map = base;
     r->plan_src = s;

@@ -406,8 +406,7 @@ static void clear_stale_staging(const char *parent, const char *name, const char
 
 /* Check dir and make the staging directory (and dir's missing parents). 0, or
  * the error with its message on ctx. */
-static int prepare_dir(ember_ctx *ctx, const char *op, const char *dir, char *staging,
-                       size_t slen)
+static int prepare_dir(ember_ctx *ctx, const char *op, const char *dir, char *staging, size_t slen)
 {
     struct stat st;
     int rc;

@@ -306,15 +306,15 @@ typedef struct slot {
     uint64_t ready_at, t_first, deadline, sent_at;
     int attempts, throttled;
     bool idempotent, too_big;
-    bool paused;       /* its transfer waits for the response-memory budget */
-    double ra_secs;    /* the answer's Retry-After in seconds (-1: none, or garbage) */
-    size_t held;       /* bytes of body counted against the budget */
+    bool paused;    /* its transfer waits for the response-memory budget */
+    double ra_secs; /* the answer's Retry-After in seconds (-1: none, or garbage) */
+    size_t held;    /* bytes of body counted against the budget */
     ember_buf key;
     bool has_key;
     ember_buf spec; /* url \0 method \0 body */
     size_t method_off, body_off, body_len;
-    struct curl_slist *hdrs_out; /* the request's own list; NULL: the shared one */
-    bool empty_body;             /* a bare-URL POST, PUT or PATCH */
+    struct curl_slist *hdrs_out;   /* the request's own list; NULL: the shared one */
+    bool empty_body;               /* a bare-URL POST, PUT or PATCH */
     double rl_remaining, rl_reset; /* RateLimit headers of the answer (-1: none) */
     unsigned char id[EMBER__JOURNAL_ID];
     ember_buf body, hdrs_in;
@@ -424,8 +424,8 @@ static int finish(engine *e, slot *s, bool ok, const char *error)
             return ember__task_fail(e->task, rc,
                                     "http: cannot append record %lld of partition %d to the "
                                     "journal %s: %s",
-                                    (long long)s->index, e->task->partition,
-                                    e->src->conf.journal, ember_strerror(rc));
+                                    (long long)s->index, e->task->partition, e->src->conf.journal,
+                                    ember_strerror(rc));
     }
     count(e, ok ? C_SUCCEEDED : C_FAILED);
     atomic_fetch_add(&e->src->done, 1);
@@ -1044,9 +1044,9 @@ static int start(engine *e, slot *s, uint64_t now)
     if (c->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(h, CURLOPT_SHARE, e->src->share);
-    struct curl_slist *hl = s->hdrs_out         ? s->hdrs_out
-                            : s->empty_body     ? e->src->hdrs_empty_body
-                                                : e->src->hdrs;
+    struct curl_slist *hl = s->hdrs_out     ? s->hdrs_out
+                            : s->empty_body ? e->src->hdrs_empty_body
+                                            : e->src->hdrs;
     if (hl)
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     if (!strcmp(m, "HEAD"))
@@ -1401,9 +1401,8 @@ static int http_push(ember_out *self, const ember_rec *rec)
     s->t_first = 0;
     /* total_timeout bounds the request from the moment it enters the window:
      * its waits (backoff, Retry-After, the rate limit) included */
-    s->deadline = e->src->conf.total_timeout > 0
-                      ? ember__now_ns() + secs_ns(e->src->conf.total_timeout)
-                      : 0;
+    s->deadline =
+        e->src->conf.total_timeout > 0 ? ember__now_ns() + secs_ns(e->src->conf.total_timeout) : 0;
     s->has_key = rec->key.ptr != NULL;
     s->key.len = 0;
     s->status = 0;
@@ -1561,9 +1560,9 @@ static CURLcode curl_init_rc;
 static void curl_setup(void)
 {
     /* libcurl allocates through the seam too (its first init decides) */
-    curl_init_rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, ember__curl_malloc, ember__free,
-                                        ember__curl_realloc, ember__curl_strdup,
-                                        ember__curl_calloc);
+    curl_init_rc =
+        curl_global_init_mem(CURL_GLOBAL_DEFAULT, ember__curl_malloc, ember__free,
+                             ember__curl_realloc, ember__curl_strdup, ember__curl_calloc);
     struct rlimit rl;
     if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
@@ -1621,8 +1620,7 @@ static void conf_hash(const ember_http_conf *c, uint64_t out[2])
 {
     XXH3_state_t st;
     XXH3_128bits_reset(&st);
-    const char *items[4] = {c->method, c->user_agent, c->no_redirects ? "noredir" : "redir",
-                            NULL};
+    const char *items[4] = {c->method, c->user_agent, c->no_redirects ? "noredir" : "redir", NULL};
     for (int i = 0; items[i]; i++)
         XXH3_128bits_update(&st, items[i], strlen(items[i]) + 1);
     for (const char *const *h = c->headers; h && *h; h++)
@@ -1652,8 +1650,8 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
                       : !(c.rate == 0 || (c.rate >= 1e-4 && c.rate <= 1e9))
                           ? "rate (0, or 0.0001 to 10^9 requests a second)"
                       : !(c.burst >= 0 && c.burst <= 1e9) ? "burst (0 to 10^9)"
-                      : c.max_attempts < 0 || c.max_attempts > 1000000 ||
-                              c.max_throttled < 0 || c.max_throttled > 1000000
+                      : c.max_attempts < 0 || c.max_attempts > 1000000 || c.max_throttled < 0 ||
+                              c.max_throttled > 1000000
                           ? "max_attempts and max_throttled (0 to 10^6)"
                       : !(c.backoff_base >= 0 && c.backoff_base <= T) ||
                               !(c.backoff_max >= 0 && c.backoff_max <= T)
@@ -1666,8 +1664,8 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
                           ? "max_retry_after (0 to 10^7 s)"
                       : c.method && !method_ok(c.method) ? "method (an HTTP method in capitals)"
                       : !(c.grace <= T) || c.grace != c.grace ? "grace (at most 10^7 s)"
-                      : c.journal && !*c.journal         ? "journal (an empty path)"
-                                                         : NULL;
+                      : c.journal && !*c.journal              ? "journal (an empty path)"
+                                                              : NULL;
     if (bad)
         return ember__rdd_error(ctx, EMBER_EINVAL, "http: bad conf: %s", bad);
     for (const char *const *h = c.headers; h && *h; h++)
@@ -1787,8 +1785,8 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
         http_free(s);
         return r;
     }
-    static const char *const names[C_N] = {"sent",   "succeeded", "retried",
-                                           "throttled", "failed", "resumed"};
+    static const char *const names[C_N] = {"sent",      "succeeded", "retried",
+                                           "throttled", "failed",    "resumed"};
     for (int i = 0; i < C_N; i++) {
         char name[64];
         snprintf(name, sizeof name, "http[%lld].%s", (long long)r->id, names[i]);
@@ -1819,8 +1817,8 @@ int ember_http_counters(ember_rdd *rdd, ember_http_counts *out)
         if (rc)
             return rc;
     }
-    *out = (ember_http_counts){v[C_SENT],   v[C_SUCCEEDED], v[C_RETRIED],
-                               v[C_THROTTLED], v[C_FAILED], v[C_RESUMED]};
+    *out = (ember_http_counts){v[C_SENT],      v[C_SUCCEEDED], v[C_RETRIED],
+                               v[C_THROTTLED], v[C_FAILED],    v[C_RESUMED]};
     return 0;
 }
 

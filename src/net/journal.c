@@ -19,10 +19,10 @@
  * by the tasks' event loops; the end of a task and close flush too): a process
  * killed at any moment loses at most the answers of the last 100 ms, and
  * leaves at most one frame torn. (One write an answer cost 1,000 write and
- * lseek calls for 1,000 answers: about 8% of ember http's CPU.) Opening stops at the first frame that
- * is short or does not check, and cuts the file there, so appends go on from a
- * clean end. (A machine that loses power may lose the last frames the kernel
- * had not written; nothing is fsynced on this path.)
+ * lseek calls for 1,000 answers: about 8% of ember http's CPU.) Opening stops at the first frame
+ * that is short or does not check, and cuts the file there, so appends go on from a clean end. (A
+ * machine that loses power may lose the last frames the kernel had not written; nothing is fsynced
+ * on this path.)
  *
  * The index maps ids to the offset of their frame, the last frame of an id
  * winning (an answer that failed, sent again with retry_failed, is replaced by
@@ -61,7 +61,7 @@ struct ember__journal {
     int64_t end;               /* our file's length on disk */
     ember_buf pending;         /* frames not written yet, to go at end */
     _Atomic uint64_t since_ns; /* when the oldest pending frame came; 0: none */
-    source *src; /* src[0] is the file this process appends to */
+    source *src;               /* src[0] is the file this process appends to */
     int nsrc;
     ember__htab index; /* id -> (source << 48 | offset of the frame) << 1 | ok */
     int64_t answers;
@@ -141,8 +141,7 @@ static int64_t index_source(ember__journal *j, int k, const ember_buf *data, con
         }
         /* which line differs: the tag (another input) or the conf (other options) */
         const char *tag = d + ml, *tag_end = memchr(tag, '\n', (size_t)(end - tag));
-        const char *wtag = (const char *)want->ptr + ml,
-                   *wtag_end = memchr(wtag, '\n', hl - ml);
+        const char *wtag = (const char *)want->ptr + ml, *wtag_end = memchr(wtag, '\n', hl - ml);
         if (!tag_end || (size_t)(tag_end - tag) != (size_t)(wtag_end - wtag) ||
             memcmp(tag, wtag, (size_t)(tag_end - tag)))
             snprintf(why, whylen,
@@ -377,8 +376,8 @@ int ember__journal_get(ember__journal *j, const unsigned char id[EMBER__JOURNAL_
     return 1;
 }
 
-int ember__journal_put(ember__journal *j, const unsigned char id[EMBER__JOURNAL_ID], ember_bytes rec,
-                       bool ok, uint64_t now)
+int ember__journal_put(ember__journal *j, const unsigned char id[EMBER__JOURNAL_ID],
+                       ember_bytes rec, bool ok, uint64_t now)
 {
     if (rec.len > UINT32_MAX - FRAME_HEAD - 8)
         return EMBER_ERANGE;

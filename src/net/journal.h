@@ -22,8 +22,8 @@ int ember__journal_get(ember__journal *j, const unsigned char id[EMBER__JOURNAL_
 /* Append a final answer at time now (ns): kept in memory, written with the
  * others at least every 100 ms. 0, -errno (a write failed) or EMBER_ENOMEM.
  * Any thread. */
-int ember__journal_put(ember__journal *j, const unsigned char id[EMBER__JOURNAL_ID], ember_bytes rec,
-                       bool ok, uint64_t now);
+int ember__journal_put(ember__journal *j, const unsigned char id[EMBER__JOURNAL_ID],
+                       ember_bytes rec, bool ok, uint64_t now);
 /* Write what waits when it has waited 100 ms (a cheap test otherwise). 0 or
  * -errno. Any thread. */
 int ember__journal_tick(ember__journal *j, uint64_t now);

@@ -38,7 +38,8 @@ ember_rec ember_result_at(const ember_result *res, size_t i)
     }
     const ember_buf *a = &res->arenas[lo];
     size_t off = ((const size_t *)(const void *)res->offs[lo].ptr)[i - res->start[lo]];
-    const unsigned char *p = a->ptr ? a->ptr + off : a->ptr, *end = a->ptr ? a->ptr + a->len : a->ptr;
+    const unsigned char *p = a->ptr ? a->ptr + off : a->ptr,
+                        *end = a->ptr ? a->ptr + a->len : a->ptr;
     if (p[0] == 0 && end - p >= 2 && p[1] < 0x80 && end - p - 2 >= p[1])
         ember__rec_set(&r, NULL, 0, p + 2, p[1]); /* no key, a short value */
     else if (ember__rec_next(&p, end, &r) != 1)

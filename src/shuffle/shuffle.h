@@ -84,9 +84,9 @@ void ember__sort_recs(ember_rec *recs, size_t n, const ember__order *o);
 typedef struct ember__run_reader {
     int fd;
     uint64_t pos, end;
-    unsigned char *in; /* one compressed block */
+    unsigned char *in;        /* one compressed block */
     struct ZSTD_DCtx_s *dctx; /* made at the first compressed block */
-    ember_buf win;     /* decompressed, from at on unread */
+    ember_buf win;            /* decompressed, from at on unread */
     size_t at;
     int64_t bytes; /* read from the file */
 } ember__run_reader;

@@ -21,7 +21,8 @@ static int line(ember_rec in, ember_out *out, void *arg)
 {
     (void)arg;
     char buf[64];
-    int n = snprintf(buf, sizeof buf, "line %lld of the saved output", (long long)ember_i64(in.val));
+    int n =
+        snprintf(buf, sizeof buf, "line %lld of the saved output", (long long)ember_i64(in.val));
     return ember_emit(out, ember_bytes_of(buf, (size_t)n));
 }
 

@@ -7,7 +7,7 @@
  * job; never a crash, a hang (the parent's alarm) or, in sanitizer builds, a
  * leak (LeakSanitizer at the child's exit).
  *
- *   torture                     every scenario, every k
+ *   torture [all [STEP]]        every scenario, every (STEP-th) k
  *   torture SCENARIO [STEP [K]] one scenario, every STEP-th k from K (1: all)
  *   torture --list
  *
@@ -97,9 +97,9 @@ static int s_sort(ember_ctx *ctx)
     int64_t v[500];
     for (int i = 0; i < 500; i++)
         v[i] = (i * 7919) % 500;
-    ember_rdd *s = ember_values(ember_sort_by_key(
-        ember_map(ember_parallelize_i64(ctx, v, 500, 4), self_key, NULL), true, ember_cmp_i64, NULL,
-        3));
+    ember_rdd *s = ember_values(
+        ember_sort_by_key(ember_map(ember_parallelize_i64(ctx, v, 500, 4), self_key, NULL), true,
+                          ember_cmp_i64, NULL, 3));
     ember_result *res = NULL;
     int rc = ember_collect(s, &res);
     if (rc)
@@ -170,16 +170,16 @@ static int s_http(ember_ctx *ctx)
     char lines[20][96];
     ember_bytes items[20];
     for (int i = 0; i < 20; i++) {
-        snprintf(lines[i], sizeof lines[i], i % 5 ? "%s/ok/%d" : "{\"url\":\"%s/echo\",\"body\":{\"i\":%d}}",
-                 base, i);
+        snprintf(lines[i], sizeof lines[i],
+                 i % 5 ? "%s/ok/%d" : "{\"url\":\"%s/echo\",\"body\":{\"i\":%d}}", base, i);
         items[i] = ember_str(lines[i]);
     }
     const char *hdrs[] = {"X-Test: t", NULL};
-    ember_rdd *h = ember_http(ember_parallelize(ctx, items, 20, 2),
-                              /* a transfer curl loses track of when its own allocation
-                               * fails ends by its timeout */
-                              &(ember_http_conf){.headers = hdrs, .max_in_flight = 4,
-                                                 .timeout = 2, .max_attempts = 2});
+    ember_rdd *h = ember_http(
+        ember_parallelize(ctx, items, 20, 2),
+        /* a transfer curl loses track of when its own allocation
+         * fails ends by its timeout */
+        &(ember_http_conf){.headers = hdrs, .max_in_flight = 4, .timeout = 2, .max_attempts = 2});
     ember_result *res = NULL;
     int rc = ember_collect(h, &res);
     if (rc)
@@ -236,10 +236,14 @@ static const struct {
     scenario_fn *fn;
     bool http;
 } scenarios[] = {
-    {"reduce_by_key", s_reduce_by_key, false}, {"group_spill", s_group_spill, false},
-    {"sort", s_sort, false},                   {"join_cache", s_join_cache, false},
-    {"shared", s_shared, false},               {"map_concurrent", s_map_concurrent, false},
-    {"http", s_http, true},                    {"save_read", s_save_read, false},
+    {"reduce_by_key", s_reduce_by_key, false},
+    {"group_spill", s_group_spill, false},
+    {"sort", s_sort, false},
+    {"join_cache", s_join_cache, false},
+    {"shared", s_shared, false},
+    {"map_concurrent", s_map_concurrent, false},
+    {"http", s_http, true},
+    {"save_read", s_save_read, false},
 };
 #define NSCEN ((int)(sizeof scenarios / sizeof *scenarios))
 
@@ -279,7 +283,8 @@ static void on_crash(int sig)
 {
     void *frames[48];
     int n = backtrace(frames, 48);
-    static const char head[] = "torture: the child crashed; its stack (addr2line -e test_torture):\n";
+    static const char head[] =
+        "torture: the child crashed; its stack (addr2line -e test_torture):\n";
     ssize_t w = write(STDERR_FILENO, head, sizeof head - 1);
     (void)w;
     backtrace_symbols_fd(frames, n, STDERR_FILENO);
@@ -302,7 +307,8 @@ static int torture_one(int i, long k)
         signal(SIGFPE, on_crash);
         signal(SIGSEGV, on_crash);
         signal(SIGBUS, on_crash);
-        alarm(getenv("TORTURE_ALARM") ? (unsigned)atoi(getenv("TORTURE_ALARM")) : 60); /* a hang is a failure */
+        alarm(getenv("TORTURE_ALARM") ? (unsigned)atoi(getenv("TORTURE_ALARM"))
+                                      : 60); /* a hang is a failure */
         if (scenarios[i].http) {
             srv = server_start(NULL, NULL);
             if (!srv)
@@ -391,7 +397,7 @@ int main(int argc, char **argv)
         step = 1;
     int failures = 0, ran = 0;
     for (int i = 0; i < NSCEN; i++) {
-        if (argc > 1 && strcmp(argv[1], scenarios[i].name))
+        if (argc > 1 && strcmp(argv[1], scenarios[i].name) && strcmp(argv[1], "all"))
             continue;
         ran++;
         long n = count_allocs(i);

@@ -33,8 +33,8 @@ static void check_delim(ember_ctx *ctx, const char *data, size_t n, const char *
             ember_csv_opts o = {.header = h, .read.on_bad = policies[p], .delimiter = delim};
             char *why = NULL;
             if (csv_diff_check(ctx, dir, (const unsigned char *)data, n, &o, &why)) {
-                fprintf(stderr, "%s (header %d, policy %d, delimiter %d):\n%s\n", what, h, p,
-                        delim, why);
+                fprintf(stderr, "%s (header %d, policy %d, delimiter %d):\n%s\n", what, h, p, delim,
+                        why);
                 free(why);
                 fail();
             }
@@ -56,8 +56,8 @@ static void test_stray_quote(void **state)
     cd_puts(&b, "id,name,price\n");
     for (int i = 0; i < 3000; i++) {
         char row[96];
-        snprintf(row, sizeof row, i == 10 ? "%d,\"Monitor 27\" IPS\",%d.99\n" : "%d,\"Item %d\",%d\n",
-                 i, i, i);
+        snprintf(row, sizeof row,
+                 i == 10 ? "%d,\"Monitor 27\" IPS\",%d.99\n" : "%d,\"Item %d\",%d\n", i, i, i);
         cd_puts(&b, row);
     }
     check_all(ctx, b.p, b.len, "a stray quote");
@@ -114,7 +114,8 @@ static void test_split_edges(void **state)
 static void test_random_inputs(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
-    static const char *const atoms[] = {",", "\"", "\"\"", "\n", "\r\n", "\r", " ", "\t", "a", "bc",
+    static const char *const atoms[] = {",",        "\"",   "\"\"",    "\n",        "\r\n",
+                                        "\r",       " ",    "\t",      "a",         "bc",
                                         "\xc3\xa9", "\xff", "x,y,z\n", "\"q,\nq\"", ";"};
     const char *env = getenv("EMBER_CSV_SEED");
     unsigned seed = env ? (unsigned)atoi(env) : (unsigned)time(NULL);

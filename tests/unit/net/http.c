@@ -472,7 +472,6 @@ static void test_json_take_errors(void **state)
     ember_close(ctx);
 }
 
-
 static bool has_line(const char *headers, const char *line)
 {
     size_t n = strlen(line);
@@ -505,11 +504,12 @@ static void test_headers_arrive(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
     const char *hdrs[] = {"X-Api-Key: k1", "Accept: application/json", NULL};
-    char *l[3] = {fmt("%s/record/h-get", base),
-                  fmt("{\"method\":\"POST\",\"url\":\"%s/record/h-json\",\"headers\":"
-                      "{\"x-api-key\":\"own\"},\"body\":{\"a\":1}}",
-                      base),
-                  fmt("{\"url\":\"%s/record/h-text\",\"method\":\"PUT\",\"body\":\"plain\"}", base)};
+    char *l[3] = {
+        fmt("%s/record/h-get", base),
+        fmt("{\"method\":\"POST\",\"url\":\"%s/record/h-json\",\"headers\":"
+            "{\"x-api-key\":\"own\"},\"body\":{\"a\":1}}",
+            base),
+        fmt("{\"url\":\"%s/record/h-text\",\"method\":\"PUT\",\"body\":\"plain\"}", base)};
     ember_result *res =
         run(ember_http(requests(ctx, l, 3, 2), &(ember_http_conf){.headers = hdrs}));
     for (int i = 0; i < 3; i++)
@@ -542,8 +542,8 @@ static void test_headers_arrive(void **state)
 
     /* a bare URL sent as POST: an empty body, no form type */
     char *u = fmt("%s/record/h-post", base);
-    res = run(ember_http(requests(ctx, &u, 1, 1),
-                         &(ember_http_conf){.headers = hdrs, .method = "POST"}));
+    res = run(
+        ember_http(requests(ctx, &u, 1, 1), &(ember_http_conf){.headers = hdrs, .method = "POST"}));
     assert_int_equal(resp(res, 0).status, 200);
     ember_result_free(res);
     r = server_record(srv, "h-post");
@@ -556,16 +556,16 @@ static void test_headers_arrive(void **state)
     /* a header the conf cannot send is refused before any request */
     const char *bad[] = {"X-Api-Key k1", NULL};
     long hits = atomic_load(&srv->hits);
-    assert_int_equal(ember_count(ember_http(requests(ctx, &u, 1, 1),
-                                            &(ember_http_conf){.headers = bad}),
-                                 &(int64_t){0}),
-                     EMBER_EINVAL);
+    assert_int_equal(
+        ember_count(ember_http(requests(ctx, &u, 1, 1), &(ember_http_conf){.headers = bad}),
+                    &(int64_t){0}),
+        EMBER_EINVAL);
     assert_msg(ctx, "header 'X-Api-Key k1' is not \"Name: value\"");
     const char *crlf[] = {"X-A: 1\r\nX-B: 2", NULL};
-    assert_int_equal(ember_count(ember_http(requests(ctx, &u, 1, 1),
-                                            &(ember_http_conf){.headers = crlf}),
-                                 &(int64_t){0}),
-                     EMBER_EINVAL);
+    assert_int_equal(
+        ember_count(ember_http(requests(ctx, &u, 1, 1), &(ember_http_conf){.headers = crlf}),
+                    &(int64_t){0}),
+        EMBER_EINVAL);
     assert_int_equal(atomic_load(&srv->hits), hits);
     free(u);
     for (int i = 0; i < 3; i++)
@@ -575,9 +575,9 @@ static void test_headers_arrive(void **state)
 
 typedef struct canceller {
     ember_ctx *ctx;
-    ember_rdd *rdd;   /* an http rdd: cancel once `after` inputs are done */
+    ember_rdd *rdd; /* an http rdd: cancel once `after` inputs are done */
     int64_t after;
-    atomic_bool *go;  /* or: cancel once this is set */
+    atomic_bool *go; /* or: cancel once this is set */
 } canceller;
 
 static void *cancel_main(void *arg)
@@ -839,10 +839,9 @@ static void test_hostile_retry_after(void **state)
                   fmt("%s/hostile/e?ra=soon", base),
                   fmt("%s/hostile/f", base)};
     /* the longest pause is cut to max_retry_after */
-    ember_rdd *h = ember_http(requests(ctx, l, 6, 2),
-                              &(ember_http_conf){.max_retry_after = 0.2,
-                                                 .backoff_base = 0.01,
-                                                 .no_adapt = true});
+    ember_rdd *h = ember_http(
+        requests(ctx, l, 6, 2),
+        &(ember_http_conf){.max_retry_after = 0.2, .backoff_base = 0.01, .no_adapt = true});
     ember_result *res = run(h);
     for (size_t i = 0; i < 6; i++) {
         ember_http_response r = resp(res, i);
@@ -861,17 +860,21 @@ static void test_hostile_retry_after(void **state)
     assert_int_equal(r.status, 429);
     assert_contains(r.error, "total timeout");
     ember_result_free(res);
-    res = run(ember_http(requests(ctx, t + 1, 1, 1),
-                         &(ember_http_conf){.max_throttled = 3, .backoff_base = 0.01,
-                                            .backoff_max = 0.02, .no_adapt = true}));
+    res = run(ember_http(requests(ctx, t + 1, 1, 1), &(ember_http_conf){.max_throttled = 3,
+                                                                        .backoff_base = 0.01,
+                                                                        .backoff_max = 0.02,
+                                                                        .no_adapt = true}));
     r = resp(res, 0);
     assert_false(r.ok);
     assert_bytes(r.error, "HTTP 429: throttled 4 times");
     ember_result_free(res);
     /* numbers out of range are refused before any request */
     int64_t n;
-    ember_http_conf bad[] = {{.timeout = 1e300}, {.rate = 1e-300}, {.total_timeout = -1},
-                             {.max_retry_after = 1e12}, {.burst = 1e300}};
+    ember_http_conf bad[] = {{.timeout = 1e300},
+                             {.rate = 1e-300},
+                             {.total_timeout = -1},
+                             {.max_retry_after = 1e12},
+                             {.burst = 1e300}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(ember_count(ember_http(requests(ctx, l, 1, 1), &bad[i]), &n),
                          EMBER_EINVAL);
