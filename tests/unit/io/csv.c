@@ -286,6 +286,28 @@ static void test_gzip(void **state)
     ember_close(ctx);
 }
 
+/* A file that vanishes between building the rdd and the action fails the task
+ * with its path, in one split and in several, never reads as empty. */
+static void test_vanished_file(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    char text[4096] = "a,b\n";
+    for (int i = 0; i < 200; i++)
+        strcat(text, "1,2\n");
+    for (int parts = 1; parts <= 4; parts += 3) {
+        tmp_write("gone.csv", text, strlen(text));
+        ember_rdd *r = ember_read_csv(ctx, tmp_path("gone.csv"),
+                                      &(ember_csv_opts){.header = 1, .read.min_parts = parts});
+        unlink(tmp_path("gone.csv"));
+        int64_t n = -1;
+        int rc = ember_count(r, &n);
+        assert_true(rc < 0);
+        assert_msg(ctx, tmp_path("gone.csv"));
+        assert_msg(ctx, "No such file or directory");
+    }
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_bad_rows),
         cmocka_unit_test(test_split_edges),
         cmocka_unit_test(test_gzip),
+        cmocka_unit_test(test_vanished_file),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
