@@ -726,6 +726,7 @@ EMBER_EXTERN void ember_stats_print(const ember_ctx *ctx, FILE *fp);
 }
 #endif
 
-#include "ember/net.h" /* bounded concurrency, HTTP */
+#include "ember/events.h" /* jobs, stages and tasks as events, to listeners */
+#include "ember/net.h"    /* bounded concurrency, HTTP */
 
 #endif

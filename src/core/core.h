@@ -322,6 +322,12 @@ typedef struct ember__acc_list {
     ember_accumulator *head;
 } ember__acc_list;
 
+/* A worker's halt word, alone on its cache line: workers do not share lines. */
+struct ember__halt_word {
+    _Atomic int word;
+    char pad[64 - sizeof(int)];
+};
+
 struct ember_ctx {
     char master[64];
     char *app_name;
@@ -341,6 +347,9 @@ struct ember_ctx {
     /* ember_cancel: set from any thread or a signal handler, read by the tasks'
      * source loops once a record; cleared when a job reports the cancellation */
     _Atomic int cancel;
+    struct ember__halt_word *halts; /* one per worker thread: its running task's halt */
+    void *halts_mem;
+    int nhalts;
     /* What a transformation returns when memory runs out building its node: an
      * error node that needs no allocation, so a chain of calls still carries
      * EMBER_ENOMEM to its action. Never freed, never linked. */
@@ -356,6 +365,23 @@ struct ember_ctx {
      * the driver on first use, freed at close */
     void *net_pool;
     void (*net_pool_free)(void *pool);
+
+    /* events (src/sched/events.c): listeners under ev_mu; ev_mask has a bit
+     * for each event type some listener wants, read without the lock */
+    pthread_mutex_t ev_mu;
+    struct ember__listener *listeners;
+    int nlisteners, cap_listeners;
+    _Atomic unsigned ev_mask;
+    _Atomic unsigned ev_public; /* the masks of the program's listeners (they read names) */
+    uint64_t app_start_ns;
+    /* the job of the action running (action_depth > 0): one action, one job */
+    int action_depth;
+    int64_t next_job_id, next_stage_id, cur_job;
+    const char *cur_job_name;
+    uint64_t job_t0;
+    int job_stages, job_failed_tasks, job_failed;
+    ember_task_metrics job_metrics;
+    void *stats; /* the stats listener's state (src/sched/stats.c) */
 
     /* stats: the last EMBER__JOBS_KEPT jobs, by job id modulo */
     int64_t jobs_run;

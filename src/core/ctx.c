@@ -68,8 +68,12 @@ const char *ember_errmsg(const ember_ctx *ctx)
 /* No handle check: the registry takes a mutex, which a signal handler must not. */
 void ember_cancel(ember_ctx *ctx)
 {
-    if (ctx)
-        atomic_store(&ctx->cancel, 1);
+    if (!ctx)
+        return;
+    /* the flag first: a task that resets its word after this sees it */
+    atomic_store(&ctx->cancel, 1);
+    for (int i = 0; i < ctx->nhalts; i++)
+        atomic_store(&ctx->halts[i].word, 1); /* running tasks stop at their next record */
 }
 
 int ember_cancelled(const ember_ctx *ctx)

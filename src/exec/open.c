@@ -113,8 +113,21 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
         return ember__err(NULL, rc, "ember_open: starting %d threads failed: %s", m.threads,
                           ember_strerror(rc));
     }
-    if (ember__handle_add(ctx, EMBER__H_CTX) || ember__rdd_oom_init(ctx)) {
+    ember__events_init(ctx);
+    /* a cache line each, aligned: one more line to align within */
+    ctx->halts_mem = ember__calloc((size_t)ctx->parallelism + 2, sizeof *ctx->halts);
+    ctx->halts =
+        ctx->halts_mem
+            ? (struct ember__halt_word *)(((uintptr_t)ctx->halts_mem + 63) & ~(uintptr_t)63)
+            : NULL;
+    ctx->nhalts = ctx->halts ? ctx->parallelism + 1 : 0;
+    if (!ctx->halts || ember__handle_add(ctx, EMBER__H_CTX) || ember__rdd_oom_init(ctx) ||
+        ember__stats_listen(ctx)) {
+        ember__free(ctx->halts_mem);
         ember__handle_del(ctx);
+        ember__rdd_oom_destroy(ctx);
+        ember__stats_free(ctx);
+        ember__events_close(ctx);
         ctx->exec->destroy(ctx->exec_impl);
         pthread_mutex_destroy(&ctx->acc_mu);
         goto out_nomem;
@@ -137,6 +150,7 @@ void ember_close(ember_ctx *ctx)
         return;
     if (ctx->stats_on)
         ember_stats_print(ctx, stderr);
+    ember__events_close(ctx); /* the application's end, to whoever listens */
     ember__handle_del(ctx);
     ctx->exec->destroy(ctx->exec_impl);
     if (ctx->net_pool_free)
@@ -145,6 +159,7 @@ void ember_close(ember_ctx *ctx)
     ember__rdd_oom_destroy(ctx);
     ember__shared_free_all(ctx);
     ember__stats_free(ctx);
+    ember__free(ctx->halts_mem);
     pthread_mutex_destroy(&ctx->acc_mu);
     ember__free(ctx->app_name);
     ember__free(ctx->spill_dir);

@@ -507,12 +507,10 @@ static int share_path(ember_ctx *ctx, char *path, size_t cap)
     return rc;
 }
 
-static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
+static int save_run(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
 {
     const char *op = a.op;
-    int rc = ember__action_begin(rdd, op);
-    if (rc)
-        return rc;
+    int rc = 0;
     ember_ctx *ctx = rdd->ctx;
     if (!dir || !*dir || strlen(dir) > PATH_MAX - 200)
         return ember__err(ctx, EMBER_EINVAL, "%s: dir is NULL, empty or too long", op);
@@ -558,6 +556,15 @@ static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
     }
     ember__job_end(job, rc);
     return ember__agree(ctx, rc);
+}
+
+static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
+{
+    const char *op = a.op;
+    int rc = ember__action_begin(rdd, op);
+    if (rc)
+        return rc;
+    return ember__action_end(rdd->ctx, save_run(rdd, dir, codec, a));
 }
 
 int ember_save_as_text_file(ember_rdd *rdd, const char *dir, const char *codec)

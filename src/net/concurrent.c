@@ -366,6 +366,7 @@ static int concurrent_feed(ember_rdd *n, int part, ember_out *sink)
                                   .index = t->index,
                                   .partition = t->partition,
                                   .attempt = t->attempt};
+        c->shadow.halt = &c->shadow.halt_own;
         if (!w.ordered)
             w.free_slots[w.nfree++] = w.cap - 1 - i;
     }

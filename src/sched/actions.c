@@ -184,11 +184,9 @@ static void free_bufs(ember_buf *a, ember_buf *b, int n)
     ember__free(b);
 }
 
-int ember_collect(ember_rdd *rdd, ember_result **out)
+static int collect_run(ember_rdd *rdd, ember_result **out)
 {
-    int rc = ember__action_begin(rdd, "collect");
-    if (rc)
-        return rc;
+    int rc = 0;
     if (!out)
         return ember__err(rdd->ctx, EMBER_EINVAL, "collect: out is NULL");
     ember__job *job;
@@ -209,13 +207,19 @@ int ember_collect(ember_rdd *rdd, ember_result **out)
     return ember__job_end(job, rc);
 }
 
-/* Spark's take: scan one partition, then grow the scan (x4 at most) by what the
- * rows found so far suggest, until n rows or no partitions left. */
-int ember_take(ember_rdd *rdd, size_t n, ember_result **out)
+int ember_collect(ember_rdd *rdd, ember_result **out)
 {
-    int rc = ember__action_begin(rdd, "take");
+    int rc = ember__action_begin(rdd, "collect");
     if (rc)
         return rc;
+    return ember__action_end(rdd->ctx, collect_run(rdd, out));
+}
+
+/* Spark's take: scan one partition, then grow the scan (x4 at most) by what the
+ * rows found so far suggest, until n rows or no partitions left. */
+static int take_run(ember_rdd *rdd, size_t n, ember_result **out)
+{
+    int rc = 0;
     if (!out)
         return ember__err(rdd->ctx, EMBER_EINVAL, "take: out is NULL");
     ember_ctx *ctx = rdd->ctx;
@@ -259,6 +263,14 @@ out:
         free_bufs(arenas, offs, scanned);
     ember__free(parts);
     return rc;
+}
+
+int ember_take(ember_rdd *rdd, size_t n, ember_result **out)
+{
+    int rc = ember__action_begin(rdd, "take");
+    if (rc)
+        return rc;
+    return ember__action_end(rdd->ctx, take_run(rdd, n, out));
 }
 
 int ember_first(ember_rdd *rdd, ember_result **out)
@@ -328,11 +340,9 @@ static const ember__sink_ops count_sink = {.state_size = sizeof(count_state),
                                            .pack = count_pack,
                                            .unpack = count_unpack};
 
-int ember__count_as(ember_rdd *rdd, const char *action, int64_t *out)
+static int count_as_run(ember_rdd *rdd, const char *action, int64_t *out)
 {
-    int rc = ember__action_begin(rdd, action);
-    if (rc)
-        return rc;
+    int rc = 0;
     if (!out)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", action);
     ember__job *job;
@@ -343,6 +353,14 @@ int ember__count_as(ember_rdd *rdd, const char *action, int64_t *out)
         n += ((count_state *)ember__job_state(job, i))->n;
     *out = n;
     return ember__job_end(job, 0);
+}
+
+int ember__count_as(ember_rdd *rdd, const char *action, int64_t *out)
+{
+    int rc = ember__action_begin(rdd, action);
+    if (rc)
+        return rc;
+    return ember__action_end(rdd->ctx, count_as_run(rdd, action, out));
 }
 
 int ember_count(ember_rdd *rdd, int64_t *out)
@@ -525,11 +543,9 @@ static int reduce_gather(ember__job *job, const reduce_args *a, int depth, ember
     return 0;
 }
 
-static int run_reduce(ember_rdd *rdd, const reduce_args *a, int depth, ember_buf *out)
+static int reduce_run(ember_rdd *rdd, const reduce_args *a, int depth, ember_buf *out)
 {
-    int rc = ember__action_begin(rdd, a->op);
-    if (rc)
-        return rc;
+    int rc = 0;
     if (!out || (!a->fn && !a->cmp) || (a->mode == RED_AGGREGATE && !a->comb))
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: a function or out is NULL", a->op);
     if (depth < 1)
@@ -540,6 +556,14 @@ static int run_reduce(ember_rdd *rdd, const reduce_args *a, int depth, ember_buf
     if ((rc = ember__job_run(rdd, a->op, &reduce_sink, a, NULL, 0, &job)))
         return rc;
     return ember__job_end(job, reduce_gather(job, a, depth, out));
+}
+
+static int run_reduce(ember_rdd *rdd, const reduce_args *a, int depth, ember_buf *out)
+{
+    int rc = ember__action_begin(rdd, a->op);
+    if (rc)
+        return rc;
+    return ember__action_end(rdd->ctx, reduce_run(rdd, a, depth, out));
 }
 
 int ember_reduce(ember_rdd *rdd, ember_reduce_fn *fn, void *arg, ember_buf *out)
@@ -621,11 +645,9 @@ static const ember__sink_ops each_sink = {
 static const ember__sink_ops discard_sink = {
     .state_size = 0, .push = discard_push, .reset = nothing_reset};
 
-int ember_foreach(ember_rdd *rdd, ember_each_fn *fn, void *arg)
+static int foreach_run(ember_rdd *rdd, ember_each_fn *fn, void *arg)
 {
-    int rc = ember__action_begin(rdd, "foreach");
-    if (rc)
-        return rc;
+    int rc = 0;
     if (!fn)
         return ember__err(rdd->ctx, EMBER_EINVAL, "foreach: the function is NULL");
     each_args a = {fn, arg};
@@ -635,11 +657,17 @@ int ember_foreach(ember_rdd *rdd, ember_each_fn *fn, void *arg)
     return ember__job_end(job, 0);
 }
 
-int ember_foreach_partition(ember_rdd *rdd, ember_part_fn *fn, void *arg)
+int ember_foreach(ember_rdd *rdd, ember_each_fn *fn, void *arg)
 {
-    int rc = ember__action_begin(rdd, "foreach_partition");
+    int rc = ember__action_begin(rdd, "foreach");
     if (rc)
         return rc;
+    return ember__action_end(rdd->ctx, foreach_run(rdd, fn, arg));
+}
+
+static int foreach_partition_run(ember_rdd *rdd, ember_part_fn *fn, void *arg)
+{
+    int rc = 0;
     if (!fn)
         return ember__err(rdd->ctx, EMBER_EINVAL, "foreach_partition: the function is NULL");
     /* a map_partitions whose output is thrown away */
@@ -654,6 +682,14 @@ int ember_foreach_partition(ember_rdd *rdd, ember_part_fn *fn, void *arg)
         rc = ember__job_end(job, 0);
     ember_free(each);
     return rc;
+}
+
+int ember_foreach_partition(ember_rdd *rdd, ember_part_fn *fn, void *arg)
+{
+    int rc = ember__action_begin(rdd, "foreach_partition");
+    if (rc)
+        return rc;
+    return ember__action_end(rdd->ctx, foreach_partition_run(rdd, fn, arg));
 }
 
 /* ---------------------------------------------------------------- top, take_ordered */
@@ -797,12 +833,10 @@ static int order_qsort_cmp(const void *x, const void *y, void *arg)
     return oa->sign * oa->cmp(a->val, b->val, oa->arg);
 }
 
-static int run_order(ember_rdd *rdd, const char *op, size_t n, ember_cmp_fn *cmp, void *arg,
+static int order_run(ember_rdd *rdd, const char *op, size_t n, ember_cmp_fn *cmp, void *arg,
                      int sign, ember_result **out)
 {
-    int rc = ember__action_begin(rdd, op);
-    if (rc)
-        return rc;
+    int rc = 0;
     if (!out)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", op);
     if (n == 0)
@@ -832,6 +866,15 @@ static int run_order(ember_rdd *rdd, const char *op, size_t n, ember_cmp_fn *cmp
         ember__free(all);
     }
     return ember__job_end(job, rc);
+}
+
+static int run_order(ember_rdd *rdd, const char *op, size_t n, ember_cmp_fn *cmp, void *arg,
+                     int sign, ember_result **out)
+{
+    int rc = ember__action_begin(rdd, op);
+    if (rc)
+        return rc;
+    return ember__action_end(rdd->ctx, order_run(rdd, op, n, cmp, arg, sign, out));
 }
 
 int ember_top(ember_rdd *rdd, size_t n, ember_cmp_fn *cmp, void *arg, ember_result **out)
@@ -927,11 +970,9 @@ static int rec_key_cmp(const void *x, const void *y)
     return ember_cmp_bytes(a->key, b->key, NULL);
 }
 
-static int count_by(ember_rdd *rdd, const char *op, bool by_key, ember_result **out)
+static int count_by_body(ember_rdd *rdd, const char *op, bool by_key, ember_result **out)
 {
-    int rc = ember__action_begin(rdd, op);
-    if (rc)
-        return rc;
+    int rc = 0;
     if (!out)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", op);
     ember__job *job;
@@ -976,6 +1017,14 @@ static int count_by(ember_rdd *rdd, const char *op, bool by_key, ember_result **
     ember__free(counts);
     ember__htab_destroy(&all);
     return ember__job_end(job, rc);
+}
+
+static int count_by(ember_rdd *rdd, const char *op, bool by_key, ember_result **out)
+{
+    int rc = ember__action_begin(rdd, op);
+    if (rc)
+        return rc;
+    return ember__action_end(rdd->ctx, count_by_body(rdd, op, by_key, out));
 }
 
 int ember_count_by_value(ember_rdd *rdd, ember_result **out)
@@ -1125,12 +1174,10 @@ static const ember__sink_ops stats_sink = {.state_size = sizeof(num_state),
                                            .pack = stats_pack,
                                            .unpack = stats_unpack};
 
-static int run_stats(ember_rdd *rdd, const char *op, ember_num num, ember_stat_counter *out,
+static int stats_run(ember_rdd *rdd, const char *op, ember_num num, ember_stat_counter *out,
                      int64_t *isum)
 {
-    int rc = ember__action_begin(rdd, op);
-    if (rc)
-        return rc;
+    int rc = 0;
     if (num != EMBER_NUM_I64 && num != EMBER_NUM_F64)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: num must be EMBER_NUM_I64 or _F64", op);
     num_args a = {.num = num, .op = op};
@@ -1153,6 +1200,15 @@ static int run_stats(ember_rdd *rdd, const char *op, ember_num num, ember_stat_c
             *isum = sum;
     }
     return ember__job_end(job, rc);
+}
+
+static int run_stats(ember_rdd *rdd, const char *op, ember_num num, ember_stat_counter *out,
+                     int64_t *isum)
+{
+    int rc = ember__action_begin(rdd, op);
+    if (rc)
+        return rc;
+    return ember__action_end(rdd->ctx, stats_run(rdd, op, num, out, isum));
 }
 
 int ember_stats(ember_rdd *rdd, ember_num num, ember_stat_counter *out)
@@ -1324,13 +1380,10 @@ static int run_histogram(ember_rdd *rdd, const char *op, num_args *a, ember_hist
     return ember__job_end(job, 0);
 }
 
-int ember_histogram_edges(ember_rdd *rdd, ember_num num, const double *edges, size_t nedges,
-                          ember_histogram *out)
+static int histogram_edges_run(ember_rdd *rdd, ember_num num, const double *edges, size_t nedges,
+                               ember_histogram *out)
 {
     const char *op = "histogram";
-    int rc = ember__action_begin(rdd, op);
-    if (rc)
-        return rc;
     if (!out || !edges)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: edges or out is NULL", op);
     if (num != EMBER_NUM_I64 && num != EMBER_NUM_F64)
@@ -1347,12 +1400,21 @@ int ember_histogram_edges(ember_rdd *rdd, ember_num num, const double *edges, si
     return run_histogram(rdd, op, &a, out);
 }
 
-int ember_histogram_even(ember_rdd *rdd, ember_num num, size_t nbuckets, ember_histogram *out)
+int ember_histogram_edges(ember_rdd *rdd, ember_num num, const double *edges, size_t nedges,
+                          ember_histogram *out)
 {
     const char *op = "histogram";
     int rc = ember__action_begin(rdd, op);
     if (rc)
         return rc;
+    return ember__action_end(rdd->ctx, histogram_edges_run(rdd, num, edges, nedges, out));
+}
+
+static int ember_histogram_even_run(ember_rdd *rdd, ember_num num, size_t nbuckets,
+                                    ember_histogram *out)
+{
+    const char *op = "histogram";
+    int rc = 0;
     if (!out || nbuckets == 0 || nbuckets > (1u << 30))
         return ember__err(rdd->ctx, EMBER_EINVAL,
                           "%s: out is NULL or the bucket count %zu is not in 1..2^30", op,
@@ -1376,6 +1438,15 @@ int ember_histogram_even(ember_rdd *rdd, ember_num num, size_t nbuckets, ember_h
     rc = run_histogram(rdd, op, &a, out);
     ember__free(edges);
     return rc;
+}
+
+int ember_histogram_even(ember_rdd *rdd, ember_num num, size_t nbuckets, ember_histogram *out)
+{
+    const char *op = "histogram";
+    int rc = ember__action_begin(rdd, op);
+    if (rc)
+        return rc;
+    return ember__action_end(rdd->ctx, ember_histogram_even_run(rdd, num, nbuckets, out));
 }
 
 void ember_histogram_destroy(ember_histogram *h)

@@ -30,18 +30,23 @@ typedef struct batch {
     ember_buf *accs; /* distributed: each task's accumulator updates, packed */
 } batch;
 
-static void attempt_init(ember__task *t, ember__job *job, int i, int attempt)
+static void attempt_init(ember__task *t, ember__job *job, int i, int attempt, int worker)
 {
     ember__acc_update *accs = t->accs;
     int cap = t->cap_accs;
-    *t = (ember__task){.ctx = job->ctx,
+    ember_ctx *ctx = job->ctx;
+    *t = (ember__task){.ctx = ctx,
                        .job = job,
                        .index = i,
                        .partition = job->parts[i],
                        .attempt = attempt,
-                       .timed = job->ctx->stats_on,
+                       .timed = ctx->stats_on,
                        .accs = accs,
                        .cap_accs = cap};
+    /* the worker's word, which ember_cancel sets: cleared, then the cancel
+     * flag is read (ember_cancel sets the flag before the words) */
+    t->halt = worker >= 0 && worker < ctx->nhalts ? &ctx->halts[worker].word : &t->halt_own;
+    atomic_store(t->halt, 0);
 }
 
 static void job_fail(ember__job *job, int i, int attempts, const ember__task *t)
@@ -67,9 +72,46 @@ static void job_fail(ember__job *job, int i, int attempts, const ember__task *t)
     atomic_store(&job->abort, true);
 }
 
+/* A task's events: its start, and its end with what the attempt did. */
+static void task_event(ember__job *job, const ember__task *t, int type, int rc, uint64_t run_ns)
+{
+    ember_ctx *ctx = job->ctx;
+    ember_accumulable acc[16];
+    ember_event ev = {.type = type,
+                      .job_id = job->job_id,
+                      .job_name = ctx->cur_job_name,
+                      .stage_id = job->stage_id,
+                      .stage_name = job->stage_name,
+                      .stage_kind = job->stage_kind,
+                      .num_tasks = job->ntasks,
+                      .task_index = t->index,
+                      .partition = t->partition,
+                      .attempt = t->attempt,
+                      .max_attempts = ctx->max_failures};
+    if (type == EMBER_EV_TASK_END) {
+        ev.failed = rc != 0;
+        ev.code = rc;
+        ev.error = rc ? t->fail_msg : "";
+        ev.duration_ns = run_ns;
+        ev.metrics = (ember_task_metrics){run_ns,
+                                          t->user_ns,
+                                          t->records_in,
+                                          t->records_out,
+                                          t->records_bad,
+                                          t->shuffle_write_records,
+                                          t->shuffle_write_bytes,
+                                          t->shuffle_read_records,
+                                          t->shuffle_read_bytes,
+                                          t->spill_count,
+                                          t->spill_bytes};
+        ev.naccums = rc ? 0 : ember__acc_updates(t, acc, 16);
+        ev.accums = acc;
+    }
+    ember__emit(ctx, &ev);
+}
+
 static void run_task(void *arg, int k, int worker)
 {
-    (void)worker;
     batch *b = arg;
     int i = b->map ? b->map[k] : k;
     ember__job *job = b->job;
@@ -81,7 +123,7 @@ static void run_task(void *arg, int k, int worker)
     for (int attempt = 1; attempt <= max; attempt++) {
         if (atomic_load_explicit(&job->abort, memory_order_relaxed))
             break;
-        attempt_init(&t, job, i, attempt);
+        attempt_init(&t, job, i, attempt, worker);
         if (atomic_load(&job->ctx->cancel)) { /* not started: not retried either */
             ember__task_fail(&t, EMBER_ECANCELED, "cancelled");
             ts->failed++;
@@ -96,9 +138,13 @@ static void run_task(void *arg, int k, int worker)
         ember_out term = {.push = job->sink->push, .task = &t, .state = state};
         ember__task *outer = ember__cur_task;
         ember__cur_task = &t;
+        bool events = ember__ev_wanted(job->ctx, EMBER_EV_TASK_END);
+        if (ember__ev_wanted(job->ctx, EMBER_EV_TASK_START))
+            task_event(job, &t, EMBER_EV_TASK_START, 0, 0);
         uint64_t t0 = ember__now_ns();
         rc = ember__compute(job->rdd, t.partition, &term);
-        ts->run_ns += ember__now_ns() - t0;
+        uint64_t run = ember__now_ns() - t0;
+        ts->run_ns += run;
         ember__cur_task = outer;
         ts->user_ns += t.user_ns;
         ts->attempts++;
@@ -108,6 +154,8 @@ static void run_task(void *arg, int k, int worker)
             rc = t.fail_code;
         if (!rc && job->sink->finish && (rc = job->sink->finish(state, &t)) && !t.fail_code)
             ember__task_fail(&t, rc, "%s: finishing the task's output failed", job->action);
+        if (events) /* (before the commit: it takes the updates) */
+            task_event(job, &t, EMBER_EV_TASK_END, rc ? (t.fail_code ? t.fail_code : rc) : 0, run);
         if (!rc) /* distributed: merged on every rank after the exchange, in task order */
             rc = b->accs ? ember__acc_pack(&t, &b->accs[i]) : ember__acc_commit(&t);
         if (!rc) {
@@ -141,8 +189,39 @@ int ember__job_end(ember__job *job, int rc)
 {
     ember_ctx *ctx = job->ctx;
     uint64_t now = ember__now_ns();
+    const ember_stage_stats *st = &job->stage;
     job->stage.gather_ns = now > job->t_run_end ? now - job->t_run_end : 0;
-    ember__stats_record(ctx, job->action, rc != 0, now - job->t_start, &job->stage);
+    ember_task_metrics m = {st->run_ns,
+                            st->user_ns,
+                            st->records_in,
+                            st->records_out,
+                            st->records_bad,
+                            st->shuffle_write_records,
+                            st->shuffle_write_bytes,
+                            st->shuffle_read_records,
+                            st->shuffle_read_bytes,
+                            st->spill_count,
+                            st->spill_bytes};
+    ember__job_stage_done(ctx, &m, st->failed_attempts);
+    if (ember__ev_wanted(ctx, EMBER_EV_STAGE_COMPLETED)) {
+        ember_event ev = {.type = EMBER_EV_STAGE_COMPLETED,
+                          .job_id = job->job_id,
+                          .job_name = ctx->cur_job_name,
+                          .stage_id = job->stage_id,
+                          .stage_name = job->stage_name,
+                          .stage_kind = job->stage_kind,
+                          .num_tasks = job->ntasks,
+                          .failed = rc != 0,
+                          .code = rc,
+                          .error = rc ? (job->err ? job->errmsg : ctx->errmsg) : "",
+                          .tasks_failed = st->failed_attempts,
+                          .metrics = m,
+                          .attempt = st->attempts,
+                          .duration_ns = now - job->t_start,
+                          .sched_ns = st->sched_ns,
+                          .gather_ns = st->gather_ns};
+        ember__emit(ctx, &ev);
+    }
     if (job->sink->destroy)
         for (int i = 0; i < job->ntasks; i++)
             job->sink->destroy(ember__job_state(job, i));
@@ -349,8 +428,42 @@ int ember__agree(ember_ctx *ctx, int rc)
     return agreed;
 }
 
+/* The stage's name: the operations it fuses, source (or the shuffle it reads)
+ * to its last node, then what it ends in. */
+static void name_stage(char *out, size_t cap, const ember_rdd *rdd, const char *tail)
+{
+    const char *ops[24];
+    int n = 0;
+    bool more = false;
+    for (const ember_rdd *x = rdd; x; x = x->parent) {
+        if (n == 24) {
+            more = true;
+            break;
+        }
+        ops[n++] = x->op;
+        if (x->kind == EMBER__N_SHUFFLE)
+            break; /* the stage starts at the shuffle's output */
+    }
+    size_t at = 0;
+    int w = snprintf(out, cap, "%s", more ? "... -> " : "");
+    at = w > 0 ? (size_t)w : 0;
+    for (int i = n - 1; i >= 0 && at < cap; i--) {
+        w = snprintf(out + at, cap - at, "%s -> ", ops[i]);
+        at += w > 0 ? (size_t)w : 0;
+    }
+    if (at < cap)
+        snprintf(out + at, cap - at, "%s", tail);
+}
+
 int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink, const void *arg,
                    const int *parts, int nparts, ember__job **out)
+{
+    return ember__stage_run(rdd, action, sink, arg, parts, nparts, EMBER_STAGE_RESULT, action, out);
+}
+
+int ember__stage_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink,
+                     const void *arg, const int *parts, int nparts, int kind, const char *what,
+                     ember__job **out)
 {
     ember_ctx *ctx = rdd->ctx;
     uint64_t t_start = ember__now_ns();
@@ -374,11 +487,29 @@ int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *si
     job->arg = arg;
     job->ntasks = n;
     job->t_start = t_start;
+    job->job_id = ctx->cur_job;
+    job->stage_id = ctx->next_stage_id++;
+    job->stage_kind = kind;
+    /* named only for the program's listeners: the stats read no names, and a
+     * tiny job should not pay for a string */
+    if (atomic_load_explicit(&ctx->ev_public, memory_order_relaxed))
+        name_stage(job->stage_name, sizeof job->stage_name, rdd, what);
     atomic_init(&job->abort, false);
     for (int i = 0; i < n; i++)
         job->parts[i] = parts ? parts[i] : i;
 
     batch b = {job, ts, NULL, NULL};
+    if (ember__ev_wanted(ctx, EMBER_EV_STAGE_SUBMITTED)) {
+        ember_event ev = {.type = EMBER_EV_STAGE_SUBMITTED,
+                          .job_id = job->job_id,
+                          .job_name = ctx->cur_job_name,
+                          .stage_id = job->stage_id,
+                          .stage_name = job->stage_name,
+                          .stage_kind = kind,
+                          .num_tasks = n,
+                          .max_attempts = ctx->max_failures};
+        ember__emit(ctx, &ev);
+    }
     job->t_run_start = ember__now_ns();
     if (ctx->ranks > 1) {
         if (run_distributed(job, &b))
@@ -500,7 +631,8 @@ static int prepare(ember_rdd *n, const char *action)
             return ember__err(n->ctx, EMBER_ENOMEM, "%s: out of memory", action);
         if (n->nparts > 1) {
             ember__job *job;
-            rc = ember__job_run(n->parent, "zip_with_index", &count_sink, NULL, NULL, 0, &job);
+            rc = ember__stage_run(n->parent, "zip_with_index", &count_sink, NULL, NULL, 0,
+                                  EMBER_STAGE_RESULT, "zip_with_index (counting)", &job);
             if (rc) {
                 ember__free(off);
                 return rc;
@@ -525,5 +657,9 @@ int ember__action_begin(ember_rdd *rdd, const char *action)
     if (ember__cur_task)
         return ember__err(rdd->ctx, EMBER_EINVAL,
                           "%s: called from inside a task (actions run on the driver)", action);
-    return prepare(rdd, action);
+    ember__job_open(rdd->ctx, action);
+    rc = prepare(rdd, action);
+    if (rc) /* the caller returns at once: the job ends here */
+        return ember__action_end(rdd->ctx, rc);
+    return 0;
 }

@@ -32,7 +32,7 @@ int ember__task_fail(ember__task *t, int code, const char *fmt, ...)
 {
     if (!t->fail_code) {
         t->fail_code = code;
-        t->halt = 1;
+        atomic_store_explicit(t->halt, 1, memory_order_relaxed);
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(t->fail_msg, sizeof t->fail_msg, fmt, ap);
@@ -157,7 +157,7 @@ int ember__halt_code(ember__task *t)
 {
     if (!t->fail_code && atomic_load(&t->ctx->cancel))
         ember__task_fail(t, EMBER_ECANCELED, "cancelled");
-    return t->fail_code ? t->fail_code : t->halt ? EMBER__STOP : 0;
+    return t->fail_code ? t->fail_code : ember__halted(t) ? EMBER__STOP : 0;
 }
 
 static inline int halted(ember__task *t, int rc)
@@ -173,12 +173,13 @@ static int feed_arena(const ember_buf *a, ember_out *o, const char *what, int pa
 {
     const unsigned char *p = a->ptr, *end = p ? p + a->len : p; /* (an empty arena: NULL) */
     ember__task *t = o->task;
+    const _Atomic int *halt = t->halt; /* kept in a register: one load a record */
     ember_rec r;
     int rc, pr = 0;
     int64_t n = 0;
     while ((rc = ember__rec_next(&p, end, &r)) == 1) {
         n++;
-        if ((pr = o->push(o, &r)) | ember__halted(t))
+        if ((pr = o->push(o, &r)) | atomic_load_explicit(halt, memory_order_relaxed))
             break;
     }
     t->records_in += n;
@@ -197,13 +198,14 @@ static int feed_i64(ember_rdd *n, int part, ember_out *o)
     uint64_t lo = slice_start(n->count, n->nparts, part);
     uint64_t hi = slice_start(n->count, n->nparts, part + 1), i;
     ember__task *t = o->task;
+    const _Atomic int *halt = t->halt; /* kept in a register: one load a record */
     int64_t v;
     ember_rec r;
     ember__rec_set(&r, NULL, 0, &v, sizeof v);
     int rc = 0;
     for (i = lo; i < hi; i++) {
         v = n->values[i];
-        if ((rc = o->push(o, &r)) | ember__halted(t)) {
+        if ((rc = o->push(o, &r)) | atomic_load_explicit(halt, memory_order_relaxed)) {
             i++;
             break;
         }
@@ -217,12 +219,13 @@ static int feed_range(ember_rdd *n, int part, ember_out *o)
     uint64_t lo = slice_start(n->count, n->nparts, part);
     uint64_t hi = slice_start(n->count, n->nparts, part + 1), i;
     ember__task *t = o->task;
+    const _Atomic int *halt = t->halt; /* kept in a register: one load a record */
     int64_t v = (int64_t)((uint64_t)n->start + lo * (uint64_t)n->step);
     ember_rec r;
     ember__rec_set(&r, NULL, 0, &v, sizeof v);
     int rc = 0;
     for (i = lo; i < hi; i++) {
-        if ((rc = o->push(o, &r)) | ember__halted(t)) {
+        if ((rc = o->push(o, &r)) | atomic_load_explicit(halt, memory_order_relaxed)) {
             i++;
             break;
         }

@@ -23,7 +23,12 @@ typedef struct ember__task {
     int partition; /* of the job's rdd */
     int attempt;   /* 1-based */
     bool stop;     /* the action has what it needs (take) */
-    int halt;      /* stop or a failure: the source loops look at this one flag */
+    /* stop, a failure or a cancel: the source loops look at this one word. A
+     * task a worker runs points it at the worker's word in the context, which
+     * ember_cancel (a signal handler) can set without a lock; others at
+     * halt_own. */
+    _Atomic int *halt;
+    _Atomic int halt_own;
     bool timed, in_user;
     uint64_t user_t0, user_ns;
     int64_t records_in, records_out, records_bad;
@@ -90,12 +95,11 @@ static inline int ember__user_rc(ember__task *t, const char *op, int rc)
     return ember__user_failed(t, op, rc);
 }
 
-/* What the source loops test once a record: the task's halt flag (a failure,
- * or the sink's stop) or a cancel of the context's action (ember_cancel). Two
- * loads that stay in the cache; nothing is written. */
+/* What the source loops test once a record: the task's halt word (a failure,
+ * the sink's stop, or a cancel of the context's action). One load. */
 static inline int ember__halted(const ember__task *t)
 {
-    return t->halt | atomic_load_explicit(&t->ctx->cancel, memory_order_relaxed);
+    return atomic_load_explicit(t->halt, memory_order_relaxed);
 }
 
 /* After a source loop stopped on ember__halted: the code to return (the
@@ -106,7 +110,7 @@ int ember__halt_code(ember__task *t);
 static inline void ember__task_stop(ember__task *t)
 {
     t->stop = true;
-    t->halt = 1;
+    atomic_store_explicit(t->halt, 1, memory_order_relaxed);
 }
 
 /* Record the first failure of the attempt; returns code. */
@@ -154,6 +158,10 @@ struct ember__job {
     char errmsg[768];
     uint64_t t_start, t_run_start, t_run_end;
     ember_stage_stats stage;
+    /* the stage this run is, in the job of the running action */
+    int64_t job_id, stage_id;
+    int stage_kind;
+    char stage_name[320];
 };
 
 /* Run one job over the partitions listed (NULL: all of them). On 0, *out holds the
@@ -161,6 +169,38 @@ struct ember__job {
  * the message is on the context and the job is already ended. */
 int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink, const void *arg,
                    const int *parts, int nparts, ember__job **out);
+/* The same, for a stage that is not the action's result: the map side of a
+ * shuffle, a sampling or counting pass. what ends its name, after the
+ * operations it runs: "reduce_by_key (map side)". */
+int ember__stage_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink,
+                     const void *arg, const int *parts, int nparts, int kind, const char *what,
+                     ember__job **out);
+
+/* ---------------------------------------------------------------- events (sched/events.c) */
+
+void ember__events_init(ember_ctx *ctx);
+void ember__events_close(ember_ctx *ctx);
+/* Register an internal listener for the event types in mask (1 << type). */
+int ember__listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask);
+/* Deliver ev (its time and app name filled in) to the listeners that want it. */
+void ember__emit(ember_ctx *ctx, ember_event *ev);
+/* Does some listener want events of this type? One load: test before building one. */
+static inline bool ember__ev_wanted(const ember_ctx *ctx, int type)
+{
+    return atomic_load_explicit(&((ember_ctx *)ctx)->ev_mask, memory_order_relaxed) & (1u << type);
+}
+/* Open the job of an action (an action inside an action stays in its job). */
+void ember__job_open(ember_ctx *ctx, const char *action);
+/* End the running action with rc: the job ends when the outermost action does.
+ * Returns rc. */
+int ember__action_end(ember_ctx *ctx, int rc);
+/* A stage of the running job ended with these sums. */
+void ember__job_stage_done(ember_ctx *ctx, const ember_task_metrics *m, int failed_tasks);
+/* The named accumulators' updates of t's attempt, into out (at most cap; names
+ * borrowed from the accumulators). */
+int ember__acc_updates(const ember__task *t, ember_accumulable *out, int cap);
+/* The stats listener (sched/stats.c), registered at ember_open. */
+int ember__stats_listen(ember_ctx *ctx);
 static inline void *ember__job_state(const ember__job *job, int i)
 {
     return job->states + (size_t)i * job->stride;
@@ -202,8 +242,6 @@ int ember__result_copy(const ember_rec *recs, size_t n, ember_result **out);
 
 /* ---------------------------------------------------------------- stats */
 
-void ember__stats_record(ember_ctx *ctx, const char *action, int failed, uint64_t wall_ns,
-                         const ember_stage_stats *stage);
 void ember__stats_free(ember_ctx *ctx);
 
 /* ---------------------------------------------------------------- shared variables */

@@ -418,6 +418,19 @@ int ember_accumulator_value(const ember_accumulator *acc, ember_bytes *out)
     return 0;
 }
 
+int ember__acc_updates(const ember__task *t, ember_accumulable *out, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < t->naccs && n < cap; i++) {
+        const ember__acc_update *u = &t->accs[i];
+        if (!u->acc || !u->acc->name[0] || u->acc->kind == ACC_CUSTOM)
+            continue;
+        out[n++] = (ember_accumulable){
+            .name = u->acc->name, .is_f64 = u->acc->kind == ACC_F64, .i64 = u->i64, .f64 = u->f64};
+    }
+    return n;
+}
+
 void ember__accumulator_free(ember_accumulator *acc)
 {
     if (!acc)

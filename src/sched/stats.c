@@ -1,10 +1,14 @@
-/* Per-job and per-stage stats, like pysparkling's Context._stats timers.
+/* Per-job and per-stage stats, like pysparkling's Context._stats timers: the
+ * first listener of the scheduler's events (sched/events.c).
  *
- * The driver records each job as it ends into a ring of the last
- * EMBER__JOBS_KEPT jobs, and adds it to the context's totals. Only the driver
- * thread writes or reads them; no lock.
+ * It takes stage completions and job ends (no task events, so it adds nothing
+ * per task): a job's stages gather in the open record, which the job's end
+ * files into a ring of the last EMBER__JOBS_KEPT jobs and adds to the context's
+ * totals. Events of one context come one at a time (its event lock): no lock
+ * of its own.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "sched/sched.h"
 
@@ -13,8 +17,17 @@ struct ember__job_rec {
     const char *action;
     int failed;
     uint64_t wall_ns;
-    ember_stage_stats stage;
+    ember_stage_stats total;
+    /* &total for a job of one stage (most: no malloc a job, and the ring stays
+     * small enough for the cache), else allocated */
+    ember_stage_stats *stages;
+    int nstages;
 };
+
+typedef struct stats_state {
+    ember_stage_stats *open; /* the running job's stages */
+    int nopen, capopen;
+} stats_state;
 
 static void add_stage(ember_stage_stats *dst, const ember_stage_stats *s)
 {
@@ -36,23 +49,95 @@ static void add_stage(ember_stage_stats *dst, const ember_stage_stats *s)
     dst->spill_bytes += s->spill_bytes;
 }
 
-void ember__stats_record(ember_ctx *ctx, const char *action, int failed, uint64_t wall_ns,
-                         const ember_stage_stats *stage)
+static void on_event(const ember_event *ev, void *arg)
 {
-    int64_t id = ctx->jobs_run++;
-    add_stage(&ctx->totals, stage);
-    ctx->totals_wall_ns += wall_ns;
-    if (!ctx->jobs && !(ctx->jobs = ember__calloc(EMBER__JOBS_KEPT, sizeof *ctx->jobs)))
+    ember_ctx *ctx = arg;
+    stats_state *st = ctx->stats;
+    if (!st)
+        return;
+    if (ev->type == EMBER_EV_STAGE_COMPLETED) {
+        if (st->nopen == st->capopen) {
+            int cap = st->capopen ? st->capopen * 2 : 4;
+            ember_stage_stats *g = ember__realloc(st->open, (size_t)cap * sizeof *g);
+            if (!g)
+                return; /* this stage's detail is lost for want of memory */
+            st->open = g;
+            st->capopen = cap;
+        }
+        const ember_task_metrics *m = &ev->metrics;
+        st->open[st->nopen++] =
+            (ember_stage_stats){.stage_id = (int)ev->stage_id,
+                                .tasks = ev->num_tasks,
+                                .attempts = ev->attempt,
+                                .failed_attempts = ev->tasks_failed,
+                                .sched_ns = ev->sched_ns,
+                                .run_ns = m->run_ns,
+                                .user_ns = m->user_ns,
+                                .gather_ns = ev->gather_ns,
+                                .records_in = m->records_in,
+                                .records_out = m->records_out,
+                                .records_bad = m->records_bad,
+                                .shuffle_write_records = m->shuffle_write_records,
+                                .shuffle_write_bytes = m->shuffle_write_bytes,
+                                .shuffle_read_records = m->shuffle_read_records,
+                                .shuffle_read_bytes = m->shuffle_read_bytes,
+                                .spill_count = m->spill_count,
+                                .spill_bytes = m->spill_bytes};
+        return;
+    }
+    if (ev->type != EMBER_EV_JOB_END)
+        return;
+    ember_stage_stats total = {0};
+    for (int i = 0; i < st->nopen; i++)
+        add_stage(&total, &st->open[i]);
+    add_stage(&ctx->totals, &total);
+    ctx->totals_wall_ns += ev->duration_ns;
+    ctx->jobs_run++;
+    if (!ctx->jobs && !(ctx->jobs = ember__calloc(EMBER__JOBS_KEPT, sizeof *ctx->jobs))) {
+        st->nopen = 0;
         return; /* the totals still count; per-job detail is lost for want of memory */
-    ember__job_rec *r = &ctx->jobs[id % EMBER__JOBS_KEPT];
-    *r = (ember__job_rec){id, action, failed, wall_ns, *stage};
-    r->stage.stage_id = 0;
+    }
+    ember__job_rec *r = &ctx->jobs[ev->job_id % EMBER__JOBS_KEPT];
+    if (r->stages != &r->total)
+        ember__free(r->stages); /* the job this slot held */
+    r->job_id = ev->job_id;
+    r->action = ev->job_name;
+    r->failed = ev->failed;
+    r->wall_ns = ev->duration_ns;
+    r->total = total;
+    r->nstages = 0;
+    if (st->nopen == 1) {
+        r->total.stage_id = st->open[0].stage_id;
+        r->stages = &r->total;
+        r->nstages = 1;
+    } else if (st->nopen > 1 &&
+               (r->stages = ember__malloc((size_t)st->nopen * sizeof *r->stages))) {
+        memcpy(r->stages, st->open, (size_t)st->nopen * sizeof *r->stages);
+        r->nstages = st->nopen;
+    }
+    st->nopen = 0;
+}
+
+int ember__stats_listen(ember_ctx *ctx)
+{
+    if (!(ctx->stats = ember__calloc(1, sizeof(stats_state))))
+        return EMBER_ENOMEM;
+    return ember__listen(ctx, on_event, ctx,
+                         1u << EMBER_EV_STAGE_COMPLETED | 1u << EMBER_EV_JOB_END);
 }
 
 void ember__stats_free(ember_ctx *ctx)
 {
+    for (int i = 0; ctx->jobs && i < EMBER__JOBS_KEPT; i++)
+        if (ctx->jobs[i].stages != &ctx->jobs[i].total)
+            ember__free(ctx->jobs[i].stages);
     ember__free(ctx->jobs);
     ctx->jobs = NULL;
+    stats_state *st = ctx->stats;
+    if (st)
+        ember__free(st->open);
+    ember__free(st);
+    ctx->stats = NULL;
 }
 
 int64_t ember_job_count(const ember_ctx *ctx)
@@ -74,9 +159,9 @@ int ember_job_stats_get(const ember_ctx *ctx, int64_t job_id, ember_job_stats *o
                              .action = r->action,
                              .failed = r->failed,
                              .wall_ns = r->wall_ns,
-                             .nstages = 1,
-                             .total = r->stage,
-                             .stages = &r->stage};
+                             .nstages = r->nstages,
+                             .total = r->total,
+                             .stages = r->stages};
     return 0;
 }
 
@@ -109,7 +194,7 @@ void ember_stats_print(const ember_ctx *ctx, FILE *fp)
             continue;
         }
         const ember__job_rec *r = &ctx->jobs[id % EMBER__JOBS_KEPT];
-        const ember_stage_stats *s = &r->stage;
+        const ember_stage_stats *s = &r->total;
         fprintf(fp,
                 "%6lld %-18s %6d %8d %11.1f %11.1f %11.1f %11.1f %11.1f %12lld %12lld %8lld %12lld "
                 "%12lld %12lld %12lld %6lld %12lld%s\n",

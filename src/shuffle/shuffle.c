@@ -549,7 +549,10 @@ static int find_bounds(ember_rdd *n)
 {
     shuffle_src *s = n->src;
     ember__job *job;
-    int rc = ember__job_run(n->parent, n->op, &sample_sink, n, NULL, 0, &job);
+    char what[96];
+    snprintf(what, sizeof what, "%s (sampling)", n->op);
+    int rc = ember__stage_run(n->parent, n->op, &sample_sink, n, NULL, 0, EMBER_STAGE_RESULT, what,
+                              &job);
     if (rc)
         return rc;
     size_t total = 0;
@@ -805,7 +808,11 @@ static int shuffle_stage(ember_rdd *n, const char *action)
         if (s->buckets[side])
             continue; /* this side ran in an earlier, failed, try */
         ember__job *job;
-        int rc = ember__job_run(side ? n->parent2 : n->parent, n->op, sink, n, NULL, 0, &job);
+        char what[96];
+        snprintf(what, sizeof what, "%s (map side%s)", n->op,
+                 n->parent2 ? (side ? ", second input" : ", first input") : "");
+        int rc = ember__stage_run(side ? n->parent2 : n->parent, n->op, sink, n, NULL, 0,
+                                  EMBER_STAGE_SHUFFLE_MAP, what, &job);
         if (rc)
             return rc;
         size_t nb = (size_t)job->ntasks * (size_t)n->nparts;
@@ -1759,11 +1766,9 @@ static int cmp_rec_keys(const void *x, const void *y)
     return ember_cmp_bytes(((const ember_rec *)x)->key, ((const ember_rec *)y)->key, NULL);
 }
 
-static int by_key_locally(ember_rdd *rdd, const local_args *a, ember_result **out)
+static int by_key_locally_run(ember_rdd *rdd, const local_args *a, ember_result **out)
 {
-    int rc = ember__action_begin(rdd, a->op);
-    if (rc)
-        return rc;
+    int rc = 0;
     if (!out)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", a->op);
     /* lookup on an rdd partitioned by key reads the key's partition only */
@@ -1832,6 +1837,14 @@ static int by_key_locally(ember_rdd *rdd, const local_args *a, ember_result **ou
     ember_buf_destroy(&found);
     ember__kv_destroy(&all);
     return ember__job_end(job, rc);
+}
+
+static int by_key_locally(ember_rdd *rdd, const local_args *a, ember_result **out)
+{
+    int rc = ember__action_begin(rdd, a->op);
+    if (rc)
+        return rc;
+    return ember__action_end(rdd->ctx, by_key_locally_run(rdd, a, out));
 }
 
 int ember_lookup(ember_rdd *rdd, ember_bytes key, ember_result **out)

@@ -39,8 +39,13 @@ static void test_take_scans_only_what_it_needs(void **state)
     assert_int_equal(ember_take(late, 1, &res), 0);
     assert_int_equal(ember_i64(ember_result_at(res, 0).val), 7);
     ember_result_free(res);
-    /* parallelize puts the 2 items in partitions 5 and 11: rounds scan 0, 1..4, 5..20 */
-    assert_int_equal(ember_job_count(ctx) - jobs, 3);
+    /* parallelize puts the 2 items in partitions 5 and 11: rounds scan 0, 1..4, 5..20,
+     * three stages of the action's one job */
+    assert_int_equal(ember_job_count(ctx) - jobs, 1);
+    ember_job_stats js;
+    assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
+    assert_int_equal(js.nstages, 3);
+    assert_int_equal(js.stages[0].tasks + js.stages[1].tasks + js.stages[2].tasks, 12);
     assert_int_equal(ember_accumulator_value_i64(seen2, &mask), 0);
     assert_int_equal(mask, (1 << 12) - 1);
 

@@ -83,25 +83,30 @@ static void test_shuffle_metrics(void **state)
     /* 4 map tasks of 250 consecutive numbers: each sees all 10 keys */
     ember_rdd *kv = ember_map(ember_range(ctx, 0, 1000, 1, 4), mod_ten_one, NULL);
     assert_int_equal(count_of(ember_reduce_by_key(kv, ember_sum_i64, NULL, 3)), 10);
-    assert_int_equal(ember_job_count(ctx), 2); /* the map side, then the count */
-    ember_job_stats map, red;
-    assert_int_equal(ember_job_stats_get(ctx, 0, &map), 0);
-    assert_int_equal(ember_job_stats_get(ctx, 1, &red), 0);
-    assert_string_equal(map.action, "reduce_by_key");
-    assert_int_equal(map.total.records_out, 1000);         /* into the combine */
-    assert_int_equal(map.total.shuffle_write_records, 40); /* combined: 10 keys per task */
-    assert_true(map.total.shuffle_write_bytes >= 40 * 16);
-    assert_int_equal(map.total.shuffle_read_records, 0);
-    assert_int_equal(red.total.shuffle_write_records, 0);
-    assert_int_equal(red.total.shuffle_read_records, 40);
-    assert_int_equal(red.total.shuffle_read_bytes, map.total.shuffle_write_bytes);
+    /* one action, one job: the map side is its first stage, the count its second */
+    assert_int_equal(ember_job_count(ctx), 1);
+    ember_job_stats js;
+    assert_int_equal(ember_job_stats_get(ctx, 0, &js), 0);
+    assert_string_equal(js.action, "count");
+    assert_int_equal(js.nstages, 2);
+    const ember_stage_stats *map = &js.stages[0], *red = &js.stages[1];
+    assert_int_equal(map->tasks, 4);
+    assert_int_equal(red->tasks, 3);
+    assert_int_equal(map->records_out, 1000);         /* into the combine */
+    assert_int_equal(map->shuffle_write_records, 40); /* combined: 10 keys per task */
+    assert_true(map->shuffle_write_bytes >= 40 * 16);
+    assert_int_equal(map->shuffle_read_records, 0);
+    assert_int_equal(red->shuffle_write_records, 0);
+    assert_int_equal(red->shuffle_read_records, 40);
+    assert_int_equal(red->shuffle_read_bytes, map->shuffle_write_bytes);
+    assert_int_equal(js.total.tasks, 7);
     /* no map-side combine in group_by_key: every record crosses */
     assert_int_equal(count_of(ember_group_by_key(kv, 3)), 10);
-    assert_int_equal(ember_job_stats_get(ctx, 2, &map), 0);
-    assert_int_equal(ember_job_stats_get(ctx, 3, &red), 0);
-    assert_int_equal(map.total.shuffle_write_records, 1000);
-    assert_int_equal(red.total.shuffle_read_records, 1000);
-    assert_int_equal(red.total.shuffle_read_bytes, map.total.shuffle_write_bytes);
+    assert_int_equal(ember_job_stats_get(ctx, 1, &js), 0);
+    assert_int_equal(js.nstages, 2);
+    assert_int_equal(js.stages[0].shuffle_write_records, 1000);
+    assert_int_equal(js.stages[1].shuffle_read_records, 1000);
+    assert_int_equal(js.stages[1].shuffle_read_bytes, js.stages[0].shuffle_write_bytes);
     ember_close(ctx);
 }
 

@@ -1,0 +1,228 @@
+/* Events: the scheduler's listener bus.
+ *
+ * Listeners are a small array on the context; an event is delivered to each
+ * listener whose mask wants its type, in registration order, one call at a
+ * time, from the thread where the event happened: task events under ev_mu
+ * (workers emit them at once), the others from the driver without a lock (no
+ * task runs then, and listeners change only from the driver between actions). ev_mask, the union of
+ * the masks, is read without the lock before an event is even built: with no listener for a type,
+ * emitting it costs one load and a branch, and task events (the only ones per task) are off by
+ * default (the stats listener takes stage and job events only).
+ *
+ * The job scope: ember__action_begin opens the job of an action (depth 0 to 1;
+ * an action that calls another stays in the same job) and ember__action_end
+ * closes it; every scheduler run in between is a stage of that job.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "sched/sched.h"
+
+typedef struct ember__listener {
+    ember_listener_fn *fn;
+    void *arg;
+    unsigned mask;
+    bool public; /* the program's (the stats listener reads no names) */
+} ember__listener;
+
+static const char *const names[EMBER_EV_COUNT] = {
+    [EMBER_EV_APP_START] = "SparkListenerApplicationStart",
+    [EMBER_EV_APP_END] = "SparkListenerApplicationEnd",
+    [EMBER_EV_JOB_START] = "SparkListenerJobStart",
+    [EMBER_EV_JOB_END] = "SparkListenerJobEnd",
+    [EMBER_EV_STAGE_SUBMITTED] = "SparkListenerStageSubmitted",
+    [EMBER_EV_STAGE_COMPLETED] = "SparkListenerStageCompleted",
+    [EMBER_EV_TASK_START] = "SparkListenerTaskStart",
+    [EMBER_EV_TASK_END] = "SparkListenerTaskEnd",
+};
+
+const char *ember_event_name(ember_event_type type)
+{
+    return type > 0 && type < EMBER_EV_COUNT ? names[type] : "unknown";
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void recompute_mask(ember_ctx *ctx)
+{
+    unsigned m = 0, p = 0;
+    for (int i = 0; i < ctx->nlisteners; i++) {
+        m |= ctx->listeners[i].mask;
+        if (ctx->listeners[i].public)
+            p |= ctx->listeners[i].mask;
+    }
+    atomic_store(&ctx->ev_mask, m);
+    atomic_store(&ctx->ev_public, p);
+}
+
+static int listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask, bool public)
+{
+    pthread_mutex_lock(&ctx->ev_mu);
+    int rc = 0;
+    if (ctx->nlisteners == ctx->cap_listeners) {
+        int cap = ctx->cap_listeners ? ctx->cap_listeners * 2 : 4;
+        ember__listener *l = ember__realloc(ctx->listeners, (size_t)cap * sizeof *l);
+        if (!l)
+            rc = EMBER_ENOMEM;
+        else {
+            ctx->listeners = l;
+            ctx->cap_listeners = cap;
+        }
+    }
+    if (!rc) {
+        ctx->listeners[ctx->nlisteners++] = (ember__listener){fn, arg, mask, public};
+        recompute_mask(ctx);
+    }
+    pthread_mutex_unlock(&ctx->ev_mu);
+    return rc;
+}
+
+int ember__listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask)
+{
+    return listen(ctx, fn, arg, mask, false);
+}
+
+int ember_add_listener(ember_ctx *ctx, ember_listener_fn *fn, void *arg)
+{
+    if (!ember__handle_ok(ctx, EMBER__H_CTX) || !fn)
+        return ember__err(NULL, EMBER_EINVAL, "ember_add_listener: ctx or fn is NULL, or closed");
+    int rc = listen(ctx, fn, arg, ~0u, true);
+    if (rc)
+        return ember__err(ctx, rc, "ember_add_listener: out of memory");
+    /* the application started before this listener came: it hears so first */
+    ember_event ev = {.type = EMBER_EV_APP_START,
+                      .time_ns = ctx->app_start_ns,
+                      .app_name = ctx->app_name,
+                      .error = ""};
+    pthread_mutex_lock(&ctx->ev_mu);
+    fn(&ev, arg);
+    pthread_mutex_unlock(&ctx->ev_mu);
+    return 0;
+}
+
+int ember_remove_listener(ember_ctx *ctx, ember_listener_fn *fn, void *arg)
+{
+    if (!ember__handle_ok(ctx, EMBER__H_CTX))
+        return ember__err(NULL, EMBER_EINVAL, "ember_remove_listener: ctx is NULL or closed");
+    int rc = EMBER_EINVAL;
+    pthread_mutex_lock(&ctx->ev_mu);
+    for (int i = 0; i < ctx->nlisteners; i++) {
+        if (ctx->listeners[i].fn == fn && ctx->listeners[i].arg == arg) {
+            memmove(&ctx->listeners[i], &ctx->listeners[i + 1],
+                    (size_t)(ctx->nlisteners - i - 1) * sizeof *ctx->listeners);
+            ctx->nlisteners--;
+            recompute_mask(ctx);
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ctx->ev_mu);
+    return rc;
+}
+
+void ember__emit(ember_ctx *ctx, ember_event *ev)
+{
+    bool task = ev->type == EMBER_EV_TASK_START || ev->type == EMBER_EV_TASK_END;
+    /* the stats read durations, not times: a clock read only for the program's */
+    ev->time_ns = atomic_load_explicit(&ctx->ev_public, memory_order_relaxed) & (1u << ev->type)
+                      ? wall_ns()
+                      : 0;
+    ev->app_name = ctx->app_name;
+    if (!ev->error)
+        ev->error = "";
+    /* Task events come from the workers at once: one at a time under the lock.
+     * The others come from the driver, between a stage's tasks (and listeners
+     * are added and removed from the driver between actions): no lock needed,
+     * none taken, so a tiny job pays for none. */
+    if (task)
+        pthread_mutex_lock(&ctx->ev_mu);
+    for (int i = 0; i < ctx->nlisteners; i++)
+        if (ctx->listeners[i].mask & (1u << ev->type))
+            ctx->listeners[i].fn(ev, ctx->listeners[i].arg);
+    if (task)
+        pthread_mutex_unlock(&ctx->ev_mu);
+}
+
+void ember__events_init(ember_ctx *ctx)
+{
+    pthread_mutex_init(&ctx->ev_mu, NULL);
+    ctx->app_start_ns = wall_ns();
+    ctx->cur_job = -1;
+}
+
+void ember__events_close(ember_ctx *ctx)
+{
+    if (ember__ev_wanted(ctx, EMBER_EV_APP_END)) {
+        ember_event ev = {.type = EMBER_EV_APP_END, .duration_ns = wall_ns() - ctx->app_start_ns};
+        ember__emit(ctx, &ev);
+    }
+    ember__free(ctx->listeners);
+    ctx->listeners = NULL;
+    ctx->nlisteners = 0;
+    pthread_mutex_destroy(&ctx->ev_mu);
+}
+
+/* ---------------------------------------------------------------- the job scope */
+
+static void add_metrics(ember_task_metrics *d, const ember_task_metrics *m)
+{
+    d->run_ns += m->run_ns;
+    d->user_ns += m->user_ns;
+    d->records_in += m->records_in;
+    d->records_out += m->records_out;
+    d->records_bad += m->records_bad;
+    d->shuffle_write_records += m->shuffle_write_records;
+    d->shuffle_write_bytes += m->shuffle_write_bytes;
+    d->shuffle_read_records += m->shuffle_read_records;
+    d->shuffle_read_bytes += m->shuffle_read_bytes;
+    d->spill_count += m->spill_count;
+    d->spill_bytes += m->spill_bytes;
+}
+
+void ember__job_open(ember_ctx *ctx, const char *action)
+{
+    if (ctx->action_depth++ > 0)
+        return; /* an action inside an action: the same job */
+    ctx->cur_job = ctx->next_job_id++;
+    ctx->cur_job_name = action;
+    ctx->job_t0 = ember__now_ns();
+    ctx->job_stages = ctx->job_failed_tasks = ctx->job_failed = 0;
+    ctx->job_metrics = (ember_task_metrics){0};
+    if (ember__ev_wanted(ctx, EMBER_EV_JOB_START)) {
+        ember_event ev = {.type = EMBER_EV_JOB_START, .job_id = ctx->cur_job, .job_name = action};
+        ember__emit(ctx, &ev);
+    }
+}
+
+int ember__action_end(ember_ctx *ctx, int rc)
+{
+    if (ctx->action_depth <= 0 || --ctx->action_depth > 0)
+        return rc;
+    if (ember__ev_wanted(ctx, EMBER_EV_JOB_END)) {
+        ember_event ev = {.type = EMBER_EV_JOB_END,
+                          .job_id = ctx->cur_job,
+                          .job_name = ctx->cur_job_name,
+                          .failed = rc != 0,
+                          .code = rc,
+                          .error = rc ? ctx->errmsg : "",
+                          .stages = ctx->job_stages,
+                          .tasks_failed = ctx->job_failed_tasks,
+                          .metrics = ctx->job_metrics,
+                          .duration_ns = ember__now_ns() - ctx->job_t0};
+        ember__emit(ctx, &ev);
+    }
+    ctx->cur_job = -1;
+    return rc;
+}
+
+void ember__job_stage_done(ember_ctx *ctx, const ember_task_metrics *m, int failed_tasks)
+{
+    ctx->job_stages++;
+    ctx->job_failed_tasks += failed_tasks;
+    add_metrics(&ctx->job_metrics, m);
+}
