@@ -204,6 +204,18 @@ void ember_stats_print(const ember_ctx *ctx, FILE *fp)
                 (long long)s->shuffle_write_records, (long long)s->shuffle_write_bytes,
                 (long long)s->shuffle_read_records, (long long)s->shuffle_read_bytes,
                 (long long)s->spill_count, (long long)s->spill_bytes, r->failed ? "  FAILED" : "");
+        for (int k = 0; r->nstages > 1 && k < r->nstages; k++) { /* its stages */
+            const ember_stage_stats *g = &r->stages[k];
+            fprintf(fp,
+                    "%6s %-18s %6d %8d %11s %11.1f %11.1f %11.1f %11.1f %12lld %12lld %8lld %12lld "
+                    "%12lld %12lld %12lld %6lld %12lld\n",
+                    "", k == 0 ? "  stages:" : "", g->tasks, g->failed_attempts, "",
+                    us(g->sched_ns), us(g->run_ns), us(g->user_ns), us(g->gather_ns),
+                    (long long)g->records_in, (long long)g->records_out, (long long)g->records_bad,
+                    (long long)g->shuffle_write_records, (long long)g->shuffle_write_bytes,
+                    (long long)g->shuffle_read_records, (long long)g->shuffle_read_bytes,
+                    (long long)g->spill_count, (long long)g->spill_bytes);
+        }
     }
     const ember_stage_stats *t = &ctx->totals;
     fprintf(
