@@ -124,6 +124,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int parts = ember_parallelism(ctx);
+    ember_raise_open_files_limit(); /* up to 1,000 sockets at once */
     char key_header[256];
     const char *headers[2] = {NULL, NULL};
     if (getenv("CAT_API_KEY")) {

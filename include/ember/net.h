@@ -214,6 +214,12 @@ EMBER_EXTERN int ember_http_counters(ember_rdd *rdd, ember_http_counts *out);
 /* Live counts while an action runs, every attempt included: for a progress
  * line, from any thread. done: inputs finished. */
 EMBER_EXTERN int ember_http_progress(ember_rdd *rdd, ember_http_counts *out, int64_t *done);
+/* Raise this process's soft limit of open files to its hard limit, and return
+ * the new limit (or -errno). Each request in flight holds a socket, and the
+ * usual soft limit is 1,024: call this before a job with more in flight. The
+ * library never changes the limit on its own (`ember http` calls this). */
+EMBER_EXTERN long ember_raise_open_files_limit(void);
+
 /* The pace the rate limit allows now, in requests a second (what the
  * adaptation has found, under the ceiling); 0 when nothing limits it or rdd is
  * not an ember_http rdd. Any thread. */

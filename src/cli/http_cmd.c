@@ -1111,6 +1111,7 @@ int ember_cli_http(int argc, char **argv)
         return status < 0 ? 0 : status;
     }
     catch_signals();
+    ember_raise_open_files_limit(); /* a socket a request in flight */
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
 

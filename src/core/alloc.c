@@ -138,13 +138,18 @@ static void *json_alloc(size_t n)
 }
 
 /* jansson's allocator is the process's: set once, before the library's first
- * JSON value. The seam is malloc and free underneath, so values made before
- * (by the program itself) are freed as they should be. */
+ * JSON value, and only when the program has not set one of its own (the
+ * library changes no process-wide state the program chose). The seam is malloc
+ * and free underneath, so values made before are freed as they should be. */
 static pthread_once_t json_once = PTHREAD_ONCE_INIT;
 
 static void json_setup(void)
 {
-    json_set_alloc_funcs(json_alloc, ember__free);
+    json_malloc_t m = NULL;
+    json_free_t f = NULL;
+    json_get_alloc_funcs(&m, &f);
+    if (m == malloc && f == free)
+        json_set_alloc_funcs(json_alloc, ember__free);
 }
 
 void ember__json_alloc_init(void)

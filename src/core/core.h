@@ -322,6 +322,8 @@ typedef struct ember__acc_list {
     ember_accumulator *head;
 } ember__acc_list;
 
+typedef struct ember__bpool ember__bpool; /* src/exec/blocking.c */
+
 /* A worker's halt word, alone on its cache line: workers do not share lines. */
 struct ember__halt_word {
     _Atomic int word;
@@ -361,10 +363,9 @@ struct ember_ctx {
     int64_t next_acc_id;
     pthread_mutex_t acc_mu; /* merging task updates into accumulators */
 
-    /* src/net: the pool of threads for blocking calls (map_concurrent), made by
-     * the driver on first use, freed at close */
-    void *net_pool;
-    void (*net_pool_free)(void *pool);
+    /* src/exec/blocking.c: the pool of threads for blocking calls
+     * (map_concurrent), made by the driver on first use, freed at close */
+    struct ember__bpool *bpool;
 
     /* events (src/sched/events.c): listeners under ev_mu; ev_mask has a bit
      * for each event type some listener wants, read without the lock */

@@ -4,6 +4,25 @@
 
 #include "sched/sched.h"
 
+/* The blocking pool (exec/blocking.c): threads for calls that wait, made as
+ * needed up to the calls the running windows may have waiting at once, kept
+ * until ember_close. A job is the caller's: run(job) on a pool thread. */
+typedef struct ember__bjob {
+    void (*run)(struct ember__bjob *job);
+    struct ember__bjob *next;
+} ember__bjob;
+/* Make ctx->bpool if missing (on the driver). 0 or EMBER_ENOMEM. */
+int ember__bpool_open(ember_ctx *ctx);
+/* A window of n calls starts (reserve) or ends (release) using the pool. */
+void ember__bpool_reserve(ember__bpool *p, int n);
+void ember__bpool_release(ember__bpool *p, int n);
+/* Queue job; a thread is made when none is idle and the reservations allow.
+ * 0, or the error of making the pool's first thread. */
+int ember__bpool_push(ember__bpool *p, ember__bjob *job);
+/* Threads made so far (tests). */
+int ember__bpool_threads(const ember__bpool *p);
+void ember__bpool_free(ember__bpool *p);
+
 /* A pool of nthreads - 1 workers; the caller of run() is the last thread. */
 int ember__pool_create(int nthreads, const ember__executor_ops **ops, void **impl);
 

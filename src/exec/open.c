@@ -153,8 +153,7 @@ void ember_close(ember_ctx *ctx)
     ember__events_close(ctx); /* the application's end, to whoever listens */
     ember__handle_del(ctx);
     ctx->exec->destroy(ctx->exec_impl);
-    if (ctx->net_pool_free)
-        ctx->net_pool_free(ctx->net_pool);
+    ember__bpool_free(ctx->bpool);
     ember__rdd_free_all(ctx);
     ember__rdd_oom_destroy(ctx);
     ember__shared_free_all(ctx);

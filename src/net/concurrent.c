@@ -7,13 +7,13 @@
  * call's outputs on, and reuses the slot. So a task holds at most
  * max_in_flight inputs and their outputs, whatever the partition's size.
  *
- * The pool: threads made when a call is queued and no thread is idle, kept
- * until ember_close, at most POOL_MAX. One mutex guards its queue; each window
- * has its own mutex and condition, which the pool's threads signal when a call
- * is done. A call runs with a stand-in task (the slot's shadow) as the thread's
- * current task, so that what it adds to accumulators is gathered per slot and
- * merged into the real task on the task's own thread, in the order the outputs
- * are handed on.
+ * The pool is the context's blocking pool (src/exec/blocking.c): threads made
+ * when a call is queued and none is idle, never more than the windows running
+ * may have in flight, kept until ember_close. Each window has its own mutex and
+ * condition, which the pool's threads signal when a call is done. A call runs
+ * with a stand-in task (the slot's shadow) as the thread's current task, so
+ * that what it adds to accumulators is gathered per slot and merged into the
+ * real task on the task's own thread, in the order the outputs are handed on.
  *
  * Failure: a call's negative return is the task's failure once the task's
  * thread reaches that call; then no call starts, the ones in flight are waited
@@ -25,29 +25,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exec/exec.h"
 #include "net/net.h"
 
-#define POOL_MAX 4096
-#define POOL_STACK (1u << 20)
-
-/* ---------------------------------------------------------------- the pool */
-
-typedef struct call call;
-
-typedef struct pool {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    call *head, *tail; /* queued calls */
-    int queued, idle, nthreads, cap_threads;
-    bool stopping;
-    pthread_t *threads;
-} pool;
+/* ---------------------------------------------------------------- calls */
 
 typedef struct window window;
 
-struct call {
+typedef struct call {
+    ember__bjob job; /* first: the blocking pool runs it */
     window *w;
-    call *qnext;
     ember_buf in;   /* the input, one encoded record */
     ember_buf out;  /* what fn emitted, encoded records */
     ember_out emit; /* collects into out */
@@ -56,7 +43,7 @@ struct call {
     bool done;
     bool emit_failed; /* out of memory keeping an output */
     int next_done;    /* as completed: the list of finished slots */
-};
+} call;
 
 struct window {
     pthread_mutex_t mu;
@@ -73,129 +60,34 @@ struct window {
     ember_rdd *node;
     ember_out in;    /* what the parent pushes into */
     ember_out *next; /* where outputs go */
-    pool *pool;
+    ember__bpool *pool;
 };
 
-static void *pool_main(void *arg)
+/* A call, on a thread of the blocking pool. */
+static void call_run(ember__bjob *job)
 {
-    pool *p = arg;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->head && !p->stopping) {
-            p->idle++;
-            pthread_cond_wait(&p->cv, &p->mu);
-            p->idle--;
-        }
-        if (!p->head)
-            break;
-        call *c = p->head;
-        p->head = c->qnext;
-        if (!p->head)
-            p->tail = NULL;
-        p->queued--;
-        pthread_mutex_unlock(&p->mu);
-
-        window *w = c->w;
-        ember_iter it;
-        ember_rec rec = {0};
-        ember_iter_init(&it, ember_buf_bytes(&c->in));
-        int rc = ember_iter_next(&it, &rec) == 1 ? 0 : EMBER_EIO;
-        if (!rc) {
-            ember__task *outer = ember__cur_task;
-            ember__cur_task = &c->shadow;
-            rc = w->fn(rec, &c->emit, w->arg);
-            ember__cur_task = outer;
-        }
-        pthread_mutex_lock(&w->mu);
-        c->rc = rc;
-        c->done = true;
-        w->in_flight--;
-        if (!w->ordered) {
-            c->next_done = w->done_head;
-            w->done_head = (int)(c - w->slots);
-        }
-        pthread_cond_signal(&w->cv);
-        pthread_mutex_unlock(&w->mu);
-
-        pthread_mutex_lock(&p->mu);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-static void pool_free(void *arg)
-{
-    pool *p = arg;
-    if (!p)
-        return;
-    pthread_mutex_lock(&p->mu);
-    p->stopping = true;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->nthreads; i++)
-        pthread_join(p->threads[i], NULL);
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->mu);
-    ember__free(p->threads);
-    ember__free(p);
-}
-
-/* The context's pool, made on the driver when the first map_concurrent is built. */
-static pool *pool_get(ember_ctx *ctx)
-{
-    if (ctx->net_pool)
-        return ctx->net_pool;
-    pool *p = ember__calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    ctx->net_pool = p;
-    ctx->net_pool_free = pool_free;
-    return p;
-}
-
-/* Queue c; a thread is made when none is idle for it. 0, or the error of making
- * the first thread (a call queued behind a busy pool waits its turn). */
-static int pool_push(pool *p, call *c)
-{
-    int rc = 0;
-    pthread_mutex_lock(&p->mu);
-    if (p->idle <= p->queued && p->nthreads < POOL_MAX) {
-        if (p->nthreads == p->cap_threads) {
-            int cap = p->cap_threads ? p->cap_threads * 2 : 16;
-            pthread_t *t = ember__realloc(p->threads, (size_t)cap * sizeof *t);
-            if (t) {
-                p->threads = t;
-                p->cap_threads = cap;
-            }
-        }
-        if (p->nthreads < p->cap_threads) {
-            pthread_attr_t attr;
-            pthread_attr_init(&attr);
-            pthread_attr_setstacksize(&attr, POOL_STACK);
-            int e = pthread_create(&p->threads[p->nthreads], &attr, pool_main, p);
-            pthread_attr_destroy(&attr);
-            if (!e)
-                p->nthreads++;
-            else if (!p->nthreads)
-                rc = -e;
-        } else if (!p->nthreads) {
-            rc = EMBER_ENOMEM;
-        }
-    }
+    call *c = (call *)job;
+    window *w = c->w;
+    ember_iter it;
+    ember_rec rec = {0};
+    ember_iter_init(&it, ember_buf_bytes(&c->in));
+    int rc = ember_iter_next(&it, &rec) == 1 ? 0 : EMBER_EIO;
     if (!rc) {
-        c->qnext = NULL;
-        if (p->tail)
-            p->tail->qnext = c;
-        else
-            p->head = c;
-        p->tail = c;
-        p->queued++;
-        pthread_cond_signal(&p->cv);
+        ember__task *outer = ember__cur_task;
+        ember__cur_task = &c->shadow;
+        rc = w->fn(rec, &c->emit, w->arg);
+        ember__cur_task = outer;
     }
-    pthread_mutex_unlock(&p->mu);
-    return rc;
+    pthread_mutex_lock(&w->mu);
+    c->rc = rc;
+    c->done = true;
+    w->in_flight--;
+    if (!w->ordered) {
+        c->next_done = w->done_head;
+        w->done_head = (int)(c - w->slots);
+    }
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 /* ---------------------------------------------------------------- the window */
@@ -309,7 +201,8 @@ static int window_push(ember_out *self, const ember_rec *rec)
     pthread_mutex_lock(&w->mu);
     w->in_flight++;
     pthread_mutex_unlock(&w->mu);
-    if ((rc = pool_push(w->pool, c))) {
+    c->job.run = call_run;
+    if ((rc = ember__bpool_push(w->pool, &c->job))) {
         pthread_mutex_lock(&w->mu);
         w->in_flight--;
         pthread_mutex_unlock(&w->mu);
@@ -345,7 +238,7 @@ static int concurrent_feed(ember_rdd *n, int part, ember_out *sink)
                 .task = t,
                 .node = n,
                 .next = sink,
-                .pool = n->ctx->net_pool,
+                .pool = n->ctx->bpool,
                 .in = {.push = window_push, .next = sink, .task = t, .node = n}};
     int rc;
     w.slots = ember__calloc((size_t)w.cap, sizeof *w.slots);
@@ -373,10 +266,12 @@ static int concurrent_feed(ember_rdd *n, int part, ember_out *sink)
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
 
+    ember__bpool_reserve(w.pool, w.cap); /* the pool grows to the windows running */
     rc = ember__compute(n->parent, part, &w.in);
     while (!rc && w.count > 0)
         rc = settle_one(&w, true);
     drain(&w); /* after a failure or a stop: calls still running */
+    ember__bpool_release(w.pool, w.cap);
     pthread_cond_destroy(&w.cv);
     pthread_mutex_destroy(&w.mu);
 out_free:
@@ -414,7 +309,7 @@ ember_rdd *ember_map_concurrent(ember_rdd *rdd, ember_map_fn *fn, void *arg, int
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
                                 "%s: mode must be EMBER_ORDERED or EMBER_AS_COMPLETED (got %d)", op,
                                 mode);
-    if (!pool_get(rdd->ctx))
+    if (ember__bpool_open(rdd->ctx))
         return ember__rdd_error(rdd->ctx, EMBER_ENOMEM, "%s: out of memory", op);
     concurrent_src *s = ember__calloc(1, sizeof *s);
     if (!s)

@@ -25,6 +25,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1555,19 +1556,27 @@ static void http_free(void *arg)
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
-/* Once a process: libcurl's global state, and the soft limit of open files
- * raised to the hard one (each request in flight holds a socket). */
+/* Once a process: libcurl's global state (when the program started libcurl
+ * first, its own allocator stays). */
 static void curl_setup(void)
 {
     /* libcurl allocates through the seam too (its first init decides) */
     curl_init_rc =
         curl_global_init_mem(CURL_GLOBAL_DEFAULT, ember__curl_malloc, ember__free,
                              ember__curl_realloc, ember__curl_strdup, ember__curl_calloc);
+}
+
+long ember_raise_open_files_limit(void)
+{
     struct rlimit rl;
-    if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl))
+        return -errno;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl))
+            return -errno;
     }
+    return rl.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX : (long)rl.rlim_cur;
 }
 
 static const char *keep_string(http_src *s, const char *str, int *rc)

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec/exec.h"
 #include "support.h"
 
 static atomic_int in_flight, peak, started;
@@ -298,6 +299,30 @@ static void test_after_a_shuffle(void **state)
     ember_close(ctx);
 }
 
+static int nap_copy(ember_rec in, ember_out *out, void *arg)
+{
+    usleep(2000);
+    return ember_emit(out, in.val);
+}
+
+/* The blocking pool makes no more threads than the windows running may have
+ * in flight: two tasks with windows of 4 are served by 8 threads at most, over
+ * many calls and jobs. */
+static void test_pool_bounded_by_windows(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    for (int round = 0; round < 5; round++) {
+        ember_rdd *r =
+            ember_map_concurrent(ember_range(ctx, 0, 120, 1, 2), nap_copy, NULL, 4, EMBER_ORDERED);
+        assert_int_equal(count_of(r), 120);
+    }
+    int threads = ember__bpool_threads(((struct ember_ctx *)ctx)->bpool);
+    if (threads > 8)
+        fprintf(stderr, "%d threads for two windows of 4\n", threads);
+    assert_true(threads >= 1 && threads <= 8);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_take_stops_early),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_after_a_shuffle),
+        cmocka_unit_test(test_pool_bounded_by_windows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
