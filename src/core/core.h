@@ -206,44 +206,44 @@ typedef struct ember__executor_ops {
 
 /* ---------------------------------------------------------------- lineage */
 
-enum ember__kind {
-    EMBER__N_ERROR = 1,
-    EMBER__N_ARENA, /* parallelize: one encoded arena per partition */
-    EMBER__N_I64,   /* parallelize_i64: the values, sliced at run time */
-    EMBER__N_RANGE,
-    EMBER__N_MAP,
-    EMBER__N_FLAT_MAP,
-    EMBER__N_FILTER,
-    EMBER__N_MAP_VALUES,
-    EMBER__N_FLAT_MAP_VALUES,
-    EMBER__N_KEY_BY,
-    EMBER__N_KEYS,
-    EMBER__N_VALUES,
-    EMBER__N_SAMPLE,
-    EMBER__N_ZIP_INDEX,
-    EMBER__N_ZIP_UNIQUE, /* zip_with_unique_id: no job needed */
-    EMBER__N_CARTESIAN,  /* partition i * nb + j: a's partition i with b's j */
-    EMBER__N_MAP_PARTITIONS,
-    EMBER__N_GLOM,
-    EMBER__N_UNION,
-    EMBER__N_COALESCE,
-    EMBER__N_SOURCE,  /* a source from a lower layer (files): feed and free below */
-    EMBER__N_SHUFFLE, /* a shuffle (src/shuffle): stage runs its map side, feed reads */
+/* A kind of node, as one static const table in the module that defines it
+ * (the map kinds in sched/pipeline.c, files in io/, shuffles in shuffle/, HTTP
+ * in net/): its name, how a partition is computed, what must run before the
+ * first action that needs it, what frees its state. A node's kind is its type:
+ * n->type == &ember__map_type. */
+typedef struct ember__node_type {
+    const char *name;
+    unsigned flags; /* EMBER__NT_* */
+    /* Push the records of partition part into sink, on a task's thread; 0 or
+     * the task's failure. NULL for a node that cannot be computed (errors). */
+    int (*compute)(ember_rdd *n, int part, ember_out *sink);
+    /* On the driver, once, before the first action that needs the node and
+     * after its parents' own: a shuffle's map side, zip_with_index's counting
+     * (each a stage of the action's job). 0 or the failure (message on the
+     * context). NULL: nothing to do. */
+    int (*prepare)(ember_rdd *n, const char *action);
+    /* Release the kind's state (n->u, n->state). NULL: nothing to free. */
+    void (*free)(ember_rdd *n);
+} ember__node_type;
+
+enum {
+    EMBER__NT_WIDE = 1,             /* reads a shuffle: a stage starts at its output */
+    EMBER__NT_KEEPS_PARTITIONER = 2 /* keys stay in their partitions (map_values, filter) */
 };
 
-/* A source defined outside core and sched (src/io): feed pushes the records of
- * partition part into sink; free releases src at the node's end. */
-typedef int ember__source_feed(ember_rdd *n, int part, ember_out *sink);
+/* The node that carries an error to its action (core/rdd.c). */
+extern const ember__node_type ember__error_type;
 
 struct ember_rdd {
     ember_ctx *ctx;
-    enum ember__kind kind;
+    const ember__node_type *type;
     const char *op; /* Spark's name of the operation, for messages */
     int64_t id;
     int nparts;
     int hash_parts; /* hash-partitioned by key into this many (0: not known) */
     int children;   /* live rdds built on this one */
     bool held;      /* the program still holds it (not ember_free'd) */
+    bool prepared;  /* type->prepare has run */
     ember_rdd *parent, *parent2;
     ember_rdd *prev, *next; /* the context's list of live nodes */
 
@@ -255,23 +255,6 @@ struct ember_rdd {
     } fn;
     void *arg;
 
-    /* sources */
-    ember_buf *arenas;   /* N_ARENA: nparts arenas */
-    int64_t *values;     /* N_I64 */
-    uint64_t count;      /* N_I64, N_RANGE: number of values */
-    int64_t start, step; /* N_RANGE */
-
-    /* N_SAMPLE */
-    bool with_replacement;
-    double fraction;
-    uint64_t seed;
-
-    /* N_ZIP_INDEX: first index of each partition, computed at the first action */
-    int64_t *offsets;
-
-    /* N_COALESCE: partition i reads parent partitions [group[i], group[i+1]) */
-    int *group;
-
     /* cache */
     bool persisted; /* cache_mu is initialised */
     bool cache_on;  /* partitions are kept once computed */
@@ -279,27 +262,45 @@ struct ember_rdd {
     ember_buf *cached; /* nparts arenas, valid where have[i] */
     bool *have;
 
-    /* N_ERROR */
-    int err;
-    char *errmsg;
-
-    /* N_SOURCE, N_SHUFFLE */
-    ember__source_feed *feed;
-    void (*src_free)(void *src);
-    void *src;
-    /* N_SHUFFLE: run the map side (a job over the parent) before the first action
-     * that needs this node; 0 or the failure (message on the context) */
-    int (*stage)(ember_rdd *n, const char *action);
-    bool staged;
+    /* the kind's own state: core's and sched's kinds inline, the lower
+     * layers' (files, shuffles, HTTP) behind state; freed by type->free */
+    union {
+        struct {
+            int code;
+            char *msg; /* NULL: out of memory building the lineage */
+        } error;
+        ember_buf *arenas; /* parallelize: nparts arenas */
+        struct {
+            int64_t *values;     /* parallelize_i64 (NULL for range) */
+            uint64_t count;      /* number of values */
+            int64_t start, step; /* range */
+        } ints;
+        struct {
+            bool with_replacement;
+            double fraction;
+            uint64_t seed;
+        } sample;
+        int64_t *offsets; /* zip_with_index: first index of each partition (prepare) */
+        int *group;       /* coalesce: partition i reads parent's [group[i], group[i+1]) */
+        void *state;
+    } u;
 };
 
-/* Build a node of kind with parents (which gain a child); NULL on ENOMEM (the
- * message set on ctx). */
-ember_rdd *ember__rdd_new(ember_ctx *ctx, enum ember__kind kind, const char *op, int nparts,
+static inline bool ember__rdd_failed(const ember_rdd *r)
+{
+    return r->type == &ember__error_type;
+}
+
+/* Build a node of type with parents (which gain a child); on ENOMEM the
+ * context's out-of-memory node (an error node, the message set on ctx). */
+ember_rdd *ember__rdd_new(ember_ctx *ctx, const ember__node_type *type, const char *op, int nparts,
                           ember_rdd *parent, ember_rdd *parent2);
 /* An rdd that carries an error to its action. */
 ember_rdd *ember__rdd_error(ember_ctx *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A new error node with the error failed carries (the first error, passed on
+ * through a transformation of a failed rdd). */
+ember_rdd *ember__rdd_carry(ember_ctx *ctx, const ember_rdd *failed);
 /* Check an rdd handed in by the program; on failure set the message and return a
  * code (EMBER_EINVAL for NULL, EMBER_ECTX for a freed one, the node's own error). */
 int ember__rdd_check(ember_rdd *rdd, const char *op);
@@ -307,6 +308,9 @@ int ember__rdd_check(ember_rdd *rdd, const char *op);
  * parent; otherwise false, the error set, and *ret what to return (the parent's
  * first error carried on, or NULL). */
 bool ember__parent_usable(ember_rdd *rdd, const char *op, ember_rdd **ret);
+/* The same for a transformation of two rdds (union, cartesian, join): both
+ * usable and of one context, or false with *ret the error node. */
+bool ember__parents_usable(ember_rdd *a, ember_rdd *b, const char *op, ember_rdd **ret);
 /* Set up and tear down ctx->oom (open, close). */
 int ember__rdd_oom_init(ember_ctx *ctx);
 void ember__rdd_oom_destroy(ember_ctx *ctx);

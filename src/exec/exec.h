@@ -2,7 +2,7 @@
 #ifndef EMBER_EXEC_H
 #define EMBER_EXEC_H
 
-#include "sched/sched.h"
+#include "core/core.h"
 
 /* The blocking pool (exec/blocking.c): threads for calls that wait, made as
  * needed up to the calls the running windows may have waiting at once, kept

@@ -879,7 +879,7 @@ static int on_csv_chunk(const unsigned char *data, size_t len, void *arg)
 
 static int csv_feed(ember_rdd *n, int part, ember_out *sink)
 {
-    const csv_src *s = n->src;
+    const csv_src *s = n->u.state;
     const ember__split *sp = &s->splits[part];
     const ember__file *f = &s->files.v[sp->file];
     ember__task *t = sink->task;
@@ -1013,6 +1013,14 @@ static int read_header(ember_ctx *ctx, csv_src *s)
     return 0;
 }
 
+static void csv_node_free(ember_rdd *n)
+{
+    csv_src_free(n->u.state);
+}
+
+static const ember__node_type csv_type = {
+    .name = "read_csv", .compute = csv_feed, .free = csv_node_free};
+
 ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opts *opts)
 {
     const char *op = "read_csv";
@@ -1069,17 +1077,15 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
         csv_src_free(s);
         return ember__rdd_error(ctx, rc, "%s", ember_errmsg(ctx));
     }
-    ember_rdd *r = ember__rdd_new(ctx, EMBER__N_SOURCE, op, s->nsplits, NULL, NULL);
-    if (r->kind == EMBER__N_ERROR) {
+    ember_rdd *r = ember__rdd_new(ctx, &csv_type, op, s->nsplits, NULL, NULL);
+    if (ember__rdd_failed(r)) {
         csv_src_free(s);
         return r;
     }
     char name[64];
     snprintf(name, sizeof name, "read_csv[%lld].unsplit_files", (long long)r->id);
     ember_accumulator_set_name(s->unsplit, name);
-    r->feed = csv_feed;
-    r->src = s;
-    r->src_free = csv_src_free;
+    r->u.state = s;
     return r;
 }
 
@@ -1088,9 +1094,9 @@ int ember_csv_column(ember_rdd *rdd, const char *name)
     int rc = ember__rdd_check(rdd, "ember_csv_column");
     if (rc)
         return rc;
-    if (rdd->kind != EMBER__N_SOURCE || rdd->feed != csv_feed || !name)
+    if (rdd->type != &csv_type || !name)
         return ember__err(rdd->ctx, EMBER_EINVAL, "ember_csv_column: not a CSV reader's rdd");
-    const csv_src *s = rdd->src;
+    const csv_src *s = rdd->u.state;
     if (!s->header)
         return ember__err(rdd->ctx, EMBER_EINVAL, "ember_csv_column: the CSV has no header");
     ember_bytes head = ember_buf_bytes(&s->head), f;
@@ -1105,17 +1111,16 @@ int ember_csv_header(ember_rdd *rdd, ember_bytes *out)
     int rc = ember__rdd_check(rdd, "ember_csv_header");
     if (rc)
         return rc;
-    if (rdd->kind != EMBER__N_SOURCE || rdd->feed != csv_feed || !out ||
-        !((const csv_src *)rdd->src)->header)
+    if (rdd->type != &csv_type || !out || !((const csv_src *)rdd->u.state)->header)
         return ember__err(rdd->ctx, EMBER_EINVAL,
                           "ember_csv_header: not a CSV reader's rdd with a header");
-    *out = ember_buf_bytes(&((const csv_src *)rdd->src)->head);
+    *out = ember_buf_bytes(&((const csv_src *)rdd->u.state)->head);
     return 0;
 }
 
 int ember__csv_bad_records(ember_rdd *rdd, int64_t *count)
 {
-    if (rdd->kind != EMBER__N_SOURCE || rdd->feed != csv_feed)
+    if (rdd->type != &csv_type)
         return EMBER_EINVAL;
-    return ember_accumulator_value_i64(((csv_src *)rdd->src)->bad, count);
+    return ember_accumulator_value_i64(((csv_src *)rdd->u.state)->bad, count);
 }

@@ -226,7 +226,7 @@ int ember__write_diverted(const char *op, const char *dir, int part, const ember
 
 static int text_feed(ember_rdd *n, int part, ember_out *sink)
 {
-    const text_src *s = n->src;
+    const text_src *s = n->u.state;
     const ember__split *sp = &s->splits[part];
     ember__task *t = sink->task;
     const ember__file *f = &s->files.v[sp->file];
@@ -259,6 +259,14 @@ static int text_feed(ember_rdd *n, int part, ember_out *sink)
         return t->fail_code;
     return rc;
 }
+
+static void text_node_free(ember_rdd *n)
+{
+    text_free(n->u.state);
+}
+
+static const ember__node_type text_type = {
+    .name = "text_file", .compute = text_feed, .free = text_node_free};
 
 ember_rdd *ember__text_source(ember_ctx *ctx, const char *op, const char *paths, int min_parts,
                               ember__line_check *check, const ember_read_opts *opts)
@@ -303,14 +311,12 @@ ember_rdd *ember__text_source(ember_ctx *ctx, const char *op, const char *paths,
         text_free(s);
         return ember__rdd_error(ctx, rc, "%s", ember_errmsg(ctx));
     }
-    ember_rdd *r = ember__rdd_new(ctx, EMBER__N_SOURCE, op, s->nsplits, NULL, NULL);
-    if (r->kind == EMBER__N_ERROR) {
+    ember_rdd *r = ember__rdd_new(ctx, &text_type, op, s->nsplits, NULL, NULL);
+    if (ember__rdd_failed(r)) {
         text_free(s);
         return r;
     }
-    r->feed = text_feed;
-    r->src = s;
-    r->src_free = text_free;
+    r->u.state = s;
     return r;
 }
 
@@ -324,10 +330,9 @@ int ember_bad_records(ember_rdd *rdd, int64_t *count)
     int rc = ember__rdd_check(rdd, "ember_bad_records");
     if (rc)
         return rc;
-    if (count && rdd->kind == EMBER__N_SOURCE && ember__csv_bad_records(rdd, count) == 0)
+    if (count && ember__csv_bad_records(rdd, count) == 0)
         return 0;
-    if (rdd->kind != EMBER__N_SOURCE || rdd->feed != text_feed || !count ||
-        !((text_src *)rdd->src)->bad)
+    if (rdd->type != &text_type || !count || !((text_src *)rdd->u.state)->bad)
         return ember__err(rdd->ctx, EMBER_EINVAL, "ember_bad_records: not a reader's rdd");
-    return ember_accumulator_value_i64(((text_src *)rdd->src)->bad, count);
+    return ember_accumulator_value_i64(((text_src *)rdd->u.state)->bad, count);
 }

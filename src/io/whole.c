@@ -54,7 +54,7 @@ static int read_whole(const ember__file *f, ember_buf *out, ember__task *t)
 
 static int whole_feed(ember_rdd *n, int part, ember_out *sink)
 {
-    const whole_src *s = n->src;
+    const whole_src *s = n->u.state;
     ember__task *t = sink->task;
     ember_buf content = {0};
     int rc = 0;
@@ -73,6 +73,14 @@ static int whole_feed(ember_rdd *n, int part, ember_out *sink)
     ember_buf_destroy(&content);
     return rc;
 }
+
+static void whole_node_free(ember_rdd *n)
+{
+    whole_free(n->u.state);
+}
+
+static const ember__node_type whole_type = {
+    .name = "whole_text_files", .compute = whole_feed, .free = whole_node_free};
 
 ember_rdd *ember_whole_text_files(ember_ctx *ctx, const char *paths, int min_parts)
 {
@@ -113,13 +121,11 @@ ember_rdd *ember_whole_text_files(ember_ctx *ctx, const char *paths, int min_par
         whole_free(s);
         return ember__rdd_error(ctx, rc, "%s", ember_errmsg(ctx));
     }
-    ember_rdd *r = ember__rdd_new(ctx, EMBER__N_SOURCE, op, (int)nparts, NULL, NULL);
-    if (r->kind == EMBER__N_ERROR) {
+    ember_rdd *r = ember__rdd_new(ctx, &whole_type, op, (int)nparts, NULL, NULL);
+    if (ember__rdd_failed(r)) {
         whole_free(s);
         return r;
     }
-    r->feed = whole_feed;
-    r->src = s;
-    r->src_free = whole_free;
+    r->u.state = s;
     return r;
 }

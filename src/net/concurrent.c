@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "exec/exec.h"
+#include "sched/sched.h"
 #include "net/net.h"
 
 /* ---------------------------------------------------------------- calls */
@@ -228,7 +229,7 @@ typedef struct concurrent_src {
 
 static int concurrent_feed(ember_rdd *n, int part, ember_out *sink)
 {
-    concurrent_src *s = n->src;
+    concurrent_src *s = n->u.state;
     ember__task *t = sink->task;
     window w = {.cap = s->max_in_flight,
                 .ordered = s->mode == EMBER_ORDERED,
@@ -293,6 +294,14 @@ static void concurrent_free(void *src)
     ember__free(src);
 }
 
+static void concurrent_node_free(ember_rdd *n)
+{
+    concurrent_free(n->u.state);
+}
+
+static const ember__node_type concurrent_type = {
+    .name = "map_concurrent", .compute = concurrent_feed, .free = concurrent_node_free};
+
 ember_rdd *ember_map_concurrent(ember_rdd *rdd, ember_map_fn *fn, void *arg, int max_in_flight,
                                 int mode)
 {
@@ -315,13 +324,11 @@ ember_rdd *ember_map_concurrent(ember_rdd *rdd, ember_map_fn *fn, void *arg, int
     if (!s)
         return ember__rdd_error(rdd->ctx, EMBER_ENOMEM, "%s: out of memory", op);
     *s = (concurrent_src){.fn = fn, .arg = arg, .max_in_flight = max_in_flight, .mode = mode};
-    ember_rdd *r = ember__rdd_new(rdd->ctx, EMBER__N_SOURCE, op, rdd->nparts, rdd, NULL);
-    if (r->kind == EMBER__N_ERROR) {
+    ember_rdd *r = ember__rdd_new(rdd->ctx, &concurrent_type, op, rdd->nparts, rdd, NULL);
+    if (ember__rdd_failed(r)) {
         ember__free(s);
         return r;
     }
-    r->src = s;
-    r->src_free = concurrent_free;
-    r->feed = concurrent_feed;
+    r->u.state = s;
     return r;
 }

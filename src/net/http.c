@@ -1436,7 +1436,7 @@ static int http_push(ember_out *self, const ember_rec *rec)
 
 static int http_feed(ember_rdd *n, int part, ember_out *sink)
 {
-    http_src *src = n->src;
+    http_src *src = n->u.state;
     ember__task *t = sink->task;
     const ember_http_conf *c = &src->conf;
     engine e = {.in = {.push = http_push, .next = sink, .task = t, .node = n},
@@ -1642,6 +1642,14 @@ static void conf_hash(const ember_http_conf *c, uint64_t out[2])
     out[1] = x.low64;
 }
 
+static void http_node_free(ember_rdd *n)
+{
+    http_free(n->u.state);
+}
+
+static const ember__node_type http_type = {
+    .name = "http", .compute = http_feed, .free = http_node_free};
+
 ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
 {
     const char *op = "http";
@@ -1789,8 +1797,8 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
         http_free(s);
         return ember__rdd_error(ctx, rc, "http: out of memory");
     }
-    ember_rdd *r = ember__rdd_new(ctx, EMBER__N_SOURCE, op, rdd->nparts, rdd, NULL);
-    if (r->kind == EMBER__N_ERROR) {
+    ember_rdd *r = ember__rdd_new(ctx, &http_type, op, rdd->nparts, rdd, NULL);
+    if (ember__rdd_failed(r)) {
         http_free(s);
         return r;
     }
@@ -1801,18 +1809,15 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
         snprintf(name, sizeof name, "http[%lld].%s", (long long)r->id, names[i]);
         ember_accumulator_set_name(s->acc[i], name);
     }
-    r->src = s;
-    r->src_free = http_free;
-    r->feed = http_feed;
+    r->u.state = s;
     return r;
 }
 
 static http_src *http_of(ember_rdd *rdd)
 {
-    if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD) || rdd->kind != EMBER__N_SOURCE ||
-        rdd->feed != http_feed)
+    if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD) || rdd->type != &http_type)
         return NULL;
-    return rdd->src;
+    return rdd->u.state;
 }
 
 int ember_http_counters(ember_rdd *rdd, ember_http_counts *out)

@@ -672,7 +672,7 @@ static int foreach_partition_run(ember_rdd *rdd, ember_part_fn *fn, void *arg)
         return ember__err(rdd->ctx, EMBER_EINVAL, "foreach_partition: the function is NULL");
     /* a map_partitions whose output is thrown away */
     ember_rdd *each = ember_map_partitions(rdd, fn, arg);
-    if (!each || each->kind == EMBER__N_ERROR) {
+    if (!each || ember__rdd_failed(each)) {
         ember_free(each);
         return ember__err(rdd->ctx, EMBER_ENOMEM, "foreach_partition: out of memory");
     }

@@ -441,7 +441,7 @@ static void name_stage(char *out, size_t cap, const ember_rdd *rdd, const char *
             break;
         }
         ops[n++] = x->op;
-        if (x->kind == EMBER__N_SHUFFLE)
+        if (x->type->flags & EMBER__NT_WIDE)
             break; /* the stage starts at the shuffle's output */
     }
     size_t at = 0;
@@ -600,48 +600,44 @@ static const ember__sink_ops count_sink = {.state_size = sizeof(count_state),
                                            .pack = count_pack,
                                            .unpack = count_unpack};
 
-/* zip_with_index needs the size of every partition before it: a job of its own,
- * run once, the first time an action needs it (Spark runs it when the rdd is
- * built; we keep building lazy). */
+/* zip_with_index needs the size of every partition before it: a stage of the
+ * first action that needs it (Spark runs a job when the rdd is built; we keep
+ * building lazy). */
+int ember__zip_prepare(ember_rdd *n, const char *action)
+{
+    int64_t *off = ember__calloc((size_t)n->nparts + 1, sizeof *off);
+    if (!off)
+        return ember__err(n->ctx, EMBER_ENOMEM, "%s: out of memory", action);
+    if (n->nparts > 1) {
+        ember__job *job;
+        int rc = ember__stage_run(n->parent, "zip_with_index", &count_sink, NULL, NULL, 0,
+                                  EMBER_STAGE_RESULT, "zip_with_index (counting)", &job);
+        if (rc) {
+            ember__free(off);
+            return rc;
+        }
+        for (int i = 0; i < n->nparts; i++)
+            off[i + 1] = off[i] + ((count_state *)ember__job_state(job, i))->n;
+        ember__job_end(job, 0);
+    }
+    n->u.offsets = off;
+    return 0;
+}
+
+/* Run the prepare of every node of the lineage that has one and has not run
+ * it, parents first (a shuffle's map side reads what is before it). A
+ * prepared node's ancestors are all prepared. */
 static int prepare(ember_rdd *n, const char *action)
 {
-    for (; n; n = n->parent) {
-        if (n->parent2) {
-            int rc = prepare(n->parent2, action);
-            if (rc)
-                return rc;
-        }
-        if (n->kind == EMBER__N_SHUFFLE && !n->staged) {
-            /* the map side of a shuffle: a job of its own, after what it reads */
-            int rc = prepare(n->parent, action);
-            if (!rc)
-                rc = n->stage(n, action);
-            if (rc)
-                return rc;
-            n->staged = true;
-            return 0;
-        }
-        if (n->kind != EMBER__N_ZIP_INDEX || n->offsets)
-            continue;
-        int rc = prepare(n->parent, action);
-        if (rc)
+    for (; n && !n->prepared; n = n->parent) {
+        int rc;
+        if (n->parent2 && (rc = prepare(n->parent2, action)))
             return rc;
-        int64_t *off = ember__calloc((size_t)n->nparts + 1, sizeof *off);
-        if (!off)
-            return ember__err(n->ctx, EMBER_ENOMEM, "%s: out of memory", action);
-        if (n->nparts > 1) {
-            ember__job *job;
-            rc = ember__stage_run(n->parent, "zip_with_index", &count_sink, NULL, NULL, 0,
-                                  EMBER_STAGE_RESULT, "zip_with_index (counting)", &job);
-            if (rc) {
-                ember__free(off);
-                return rc;
-            }
-            for (int i = 0; i < n->nparts; i++)
-                off[i + 1] = off[i] + ((count_state *)ember__job_state(job, i))->n;
-            ember__job_end(job, 0);
-        }
-        n->offsets = off;
+        if (!n->type->prepare)
+            continue;
+        if ((rc = prepare(n->parent, action)) || (rc = n->type->prepare(n, action)))
+            return rc;
+        n->prepared = true;
         return 0;
     }
     return 0;

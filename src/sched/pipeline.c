@@ -195,8 +195,8 @@ static uint64_t slice_start(uint64_t n, int parts, int i)
 
 static int feed_i64(ember_rdd *n, int part, ember_out *o)
 {
-    uint64_t lo = slice_start(n->count, n->nparts, part);
-    uint64_t hi = slice_start(n->count, n->nparts, part + 1), i;
+    uint64_t lo = slice_start(n->u.ints.count, n->nparts, part);
+    uint64_t hi = slice_start(n->u.ints.count, n->nparts, part + 1), i;
     ember__task *t = o->task;
     const _Atomic int *halt = t->halt; /* kept in a register: one load a record */
     int64_t v;
@@ -204,7 +204,7 @@ static int feed_i64(ember_rdd *n, int part, ember_out *o)
     ember__rec_set(&r, NULL, 0, &v, sizeof v);
     int rc = 0;
     for (i = lo; i < hi; i++) {
-        v = n->values[i];
+        v = n->u.ints.values[i];
         if ((rc = o->push(o, &r)) | atomic_load_explicit(halt, memory_order_relaxed)) {
             i++;
             break;
@@ -216,11 +216,12 @@ static int feed_i64(ember_rdd *n, int part, ember_out *o)
 
 static int feed_range(ember_rdd *n, int part, ember_out *o)
 {
-    uint64_t lo = slice_start(n->count, n->nparts, part);
-    uint64_t hi = slice_start(n->count, n->nparts, part + 1), i;
+    uint64_t lo = slice_start(n->u.ints.count, n->nparts, part);
+    uint64_t hi = slice_start(n->u.ints.count, n->nparts, part + 1), i;
     ember__task *t = o->task;
     const _Atomic int *halt = t->halt; /* kept in a register: one load a record */
-    int64_t v = (int64_t)((uint64_t)n->start + lo * (uint64_t)n->step);
+    const int64_t step = n->u.ints.step;
+    int64_t v = (int64_t)((uint64_t)n->u.ints.start + lo * (uint64_t)step);
     ember_rec r;
     ember__rec_set(&r, NULL, 0, &v, sizeof v);
     int rc = 0;
@@ -229,7 +230,7 @@ static int feed_range(ember_rdd *n, int part, ember_out *o)
             i++;
             break;
         }
-        v = (int64_t)((uint64_t)v + (uint64_t)n->step);
+        v = (int64_t)((uint64_t)v + (uint64_t)step);
     }
     t->records_in += (int64_t)(i - lo);
     return halted(t, rc);
@@ -257,7 +258,7 @@ static __attribute__((noinline)) int exactly_one(stage *st)
                             "the %s function emitted %lld records for one input (%s emits "
                             "exactly one%s)",
                             st->in.node->op, (long long)st->emit.emitted, st->in.node->op,
-                            st->in.node->kind == EMBER__N_MAP ? "; use flat_map for more" : "");
+                            st->in.node->type == &ember__map_type ? "; use flat_map for more" : "");
 }
 
 static int emit_forward(ember_out *self, const ember_rec *rec)
@@ -296,7 +297,7 @@ static void set_emit(stage *st, int (*push)(ember_out *, const ember_rec *), boo
 static int emit_with_key(ember_out *self, const ember_rec *rec)
 {
     stage *st = container_of(self, stage, emit);
-    if (++st->emit.emitted > 1 && st->in.node->kind == EMBER__N_MAP_VALUES)
+    if (++st->emit.emitted > 1 && st->in.node->type == &ember__map_values_type)
         return exactly_one(st);
     ember_rec out;
     ember__rec_set(&out, st->cur->key.ptr, st->cur->key.len, rec->val.ptr, rec->val.len);
@@ -376,7 +377,7 @@ static inline __attribute__((always_inline)) int values_in_t(ember_out *self, co
         ember__user_end(t);
     if ((rc = ember__user_rc(t, self->node->op, rc)))
         return rc;
-    if (self->node->kind == EMBER__N_MAP_VALUES && st->emit.emitted != 1)
+    if (self->node->type == &ember__map_values_type && st->emit.emitted != 1)
         return exactly_one(st);
     return 0;
 }
@@ -404,7 +405,7 @@ bool ember__reads_now(const ember_out *o)
         if (o->push == map_in || o->push == map_in_timed || o->push == flat_map_in ||
             o->push == flat_map_in_timed || o->push == values_in || o->push == values_in_timed ||
             o->push == ember__each_push)
-            return !o->node || o->node->kind != EMBER__N_KEY_BY; /* key_by passes values on */
+            return !o->node || o->node->type != &ember__key_by_type; /* key_by passes values on */
         if (o->push != filter_in && o->push != filter_in_timed)
             return false;
     }
@@ -417,7 +418,7 @@ static int keys_in(ember_out *self, const ember_rec *rec)
         return ember__task_fail(self->task, EMBER_EINVAL,
                                 "%s: a record has no key (an rdd of pairs is needed)",
                                 self->node->op);
-    ember_bytes b = self->node->kind == EMBER__N_KEYS ? rec->key : rec->val;
+    ember_bytes b = self->node->type == &ember__keys_type ? rec->key : rec->val;
     ember_rec out;
     ember__rec_set(&out, NULL, 0, b.ptr, b.len);
     return self->next->push(self->next, &out);
@@ -431,7 +432,7 @@ static int zip_in(ember_out *self, const ember_rec *rec)
                                 "%s: a record has a key (zip the values instead)", self->node->op);
     int64_t idx = st->index;
     /* zip_with_index counts up; zip_with_unique_id steps by the partition count */
-    st->index += self->node->kind == EMBER__N_ZIP_UNIQUE ? self->node->nparts : 1;
+    st->index += self->node->type == &ember__zip_unique_type ? self->node->nparts : 1;
     ember_rec out;
     ember__rec_set(&out, rec->val.ptr, rec->val.len, &idx, sizeof idx);
     return self->next->push(self->next, &out);
@@ -498,10 +499,10 @@ static int sample_in(ember_out *self, const ember_rec *rec)
     stage *st = container_of(self, stage, in);
     ember_rdd *n = self->node;
     int64_t copies;
-    if (n->with_replacement)
-        copies = poisson(&st->rng, n->fraction);
+    if (n->u.sample.with_replacement)
+        copies = poisson(&st->rng, n->u.sample.fraction);
     else
-        copies = unit(&st->rng) < n->fraction;
+        copies = unit(&st->rng) < n->u.sample.fraction;
     for (int64_t i = 0; i < copies; i++) {
         int rc = self->next->push(self->next, rec);
         if (rc | ember__halted(self->task))
@@ -525,8 +526,8 @@ static int gather_push(ember_out *self, const ember_rec *rec)
 static int partition_bytes(ember_rdd *n, ember_rdd *parent, int part, ember__task *t,
                            ember_buf *own, const ember_buf **bytes)
 {
-    if (parent->kind == EMBER__N_ARENA) {
-        *bytes = &parent->arenas[part];
+    if (parent->type == &ember__arena_type) {
+        *bytes = &parent->u.arenas[part];
         return 0;
     }
     if (parent->cache_on) {
@@ -552,24 +553,25 @@ static int run_whole(ember_rdd *n, int part, ember_out *sink)
     const ember_buf *bytes = NULL;
     ember_iter it;
     int rc = 0;
-    bool made = n->kind == EMBER__N_MAP_PARTITIONS && !parent->cache_on &&
-                (parent->kind == EMBER__N_RANGE || parent->kind == EMBER__N_I64);
+    bool made = n->type == &ember__map_partitions_type && !parent->cache_on &&
+                (parent->type == &ember__range_type || parent->type == &ember__i64_type);
     if (made) {
         /* int64 sources stream into the iterator: nothing is gathered */
-        uint64_t lo = slice_start(parent->count, parent->nparts, part);
-        uint64_t hi = slice_start(parent->count, parent->nparts, part + 1);
-        if (parent->kind == EMBER__N_RANGE)
-            ember__iter_values(&it, NULL,
-                               (int64_t)((uint64_t)parent->start + lo * (uint64_t)parent->step),
-                               parent->step, hi - lo);
+        uint64_t lo = slice_start(parent->u.ints.count, parent->nparts, part);
+        uint64_t hi = slice_start(parent->u.ints.count, parent->nparts, part + 1);
+        if (parent->type == &ember__range_type)
+            ember__iter_values(
+                &it, NULL,
+                (int64_t)((uint64_t)parent->u.ints.start + lo * (uint64_t)parent->u.ints.step),
+                parent->u.ints.step, hi - lo);
         else
-            ember__iter_values(&it, parent->values + lo, 0, 0, hi - lo);
+            ember__iter_values(&it, parent->u.ints.values + lo, 0, 0, hi - lo);
     } else {
         if ((rc = partition_bytes(n, parent, part, t, &own, &bytes)))
             goto out;
         ember_iter_init(&it, ember_bytes_of(bytes->ptr, bytes->len));
     }
-    if (n->kind == EMBER__N_GLOM) {
+    if (n->type == &ember__glom_type) {
         /* the whole partition becomes one record */
         ember_rec whole = {.val = {bytes->ptr, bytes->len}};
         rc = sink->push(sink, &whole);
@@ -590,95 +592,179 @@ out:
 
 /* ---------------------------------------------------------------- compute */
 
+/* The kinds' computes: each sets up its stage on the task's stack and computes
+ * its parent into it (the sources loop over their records). */
+
+#define STAGE_OF(n, sink)                                                                          \
+    (stage)                                                                                        \
+    {                                                                                              \
+        .in = {.next = (sink), .task = (sink)->task, .node = (n)},                                 \
+        .emit = {.task = (sink)->task, .node = (n)}, .map = (n)->fn.map, .pred = (n)->fn.pred,     \
+        .arg = (n)->arg                                                                            \
+    }
+
+static int arena_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    return feed_arena(&n->u.arenas[part], sink, n->op, part);
+}
+
+static int map_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    stage st = STAGE_OF(n, sink);
+    st.in.push = sink->task->timed ? map_in_timed : map_in;
+    set_emit(&st, emit_forward, true); /* map_in checks for exactly one after */
+    return ember__compute(n->parent, part, &st.in);
+}
+
+static int key_by_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    stage st = STAGE_OF(n, sink);
+    st.in.push = sink->task->timed ? map_in_timed : map_in;
+    set_emit(&st, emit_as_key, false);
+    return ember__compute(n->parent, part, &st.in);
+}
+
+static int flat_map_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    stage st = STAGE_OF(n, sink);
+    st.in.push = sink->task->timed ? flat_map_in_timed : flat_map_in;
+    set_emit(&st, emit_forward, true);
+    return ember__compute(n->parent, part, &st.in);
+}
+
+static int values_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    stage st = STAGE_OF(n, sink);
+    st.in.push = sink->task->timed ? values_in_timed : values_in;
+    set_emit(&st, emit_with_key, false);
+    return ember__compute(n->parent, part, &st.in);
+}
+
+static int filter_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    stage st = STAGE_OF(n, sink);
+    st.in.push = sink->task->timed ? filter_in_timed : filter_in;
+    return ember__compute(n->parent, part, &st.in);
+}
+
+static int keys_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    stage st = STAGE_OF(n, sink);
+    st.in.push = keys_in;
+    return ember__compute(n->parent, part, &st.in);
+}
+
+static int sample_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    stage st = STAGE_OF(n, sink);
+    st.rng = n->u.sample.seed ^ (0x9e3779b97f4a7c15ULL * ((uint64_t)part + 1));
+    splitmix(&st.rng);
+    st.in.push = sample_in;
+    return ember__compute(n->parent, part, &st.in);
+}
+
+/* b's partition j gathered (or read in place), then a's partition i pushed
+ * through it */
+static int cartesian_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    stage st = STAGE_OF(n, sink);
+    int nb = n->parent2->nparts;
+    ember_buf own = {0};
+    const ember_buf *bytes;
+    int rc = partition_bytes(n, n->parent2, part % nb, sink->task, &own, &bytes);
+    if (!rc) {
+        st.other = bytes;
+        st.in.push = cart_in;
+        rc = ember__compute(n->parent, part / nb, &st.in);
+    }
+    ember_buf_destroy(&own);
+    return rc;
+}
+
+/* zip_with_unique_id, Spark's: partition k gives k, n + k, 2n + k, ...;
+ * zip_with_index counts up from the partition's offset (prepare) */
+static int zip_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    stage st = STAGE_OF(n, sink);
+    if (n->type == &ember__zip_unique_type)
+        st.index = part;
+    else
+        st.index = n->u.offsets ? n->u.offsets[part] : 0;
+    st.in.push = zip_in;
+    return ember__compute(n->parent, part, &st.in);
+}
+
+static int union_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    if (part < n->parent->nparts)
+        return ember__compute(n->parent, part, sink);
+    return ember__compute(n->parent2, part - n->parent->nparts, sink);
+}
+
+static int coalesce_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    for (int p = n->u.group[part]; p < n->u.group[part + 1]; p++) {
+        int rc = ember__compute(n->parent, p, sink);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void arena_free(ember_rdd *n)
+{
+    for (int i = 0; n->u.arenas && i < n->nparts; i++)
+        ember_buf_destroy(&n->u.arenas[i]);
+    ember__free(n->u.arenas);
+}
+
+static void i64_free(ember_rdd *n)
+{
+    ember__free(n->u.ints.values);
+}
+
+static void zip_free(ember_rdd *n)
+{
+    ember__free(n->u.offsets);
+}
+
+static void coalesce_free(ember_rdd *n)
+{
+    ember__free(n->u.group);
+}
+
+/* the kinds of sched: sources that hold their data, and the narrow ones */
+const ember__node_type ember__arena_type = {"parallelize", 0, arena_compute, NULL, arena_free};
+const ember__node_type ember__i64_type = {"parallelize_i64", 0, feed_i64, NULL, i64_free};
+const ember__node_type ember__range_type = {"range", 0, feed_range, NULL, NULL};
+const ember__node_type ember__map_type = {"map", 0, map_compute, NULL, NULL};
+const ember__node_type ember__flat_map_type = {"flat_map", 0, flat_map_compute, NULL, NULL};
+const ember__node_type ember__filter_type = {"filter", EMBER__NT_KEEPS_PARTITIONER, filter_compute,
+                                             NULL, NULL};
+const ember__node_type ember__map_values_type = {"map_values", EMBER__NT_KEEPS_PARTITIONER,
+                                                 values_compute, NULL, NULL};
+const ember__node_type ember__flat_map_values_type = {
+    "flat_map_values", EMBER__NT_KEEPS_PARTITIONER, values_compute, NULL, NULL};
+const ember__node_type ember__key_by_type = {"key_by", 0, key_by_compute, NULL, NULL};
+const ember__node_type ember__keys_type = {"keys", 0, keys_compute, NULL, NULL};
+const ember__node_type ember__values_type = {"values", 0, keys_compute, NULL, NULL};
+const ember__node_type ember__sample_type = {"sample", 0, sample_compute, NULL, NULL};
+const ember__node_type ember__zip_index_type = {"zip_with_index", 0, zip_compute,
+                                                ember__zip_prepare, zip_free};
+const ember__node_type ember__zip_unique_type = {"zip_with_unique_id", 0, zip_compute, NULL, NULL};
+const ember__node_type ember__cartesian_type = {"cartesian", 0, cartesian_compute, NULL, NULL};
+const ember__node_type ember__map_partitions_type = {"map_partitions", 0, run_whole, NULL, NULL};
+const ember__node_type ember__glom_type = {"glom", 0, run_whole, NULL, NULL};
+const ember__node_type ember__union_type = {"union", 0, union_compute, NULL, NULL};
+const ember__node_type ember__coalesce_type = {"coalesce", 0, coalesce_compute, NULL,
+                                               coalesce_free};
+
 static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
 {
-    ember__task *t = sink->task;
-    stage st = {.in = {.next = sink, .task = t, .node = n},
-                .emit = {.task = t, .node = n},
-                .map = n->fn.map,
-                .pred = n->fn.pred,
-                .arg = n->arg};
-    switch (n->kind) {
-    case EMBER__N_ARENA:
-        return feed_arena(&n->arenas[part], sink, n->op, part);
-    case EMBER__N_I64:
-        return feed_i64(n, part, sink);
-    case EMBER__N_RANGE:
-        return feed_range(n, part, sink);
-    case EMBER__N_SOURCE:
-    case EMBER__N_SHUFFLE:
-        return n->feed(n, part, sink);
-    case EMBER__N_MAP:
-        st.in.push = t->timed ? map_in_timed : map_in;
-        set_emit(&st, emit_forward, true); /* map_in checks for exactly one after */
-        return ember__compute(n->parent, part, &st.in);
-    case EMBER__N_KEY_BY:
-        st.in.push = t->timed ? map_in_timed : map_in;
-        set_emit(&st, emit_as_key, false);
-        return ember__compute(n->parent, part, &st.in);
-    case EMBER__N_FLAT_MAP:
-        st.in.push = t->timed ? flat_map_in_timed : flat_map_in;
-        set_emit(&st, emit_forward, true);
-        return ember__compute(n->parent, part, &st.in);
-    case EMBER__N_MAP_VALUES:
-    case EMBER__N_FLAT_MAP_VALUES:
-        st.in.push = t->timed ? values_in_timed : values_in;
-        set_emit(&st, emit_with_key, false);
-        return ember__compute(n->parent, part, &st.in);
-    case EMBER__N_FILTER:
-        st.in.push = t->timed ? filter_in_timed : filter_in;
-        return ember__compute(n->parent, part, &st.in);
-    case EMBER__N_KEYS:
-    case EMBER__N_VALUES:
-        st.in.push = keys_in;
-        return ember__compute(n->parent, part, &st.in);
-    case EMBER__N_SAMPLE:
-        st.rng = n->seed ^ (0x9e3779b97f4a7c15ULL * ((uint64_t)part + 1));
-        splitmix(&st.rng);
-        st.in.push = sample_in;
-        return ember__compute(n->parent, part, &st.in);
-    case EMBER__N_CARTESIAN: {
-        /* b's partition j gathered (or read in place), then a's partition i pushed
-         * through it */
-        int nb = n->parent2->nparts;
-        ember_buf own = {0};
-        const ember_buf *bytes;
-        int rc = partition_bytes(n, n->parent2, part % nb, t, &own, &bytes);
-        if (!rc) {
-            st.other = bytes;
-            st.in.push = cart_in;
-            rc = ember__compute(n->parent, part / nb, &st.in);
-        }
-        ember_buf_destroy(&own);
-        return rc;
-    }
-    case EMBER__N_ZIP_UNIQUE: /* Spark's: partition k gives k, n + k, 2n + k, ... */
-        st.index = part;
-        st.in.push = zip_in;
-        return ember__compute(n->parent, part, &st.in);
-    case EMBER__N_ZIP_INDEX:
-        st.index = n->offsets ? n->offsets[part] : 0;
-        st.in.push = zip_in;
-        return ember__compute(n->parent, part, &st.in);
-    case EMBER__N_MAP_PARTITIONS:
-    case EMBER__N_GLOM:
-        return run_whole(n, part, sink);
-    case EMBER__N_UNION:
-        if (part < n->parent->nparts)
-            return ember__compute(n->parent, part, sink);
-        return ember__compute(n->parent2, part - n->parent->nparts, sink);
-    case EMBER__N_COALESCE:
-        for (int p = n->group[part]; p < n->group[part + 1]; p++) {
-            int rc = ember__compute(n->parent, p, sink);
-            if (rc)
-                return rc;
-        }
-        return 0;
-    case EMBER__N_ERROR:
-        break;
-    }
-    return ember__task_fail(t, EMBER_EINVAL, "rdd %lld (%s) cannot be computed", (long long)n->id,
-                            n->op);
+    if (__builtin_expect(n->type->compute != NULL, 1))
+        return n->type->compute(n, part, sink);
+    return ember__task_fail(sink->task, EMBER_EINVAL, "rdd %lld (%s) cannot be computed",
+                            (long long)n->id, n->op);
 }
 
 static int tee_push(ember_out *self, const ember_rec *rec)

@@ -58,6 +58,20 @@ struct ember_out {
  * the sink asked to stop, or the failure (also in sink->task->fail_code). */
 int ember__compute(ember_rdd *n, int part, ember_out *sink);
 
+/* The kinds sched defines (sched/pipeline.c), built by sched/lineage.c. */
+#define EMBER__SCHED_TYPES(X)                                                                      \
+    X(arena)                                                                                       \
+    X(i64) X(range) X(map) X(flat_map) X(filter) X(map_values) X(flat_map_values) X(key_by)        \
+        X(keys) X(values) X(sample) X(zip_index) X(zip_unique) X(cartesian) X(map_partitions)      \
+            X(glom) X(union) X(coalesce)
+#define EMBER__TYPE_DECL(k) extern const ember__node_type ember__##k##_type;
+EMBER__SCHED_TYPES(EMBER__TYPE_DECL)
+#undef EMBER__TYPE_DECL
+
+/* zip_with_index's prepare: the size of every partition before it, counted by a
+ * stage of the action's job (sched/job.c). */
+int ember__zip_prepare(ember_rdd *n, const char *action);
+
 static inline void ember__user_begin(ember__task *t)
 {
     if (t->timed) {

@@ -239,7 +239,7 @@ static int combine_failed(ember__task *t, const char *op, int rc)
 /* The waiting records into the table, in the order they came. */
 static int drain(map_state *m, ember__task *t, const ember_rdd *n)
 {
-    const shuffle_src *s = n->src;
+    const shuffle_src *s = n->u.state;
     ember_bytes zero = ember_buf_bytes(&s->zero);
     int rc = 0;
     for (int i = 0; i < m->npend && !rc; i++) {
@@ -257,7 +257,7 @@ static int drain(map_state *m, ember__task *t, const ember_rdd *n)
 /* The task's buckets (and table) over its share: a run to its spill file. */
 static int spill(map_state *m, ember__task *t, const ember_rdd *n)
 {
-    const shuffle_src *s = n->src;
+    const shuffle_src *s = n->u.state;
     char why[300];
     int drc = drain(m, t, n);
     if (drc)
@@ -306,7 +306,7 @@ static int map_push(ember_out *self, const ember_rec *rec)
     map_state *m = self->state;
     ember__task *t = self->task;
     const ember_rdd *n = t->job->arg;
-    const shuffle_src *s = n->src;
+    const shuffle_src *s = n->u.state;
     int r;
     ember_rec k = *rec;
     if (s->mode == MODE_SPREAD) { /* round-robin from a place set by the map task */
@@ -383,7 +383,7 @@ static int map_finish(void *state, ember__task *t)
 {
     map_state *m = state;
     const ember_rdd *n = t->job->arg;
-    shuffle_src *s = n->src;
+    shuffle_src *s = n->u.state;
     int rc = drain(m, t, n);
     if (rc)
         return rc;
@@ -547,7 +547,7 @@ static const ember__sink_ops sample_sink = {.state_size = sizeof(sample_state),
 /* sort_by_key's boundaries: sample the keys, sort them, take nparts - 1 evenly. */
 static int find_bounds(ember_rdd *n)
 {
-    shuffle_src *s = n->src;
+    shuffle_src *s = n->u.state;
     ember__job *job;
     char what[96];
     snprintf(what, sizeof what, "%s (sampling)", n->op);
@@ -620,7 +620,7 @@ static void drop_output(shuffle_src *s)
  * side merges runs only. */
 static int buckets_to_runs(ember_rdd *n)
 {
-    shuffle_src *s = n->src;
+    shuffle_src *s = n->u.state;
     char why[300];
     for (int side = 0; side < (n->parent2 ? 2 : 1); side++) {
         for (int m = 0; m < s->nmaps[side]; m++) {
@@ -690,7 +690,7 @@ static int buckets_to_runs(ember_rdd *n);
  * is spilled there as runs (merged on the reduce side as local spills are). */
 static int exchange(ember_rdd *n, int side)
 {
-    shuffle_src *s = n->src;
+    shuffle_src *s = n->u.state;
     ember_ctx *ctx = n->ctx;
     int ranks = ctx->ranks, me = ctx->rank, rc = 0;
     size_t chunk = ctx->memory_budget / (4 * (size_t)ranks);
@@ -785,7 +785,7 @@ static int exchange(ember_rdd *n, int side)
 static int shuffle_stage(ember_rdd *n, const char *action)
 {
     (void)action;
-    shuffle_src *s = n->src;
+    shuffle_src *s = n->u.state;
     if (s->mode == MODE_SORT && !s->hashed && !s->bound) {
         int rc = find_bounds(n);
         if (rc)
@@ -863,7 +863,7 @@ static int shuffle_stage(ember_rdd *n, const char *action)
  * buffer per key (read them with ember_iter_init), the keys found by a table. */
 static int feed_groups(ember_rdd *n, int part, ember_out *sink)
 {
-    const shuffle_src *s = n->src;
+    const shuffle_src *s = n->u.state;
     ember__task *t = sink->task;
     ember__htab index; /* key -> group number */
     ember__htab_init(&index);
@@ -920,7 +920,7 @@ static int feed_groups(ember_rdd *n, int part, ember_out *sink)
 /* sort_by_key's reduce side: the partition's records, sorted by key. */
 static int feed_sorted(ember_rdd *n, int part, ember_out *sink)
 {
-    const shuffle_src *s = n->src;
+    const shuffle_src *s = n->u.state;
     ember__task *t = sink->task;
     size_t count = 0, cap = 0;
     ember_rec *recs = NULL;
@@ -1056,7 +1056,7 @@ static int emit_two_sided(const shuffle_src *s, ember_bytes key, const sides *gr
 /* cogroup and the joins: each key's values from both sides, then the records. */
 static int feed_two_sided(ember_rdd *n, int part, ember_out *sink)
 {
-    const shuffle_src *s = n->src;
+    const shuffle_src *s = n->u.state;
     ember__task *t = sink->task;
     ember__htab index; /* key -> group number + 1 */
     ember__htab_init(&index);
@@ -1162,7 +1162,7 @@ static int group_stream_next(ember__stream *b, ember_rec *rec)
  * are held. */
 static int feed_merged(ember_rdd *n, int part, ember_out *sink)
 {
-    const shuffle_src *s = n->src;
+    const shuffle_src *s = n->u.state;
     ember__task *t = sink->task;
     int nsides = n->parent2 ? 2 : 1, k = 0, total = 0;
     for (int side = 0; side < nsides; side++)
@@ -1318,7 +1318,7 @@ out:
 
 static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
 {
-    const shuffle_src *s = n->src;
+    const shuffle_src *s = n->u.state;
     if (s->spilled)
         return feed_merged(n, part, sink);
     if (s->mode == MODE_GROUP)
@@ -1371,13 +1371,24 @@ static int shuffle_feed(ember_rdd *n, int part, ember_out *sink)
 
 /* ---------------------------------------------------------------- building */
 
+static void shuffle_node_free(ember_rdd *n)
+{
+    shuffle_free(n->u.state);
+}
+
+static const ember__node_type shuffle_type = {.name = "shuffle",
+                                              .flags = EMBER__NT_WIDE,
+                                              .compute = shuffle_feed,
+                                              .prepare = shuffle_stage,
+                                              .free = shuffle_node_free};
+
 /* A shuffle node over a (and b, two-sided) in mode, hash partitioned into parts;
  * *src its state, zeroed but for op, mode and nparts. */
 static ember_rdd *shuffle_node(ember_rdd *a, ember_rdd *b, const char *op, int parts, int mode,
                                shuffle_src **src)
 {
-    ember_rdd *r = ember__rdd_new(a->ctx, EMBER__N_SHUFFLE, op, parts, a, b);
-    if (r->kind == EMBER__N_ERROR)
+    ember_rdd *r = ember__rdd_new(a->ctx, &shuffle_type, op, parts, a, b);
+    if (ember__rdd_failed(r))
         return r;
     shuffle_src *s = ember__calloc(1, sizeof *s);
     if (!s) {
@@ -1385,11 +1396,8 @@ static ember_rdd *shuffle_node(ember_rdd *a, ember_rdd *b, const char *op, int p
         return ember__rdd_error(a->ctx, EMBER_ENOMEM, "%s: out of memory", op);
     }
     *s = (shuffle_src){.op = op, .mode = mode, .nparts = parts};
-    r->src = s;
+    r->u.state = s;
     r->hash_parts = parts;
-    r->src_free = shuffle_free;
-    r->feed = shuffle_feed;
-    r->stage = shuffle_stage;
     *src = s;
     return r;
 }
@@ -1404,7 +1412,7 @@ ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts, embe
                : !strcmp(op, "distinct")     ? MODE_DISTINCT
                                              : MODE_MOVE;
     ember_rdd *r = shuffle_node(parent, NULL, op, parts, mode, &s);
-    if (r->kind == EMBER__N_ERROR)
+    if (ember__rdd_failed(r))
         return r;
     s->fn = fn;
     s->merge = fn; /* reduce_by_key: the same function on both sides */
@@ -1464,7 +1472,7 @@ ember_rdd *ember_distinct(ember_rdd *rdd, int parts)
     if (!shuffle_args(rdd, "distinct", &parts, &ret))
         return ret;
     ember_rdd *r = ember__shuffle_new(rdd, "distinct", parts, NULL, NULL);
-    if (r->kind != EMBER__N_ERROR)
+    if (!ember__rdd_failed(r))
         r->hash_parts = 0; /* partitioned by whole records, not by key */
     return r;
 }
@@ -1475,16 +1483,8 @@ static ember_rdd *two_sided(ember_rdd *a, ember_rdd *b, const char *op, int part
                             int keep)
 {
     ember_rdd *ret;
-    if (!ember__parent_usable(a, op, &ret))
+    if (!ember__parents_usable(a, b, op, &ret))
         return ret;
-    int rc = ember__rdd_check(b, op);
-    if (rc == EMBER_EINVAL || rc == EMBER_ECTX)
-        return ember__rdd_error(a->ctx, rc, "%s", ember_errmsg(NULL));
-    if (b->ctx != a->ctx)
-        return ember__rdd_error(a->ctx, EMBER_ECTX, "%s: the two rdds belong to different contexts",
-                                op);
-    if (rc)
-        return ember__rdd_error(a->ctx, b->err, "%s", b->errmsg ? b->errmsg : "error");
     if (parts < 0)
         return ember__rdd_error(a->ctx, EMBER_EINVAL, "%s: partitions must be > 0 (got %d)", op,
                                 parts);
@@ -1494,7 +1494,7 @@ static ember_rdd *two_sided(ember_rdd *a, ember_rdd *b, const char *op, int part
                     : b->nparts;
     shuffle_src *s = NULL;
     ember_rdd *r = shuffle_node(a, b, op, parts, mode, &s);
-    if (r->kind != EMBER__N_ERROR)
+    if (!ember__rdd_failed(r))
         s->keep = keep;
     return r;
 }
@@ -1576,9 +1576,9 @@ static ember_rdd *combine_by(ember_rdd *rdd, const char *op, ember_create_fn *cr
     if (!merge_value || !merge_combiners || (zero && zero->len && !zero->ptr))
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: a function or the zero is NULL", op);
     ember_rdd *r = ember__shuffle_new(rdd, op, parts, merge_value, arg);
-    if (r->kind == EMBER__N_ERROR)
+    if (ember__rdd_failed(r))
         return r;
-    shuffle_src *s = r->src;
+    shuffle_src *s = r->u.state;
     s->merge = merge_combiners;
     s->create = create;
     if (zero) {
@@ -1638,7 +1638,7 @@ ember_rdd *ember_repartition(ember_rdd *rdd, int parts)
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
                                 "repartition: partitions must be > 0 (got 0)");
     ember_rdd *r = ember__shuffle_new(rdd, "repartition", parts, NULL, NULL);
-    if (r->kind != EMBER__N_ERROR)
+    if (!ember__rdd_failed(r))
         r->hash_parts = 0; /* spread, not partitioned by key */
     return r;
 }
@@ -1881,9 +1881,9 @@ static ember_rdd *sorted_shuffle(ember_rdd *rdd, const char *op, int parts, bool
     if (!shuffle_args(rdd, op, &parts, &ret))
         return ret;
     ember_rdd *r = ember__shuffle_new(rdd, op, parts, NULL, NULL);
-    if (r->kind == EMBER__N_ERROR)
+    if (ember__rdd_failed(r))
         return r;
-    shuffle_src *s = r->src;
+    shuffle_src *s = r->u.state;
     s->mode = MODE_SORT;
     s->hashed = hashed;
     s->cmp = cmp ? cmp : ember_cmp_bytes;

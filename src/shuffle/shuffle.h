@@ -2,7 +2,7 @@
 #ifndef EMBER_SHUFFLE_H
 #define EMBER_SHUFFLE_H
 
-#include "exec/exec.h"
+#include "sched/sched.h"
 
 /* The reducer of a key among nparts: xxHash3 with a fixed seed. */
 int ember__partition_of(ember_bytes key, int nparts);

@@ -9,6 +9,7 @@
 
 #include "core/conf.h"
 #include "exec/exec.h"
+#include "sched/sched.h"
 
 static int stats_wanted(const ember_conf *conf)
 {
