@@ -137,6 +137,52 @@ extern _Thread_local ember__stream *ember__cur_stream;
 void ember__iter_values(ember_iter *it, const int64_t *vals, int64_t start, int64_t step,
                         uint64_t n);
 
+/* ---------------------------------------------------------------- wire format */
+
+/* The library's own messages between ranks (core/wire.c): unsigned and zigzag
+ * varints, length-prefixed bytes. A writer keeps its first failure
+ * (EMBER_ENOMEM) and does nothing after it; a reader keeps its first decode
+ * error (EMBER_EIO) and gives 0 or empty bytes after it. Check err once, at
+ * the end. */
+typedef struct ember__wr {
+    ember_buf *b;
+    int err;
+} ember__wr;
+
+typedef struct ember__rd {
+    const unsigned char *p, *end;
+    int err;
+} ember__rd;
+
+static inline ember__wr ember__wr_to(ember_buf *b)
+{
+    return (ember__wr){b, 0};
+}
+
+static inline ember__rd ember__rd_of(ember_bytes in)
+{
+    const unsigned char *p = in.ptr;
+    return (ember__rd){p, p ? p + in.len : p, 0};
+}
+
+/* Bytes not yet read, and no error so far. */
+static inline bool ember__rd_more(const ember__rd *r)
+{
+    return !r->err && r->p < r->end;
+}
+
+void ember__wr_u(ember__wr *w, uint64_t v);
+void ember__wr_i(ember__wr *w, int64_t v);
+void ember__wr_bytes(ember__wr *w, const void *p, size_t n); /* varint length, bytes */
+void ember__wr_raw(ember__wr *w, const void *p, size_t n);
+uint64_t ember__rd_u(ember__rd *r);
+int64_t ember__rd_i(ember__rd *r);
+ember_bytes ember__rd_bytes(ember__rd *r);
+ember_bytes ember__rd_raw(ember__rd *r, uint64_t n);
+/* Length-prefixed bytes of exactly n into out (a struct every rank's build
+ * lays out alike); false, with the error kept, otherwise. */
+bool ember__rd_fixed(ember__rd *r, void *out, size_t n);
+
 /* ---------------------------------------------------------------- hash table of byte keys */
 
 /* Open addressing over xxHash3 of the key; keys and values live in one arena,

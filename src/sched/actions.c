@@ -19,43 +19,9 @@ static int nomem(ember_ctx *ctx, const char *action)
 
 /* ---------------------------------------------------------------- collect, take */
 
-/* ---------------------------------------------------------------- distributed states
- *
- * A distributed job ships each task's state to the ranks that did not run it
- * (sched/job.c): pack writes it as bytes, unpack reads it into a reset state. */
-
-static int pack_bytes(ember_buf *b, const void *p, size_t n)
-{
-    return ember__buf_varint(b, n) || (n && ember_buf_append(b, p, n)) ? EMBER_ENOMEM : 0;
-}
-
-typedef struct unpacker {
-    const unsigned char *p, *end;
-    bool bad;
-} unpacker;
-
-static uint64_t unpack_u(unpacker *u)
-{
-    uint64_t v = 0;
-    const unsigned char *q = u->bad ? NULL : ember__varint_get(u->p, u->end, &v);
-    if (!q)
-        u->bad = true;
-    else
-        u->p = q;
-    return v;
-}
-
-static ember_bytes unpack_bytes(unpacker *u)
-{
-    uint64_t n = unpack_u(u);
-    if (u->bad || n > (uint64_t)(u->end - u->p)) {
-        u->bad = true;
-        return ember_bytes_of(NULL, 0);
-    }
-    ember_bytes b = ember_bytes_of(u->p, (size_t)n);
-    u->p += n;
-    return b;
-}
+/* A distributed job ships each task's state to the ranks that did not run it
+ * (sched/job.c): pack writes it in the wire format (core/wire.c), unpack reads
+ * it into a reset state. */
 
 typedef struct collect_state {
     ember_buf arena;
@@ -130,20 +96,21 @@ static int collect_pack(const void *state, const ember__job *job, ember_buf *out
 {
     (void)job;
     const collect_state *s = state;
-    return ember__buf_varint(out, s->n) || pack_bytes(out, s->arena.ptr, s->arena.len) ||
-                   pack_bytes(out, s->offs.ptr, s->offs.len)
-               ? EMBER_ENOMEM
-               : 0;
+    ember__wr w = ember__wr_to(out);
+    ember__wr_u(&w, s->n);
+    ember__wr_bytes(&w, s->arena.ptr, s->arena.len);
+    ember__wr_bytes(&w, s->offs.ptr, s->offs.len);
+    return w.err;
 }
 
 static int collect_unpack(void *state, const ember__job *job, ember_bytes in)
 {
     (void)job;
     collect_state *s = state;
-    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
-    uint64_t n = unpack_u(&u);
-    ember_bytes a = unpack_bytes(&u), o = unpack_bytes(&u);
-    if (u.bad || o.len != n * sizeof(size_t))
+    ember__rd r = ember__rd_of(in);
+    uint64_t n = ember__rd_u(&r);
+    ember_bytes a = ember__rd_bytes(&r), o = ember__rd_bytes(&r);
+    if (r.err || o.len != n * sizeof(size_t))
         return EMBER_EIO;
     if (ember_buf_set(&s->arena, a.ptr, a.len) || ember_buf_set(&s->offs, o.ptr, o.len))
         return EMBER_ENOMEM;
@@ -301,14 +268,10 @@ int ember_is_empty(ember_rdd *rdd, bool *out)
 
 /* ---------------------------------------------------------------- count */
 
-typedef struct count_state {
-    int64_t n;
-} count_state;
-
 static int count_push(ember_out *self, const ember_rec *rec)
 {
     (void)rec;
-    ((count_state *)self->state)->n++;
+    ++*(int64_t *)self->state;
     self->task->records_out++;
     return 0;
 }
@@ -316,25 +279,27 @@ static int count_push(ember_out *self, const ember_rec *rec)
 static int count_reset(void *state, const ember__job *job)
 {
     (void)job;
-    ((count_state *)state)->n = 0;
+    *(int64_t *)state = 0;
     return 0;
 }
 
 static int count_pack(const void *state, const ember__job *job, ember_buf *out)
 {
     (void)job;
-    return ember__buf_varint(out, (uint64_t)((const count_state *)state)->n);
+    ember__wr w = ember__wr_to(out);
+    ember__wr_i(&w, *(const int64_t *)state);
+    return w.err;
 }
 
 static int count_unpack(void *state, const ember__job *job, ember_bytes in)
 {
     (void)job;
-    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
-    ((count_state *)state)->n = (int64_t)unpack_u(&u);
-    return u.bad ? EMBER_EIO : 0;
+    ember__rd r = ember__rd_of(in);
+    *(int64_t *)state = ember__rd_i(&r);
+    return r.err;
 }
 
-static const ember__sink_ops count_sink = {.state_size = sizeof(count_state),
+const ember__sink_ops ember__count_sink = {.state_size = sizeof(int64_t),
                                            .push = count_push,
                                            .reset = count_reset,
                                            .pack = count_pack,
@@ -346,11 +311,11 @@ static int count_as_run(ember_rdd *rdd, const char *action, int64_t *out)
     if (!out)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", action);
     ember__job *job;
-    if ((rc = ember__job_run(rdd, action, &count_sink, NULL, NULL, 0, &job)))
+    if ((rc = ember__job_run(rdd, action, &ember__count_sink, NULL, NULL, 0, &job)))
         return rc;
     int64_t n = 0;
     for (int i = 0; i < job->ntasks; i++)
-        n += ((count_state *)ember__job_state(job, i))->n;
+        n += *(int64_t *)ember__job_state(job, i);
     *out = n;
     return ember__job_end(job, 0);
 }
@@ -449,19 +414,21 @@ static int reduce_pack(const void *state, const ember__job *job, ember_buf *out)
 {
     (void)job;
     const reduce_state *s = state;
-    return ember__buf_varint(out, s->has) || pack_bytes(out, s->acc.ptr, s->acc.len) ? EMBER_ENOMEM
-                                                                                     : 0;
+    ember__wr w = ember__wr_to(out);
+    ember__wr_u(&w, s->has);
+    ember__wr_bytes(&w, s->acc.ptr, s->acc.len);
+    return w.err;
 }
 
 static int reduce_unpack(void *state, const ember__job *job, ember_bytes in)
 {
     (void)job;
     reduce_state *s = state;
-    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
-    s->has = unpack_u(&u) != 0;
-    ember_bytes a = unpack_bytes(&u);
-    if (u.bad)
-        return EMBER_EIO;
+    ember__rd r = ember__rd_of(in);
+    s->has = ember__rd_u(&r) != 0;
+    ember_bytes a = ember__rd_bytes(&r);
+    if (r.err)
+        return r.err;
     return ember_buf_set(&s->acc, a.ptr, a.len) ? EMBER_ENOMEM : 0;
 }
 
@@ -791,10 +758,11 @@ static int order_pack(const void *state, const ember__job *job, ember_buf *out)
 {
     (void)job;
     const order_state *s = state;
-    int rc = ember__buf_varint(out, s->len);
-    for (size_t j = 0; !rc && j < s->len; j++)
-        rc = pack_bytes(out, s->slots[j].ptr, s->slots[j].len);
-    return rc ? EMBER_ENOMEM : 0;
+    ember__wr w = ember__wr_to(out);
+    ember__wr_u(&w, s->len);
+    for (size_t j = 0; j < s->len; j++)
+        ember__wr_bytes(&w, s->slots[j].ptr, s->slots[j].len);
+    return w.err;
 }
 
 /* The kept values, in slot order (what run_order gathers; the heap is not
@@ -803,14 +771,14 @@ static int order_unpack(void *state, const ember__job *job, ember_bytes in)
 {
     (void)job;
     order_state *s = state;
-    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
-    uint64_t n = unpack_u(&u);
-    if (u.bad || n > s->cap)
+    ember__rd r = ember__rd_of(in);
+    uint64_t n = ember__rd_u(&r);
+    if (r.err || n > s->cap)
         return EMBER_EIO;
     for (size_t j = 0; j < n; j++) {
-        ember_bytes v = unpack_bytes(&u);
-        if (u.bad)
-            return EMBER_EIO;
+        ember_bytes v = ember__rd_bytes(&r);
+        if (r.err)
+            return r.err;
         if (ember_buf_set(&s->slots[j], v.ptr, v.len))
             return EMBER_ENOMEM;
         s->heap[j] = j;
@@ -885,156 +853,6 @@ int ember_top(ember_rdd *rdd, size_t n, ember_cmp_fn *cmp, void *arg, ember_resu
 int ember_take_ordered(ember_rdd *rdd, size_t n, ember_cmp_fn *cmp, void *arg, ember_result **out)
 {
     return run_order(rdd, "take_ordered", n, cmp, arg, 1, out);
-}
-
-/* ---------------------------------------------------------------- count_by_value */
-
-typedef struct cbv_state {
-    ember__htab tab;
-} cbv_state;
-
-/* count_by_value counts values; count_by_key (job arg non-NULL) counts keys. */
-static int cbv_push(ember_out *self, const ember_rec *rec)
-{
-    cbv_state *s = self->state;
-    bool by_key = self->task->job->arg != NULL;
-    if (by_key && !rec->key.ptr)
-        return ember__task_fail(self->task, EMBER_EINVAL,
-                                "count_by_key: a record has no key (an rdd of pairs is needed)");
-    self->task->records_out++;
-    int64_t *v = ember__htab_upsert(&s->tab, by_key ? rec->key : rec->val);
-    if (!v)
-        return ember__task_fail(self->task, EMBER_ENOMEM, "%s: out of memory",
-                                by_key ? "count_by_key" : "count_by_value");
-    (*v)++;
-    return 0;
-}
-
-static int cbv_reset(void *state, const ember__job *job)
-{
-    (void)job;
-    cbv_state *s = state;
-    ember__htab_destroy(&s->tab);
-    ember__htab_init(&s->tab);
-    return 0;
-}
-
-static void cbv_destroy(void *state)
-{
-    ember__htab_destroy(&((cbv_state *)state)->tab);
-}
-
-static int cbv_pack(const void *state, const ember__job *job, ember_buf *out)
-{
-    (void)job;
-    const cbv_state *s = state;
-    size_t pos = 0;
-    ember_bytes k;
-    int64_t v;
-    int rc = ember__buf_varint(out, s->tab.len);
-    while (!rc && ember__htab_next(&s->tab, &pos, &k, &v))
-        rc =
-            pack_bytes(out, k.ptr, k.len) || ember__buf_varint(out, (uint64_t)v) ? EMBER_ENOMEM : 0;
-    return rc;
-}
-
-static int cbv_unpack(void *state, const ember__job *job, ember_bytes in)
-{
-    (void)job;
-    cbv_state *s = state;
-    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
-    uint64_t n = unpack_u(&u);
-    for (uint64_t j = 0; !u.bad && j < n; j++) {
-        ember_bytes k = unpack_bytes(&u);
-        uint64_t v = unpack_u(&u);
-        if (u.bad)
-            break;
-        int64_t *slot = ember__htab_upsert(&s->tab, k);
-        if (!slot)
-            return EMBER_ENOMEM;
-        *slot += (int64_t)v;
-    }
-    return u.bad ? EMBER_EIO : 0;
-}
-
-static const ember__sink_ops cbv_sink = {.state_size = sizeof(cbv_state),
-                                         .push = cbv_push,
-                                         .reset = cbv_reset,
-                                         .destroy = cbv_destroy,
-                                         .pack = cbv_pack,
-                                         .unpack = cbv_unpack};
-
-static int rec_key_cmp(const void *x, const void *y)
-{
-    const ember_rec *a = x, *b = y;
-    return ember_cmp_bytes(a->key, b->key, NULL);
-}
-
-static int count_by_body(ember_rdd *rdd, const char *op, bool by_key, ember_result **out)
-{
-    int rc = 0;
-    if (!out)
-        return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", op);
-    ember__job *job;
-    if ((rc = ember__job_run(rdd, op, &cbv_sink, by_key ? "" : NULL, NULL, 0, &job)))
-        return rc;
-    ember__htab all;
-    ember__htab_init(&all);
-    ember_rec *recs = NULL;
-    int64_t *counts = NULL;
-    for (int i = 0; i < job->ntasks && !rc; i++) {
-        cbv_state *s = ember__job_state(job, i);
-        size_t pos = 0;
-        ember_bytes k;
-        int64_t c;
-        while (!rc && ember__htab_next(&s->tab, &pos, &k, &c)) {
-            int64_t *v = ember__htab_upsert(&all, k);
-            if (!v)
-                rc = EMBER_ENOMEM;
-            else
-                *v += c;
-        }
-    }
-    if (!rc) {
-        recs = ember__malloc((all.len ? all.len : 1) * sizeof *recs);
-        counts = ember__malloc((all.len ? all.len : 1) * sizeof *counts);
-        if (!recs || !counts)
-            rc = EMBER_ENOMEM;
-    }
-    if (!rc) {
-        size_t pos = 0, k = 0;
-        ember_bytes key;
-        while (ember__htab_next(&all, &pos, &key, &counts[k])) {
-            recs[k] = (ember_rec){.key = key, .val = {&counts[k], sizeof *counts}};
-            k++;
-        }
-        qsort(recs, k, sizeof *recs, rec_key_cmp);
-        rc = ember__result_copy(recs, k, out);
-    }
-    if (rc)
-        nomem(rdd->ctx, op);
-    ember__free(recs);
-    ember__free(counts);
-    ember__htab_destroy(&all);
-    return ember__job_end(job, rc);
-}
-
-static int count_by(ember_rdd *rdd, const char *op, bool by_key, ember_result **out)
-{
-    int rc = ember__action_begin(rdd, op);
-    if (rc)
-        return rc;
-    return ember__action_end(rdd->ctx, count_by_body(rdd, op, by_key, out));
-}
-
-int ember_count_by_value(ember_rdd *rdd, ember_result **out)
-{
-    return count_by(rdd, "count_by_value", false, out);
-}
-
-int ember_count_by_key(ember_rdd *rdd, ember_result **out)
-{
-    return count_by(rdd, "count_by_key", true, out);
 }
 
 /* ---------------------------------------------------------------- numbers */
@@ -1150,22 +968,20 @@ static int stats_pack(const void *state, const ember__job *job, ember_buf *out)
 {
     (void)job;
     const num_state *s = state;
-    return pack_bytes(out, &s->st, sizeof s->st) || ember__buf_varint(out, (uint64_t)s->isum)
-               ? EMBER_ENOMEM
-               : 0;
+    ember__wr w = ember__wr_to(out);
+    ember__wr_bytes(&w, &s->st, sizeof s->st);
+    ember__wr_i(&w, s->isum);
+    return w.err;
 }
 
 static int stats_unpack(void *state, const ember__job *job, ember_bytes in)
 {
     (void)job;
     num_state *s = state;
-    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
-    ember_bytes st = unpack_bytes(&u);
-    s->isum = (int64_t)unpack_u(&u);
-    if (u.bad || st.len != sizeof s->st)
-        return EMBER_EIO;
-    memcpy(&s->st, st.ptr, sizeof s->st);
-    return 0;
+    ember__rd r = ember__rd_of(in);
+    ember__rd_fixed(&r, &s->st, sizeof s->st);
+    s->isum = ember__rd_i(&r);
+    return r.err;
 }
 
 static const ember__sink_ops stats_sink = {.state_size = sizeof(num_state),
@@ -1335,19 +1151,18 @@ static int hist_pack(const void *state, const ember__job *job, ember_buf *out)
 {
     const num_state *s = state;
     const num_args *a = job->arg;
-    return pack_bytes(out, s->counts, a->nbuckets * sizeof *s->counts);
+    ember__wr w = ember__wr_to(out);
+    ember__wr_bytes(&w, s->counts, a->nbuckets * sizeof *s->counts);
+    return w.err;
 }
 
 static int hist_unpack(void *state, const ember__job *job, ember_bytes in)
 {
     num_state *s = state;
     const num_args *a = job->arg;
-    unpacker u = {in.ptr, (const unsigned char *)in.ptr + in.len, false};
-    ember_bytes c = unpack_bytes(&u);
-    if (u.bad || c.len != a->nbuckets * sizeof *s->counts)
-        return EMBER_EIO;
-    memcpy(s->counts, c.ptr, c.len);
-    return 0;
+    ember__rd r = ember__rd_of(in);
+    ember__rd_fixed(&r, s->counts, a->nbuckets * sizeof *s->counts);
+    return r.err;
 }
 
 static const ember__sink_ops hist_sink = {.state_size = sizeof(num_state),

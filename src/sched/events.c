@@ -169,21 +169,6 @@ void ember__events_close(ember_ctx *ctx)
 
 /* ---------------------------------------------------------------- the job scope */
 
-static void add_metrics(ember_task_metrics *d, const ember_task_metrics *m)
-{
-    d->run_ns += m->run_ns;
-    d->user_ns += m->user_ns;
-    d->records_in += m->records_in;
-    d->records_out += m->records_out;
-    d->records_bad += m->records_bad;
-    d->shuffle_write_records += m->shuffle_write_records;
-    d->shuffle_write_bytes += m->shuffle_write_bytes;
-    d->shuffle_read_records += m->shuffle_read_records;
-    d->shuffle_read_bytes += m->shuffle_read_bytes;
-    d->spill_count += m->spill_count;
-    d->spill_bytes += m->spill_bytes;
-}
-
 void ember__job_open(ember_ctx *ctx, const char *action)
 {
     if (ctx->action_depth++ > 0)
@@ -224,5 +209,5 @@ void ember__job_stage_done(ember_ctx *ctx, const ember_task_metrics *m, int fail
 {
     ctx->job_stages++;
     ctx->job_failed_tasks += failed_tasks;
-    add_metrics(&ctx->job_metrics, m);
+    ember__metrics_add(&ctx->job_metrics, m);
 }

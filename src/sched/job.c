@@ -15,11 +15,10 @@
 
 #include "sched/sched.h"
 
+/* A task's figures: its successful attempt's counters, the time of all its
+ * attempts, and how many it took. */
 typedef struct task_stats {
-    uint64_t run_ns, user_ns;
-    int64_t records_in, records_out, records_bad;
-    int64_t shuffle_w_records, shuffle_w_bytes, shuffle_r_records, shuffle_r_bytes;
-    int64_t spill_count, spill_bytes;
+    ember_task_metrics m;
     int attempts, failed;
 } task_stats;
 
@@ -72,6 +71,14 @@ static void job_fail(ember__job *job, int i, int attempts, const ember__task *t)
     atomic_store(&job->abort, true);
 }
 
+/* What attempt t did, as Spark's task metrics. */
+static ember_task_metrics task_metrics(const ember__task *s, uint64_t run_ns)
+{
+    ember_task_metrics m = {.run_ns = run_ns, .user_ns = s->user_ns}, *d = &m;
+    EMBER__COUNTERS(EMBER__COUNTER_COPY)
+    return m;
+}
+
 /* A task's events: its start, and its end with what the attempt did. */
 static void task_event(ember__job *job, const ember__task *t, int type, int rc, uint64_t run_ns)
 {
@@ -93,17 +100,7 @@ static void task_event(ember__job *job, const ember__task *t, int type, int rc, 
         ev.code = rc;
         ev.error = rc ? t->fail_msg : "";
         ev.duration_ns = run_ns;
-        ev.metrics = (ember_task_metrics){run_ns,
-                                          t->user_ns,
-                                          t->records_in,
-                                          t->records_out,
-                                          t->records_bad,
-                                          t->shuffle_write_records,
-                                          t->shuffle_write_bytes,
-                                          t->shuffle_read_records,
-                                          t->shuffle_read_bytes,
-                                          t->spill_count,
-                                          t->spill_bytes};
+        ev.metrics = task_metrics(t, run_ns);
         ev.naccums = rc ? 0 : ember__acc_updates(t, acc, 16);
         ev.accums = acc;
     }
@@ -144,9 +141,9 @@ static void run_task(void *arg, int k, int worker)
         uint64_t t0 = ember__now_ns();
         rc = ember__compute(job->rdd, t.partition, &term);
         uint64_t run = ember__now_ns() - t0;
-        ts->run_ns += run;
+        ts->m.run_ns += run;
         ember__cur_task = outer;
-        ts->user_ns += t.user_ns;
+        ts->m.user_ns += t.user_ns;
         ts->attempts++;
         if (rc == EMBER__STOP)
             rc = 0;
@@ -159,15 +156,9 @@ static void run_task(void *arg, int k, int worker)
         if (!rc) /* distributed: merged on every rank after the exchange, in task order */
             rc = b->accs ? ember__acc_pack(&t, &b->accs[i]) : ember__acc_commit(&t);
         if (!rc) {
-            ts->records_in = t.records_in;
-            ts->records_out = t.records_out;
-            ts->records_bad = t.records_bad;
-            ts->shuffle_w_records = t.shuffle_write_records;
-            ts->shuffle_w_bytes = t.shuffle_write_bytes;
-            ts->shuffle_r_records = t.shuffle_read_records;
-            ts->shuffle_r_bytes = t.shuffle_read_bytes;
-            ts->spill_count = t.spill_count;
-            ts->spill_bytes = t.spill_bytes;
+            ember_task_metrics *d = &ts->m;
+            const ember__task *s = &t;
+            EMBER__COUNTERS(EMBER__COUNTER_COPY)
             break;
         }
         if (!t.fail_code)
@@ -191,17 +182,8 @@ int ember__job_end(ember__job *job, int rc)
     uint64_t now = ember__now_ns();
     const ember_stage_stats *st = &job->stage;
     job->stage.gather_ns = now > job->t_run_end ? now - job->t_run_end : 0;
-    ember_task_metrics m = {st->run_ns,
-                            st->user_ns,
-                            st->records_in,
-                            st->records_out,
-                            st->records_bad,
-                            st->shuffle_write_records,
-                            st->shuffle_write_bytes,
-                            st->shuffle_read_records,
-                            st->shuffle_read_bytes,
-                            st->spill_count,
-                            st->spill_bytes};
+    ember_task_metrics m;
+    ember__stage_metrics(&m, st);
     ember__job_stage_done(ctx, &m, st->failed_attempts);
     if (ember__ev_wanted(ctx, EMBER_EV_STAGE_COMPLETED)) {
         ember_event ev = {.type = EMBER_EV_STAGE_COMPLETED,
@@ -241,21 +223,6 @@ int ember__task_owner(const ember_ctx *ctx, int partition)
     return ctx->ranks > 1 ? partition % ctx->ranks : 0;
 }
 
-static int put_bytes(ember_buf *b, const void *p, size_t n)
-{
-    return ember__buf_varint(b, n) || (n && ember_buf_append(b, p, n)) ? EMBER_ENOMEM : 0;
-}
-
-static uint64_t zig(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzig(uint64_t v)
-{
-    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
 /* Run this rank's share of the job, then exchange with the other ranks what
  * every task left: its stats, its accumulator updates, its sink state, and the
  * rank's first failure. Afterwards every rank holds the whole job, as if it had
@@ -282,102 +249,72 @@ static int run_distributed(ember__job *job, batch *b)
         ctx->exec->run(ctx->exec_impl, nmine, run_task, b);
 
     /* this rank's part: its first failure, then each of its tasks */
-    rc = ember__buf_varint(&out, zig(job->err)) ||
-         ember__buf_varint(&out, (uint64_t)job->err_task) ||
-         put_bytes(&out, job->errmsg, job->err ? strlen(job->errmsg) : 0) ||
-         ember__buf_varint(&out, (uint64_t)nmine);
-    for (int k = 0; !rc && k < nmine; k++) {
+    ember__wr w = ember__wr_to(&out);
+    ember__wr_i(&w, job->err);
+    ember__wr_i(&w, job->err_task);
+    ember__wr_bytes(&w, job->errmsg, job->err ? strlen(job->errmsg) : 0);
+    ember__wr_u(&w, (uint64_t)nmine);
+    for (int k = 0; !w.err && k < nmine; k++) {
         int i = mine[k];
-        const task_stats *t = &b->ts[i];
-        uint64_t v[15] = {t->run_ns,
-                          t->user_ns,
-                          zig(t->records_in),
-                          zig(t->records_out),
-                          zig(t->records_bad),
-                          zig(t->shuffle_w_records),
-                          zig(t->shuffle_w_bytes),
-                          zig(t->shuffle_r_records),
-                          zig(t->shuffle_r_bytes),
-                          zig(t->spill_count),
-                          zig(t->spill_bytes),
-                          (uint64_t)t->attempts,
-                          (uint64_t)t->failed,
-                          (uint64_t)i,
-                          0};
-        for (int f = 0; f < 14 && !rc; f++)
-            rc = ember__buf_varint(&out, v[f]);
-        if (!rc)
-            rc = put_bytes(&out, accs[i].ptr, accs[i].len);
+        const ember_task_metrics *s = &b->ts[i].m;
+#define PUT(f, col, width) ember__wr_i(&w, s->f);
+        ember__wr_u(&w, (uint64_t)i);
+        ember__wr_u(&w, s->run_ns);
+        ember__wr_u(&w, s->user_ns);
+        EMBER__COUNTERS(PUT)
+#undef PUT
+        ember__wr_u(&w, (uint64_t)b->ts[i].attempts);
+        ember__wr_u(&w, (uint64_t)b->ts[i].failed);
+        ember__wr_bytes(&w, accs[i].ptr, accs[i].len);
         state.len = 0;
-        if (!rc && job->sink->pack && !job->err)
-            rc = job->sink->pack(ember__job_state(job, i), job, &state);
-        if (!rc)
-            rc = put_bytes(&out, state.ptr, state.len);
+        if (job->sink->pack && !job->err &&
+            (rc = job->sink->pack(ember__job_state(job, i), job, &state)))
+            w.err = rc;
+        ember__wr_bytes(&w, state.ptr, state.len);
     }
+    rc = w.err;
     /* every rank takes part in the exchange, even one that ran out of memory:
      * it sends what it has and fails after */
     int xrc = ctx->exec->allgather(ctx->exec_impl, &out, &all, offs);
     if (!rc)
         rc = xrc;
     for (int r = 0; !rc && r < ctx->ranks; r++) {
-        const unsigned char *p = all.ptr + offs[r], *end = all.ptr + offs[r + 1];
-        uint64_t err, err_task, mlen, cnt;
-        if (!(p = ember__varint_get(p, end, &err)) || !(p = ember__varint_get(p, end, &err_task)) ||
-            !(p = ember__varint_get(p, end, &mlen)) || mlen > (uint64_t)(end - p)) {
-            rc = EMBER_EIO;
-            break;
+        ember__rd in = ember__rd_of(ember_bytes_of(all.ptr + offs[r], offs[r + 1] - offs[r]));
+        int err = (int)ember__rd_i(&in), err_task = (int)ember__rd_i(&in);
+        ember_bytes msg = ember__rd_bytes(&in);
+        if (!in.err && err && (!job->err || err_task < job->err_task)) {
+            job->err = err;
+            job->err_task = err_task;
+            snprintf(job->errmsg, sizeof job->errmsg, "%.*s", (int)msg.len, (const char *)msg.ptr);
         }
-        if (err && (!job->err || (int)err_task < job->err_task)) {
-            job->err = (int)unzig(err);
-            job->err_task = (int)err_task;
-            snprintf(job->errmsg, sizeof job->errmsg, "%.*s", (int)mlen, (const char *)p);
-        }
-        p += mlen;
-        if (!(p = ember__varint_get(p, end, &cnt))) {
-            rc = EMBER_EIO;
-            break;
-        }
-        for (uint64_t k = 0; !rc && k < cnt; k++) {
-            uint64_t v[14], alen, slen;
-            for (int f = 0; f < 14 && p; f++)
-                p = ember__varint_get(p, end, &v[f]);
-            if (!p || v[13] >= (uint64_t)n || !(p = ember__varint_get(p, end, &alen)) ||
-                alen > (uint64_t)(end - p)) {
-                rc = EMBER_EIO;
-                break;
+        uint64_t cnt = ember__rd_u(&in);
+        for (uint64_t k = 0; !in.err && !rc && k < cnt; k++) {
+            uint64_t i = ember__rd_u(&in);
+            task_stats got = {0};
+            ember_task_metrics *s = &got.m;
+#define GET(f, col, width) s->f = ember__rd_i(&in);
+            s->run_ns = ember__rd_u(&in);
+            s->user_ns = ember__rd_u(&in);
+            EMBER__COUNTERS(GET)
+#undef GET
+            got.attempts = (int)ember__rd_u(&in);
+            got.failed = (int)ember__rd_u(&in);
+            ember_bytes acc = ember__rd_bytes(&in), st = ember__rd_bytes(&in);
+            if (in.err || i >= (uint64_t)n)
+                in.err = EMBER_EIO;
+            if (in.err || r == ctx->rank)
+                continue;
+            b->ts[i] = got;
+            if (ember_buf_set(&accs[i], acc.ptr, acc.len))
+                rc = EMBER_ENOMEM;
+            if (!rc && job->sink->unpack && st.len) {
+                void *state_i = ember__job_state(job, (int)i);
+                if (!(rc = job->sink->reset(state_i, job)))
+                    rc = job->sink->unpack(state_i, job, st);
             }
-            int i = (int)v[13];
-            const unsigned char *ap = p;
-            p += alen;
-            if (!(p = ember__varint_get(p, end, &slen)) || slen > (uint64_t)(end - p)) {
-                rc = EMBER_EIO;
-                break;
-            }
-            if (r != ctx->rank) {
-                b->ts[i] = (task_stats){.run_ns = v[0],
-                                        .user_ns = v[1],
-                                        .records_in = unzig(v[2]),
-                                        .records_out = unzig(v[3]),
-                                        .records_bad = unzig(v[4]),
-                                        .shuffle_w_records = unzig(v[5]),
-                                        .shuffle_w_bytes = unzig(v[6]),
-                                        .shuffle_r_records = unzig(v[7]),
-                                        .shuffle_r_bytes = unzig(v[8]),
-                                        .spill_count = unzig(v[9]),
-                                        .spill_bytes = unzig(v[10]),
-                                        .attempts = (int)v[11],
-                                        .failed = (int)v[12]};
-                accs[i].len = 0;
-                if (alen && ember_buf_append(&accs[i], ap, (size_t)alen))
-                    rc = EMBER_ENOMEM;
-                if (!rc && job->sink->unpack && slen) {
-                    void *st = ember__job_state(job, i);
-                    if (!(rc = job->sink->reset(st, job)))
-                        rc = job->sink->unpack(st, job, ember_bytes_of(p, (size_t)slen));
-                }
-            }
-            p += slen;
         }
+        if (!rc && in.err)
+            rc = in.err;
     }
     /* accumulators: every successful task's updates, in task order, on every rank */
     for (int i = 0; !rc && i < n; i++)
@@ -409,21 +346,24 @@ int ember__agree(ember_ctx *ctx, int rc)
     if (ctx->ranks <= 1)
         return rc;
     ember_buf b = {0};
-    if (ctx->rank == 0 && (ember__buf_varint(&b, zig(rc)) ||
-                           put_bytes(&b, ctx->errmsg, rc ? strlen(ctx->errmsg) : 0)))
-        b.len = 0; /* out of memory: the others get rank 0's rc as EMBER_ENOMEM below */
+    if (ctx->rank == 0) {
+        ember__wr w = ember__wr_to(&b);
+        ember__wr_i(&w, rc);
+        ember__wr_bytes(&w, ctx->errmsg, rc ? strlen(ctx->errmsg) : 0);
+        if (w.err)
+            b.len = 0; /* out of memory: the others get rank 0's rc as EMBER_ENOMEM below */
+    }
     int xrc = ctx->exec->bcast(ctx->exec_impl, &b, 0);
-    uint64_t v = 0, len = 0;
-    const unsigned char *p = b.ptr, *end = p ? p + b.len : p;
-    if (xrc || !b.len || !(p = ember__varint_get(p, end, &v)) ||
-        !(p = ember__varint_get(p, end, &len)) || len > (uint64_t)(end - p)) {
+    ember__rd in = ember__rd_of(ember_buf_bytes(&b));
+    int agreed = (int)ember__rd_i(&in);
+    ember_bytes msg = ember__rd_bytes(&in);
+    if (xrc || !b.len || in.err) {
         ember_buf_destroy(&b);
         return ember__err(ctx, xrc ? xrc : EMBER_ENOMEM, "the ranks could not agree: %s",
                           ember_strerror(xrc ? xrc : EMBER_ENOMEM));
     }
-    int agreed = (int)unzig(v);
     if (ctx->rank != 0 && agreed)
-        ember__err(ctx, agreed, "%.*s", (int)len, (const char *)p);
+        ember__err(ctx, agreed, "%.*s", (int)msg.len, (const char *)msg.ptr);
     ember_buf_destroy(&b);
     return agreed;
 }
@@ -522,21 +462,13 @@ int ember__stage_run(ember_rdd *rdd, const char *action, const ember__sink_ops *
     ember_stage_stats *s = &job->stage;
     s->tasks = n;
     s->sched_ns = job->t_run_start - t_start;
+    ember_task_metrics sum = {0};
     for (int i = 0; i < n; i++) {
-        s->run_ns += ts[i].run_ns;
-        s->user_ns += ts[i].user_ns;
-        s->records_in += ts[i].records_in;
-        s->records_out += ts[i].records_out;
-        s->records_bad += ts[i].records_bad;
-        s->shuffle_write_records += ts[i].shuffle_w_records;
-        s->shuffle_write_bytes += ts[i].shuffle_w_bytes;
-        s->shuffle_read_records += ts[i].shuffle_r_records;
-        s->shuffle_read_bytes += ts[i].shuffle_r_bytes;
-        s->spill_count += ts[i].spill_count;
-        s->spill_bytes += ts[i].spill_bytes;
+        ember__metrics_add(&sum, &ts[i].m);
         s->attempts += ts[i].attempts;
         s->failed_attempts += ts[i].failed;
     }
+    ember__stage_set_metrics(s, &sum);
     ember__free(ts);
     if (job->err) {
         if (job->err == EMBER_ECANCELED) /* reported: the context is usable again */
@@ -559,47 +491,6 @@ out_nomem:
 
 /* ---------------------------------------------------------------- lineage preparation */
 
-typedef struct count_state {
-    int64_t n;
-} count_state;
-
-static int count_push(ember_out *self, const ember_rec *rec)
-{
-    (void)rec;
-    ((count_state *)self->state)->n++;
-    self->task->records_out++;
-    return 0;
-}
-
-static int count_reset(void *state, const ember__job *job)
-{
-    (void)job;
-    ((count_state *)state)->n = 0;
-    return 0;
-}
-
-static int count_pack(const void *state, const ember__job *job, ember_buf *out)
-{
-    (void)job;
-    return ember__buf_varint(out, (uint64_t)((const count_state *)state)->n);
-}
-
-static int count_unpack(void *state, const ember__job *job, ember_bytes in)
-{
-    (void)job;
-    uint64_t v;
-    if (!ember__varint_get(in.ptr, (const unsigned char *)in.ptr + in.len, &v))
-        return EMBER_EIO;
-    ((count_state *)state)->n = (int64_t)v;
-    return 0;
-}
-
-static const ember__sink_ops count_sink = {.state_size = sizeof(count_state),
-                                           .push = count_push,
-                                           .reset = count_reset,
-                                           .pack = count_pack,
-                                           .unpack = count_unpack};
-
 /* zip_with_index needs the size of every partition before it: a stage of the
  * first action that needs it (Spark runs a job when the rdd is built; we keep
  * building lazy). */
@@ -610,14 +501,14 @@ int ember__zip_prepare(ember_rdd *n, const char *action)
         return ember__err(n->ctx, EMBER_ENOMEM, "%s: out of memory", action);
     if (n->nparts > 1) {
         ember__job *job;
-        int rc = ember__stage_run(n->parent, "zip_with_index", &count_sink, NULL, NULL, 0,
+        int rc = ember__stage_run(n->parent, "zip_with_index", &ember__count_sink, NULL, NULL, 0,
                                   EMBER_STAGE_RESULT, "zip_with_index (counting)", &job);
         if (rc) {
             ember__free(off);
             return rc;
         }
         for (int i = 0; i < n->nparts; i++)
-            off[i + 1] = off[i] + ((count_state *)ember__job_state(job, i))->n;
+            off[i + 1] = off[i] + *(int64_t *)ember__job_state(job, i);
         ember__job_end(job, 0);
     }
     n->u.offsets = off;

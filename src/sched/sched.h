@@ -6,6 +6,60 @@
 
 typedef struct ember__job ember__job;
 
+/* The task counters, defined once: X(field, column, width). They are fields of
+ * the task, of ember_task_metrics and of ember_stage_stats (same names, same
+ * order), summed into stages and jobs, packed between ranks (sched/job.c) and
+ * printed by the stats (sched/stats.c). The times (run_ns, user_ns) go with
+ * them in the metrics and the stages. */
+#define EMBER__COUNTERS(X)                                                                         \
+    X(records_in, "records_in", 12)                                                                \
+    X(records_out, "records_out", 12)                                                              \
+    X(records_bad, "bad", 8)                                                                       \
+    X(shuffle_write_records, "shuf_w_recs", 12)                                                    \
+    X(shuffle_write_bytes, "shuf_w_bytes", 12)                                                     \
+    X(shuffle_read_records, "shuf_r_recs", 12)                                                     \
+    X(shuffle_read_bytes, "shuf_r_bytes", 12)                                                      \
+    X(spill_count, "spills", 6)                                                                    \
+    X(spill_bytes, "spill_bytes", 12)
+#define EMBER__COUNTER_FIELD(f, col, w) int64_t f;
+#define EMBER__COUNTER_ADD(f, col, w) d->f += s->f;
+#define EMBER__COUNTER_COPY(f, col, w) d->f = s->f;
+
+/* d += s: the metrics of attempts, stages or jobs. */
+static inline void ember__metrics_add(ember_task_metrics *d, const ember_task_metrics *s)
+{
+    d->run_ns += s->run_ns;
+    d->user_ns += s->user_ns;
+    EMBER__COUNTERS(EMBER__COUNTER_ADD)
+}
+
+static inline void ember__stage_add(ember_stage_stats *d, const ember_stage_stats *s)
+{
+    d->tasks += s->tasks;
+    d->attempts += s->attempts;
+    d->failed_attempts += s->failed_attempts;
+    d->sched_ns += s->sched_ns;
+    d->gather_ns += s->gather_ns;
+    d->run_ns += s->run_ns;
+    d->user_ns += s->user_ns;
+    EMBER__COUNTERS(EMBER__COUNTER_ADD)
+}
+
+/* The metrics part of a stage's stats, and back. */
+static inline void ember__stage_metrics(ember_task_metrics *d, const ember_stage_stats *s)
+{
+    d->run_ns = s->run_ns;
+    d->user_ns = s->user_ns;
+    EMBER__COUNTERS(EMBER__COUNTER_COPY)
+}
+
+static inline void ember__stage_set_metrics(ember_stage_stats *d, const ember_task_metrics *s)
+{
+    d->run_ns = s->run_ns;
+    d->user_ns = s->user_ns;
+    EMBER__COUNTERS(EMBER__COUNTER_COPY)
+}
+
 /* An accumulator update made by the running attempt, merged when it succeeds. */
 typedef struct ember__acc_update {
     ember_accumulator *acc;
@@ -31,10 +85,8 @@ typedef struct ember__task {
     _Atomic int halt_own;
     bool timed, in_user;
     uint64_t user_t0, user_ns;
-    int64_t records_in, records_out, records_bad;
-    int64_t shuffle_write_records, shuffle_write_bytes, shuffle_read_records, shuffle_read_bytes;
-    int64_t spill_count, spill_bytes;
-    int fail_code; /* the first failure of this attempt */
+    EMBER__COUNTERS(EMBER__COUNTER_FIELD) /* what the attempt did */
+    int fail_code;                        /* the first failure of this attempt */
     char fail_msg[512];
     ember__acc_update *accs;
     int naccs, cap_accs;
@@ -61,9 +113,10 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink);
 /* The kinds sched defines (sched/pipeline.c), built by sched/lineage.c. */
 #define EMBER__SCHED_TYPES(X)                                                                      \
     X(arena)                                                                                       \
-    X(i64) X(range) X(map) X(flat_map) X(filter) X(map_values) X(flat_map_values) X(key_by)        \
-        X(keys) X(values) X(sample) X(zip_index) X(zip_unique) X(cartesian) X(map_partitions)      \
-            X(glom) X(union) X(coalesce)
+    X(i64)                                                                                         \
+    X(range) X(map) X(flat_map) X(filter) X(map_values) X(flat_map_values) X(key_by) X(keys)       \
+        X(values) X(sample) X(zip_index) X(zip_unique) X(cartesian) X(map_partitions) X(glom)      \
+            X(union) X(coalesce)
 #define EMBER__TYPE_DECL(k) extern const ember__node_type ember__##k##_type;
 EMBER__SCHED_TYPES(EMBER__TYPE_DECL)
 #undef EMBER__TYPE_DECL
@@ -189,6 +242,9 @@ int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *si
 int ember__stage_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink,
                      const void *arg, const int *parts, int nparts, int kind, const char *what,
                      ember__job **out);
+
+/* The count of records: a task's state is an int64_t (sched/actions.c). */
+extern const ember__sink_ops ember__count_sink;
 
 /* ---------------------------------------------------------------- events (sched/events.c) */
 

@@ -269,48 +269,44 @@ void ember__acc_discard(ember__task *t)
 
 int ember__acc_pack(ember__task *t, ember_buf *out)
 {
+    /* each update: the accumulator's id, whether it was set, its bytes */
+    ember__wr w = ember__wr_to(out);
     for (int i = 0; i < t->naccs; i++) {
         ember__acc_update *u = &t->accs[i];
-        unsigned char head[32], *p = head;
-        p = ember__varint_put(p, (uint64_t)u->acc->id);
-        size_t n = u->acc->kind == ACC_CUSTOM ? (u->set ? u->bytes.len : 0) : 8;
-        p = ember__varint_put(p, u->acc->kind == ACC_CUSTOM && !u->set ? 0 : n + 1);
-        if (ember_buf_append(out, head, (size_t)(p - head)))
-            return EMBER_ENOMEM;
-        int rc = 0;
+        ember__wr_u(&w, (uint64_t)u->acc->id);
+        ember__wr_u(&w, u->acc->kind != ACC_CUSTOM || u->set);
         if (u->acc->kind == ACC_I64)
-            rc = ember_buf_append(out, &u->i64, 8);
+            ember__wr_bytes(&w, &u->i64, 8);
         else if (u->acc->kind == ACC_F64)
-            rc = ember_buf_append(out, &u->f64, 8);
-        else if (u->set)
-            rc = ember_buf_append(out, u->bytes.ptr, u->bytes.len);
-        if (rc)
-            return EMBER_ENOMEM;
+            ember__wr_bytes(&w, &u->f64, 8);
+        else
+            ember__wr_bytes(&w, u->bytes.ptr, u->set ? u->bytes.len : 0);
     }
+    if (w.err)
+        return w.err;
     t->naccs = 0;
     return 0;
 }
 
 int ember__acc_apply(ember_ctx *ctx, ember_bytes packed)
 {
-    const unsigned char *p = packed.ptr, *end = p ? p + packed.len : p;
+    ember__rd r = ember__rd_of(packed);
     int rc = 0;
     pthread_mutex_lock(&ctx->acc_mu);
-    while (!rc && p < end) {
-        uint64_t id, n;
-        if (!(p = ember__varint_get(p, end, &id)) || !(p = ember__varint_get(p, end, &n)) ||
-            (n && n - 1 > (uint64_t)(end - p))) {
-            rc = EMBER_EIO;
+    while (!rc && ember__rd_more(&r)) {
+        uint64_t id = ember__rd_u(&r), set = ember__rd_u(&r);
+        ember_bytes b = ember__rd_bytes(&r);
+        if (r.err) {
+            rc = r.err;
             break;
         }
         ember_accumulator *acc = ctx->accs;
         while (acc && acc->id != (int64_t)id)
             acc = acc->next;
-        size_t len = n ? (size_t)n - 1 : 0;
-        if (!acc || !n) {
-            p += len;
+        if (!acc || !set)
             continue;
-        }
+        const unsigned char *p = b.ptr;
+        size_t len = b.len;
         if (acc->kind == ACC_I64 && len == 8) {
             int64_t v;
             memcpy(&v, p, 8);
@@ -328,7 +324,6 @@ int ember__acc_apply(ember_ctx *ctx, ember_bytes packed)
                 acc->tmp = swap;
             }
         }
-        p += len;
     }
     pthread_mutex_unlock(&ctx->acc_mu);
     return rc;

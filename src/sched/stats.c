@@ -29,26 +29,6 @@ typedef struct stats_state {
     int nopen, capopen;
 } stats_state;
 
-static void add_stage(ember_stage_stats *dst, const ember_stage_stats *s)
-{
-    dst->tasks += s->tasks;
-    dst->attempts += s->attempts;
-    dst->failed_attempts += s->failed_attempts;
-    dst->sched_ns += s->sched_ns;
-    dst->run_ns += s->run_ns;
-    dst->user_ns += s->user_ns;
-    dst->gather_ns += s->gather_ns;
-    dst->records_in += s->records_in;
-    dst->records_out += s->records_out;
-    dst->records_bad += s->records_bad;
-    dst->shuffle_write_records += s->shuffle_write_records;
-    dst->shuffle_write_bytes += s->shuffle_write_bytes;
-    dst->shuffle_read_records += s->shuffle_read_records;
-    dst->shuffle_read_bytes += s->shuffle_read_bytes;
-    dst->spill_count += s->spill_count;
-    dst->spill_bytes += s->spill_bytes;
-}
-
 static void on_event(const ember_event *ev, void *arg)
 {
     ember_ctx *ctx = arg;
@@ -64,33 +44,22 @@ static void on_event(const ember_event *ev, void *arg)
             st->open = g;
             st->capopen = cap;
         }
-        const ember_task_metrics *m = &ev->metrics;
-        st->open[st->nopen++] =
-            (ember_stage_stats){.stage_id = (int)ev->stage_id,
-                                .tasks = ev->num_tasks,
-                                .attempts = ev->attempt,
-                                .failed_attempts = ev->tasks_failed,
-                                .sched_ns = ev->sched_ns,
-                                .run_ns = m->run_ns,
-                                .user_ns = m->user_ns,
-                                .gather_ns = ev->gather_ns,
-                                .records_in = m->records_in,
-                                .records_out = m->records_out,
-                                .records_bad = m->records_bad,
-                                .shuffle_write_records = m->shuffle_write_records,
-                                .shuffle_write_bytes = m->shuffle_write_bytes,
-                                .shuffle_read_records = m->shuffle_read_records,
-                                .shuffle_read_bytes = m->shuffle_read_bytes,
-                                .spill_count = m->spill_count,
-                                .spill_bytes = m->spill_bytes};
+        ember_stage_stats *g = &st->open[st->nopen++];
+        *g = (ember_stage_stats){.stage_id = (int)ev->stage_id,
+                                 .tasks = ev->num_tasks,
+                                 .attempts = ev->attempt,
+                                 .failed_attempts = ev->tasks_failed,
+                                 .sched_ns = ev->sched_ns,
+                                 .gather_ns = ev->gather_ns};
+        ember__stage_set_metrics(g, &ev->metrics);
         return;
     }
     if (ev->type != EMBER_EV_JOB_END)
         return;
     ember_stage_stats total = {0};
     for (int i = 0; i < st->nopen; i++)
-        add_stage(&total, &st->open[i]);
-    add_stage(&ctx->totals, &total);
+        ember__stage_add(&total, &st->open[i]);
+    ember__stage_add(&ctx->totals, &total);
     ctx->totals_wall_ns += ev->duration_ns;
     ctx->jobs_run++;
     if (!ctx->jobs && !(ctx->jobs = ember__calloc(EMBER__JOBS_KEPT, sizeof *ctx->jobs))) {
@@ -170,6 +139,23 @@ static double us(uint64_t ns)
     return (double)ns / 1e3;
 }
 
+/* One row: its times, then the counters (EMBER__COUNTERS: their columns and
+ * widths); wall_us blank for a stage. */
+static void print_row(FILE *fp, const char *first, const char *action, const ember_stage_stats *s,
+                      const uint64_t *wall_ns, const char *tail)
+{
+    char wall[32] = "";
+    if (wall_ns)
+        snprintf(wall, sizeof wall, "%.1f", us(*wall_ns));
+    fprintf(fp, "%6s %-18s %6d %8d %11s %11.1f %11.1f %11.1f %11.1f", first, action, s->tasks,
+            s->failed_attempts, wall, us(s->sched_ns), us(s->run_ns), us(s->user_ns),
+            us(s->gather_ns));
+#define COLUMN(f, col, width) fprintf(fp, " %*lld", width, (long long)s->f);
+    EMBER__COUNTERS(COLUMN)
+#undef COLUMN
+    fprintf(fp, "%s\n", tail);
+}
+
 void ember_stats_print(const ember_ctx *ctx, FILE *fp)
 {
     if (!ember__handle_ok(ctx, EMBER__H_CTX) || !fp)
@@ -177,12 +163,12 @@ void ember_stats_print(const ember_ctx *ctx, FILE *fp)
     fprintf(fp, "ember stats: %s on %s, %lld jobs%s\n", ctx->app_name, ctx->master,
             (long long)ctx->jobs_run,
             ctx->stats_on ? "" : " (user-function time not measured: EMBER_STATS=1 times it)");
-    fprintf(
-        fp,
-        "%6s %-18s %6s %8s %11s %11s %11s %11s %11s %12s %12s %8s %12s %12s %12s %12s %6s %12s\n",
-        "job", "action", "tasks", "retries", "wall_us", "sched_us", "run_us", "user_us",
-        "gather_us", "records_in", "records_out", "bad", "shuf_w_recs", "shuf_w_bytes",
-        "shuf_r_recs", "shuf_r_bytes", "spills", "spill_bytes");
+    fprintf(fp, "%6s %-18s %6s %8s %11s %11s %11s %11s %11s", "job", "action", "tasks", "retries",
+            "wall_us", "sched_us", "run_us", "user_us", "gather_us");
+#define HEADER(f, col, width) fprintf(fp, " %*s", width, col);
+    EMBER__COUNTERS(HEADER)
+#undef HEADER
+    fprintf(fp, "\n");
     int64_t first = ctx->jobs_run > EMBER__JOBS_KEPT ? ctx->jobs_run - EMBER__JOBS_KEPT : 0;
     int64_t shown = 0;
     for (int64_t id = first; ctx->jobs && id < ctx->jobs_run; id++) {
@@ -194,38 +180,12 @@ void ember_stats_print(const ember_ctx *ctx, FILE *fp)
             continue;
         }
         const ember__job_rec *r = &ctx->jobs[id % EMBER__JOBS_KEPT];
-        const ember_stage_stats *s = &r->total;
-        fprintf(fp,
-                "%6lld %-18s %6d %8d %11.1f %11.1f %11.1f %11.1f %11.1f %12lld %12lld %8lld %12lld "
-                "%12lld %12lld %12lld %6lld %12lld%s\n",
-                (long long)r->job_id, r->action, s->tasks, s->failed_attempts, us(r->wall_ns),
-                us(s->sched_ns), us(s->run_ns), us(s->user_ns), us(s->gather_ns),
-                (long long)s->records_in, (long long)s->records_out, (long long)s->records_bad,
-                (long long)s->shuffle_write_records, (long long)s->shuffle_write_bytes,
-                (long long)s->shuffle_read_records, (long long)s->shuffle_read_bytes,
-                (long long)s->spill_count, (long long)s->spill_bytes, r->failed ? "  FAILED" : "");
-        for (int k = 0; r->nstages > 1 && k < r->nstages; k++) { /* its stages */
-            const ember_stage_stats *g = &r->stages[k];
-            fprintf(fp,
-                    "%6s %-18s %6d %8d %11s %11.1f %11.1f %11.1f %11.1f %12lld %12lld %8lld %12lld "
-                    "%12lld %12lld %12lld %6lld %12lld\n",
-                    "", k == 0 ? "  stages:" : "", g->tasks, g->failed_attempts, "",
-                    us(g->sched_ns), us(g->run_ns), us(g->user_ns), us(g->gather_ns),
-                    (long long)g->records_in, (long long)g->records_out, (long long)g->records_bad,
-                    (long long)g->shuffle_write_records, (long long)g->shuffle_write_bytes,
-                    (long long)g->shuffle_read_records, (long long)g->shuffle_read_bytes,
-                    (long long)g->spill_count, (long long)g->spill_bytes);
-        }
+        char num[24];
+        snprintf(num, sizeof num, "%lld", (long long)r->job_id);
+        print_row(fp, num, r->action, &r->total, &r->wall_ns, r->failed ? "  FAILED" : "");
+        for (int k = 0; r->nstages > 1 && k < r->nstages; k++) /* its stages */
+            print_row(fp, "", k == 0 ? "  stages:" : "", &r->stages[k], NULL, "");
     }
-    const ember_stage_stats *t = &ctx->totals;
-    fprintf(
-        fp,
-        "%6s %-18s %6d %8d %11.1f %11.1f %11.1f %11.1f %11.1f %12lld %12lld %8lld %12lld %12lld "
-        "%12lld %12lld %6lld %12lld\n",
-        "all", "", t->tasks, t->failed_attempts, us(ctx->totals_wall_ns), us(t->sched_ns),
-        us(t->run_ns), us(t->user_ns), us(t->gather_ns), (long long)t->records_in,
-        (long long)t->records_out, (long long)t->records_bad, (long long)t->shuffle_write_records,
-        (long long)t->shuffle_write_bytes, (long long)t->shuffle_read_records,
-        (long long)t->shuffle_read_bytes, (long long)t->spill_count, (long long)t->spill_bytes);
+    print_row(fp, "all", "", &ctx->totals, &ctx->totals_wall_ns, "");
     ember__acc_print(ctx, fp);
 }

@@ -7,12 +7,6 @@
 /* The reducer of a key among nparts: xxHash3 with a fixed seed. */
 int ember__partition_of(ember_bytes key, int nparts);
 
-/* A hash-shuffle node over parent into parts partitions (its map side runs at
- * the first action that needs it); with fn, values are combined by key on both
- * sides (reduce_by_key). */
-ember_rdd *ember__shuffle_new(ember_rdd *parent, const char *op, int parts, ember_reduce_fn *fn,
-                              void *arg);
-
 /* A byte-key to byte-value table that combines values with a reducer. */
 typedef struct ember__kv {
     struct slot *slots;
@@ -79,6 +73,8 @@ typedef struct ember__order {
 int ember__order_cmp(const ember__order *o, ember_bytes a, ember_bytes b);
 /* Sort records of one buffer by key, ties in buffer order. */
 void ember__sort_recs(ember_rec *recs, size_t n, const ember__order *o);
+/* Sort records by key (glibc's qsort_r keeps ties in place when it can). */
+void ember__sort_by_key(ember_rec *recs, size_t n, const ember__order *o);
 
 /* A reader of one segment [off, end) of a spill file. */
 typedef struct ember__run_reader {

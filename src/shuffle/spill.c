@@ -219,6 +219,17 @@ void ember__sort_recs(ember_rec *recs, size_t n, const ember__order *o)
         qsort_r(recs, n, sizeof *recs, cmp_recs, (void *)o);
 }
 
+static int cmp_keys(const void *x, const void *y, void *arg)
+{
+    return ember__order_cmp(arg, ((const ember_rec *)x)->key, ((const ember_rec *)y)->key);
+}
+
+void ember__sort_by_key(ember_rec *recs, size_t n, const ember__order *o)
+{
+    if (n > 1)
+        qsort_r(recs, n, sizeof *recs, cmp_keys, (void *)o);
+}
+
 /* ---------------------------------------------------------------- reading */
 
 int ember__reader_open(ember__run_reader *r, int fd, uint64_t off, uint64_t end)
