@@ -273,8 +273,9 @@ typedef struct ember__node_type {
 } ember__node_type;
 
 enum {
-    EMBER__NT_WIDE = 1,             /* reads a shuffle: a stage starts at its output */
-    EMBER__NT_KEEPS_PARTITIONER = 2 /* keys stay in their partitions (map_values, filter) */
+    EMBER__NT_WIDE = 1,              /* reads a shuffle: a stage starts at its output */
+    EMBER__NT_KEEPS_PARTITIONER = 2, /* keys stay in their partitions (map_values, filter) */
+    EMBER__NT_READER = 4             /* a file reader: u.state starts with io's ember__input */
 };
 
 /* The node that carries an error to its action (core/rdd.c). */

@@ -3,9 +3,11 @@
  * The file is read in 256 KiB pieces and decompressed into a 256 KiB buffer
  * handed to the caller chunk by chunk: never whole in memory. Concatenated gzip
  * members and zstd frames are read through. A stream that ends early or holds
- * bad data fails the task with the file and the compressed offset named.
+ * bad data gives a code and a message naming the file and the compressed offset:
+ * the caller reports it (a task's failure, or an rdd's error on the driver).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
@@ -15,16 +17,28 @@
 
 #define CHUNK (256u * 1024u)
 
+/* A failure: code, with why set. */
+static int failed(char *why, size_t cap, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int failed(char *why, size_t cap, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
 typedef struct bufs {
     unsigned char *in, *out;
 } bufs;
 
-static int gzip_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, const char *op,
-                       ember__chunk_fn *fn, void *arg)
+static int gzip_stream(const ember__file *f, FILE *fp, bufs *b, ember__chunk_fn *fn, void *arg,
+                       char *why, size_t cap)
 {
     z_stream z = {.zalloc = ember__zalloc, .zfree = ember__zfree};
     if (inflateInit2(&z, 15 + 32) != Z_OK) /* gzip or zlib header, detected */
-        return ember__task_fail(t, EMBER_ENOMEM, "%s: %s: cannot start gzip", op, f->path);
+        return failed(why, cap, EMBER_ENOMEM, "%s: cannot start gzip", f->path);
     int rc = 0, zr = Z_OK;
     uint64_t offset = 0;
     bool ended = false; /* the last member ended cleanly */
@@ -33,13 +47,13 @@ static int gzip_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, 
             size_t got = fread(b->in, 1, CHUNK, fp);
             if (got == 0) {
                 if (ferror(fp))
-                    rc = ember__task_fail(t, EMBER_EIO, "%s: %s: read error at byte %llu", op,
-                                          f->path, (unsigned long long)offset);
+                    rc = failed(why, cap, EMBER_EIO, "%s: read error at byte %llu", f->path,
+                                (unsigned long long)offset);
                 else if (!ended)
-                    rc = ember__task_fail(t, EMBER_EIO,
-                                          "%s: %s: truncated gzip stream (ends at compressed "
-                                          "byte %llu)",
-                                          op, f->path, (unsigned long long)offset);
+                    rc = failed(why, cap, EMBER_EIO,
+                                "%s: truncated gzip stream (ends at compressed "
+                                "byte %llu)",
+                                f->path, (unsigned long long)offset);
                 break;
             }
             z.next_in = b->in;
@@ -55,9 +69,8 @@ static int gzip_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, 
         zr = inflate(&z, Z_NO_FLUSH);
         offset += before - z.avail_in;
         if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
-            rc = ember__task_fail(
-                t, EMBER_EIO, "%s: %s: corrupt gzip data near compressed byte %llu: %s", op,
-                f->path, (unsigned long long)offset, z.msg ? z.msg : "invalid data");
+            rc = failed(why, cap, EMBER_EIO, "%s: corrupt gzip data near compressed byte %llu: %s",
+                        f->path, (unsigned long long)offset, z.msg ? z.msg : "invalid data");
             break;
         }
         if (zr == Z_STREAM_END)
@@ -70,12 +83,12 @@ static int gzip_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, 
     return rc;
 }
 
-static int zstd_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, const char *op,
-                       ember__chunk_fn *fn, void *arg)
+static int zstd_stream(const ember__file *f, FILE *fp, bufs *b, ember__chunk_fn *fn, void *arg,
+                       char *why, size_t cap)
 {
     ZSTD_DCtx *d = ZSTD_createDCtx_advanced(ember__zstd_mem);
     if (!d)
-        return ember__task_fail(t, EMBER_ENOMEM, "%s: %s: cannot start zstd", op, f->path);
+        return failed(why, cap, EMBER_ENOMEM, "%s: cannot start zstd", f->path);
     int rc = 0;
     size_t last = 0; /* 0: at a frame boundary */
     uint64_t offset = 0;
@@ -85,13 +98,13 @@ static int zstd_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, 
             size_t got = fread(b->in, 1, CHUNK, fp);
             if (got == 0) {
                 if (ferror(fp))
-                    rc = ember__task_fail(t, EMBER_EIO, "%s: %s: read error at byte %llu", op,
-                                          f->path, (unsigned long long)offset);
+                    rc = failed(why, cap, EMBER_EIO, "%s: read error at byte %llu", f->path,
+                                (unsigned long long)offset);
                 else if (last != 0)
-                    rc = ember__task_fail(t, EMBER_EIO,
-                                          "%s: %s: truncated zstd stream (ends at compressed "
-                                          "byte %llu)",
-                                          op, f->path, (unsigned long long)offset);
+                    rc = failed(why, cap, EMBER_EIO,
+                                "%s: truncated zstd stream (ends at compressed "
+                                "byte %llu)",
+                                f->path, (unsigned long long)offset);
                 break;
             }
             in = (ZSTD_inBuffer){b->in, got, 0};
@@ -101,9 +114,8 @@ static int zstd_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, 
         last = ZSTD_decompressStream(d, &out, &in);
         offset += in.pos - before;
         if (ZSTD_isError(last)) {
-            rc = ember__task_fail(t, EMBER_EIO,
-                                  "%s: %s: corrupt zstd data near compressed byte %llu: %s", op,
-                                  f->path, (unsigned long long)offset, ZSTD_getErrorName(last));
+            rc = failed(why, cap, EMBER_EIO, "%s: corrupt zstd data near compressed byte %llu: %s",
+                        f->path, (unsigned long long)offset, ZSTD_getErrorName(last));
             break;
         }
         if (out.pos && (rc = fn(b->out, out.pos, arg)))
@@ -113,20 +125,20 @@ static int zstd_stream(const ember__file *f, FILE *fp, bufs *b, ember__task *t, 
     return rc;
 }
 
-int ember__codec_stream(const ember__file *f, ember__task *t, const char *op, ember__chunk_fn *fn,
-                        void *arg)
+int ember__codec_stream(const ember__file *f, ember__chunk_fn *fn, void *arg, char *why, size_t cap)
 {
+    why[0] = 0;
     FILE *fp = fopen(f->path, "rb");
     if (!fp)
-        return ember__task_fail(t, -errno, "%s: cannot open %s: %s", op, f->path, strerror(errno));
+        return failed(why, cap, -errno, "cannot open %s: %s", f->path, strerror(errno));
     bufs b = {ember__malloc(CHUNK), ember__malloc(CHUNK)};
     int rc;
     if (!b.in || !b.out)
-        rc = ember__task_fail(t, EMBER_ENOMEM, "%s: %s: out of memory", op, f->path);
+        rc = failed(why, cap, EMBER_ENOMEM, "%s: out of memory", f->path);
     else if (f->codec == EMBER__CODEC_GZIP)
-        rc = gzip_stream(f, fp, &b, t, op, fn, arg);
+        rc = gzip_stream(f, fp, &b, fn, arg, why, cap);
     else
-        rc = zstd_stream(f, fp, &b, t, op, fn, arg);
+        rc = zstd_stream(f, fp, &b, fn, arg, why, cap);
     ember__free(b.in);
     ember__free(b.out);
     fclose(fp);

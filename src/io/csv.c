@@ -32,28 +32,20 @@
  */
 #include <csv.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
-#include "core/zmem.h"
 
 #include "io/io.h"
 
 typedef struct csv_src {
-    ember__files files;
-    int on_bad;
-    char *bad_dir;
+    ember__input in; /* first: the input path's (io/input.c) */
     bool header;
     unsigned char delim, quote;
     unsigned char escape; /* 0: RFC 4180 (a doubled quote); else escape + quote is a quote */
     ember_buf head;       /* the first file's header row, encoded as a record value */
     size_t ncols;         /* fields per row: the header's; 0: the first row's decides */
-    ember__split *splits;
-    int nsplits;
-    ember_accumulator *bad, *unsplit;
+    ember_accumulator *unsplit;
     /* the plans of files cut into several splits: made once, by the first of
      * their tasks, under plan_mu */
     pthread_mutex_t plan_mu;
@@ -69,17 +61,13 @@ typedef struct file_plan {
     uint64_t size;  /* the file's size when planned */
 } file_plan;
 
-static void csv_src_free(void *p)
+static void csv_src_free(csv_src *s)
 {
-    csv_src *s = p;
     if (!s)
         return;
-    ember__files_destroy(&s->files);
-    ember__accumulator_free(s->bad);
+    ember__input_close(&s->in);
     ember__accumulator_free(s->unsplit);
     ember_buf_destroy(&s->head);
-    ember__free(s->bad_dir);
-    ember__free(s->splits);
     ember__free(s->plans);
     ember__free(s->starts);
     pthread_mutex_destroy(&s->plan_mu);
@@ -189,8 +177,8 @@ typedef struct row_state {
     uint64_t next_line;
     bool is_header; /* the next row is the file's header */
     size_t want;    /* fields per row; 0: set by the first row */
-    int64_t count, bad;
-    ember_buf diverted;
+    int64_t count;
+    ember__bad bad;
     const unsigned char *map;       /* plain files: the mapping, to number lines lazily */
     const unsigned char *row_start; /* the row being read, in the mapping */
     const unsigned char *counted;   /* lines are counted up to here (NULL: not yet) */
@@ -246,26 +234,10 @@ static uint64_t row_line(row_state *r)
 
 static int bad_row(row_state *r, const char *why)
 {
-    const csv_src *s = r->s;
-    ember__task *t = r->sink->task;
     row_line(r);
-    if (s->on_bad == EMBER_BAD_FAIL)
-        return ember__task_fail(t, EMBER_EINVAL, "read_csv: %s:%llu: %s", r->path,
-                                (unsigned long long)r->line, why);
-    r->bad++;
-    if (s->on_bad == EMBER_BAD_DIVERT) {
-        char head[64];
-        int hn = snprintf(head, sizeof head, ":%llu\t", (unsigned long long)r->line);
-        const unsigned char *rp = r->rawp ? r->rawp : r->raw.ptr;
-        size_t raw = r->rawp ? r->rawn : r->raw.len;
-        while (raw && (rp[raw - 1] == '\n' || rp[raw - 1] == '\r'))
-            raw--;
-        if (ember_buf_append(&r->diverted, r->path, strlen(r->path)) ||
-            ember_buf_append(&r->diverted, head, (size_t)hn) ||
-            ember_buf_append(&r->diverted, rp, raw) || ember_buf_append(&r->diverted, "\n", 1))
-            return ember__task_fail(t, EMBER_ENOMEM, "read_csv: out of memory diverting");
-    }
-    return 0;
+    const unsigned char *rp = r->rawp ? r->rawp : r->raw.ptr;
+    size_t raw = r->rawp ? r->rawn : r->raw.len;
+    return ember__bad_record(&r->bad, r->sink->task, r->path, r->line, rp, raw, why);
 }
 
 static void on_row(int term, void *arg)
@@ -684,8 +656,8 @@ static void plan_file(csv_src *s, uint32_t file, const unsigned char *base, size
     pl->whole = s->escape || !quotes_regular(s, base, end);
     size_t quotes = 0;
     uint64_t at = 0;
-    for (int k = 0; k < s->nsplits; k++) {
-        const ember__split *sp = &s->splits[k];
+    for (int k = 0; k < s->in.nsplits; k++) {
+        const ember__split *sp = &s->in.splits[k];
         if (sp->file != file)
             continue;
         if (sp->start == 0) {
@@ -742,33 +714,18 @@ static int feed_row(struct csv_parser *p, row_state *r, const unsigned char **po
 static int feed_plain_csv(csv_src *s, int split, struct csv_parser *p, row_state *r,
                           bool *read_whole)
 {
-    const ember__split *sp = &s->splits[split];
-    const ember__file *f = &s->files.v[sp->file];
-    ember__task *t = r->sink->task;
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ember__task_fail(t, -errno, "read_csv: cannot open %s: %s", f->path,
-                                strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return ember__task_fail(t, -e, "read_csv: cannot stat %s: %s", f->path, strerror(e));
-    }
-    if (st.st_size == 0) {
-        close(fd);
-        return 0;
-    }
-    size_t size = (size_t)st.st_size;
-    const unsigned char *base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (base == MAP_FAILED)
-        return ember__task_fail(t, -e, "read_csv: cannot map %s: %s", f->path, strerror(e));
+    const ember__split *sp = &s->in.splits[split];
+    const ember__file *f = &s->in.files.v[sp->file];
+    ember__mapped m;
+    int mrc = ember__map_file("read_csv", f->path, r->sink->task, &m);
+    if (mrc || !m.size)
+        return mrc;
+    const unsigned char *base = m.base;
+    size_t size = m.size;
     /* this split's rows: from its start to the next split's (the file's end for
      * the last), both moved to row starts by the file's plan */
     bool alone =
-        sp->start == 0 && (split + 1 == s->nsplits || s->splits[split + 1].file != sp->file);
+        sp->start == 0 && (split + 1 == s->in.nsplits || s->in.splits[split + 1].file != sp->file);
     uint64_t a = 0, b = size;
     file_plan *pl = NULL;
     if (!alone) {
@@ -778,7 +735,7 @@ static int feed_plain_csv(csv_src *s, int split, struct csv_parser *p, row_state
             plan_file(s, sp->file, base, size);
         pthread_mutex_unlock(&s->plan_mu);
         size = pl->size < size ? (size_t)pl->size : size; /* the file as planned */
-        bool last = split + 1 == s->nsplits || s->splits[split + 1].file != sp->file;
+        bool last = split + 1 == s->in.nsplits || s->in.splits[split + 1].file != sp->file;
         a = s->starts[split];
         b = last || pl->whole ? size : s->starts[split + 1];
         if (pl->whole && sp->start == 0) {
@@ -829,7 +786,7 @@ static int feed_plain_csv(csv_src *s, int split, struct csv_parser *p, row_state
     if (!rc && stop == end)
         rc = finish_parse(p, r);
     r->map = NULL;
-    munmap((void *)(uintptr_t)base, (size_t)st.st_size);
+    ember__unmap_file(&m);
     return rc;
 }
 
@@ -880,13 +837,14 @@ static int on_csv_chunk(const unsigned char *data, size_t len, void *arg)
 static int csv_feed(ember_rdd *n, int part, ember_out *sink)
 {
     const csv_src *s = n->u.state;
-    const ember__split *sp = &s->splits[part];
-    const ember__file *f = &s->files.v[sp->file];
+    const ember__split *sp = &s->in.splits[part];
+    const ember__file *f = &s->in.files.v[sp->file];
     ember__task *t = sink->task;
     struct csv_parser p;
     if (parser_init(&p, s))
         return ember__task_fail(t, EMBER_ENOMEM, "read_csv: out of memory");
-    row_state r = {.s = s, .path = f->path, .sink = sink, .want = s->ncols, .next_line = 1};
+    row_state r = {
+        .s = s, .path = f->path, .sink = sink, .want = s->ncols, .next_line = 1, .bad.in = &s->in};
     int rc;
     bool read_whole = false;
     if (f->codec == EMBER__CODEC_NONE) {
@@ -894,7 +852,7 @@ static int csv_feed(ember_rdd *n, int part, ember_out *sink)
     } else {
         r.is_header = s->header;
         csv_chunk c = {&p, &r, {0}};
-        rc = ember__codec_stream(f, t, "read_csv", on_csv_chunk, &c);
+        rc = ember__input_stream(&s->in, f, t, on_csv_chunk, &c);
         if (!rc && c.carry.len)
             rc = stream_line(&c, c.carry.ptr, c.carry.ptr + c.carry.len);
         if (!rc)
@@ -904,22 +862,10 @@ static int csv_feed(ember_rdd *n, int part, ember_out *sink)
     csv_free(&p);
     if (read_whole && !rc && ember_accumulator_add_i64(s->unsplit, 1) && !t->fail_code)
         ember__task_fail(t, EMBER_ENOMEM, "read_csv: out of memory");
-    t->records_in += r.count + r.bad;
-    if (r.bad && (!rc || rc == EMBER__STOP)) {
-        t->records_bad += r.bad;
-        int brc = ember_accumulator_add_i64(s->bad, r.bad);
-        if (!brc && s->on_bad == EMBER_BAD_DIVERT)
-            brc = ember__write_diverted("read_csv", s->bad_dir, part, &r.diverted, t);
-        if (brc && !t->fail_code)
-            ember__task_fail(t, brc, "read_csv: counting bad records failed");
-    }
     ember_buf_destroy(&r.row);
     ember_buf_destroy(&r.raw);
-    ember_buf_destroy(&r.diverted);
     ember_buf_destroy(&r.esc);
-    if (t->fail_code)
-        return t->fail_code;
-    return rc;
+    return ember__input_end(&r.bad, t, part, r.count, rc);
 }
 
 /* ---------------------------------------------------------------- building */
@@ -950,63 +896,65 @@ static void head_row(int term, void *arg)
     ((head_state *)arg)->done = true;
 }
 
-/* Read up to cap bytes of the file's (decompressed) start; returns how many. */
-static long read_start(const ember__file *f, unsigned char *buf, size_t cap)
+/* The file's (decompressed) start, up to a cap. */
+typedef struct start_buf {
+    unsigned char *p;
+    size_t len, cap;
+} start_buf;
+
+static int keep_start(const unsigned char *data, size_t len, void *arg)
 {
-    FILE *fp = fopen(f->path, "rb");
-    if (!fp)
-        return -errno;
-    long got = 0;
-    if (f->codec == EMBER__CODEC_NONE) {
-        got = (long)fread(buf, 1, cap, fp);
-    } else if (f->codec == EMBER__CODEC_GZIP) {
-        fclose(fp);
-        gzFile g = gzopen(f->path, "rb");
-        if (!g)
-            return EMBER_EIO;
-        int n = gzread(g, buf, (unsigned)cap);
-        gzclose(g);
-        return n < 0 ? EMBER_EIO : n;
-    } else {
-        unsigned char in[16384];
-        ZSTD_DCtx *d = ZSTD_createDCtx_advanced(ember__zstd_mem);
-        ZSTD_outBuffer out = {buf, cap, 0};
-        size_t n;
-        while (d && out.pos < cap && (n = fread(in, 1, sizeof in, fp)) > 0) {
-            ZSTD_inBuffer zin = {in, n, 0};
-            while (zin.pos < zin.size && out.pos < cap)
-                if (ZSTD_isError(ZSTD_decompressStream(d, &out, &zin)))
-                    goto done;
-        }
-    done:
-        ZSTD_freeDCtx(d);
-        got = (long)out.pos;
+    start_buf *b = arg;
+    size_t n = len < b->cap - b->len ? len : b->cap - b->len;
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return b->len == b->cap ? EMBER__STOP : 0;
+}
+
+/* Up to b->cap bytes of f's start into b: 0, or a code with why set. */
+static int read_start(const ember__file *f, start_buf *b, char *why, size_t cap)
+{
+    if (f->codec != EMBER__CODEC_NONE) {
+        int rc = ember__codec_stream(f, keep_start, b, why, cap);
+        return rc == EMBER__STOP ? 0 : rc;
     }
+    FILE *fp = fopen(f->path, "rb");
+    if (!fp) {
+        snprintf(why, cap, "cannot open %s: %s", f->path, strerror(errno));
+        return -errno;
+    }
+    b->len = fread(b->p, 1, b->cap, fp);
+    int bad = ferror(fp);
     fclose(fp);
-    return got;
+    if (bad) {
+        snprintf(why, cap, "%s: read error", f->path);
+        return EMBER_EIO;
+    }
+    return 0;
 }
 
 static int read_header(ember_ctx *ctx, csv_src *s)
 {
-    const ember__file *f = &s->files.v[0];
-    enum { CAP = 1 << 20 }; /* a header longer than 1 MiB is not a header */
-    unsigned char *buf = ember__malloc(CAP);
-    if (!buf)
+    const ember__file *f = &s->in.files.v[0];
+    start_buf b = {ember__malloc(1 << 20), 0, 1 << 20}; /* a longer header is not a header */
+    if (!b.p)
         return ember__err(ctx, EMBER_ENOMEM, "read_csv: out of memory");
-    long got = read_start(f, buf, CAP);
+    char why[512] = "";
+    int rc = read_start(f, &b, why, sizeof why);
     struct csv_parser p;
     head_state h = {&s->head, 0, false};
-    int rc = got < 0 ? (int)got : parser_init(&p, s) ? EMBER_ENOMEM : 0;
+    if (!rc && parser_init(&p, s))
+        rc = EMBER_ENOMEM;
     if (!rc) {
-        csv_parse(&p, buf, (size_t)got, head_field, head_row, &h);
+        csv_parse(&p, b.p, b.len, head_field, head_row, &h);
         if (!h.done)
             csv_fini(&p, head_field, head_row, &h);
         csv_free(&p);
     }
-    ember__free(buf);
+    ember__free(b.p);
     if (rc)
         return ember__err(ctx, rc, "read_csv: cannot read the header of %s: %s", f->path,
-                          ember_strerror(rc));
+                          why[0] ? why : ember_strerror(rc));
     if (!h.done || h.nfields == 0)
         return ember__err(ctx, EMBER_EINVAL, "read_csv: %s: no header row", f->path);
     s->ncols = h.nfields;
@@ -1019,7 +967,7 @@ static void csv_node_free(ember_rdd *n)
 }
 
 static const ember__node_type csv_type = {
-    .name = "read_csv", .compute = csv_feed, .free = csv_node_free};
+    .name = "read_csv", .flags = EMBER__NT_READER, .compute = csv_feed, .free = csv_node_free};
 
 ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opts *opts)
 {
@@ -1027,57 +975,35 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
     if (!ember__source_ctx_ok(ctx, op))
         return NULL;
     ember_csv_opts o = opts ? *opts : (ember_csv_opts){0};
-    if (!paths || !*paths)
-        return ember__rdd_error(ctx, EMBER_EINVAL, "%s: no paths given", op);
-    if (o.read.on_bad < EMBER_BAD_FAIL || o.read.on_bad > EMBER_BAD_DIVERT ||
-        (o.read.on_bad == EMBER_BAD_DIVERT && (!o.read.bad_dir || !*o.read.bad_dir)))
-        return ember__rdd_error(ctx, EMBER_EINVAL,
-                                "%s: bad on_bad, or EMBER_BAD_DIVERT without bad_dir", op);
     if (o.escape &&
         (o.escape == (o.delimiter ? o.delimiter : ',') || o.escape == '\n' || o.escape == '\r'))
         return ember__rdd_error(ctx, EMBER_EINVAL,
                                 "%s: the escape cannot be the delimiter or a "
                                 "line break",
                                 op);
-    if (o.read.min_parts < 0)
-        return ember__rdd_error(ctx, EMBER_EINVAL, "%s: min_parts must be >= 0", op);
     csv_src *s = ember__calloc(1, sizeof *s);
     if (!s)
         return ember__rdd_error(ctx, EMBER_ENOMEM, "%s: out of memory", op);
     pthread_mutex_init(&s->plan_mu, NULL);
-    s->on_bad = o.read.on_bad;
     s->header = o.header;
     s->delim = (unsigned char)(o.delimiter ? o.delimiter : ',');
     s->quote = (unsigned char)(o.quote ? o.quote : '"');
     s->escape = o.escape && (unsigned char)o.escape != s->quote ? (unsigned char)o.escape : 0;
-    int rc = 0;
-    if (s->on_bad == EMBER_BAD_DIVERT) {
-        if (!(s->bad_dir = ember__strdup(o.read.bad_dir)))
-            rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
-        else if (mkdir(s->bad_dir, 0755) != 0 && errno != EEXIST)
-            rc = ember__err(ctx, -errno, "%s: cannot create %s: %s", op, s->bad_dir,
-                            strerror(errno));
-    }
-    if (!rc && (!(s->bad = ember_accumulator_i64(ctx, 0)) ||
-                !(s->unsplit = ember_accumulator_i64(ctx, 0))))
-        rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
-    if (!rc)
-        rc = ember__paths_expand(ctx, op, paths, &s->files);
-    if (!rc && s->header)
-        rc = read_header(ctx, s);
-    int want = o.read.min_parts ? o.read.min_parts : (ctx->parallelism < 2 ? ctx->parallelism : 2);
     /* with an escape other than the quote, quote parity no longer tells where
      * records start: each file is one split */
-    if (!rc && (rc = ember__make_splits(&s->files, want, !s->escape, &s->splits, &s->nsplits)))
-        ember__err(ctx, rc, "%s: out of memory", op);
-    if (!rc && (!(s->plans = ember__calloc(s->files.n, sizeof *s->plans)) ||
-                !(s->starts = ember__calloc((size_t)s->nsplits, sizeof *s->starts))))
+    int rc = ember__input_open(&s->in, ctx, op, paths, o.read.min_parts, &o.read, true, !s->escape);
+    if (!rc && !(s->unsplit = ember_accumulator_i64(ctx, 0)))
+        rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
+    if (!rc && s->header)
+        rc = read_header(ctx, s);
+    if (!rc && (!(s->plans = ember__calloc(s->in.files.n, sizeof *s->plans)) ||
+                !(s->starts = ember__calloc((size_t)s->in.nsplits, sizeof *s->starts))))
         rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
     if (rc) {
         csv_src_free(s);
         return ember__rdd_error(ctx, rc, "%s", ember_errmsg(ctx));
     }
-    ember_rdd *r = ember__rdd_new(ctx, &csv_type, op, s->nsplits, NULL, NULL);
+    ember_rdd *r = ember__rdd_new(ctx, &csv_type, op, s->in.nsplits, NULL, NULL);
     if (ember__rdd_failed(r)) {
         csv_src_free(s);
         return r;
@@ -1116,11 +1042,4 @@ int ember_csv_header(ember_rdd *rdd, ember_bytes *out)
                           "ember_csv_header: not a CSV reader's rdd with a header");
     *out = ember_buf_bytes(&((const csv_src *)rdd->u.state)->head);
     return 0;
-}
-
-int ember__csv_bad_records(ember_rdd *rdd, int64_t *count)
-{
-    if (rdd->type != &csv_type)
-        return EMBER_EINVAL;
-    return ember_accumulator_value_i64(((csv_src *)rdd->u.state)->bad, count);
 }

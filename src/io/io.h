@@ -34,11 +34,6 @@ int ember__make_splits(const ember__files *files, int min_parts, bool split_plai
  * on the thread and false. */
 bool ember__source_ctx_ok(ember_ctx *ctx, const char *op);
 
-/* Write a partition's diverted records to dir/part-NNNNN (replacing what an
- * earlier attempt wrote). 0, or the task's failure naming the file. */
-int ember__write_diverted(const char *op, const char *dir, int part, const ember_buf *b,
-                          ember__task *t);
-
 /* Expand paths (a file, a directory: its files in name order, names starting
  * with '.' or '_' skipped; a glob; or a comma-separated list of these) into
  * files. 0, or a negative code with the message on ctx naming the path. */
@@ -120,6 +115,58 @@ static inline size_t ember__count_byte(const unsigned char *p, const unsigned ch
     return n;
 }
 
+/* ---------------------------------------------------------------- the input path (io/input.c) */
+
+/* What every file reader's state starts with (its node type has
+ * EMBER__NT_READER): its files and splits and its bad-record policy. */
+typedef struct ember__input {
+    const char *op;
+    ember__files files;
+    ember__split *splits;
+    int nsplits;
+    int on_bad; /* ember_on_bad */
+    char *bad_dir;
+    ember_accumulator *bad; /* skipped or diverted, over successful attempts */
+} ember__input;
+
+/* Check the options and set in up: the policy (making bad_dir), the bad-record
+ * count when counts_bad, the files, the splits (split_plain: plain files may
+ * be cut). 0, or a code with the message on ctx. Close it even on failure. */
+int ember__input_open(ember__input *in, ember_ctx *ctx, const char *op, const char *paths,
+                      int min_parts, const ember_read_opts *opts, bool counts_bad,
+                      bool split_plain);
+void ember__input_close(ember__input *in);
+
+/* A plain file mapped whole (size 0 and base NULL: an empty file). 0, or the
+ * task's failure naming the file (open, fstat and mmap failures alike). */
+typedef struct ember__mapped {
+    const unsigned char *base;
+    size_t size;
+} ember__mapped;
+int ember__map_file(const char *op, const char *path, ember__task *t, ember__mapped *m);
+void ember__unmap_file(ember__mapped *m);
+
+/* A compressed file read as a stream into fn: 0, fn's code, or the task's
+ * failure naming the file and the compressed offset. */
+typedef int ember__chunk_fn(const unsigned char *data, size_t len, void *arg);
+int ember__input_stream(const ember__input *in, const ember__file *f, ember__task *t,
+                        ember__chunk_fn *fn, void *arg);
+
+/* A task's bad records: counted, diverted ones kept for the end. */
+typedef struct ember__bad {
+    const ember__input *in;
+    int64_t n;
+    ember_buf diverted;
+} ember__bad;
+/* The record at path:line (raw: its text, line breaks trimmed) is bad for why:
+ * the task fails, or it is skipped or diverted. 0 or the task's failure. */
+int ember__bad_record(ember__bad *b, ember__task *t, const char *path, uint64_t line,
+                      const unsigned char *raw, size_t n, const char *why);
+/* A split read (rc its outcome, good the records handed on): the records and
+ * bad ones counted, the count added, the diverted file written. The task's
+ * code. */
+int ember__input_end(ember__bad *b, ember__task *t, int part, int64_t good, int rc);
+
 /* A line checker for structured readers: 0 keep, 1 skip quietly (a blank line),
  * -1 bad (why says what is wrong). */
 typedef int ember__line_check(const unsigned char *p, size_t n, char *why, size_t cap);
@@ -132,14 +179,12 @@ typedef struct ember__lines {
     bool have_pending;
     int64_t count;
     ember__line_check *check; /* NULL: every line is a record */
-    int on_bad;               /* ember_on_bad */
-    const char *op, *path;
+    const char *path;
     uint64_t line;            /* lines seen in this split */
     const unsigned char *map; /* plain files: the mapping, to number lines */
     size_t first;             /* the offset of the split's first line */
     uint64_t base;            /* lines before it; UINT64_MAX until needed */
-    int64_t bad;
-    ember_buf diverted; /* "file:line<TAB>record" lines */
+    ember__bad bad;
 } ember__lines;
 
 /* Push the complete lines of data; keep the rest for the next chunk. Returns the
@@ -153,13 +198,10 @@ int ember__lines_end(ember__lines *ls, ember_out *sink);
 ember_rdd *ember__text_source(ember_ctx *ctx, const char *op, const char *paths, int min_parts,
                               ember__line_check *check, const ember_read_opts *opts);
 
-/* ember_bad_records for CSV readers; EMBER_EINVAL for another rdd. */
-int ember__csv_bad_records(ember_rdd *rdd, int64_t *count);
-
-/* Read a compressed file as a stream of decompressed chunks into fn. Failures
- * name the file and the compressed offset (task failure on sink's task). */
-typedef int ember__chunk_fn(const unsigned char *data, size_t len, void *arg);
-int ember__codec_stream(const ember__file *f, ember__task *t, const char *op, ember__chunk_fn *fn,
-                        void *arg);
+/* Read a compressed file as a stream of decompressed chunks into fn (io/codec.c,
+ * on any thread). 0; fn's non-zero code, why left empty; or a failure's code
+ * with why naming the file and the compressed offset. */
+int ember__codec_stream(const ember__file *f, ember__chunk_fn *fn, void *arg, char *why,
+                        size_t cap);
 
 #endif

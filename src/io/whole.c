@@ -1,8 +1,8 @@
 /* Whole text files: one (path, content) record per file.
  *
  * Files are dealt to partitions in order, in contiguous runs of about equal
- * total size. Each file is read whole (decompressed whole for .gz and .zst):
- * one allocation per file, the record's value.
+ * total size. A plain file's mapping is its record's value (io/input.c maps
+ * it); .gz and .zst are decompressed whole, one allocation a file.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,45 +30,38 @@ static int append_chunk(const unsigned char *data, size_t len, void *arg)
     return ember_buf_append(arg, data, len);
 }
 
-static int read_whole(const ember__file *f, ember_buf *out, ember__task *t)
-{
-    out->len = 0;
-    if (f->codec != EMBER__CODEC_NONE)
-        return ember__codec_stream(f, t, "whole_text_files", append_chunk, out);
-    FILE *fp = fopen(f->path, "rb");
-    if (!fp)
-        return ember__task_fail(t, -errno, "whole_text_files: cannot open %s: %s", f->path,
-                                strerror(errno));
-    unsigned char chunk[65536];
-    size_t got;
-    int rc = 0;
-    while (!rc && (got = fread(chunk, 1, sizeof chunk, fp)) > 0)
-        if (ember_buf_append(out, chunk, got))
-            rc = ember__task_fail(t, EMBER_ENOMEM, "whole_text_files: out of memory reading %s",
-                                  f->path);
-    if (!rc && ferror(fp))
-        rc = ember__task_fail(t, EMBER_EIO, "whole_text_files: cannot read %s", f->path);
-    fclose(fp);
-    return rc;
-}
-
 static int whole_feed(ember_rdd *n, int part, ember_out *sink)
 {
+    const char *op = "whole_text_files";
     const whole_src *s = n->u.state;
     ember__task *t = sink->task;
     ember_buf content = {0};
     int rc = 0;
     for (size_t i = s->first[part]; i < s->first[part + 1] && !rc; i++) {
         const ember__file *f = &s->files.v[i];
-        if ((rc = read_whole(f, &content, t)))
-            break;
+        ember__mapped m = {0};
+        ember_bytes v;
+        if (f->codec == EMBER__CODEC_NONE) { /* the mapping is the value */
+            if ((rc = ember__map_file(op, f->path, t, &m)))
+                break;
+            v = ember_bytes_of(m.size ? m.base : (const unsigned char *)"", m.size);
+        } else { /* decompressed whole: one allocation, the value */
+            char why[512];
+            content.len = 0;
+            if ((rc = ember__codec_stream(f, append_chunk, &content, why, sizeof why))) {
+                rc = ember__task_fail(t, rc, "%s: %s", op,
+                                      why[0] ? why : "out of memory reading a file");
+                break;
+            }
+            v = ember_bytes_of(content.ptr ? content.ptr : (const unsigned char *)"", content.len);
+        }
         ember_rec r;
-        ember__rec_set(&r, f->path, strlen(f->path),
-                       content.ptr ? content.ptr : (const unsigned char *)"", content.len);
+        ember__rec_set(&r, f->path, strlen(f->path), v.ptr, v.len);
         t->records_in++;
         rc = sink->push(sink, &r);
         if (!rc && ember__halted(t))
             rc = ember__halt_code(t);
+        ember__unmap_file(&m);
     }
     ember_buf_destroy(&content);
     return rc;
