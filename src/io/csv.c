@@ -36,30 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/io.h"
-
-typedef struct csv_src {
-    ember__input in; /* first: the input path's (io/input.c) */
-    bool header;
-    unsigned char delim, quote;
-    unsigned char escape; /* 0: RFC 4180 (a doubled quote); else escape + quote is a quote */
-    ember_buf head;       /* the first file's header row, encoded as a record value */
-    size_t ncols;         /* fields per row: the header's; 0: the first row's decides */
-    ember_accumulator *unsplit;
-    /* the plans of files cut into several splits: made once, by the first of
-     * their tasks, under plan_mu */
-    pthread_mutex_t plan_mu;
-    struct file_plan *plans; /* per file */
-    uint64_t *starts;        /* per split: where its first row may start */
-} csv_src;
-
-typedef struct file_plan {
-    bool done;
-    bool whole;     /* quotes that parity cannot follow: the first split reads it all */
-    size_t want;    /* the first row's field count (0: no row) */
-    uint64_t first; /* the offset of the first row's first byte (UINT64_MAX: none) */
-    uint64_t size;  /* the file's size when planned */
-} file_plan;
+#include "io/csv.h"
 
 static void csv_src_free(csv_src *s)
 {
@@ -212,7 +189,6 @@ static void on_field(void *data, size_t len, void *arg)
     r->nfields++;
 }
 
-static uint64_t lines_before_split(csv_src *s, int split, const unsigned char *map);
 
 /* The line the current row starts on. Plain files count lines only when a
  * message needs one, from where the last count stopped (linear in the split,
@@ -222,7 +198,7 @@ static uint64_t row_line(row_state *r)
     if (!r->map)
         return r->line;
     if (!r->counted) { /* the first count of this split: from its start */
-        r->lines_before = lines_before_split(r->plan_src, r->split, r->map);
+        r->lines_before = ember__csv_lines_before(r->plan_src, r->split, r->map);
         r->counted = r->map + r->plan_src->starts[r->split];
     }
     if (r->row_start > r->counted) {
@@ -529,171 +505,6 @@ static int fast_row(const csv_src *s, row_state *r, const unsigned char *p,
 
 /* ---------------------------------------------------------------- reading a split */
 
-static int parser_init(struct csv_parser *p, const csv_src *s)
-{
-    if (csv_init(p, CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
-        return EMBER_ENOMEM;
-    csv_set_realloc_func(p, ember__realloc);
-    csv_set_free_func(p, ember__free);
-    csv_set_delim(p, s->delim);
-    csv_set_quote(p, s->quote);
-    return 0;
-}
-
-/* ---------------------------------------------------------------- a file's plan */
-
-/* A byte libcsv skips between rows: a line break, or a space or tab that is not
- * the delimiter. */
-static inline bool blank_byte(const csv_src *s, unsigned char c)
-{
-    return c == '\n' || c == '\r' || ((c == ' ' || c == '\t') && c != s->delim);
-}
-
-/* The end of the line at p (after its \r or \n) when the line holds only
- * blanks; NULL when it holds anything else. libcsv reads no row from it. */
-static const unsigned char *blank_line(const csv_src *s, const unsigned char *p,
-                                       const unsigned char *end)
-{
-    for (; p < end; p++) {
-        if (*p == '\n' || *p == '\r')
-            return p + 1;
-        if (!blank_byte(s, *p))
-            return NULL;
-    }
-    return end;
-}
-
-/* The next line break at or after p (\r or \n), or end. */
-static inline const unsigned char *line_end(const unsigned char *p, const unsigned char *end)
-{
-    const unsigned char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
-    const unsigned char *lim = nl ? nl : end;
-    const unsigned char *cr = p < lim ? memchr(p, '\r', (size_t)(lim - p)) : NULL;
-    return cr ? cr : lim;
-}
-
-/* Are the quotes of [base, end) all regular: an opening quote right at a
- * field's start, a closing one right before a delimiter, a line break or the
- * end, doubled quotes inside? Then their parity is the quoted state everywhere.
- * One memchr jump a quote. */
-static bool quotes_regular(const csv_src *s, const unsigned char *base, const unsigned char *end)
-{
-    const unsigned char *p = base;
-    unsigned char q = s->quote, d = s->delim;
-    bool in = false;
-    while (p < end && (p = memchr(p, q, (size_t)(end - p)))) {
-        if (!in) {
-            if (p > base && p[-1] != d && p[-1] != '\n' && p[-1] != '\r')
-                return false;
-            in = true;
-            p++;
-        } else if (p + 1 < end && p[1] == q) {
-            p += 2;
-        } else {
-            if (p + 1 < end && p[1] != d && p[1] != '\n' && p[1] != '\r')
-                return false;
-            in = false;
-            p++;
-        }
-    }
-    return true;
-}
-
-typedef struct count_state {
-    size_t fields;
-    bool done;
-} count_state;
-
-static void count_field(void *data, size_t len, void *arg)
-{
-    (void)data, (void)len;
-    count_state *c = arg;
-    if (!c->done)
-        c->fields++;
-}
-
-static void count_row(int term, void *arg)
-{
-    (void)term;
-    ((count_state *)arg)->done = true;
-}
-
-/* The field count of the first row of [p, end), as libcsv reads it (0: none). */
-static size_t first_row_fields(const csv_src *s, const unsigned char *p, const unsigned char *end)
-{
-    struct csv_parser cp;
-    count_state c = {0, false};
-    if (parser_init(&cp, s))
-        return 0;
-    while (p < end && !c.done) {
-        const unsigned char *e = line_end(p, end);
-        e = e < end ? e + 1 : end;
-        csv_parse(&cp, p, (size_t)(e - p), count_field, count_row, &c);
-        p = e;
-    }
-    if (!c.done)
-        csv_fini(&cp, count_field, count_row, &c);
-    csv_free(&cp);
-    return c.fields;
-}
-
-/* Make the plan of a file cut into several splits (base: its mapping of size
- * bytes): whether it can be split, where each split's rows start, its first
- * row. Under plan_mu. */
-static void plan_file(csv_src *s, uint32_t file, const unsigned char *base, size_t size)
-{
-    file_plan *pl = &s->plans[file];
-    const unsigned char *end = base + size;
-    pl->size = size;
-    pl->first = UINT64_MAX;
-    for (size_t i = 0; i < size; i++) {
-        if (!blank_byte(s, base[i])) {
-            pl->first = i;
-            break;
-        }
-    }
-    pl->want = s->ncols ? s->ncols : first_row_fields(s, base, end);
-    pl->whole = s->escape || !quotes_regular(s, base, end);
-    size_t quotes = 0;
-    uint64_t at = 0;
-    for (int k = 0; k < s->in.nsplits; k++) {
-        const ember__split *sp = &s->in.splits[k];
-        if (sp->file != file)
-            continue;
-        if (sp->start == 0) {
-            s->starts[k] = 0;
-            continue;
-        }
-        if (pl->whole || sp->start > size) {
-            s->starts[k] = size;
-            continue;
-        }
-        /* the quoted state at start-1: the parity of the quotes before it */
-        uint64_t to = sp->start - 1;
-        quotes += ember__count_byte(base + at, base + to, s->quote);
-        at = to;
-        bool in = quotes & 1;
-        /* the first line break outside quotes at or after start-1 ends the row
-         * that belongs to the split before */
-        const unsigned char *q = base + to;
-        for (; q < end; q++) {
-            if (*q == s->quote)
-                in = !in;
-            else if ((*q == '\n' || *q == '\r') && !in)
-                break;
-        }
-        s->starts[k] = q < end ? (uint64_t)(q + 1 - base) : size;
-    }
-    pl->done = true;
-}
-
-/* The '\n's before split k's first row (counted once, for a message). */
-static uint64_t lines_before_split(csv_src *s, int split, const unsigned char *map)
-{
-    uint64_t start = s->starts[split];
-    return start ? ember__count_byte(map, map + start, '\n') : 0;
-}
-
 /* ---------------------------------------------------------------- reading a split */
 
 /* Feed libcsv the lines of one row from *pos (a piece a line, cut at \r or \n,
@@ -703,7 +514,7 @@ static int feed_row(struct csv_parser *p, row_state *r, const unsigned char **po
 {
     int rc = 0;
     do {
-        const unsigned char *e = line_end(*pos, end);
+        const unsigned char *e = ember__csv_line_end(*pos, end);
         e = e < end ? e + 1 : end;
         rc = feed_piece(p, r, *pos, (size_t)(e - *pos));
         *pos = e;
@@ -732,7 +543,7 @@ static int feed_plain_csv(csv_src *s, int split, struct csv_parser *p, row_state
         pthread_mutex_lock(&s->plan_mu);
         pl = &s->plans[sp->file];
         if (!pl->done)
-            plan_file(s, sp->file, base, size);
+            ember__csv_plan_file(s, sp->file, base, size);
         pthread_mutex_unlock(&s->plan_mu);
         size = pl->size < size ? (size_t)pl->size : size; /* the file as planned */
         bool last = split + 1 == s->in.nsplits || s->in.splits[split + 1].file != sp->file;
@@ -757,7 +568,7 @@ static int feed_plain_csv(csv_src *s, int split, struct csv_parser *p, row_state
     /* rows that start before stop: the fast tokenizer first; libcsv for a row it
      * declines (and for escapes), fed line by line until it is between rows */
     while (pos < stop && !rc) {
-        const unsigned char *blank = blank_line(s, pos, end);
+        const unsigned char *blank = ember__csv_blank_line(s, pos, end);
         if (blank) { /* an empty or blank line is no row, as libcsv reads it */
             pos = blank;
             continue;
@@ -799,7 +610,7 @@ typedef struct csv_chunk {
 /* One whole line of a stream (its \r or \n included, or the stream's last). */
 static int stream_line(csv_chunk *c, const unsigned char *p, const unsigned char *e)
 {
-    const unsigned char *blank = c->p->pstate == 0 ? blank_line(c->r->s, p, e) : NULL;
+    const unsigned char *blank = c->p->pstate == 0 ? ember__csv_blank_line(c->r->s, p, e) : NULL;
     if (blank == e) { /* a blank line between rows: no row, as in a plain file */
         c->r->next_line += e > p && e[-1] == '\n';
         return 0;
@@ -814,7 +625,7 @@ static int on_csv_chunk(const unsigned char *data, size_t len, void *arg)
     const unsigned char *p = data, *end = data + len;
     int rc = 0;
     while (p < end && !rc) {
-        const unsigned char *e = line_end(p, end);
+        const unsigned char *e = ember__csv_line_end(p, end);
         if (e == end) { /* the line goes on in the next chunk */
             if (ember_buf_append(&c->carry, p, (size_t)(end - p)))
                 return ember__task_fail(c->r->sink->task, EMBER_ENOMEM, "read_csv: out of memory");
@@ -841,7 +652,7 @@ static int csv_feed(ember_rdd *n, int part, ember_out *sink)
     const ember__file *f = &s->in.files.v[sp->file];
     ember__task *t = sink->task;
     struct csv_parser p;
-    if (parser_init(&p, s))
+    if (ember__csv_parser_init(&p, s))
         return ember__task_fail(t, EMBER_ENOMEM, "read_csv: out of memory");
     row_state r = {
         .s = s, .path = f->path, .sink = sink, .want = s->ncols, .next_line = 1, .bad.in = &s->in};
@@ -869,97 +680,6 @@ static int csv_feed(ember_rdd *n, int part, ember_out *sink)
 }
 
 /* ---------------------------------------------------------------- building */
-
-/* The first row of the first file, as the header. */
-typedef struct head_state {
-    ember_buf *row;
-    size_t nfields;
-    bool done;
-} head_state;
-
-static void head_field(void *data, size_t len, void *arg)
-{
-    head_state *h = arg;
-    if (h->done)
-        return;
-    unsigned char hdr[10];
-    size_t hn = (size_t)(ember__varint_put(hdr, len) - hdr);
-    ember_buf_append(h->row, hdr, hn);
-    if (len)
-        ember_buf_append(h->row, data, len);
-    h->nfields++;
-}
-
-static void head_row(int term, void *arg)
-{
-    (void)term;
-    ((head_state *)arg)->done = true;
-}
-
-/* The file's (decompressed) start, up to a cap. */
-typedef struct start_buf {
-    unsigned char *p;
-    size_t len, cap;
-} start_buf;
-
-static int keep_start(const unsigned char *data, size_t len, void *arg)
-{
-    start_buf *b = arg;
-    size_t n = len < b->cap - b->len ? len : b->cap - b->len;
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    return b->len == b->cap ? EMBER__STOP : 0;
-}
-
-/* Up to b->cap bytes of f's start into b: 0, or a code with why set. */
-static int read_start(const ember__file *f, start_buf *b, char *why, size_t cap)
-{
-    if (f->codec != EMBER__CODEC_NONE) {
-        int rc = ember__codec_stream(f, keep_start, b, why, cap);
-        return rc == EMBER__STOP ? 0 : rc;
-    }
-    FILE *fp = fopen(f->path, "rb");
-    if (!fp) {
-        snprintf(why, cap, "cannot open %s: %s", f->path, strerror(errno));
-        return -errno;
-    }
-    b->len = fread(b->p, 1, b->cap, fp);
-    int bad = ferror(fp);
-    fclose(fp);
-    if (bad) {
-        snprintf(why, cap, "%s: read error", f->path);
-        return EMBER_EIO;
-    }
-    return 0;
-}
-
-static int read_header(ember_ctx *ctx, csv_src *s)
-{
-    const ember__file *f = &s->in.files.v[0];
-    start_buf b = {ember__malloc(1 << 20), 0, 1 << 20}; /* a longer header is not a header */
-    if (!b.p)
-        return ember__err(ctx, EMBER_ENOMEM, "read_csv: out of memory");
-    char why[512] = "";
-    int rc = read_start(f, &b, why, sizeof why);
-    struct csv_parser p;
-    head_state h = {&s->head, 0, false};
-    if (!rc && parser_init(&p, s))
-        rc = EMBER_ENOMEM;
-    if (!rc) {
-        csv_parse(&p, b.p, b.len, head_field, head_row, &h);
-        if (!h.done)
-            csv_fini(&p, head_field, head_row, &h);
-        csv_free(&p);
-    }
-    ember__free(b.p);
-    if (rc)
-        return ember__err(ctx, rc, "read_csv: cannot read the header of %s: %s", f->path,
-                          why[0] ? why : ember_strerror(rc));
-    if (!h.done || h.nfields == 0)
-        return ember__err(ctx, EMBER_EINVAL, "read_csv: %s: no header row", f->path);
-    s->ncols = h.nfields;
-    return 0;
-}
 
 static void csv_node_free(ember_rdd *n)
 {
@@ -995,7 +715,7 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
     if (!rc && !(s->unsplit = ember_accumulator_i64(ctx, 0)))
         rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
     if (!rc && s->header)
-        rc = read_header(ctx, s);
+        rc = ember__csv_read_header(ctx, s);
     if (!rc && (!(s->plans = ember__calloc(s->in.files.n, sizeof *s->plans)) ||
                 !(s->starts = ember__calloc((size_t)s->in.nsplits, sizeof *s->starts))))
         rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);

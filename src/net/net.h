@@ -11,11 +11,6 @@
 
 #ifndef container_of
 #define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
-/* The request parser and header callbacks of ember_http on given bytes, with a
- * default conf, sending nothing: for the fuzz harness tests/fuzz/http_request.c.
- * 0 or EMBER_ENOMEM. */
-int ember__http_probe(const void *request, size_t rlen, const void *headers, size_t hlen);
-
 #endif
 
 /* The request parser and header callbacks of ember_http on given bytes, with a

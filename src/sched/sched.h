@@ -243,6 +243,13 @@ int ember__stage_run(ember_rdd *rdd, const char *action, const ember__sink_ops *
                      const void *arg, const int *parts, int nparts, int kind, const char *what,
                      ember__job **out);
 
+/* An action out of memory gathering its tasks' results: the message, and
+ * EMBER_ENOMEM. */
+static inline int ember__gather_nomem(ember_ctx *ctx, const char *action)
+{
+    return ember__err(ctx, EMBER_ENOMEM, "%s: out of memory gathering the results", action);
+}
+
 /* The count of records: a task's state is an int64_t (sched/actions.c). */
 extern const ember__sink_ops ember__count_sink;
 

@@ -135,7 +135,7 @@ static int count_by_body(ember_rdd *rdd, const char *op, bool by_key, ember_resu
         rc = ember__result_copy(recs, k, out);
     }
     if (rc)
-        ember__err(rdd->ctx, EMBER_ENOMEM, "%s: out of memory gathering the results", op);
+        ember__gather_nomem(rdd->ctx, op);
     ember__free(recs);
     ember__free(counts);
     ember__htab_destroy(&all);
