@@ -12,7 +12,9 @@
 #              429s after the first 10 s, requests per success (ADAPT_RUNS, default RUNS)
 #   kill9      2,000 calls (50 ms each, 64 in flight) killed with SIGKILL at a random
 #              moment, then run again: answers kept, requests sent in all
-#   bench/run_http.sh [BUILD_DIR] [fast|throttled|faults|adaptive|kill9|all]
+#   ab         the fast case for two builds, runs interleaved (OLD_BUILD: the third
+#              argument), the floor in the same run
+#   bench/run_http.sh [BUILD_DIR] [fast|throttled|faults|adaptive|kill9|all|ab OLD_BUILD]
 #   (all: fast, faults, adaptive and kill9; throttled takes 37 minutes and runs alone)
 set -euo pipefail
 build=${1:-build}
@@ -207,6 +209,36 @@ Bound: 2,000 + the 64 in flight at the kill + the answers of one journal flush i
 | run | requests before the kill | answers taken from the journal | requests sent in all | beyond 2,000 | delivered | lost | distinct URLs requested |
 |---|---:|---:|---:|---:|---:|---:|---:|
 $(awk '{printf "| %d | %s | %s | %s | %s | %s | %s | %s |\n", NR, $1, $2, $3, $4, $5, $6, $7}' "$work/k9.m")
+TXT
+)
+  echo "$table"
+  printf '\n%s\n' "$table" >>"$here/RESULTS.md"
+fi
+
+if [ "$what" = ab ]; then
+  old=${3:?run_http.sh BUILD ab OLD_BUILD}
+  start_nginx
+  urls delay
+  : >"$work/floor.m"; : >"$work/old.m"; : >"$work/new.m"
+  for _ in $(seq "$runs"); do
+    "$py" "$here/http_peers.py" measure "$build/bench/http_floor" "$port" delay 1000 >>"$work/floor.m"
+    for b in old new; do
+      e=$([ $b = old ] && echo "$old/ember" || echo "$ember")
+      rm -f "$work/e.out"
+      "$py" "$here/http_peers.py" measure "$e" http --in "$work/delay.txt" --out "$work/e.out" --concurrency 1000 --master 'local[2]' >>"$work/$b.m"
+      read -r d ok _ lost < <("$py" "$here/http_peers.py" tally "$work/delay.txt" "$work/e.out")
+      [ "$ok" = 1000 ] || echo "warning: $b answered $ok of 1000 ok ($lost lost)" >&2
+    done
+  done
+  row() { echo "| $1 | $(colmed "$2" 1) | $(colmed "$2" 2) | $(colmed "$2" 3) | $(ratio "$(colmed "$2" 1)" "$(colmed "$work/floor.m" 1)") | $(ratio "$(colmed "$2" 2)" "$(colmed "$work/floor.m" 2)") |"; }
+  table=$(cat <<TXT
+## $(date -u +%Y-%m-%d) HTTP before and after: 1,000 GETs answered after 350 ms — $cores cores ($cpu), median of $runs interleaved runs, $old vs $(code_rev)
+
+| runner | wall, s | CPU, s | peak RSS, MB | wall ÷ floor | CPU ÷ floor |
+|---|---:|---:|---:|---:|---:|
+$(row "the floor: raw sockets on epoll (bench/http_floor.c)" "$work/floor.m")
+$(row "ember http before, local[2]" "$work/old.m")
+$(row "ember http after, local[2]" "$work/new.m")
 TXT
 )
   echo "$table"

@@ -577,7 +577,7 @@ typedef struct each_args {
     void *arg;
 } each_args;
 
-int ember__each_push(ember_out *self, const ember_rec *rec)
+static int each_push(ember_out *self, const ember_rec *rec)
 {
     ember__task *t = self->task;
     const each_args *a = t->job->arg;
@@ -603,7 +603,7 @@ static int nothing_reset(void *state, const ember__job *job)
 }
 
 static const ember__sink_ops each_sink = {
-    .state_size = 0, .push = ember__each_push, .reset = nothing_reset};
+    .state_size = 0, .push = each_push, .reset = nothing_reset, .reads = EMBER__READS_NOW};
 static const ember__sink_ops discard_sink = {
     .state_size = 0, .push = discard_push, .reset = nothing_reset};
 

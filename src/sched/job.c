@@ -132,7 +132,8 @@ static void run_task(void *arg, int k, int worker)
             ember__task_fail(&t, rc, "%s: out of memory starting the task", job->action);
             goto failed;
         }
-        ember_out term = {.push = job->sink->push, .task = &t, .state = state};
+        ember_out term = {
+            .push = job->sink->push, .task = &t, .state = state, .reads = job->sink->reads};
         ember__task *outer = ember__cur_task;
         ember__cur_task = &t;
         bool events = ember__ev_wanted(job->ctx, EMBER_EV_TASK_END);

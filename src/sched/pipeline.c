@@ -399,19 +399,6 @@ static inline __attribute__((always_inline)) int filter_in_t(ember_out *self, co
 }
 STAGE_PAIR(filter_in)
 
-bool ember__reads_now(const ember_out *o)
-{
-    for (; o; o = o->next) {
-        if (o->push == map_in || o->push == map_in_timed || o->push == flat_map_in ||
-            o->push == flat_map_in_timed || o->push == values_in || o->push == values_in_timed ||
-            o->push == ember__each_push)
-            return !o->node || o->node->type != &ember__key_by_type; /* key_by passes values on */
-        if (o->push != filter_in && o->push != filter_in_timed)
-            return false;
-    }
-    return false;
-}
-
 static int keys_in(ember_out *self, const ember_rec *rec)
 {
     if (!rec->key.ptr)
@@ -612,6 +599,7 @@ static int map_compute(ember_rdd *n, int part, ember_out *sink)
 {
     stage st = STAGE_OF(n, sink);
     st.in.push = sink->task->timed ? map_in_timed : map_in;
+    st.in.reads = EMBER__READS_NOW;
     set_emit(&st, emit_forward, true); /* map_in checks for exactly one after */
     return ember__compute(n->parent, part, &st.in);
 }
@@ -628,6 +616,7 @@ static int flat_map_compute(ember_rdd *n, int part, ember_out *sink)
 {
     stage st = STAGE_OF(n, sink);
     st.in.push = sink->task->timed ? flat_map_in_timed : flat_map_in;
+    st.in.reads = EMBER__READS_NOW;
     set_emit(&st, emit_forward, true);
     return ember__compute(n->parent, part, &st.in);
 }
@@ -636,6 +625,7 @@ static int values_compute(ember_rdd *n, int part, ember_out *sink)
 {
     stage st = STAGE_OF(n, sink);
     st.in.push = sink->task->timed ? values_in_timed : values_in;
+    st.in.reads = EMBER__READS_NOW;
     set_emit(&st, emit_with_key, false);
     return ember__compute(n->parent, part, &st.in);
 }
@@ -644,6 +634,7 @@ static int filter_compute(ember_rdd *n, int part, ember_out *sink)
 {
     stage st = STAGE_OF(n, sink);
     st.in.push = sink->task->timed ? filter_in_timed : filter_in;
+    st.in.reads = EMBER__READS_PASS;
     return ember__compute(n->parent, part, &st.in);
 }
 

@@ -103,8 +103,14 @@ struct ember_out {
     int64_t emitted;
     ember__task *task;
     ember_rdd *node;
-    void *state; /* the sink's per-task state */
+    void *state;         /* the sink's per-task state */
+    unsigned char reads; /* EMBER__READS_*: what the step does with a record */
 };
+
+/* ember_out::reads: the step hands each record to user code before its push
+ * returns (map, flat_map, map_values, flat_map_values, foreach), or passes it
+ * on unchanged (filter); 0: anything else (it may keep the record). */
+enum { EMBER__READS_NOW = 1, EMBER__READS_PASS = 2 };
 
 /* Push every record of partition part of n into sink. 0 when done, EMBER__STOP when
  * the sink asked to stop, or the failure (also in sink->task->fail_code). */
@@ -114,9 +120,10 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink);
 #define EMBER__SCHED_TYPES(X)                                                                      \
     X(arena)                                                                                       \
     X(i64)                                                                                         \
-    X(range) X(map) X(flat_map) X(filter) X(map_values) X(flat_map_values) X(key_by) X(keys)       \
-        X(values) X(sample) X(zip_index) X(zip_unique) X(cartesian) X(map_partitions) X(glom)      \
-            X(union) X(coalesce)
+    X(range)                                                                                       \
+    X(map) X(flat_map) X(filter) X(map_values) X(flat_map_values) X(key_by) X(keys) X(values)      \
+        X(sample) X(zip_index) X(zip_unique) X(cartesian) X(map_partitions) X(glom) X(union)       \
+            X(coalesce)
 #define EMBER__TYPE_DECL(k) extern const ember__node_type ember__##k##_type;
 EMBER__SCHED_TYPES(EMBER__TYPE_DECL)
 #undef EMBER__TYPE_DECL
@@ -206,6 +213,7 @@ typedef struct ember__sink_ops {
      * bytes do not decode). */
     int (*pack)(const void *state, const ember__job *job, ember_buf *out);
     int (*unpack)(void *state, const ember__job *job, ember_bytes in);
+    unsigned char reads; /* ember_out::reads of the terminal push (foreach: READS_NOW) */
 } ember__sink_ops;
 
 struct ember__job {
@@ -301,12 +309,15 @@ int ember__count_as(ember_rdd *rdd, const char *action, int64_t *out);
 
 /* Checks an action's rdd and runs the jobs its lineage needs first (zip offsets). */
 int ember__action_begin(ember_rdd *rdd, const char *action);
-/* foreach's sink (the user's function on each record) */
-int ember__each_push(ember_out *self, const ember_rec *rec);
-/* True when o hands each record to a user function before it returns (map,
- * flat_map, map_values, flat_map_values, foreach, through filters), so a value
- * valid only during the push is read in time. */
-bool ember__reads_now(const ember_out *o);
+/* True when o hands each record to user code before it returns, through
+ * filters (ember_out::reads), so a value valid only during the push is read
+ * in time. */
+static inline bool ember__reads_now(const ember_out *o)
+{
+    for (; o && o->reads == EMBER__READS_PASS; o = o->next)
+        ;
+    return o && o->reads == EMBER__READS_NOW;
+}
 
 /* ---------------------------------------------------------------- results */
 
