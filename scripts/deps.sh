@@ -4,10 +4,11 @@
 set -euo pipefail
 what=${1:-build}
 pkgs=(gcc make cmake pkg-config libxxhash-dev zlib1g-dev libzstd-dev libjansson-dev libcsv-dev
-      libcurl4-openssl-dev libopenmpi-dev openmpi-bin)
+      libcurl4-openssl-dev libmicrohttpd-dev libopenmpi-dev openmpi-bin)
 case "$what" in
-  test) pkgs+=(libcmocka-dev libmicrohttpd-dev nginx-light libnginx-mod-http-echo clang
-              libclang-rt-14-dev) ;;
+  test) pkgs+=(libcmocka-dev nginx-light libnginx-mod-http-echo clang libclang-rt-14-dev
+              chromium nodejs bsdutils)
+        command -v npm >/dev/null || pkgs+=(npm) ;; # (a Node.js from elsewhere brings its own)
   bench) pkgs+=(python3 python3-dask python3-aiohttp python3-requests curl nginx-light
                 libnginx-mod-http-echo) ;;
 esac

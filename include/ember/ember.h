@@ -63,11 +63,20 @@ typedef struct ember_conf {
     /* Where spill files go (made if missing; each is unlinked as soon as it is
      * made, so none outlives the process); NULL: $TMPDIR, else /tmp. */
     const char *spill_dir;
-    /* Reserved for the subsystems that use them (event log, web UI, progress
-     * bar); this version reads none of them yet. */
-    const char *event_log; /* JSON-lines event log path; NULL: none */
-    int ui_port;           /* 0: no web UI; -1: 4040 */
-    int progress;          /* -1: when stderr is a terminal, 0: off, 1: on */
+    /* What a user sees of the application (docs/ui.md). Zero means "not set":
+     * the environment decides, else the default. */
+    /* The event log: every event as a JSON line (Spark's event log) written to
+     * this path, replaced if it exists; NULL: $EMBER_EVENT_LOG, else none. */
+    const char *event_log;
+    /* The web UI and Spark's REST API on 127.0.0.1 (never another address):
+     * a port, or -1 for 4040 and up (4041, ... when taken, as Spark); 0:
+     * $EMBER_UI_PORT (the same values, 0 off), else no web UI. The URL is
+     * printed once on stderr; ember_ui_port() tells the port. */
+    int ui_port;
+    /* Spark's progress bar on stderr: 1 on (even when stderr is not a
+     * terminal), -1 off; 0: $EMBER_PROGRESS (1 on, 0 off), else on when
+     * stderr is a terminal. */
+    int progress;
     /* 1: save_as_* replace an existing output directory; 0: that is an error. */
     int overwrite;
     /* 1: read a directory of part files with _temporary and no _SUCCESS (a
@@ -721,6 +730,24 @@ EMBER_EXTERN int64_t ember_job_count(const ember_ctx *ctx);
 EMBER_EXTERN int ember_job_stats_get(const ember_ctx *ctx, int64_t job_id, ember_job_stats *out);
 /* A table of the jobs and stages run so far, and the totals. */
 EMBER_EXTERN void ember_stats_print(const ember_ctx *ctx, FILE *fp);
+
+/* ---------------------------------------------------------------- the web UI and history */
+
+/* The port the web UI listens on (127.0.0.1), 0 when it is off. */
+EMBER_EXTERN int ember_ui_port(ember_ctx *ctx);
+
+/* The history server (`ember history`): finished event logs (files, or
+ * directories of them) served with the web UI's pages and REST API on
+ * 127.0.0.1:port (0: 18080, Spark's; -1: 4040 and up). A log cut short by a
+ * crash reads up to its last whole line. 0, or a code with ember_errmsg(NULL)
+ * naming the log. */
+typedef struct ember_history ember_history;
+EMBER_EXTERN int ember_history_open(ember_history **out, const char *const *logs, int nlogs,
+                                    int port);
+EMBER_EXTERN int ember_history_port(const ember_history *h);
+EMBER_EXTERN void ember_history_close(ember_history *h);
+/* The applications of the event logs in dir, a line each, to out. */
+EMBER_EXTERN int ember_history_list(const char *dir, FILE *out);
 
 #ifdef __cplusplus
 }

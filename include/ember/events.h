@@ -26,10 +26,14 @@ typedef enum ember_event_type {
     EMBER_EV_STAGE_COMPLETED, /* SparkListenerStageCompleted */
     EMBER_EV_TASK_START,      /* SparkListenerTaskStart */
     EMBER_EV_TASK_END,        /* SparkListenerTaskEnd */
+    EMBER_EV_HTTP,            /* ember's own: an ember_http stage's state, about once a second */
+    EMBER_EV_SPILL,           /* ember's own: a map task wrote a run past the memory budget */
+    EMBER_EV_BAD_RECORDS,     /* ember's own: a reader's task skipped or diverted records */
     EMBER_EV_COUNT
 } ember_event_type;
 
-/* Spark's name of an event type ("SparkListenerJobStart"); static storage. */
+/* Spark's name of an event type ("SparkListenerJobStart"; ember's own are
+ * "ember.HttpStatus", "ember.Spill", "ember.BadRecords"); static storage. */
 EMBER_EXTERN const char *ember_event_name(ember_event_type type);
 
 /* What a task attempt did (Spark's task metrics); summed for stages and jobs. */
@@ -53,6 +57,24 @@ typedef struct ember_accumulable {
 } ember_accumulable;
 
 enum ember_stage_kind { EMBER_STAGE_RESULT = 0, EMBER_STAGE_SHUFFLE_MAP = 1 };
+
+/* Latency bins of an HTTP stage's answers: bin 0 under 1 ms, bin i (1 to
+ * EMBER_HTTP_LAT_BINS - 2) from 2^(i-1) to 2^i ms, the last 2^(N-2) ms and
+ * more. */
+#define EMBER_HTTP_LAT_BINS 20
+
+/* An ember_http stage's state (EMBER_EV_HTTP): counts since the stage began,
+ * every attempt included. */
+typedef struct ember_http_status {
+    int64_t rdd_id;
+    int64_t sent, succeeded, retried, throttled, failed, resumed;
+    int64_t done;      /* inputs finished */
+    int64_t in_flight; /* requests on the wire now */
+    double rate;       /* the pace the rate limit allows now, requests a second (0: none) */
+    double tokens;     /* the bucket's level */
+    double paused_s;   /* seconds left of a pause a 429 or 503 asked for (0: none) */
+    int64_t latency[EMBER_HTTP_LAT_BINS]; /* final answers by latency */
+} ember_http_status;
 
 /* One event. Every pointer is borrowed for the duration of the call. */
 typedef struct ember_event {
@@ -82,6 +104,24 @@ typedef struct ember_event {
     ember_task_metrics metrics;      /* task end: the attempt's; stage, job: summed */
     const ember_accumulable *accums; /* task end: the attempt's named updates */
     int naccums;
+    int64_t task_id; /* task events: unique in the application (Spark's taskId) */
+    int worker;      /* task events: the thread (0 to cores - 1) or rank running it */
+    /* application start: its id ("app-20261201121314-0001"), the master, the
+     * cores its tasks run on, and its settings as NULL-terminated name,
+     * value pairs (conf and EMBER_* environment) */
+    const char *app_id;
+    const char *master;
+    int cores;
+    const char *const *props;
+    const ember_http_status *http; /* EMBER_EV_HTTP */
+    /* EMBER_EV_SPILL: the run's bytes on disk (metrics.spill_bytes too) and the
+     * budget; EMBER_EV_BAD_RECORDS: what, how many, where diverted (NULL:
+     * skipped), and up to 8 of them as "file:line: why" (NULL-terminated) */
+    int64_t bytes, memory_budget;
+    const char *bad_op;
+    int64_t bad_count;
+    const char *bad_dir;
+    const char *const *bad_samples;
 } ember_event;
 
 /* A listener: called for every event, in order, one call at a time (the

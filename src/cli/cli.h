@@ -6,4 +6,7 @@
  * status. */
 int ember_cli_http(int argc, char **argv);
 
+/* `ember history LOG... [--port N]` and `ember history --list DIR`. */
+int ember_cli_history(int argc, char **argv);
+
 #endif

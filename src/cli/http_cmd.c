@@ -710,7 +710,13 @@ int ember_cli_http(int argc, char **argv)
         apply_template(&l, o.tmpl);
 
     ember_ctx *ctx = NULL;
-    if (ember_open(&ctx, &(ember_conf){.master = o.master, .app_name = "ember http"})) {
+    /* the progress: this command's own line (done, rate, ETA) when stderr is a
+     * terminal; Spark's bar instead when EMBER_PROGRESS asks for it */
+    const char *bar = getenv("EMBER_PROGRESS");
+    bool own_line = !(bar && *bar);
+    if (ember_open(&ctx, &(ember_conf){.master = o.master,
+                                       .app_name = "ember http",
+                                       .progress = own_line ? -1 : 0})) {
         fprintf(stderr, "ember http: %s\n", ember_errmsg(NULL));
         status = 2;
         goto out_lines;
@@ -753,7 +759,7 @@ int ember_cli_http(int argc, char **argv)
 
     progress p = {.rdd = answers, .total = l.n, .t0 = t0};
     pthread_t th;
-    bool tty = isatty(STDERR_FILENO) && driver;
+    bool tty = own_line && isatty(STDERR_FILENO) && driver;
     if (tty && pthread_create(&th, NULL, progress_main, &p))
         tty = false;
 

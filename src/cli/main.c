@@ -3,6 +3,7 @@
  *   ember --version | --help | help [COMMAND]
  *   ember submit [--master M] JOB.c [ARGS...]
  *   ember http [OPTIONS]          (src/cli/http_cmd.c)
+ *   ember history LOG... [--port N] | --list DIR   (src/cli/history_cmd.c)
  *
  * submit compiles a one-file C job against the installed library (found with
  * pkg-config, next to this program's own install first) into a cache keyed by
@@ -31,6 +32,7 @@ static const char USAGE[] =
     "       ember --help | help [http]\n"
     "       ember submit [--master M] [-n N] JOB.c [ARGS...]\n"
     "       ember http [--in FILE|-] [--out FILE|DIR/] [--concurrency N] [--rate N/s|N/min] ...\n"
+    "       ember history LOG... [--port N] | ember history --list DIR\n"
     "\n"
     "submit compiles JOB.c against libember (cached by content) and runs it with ARGS.\n"
     "  --master M   local, local[N], local[*], local[N,F], or mpi (sets EMBER_MASTER)\n"
@@ -39,7 +41,12 @@ static const char USAGE[] =
     "             EMBER_CACHE_DIR (default $XDG_CACHE_HOME/ember or ~/.cache/ember)\n"
     "\n"
     "http sends a request for each input line (a URL or a JSON request) and writes one\n"
-    "JSON line per request, in input order; `ember http --help` lists its options.\n";
+    "JSON line per request, in input order; `ember http --help` lists its options.\n"
+    "\n"
+    "history serves finished event logs with the web UI and Spark's REST API.\n"
+    "environment (every job, submit's and http's too): EMBER_PROGRESS=0|1 (Spark's progress\n"
+    "bar; default on when stderr is a terminal), EMBER_EVENT_LOG=PATH (the event log),\n"
+    "EMBER_UI_PORT=N (the web UI on 127.0.0.1:N; -1: 4040 and up)\n";
 
 /* Put the pkgconfig directory of this program's install first on PKG_CONFIG_PATH. */
 static void find_own_pkgconfig(void)
@@ -310,8 +317,10 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "help")) {
         if (argc > 2 && !strcmp(argv[2], "http"))
             return ember_cli_http(1, (char *[]){"--help", NULL});
+        if (argc > 2 && !strcmp(argv[2], "history"))
+            return ember_cli_history(1, (char *[]){"--help", NULL});
         if (argc > 2 && strcmp(argv[2], "submit")) {
-            fprintf(stderr, "ember help: no command '%s' (submit, http)\n", argv[2]);
+            fprintf(stderr, "ember help: no command '%s' (submit, http, history)\n", argv[2]);
             return 2;
         }
         fputs(USAGE, stdout);
@@ -321,6 +330,8 @@ int main(int argc, char **argv)
         return submit(argc - 2, argv + 2);
     if (!strcmp(argv[1], "http"))
         return ember_cli_http(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "history"))
+        return ember_cli_history(argc - 2, argv + 2);
     fprintf(stderr, "ember: unknown command '%s'\n%s", argv[1], USAGE);
     return 2;
 }

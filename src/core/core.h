@@ -418,6 +418,13 @@ struct ember_ctx {
      * (map_concurrent), made by the driver on first use, freed at close */
     struct ember__bpool *bpool;
 
+    /* the application: its id and settings (name, value, ..., NULL), and the
+     * web UI, event log and progress bar (src/ui, NULL when all are off) */
+    char *app_id;
+    char **props;
+    struct ember__ui *ui;
+    _Atomic int64_t next_task_id;
+
     /* events (src/sched/events.c): listeners under ev_mu; ev_mask has a bit
      * for each event type some listener wants, read without the lock */
     pthread_mutex_t ev_mu;

@@ -189,7 +189,6 @@ static void on_field(void *data, size_t len, void *arg)
     r->nfields++;
 }
 
-
 /* The line the current row starts on. Plain files count lines only when a
  * message needs one, from where the last count stopped (linear in the split,
  * however many rows are bad). */

@@ -36,7 +36,8 @@ typedef struct file_plan {
 int ember__csv_parser_init(struct csv_parser *p, const csv_src *s);
 
 /* The next line break at or after p (\r or \n), or end. */
-static inline const unsigned char *ember__csv_line_end(const unsigned char *p, const unsigned char *end)
+static inline const unsigned char *ember__csv_line_end(const unsigned char *p,
+                                                       const unsigned char *end)
 {
     const unsigned char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
     const unsigned char *lim = nl ? nl : end;

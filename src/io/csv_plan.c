@@ -29,7 +29,7 @@ static inline bool blank_byte(const csv_src *s, unsigned char c)
 }
 
 const unsigned char *ember__csv_blank_line(const csv_src *s, const unsigned char *p,
-                                       const unsigned char *end)
+                                           const unsigned char *end)
 {
     for (; p < end; p++) {
         if (*p == '\n' || *p == '\r')
@@ -248,4 +248,3 @@ int ember__csv_read_header(ember_ctx *ctx, csv_src *s)
     s->ncols = h.nfields;
     return 0;
 }
-

@@ -119,6 +119,9 @@ int ember__bad_record(ember__bad *b, ember__task *t, const char *path, uint64_t 
         return ember__task_fail(t, EMBER_EINVAL, "%s: %s:%llu: %s", in->op, path,
                                 (unsigned long long)line, why);
     b->n++;
+    if (b->nsamples < 8)
+        snprintf(b->samples[b->nsamples++], sizeof b->samples[0], "%s:%llu: %s", path,
+                 (unsigned long long)line, why);
     if (in->on_bad == EMBER_BAD_DIVERT) {
         char head[64];
         int hn = snprintf(head, sizeof head, ":%llu\t", (unsigned long long)line);
@@ -169,6 +172,21 @@ int ember__input_end(ember__bad *b, ember__task *t, int part, int64_t good, int 
             brc = write_diverted(in, part, &b->diverted, t);
         if (brc && !t->fail_code)
             ember__task_fail(t, brc, "%s: counting bad records failed", in->op);
+        ember_ctx *ctx = t->ctx;
+        if (!brc && ember__ev_wanted(ctx, EMBER_EV_BAD_RECORDS)) {
+            const char *samples[9] = {0};
+            for (int i = 0; i < b->nsamples; i++)
+                samples[i] = b->samples[i];
+            ember_event ev = {.type = EMBER_EV_BAD_RECORDS,
+                              .job_id = ctx->cur_job,
+                              .stage_id = t->job->stage_id,
+                              .partition = t->partition,
+                              .bad_op = in->op,
+                              .bad_count = b->n,
+                              .bad_dir = in->on_bad == EMBER_BAD_DIVERT ? in->bad_dir : NULL,
+                              .bad_samples = samples};
+            ember__emit(ctx, &ev);
+        }
     }
     ember_buf_destroy(&b->diverted);
     return t->fail_code ? t->fail_code : rc;

@@ -157,6 +157,8 @@ typedef struct ember__bad {
     const ember__input *in;
     int64_t n;
     ember_buf diverted;
+    char samples[8][320]; /* the first few, "file:line: why", for the UI's event */
+    int nsamples;
 } ember__bad;
 /* The record at path:line (raw: its text, line breaks trimmed) is bad for why:
  * the task fails, or it is skipped or diverted. 0 or the task's failure. */

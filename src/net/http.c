@@ -116,6 +116,15 @@ static int finish(engine *e, slot *s, bool ok, const char *error)
     }
     count(e, ok ? C_SUCCEEDED : C_FAILED);
     atomic_fetch_add(&e->src->done, 1);
+    if (s->t_first) { /* its latency's bin: under 1 ms, then doubling */
+        uint64_t l = lat / 1000000;
+        int bin = 0;
+        while (l && bin < EMBER_HTTP_LAT_BINS - 1) {
+            l >>= 1;
+            bin++;
+        }
+        atomic_fetch_add_explicit(&e->src->lat[bin], 1, memory_order_relaxed);
+    }
     return 0;
 }
 
@@ -234,6 +243,7 @@ static int start(engine *e, slot *s, uint64_t now)
     s->state = S_RUN;
     e->waiting--;
     e->running++;
+    atomic_fetch_add_explicit(&e->src->in_flight, 1, memory_order_relaxed);
     count(e, C_SENT);
     return 0;
 }
@@ -276,6 +286,7 @@ static int complete(engine *e, slot *s, CURLcode r)
     char why[520];
     curl_multi_remove_handle(e->multi, s->easy);
     e->running--;
+    atomic_fetch_sub_explicit(&e->src->in_flight, 1, memory_order_relaxed);
     if (s->paused) { /* ended (a timeout) while waiting for the budget */
         s->paused = false;
         e->npaused--;
@@ -385,6 +396,38 @@ static int journal_failed(engine *e, int rc)
                             e->src->conf.journal, ember_strerror(rc), e->task->partition);
 }
 
+/* The stage's state as an event for the UI, once a second from whichever task
+ * is due (force: now, at a task's end). */
+static void report(engine *e, bool force)
+{
+    ember_ctx *ctx = e->node->ctx;
+    if (!ember__ev_wanted(ctx, EMBER_EV_HTTP))
+        return;
+    http_src *src = e->src;
+    uint64_t now = ember__now_ns(), last = atomic_load(&src->reported_at);
+    if (!force && (now - last < 1000000000ull ||
+                   !atomic_compare_exchange_strong(&src->reported_at, &last, now)))
+        return;
+    ember_http_status st = {.rdd_id = e->node->id,
+                            .sent = atomic_load(&src->live[C_SENT]),
+                            .succeeded = atomic_load(&src->live[C_SUCCEEDED]),
+                            .retried = atomic_load(&src->live[C_RETRIED]),
+                            .throttled = atomic_load(&src->live[C_THROTTLED]),
+                            .failed = atomic_load(&src->live[C_FAILED]),
+                            .resumed = atomic_load(&src->live[C_RESUMED]),
+                            .done = atomic_load(&src->done),
+                            .in_flight = atomic_load(&src->in_flight)};
+    for (int i = 0; i < EMBER_HTTP_LAT_BINS; i++)
+        st.latency[i] = atomic_load_explicit(&src->lat[i], memory_order_relaxed);
+    ember__bucket_peek(&src->bucket, now, &st.rate, &st.tokens, &st.paused_s);
+    ember_event ev = {.type = EMBER_EV_HTTP,
+                      .job_id = ctx->cur_job,
+                      .stage_id = e->task->job->stage_id,
+                      .partition = e->task->partition,
+                      .http = &st};
+    ember__emit(ctx, &ev);
+}
+
 /* One turn of the loop: start what may start, wait for activity (up to the next
  * wake when block), and settle what finished. */
 static int pump(engine *e, bool block)
@@ -468,6 +511,7 @@ static int pump(engine *e, bool block)
     }
     if (e->src->journal && (rc = ember__journal_tick(e->src->journal, ember__now_ns())))
         return journal_failed(e, rc);
+    report(e, false);
     return 0;
 }
 
@@ -661,6 +705,7 @@ int ember__http_compute(ember_rdd *n, int part, ember_out *sink)
                 src_rc = settle(&e);
         }
     }
+    report(&e, true);
     /* what is final is written before the task ends, whatever its outcome */
     if (src->journal) {
         int jrc = ember__journal_flush(src->journal);
@@ -672,8 +717,10 @@ out:
         slot *s = &e.slots[i];
         ember__http_release(s);
         if (s->easy) {
-            if (s->state == S_RUN)
+            if (s->state == S_RUN) {
                 curl_multi_remove_handle(e.multi, s->easy);
+                atomic_fetch_sub_explicit(&src->in_flight, 1, memory_order_relaxed);
+            }
             curl_easy_cleanup(s->easy);
         }
         curl_slist_free_all(s->hdrs_out);

@@ -57,6 +57,9 @@ void ember__bucket_throttled(ember__bucket *b, uint64_t now, uint64_t sent_at, u
 void ember__bucket_hint(ember__bucket *b, uint64_t now, double remaining, double reset_s);
 /* The pace now, in requests a second (0: none). */
 double ember__bucket_now(ember__bucket *b);
+/* The pace, the bucket's level and the seconds of a pause left, at now. */
+void ember__bucket_peek(ember__bucket *b, uint64_t now, double *rate, double *tokens,
+                        double *paused_s);
 
 /* ---------------------------------------------------------------- the node */
 
@@ -74,6 +77,10 @@ typedef struct http_src {
     pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
     ember_accumulator *acc[C_N];
     _Atomic int64_t live[C_N], done;
+    /* for the UI's events: requests on the wire, final answers by latency, when
+     * the last status went out (one a second, from whichever task is due) */
+    _Atomic int64_t in_flight, lat[EMBER_HTTP_LAT_BINS];
+    _Atomic uint64_t reported_at;
 } http_src;
 
 /* ---------------------------------------------------------------- the response-memory budget */

@@ -180,6 +180,23 @@ void ember__bucket_hint(ember__bucket *b, uint64_t now, double remaining, double
 }
 
 /* For tests and the progress line: the pace now (0: none). */
+void ember__bucket_peek(ember__bucket *b, uint64_t now, double *rate, double *tokens,
+                        double *paused_s)
+{
+    pthread_mutex_lock(&b->mu);
+    double r = bucket_rate(b, now);
+    *rate = r < INFINITY ? r : 0;
+    double t = b->tokens;
+    if (r < INFINITY && now > b->last_ns) { /* what it holds now, as a take would see */
+        t += (double)(now - b->last_ns) * 1e-9 * r;
+        double cap = bucket_burst(b, r);
+        t = t > cap ? cap : t;
+    }
+    *tokens = r < INFINITY ? t : 0;
+    *paused_s = b->paused_until > now ? (double)(b->paused_until - now) * 1e-9 : 0;
+    pthread_mutex_unlock(&b->mu);
+}
+
 double ember__bucket_now(ember__bucket *b)
 {
     pthread_mutex_lock(&b->mu);

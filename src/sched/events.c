@@ -34,6 +34,9 @@ static const char *const names[EMBER_EV_COUNT] = {
     [EMBER_EV_STAGE_COMPLETED] = "SparkListenerStageCompleted",
     [EMBER_EV_TASK_START] = "SparkListenerTaskStart",
     [EMBER_EV_TASK_END] = "SparkListenerTaskEnd",
+    [EMBER_EV_HTTP] = "ember.HttpStatus",
+    [EMBER_EV_SPILL] = "ember.Spill",
+    [EMBER_EV_BAD_RECORDS] = "ember.BadRecords",
 };
 
 const char *ember_event_name(ember_event_type type)
@@ -87,6 +90,30 @@ int ember__listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mas
     return listen(ctx, fn, arg, mask, false);
 }
 
+void ember__app_start_event(const ember_ctx *ctx, ember_event *ev)
+{
+    *ev = (ember_event){.type = EMBER_EV_APP_START,
+                        .time_ns = ctx->app_start_ns,
+                        .app_name = ctx->app_name,
+                        .app_id = ctx->app_id,
+                        .master = ctx->master,
+                        .cores = ctx->parallelism,
+                        .props = (const char *const *)ctx->props,
+                        .memory_budget = (int64_t)ctx->memory_budget,
+                        .error = ""};
+}
+
+int ember__listen_named(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask)
+{
+    int rc = listen(ctx, fn, arg, mask, true);
+    if (!rc && (mask & (1u << EMBER_EV_APP_START))) {
+        ember_event ev;
+        ember__app_start_event(ctx, &ev);
+        fn(&ev, arg);
+    }
+    return rc;
+}
+
 int ember_add_listener(ember_ctx *ctx, ember_listener_fn *fn, void *arg)
 {
     if (!ember__handle_ok(ctx, EMBER__H_CTX) || !fn)
@@ -95,10 +122,8 @@ int ember_add_listener(ember_ctx *ctx, ember_listener_fn *fn, void *arg)
     if (rc)
         return ember__err(ctx, rc, "ember_add_listener: out of memory");
     /* the application started before this listener came: it hears so first */
-    ember_event ev = {.type = EMBER_EV_APP_START,
-                      .time_ns = ctx->app_start_ns,
-                      .app_name = ctx->app_name,
-                      .error = ""};
+    ember_event ev;
+    ember__app_start_event(ctx, &ev);
     pthread_mutex_lock(&ctx->ev_mu);
     fn(&ev, arg);
     pthread_mutex_unlock(&ctx->ev_mu);
@@ -127,7 +152,10 @@ int ember_remove_listener(ember_ctx *ctx, ember_listener_fn *fn, void *arg)
 
 void ember__emit(ember_ctx *ctx, ember_event *ev)
 {
-    bool task = ev->type == EMBER_EV_TASK_START || ev->type == EMBER_EV_TASK_END;
+    /* events from task threads: the tasks', and ember's own (HTTP, spills, bad
+     * records) */
+    bool task = ev->type == EMBER_EV_TASK_START || ev->type == EMBER_EV_TASK_END ||
+                ev->type >= EMBER_EV_HTTP;
     /* the stats read durations, not times: a clock read only for the program's */
     ev->time_ns = atomic_load_explicit(&ctx->ev_public, memory_order_relaxed) & (1u << ev->type)
                       ? wall_ns()

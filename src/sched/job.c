@@ -46,6 +46,7 @@ static void attempt_init(ember__task *t, ember__job *job, int i, int attempt, in
      * flag is read (ember_cancel sets the flag before the words) */
     t->halt = worker >= 0 && worker < ctx->nhalts ? &ctx->halts[worker].word : &t->halt_own;
     atomic_store(t->halt, 0);
+    t->worker = worker >= 0 ? worker : 0;
 }
 
 static void job_fail(ember__job *job, int i, int attempts, const ember__task *t)
@@ -94,7 +95,9 @@ static void task_event(ember__job *job, const ember__task *t, int type, int rc, 
                       .task_index = t->index,
                       .partition = t->partition,
                       .attempt = t->attempt,
-                      .max_attempts = ctx->max_failures};
+                      .max_attempts = ctx->max_failures,
+                      .task_id = t->task_id,
+                      .worker = t->worker + ctx->rank * ctx->nhalts};
     if (type == EMBER_EV_TASK_END) {
         ev.failed = rc != 0;
         ev.code = rc;
@@ -137,6 +140,8 @@ static void run_task(void *arg, int k, int worker)
         ember__task *outer = ember__cur_task;
         ember__cur_task = &t;
         bool events = ember__ev_wanted(job->ctx, EMBER_EV_TASK_END);
+        if (events)
+            t.task_id = atomic_fetch_add_explicit(&job->ctx->next_task_id, 1, memory_order_relaxed);
         if (ember__ev_wanted(job->ctx, EMBER_EV_TASK_START))
             task_event(job, &t, EMBER_EV_TASK_START, 0, 0);
         uint64_t t0 = ember__now_ns();

@@ -86,6 +86,8 @@ typedef struct ember__task {
     bool timed, in_user;
     uint64_t user_t0, user_ns;
     EMBER__COUNTERS(EMBER__COUNTER_FIELD) /* what the attempt did */
+    int worker;                           /* the thread running it (its halt word's index) */
+    int64_t task_id;                      /* unique in the application, for the events */
     int fail_code;                        /* the first failure of this attempt */
     char fail_msg[512];
     ember__acc_update *accs;
@@ -121,9 +123,9 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink);
     X(arena)                                                                                       \
     X(i64)                                                                                         \
     X(range)                                                                                       \
-    X(map) X(flat_map) X(filter) X(map_values) X(flat_map_values) X(key_by) X(keys) X(values)      \
-        X(sample) X(zip_index) X(zip_unique) X(cartesian) X(map_partitions) X(glom) X(union)       \
-            X(coalesce)
+    X(map)                                                                                         \
+    X(flat_map) X(filter) X(map_values) X(flat_map_values) X(key_by) X(keys) X(values) X(sample)   \
+        X(zip_index) X(zip_unique) X(cartesian) X(map_partitions) X(glom) X(union) X(coalesce)
 #define EMBER__TYPE_DECL(k) extern const ember__node_type ember__##k##_type;
 EMBER__SCHED_TYPES(EMBER__TYPE_DECL)
 #undef EMBER__TYPE_DECL
@@ -267,6 +269,12 @@ void ember__events_init(ember_ctx *ctx);
 void ember__events_close(ember_ctx *ctx);
 /* Register an internal listener for the event types in mask (1 << type). */
 int ember__listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask);
+/* The same for a listener that reads times and stage names (the web UI, the
+ * event log, the progress bar), as the program's do; it first hears the
+ * application's start when mask has it. */
+int ember__listen_named(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask);
+/* The application's start, as a listener added later first hears it. */
+void ember__app_start_event(const ember_ctx *ctx, ember_event *ev);
 /* Deliver ev (its time and app name filled in) to the listeners that want it. */
 void ember__emit(ember_ctx *ctx, ember_event *ev);
 /* Does some listener want events of this type? One load: test before building one. */

@@ -180,6 +180,16 @@ static int spill(map_state *m, ember__task *t, const ember_rdd *n)
     m->held = 0;
     t->spill_count++;
     t->spill_bytes += (int64_t)(m->sp.size - before);
+    if (ember__ev_wanted(n->ctx, EMBER_EV_SPILL)) {
+        ember_event ev = {.type = EMBER_EV_SPILL,
+                          .job_id = n->ctx->cur_job,
+                          .stage_id = t->job->stage_id,
+                          .partition = t->partition,
+                          .bytes = (int64_t)(m->sp.size - before),
+                          .memory_budget = (int64_t)n->ctx->memory_budget};
+        ev.metrics.spill_bytes = ev.bytes;
+        ember__emit(n->ctx, &ev);
+    }
     return 0;
 }
 

@@ -1,4 +1,6 @@
-/* Opening and closing a context: the one place that sees every layer.
+/* Opening and closing a context: the one place that sees every layer (src/app
+ * stands above them all: it starts the executor, the events and the stats,
+ * and the web UI, the event log and the progress bar of src/ui).
  *
  * ember_open parses the master string, chooses the executor backend from it (the
  * only place a backend is chosen) and registers the context handle;
@@ -10,6 +12,7 @@
 #include "core/conf.h"
 #include "exec/exec.h"
 #include "sched/sched.h"
+#include "ui/ui.h"
 
 static int stats_wanted(const ember_conf *conf)
 {
@@ -17,6 +20,67 @@ static int stats_wanted(const ember_conf *conf)
         return conf->stats > 0;
     const char *env = getenv("EMBER_STATS");
     return env && !strcmp(env, "1");
+}
+
+static void free_props(ember_ctx *ctx)
+{
+    for (int i = 0; ctx->props && ctx->props[i]; i++)
+        ember__free(ctx->props[i]);
+    ember__free(ctx->props);
+    ctx->props = NULL;
+    ember__free(ctx->app_id);
+    ctx->app_id = NULL;
+}
+
+/* The application's id (Spark's local mode: local-<ms since the epoch>) and its
+ * settings as name, value pairs: the conf as resolved, then the EMBER_*
+ * variables of the environment. 0 or EMBER_ENOMEM. */
+static int app_props(ember_ctx *ctx, const ember_conf *conf)
+{
+    extern char **environ;
+    char id[64];
+    snprintf(id, sizeof id, "local-%llu", (unsigned long long)(ctx->app_start_ns / 1000000));
+    int nenv = 0;
+    for (char **e = environ; e && *e; e++)
+        nenv += !strncmp(*e, "EMBER_", 6);
+    size_t cap = 2 * (12 + (size_t)nenv) + 1;
+    if (!(ctx->app_id = ember__strdup(id)) ||
+        !(ctx->props = ember__calloc(cap, sizeof *ctx->props)))
+        return EMBER_ENOMEM;
+    char v[64][2][256];
+    int n = 0;
+#define PROP(name, ...)                                                                            \
+    snprintf(v[n][0], sizeof v[n][0], "%s", name);                                                 \
+    snprintf(v[n][1], sizeof v[n][1], __VA_ARGS__);                                                \
+    n++;
+    PROP("ember.app.name", "%s", ctx->app_name)
+    PROP("ember.app.id", "%s", ctx->app_id)
+    PROP("ember.master", "%s", ctx->master)
+    PROP("ember.cores", "%d", ctx->parallelism)
+    PROP("ember.ranks", "%d", ctx->ranks)
+    PROP("ember.task.maxFailures", "%d", ctx->max_failures)
+    PROP("ember.memory.budget", "%zu", ctx->memory_budget)
+    PROP("ember.spill.dir", "%s", ctx->spill_dir)
+    PROP("ember.stats", "%s", ctx->stats_on ? "on" : "off")
+    PROP("ember.overwrite", "%s", ctx->overwrite ? "true" : "false")
+    PROP("ember.read.unfinished", "%s", ctx->read_unfinished ? "true" : "false")
+    PROP("ember.conf.appName", "%s", conf->app_name ? conf->app_name : "(not set)")
+#undef PROP
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!(ctx->props[k++] = ember__strdup(v[i][0])) ||
+            !(ctx->props[k++] = ember__strdup(v[i][1])))
+            return EMBER_ENOMEM;
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "EMBER_", 6) || !eq)
+            continue;
+        char name[256];
+        snprintf(name, sizeof name, "env.%.*s", (int)(eq - *e), *e);
+        if (!(ctx->props[k++] = ember__strdup(name)) || !(ctx->props[k++] = ember__strdup(eq + 1)))
+            return EMBER_ENOMEM;
+    }
+    return 0;
 }
 
 int ember_open(ember_ctx **out, const ember_conf *conf)
@@ -123,7 +187,7 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
             : NULL;
     ctx->nhalts = ctx->halts ? ctx->parallelism + 1 : 0;
     if (!ctx->halts || ember__handle_add(ctx, EMBER__H_CTX) || ember__rdd_oom_init(ctx) ||
-        ember__stats_listen(ctx)) {
+        ember__stats_listen(ctx) || app_props(ctx, conf)) {
         ember__free(ctx->halts_mem);
         ember__handle_del(ctx);
         ember__rdd_oom_destroy(ctx);
@@ -131,7 +195,16 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
         ember__events_close(ctx);
         ctx->exec->destroy(ctx->exec_impl);
         pthread_mutex_destroy(&ctx->acc_mu);
+        free_props(ctx);
         goto out_nomem;
+    }
+    /* the web UI, the event log, the progress bar, as the conf and the
+     * environment say (rank 0 only) */
+    if ((rc = ember__ui_open(ctx, conf))) {
+        char msg[sizeof ctx->errmsg];
+        snprintf(msg, sizeof msg, "%s", ctx->errmsg);
+        ember_close(ctx);
+        return ember__err(NULL, rc, "%s", msg);
     }
     *out = ctx;
     return 0;
@@ -152,6 +225,7 @@ void ember_close(ember_ctx *ctx)
     if (ctx->stats_on)
         ember_stats_print(ctx, stderr);
     ember__events_close(ctx); /* the application's end, to whoever listens */
+    ember__ui_close(ctx);
     ember__handle_del(ctx);
     ctx->exec->destroy(ctx->exec_impl);
     ember__bpool_free(ctx->bpool);
@@ -161,6 +235,7 @@ void ember_close(ember_ctx *ctx)
     ember__stats_free(ctx);
     ember__free(ctx->halts_mem);
     pthread_mutex_destroy(&ctx->acc_mu);
+    free_props(ctx);
     ember__free(ctx->app_name);
     ember__free(ctx->spill_dir);
     ember__free(ctx);

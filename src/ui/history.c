@@ -1,0 +1,184 @@
+/* The history server (ember history): event logs read back into models, one
+ * an application, and served with the live UI's pages and REST API. A log
+ * cut short by a crash reads up to its last whole line; the application then
+ * shows as incomplete.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ui/ui.h"
+
+struct ember_history {
+    ui_model **models;
+    int n;
+    ui_server *server;
+};
+
+/* Replay the log at path into a new model. 0, or a code with the message on
+ * the thread. */
+static int load(const char *path, ui_model **out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ember__err(NULL, -errno, "ember history: cannot read %s: %s", path, strerror(errno));
+    ui_model *m = ember__ui_model_new();
+    if (!m) {
+        fclose(f);
+        return ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0, events = 0;
+    int rc = 0;
+    while ((n = getline(&line, &cap, f)) > 0 && !rc) {
+        lineno++;
+        ui_parsed p;
+        int got = ember__ui_event_parse(line, (size_t)n, &p);
+        if (got == 1) {
+            if (p.env_update) { /* the settings: applied as a start with props alone */
+                ember_event ev = {.type = EMBER_EV_APP_START, .props = p.ev.props};
+                rc = ember__ui_model_apply(m, &ev);
+            } else {
+                rc = ember__ui_model_apply(m, &p.ev);
+            }
+            events++;
+        } else if (got < 0 && !feof(f)) {
+            /* a damaged line in the middle: said, and passed over */
+            fprintf(stderr, "ember history: %s:%ld: not a JSON event, skipped\n", path, lineno);
+        }
+        ember__ui_parsed_free(&p);
+    }
+    free(line);
+    fclose(f);
+    if (rc) {
+        ember__ui_model_free(m);
+        return ember__err(NULL, rc, "ember history: out of memory reading %s", path);
+    }
+    if (!events || !m->app_id) {
+        ember__ui_model_free(m);
+        return ember__err(NULL, EMBER_EINVAL, "ember history: %s holds no event log", path);
+    }
+    *out = m;
+    return 0;
+}
+
+static int add_file(const char *path, char ***files, int *n, int *cap)
+{
+    if (*n == *cap) {
+        int c = *cap ? *cap * 2 : 8;
+        char **g = ember__realloc(*files, (size_t)c * sizeof *g);
+        if (!g)
+            return ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
+        *files = g;
+        *cap = c;
+    }
+    if (!((*files)[(*n)++] = ember__strdup(path)))
+        return ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
+    return 0;
+}
+
+/* The files a path names: itself, or a directory's regular files (sorted,
+ * names starting with '.' passed over). */
+static int expand(const char *path, char ***files, int *n, int *cap)
+{
+    struct stat st;
+    if (stat(path, &st))
+        return ember__err(NULL, -errno, "ember history: %s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return add_file(path, files, n, cap);
+    struct dirent **ents = NULL;
+    int k = scandir(path, &ents, NULL, alphasort), rc = 0;
+    if (k < 0)
+        return ember__err(NULL, -errno, "ember history: %s: %s", path, strerror(errno));
+    for (int i = 0; i < k; i++) {
+        char full[4200];
+        snprintf(full, sizeof full, "%s/%s", path, ents[i]->d_name);
+        struct stat fs;
+        if (!rc && ents[i]->d_name[0] != '.' && !stat(full, &fs) && S_ISREG(fs.st_mode))
+            rc = add_file(full, files, n, cap);
+        free(ents[i]);
+    }
+    free(ents);
+    return rc;
+}
+
+void ember_history_close(ember_history *h)
+{
+    if (!h)
+        return;
+    ember__ui_server_stop(h->server);
+    for (int i = 0; i < h->n; i++)
+        ember__ui_model_free(h->models[i]);
+    ember__free(h->models);
+    ember__free(h);
+}
+
+int ember_history_open(ember_history **out, const char *const *logs, int nlogs, int port)
+{
+    if (!out || !logs || nlogs <= 0)
+        return ember__err(NULL, EMBER_EINVAL, "ember history: no event log given");
+    *out = NULL;
+    char **files = NULL;
+    int nfiles = 0, cap = 0, rc = 0;
+    for (int i = 0; i < nlogs && !rc; i++)
+        rc = expand(logs[i], &files, &nfiles, &cap);
+    ember_history *h = ember__calloc(1, sizeof *h);
+    if (!rc && (!h || !(h->models = ember__calloc((size_t)nfiles + 1, sizeof *h->models))))
+        rc = ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
+    for (int i = 0; !rc && i < nfiles; i++)
+        if (!(rc = load(files[i], &h->models[h->n])))
+            h->n++;
+    for (int i = 0; i < nfiles; i++)
+        ember__free(files[i]);
+    ember__free(files);
+    char why[200];
+    if (!rc && (rc = ember__ui_serve(h->models, h->n, true, port ? port : 18080, &h->server, why,
+                                     sizeof why)))
+        ember__err(NULL, rc, "ember history: %s", why);
+    if (rc) {
+        ember_history_close(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+int ember_history_port(const ember_history *h)
+{
+    return h ? ember__ui_server_port(h->server) : 0;
+}
+
+int ember_history_list(const char *dir, FILE *out)
+{
+    if (!dir || !out)
+        return ember__err(NULL, EMBER_EINVAL, "ember history --list: no directory");
+    char **files = NULL;
+    int n = 0, cap = 0;
+    int rc = expand(dir, &files, &n, &cap);
+    if (!rc)
+        fprintf(out, "%-28s %-24s %-25s %-10s %s\n", "app id", "name", "started", "duration",
+                "log");
+    for (int i = 0; !rc && i < n; i++) {
+        ui_model *m;
+        if (load(files[i], &m))
+            continue; /* not an event log */
+        char d[64], dur[32];
+        ember__ui_date(m->start_ms, d, sizeof d);
+        if (m->end_ms)
+            snprintf(dur, sizeof dur, "%.1f s", (double)(m->end_ms - m->start_ms) / 1e3);
+        else
+            snprintf(dur, sizeof dur, "incomplete");
+        fprintf(out, "%-28s %-24s %-25s %-10s %s\n", m->app_id, m->app_name ? m->app_name : "", d,
+                dur, files[i]);
+        ember__ui_model_free(m);
+    }
+    for (int i = 0; i < n; i++)
+        ember__free(files[i]);
+    ember__free(files);
+    return rc;
+}

@@ -1,0 +1,461 @@
+/* The application as its events tell it, for the web UI, its REST API and the
+ * history server: one model is fed live by a listener, or by an event log's
+ * lines read back, and the two give the same answers. So every time and
+ * duration is kept in whole milliseconds, as the event log writes them.
+ *
+ * One mutex guards the model: the listener takes it for an event (a few
+ * hundred nanoseconds), the server for a page.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ui/ui.h"
+
+static int64_t ms(uint64_t ns)
+{
+    return (int64_t)(ns / 1000000);
+}
+
+static char *dup_or_null(const char *s, int *rc)
+{
+    if (!s)
+        return NULL;
+    char *d = ember__strdup(s);
+    if (!d)
+        *rc = EMBER_ENOMEM;
+    return d;
+}
+
+/* Grow *v (n used, *cap allocated) to hold one more of size sz. */
+static int grow(void **v, int n, int *cap, size_t sz)
+{
+    if (n < *cap)
+        return 0;
+    int c = *cap ? *cap * 2 : 16;
+    void *g = ember__realloc(*v, (size_t)c * sz);
+    if (!g)
+        return EMBER_ENOMEM;
+    *v = g;
+    *cap = c;
+    return 0;
+}
+
+ui_model *ember__ui_model_new(void)
+{
+    ui_model *m = ember__calloc(1, sizeof *m);
+    if (m)
+        pthread_mutex_init(&m->mu, NULL);
+    return m;
+}
+
+static void free_strv(char **v)
+{
+    for (int i = 0; v && v[i]; i++)
+        ember__free(v[i]);
+    ember__free(v);
+}
+
+void ember__ui_model_free(ui_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->njobs; i++) {
+        ember__free(m->jobs[i].name);
+        ember__free(m->jobs[i].stage_ids);
+        ember__free(m->jobs[i].error);
+    }
+    for (int i = 0; i < m->nstages; i++) {
+        ui_stage *s = &m->stages[i];
+        for (int k = 0; k < s->ntasks; k++)
+            ember__free(s->tasks[k].error);
+        ember__free(s->tasks);
+        ember__free(s->name);
+        ember__free(s->failure);
+    }
+    for (int i = 0; i < m->nhttp; i++) {
+        ember__free(m->http[i].pts);
+    }
+    for (int i = 0; i < m->nbad; i++) {
+        ember__free(m->bad[i].op);
+        ember__free(m->bad[i].dir);
+        free_strv(m->bad[i].samples);
+    }
+    ember__free(m->jobs);
+    ember__free(m->stages);
+    ember__free(m->http);
+    ember__free(m->spills);
+    ember__free(m->bad);
+    ember__free(m->w_active);
+    ember__free(m->w_done);
+    ember__free(m->w_failed);
+    ember__free(m->w_ms);
+    ember__free(m->use);
+    free_strv(m->props);
+    ember__free(m->app_name);
+    ember__free(m->app_id);
+    ember__free(m->master);
+    pthread_mutex_destroy(&m->mu);
+    ember__free(m);
+}
+
+const ui_stage *ember__ui_stage(const ui_model *m, int64_t id)
+{
+    return id >= 0 && id < m->nstages && m->stages[id].id == id ? &m->stages[id] : NULL;
+}
+
+const ui_job *ember__ui_job(const ui_model *m, int64_t id)
+{
+    return id >= 0 && id < m->njobs && m->jobs[id].id == id ? &m->jobs[id] : NULL;
+}
+
+/* Stages and jobs are numbered from 0 in the order they start: the model keeps
+ * them at their id (a gap, which a torn log could leave, is an empty entry
+ * with id -1). */
+static ui_stage *stage_at(ui_model *m, int64_t id, bool make)
+{
+    if (id < 0 || id > 10000000)
+        return NULL;
+    while (make && m->nstages <= id) {
+        if (grow((void **)&m->stages, m->nstages, &m->cap_stages, sizeof *m->stages))
+            return NULL;
+        m->stages[m->nstages++] = (ui_stage){.id = -1, .job_id = -1};
+    }
+    return id < m->nstages ? &m->stages[id] : NULL;
+}
+
+static ui_job *job_at(ui_model *m, int64_t id, bool make)
+{
+    if (id < 0 || id > 10000000)
+        return NULL;
+    while (make && m->njobs <= id) {
+        if (grow((void **)&m->jobs, m->njobs, &m->cap_jobs, sizeof *m->jobs))
+            return NULL;
+        m->jobs[m->njobs++] = (ui_job){.id = -1};
+    }
+    return id < m->njobs ? &m->jobs[id] : NULL;
+}
+
+static void metrics_ms(ember_task_metrics *d, const ember_task_metrics *s)
+{
+    *d = *s;
+    d->run_ns = s->run_ns / 1000000 * 1000000;
+    d->user_ns = s->user_ns / 1000000 * 1000000;
+}
+
+static int workers_for(ui_model *m, int w)
+{
+    if (w < m->nworkers)
+        return 0;
+    int n = w + 1;
+    int *a = ember__realloc(m->w_active, (size_t)n * sizeof *a);
+    if (a)
+        m->w_active = a;
+    int *d = ember__realloc(m->w_done, (size_t)n * sizeof *d);
+    if (d)
+        m->w_done = d;
+    int *f = ember__realloc(m->w_failed, (size_t)n * sizeof *f);
+    if (f)
+        m->w_failed = f;
+    int64_t *t = ember__realloc(m->w_ms, (size_t)n * sizeof *t);
+    if (t)
+        m->w_ms = t;
+    if (!a || !d || !f || !t)
+        return EMBER_ENOMEM;
+    for (int i = m->nworkers; i < n; i++)
+        a[i] = d[i] = f[i] = 0, t[i] = 0;
+    m->nworkers = n;
+    return 0;
+}
+
+/* cores in use: a point a change, merged into the last when within 100 ms */
+static void use_point(ui_model *m, int64_t t)
+{
+    if (m->nuse && t - m->use[m->nuse - 1].t_ms < 100) {
+        if (m->active > m->use[m->nuse - 1].n)
+            m->use[m->nuse - 1].n = m->active;
+        return;
+    }
+    if (m->nuse < 1000000 && !grow((void **)&m->use, m->nuse, &m->cap_use, sizeof *m->use))
+        m->use[m->nuse++] = (struct ui_use){t, m->active};
+}
+
+static int task_start(ui_model *m, const ember_event *ev, int64_t t)
+{
+    ui_stage *s = stage_at(m, ev->stage_id, true);
+    if (!s)
+        return EMBER_ENOMEM;
+    s->active++;
+    if (workers_for(m, ev->worker) == 0)
+        m->w_active[ev->worker]++;
+    m->active++;
+    use_point(m, t);
+    if (s->ntasks >= UI_TASKS_KEPT) {
+        s->tasks_dropped++;
+        return 0;
+    }
+    if (grow((void **)&s->tasks, s->ntasks, &s->cap_tasks, sizeof *s->tasks))
+        return EMBER_ENOMEM;
+    s->tasks[s->ntasks++] = (ui_task){.task_id = ev->task_id,
+                                      .index = ev->task_index,
+                                      .partition = ev->partition,
+                                      .attempt = ev->attempt,
+                                      .worker = ev->worker,
+                                      .launch_ms = t,
+                                      .duration_ms = -1,
+                                      .status = UI_RUNNING};
+    return 0;
+}
+
+static int task_end(ui_model *m, const ember_event *ev, int64_t t)
+{
+    ui_stage *s = stage_at(m, ev->stage_id, true);
+    if (!s)
+        return EMBER_ENOMEM;
+    if (s->active > 0)
+        s->active--;
+    if (ev->failed)
+        s->failed_attempts++;
+    else
+        s->complete++;
+    ember_task_metrics tm;
+    metrics_ms(&tm, &ev->metrics);
+    if (!ev->failed)
+        ember__metrics_add(&s->m, &tm);
+    if (workers_for(m, ev->worker) == 0) {
+        if (m->w_active[ev->worker] > 0)
+            m->w_active[ev->worker]--;
+        m->w_done[ev->worker] += !ev->failed;
+        m->w_failed[ev->worker] += ev->failed != 0;
+        m->w_ms[ev->worker] += ms(ev->duration_ns);
+    }
+    if (m->active > 0)
+        m->active--;
+    use_point(m, t);
+    int rc = 0;
+    /* the attempt, from the newest back (it started lately) */
+    for (int k = s->ntasks - 1; k >= 0; k--) {
+        ui_task *tk = &s->tasks[k];
+        if (tk->task_id != ev->task_id || tk->status != UI_RUNNING)
+            continue;
+        tk->status = ev->failed ? UI_FAILED : UI_SUCCEEDED;
+        tk->duration_ms = ms(ev->duration_ns);
+        tk->m = tm;
+        if (ev->failed && ev->error && *ev->error)
+            tk->error = dup_or_null(ev->error, &rc);
+        break;
+    }
+    return rc;
+}
+
+static int http_point(ui_http *h, int64_t t)
+{
+    if (grow((void **)&h->pts, h->npts, &h->cap_pts, sizeof *h->pts))
+        return EMBER_ENOMEM;
+    h->pts[h->npts++] = (struct ui_pt){t, h->st.done, h->st.throttled};
+    return 0;
+}
+
+static int http_status(ui_model *m, const ember_event *ev, int64_t t)
+{
+    const ember_http_status *st = ev->http;
+    if (!st)
+        return 0;
+    ui_http *h = NULL;
+    for (int i = 0; i < m->nhttp && !h; i++)
+        if (m->http[i].rdd_id == st->rdd_id)
+            h = &m->http[i];
+    if (!h) {
+        ui_http *g = ember__realloc(m->http, (size_t)(m->nhttp + 1) * sizeof *g);
+        if (!g)
+            return EMBER_ENOMEM;
+        m->http = g;
+        h = &m->http[m->nhttp++];
+        *h = (ui_http){.rdd_id = st->rdd_id};
+    }
+    h->stage_id = ev->stage_id;
+    h->t_ms = t;
+    h->st = *st;
+    return h->npts < 100000 ? http_point(h, t) : 0;
+}
+
+static int spill(ui_model *m, const ember_event *ev, int64_t t)
+{
+    m->spill_count++;
+    m->spill_bytes += ev->bytes;
+    if (ev->memory_budget)
+        m->memory_budget = ev->memory_budget;
+    if (!m->spills && !(m->spills = ember__calloc(UI_SPILLS_KEPT, sizeof *m->spills)))
+        return EMBER_ENOMEM;
+    if (m->nspills == UI_SPILLS_KEPT) {
+        memmove(m->spills, m->spills + 1, (UI_SPILLS_KEPT - 1) * sizeof *m->spills);
+        m->nspills--;
+    }
+    m->spills[m->nspills++] = (ui_spill){
+        .t_ms = t, .stage_id = ev->stage_id, .partition = ev->partition, .bytes = ev->bytes};
+    return 0;
+}
+
+static int bad_records(ui_model *m, const ember_event *ev, int64_t t)
+{
+    m->bad_total += ev->bad_count;
+    if (!m->bad && !(m->bad = ember__calloc(UI_BAD_KEPT, sizeof *m->bad)))
+        return EMBER_ENOMEM;
+    if (m->nbad == UI_BAD_KEPT) {
+        ember__free(m->bad[0].op);
+        ember__free(m->bad[0].dir);
+        free_strv(m->bad[0].samples);
+        memmove(m->bad, m->bad + 1, (UI_BAD_KEPT - 1) * sizeof *m->bad);
+        m->nbad--;
+    }
+    int rc = 0, n = 0;
+    ui_bad b = {.t_ms = t,
+                .stage_id = ev->stage_id,
+                .partition = ev->partition,
+                .count = ev->bad_count,
+                .op = dup_or_null(ev->bad_op, &rc),
+                .dir = dup_or_null(ev->bad_dir, &rc)};
+    while (ev->bad_samples && ev->bad_samples[n] && n < 8)
+        n++;
+    if ((b.samples = ember__calloc((size_t)n + 1, sizeof *b.samples)))
+        for (int i = 0; i < n; i++)
+            b.samples[i] = dup_or_null(ev->bad_samples[i], &rc);
+    m->bad[m->nbad++] = b;
+    return rc;
+}
+
+static int app_start(ui_model *m, const ember_event *ev, int64_t t)
+{
+    int rc = 0;
+    if (ev->app_name) {
+        ember__free(m->app_name);
+        m->app_name = dup_or_null(ev->app_name, &rc);
+    }
+    if (ev->app_id) {
+        ember__free(m->app_id);
+        m->app_id = dup_or_null(ev->app_id, &rc);
+    }
+    if (ev->master) {
+        ember__free(m->master);
+        m->master = dup_or_null(ev->master, &rc);
+    }
+    if (ev->cores)
+        m->cores = ev->cores;
+    if (ev->memory_budget)
+        m->memory_budget = ev->memory_budget;
+    if (t)
+        m->start_ms = t;
+    if (ev->props) {
+        int n = 0;
+        while (ev->props[n] && ev->props[n + 1])
+            n += 2;
+        char **p = ember__calloc((size_t)n + 1, sizeof *p);
+        for (int i = 0; p && i < n; i++)
+            p[i] = dup_or_null(ev->props[i], &rc);
+        for (int i = 2; p && i < n; i += 2) /* by name: the live order and a log's agree */
+            for (int k = i; k > 0 && p[k] && p[k - 2] && strcmp(p[k - 2], p[k]) > 0; k -= 2) {
+                char *a0 = p[k - 2], *a1 = p[k - 1];
+                p[k - 2] = p[k];
+                p[k - 1] = p[k + 1];
+                p[k] = a0;
+                p[k + 1] = a1;
+            }
+        if (p) {
+            free_strv(m->props);
+            m->props = p;
+        }
+    }
+    return rc;
+}
+
+int ember__ui_model_apply(ui_model *m, const ember_event *ev)
+{
+    int64_t t = ms(ev->time_ns);
+    if (t > m->last_ms)
+        m->last_ms = t;
+    int rc = 0;
+    switch (ev->type) {
+    case EMBER_EV_APP_START:
+        return app_start(m, ev, t);
+    case EMBER_EV_APP_END:
+        m->end_ms = t ? t : m->last_ms;
+        return 0;
+    case EMBER_EV_JOB_START: {
+        ui_job *j = job_at(m, ev->job_id, true);
+        if (!j)
+            return EMBER_ENOMEM;
+        ember__free(j->name);
+        *j = (ui_job){.id = ev->job_id,
+                      .name = dup_or_null(ev->job_name, &rc),
+                      .submit_ms = t,
+                      .status = UI_RUNNING};
+        return rc;
+    }
+    case EMBER_EV_JOB_END: {
+        ui_job *j = job_at(m, ev->job_id, true);
+        if (!j)
+            return EMBER_ENOMEM;
+        j->id = ev->job_id;
+        j->complete_ms = t;
+        j->status = ev->failed ? UI_FAILED : UI_SUCCEEDED;
+        j->tasks_failed = ev->tasks_failed;
+        metrics_ms(&j->m, &ev->metrics);
+        if (ev->failed && ev->error && *ev->error && !j->error)
+            j->error = dup_or_null(ev->error, &rc);
+        return rc;
+    }
+    case EMBER_EV_STAGE_SUBMITTED: {
+        ui_stage *s = stage_at(m, ev->stage_id, true);
+        ui_job *j = job_at(m, ev->job_id, true);
+        if (!s || !j)
+            return EMBER_ENOMEM;
+        s->id = ev->stage_id;
+        s->job_id = ev->job_id;
+        ember__free(s->name);
+        s->name =
+            dup_or_null(ev->stage_name && *ev->stage_name ? ev->stage_name : ev->job_name, &rc);
+        s->kind = ev->stage_kind;
+        s->num_tasks = ev->num_tasks;
+        s->max_attempts = ev->max_attempts;
+        s->submit_ms = t;
+        s->status = UI_RUNNING;
+        if (grow((void **)&j->stage_ids, j->nstages, &j->cap_stages, sizeof *j->stage_ids))
+            return EMBER_ENOMEM;
+        j->stage_ids[j->nstages++] = ev->stage_id;
+        return rc;
+    }
+    case EMBER_EV_STAGE_COMPLETED: {
+        ui_stage *s = stage_at(m, ev->stage_id, true);
+        if (!s)
+            return EMBER_ENOMEM;
+        s->id = ev->stage_id;
+        s->complete_ms = t;
+        s->status = ev->failed ? UI_FAILED : UI_SUCCEEDED;
+        s->sched_ms = ms(ev->sched_ns);
+        s->gather_ms = ms(ev->gather_ns);
+        metrics_ms(&s->m, &ev->metrics);
+        if (ev->failed && ev->error && *ev->error && !s->failure)
+            s->failure = dup_or_null(ev->error, &rc);
+        return rc;
+    }
+    case EMBER_EV_TASK_START:
+        return task_start(m, ev, t);
+    case EMBER_EV_TASK_END:
+        return task_end(m, ev, t);
+    case EMBER_EV_HTTP:
+        return http_status(m, ev, t);
+    case EMBER_EV_SPILL:
+        return spill(m, ev, t);
+    case EMBER_EV_BAD_RECORDS:
+        return bad_records(m, ev, t);
+    default:
+        return 0;
+    }
+}
+
+void ember__ui_model_listener(const ember_event *ev, void *arg)
+{
+    ui_model *m = arg;
+    pthread_mutex_lock(&m->mu);
+    ember__ui_model_apply(m, ev);
+    pthread_mutex_unlock(&m->mu);
+}

@@ -1,0 +1,216 @@
+/* The web server: libmicrohttpd on 127.0.0.1 only, its own threads (an epoll
+ * loop and a small pool), so a slow or hostile client never touches a job.
+ * Limits: 200 connections at once (more are refused), 10 s of silence closes
+ * one, 32 KiB for a request's headers (a 10 MB header gets 431), GET and HEAD
+ * only. Nothing is read from disk: a path is one of the pages, the REST API or
+ * the two embedded assets, else 404.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "ui/ui.h"
+
+struct ui_server {
+    struct MHD_Daemon *d;
+    int port;
+    bool history;
+    ui_model **models;
+    int nmodels;
+};
+
+/* The page's script: while the application runs, the page's content is fetched
+ * again every second and swapped in (no framework; nothing from elsewhere). */
+static const char UI_JS[] =
+    "(function(){\n"
+    "  var live = document.body.getAttribute('data-live') === '1';\n"
+    "  if (!live) return;\n"
+    "  function tick(){\n"
+    "    fetch(location.href, {cache: 'no-store'}).then(function(r){ return r.text(); })\n"
+    "    .then(function(t){\n"
+    "      var d = new DOMParser().parseFromString(t, 'text/html');\n"
+    "      var m = document.getElementById('main'), n = d.getElementById('main');\n"
+    "      if (m && n) m.innerHTML = n.innerHTML;\n"
+    "      if (d.body.getAttribute('data-live') === '1') setTimeout(tick, 1000);\n"
+    "      else document.body.setAttribute('data-live', '0');\n"
+    "    }).catch(function(){ setTimeout(tick, 2000); });\n"
+    "  }\n"
+    "  setTimeout(tick, 1000);\n"
+    "})();\n";
+
+static const char UI_CSS[] =
+    "body{font-family:sans-serif;margin:0;color:#222}\n"
+    "nav{background:#33475b;padding:6px 12px}nav a{color:#fff;margin-right:16px;"
+    "text-decoration:none}\n"
+    "nav .app{color:#ccd;float:right}\n"
+    "#main{padding:8px 16px}h2{font-size:18px}h3{font-size:15px}\n"
+    "table{border-collapse:collapse;margin:6px 0 14px}td,th{border:1px solid #ccc;"
+    "padding:3px 8px;font-size:13px;text-align:left}th{background:#eee}\n"
+    "td.n{text-align:right}.fail{color:#b00;font-weight:bold}.warn{color:#a60}\n"
+    ".error{background:#fee;border:1px solid #b00;padding:8px;margin:8px 0;white-space:pre-wrap}\n"
+    ".bar{display:inline-block;width:160px;height:12px;background:#eee;border:1px solid "
+    "#aaa;vertical-align:middle}.bar span{display:block;height:12px;background:#5a5}\n"
+    "svg{background:#fafafa;border:1px solid #ddd}\n";
+
+static bool path_ok(const char *p)
+{
+    size_t n = strlen(p);
+    return n > 0 && n <= 512 && p[0] == '/' && !strstr(p, "..") && !strchr(p, '\\') &&
+           !strstr(p, "//");
+}
+
+static enum MHD_Result answer(struct MHD_Connection *c, ui_reply *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        r->body.len, r->body.len ? r->body.ptr : (void *)"", MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", r->type ? r->type : "text/html; charset=utf-8");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; script-src 'self'; style-src 'self'; "
+                            "img-src 'self' data:; frame-ancestors 'none'");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static void not_found(ui_reply *r)
+{
+    r->body.len = 0;
+    r->status = 404;
+    r->type = "text/plain; charset=utf-8";
+    ember_buf_append(&r->body, "not found\n", 10);
+}
+
+/* The page of one model: its lock held while it draws. */
+static void page(ui_model *m, const char *base, const char *rest, const char *query, bool history,
+                 ui_reply *r)
+{
+    pthread_mutex_lock(&m->mu);
+    ember__ui_page(m, base, rest, query, history, r);
+    pthread_mutex_unlock(&m->mu);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **con_cls)
+{
+    (void)version, (void)upload;
+    ui_server *s = cls;
+    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+        ui_reply r = {.status = 405, .type = "text/plain; charset=utf-8"};
+        ember_buf_append(&r.body, "method not allowed\n", 19);
+        enum MHD_Result ret = answer(c, &r);
+        ember_buf_destroy(&r.body);
+        return ret;
+    }
+    if (*upload_size) { /* a GET with a body: ignored */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    (void)con_cls;
+    ui_reply r = {.status = 200};
+    const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id");
+    if (!path_ok(url)) {
+        not_found(&r);
+    } else if (!strcmp(url, "/static/ui.js")) {
+        r.type = "text/javascript; charset=utf-8";
+        ember_buf_append(&r.body, UI_JS, sizeof UI_JS - 1);
+    } else if (!strcmp(url, "/static/ui.css")) {
+        r.type = "text/css; charset=utf-8";
+        ember_buf_append(&r.body, UI_CSS, sizeof UI_CSS - 1);
+    } else if (!strncmp(url, "/api/v1", 7) && (url[7] == '/' || !url[7])) {
+        const char *args = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "status");
+        char query[256] = "";
+        const char *off = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "offset");
+        const char *len = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "length");
+        snprintf(query, sizeof query, "status=%.40s&offset=%.20s&length=%.20s", args ? args : "",
+                 off ? off : "", len ? len : "");
+        for (int i = 0; i < s->nmodels; i++)
+            pthread_mutex_lock(&s->models[i]->mu);
+        ember__ui_rest(s->models, s->nmodels, url + 7, query, &r);
+        for (int i = s->nmodels - 1; i >= 0; i--)
+            pthread_mutex_unlock(&s->models[i]->mu);
+    } else if (!s->history) {
+        page(s->models[0], "", url, q, false, &r);
+    } else if (!strcmp(url, "/")) {
+        for (int i = 0; i < s->nmodels; i++)
+            pthread_mutex_lock(&s->models[i]->mu);
+        ember__ui_app_list(s->models, s->nmodels, &r);
+        for (int i = s->nmodels - 1; i >= 0; i--)
+            pthread_mutex_unlock(&s->models[i]->mu);
+    } else if (!strncmp(url, "/history/", 9)) {
+        const char *id = url + 9, *slash = strchr(id, '/');
+        size_t n = slash ? (size_t)(slash - id) : strlen(id);
+        ui_model *m = NULL;
+        for (int i = 0; i < s->nmodels && !m; i++)
+            if (s->models[i]->app_id && strlen(s->models[i]->app_id) == n &&
+                !strncmp(s->models[i]->app_id, id, n))
+                m = s->models[i];
+        char base[300];
+        snprintf(base, sizeof base, "/history/%.*s", (int)(n < 200 ? n : 200), id);
+        if (m)
+            page(m, base, slash ? slash : "/", q, true, &r);
+        else
+            not_found(&r);
+    } else {
+        not_found(&r);
+    }
+    if (!r.status)
+        r.status = 200;
+    enum MHD_Result ret = answer(c, &r);
+    ember_buf_destroy(&r.body);
+    return ret;
+}
+
+int ember__ui_serve(ui_model **models, int nmodels, bool history, int port, ui_server **out,
+                    char *why, size_t whylen)
+{
+    ui_server *s = ember__calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(why, whylen, "out of memory");
+        return EMBER_ENOMEM;
+    }
+    *s = (ui_server){.history = history, .models = models, .nmodels = nmodels};
+    int first = port < 0 ? 4040 : port, tries = port < 0 ? 16 : 1;
+    for (int p = first; p < first + tries && !s->d; p++) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        s->d = MHD_start_daemon(
+            MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO, (uint16_t)p, NULL, NULL, handle, s,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a, MHD_OPTION_CONNECTION_LIMIT, (unsigned)200,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)(32 * 1024), MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2, MHD_OPTION_END);
+        if (s->d)
+            s->port = p;
+    }
+    if (!s->d) {
+        if (tries > 1)
+            snprintf(why, whylen, "no port free from %d to %d on 127.0.0.1", first,
+                     first + tries - 1);
+        else
+            snprintf(why, whylen, "cannot listen on 127.0.0.1:%d (taken?)", first);
+        ember__free(s);
+        return EMBER_EIO;
+    }
+    *out = s;
+    return 0;
+}
+
+int ember__ui_server_port(const ui_server *s)
+{
+    return s ? s->port : 0;
+}
+
+void ember__ui_server_stop(ui_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->d);
+    ember__free(s);
+}

@@ -1,0 +1,209 @@
+/* The UI layer (src/ui): what a user sees of an application while it runs and
+ * after. Everything here is built from the scheduler's events:
+ *
+ *   model.c     the application as the events tell it: jobs, stages, tasks,
+ *               threads, HTTP stages, spills, bad records (one mutex)
+ *   eventlog.c  the events as JSON lines (Spark's event log), written off the
+ *               task threads; json.c reads a line back into an event
+ *   progress.c  Spark's console progress bar on stderr
+ *   server.c    the web server (libmicrohttpd, 127.0.0.1 only): pages.c draws
+ *               the pages, rest.c answers Spark's REST API from the model
+ *   history.c   finished event logs replayed into models and served
+ *
+ * Only these files include <microhttpd.h>.
+ */
+#ifndef EMBER_UI_UI_H
+#define EMBER_UI_UI_H
+
+#include "sched/sched.h"
+
+/* ---------------------------------------------------------------- the model (model.c) */
+
+enum { UI_RUNNING = 1, UI_SUCCEEDED, UI_FAILED };
+
+typedef struct ui_task {
+    int64_t task_id;
+    int index, partition, attempt, worker;
+    int64_t launch_ms, duration_ms; /* duration: -1 while it runs */
+    int status;
+    ember_task_metrics m; /* run_ns and user_ns as whole milliseconds */
+    char *error;
+} ui_task;
+
+typedef struct ui_stage {
+    int64_t id, job_id;
+    char *name;
+    int kind, num_tasks, max_attempts;
+    int active, complete, failed_attempts;
+    int64_t submit_ms, complete_ms, sched_ms, gather_ms;
+    int status;
+    ember_task_metrics m; /* the finished tasks', summed; the stage's own at its end */
+    char *failure;
+    ui_task *tasks; /* attempts in launch order (UI_TASKS_KEPT at most) */
+    int ntasks, cap_tasks;
+    int64_t tasks_dropped;
+} ui_stage;
+
+typedef struct ui_job {
+    int64_t id;
+    char *name;
+    int64_t submit_ms, complete_ms;
+    int status;
+    int64_t *stage_ids;
+    int nstages, cap_stages;
+    char *error;
+    ember_task_metrics m;
+    int tasks_failed;
+} ui_job;
+
+typedef struct ui_http {
+    int64_t rdd_id, stage_id;
+    int64_t t_ms;
+    ember_http_status st;
+    /* inputs done and 429s over time: a point an event */
+    struct ui_pt {
+        int64_t t_ms, done, throttled;
+    } * pts;
+    int npts, cap_pts;
+} ui_http;
+
+typedef struct ui_spill {
+    int64_t t_ms, stage_id;
+    int partition;
+    int64_t bytes;
+} ui_spill;
+
+typedef struct ui_bad {
+    int64_t t_ms, stage_id;
+    int partition;
+    char *op, *dir;
+    int64_t count;
+    char **samples; /* NULL-terminated */
+} ui_bad;
+
+typedef struct ui_model {
+    pthread_mutex_t mu;
+    char *app_name, *app_id, *master;
+    char **props; /* name, value, ..., NULL */
+    int cores;
+    int64_t start_ms, end_ms; /* end: 0 while it runs */
+    int64_t memory_budget;
+    ui_job *jobs; /* in id order */
+    int njobs, cap_jobs;
+    ui_stage *stages; /* in id order */
+    int nstages, cap_stages;
+    /* threads: tasks running on each, done, failed, time; cores in use over time */
+    int nworkers;
+    int *w_active, *w_done, *w_failed;
+    int64_t *w_ms;
+    int active;
+    struct ui_use {
+        int64_t t_ms;
+        int n;
+    } * use;
+    int nuse, cap_use;
+    ui_http *http;
+    int nhttp;
+    ui_spill *spills; /* the last UI_SPILLS_KEPT */
+    int nspills;
+    int64_t spill_count, spill_bytes;
+    ui_bad *bad; /* the last UI_BAD_KEPT */
+    int nbad;
+    int64_t bad_total;
+    int64_t last_ms; /* the last event's time */
+} ui_model;
+
+#define UI_TASKS_KEPT 100000
+#define UI_SPILLS_KEPT 1000
+#define UI_BAD_KEPT 200
+
+ui_model *ember__ui_model_new(void);
+void ember__ui_model_free(ui_model *m);
+/* Take in one event (under m->mu). 0 or EMBER_ENOMEM (the model then misses a
+ * detail, never its consistency). */
+int ember__ui_model_apply(ui_model *m, const ember_event *ev);
+/* The listener that feeds a model. */
+void ember__ui_model_listener(const ember_event *ev, void *arg);
+const ui_stage *ember__ui_stage(const ui_model *m, int64_t id);
+const ui_job *ember__ui_job(const ui_model *m, int64_t id);
+
+/* ---------------------------------------------------------------- the event log (eventlog.c,
+ * json.c) */
+
+/* ev as one line of JSON (no newline), shaped after Spark's event log. 0 or
+ * EMBER_ENOMEM. */
+int ember__ui_event_json(const ember_event *ev, ember_buf *out);
+
+/* One line of an event log read back: ev's strings and arrays live in the
+ * holder until ember__ui_parsed_free. 1 with *ev, 0 for a line that is no
+ * event this version knows (skipped), EMBER_EIO for a line that is not JSON
+ * (a crash's torn last line). */
+typedef struct ui_parsed {
+    ember_event ev;
+    ember_http_status http;
+    ember_accumulable accs[16];
+    void *json; /* the parsed line (jansson), which the strings point into */
+    const char **strs;
+    int env_update; /* the line was Spark's EnvironmentUpdate: ev.props only */
+} ui_parsed;
+int ember__ui_event_parse(const char *line, size_t n, ui_parsed *p);
+void ember__ui_parsed_free(ui_parsed *p);
+
+typedef struct ui_log ui_log;
+/* Start writing ctx's events to path (created, or replaced). 0, or a code with
+ * the message on ctx. */
+int ember__ui_log_open(ember_ctx *ctx, const char *path, ui_log **out);
+/* Flush what is buffered and stop the writer (after the application's end). */
+void ember__ui_log_close(ui_log *l);
+
+/* ---------------------------------------------------------------- the progress bar (progress.c) */
+
+typedef struct ui_bar ui_bar;
+int ember__ui_bar_open(ember_ctx *ctx, ui_bar **out);
+void ember__ui_bar_close(ui_bar *b);
+/* Spark's bar for the stages in s (n of them) in width columns, into out. */
+void ember__ui_bar_format(char *out, size_t cap, int width, const int64_t *stage_ids,
+                          const int *done, const int *running, const int *total, int n);
+
+/* ---------------------------------------------------------------- the web server (server.c) */
+
+typedef struct ui_server ui_server;
+/* Serve the models (one live, or a history's) on 127.0.0.1:port; port -1:
+ * 4040, then 4041 and up (16 tries). 0 with *out, or a code with why set. */
+int ember__ui_serve(ui_model **models, int nmodels, bool history, int port, ui_server **out,
+                    char *why, size_t whylen);
+int ember__ui_server_port(const ui_server *s);
+void ember__ui_server_stop(ui_server *s);
+
+/* A response being built: the page or the JSON, and its status. */
+typedef struct ui_reply {
+    ember_buf body;
+    int status;
+    const char *type; /* Content-Type */
+} ui_reply;
+
+/* pages.c: an HTML page for path (under base: "" live, "/history/APP_ID" in
+ * the history server), or 404. */
+void ember__ui_page(const ui_model *m, const char *base, const char *path, const char *query,
+                    bool history, ui_reply *r);
+/* pages.c: the history server's list of applications. */
+void ember__ui_app_list(ui_model *const *models, int n, ui_reply *r);
+/* rest.c: /api/v1/... for the models (path after /api/v1). */
+void ember__ui_rest(ui_model *const *models, int n, const char *path, const char *query,
+                    ui_reply *r);
+/* HTML-escaped s appended to b. */
+int ember__html(ember_buf *b, const char *s);
+/* printf to b. */
+int ember__bprintf(ember_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Spark's date form: 2026-12-01T12:34:56.789GMT */
+void ember__ui_date(int64_t ms, char *out, size_t cap);
+
+/* ---------------------------------------------------------------- the context's UI (ui.c) */
+
+/* Start what the conf and the environment ask for (rank 0 only). 0, or a code
+ * with the message on ctx. */
+int ember__ui_open(ember_ctx *ctx, const ember_conf *conf);
+/* Stop it, after the application's end was told. */
+void ember__ui_close(ember_ctx *ctx);
+
+#endif

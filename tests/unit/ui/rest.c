@@ -1,0 +1,436 @@
+/* The web UI and its REST API, checked from the client's side: what a real
+ * HTTP client gets from 127.0.0.1 while and after jobs run, parsed and set
+ * against the jobs that ran; the event log of the same run replayed by the
+ * history server into the same answers; escaping, paths that must not lead
+ * anywhere, and hostile clients that must not stall a job.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "support.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    snprintf(dir, sizeof dir, "/tmp/ember-ui-test-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+static size_t keep(char *p, size_t size, size_t n, void *arg)
+{
+    return ember_buf_append(arg, p, size * n) ? 0 : size * n;
+}
+
+/* GET path from 127.0.0.1:port as it is written (no ../ folding): the status,
+ * the body into out. */
+static long get(int port, const char *path, ember_buf *out)
+{
+    char url[12000];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    out->len = 0;
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    ember_buf_append(out, "", 1); /* a C string, its NUL not counted */
+    out->len--;
+    return status;
+}
+
+static json_t *get_json(int port, const char *path)
+{
+    ember_buf b = {0};
+    long st = get(port, path, &b);
+    if (st != 200)
+        fprintf(stderr, "GET %s: %ld %s\n", path, st, b.ptr ? (char *)b.ptr : "");
+    assert_int_equal(st, 200);
+    json_error_t err;
+    json_t *j = json_loadb((const char *)b.ptr, b.len, 0, &err);
+    ember_buf_destroy(&b);
+    assert_non_null(j);
+    return j;
+}
+
+static int words(ember_rec in, ember_out *out, void *arg)
+{
+    const char *p = in.val.ptr, *end = p + in.val.len;
+    while (p < end) {
+        const char *w = p;
+        while (p < end && *p != ' ')
+            p++;
+        if (p > w && ember_emit_pair_i64(out, ember_bytes_of(w, (size_t)(p - w)), 1))
+            return EMBER_ENOMEM;
+        p++;
+    }
+    return 0;
+}
+
+static int fail_on_7(ember_rec in, ember_out *out, void *arg)
+{
+    return ember_i64(in.val) == 7 ? EMBER_EIO : ember_emit(out, in.val);
+}
+
+static const char *app_id(int port, char *out, size_t cap)
+{
+    json_t *apps = get_json(port, "/api/v1/applications");
+    if (json_array_size(apps) != 1) {
+        char *d = json_dumps(apps, 0);
+        fprintf(stderr, "applications on %d: %s\n", port, d);
+        free(d);
+    }
+    assert_int_equal(json_array_size(apps), 1);
+    snprintf(out, cap, "%s", json_string_value(json_object_get(json_array_get(apps, 0), "id")));
+    json_decref(apps);
+    return out;
+}
+
+static int64_t geti(json_t *o, const char *k)
+{
+    return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+/* Word count of 2,000 lines (4 splits, 3 reducers), then a failing count: the
+ * REST answers against what ran; then the event log replayed. */
+static void test_rest_and_history(void **state)
+{
+    char text[300], log[300];
+    snprintf(text, sizeof text, "%s/words.txt", dir);
+    snprintf(log, sizeof log, "%s/events.log", dir);
+    FILE *f = fopen(text, "w");
+    for (int i = 0; i < 2000; i++)
+        fprintf(f, "w%d w%d common\n", i % 50, i % 7);
+    fclose(f);
+    ember_ctx *ctx;
+    assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "local[2]",
+                                                    .app_name = "rest test",
+                                                    .ui_port = -1,
+                                                    .event_log = log,
+                                                    .progress = -1}),
+                     0);
+    int port = ember_ui_port(ctx);
+    assert_true(port >= 4040 && port < 4056);
+    ember_result *res;
+    assert_int_equal(ember_collect(ember_reduce_by_key(
+                                       ember_flat_map(ember_text_file(ctx, text, 4), words, NULL),
+                                       ember_sum_i64, NULL, 3),
+                                   &res),
+                     0);
+    size_t distinct = ember_result_len(res);
+    ember_result_free(res);
+    int64_t n;
+    assert_int_not_equal(ember_count(ember_map(ember_range(ctx, 0, 20, 1, 4), fail_on_7, NULL), &n),
+                         0);
+
+    char id[128], path[400];
+    app_id(port, id, sizeof id);
+    snprintf(path, sizeof path, "/api/v1/applications/%s/jobs", id);
+    json_t *jobs = get_json(port, path);
+    assert_int_equal(json_array_size(jobs), 2);
+    json_t *failed = json_array_get(jobs, 0), *wc = json_array_get(jobs, 1); /* newest first */
+    assert_int_equal(geti(wc, "jobId"), 0);
+    assert_string_equal(json_string_value(json_object_get(wc, "status")), "SUCCEEDED");
+    assert_string_equal(json_string_value(json_object_get(wc, "name")), "collect");
+    assert_int_equal(json_array_size(json_object_get(wc, "stageIds")), 2);
+    assert_int_equal(geti(wc, "numTasks"), 4 + 3);
+    assert_int_equal(geti(wc, "numCompletedTasks"), 4 + 3);
+    assert_int_equal(geti(wc, "numCompletedStages"), 2);
+    assert_string_equal(json_string_value(json_object_get(failed, "status")), "FAILED");
+    assert_non_null(strstr(json_string_value(json_object_get(failed, "ember.failure")),
+                           "failed 1 of 1 attempt"));
+    assert_int_equal(geti(failed, "numFailedStages"), 1);
+
+    snprintf(path, sizeof path, "/api/v1/applications/%s/stages", id);
+    json_t *stages = get_json(port, path);
+    assert_int_equal(json_array_size(stages), 3);
+    json_t *fs = json_array_get(stages, 0), *rs = json_array_get(stages, 1),
+           *ms = json_array_get(stages, 2);
+    assert_int_equal(geti(ms, "stageId"), 0);
+    assert_int_equal(geti(ms, "numTasks"), 4);
+    assert_int_equal(geti(ms, "inputRecords"), 2000);
+    assert_true(geti(ms, "shuffleWriteRecords") > 0);
+    assert_string_equal(json_string_value(json_object_get(ms, "name")),
+                        "text_file -> flat_map -> reduce_by_key (map side)");
+    assert_int_equal(geti(rs, "numTasks"), 3);
+    assert_int_equal(geti(rs, "shuffleReadRecords"), geti(ms, "shuffleWriteRecords"));
+    assert_int_equal(geti(rs, "outputRecords"), (int64_t)distinct);
+    assert_string_equal(json_string_value(json_object_get(fs, "status")), "FAILED");
+    assert_non_null(strstr(json_string_value(json_object_get(fs, "failureReason")), "map"));
+
+    snprintf(path, sizeof path, "/api/v1/applications/%s/stages/0/0/taskList?length=100", id);
+    json_t *tasks = get_json(port, path);
+    assert_int_equal(json_array_size(tasks), 4);
+    int64_t sum = 0;
+    for (size_t i = 0; i < 4; i++) {
+        json_t *t = json_array_get(tasks, i);
+        assert_string_equal(json_string_value(json_object_get(t, "status")), "SUCCESS");
+        sum +=
+            geti(json_object_get(json_object_get(t, "taskMetrics"), "inputMetrics"), "recordsRead");
+    }
+    assert_int_equal(sum, 2000);
+
+    snprintf(path, sizeof path, "/api/v1/applications/%s/executors", id);
+    json_t *ex = get_json(port, path);
+    assert_int_equal(geti(json_array_get(ex, 0), "totalCores"), 2);
+    assert_int_equal(geti(json_array_get(ex, 0), "completedTasks"), 4 + 3 + 3);
+    assert_int_equal(geti(json_array_get(ex, 0), "failedTasks"), 1);
+    json_decref(ex);
+
+    snprintf(path, sizeof path, "/api/v1/applications/%s/environment", id);
+    json_t *env = get_json(port, path);
+    json_t *props = json_object_get(env, "sparkProperties");
+    bool master = false;
+    for (size_t i = 0; i < json_array_size(props); i++) {
+        json_t *p = json_array_get(props, i);
+        master |= !strcmp(json_string_value(json_array_get(p, 0)), "ember.master") &&
+                  !strcmp(json_string_value(json_array_get(p, 1)), "local[2]");
+    }
+    assert_true(master);
+    json_decref(env);
+
+    /* the live answers, as text, to set against the history server's */
+    static const char *const paths[] = {"jobs", "stages", "stages/0/0/taskList?length=100",
+                                        "stages/1/0", "environment"};
+    ember_buf live[5] = {{0}};
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "/api/v1/applications/%s/%s", id, paths[i]);
+        assert_int_equal(get(port, path, &live[i]), 200);
+    }
+    json_decref(jobs);
+    json_decref(stages);
+    json_decref(tasks);
+    ember_close(ctx);
+
+    ember_history *h;
+    const char *logs[] = {log};
+    assert_int_equal(ember_history_open(&h, logs, 1, -1), 0);
+    int hp = ember_history_port(h);
+    char hid[128];
+    app_id(hp, hid, sizeof hid);
+    assert_string_equal(hid, id);
+    ember_buf b = {0};
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "/api/v1/applications/%s/%s", id, paths[i]);
+        assert_int_equal(get(hp, path, &b), 200);
+        if (b.len != live[i].len || memcmp(b.ptr, live[i].ptr, b.len))
+            fprintf(stderr, "live:\n%s\nhistory:\n%s\n", (char *)live[i].ptr, (char *)b.ptr);
+        assert_int_equal(b.len, live[i].len);
+        assert_memory_equal(b.ptr, live[i].ptr, b.len);
+        ember_buf_destroy(&live[i]);
+    }
+    /* the pages too: the history server draws the same job */
+    snprintf(path, sizeof path, "/history/%s/jobs/job/?id=0", id);
+    assert_int_equal(get(hp, path, &b), 200);
+    assert_non_null(
+        strstr((char *)b.ptr, "text_file -&gt; flat_map -&gt; reduce_by_key (map side)"));
+    assert_int_equal(get(hp, "/", &b), 200);
+    assert_non_null(strstr((char *)b.ptr, "rest test"));
+    ember_buf_destroy(&b);
+    ember_history_close(h);
+}
+
+/* Whatever a name holds is text on every page; paths lead nowhere else. */
+static void test_escaping_and_paths(void **state)
+{
+    char csv[300], bad[300];
+    snprintf(csv, sizeof csv, "%s/<script>alert(2)<\\script>.csv", dir);
+    snprintf(bad, sizeof bad, "%s/bad", dir);
+    FILE *f = fopen(csv, "w");
+    fprintf(f, "a,b\n1,2\n3\n<script>alert(3)</script>,x,y\n");
+    fclose(f);
+    ember_ctx *ctx;
+    assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "local[2]",
+                                                    .app_name = "<script>alert(1)</script>",
+                                                    .ui_port = -1,
+                                                    .progress = -1}),
+                     0);
+    int port = ember_ui_port(ctx);
+    int64_t n;
+    ember_csv_opts o = {.header = true, .read = {.on_bad = EMBER_BAD_DIVERT, .bad_dir = bad}};
+    assert_int_equal(ember_count(ember_read_csv(ctx, csv, &o), &n), 0);
+    assert_int_equal(n, 1);
+    static const char *const pages[] = {"/jobs/",      "/stages/",      "/stages/stage/?id=0",
+                                        "/executors/", "/http/",        "/spills/",
+                                        "/bad/",       "/environment/", "/jobs/job/?id=0"};
+    ember_buf b = {0};
+    for (size_t i = 0; i < sizeof pages / sizeof *pages; i++) {
+        assert_int_equal(get(port, pages[i], &b), 200);
+        assert_null(strstr((char *)b.ptr, "<script>alert"));
+        assert_non_null(strstr((char *)b.ptr, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+    assert_int_equal(get(port, "/bad/", &b), 200);
+    assert_non_null(strstr((char *)b.ptr, "&lt;script&gt;alert(2)"));
+    assert_non_null(strstr((char *)b.ptr, ".csv:3: 1 fields where 2 were expected"));
+    /* the REST API escapes as JSON does */
+    char id[128], path[400];
+    app_id(port, id, sizeof id);
+    json_t *apps = get_json(port, "/api/v1/applications");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(apps, 0), "name")),
+                        "<script>alert(1)</script>");
+    json_decref(apps);
+    /* paths that could name a file get 404, and never a file's bytes */
+    static const char *const evil[] = {"/../../../../etc/passwd",
+                                       "/static/../../../etc/passwd",
+                                       "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+                                       "/jobs%2F..%2F..%2F..%2Fetc%2Fpasswd",
+                                       "/static/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+                                       "/static/ui.js/../../../etc/passwd",
+                                       "//etc/passwd",
+                                       "/api/v1/../../etc/passwd",
+                                       "/history/../etc/passwd"};
+    for (size_t i = 0; i < sizeof evil / sizeof *evil; i++) {
+        long st = get(port, evil[i], &b);
+        if (st != 404)
+            fprintf(stderr, "%s: %ld\n", evil[i], st);
+        assert_int_equal(st, 404);
+        assert_null(strstr((char *)b.ptr, "root:"));
+    }
+    char *longp = malloc(9000);
+    memset(longp, 'a', 8999);
+    longp[0] = '/';
+    longp[8999] = 0;
+    long st = get(port, longp, &b);
+    assert_true(st == 404 || st == 414 || st == 431);
+    free(longp);
+    snprintf(path, sizeof path, "/api/v1/applications/%s/stages/99/0", id);
+    assert_int_equal(get(port, path, &b), 404);
+    ember_buf_destroy(&b);
+
+    /* bound to 127.0.0.1 alone: the listening socket in /proc/net/tcp */
+    FILE *t = fopen("/proc/net/tcp", "r");
+    char line[512], want[32];
+    snprintf(want, sizeof want, ":%04X ", port);
+    bool found = false;
+    while (t && fgets(line, sizeof line, t)) {
+        char local[64];
+        unsigned st2;
+        if (sscanf(line, " %*d: %63s %*s %x", local, &st2) != 2 || st2 != 0x0A) /* LISTEN */
+            continue;
+        size_t ll = strlen(local);
+        char tailp[16];
+        snprintf(tailp, sizeof tailp, ":%04X", port);
+        if (ll >= 5 && !strcmp(local + ll - 5, tailp)) {
+            found = true;
+            assert_string_equal(local, (snprintf(want, sizeof want, "0100007F:%04X", port), want));
+        }
+    }
+    if (t)
+        fclose(t);
+    assert_true(found);
+    ember_close(ctx);
+}
+
+static int nap_map(ember_rec in, ember_out *out, void *arg)
+{
+    usleep(2000);
+    return ember_emit(out, in.val);
+}
+
+/* 1,000 connections held open and a 10 MB header: the job still runs to its
+ * end, and once they are gone the UI answers again. */
+static void test_hostile_clients(void **state)
+{
+    ember_raise_open_files_limit();
+    ember_ctx *ctx;
+    assert_int_equal(
+        ember_open(&ctx, &(ember_conf){.master = "local[2]", .ui_port = -1, .progress = -1}), 0);
+    int port = ember_ui_port(ctx);
+    enum { N = 1000 };
+    int fds[N], open_ok = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < N; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fds[i] >= 0 &&
+            (connect(fds[i], (struct sockaddr *)&a, sizeof a) == 0 || errno == EINPROGRESS))
+            open_ok++;
+    }
+    assert_true(open_ok > 900);
+    /* a header of 10 MB on the first that took it: as much as goes */
+    char *big = malloc(1 << 20);
+    memset(big, 'x', 1 << 20);
+    memcpy(big, "GET / HTTP/1.1\r\nX-Big: ", 23);
+    for (int k = 0; k < 10; k++)
+        if (send(fds[0], big, 1 << 20, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+            break;
+    free(big);
+    int64_t n = 0;
+    assert_int_equal(ember_count(ember_map(ember_range(ctx, 0, 400, 1, 8), nap_map, NULL), &n), 0);
+    assert_int_equal(n, 400);
+    for (int i = 0; i < N; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    /* the UI answers again once the hostile connections are gone (the server
+     * drops them when their peers close) */
+    ember_buf b = {0};
+    long st = 0;
+    for (int tries = 0; tries < 100 && st != 200; tries++) {
+        st = get(port, "/api/v1/applications", &b);
+        if (st != 200)
+            usleep(100000);
+    }
+    assert_int_equal(st, 200);
+    ember_buf_destroy(&b);
+    ember_close(ctx);
+}
+
+/* The settings: the environment decides when the conf says nothing, the conf
+ * wins when it does; a taken port moves the web UI on to the next. */
+static void test_settings(void **state)
+{
+    setenv("EMBER_UI_PORT", "-1", 1);
+    ember_ctx *a, *b, *c;
+    assert_int_equal(ember_open(&a, &(ember_conf){.master = "local[1]", .progress = -1}), 0);
+    assert_int_equal(ember_open(&b, &(ember_conf){.master = "local[1]", .progress = -1}), 0);
+    assert_true(ember_ui_port(a) >= 4040);
+    assert_true(ember_ui_port(b) > ember_ui_port(a));
+    setenv("EMBER_UI_PORT", "0", 1);
+    assert_int_equal(ember_open(&c, &(ember_conf){.master = "local[1]", .progress = -1}), 0);
+    assert_int_equal(ember_ui_port(c), 0);
+    ember_close(c);
+    setenv("EMBER_UI_PORT", "banana", 1);
+    assert_int_equal(ember_open(&c, &(ember_conf){.master = "local[1]"}), EMBER_EINVAL);
+    assert_non_null(strstr(ember_errmsg(NULL), "EMBER_UI_PORT"));
+    unsetenv("EMBER_UI_PORT");
+    /* a port given and taken: an error naming it */
+    int taken = ember_ui_port(a);
+    assert_int_not_equal(
+        ember_open(&c, &(ember_conf){.master = "local[1]", .ui_port = taken, .progress = -1}), 0);
+    assert_non_null(strstr(ember_errmsg(NULL), "web UI"));
+    ember_close(a);
+    ember_close(b);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rest_and_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
+        cmocka_unit_test(test_hostile_clients),
+        cmocka_unit_test(test_settings),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
