@@ -167,12 +167,12 @@ static int workers_for(ui_model *m, int w)
     return 0;
 }
 
-/* cores in use: a point a change, merged into the last when within 100 ms */
+/* cores in use: a point a change; changes within 10 ms of the last point
+ * replace it (a stage's tasks starting or ending together) */
 static void use_point(ui_model *m, int64_t t)
 {
-    if (m->nuse && t - m->use[m->nuse - 1].t_ms < 100) {
-        if (m->active > m->use[m->nuse - 1].n)
-            m->use[m->nuse - 1].n = m->active;
+    if (m->nuse && t - m->use[m->nuse - 1].t_ms < 10) {
+        m->use[m->nuse - 1].n = m->active;
         return;
     }
     if (m->nuse < 1000000 && !grow((void **)&m->use, m->nuse, &m->cap_use, sizeof *m->use))

@@ -40,7 +40,10 @@ struct ui_bar {
     uint64_t http_t, http_prev_t;
     double paused_s;
     size_t last_len;
+    char last[1200]; /* the line drawn last: drawn again only when it changes */
 };
+
+static void draw(ui_bar *b);
 
 static bar_stage *find(ui_bar *b, int64_t id)
 {
@@ -61,9 +64,11 @@ static void on_event(const ember_event *ev, void *arg)
             b->st[b->n++] =
                 (bar_stage){.id = ev->stage_id, .total = ev->num_tasks, .since = ember__now_ns()};
         break;
-    case EMBER_EV_STAGE_COMPLETED:
+    case EMBER_EV_STAGE_COMPLETED: /* (the driver's thread): cleared before the action returns */
         if (s)
             *s = b->st[--b->n];
+        if (b->drawn)
+            draw(b);
         break;
     case EMBER_EV_TASK_START:
         if (s)
@@ -174,6 +179,9 @@ static void draw(ui_bar *b)
         return;
     /* \r, the line, spaces over what the last one had more */
     int k = snprintf(buf, sizeof buf, "\r%s%s", n ? line : "", n ? extra : "");
+    if (n && !strcmp(buf, b->last))
+        return;
+    snprintf(b->last, sizeof b->last, "%s", n ? buf : "");
     size_t pad = b->last_len > len ? b->last_len - len : 0;
     if ((size_t)k + pad + 2 < sizeof buf) {
         memset(buf + k, ' ', pad);

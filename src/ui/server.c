@@ -51,9 +51,7 @@ static const char UI_CSS[] =
     "padding:3px 8px;font-size:13px;text-align:left}th{background:#eee}\n"
     "td.n{text-align:right}.fail{color:#b00;font-weight:bold}.warn{color:#a60}\n"
     ".error{background:#fee;border:1px solid #b00;padding:8px;margin:8px 0;white-space:pre-wrap}\n"
-    ".bar{display:inline-block;width:160px;height:12px;background:#eee;border:1px solid "
-    "#aaa;vertical-align:middle}.bar span{display:block;height:12px;background:#5a5}\n"
-    "svg{background:#fafafa;border:1px solid #ddd}\n";
+    "svg{background:#fafafa;border:1px solid #ddd}svg.bar{border:0;vertical-align:middle}\n";
 
 static bool path_ok(const char *p)
 {

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The progress bar, the event log and the history server, from outside:
+#   - under a pseudo-terminal (script -qc) the bar is Spark's; with stderr a file,
+#     there is none (and EMBER_PROGRESS=1 forces it)
+#   - an event log cut by kill -9 in the middle of a job holds only whole JSON
+#     lines, and `ember history` reads it as an incomplete application
+#   - `ember history LOG` serves a finished log's jobs; `--list DIR` lists it
+#   tests/ui/ui.sh UI_JOB EMBER
+set -euo pipefail
+job=$1
+ember=$2
+work=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+command -v node >/dev/null || { echo "SKIP: node is not installed (scripts/deps.sh test)"; exit 77; }
+# one JSON document a line, every line: node parses them all
+json_lines() { node -e '
+  const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n");
+  if (lines[lines.length - 1] !== "") { console.error("the last line is not whole"); process.exit(1); }
+  lines.pop();
+  for (const [i, l] of lines.entries()) {
+    try { JSON.parse(l); } catch (e) { console.error("line " + (i + 1) + ": " + e.message); process.exit(1); }
+  }
+  console.log(lines.length);' "$1"; }
+get() { node -e 'fetch(process.argv[1]).then(r => r.text().then(t => { if (r.status !== 200) process.exit(1); console.log(t); })).catch(() => process.exit(2))' "$1"; }
+
+# --- the progress bar under a terminal: Spark's format
+command -v script >/dev/null || fail "script (bsdutils) is not installed"
+script -qec "printf 'slow 2 400\n' | EMBER_UI_PORT=0 '$job' bar" /dev/null >"$work/tty.out" 2>&1 ||
+  fail "the job under script failed: $(cat "$work/tty.out")"
+grep -aEq '\[Stage 0:[=> ]*\([0-9] \+ [0-9]\) / 2\]' "$work/tty.out" ||
+  fail "no Spark progress bar on the terminal: $(tr '\r' '\n' <"$work/tty.out" | head -5)"
+grep -aq 'done slow 2 400' "$work/tty.out" || fail "the job did not finish under script"
+# the bar is cleared at the stage's end: the last bar is followed by a return to column 0
+tr '\r' '\n' <"$work/tty.out" | grep -aq '^ *$' || fail "the bar was not cleared"
+
+# --- stderr a file: no bar, unless EMBER_PROGRESS=1 asks for one
+printf 'slow 2 400\n' | EMBER_UI_PORT=0 "$job" nobar >"$work/o1" 2>"$work/e1"
+! grep -aq '\[Stage' "$work/e1" || fail "a progress bar written to a file: $(head -c 300 "$work/e1")"
+printf 'slow 2 400\n' | EMBER_UI_PORT=0 EMBER_PROGRESS=1 "$job" forced >"$work/o2" 2>"$work/e2"
+grep -aEq '\[Stage 0:[=> ]*\([0-9] \+ [0-9]\) / 2\]' "$work/e2" || fail "EMBER_PROGRESS=1 drew no bar"
+printf 'slow 2 400\n' | script -qec "EMBER_UI_PORT=0 EMBER_PROGRESS=0 '$job' off" /dev/null >"$work/o3" 2>&1 || true
+! grep -aq '\[Stage' "$work/o3" || fail "EMBER_PROGRESS=0 still drew a bar"
+
+# --- the event log cut by kill -9 mid-job: whole lines only, read as incomplete
+log="$work/logs/killed.log"
+mkdir -p "$work/logs"
+mkfifo "$work/in"
+EMBER_UI_PORT=0 EMBER_EVENT_LOG="$log" "$job" killed <"$work/in" >"$work/k.out" 2>&1 &
+kp=$!
+pids+=("$kp")
+exec 3>"$work/in"
+echo "slow 4 300" >&3
+for _ in $(seq 100); do # until some tasks have ended (their lines written)
+  [ -s "$log" ] && grep -q TaskEnd "$log" 2>/dev/null && break
+  sleep 0.1
+done
+kill -9 "$kp"
+wait "$kp" 2>/dev/null || true
+exec 3>&-
+n=$(json_lines "$log") || fail "the killed log holds a line that is not whole JSON"
+[ "$n" -ge 5 ] || fail "the killed log holds $n lines"
+grep -q 'SparkListenerApplicationEnd' "$log" && fail "a killed application logged its end"
+"$ember" history --list "$work/logs" >"$work/list.out" || fail "history --list failed"
+grep -q 'incomplete' "$work/list.out" || fail "the killed application is not listed as incomplete: $(cat "$work/list.out")"
+
+# --- a finished log through ember history: its jobs over the REST API
+log2="$work/logs/done.log"
+printf 'slow 2 50\nfail\n' | EMBER_UI_PORT=0 EMBER_EVENT_LOG="$log2" "$job" finished >"$work/f.out" 2>&1
+json_lines "$log2" >/dev/null || fail "the finished log is not JSON lines"
+app=$(grep -o '"App ID":"[^"]*"' "$log2" | head -1 | cut -d'"' -f4)
+port=$((20000 + RANDOM % 20000))
+"$ember" history "$log2" --port "$port" >"$work/h.out" 2>&1 &
+hp=$!
+pids+=("$hp")
+for _ in $(seq 50); do grep -q serving "$work/h.out" && break; sleep 0.1; done
+jobs=$(get "http://127.0.0.1:$port/api/v1/applications/$app/jobs") || fail "history: no jobs answer"
+[ "$(echo "$jobs" | grep -c '"jobId"')" = 2 ] || fail "history: 2 jobs expected: $jobs"
+echo "$jobs" | grep -q '"status": "FAILED"' || fail "history: the failed job is not FAILED"
+get "http://127.0.0.1:$port/" | grep -q "$app" || fail "history: the app list lacks $app"
+kill "$hp"
+wait "$hp" 2>/dev/null || true
+"$ember" history --list "$work/logs" | grep -q "$app" || fail "history --list lacks $app"
+echo "ok: progress bar, event log after kill -9, history"
