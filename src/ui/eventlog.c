@@ -1,9 +1,10 @@
 /* The event log: every event as a JSON line (json.c), appended to a file.
  *
  * The listener runs where the event happens (a task's thread, for task
- * events) and only formats the line into a buffer; a writer thread of its own
- * writes the buffer out every 100 ms, or as soon as it passes 256 KiB, in
- * whole lines. So a task never waits for the disk, and a crash leaves every
+ * events) and only copies the event into a buffer, its strings and arrays
+ * after it (a memcpy or two); a writer thread of its own turns the buffer into
+ * JSON lines and writes them out every 100 ms, or as soon as it passes 4 MiB,
+ * in whole lines. So a task never waits for the disk, and a crash leaves every
  * line written so far whole (a log cut short by a kill ends at a line's end;
  * the reader skips a torn last line in any case). The application's end is
  * written at once, before ember_close returns.
@@ -17,7 +18,7 @@
 
 #include "ui/ui.h"
 
-#define FLUSH_BYTES (256u << 10)
+#define FLUSH_BYTES (4u << 20)
 
 struct ui_log {
     pthread_mutex_t mu;
@@ -25,10 +26,147 @@ struct ui_log {
     pthread_t th;
     int fd;
     char *path;
-    ember_buf buf, spare;
+    ember_buf buf, spare; /* copied events, filled by the listener / drained by the writer */
+    ember_buf json;       /* the writer's lines */
     bool stop, started;
-    int err; /* the first write error (errno) */
+    const char *app_name; /* the context's, alive while the log is */
+    int err;              /* the first write error (errno) */
 };
+
+/* ---------------------------------------------------------------- an event, copied */
+
+/* A copied event: its size, the struct (pointers cleared), then each string
+ * (u32 length, bytes, NUL; length UINT32_MAX for NULL) and array in a fixed
+ * order: job name, stage name, error, app id, master, reader, bad dir; the
+ * accumulables (name, then the struct); the HTTP status; the settings; the
+ * samples. */
+static void put_str(ember_buf *b, const char *s, int *err)
+{
+    uint32_t n = s ? (uint32_t)strlen(s) : UINT32_MAX;
+    if (ember_buf_append(b, &n, 4) || (s && ember_buf_append(b, s, (size_t)n + 1)))
+        *err = EMBER_ENOMEM;
+}
+
+static void put_strv(ember_buf *b, const char *const *v, int *err)
+{
+    uint32_t n = 0;
+    while (v && v[n])
+        n++;
+    if (ember_buf_append(b, &n, 4))
+        *err = EMBER_ENOMEM;
+    for (uint32_t i = 0; i < n; i++)
+        put_str(b, v[i], err);
+}
+
+static int pack(const ember_event *ev, ember_buf *b)
+{
+    size_t at = b->len;
+    int err = 0;
+    ember_event c = *ev;
+    uint64_t size = 0;
+    c.app_name = c.job_name = c.stage_name = c.error = c.app_id = c.master = c.bad_op = c.bad_dir =
+        NULL;
+    c.accums = NULL;
+    c.http = NULL;
+    c.props = c.bad_samples = NULL;
+    if (ember_buf_append(b, &size, 8) || ember_buf_append(b, &c, sizeof c))
+        return EMBER_ENOMEM;
+    const char *strs[] = {ev->job_name, ev->stage_name, ev->error,  ev->app_id,
+                          ev->master,   ev->bad_op,     ev->bad_dir};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        put_str(b, strs[i], &err);
+    for (int i = 0; i < ev->naccums; i++) {
+        put_str(b, ev->accums[i].name, &err);
+        if (ember_buf_append(b, &ev->accums[i], sizeof *ev->accums))
+            err = EMBER_ENOMEM;
+    }
+    uint8_t has = ev->http != NULL;
+    if (ember_buf_append(b, &has, 1) || (has && ember_buf_append(b, ev->http, sizeof *ev->http)))
+        err = EMBER_ENOMEM;
+    put_strv(b, ev->props, &err);
+    put_strv(b, ev->bad_samples, &err);
+    if (err) {
+        b->len = at;
+        return err;
+    }
+    size = b->len - at;
+    memcpy(b->ptr + at, &size, 8);
+    return 0;
+}
+
+typedef struct unpacked {
+    ember_event ev;
+    ember_accumulable accs[16];
+    ember_http_status http;
+    const char *props[256], *samples[16];
+} unpacked;
+
+static const char *get_str(const unsigned char **p)
+{
+    uint32_t n;
+    memcpy(&n, *p, 4);
+    *p += 4;
+    if (n == UINT32_MAX)
+        return NULL;
+    const char *s = (const char *)*p;
+    *p += n + 1;
+    return s;
+}
+
+static const char *const *get_strv(const unsigned char **p, const char **v, size_t cap)
+{
+    uint32_t n;
+    memcpy(&n, *p, 4);
+    *p += 4;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *s = get_str(p);
+        if (i + 1 < cap)
+            v[i] = s;
+    }
+    v[n + 1 < cap ? n : cap - 1] = NULL;
+    return v;
+}
+
+/* The event at p (pointers into the buffer); returns the next one. */
+static const unsigned char *unpack(const unsigned char *p, unpacked *u)
+{
+    uint64_t size;
+    memcpy(&size, p, 8);
+    const unsigned char *next = p + size, *q = p + 8;
+    memcpy(&u->ev, q, sizeof u->ev);
+    q += sizeof u->ev;
+    ember_event *ev = &u->ev;
+    ev->job_name = get_str(&q);
+    ev->stage_name = get_str(&q);
+    ev->error = get_str(&q);
+    ev->app_id = get_str(&q);
+    ev->master = get_str(&q);
+    ev->bad_op = get_str(&q);
+    ev->bad_dir = get_str(&q);
+    int n = ev->naccums < 16 ? ev->naccums : 16;
+    for (int i = 0; i < ev->naccums; i++) {
+        const char *name = get_str(&q);
+        if (i < n) {
+            memcpy(&u->accs[i], q, sizeof u->accs[i]);
+            u->accs[i].name = name;
+        }
+        q += sizeof u->accs[i];
+    }
+    ev->naccums = n;
+    ev->accums = u->accs;
+    if (*q++) {
+        memcpy(&u->http, q, sizeof u->http);
+        ev->http = &u->http;
+        q += sizeof u->http;
+    }
+    ev->props = get_strv(&q, u->props, 256);
+    ev->bad_samples = get_strv(&q, u->samples, 16);
+    if (!ev->props[0])
+        ev->props = NULL;
+    if (!ev->bad_samples[0])
+        ev->bad_samples = NULL;
+    return next;
+}
 
 static void write_all(ui_log *l, const ember_buf *b)
 {
@@ -65,8 +203,17 @@ static void *writer_main(void *arg)
         l->buf.len = 0;
         bool stop = l->stop;
         pthread_mutex_unlock(&l->mu);
-        if (out.len)
-            write_all(l, &out);
+        /* the copied events as JSON lines, written in one go */
+        l->json.len = 0;
+        unpacked *u = out.len ? ember__malloc(sizeof *u) : NULL;
+        for (const unsigned char *p = out.ptr; u && p < out.ptr + out.len;) {
+            p = unpack(p, u);
+            u->ev.app_name = l->app_name;
+            ember__ui_event_json(&u->ev, &l->json);
+        }
+        ember__free(u);
+        if (l->json.len)
+            write_all(l, &l->json);
         out.len = 0;
         pthread_mutex_lock(&l->mu);
         l->spare = out;
@@ -81,9 +228,7 @@ static void on_event(const ember_event *ev, void *arg)
 {
     ui_log *l = arg;
     pthread_mutex_lock(&l->mu);
-    size_t before = l->buf.len;
-    if (ember__ui_event_json(ev, &l->buf))
-        l->buf.len = before; /* out of memory: this event is missing, the lines stay whole */
+    pack(ev, &l->buf); /* out of memory: this event is missing, the log stays whole */
     bool wake = l->buf.len >= FLUSH_BYTES || ev->type == EMBER_EV_APP_END;
     pthread_mutex_unlock(&l->mu);
     if (wake)
@@ -104,6 +249,7 @@ int ember__ui_log_open(ember_ctx *ctx, const char *path, ui_log **out)
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
+    l->app_name = ctx->app_name;
     int rc = pthread_create(&l->th, NULL, writer_main, l);
     if (rc) {
         ember__ui_log_close(l);
@@ -137,5 +283,6 @@ void ember__ui_log_close(ui_log *l)
     pthread_mutex_destroy(&l->mu);
     ember_buf_destroy(&l->buf);
     ember_buf_destroy(&l->spare);
+    ember_buf_destroy(&l->json);
     ember__free(l);
 }

@@ -12,183 +12,406 @@
 
 #include "ui/ui.h"
 
-static json_int_t msj(uint64_t ns)
+/* ---------------------------------------------------------------- writing */
+
+/* A JSON writer into a buffer that keeps its first failure: the event log's
+ * lines are written by hand (no tree, no allocation a field), a few hundred
+ * nanoseconds an event. */
+typedef struct jw {
+    ember_buf *b;
+    int err;
+} jw;
+
+static inline void raw(jw *w, const char *s, size_t n)
 {
-    return (json_int_t)(ns / 1000000);
+    ember_buf *b = w->b;
+    if (__builtin_expect(b->cap - b->len >= n, 1)) { /* room: a copy, no call */
+        memcpy(b->ptr + b->len, s, n);
+        b->len += n;
+    } else if (!w->err && ember_buf_append(b, s, n)) {
+        w->err = EMBER_ENOMEM;
+    }
+}
+#define LIT(w, s) raw(w, "" s, sizeof(s) - 1) /* ("" s: literals only) */
+
+static void num(jw *w, int64_t v)
+{
+    char t[24], *p = t + sizeof t;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    raw(w, p, (size_t)(t + sizeof t - p));
 }
 
-static json_t *metrics_json(const ember_task_metrics *m)
+static void fnum(jw *w, double v)
 {
-    return json_pack(
-        "{s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, "
-        "s:I}, s:I, s:I, s:I, s:I}",
-        "Executor Run Time", msj(m->run_ns), "ember.User Time", msj(m->user_ns), "Input Metrics",
-        "Bytes Read", (json_int_t)0, "Records Read", (json_int_t)m->records_in, "Output Metrics",
-        "Bytes Written", (json_int_t)0, "Records Written", (json_int_t)m->records_out,
-        "Shuffle Read Metrics", "Remote Blocks Fetched", (json_int_t)0, "Local Blocks Fetched",
-        (json_int_t)0, "Fetch Wait Time", (json_int_t)0, "Remote Bytes Read", (json_int_t)0,
-        "Local Bytes Read", (json_int_t)m->shuffle_read_bytes, "Total Records Read",
-        (json_int_t)m->shuffle_read_records, "Shuffle Write Metrics", "Shuffle Bytes Written",
-        (json_int_t)m->shuffle_write_bytes, "Shuffle Write Time", (json_int_t)0,
-        "Shuffle Records Written", (json_int_t)m->shuffle_write_records, "Memory Bytes Spilled",
-        (json_int_t)0, "Disk Bytes Spilled", (json_int_t)m->spill_bytes, "ember.Records Bad",
-        (json_int_t)m->records_bad, "ember.Spill Count", (json_int_t)m->spill_count);
+    char t[40];
+    int n = snprintf(t, sizeof t, "%.17g", v == v && v - v == 0 ? v : 0.0);
+    raw(w, t, (size_t)n);
+    if (!strpbrk(t, ".eE")) /* a double reads back as one */
+        LIT(w, ".0");
 }
 
-static const char *stage_kind(int kind)
+/* s as a JSON string (NULL as ""); bytes outside ASCII are kept as \u escapes
+ * of Latin-1 only when they are not UTF-8, so a line is always valid JSON. */
+static void str(jw *w, const char *s)
 {
-    return kind == EMBER_STAGE_SHUFFLE_MAP ? "ShuffleMapStage" : "ResultStage";
+    static const char hex[] = "0123456789abcdef";
+    LIT(w, "\"");
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            p++;
+        raw(w, (const char *)run, (size_t)(p - run));
+        if (!*p)
+            break;
+        unsigned c = *p;
+        if (c >= 0x80) { /* a UTF-8 sequence, checked; else U+FFFD */
+            size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+            bool good = n && c <= 0xf4;
+            for (size_t k = 1; good && k < n; k++)
+                good = (p[k] & 0xc0) == 0x80;
+            if (good && n == 3)
+                good = !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0);
+            if (good && n == 4)
+                good = !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
+            if (good) {
+                raw(w, (const char *)p, n);
+                p += n;
+            } else {
+                LIT(w, "\\ufffd");
+                p++;
+            }
+            continue;
+        }
+        char e[6] = {'\\', (char)c};
+        size_t n = 2;
+        if (c == '\n')
+            e[1] = 'n';
+        else if (c == '\r')
+            e[1] = 'r';
+        else if (c == '\t')
+            e[1] = 't';
+        else if (c < 0x20) {
+            memcpy(e, "\\u00", 4);
+            raw(w, e, 4);
+            e[0] = hex[c >> 4];
+            e[1] = hex[c & 15];
+        }
+        raw(w, e, n);
+        p++;
+    }
+    LIT(w, "\"");
 }
 
-static json_t *task_info(const ember_event *ev)
+static int64_t msj(uint64_t ns)
 {
-    return json_pack("{s:I, s:i, s:i, s:i, s:I, s:s, s:s, s:s, s:b, s:i}", "Task ID",
-                     (json_int_t)ev->task_id, "Index", ev->task_index, "Attempt", ev->attempt - 1,
-                     "Partition ID", ev->partition, "Launch Time",
-                     msj(ev->time_ns) - (ev->type == EMBER_EV_TASK_END ? msj(ev->duration_ns) : 0),
-                     "Executor ID", "driver", "Host", "localhost", "Locality", "PROCESS_LOCAL",
-                     "Speculative", 0, "ember.Thread", ev->worker);
+    return (int64_t)(ns / 1000000);
 }
 
-static json_t *event_json(const ember_event *ev)
+/* Spark's task metrics, those ember measures (what it does not, CPU and GC
+ * time, bytes read from files, remote fetches, is left out) */
+static void metrics(jw *w, const ember_task_metrics *m)
 {
-    json_int_t t = msj(ev->time_ns);
-    const char *name = ember_event_name(ev->type);
+    LIT(w, "{\"Executor Run Time\":");
+    num(w, msj(m->run_ns));
+    LIT(w, ",\"ember.User Time\":");
+    num(w, msj(m->user_ns));
+    LIT(w, ",\"Input Metrics\":{\"Records Read\":");
+    num(w, m->records_in);
+    LIT(w, "},\"Output Metrics\":{\"Records Written\":");
+    num(w, m->records_out);
+    LIT(w, "},\"Shuffle Read Metrics\":{\"Local Bytes Read\":");
+    num(w, m->shuffle_read_bytes);
+    LIT(w, ",\"Total Records Read\":");
+    num(w, m->shuffle_read_records);
+    LIT(w, "},\"Shuffle Write Metrics\":{\"Shuffle Bytes Written\":");
+    num(w, m->shuffle_write_bytes);
+    LIT(w, ",\"Shuffle Records Written\":");
+    num(w, m->shuffle_write_records);
+    LIT(w, "},\"Disk Bytes Spilled\":");
+    num(w, m->spill_bytes);
+    LIT(w, ",\"ember.Records Bad\":");
+    num(w, m->records_bad);
+    LIT(w, ",\"ember.Spill Count\":");
+    num(w, m->spill_count);
+    LIT(w, "}");
+}
+
+static void event(jw *w, const char *name)
+{
+    LIT(w, "{\"Event\":");
+    str(w, name);
+}
+
+static void task_info(jw *w, const ember_event *ev)
+{
+    LIT(w, ",\"Task Info\":{\"Task ID\":");
+    num(w, ev->task_id);
+    LIT(w, ",\"Index\":");
+    num(w, ev->task_index);
+    LIT(w, ",\"Attempt\":");
+    num(w, ev->attempt - 1);
+    LIT(w, ",\"Partition ID\":");
+    num(w, ev->partition);
+    LIT(w, ",\"Launch Time\":");
+    num(w, msj(ev->time_ns) - (ev->type == EMBER_EV_TASK_END ? msj(ev->duration_ns) : 0));
+    LIT(w, ",\"Executor ID\":\"driver\",\"Host\":\"localhost\",\"ember.Thread\":");
+    num(w, ev->worker);
+}
+
+static void write_event(jw *w, const ember_event *ev)
+{
+    int64_t t = msj(ev->time_ns);
+    event(w, ember_event_name(ev->type));
     switch (ev->type) {
     case EMBER_EV_APP_START:
-        return json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:i, s:I}", "Event", name, "App Name",
-                         ev->app_name ? ev->app_name : "", "App ID", ev->app_id ? ev->app_id : "",
-                         "Timestamp", t, "User", getenv("USER") ? getenv("USER") : "",
-                         "ember.Master", ev->master ? ev->master : "", "ember.Cores", ev->cores,
-                         "ember.Memory Budget", (json_int_t)ev->memory_budget);
+        LIT(w, ",\"App Name\":");
+        str(w, ev->app_name);
+        LIT(w, ",\"App ID\":");
+        str(w, ev->app_id);
+        LIT(w, ",\"Timestamp\":");
+        num(w, t);
+        LIT(w, ",\"User\":");
+        str(w, getenv("USER"));
+        LIT(w, ",\"ember.Master\":");
+        str(w, ev->master);
+        LIT(w, ",\"ember.Cores\":");
+        num(w, ev->cores);
+        LIT(w, ",\"ember.Memory Budget\":");
+        num(w, ev->memory_budget);
+        LIT(w, "}\n");
+        /* then Spark's EnvironmentUpdate: the settings */
+        event(w, "SparkListenerEnvironmentUpdate");
+        LIT(w, ",\"Spark Properties\":{");
+        for (int i = 0; ev->props && ev->props[i] && ev->props[i + 1]; i += 2) {
+            if (i)
+                LIT(w, ",");
+            str(w, ev->props[i]);
+            LIT(w, ":");
+            str(w, ev->props[i + 1]);
+        }
+        LIT(w, "},\"System Properties\":{},\"JVM Information\":{}");
+        break;
     case EMBER_EV_APP_END:
-        return json_pack("{s:s, s:I}", "Event", name, "Timestamp", t);
+        LIT(w, ",\"Timestamp\":");
+        num(w, t);
+        break;
     case EMBER_EV_JOB_START:
-        return json_pack("{s:s, s:I, s:I, s:[], s:[], s:{s:s}}", "Event", name, "Job ID",
-                         (json_int_t)ev->job_id, "Submission Time", t, "Stage Infos", "Stage IDs",
-                         "Properties", "ember.action", ev->job_name ? ev->job_name : "");
-    case EMBER_EV_JOB_END: {
-        json_t *res = ev->failed ? json_pack("{s:s, s:{s:s}}", "Result", "JobFailed", "Exception",
-                                             "Message", ev->error ? ev->error : "")
-                                 : json_pack("{s:s}", "Result", "JobSucceeded");
-        return json_pack("{s:s, s:I, s:I, s:o, s:i, s:i, s:I, s:o}", "Event", name, "Job ID",
-                         (json_int_t)ev->job_id, "Completion Time", t, "Job Result", res,
-                         "ember.Stages", ev->stages, "ember.Failed Tasks", ev->tasks_failed,
-                         "ember.Duration", msj(ev->duration_ns), "ember.Task Metrics",
-                         metrics_json(&ev->metrics));
-    }
+        LIT(w, ",\"Job ID\":");
+        num(w, ev->job_id);
+        LIT(w, ",\"Submission Time\":");
+        num(w, t);
+        LIT(w, ",\"Stage Infos\":[],\"Stage IDs\":[],\"Properties\":{\"ember.action\":");
+        str(w, ev->job_name);
+        LIT(w, "}");
+        break;
+    case EMBER_EV_JOB_END:
+        LIT(w, ",\"Job ID\":");
+        num(w, ev->job_id);
+        LIT(w, ",\"Completion Time\":");
+        num(w, t);
+        if (ev->failed) {
+            LIT(w, ",\"Job Result\":{\"Result\":\"JobFailed\",\"Exception\":{\"Message\":");
+            str(w, ev->error);
+            LIT(w, "}}");
+        } else {
+            LIT(w, ",\"Job Result\":{\"Result\":\"JobSucceeded\"}");
+        }
+        LIT(w, ",\"ember.Stages\":");
+        num(w, ev->stages);
+        LIT(w, ",\"ember.Failed Tasks\":");
+        num(w, ev->tasks_failed);
+        LIT(w, ",\"ember.Duration\":");
+        num(w, msj(ev->duration_ns));
+        LIT(w, ",\"ember.Task Metrics\":");
+        metrics(w, &ev->metrics);
+        break;
     case EMBER_EV_STAGE_SUBMITTED:
-        return json_pack(
-            "{s:s, s:{s:I, s:i, s:s, s:i, s:I, s:s, s:s, s:I, s:i}, s:{}}", "Event", name,
-            "Stage Info", "Stage ID", (json_int_t)ev->stage_id, "Stage Attempt ID", 0, "Stage Name",
-            ev->stage_name && *ev->stage_name ? ev->stage_name : "", "Number of Tasks",
-            ev->num_tasks, "Submission Time", t, "Details", ev->job_name ? ev->job_name : "",
-            "ember.Kind", stage_kind(ev->stage_kind), "ember.Job ID", (json_int_t)ev->job_id,
-            "ember.Max Attempts", ev->max_attempts, "Properties");
-    case EMBER_EV_STAGE_COMPLETED: {
-        json_t *info =
-            json_pack("{s:I, s:i, s:i, s:I, s:I, s:i, s:i, s:I, s:I, s:I}", "Stage ID",
-                      (json_int_t)ev->stage_id, "Stage Attempt ID", 0, "Number of Tasks",
-                      ev->num_tasks, "Completion Time", t, "ember.Job ID", (json_int_t)ev->job_id,
-                      "ember.Failed Tasks", ev->tasks_failed, "ember.Attempts", ev->attempt,
-                      "ember.Scheduler Delay", msj(ev->sched_ns), "ember.Gather Time",
-                      msj(ev->gather_ns), "ember.Duration", msj(ev->duration_ns));
-        if (info && ev->failed)
-            json_object_set_new(info, "Failure Reason", json_string(ev->error ? ev->error : ""));
-        return json_pack("{s:s, s:o, s:o}", "Event", name, "Stage Info", info, "ember.Task Metrics",
-                         metrics_json(&ev->metrics));
-    }
+        LIT(w, ",\"Stage Info\":{\"Stage ID\":");
+        num(w, ev->stage_id);
+        LIT(w, ",\"Stage Attempt ID\":0,\"Stage Name\":");
+        str(w, ev->stage_name);
+        LIT(w, ",\"Number of Tasks\":");
+        num(w, ev->num_tasks);
+        LIT(w, ",\"Submission Time\":");
+        num(w, t);
+        LIT(w, ",\"Details\":");
+        str(w, ev->job_name);
+        LIT(w, ",\"ember.Kind\":");
+        str(w, ev->stage_kind == EMBER_STAGE_SHUFFLE_MAP ? "ShuffleMapStage" : "ResultStage");
+        LIT(w, ",\"ember.Job ID\":");
+        num(w, ev->job_id);
+        LIT(w, ",\"ember.Max Attempts\":");
+        num(w, ev->max_attempts);
+        LIT(w, "},\"Properties\":{}");
+        break;
+    case EMBER_EV_STAGE_COMPLETED:
+        LIT(w, ",\"Stage Info\":{\"Stage ID\":");
+        num(w, ev->stage_id);
+        LIT(w, ",\"Stage Attempt ID\":0,\"Number of Tasks\":");
+        num(w, ev->num_tasks);
+        LIT(w, ",\"Completion Time\":");
+        num(w, t);
+        LIT(w, ",\"ember.Job ID\":");
+        num(w, ev->job_id);
+        LIT(w, ",\"ember.Failed Tasks\":");
+        num(w, ev->tasks_failed);
+        LIT(w, ",\"ember.Attempts\":");
+        num(w, ev->attempt);
+        LIT(w, ",\"ember.Scheduler Delay\":");
+        num(w, msj(ev->sched_ns));
+        LIT(w, ",\"ember.Gather Time\":");
+        num(w, msj(ev->gather_ns));
+        LIT(w, ",\"ember.Duration\":");
+        num(w, msj(ev->duration_ns));
+        if (ev->failed) {
+            LIT(w, ",\"Failure Reason\":");
+            str(w, ev->error);
+        }
+        LIT(w, "},\"ember.Task Metrics\":");
+        metrics(w, &ev->metrics);
+        break;
     case EMBER_EV_TASK_START:
-        return json_pack("{s:s, s:I, s:i, s:o}", "Event", name, "Stage ID",
-                         (json_int_t)ev->stage_id, "Stage Attempt ID", 0, "Task Info",
-                         task_info(ev));
-    case EMBER_EV_TASK_END: {
-        json_t *info = task_info(ev), *accs = json_array();
-        for (int i = 0; accs && i < ev->naccums; i++) {
-            const ember_accumulable *a = &ev->accums[i];
-            json_array_append_new(
-                accs, a->is_f64
-                          ? json_pack("{s:s, s:f}", "Name", a->name, "Update", a->f64)
-                          : json_pack("{s:s, s:I}", "Name", a->name, "Update", (json_int_t)a->i64));
+        LIT(w, ",\"Stage ID\":");
+        num(w, ev->stage_id);
+        LIT(w, ",\"Stage Attempt ID\":0");
+        task_info(w, ev);
+        LIT(w, "}");
+        break;
+    case EMBER_EV_TASK_END:
+        LIT(w, ",\"Stage ID\":");
+        num(w, ev->stage_id);
+        LIT(w, ",\"Stage Attempt ID\":0,\"Task Type\":");
+        str(w, ev->stage_kind == EMBER_STAGE_SHUFFLE_MAP ? "ShuffleMapTask" : "ResultTask");
+        if (ev->failed) {
+            LIT(w, ",\"Task End Reason\":{\"Reason\":\"ExceptionFailure\",\"Description\":");
+            str(w, ev->error);
+            LIT(w, ",\"ember.Code\":");
+            num(w, ev->code);
+            LIT(w, "}");
+        } else {
+            LIT(w, ",\"Task End Reason\":{\"Reason\":\"Success\"}");
         }
-        if (info) {
-            json_object_set_new(info, "Finish Time", json_integer(t));
-            json_object_set_new(info, "Failed", json_boolean(ev->failed));
-            json_object_set_new(info, "ember.Duration", json_integer(msj(ev->duration_ns)));
-            json_object_set_new(info, "Accumulables", accs ? accs : json_array());
+        task_info(w, ev);
+        LIT(w, ",\"Finish Time\":");
+        num(w, t);
+        if (ev->failed)
+            LIT(w, ",\"Failed\":true");
+        else
+            LIT(w, ",\"Failed\":false");
+        LIT(w, ",\"ember.Duration\":");
+        num(w, msj(ev->duration_ns));
+        LIT(w, ",\"Accumulables\":[");
+        for (int i = 0; i < ev->naccums; i++) {
+            if (i)
+                LIT(w, ",");
+            LIT(w, "{\"Name\":");
+            str(w, ev->accums[i].name);
+            LIT(w, ",\"Update\":");
+            if (ev->accums[i].is_f64)
+                fnum(w, ev->accums[i].f64);
+            else
+                num(w, ev->accums[i].i64);
+            LIT(w, "}");
         }
-        json_t *reason =
-            ev->failed ? json_pack("{s:s, s:s, s:i}", "Reason", "ExceptionFailure", "Description",
-                                   ev->error ? ev->error : "", "ember.Code", ev->code)
-                       : json_pack("{s:s}", "Reason", "Success");
-        return json_pack("{s:s, s:I, s:i, s:s, s:o, s:o, s:o}", "Event", name, "Stage ID",
-                         (json_int_t)ev->stage_id, "Stage Attempt ID", 0, "Task Type",
-                         ev->stage_kind == EMBER_STAGE_SHUFFLE_MAP ? "ShuffleMapTask"
-                                                                   : "ResultTask",
-                         "Task End Reason", reason, "Task Info", info, "Task Metrics",
-                         metrics_json(&ev->metrics));
-    }
+        LIT(w, "]},\"Task Metrics\":");
+        metrics(w, &ev->metrics);
+        break;
     case EMBER_EV_HTTP: {
         const ember_http_status *h = ev->http;
+        static const ember_http_status none;
         if (!h)
-            return NULL;
-        json_t *lat = json_array();
-        for (int i = 0; lat && i < EMBER_HTTP_LAT_BINS; i++)
-            json_array_append_new(lat, json_integer(h->latency[i]));
-        return json_pack(
-            "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:o}",
-            "Event", name, "Timestamp", t, "Stage ID", (json_int_t)ev->stage_id, "RDD ID",
-            (json_int_t)h->rdd_id, "Sent", (json_int_t)h->sent, "Succeeded",
-            (json_int_t)h->succeeded, "Retried", (json_int_t)h->retried, "Throttled",
-            (json_int_t)h->throttled, "Failed", (json_int_t)h->failed, "Resumed",
-            (json_int_t)h->resumed, "Done", (json_int_t)h->done, "In Flight",
-            (json_int_t)h->in_flight, "Rate", h->rate, "Tokens", h->tokens, "Paused", h->paused_s,
-            "Latency", lat ? lat : json_array());
+            h = &none;
+        LIT(w, ",\"Timestamp\":");
+        num(w, t);
+        LIT(w, ",\"Stage ID\":");
+        num(w, ev->stage_id);
+        const struct {
+            const char *k;
+            int64_t v;
+        } f[] = {{",\"RDD ID\":", h->rdd_id},       {",\"Sent\":", h->sent},
+                 {",\"Succeeded\":", h->succeeded}, {",\"Retried\":", h->retried},
+                 {",\"Throttled\":", h->throttled}, {",\"Failed\":", h->failed},
+                 {",\"Resumed\":", h->resumed},     {",\"Done\":", h->done},
+                 {",\"In Flight\":", h->in_flight}};
+        for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+            raw(w, f[i].k, strlen(f[i].k));
+            num(w, f[i].v);
+        }
+        LIT(w, ",\"Rate\":");
+        fnum(w, h->rate);
+        LIT(w, ",\"Tokens\":");
+        fnum(w, h->tokens);
+        LIT(w, ",\"Paused\":");
+        fnum(w, h->paused_s);
+        LIT(w, ",\"Latency\":[");
+        for (int i = 0; i < EMBER_HTTP_LAT_BINS; i++) {
+            if (i)
+                LIT(w, ",");
+            num(w, h->latency[i]);
+        }
+        LIT(w, "]");
+        break;
     }
     case EMBER_EV_SPILL:
-        return json_pack("{s:s, s:I, s:I, s:i, s:I, s:I}", "Event", name, "Timestamp", t,
-                         "Stage ID", (json_int_t)ev->stage_id, "Partition", ev->partition, "Bytes",
-                         (json_int_t)ev->bytes, "Memory Budget", (json_int_t)ev->memory_budget);
-    case EMBER_EV_BAD_RECORDS: {
-        json_t *samples = json_array();
-        for (int i = 0; samples && ev->bad_samples && ev->bad_samples[i]; i++)
-            json_array_append_new(samples, json_string(ev->bad_samples[i]));
-        return json_pack("{s:s, s:I, s:I, s:i, s:s, s:I, s:s?, s:o}", "Event", name, "Timestamp", t,
-                         "Stage ID", (json_int_t)ev->stage_id, "Partition", ev->partition, "Reader",
-                         ev->bad_op ? ev->bad_op : "", "Count", (json_int_t)ev->bad_count,
-                         "Diverted To", ev->bad_dir, "Samples", samples ? samples : json_array());
-    }
+        LIT(w, ",\"Timestamp\":");
+        num(w, t);
+        LIT(w, ",\"Stage ID\":");
+        num(w, ev->stage_id);
+        LIT(w, ",\"Partition\":");
+        num(w, ev->partition);
+        LIT(w, ",\"Bytes\":");
+        num(w, ev->bytes);
+        LIT(w, ",\"Memory Budget\":");
+        num(w, ev->memory_budget);
+        break;
+    case EMBER_EV_BAD_RECORDS:
+        LIT(w, ",\"Timestamp\":");
+        num(w, t);
+        LIT(w, ",\"Stage ID\":");
+        num(w, ev->stage_id);
+        LIT(w, ",\"Partition\":");
+        num(w, ev->partition);
+        LIT(w, ",\"Reader\":");
+        str(w, ev->bad_op);
+        LIT(w, ",\"Count\":");
+        num(w, ev->bad_count);
+        if (ev->bad_dir) {
+            LIT(w, ",\"Diverted To\":");
+            str(w, ev->bad_dir);
+        }
+        LIT(w, ",\"Samples\":[");
+        for (int i = 0; ev->bad_samples && ev->bad_samples[i]; i++) {
+            if (i)
+                LIT(w, ",");
+            str(w, ev->bad_samples[i]);
+        }
+        LIT(w, "]");
+        break;
     default:
-        return NULL;
+        break;
     }
-}
-
-static int dump_line(json_t *j, ember_buf *out)
-{
-    if (!j)
-        return EMBER_ENOMEM;
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-    json_decref(j);
-    if (!s)
-        return EMBER_ENOMEM;
-    int rc = ember_buf_append(out, s, strlen(s)) || ember_buf_append(out, "\n", 1);
-    free(s);
-    return rc ? EMBER_ENOMEM : 0;
+    LIT(w, "}\n");
 }
 
 int ember__ui_event_json(const ember_event *ev, ember_buf *out)
 {
-    int rc = dump_line(event_json(ev), out);
-    if (rc || ev->type != EMBER_EV_APP_START)
-        return rc;
-    /* then Spark's EnvironmentUpdate: the settings */
-    json_t *props = json_object();
-    for (int i = 0; props && ev->props && ev->props[i] && ev->props[i + 1]; i += 2)
-        json_object_set_new(props, ev->props[i], json_string(ev->props[i + 1]));
-    return dump_line(json_pack("{s:s, s:o, s:{}, s:{}}", "Event", "SparkListenerEnvironmentUpdate",
-                               "Spark Properties", props ? props : json_object(),
-                               "System Properties", "JVM Information"),
-                     out);
+    if (ev->type <= 0 || ev->type >= EMBER_EV_COUNT)
+        return 0;
+    size_t before = out->len;
+    jw w = {out, 0};
+    if (ember__buf_reserve(out, 4096)) /* a line's usual size at most: the fast path */
+        return EMBER_ENOMEM;
+    write_event(&w, ev);
+    if (w.err)
+        out->len = before; /* whole lines or nothing */
+    return w.err;
 }
 
 /* ---------------------------------------------------------------- reading back */

@@ -67,7 +67,7 @@ grep -q 'incomplete' "$work/list.out" || fail "the killed application is not lis
 
 # --- a finished log through ember history: its jobs over the REST API
 log2="$work/logs/done.log"
-printf 'slow 2 50\nfail\n' | EMBER_UI_PORT=0 EMBER_EVENT_LOG="$log2" "$job" finished >"$work/f.out" 2>&1
+printf 'slow 2 50\nfail\nhttp 20 10\n' | EMBER_UI_PORT=0 EMBER_EVENT_LOG="$log2" "$job" finished >"$work/f.out" 2>&1
 json_lines "$log2" >/dev/null || fail "the finished log is not JSON lines"
 app=$(grep -o '"App ID":"[^"]*"' "$log2" | head -1 | cut -d'"' -f4)
 port=$((20000 + RANDOM % 20000))
@@ -76,7 +76,7 @@ hp=$!
 pids+=("$hp")
 for _ in $(seq 50); do grep -q serving "$work/h.out" && break; sleep 0.1; done
 jobs=$(get "http://127.0.0.1:$port/api/v1/applications/$app/jobs") || fail "history: no jobs answer"
-[ "$(echo "$jobs" | grep -c '"jobId"')" = 2 ] || fail "history: 2 jobs expected: $jobs"
+[ "$(echo "$jobs" | grep -c "\"jobId\"")" = 3 ] || fail "history: 3 jobs expected: $jobs"
 echo "$jobs" | grep -q '"status": "FAILED"' || fail "history: the failed job is not FAILED"
 get "http://127.0.0.1:$port/" | grep -q "$app" || fail "history: the app list lacks $app"
 kill "$hp"
