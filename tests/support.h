@@ -23,6 +23,17 @@
 static UNUSED const char *test_master(const char *master)
 {
     static char m[64];
+    /* EMBER_TEST_PROCESS=N: the suite under process[N] (crash-isolated workers),
+     * with the attempts the test asked for: local[K,F] -> process[N,F] */
+    const char *procs = getenv("EMBER_TEST_PROCESS");
+    if (procs && *procs && master && !strncmp(master, "local", 5)) {
+        const char *comma = strchr(master, ',');
+        if (comma)
+            snprintf(m, sizeof m, "process[%s,%s", procs, comma + 1);
+        else
+            snprintf(m, sizeof m, "process[%s,1]", procs);
+        return m;
+    }
     const char *env = getenv("EMBER_TEST_MPI");
     if (!env || strcmp(env, "1") || !master || strncmp(master, "local", 5))
         return master;
@@ -40,7 +51,18 @@ static UNUSED const char *test_master(const char *master)
  * where partition p runs on rank p % ranks). */
 static UNUSED bool runs_here(const ember_ctx *ctx, int p)
 {
+    const char *procs = getenv("EMBER_TEST_PROCESS");
+    if (procs && *procs) /* process[N]: tasks run in the workers, never here */
+        return false;
     return p % ember_ranks(ctx) == ember_rank(ctx);
+}
+
+/* The suite runs under process[N]: side effects of user functions stay in
+ * the workers. */
+static UNUSED bool isolated_run(void)
+{
+    const char *procs = getenv("EMBER_TEST_PROCESS");
+    return procs && *procs;
 }
 
 static UNUSED ember_ctx *open_ctx(const char *master)

@@ -51,8 +51,11 @@ typedef struct ember_accumulator ember_accumulator;
 /* Settings for ember_open(). Zero every field, then set what you need. */
 typedef struct ember_conf {
     /* "local" (1 thread, 1 attempt), "local[N]", "local[*]" (one thread per core),
-     * "local[N,F]" (F attempts per task); NULL: $EMBER_MASTER, else "local[*]".
-     * "process[N]" and "mpi" are reserved for their backends. */
+     * "local[N,F]" (F attempts per task); "process[N]", "process[*]",
+     * "process[N,F]": N worker processes, where a crash costs one attempt of
+     * one task (4 attempts by default, as Spark's cluster default); "mpi",
+     * "mpi[N]", "mpi[N,F]" (Open MPI ranks); NULL: $EMBER_MASTER, else
+     * "local[*]". */
     const char *master;
     const char *app_name; /* shown in the stats; NULL: "ember" */
     int max_failures;     /* attempts per task; 0: the master's (Spark: 1, or F) */
@@ -87,6 +90,18 @@ typedef struct ember_conf {
     /* 1: time every user-function call and print the stats at ember_close();
      * -1: off; 0: $EMBER_STATS=1 turns it on. Timing costs two clock reads a call. */
     int stats;
+    /* process[N]: an attempt running longer than this many seconds is killed
+     * and fails (0: $EMBER_TASK_TIMEOUT, else no limit); a worker's address
+     * space is limited to worker_memory bytes (0: $EMBER_WORKER_MEMORY, as
+     * 512m or 2g, else no limit). */
+    double task_timeout;
+    size_t worker_memory;
+    /* process[N]: a record that crashed its worker on two attempts, with
+     * bad_records EMBER_BAD_DIVERT (enum ember_on_bad), is written to
+     * bad_dir/poison-part-NNNNN with the signal named, and the task goes on
+     * without it; else (0) the task fails as any other. */
+    int bad_records;
+    const char *bad_dir;
 } ember_conf;
 
 /* Opens a context. On success *ctx is a new context, owned by the caller until

@@ -100,7 +100,7 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
     if (ember__parse_master(master, &m))
         return ember__err(NULL, EMBER_EMASTER,
                           "ember_open: master '%s' does not parse (expected local, local[N], "
-                          "local[*], local[N,F] or local[*,F]"
+                          "local[*], local[N,F], local[*,F], process[N], process[*], process[N,F]"
 #ifdef EMBER_WITH_MPI
                           ", mpi, mpi[N], mpi[*], mpi[N,F]"
 #endif
@@ -111,10 +111,10 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
 #else
     bool mpi = false;
 #endif
-    if (m.backend != EMBER__BACKEND_THREADS && !mpi)
+    if (m.backend != EMBER__BACKEND_THREADS && m.backend != EMBER__BACKEND_PROCESSES && !mpi)
         return ember__err(NULL, EMBER_ENOTSUP,
-                          "ember_open: master '%s': this build has the thread%s backend only "
-                          "(local, local[N], local[N,F]%s)",
+                          "ember_open: master '%s': this build has the thread and process%s "
+                          "backends only (local, local[N], local[N,F], process[N]%s)",
                           master,
 #ifdef EMBER_WITH_MPI
                           " and MPI", ", mpi, mpi[N], mpi[N,F]"
@@ -135,6 +135,25 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
                           env);
     if (!budget)
         budget = ember__default_budget();
+    /* process[N]: the attempt's time and the worker's memory, bounded */
+    double timeout = conf->task_timeout;
+    const char *te = getenv("EMBER_TASK_TIMEOUT");
+    if (!(timeout >= 0))
+        return ember__err(NULL, EMBER_EINVAL, "ember_open: task_timeout must be >= 0");
+    if (!timeout && te && *te) {
+        char *end;
+        timeout = strtod(te, &end);
+        if (*end || !(timeout >= 0))
+            return ember__err(NULL, EMBER_EINVAL,
+                              "ember_open: EMBER_TASK_TIMEOUT '%s' is not a number of seconds", te);
+    }
+    size_t wmem = conf->worker_memory;
+    const char *we = getenv("EMBER_WORKER_MEMORY");
+    if (!wmem && we && *we && ember__parse_size(we, &wmem))
+        return ember__err(NULL, EMBER_EINVAL,
+                          "ember_open: EMBER_WORKER_MEMORY '%s' is not a size (bytes, or a "
+                          "number with k, m or g)",
+                          we);
     const char *spill = conf->spill_dir;
     if (!spill || !*spill)
         spill = getenv("TMPDIR");
@@ -167,7 +186,17 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
                                &ctx->ranks, &ctx->parallelism);
     else
 #endif
+        if (m.backend == EMBER__BACKEND_PROCESSES) {
+        ctx->isolated = true;
+        ctx->poison = conf->bad_records == EMBER_BAD_DIVERT && conf->bad_dir && *conf->bad_dir;
+        if (ctx->poison && !(ctx->bad_dir = ember__strdup(conf->bad_dir)))
+            rc = EMBER_ENOMEM;
+        else
+            rc = ember__process_create(m.threads, timeout, wmem, &ctx->cancel, &ctx->exec,
+                                       &ctx->exec_impl);
+    } else {
         rc = ember__pool_create(m.threads, &ctx->exec, &ctx->exec_impl);
+    }
     if (rc) {
         pthread_mutex_destroy(&ctx->acc_mu);
         ember__free(ctx->app_name);
@@ -238,5 +267,6 @@ void ember_close(ember_ctx *ctx)
     free_props(ctx);
     ember__free(ctx->app_name);
     ember__free(ctx->spill_dir);
+    ember__free(ctx->bad_dir);
     ember__free(ctx);
 }

@@ -67,7 +67,8 @@ int ember__parse_master(const char *m, ember__master *out)
     } else {
         return EMBER_EMASTER;
     }
-    int threads, attempts = backend == EMBER__BACKEND_MPI ? 4 : 1; /* Spark's defaults */
+    /* Spark's defaults: one attempt locally, four on a cluster (and processes) */
+    int threads, attempts = backend == EMBER__BACKEND_THREADS ? 1 : 4;
     if (*p == '*') {
         threads = ember__cores();
         p++;

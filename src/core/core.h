@@ -230,6 +230,17 @@ const char *ember__code_name(int code);
 /* Runs task i of a batch; worker is the running thread's index (0: the caller). */
 typedef void ember__task_fn(void *batch, int i, int worker);
 
+struct ember__task_io;
+
+/* Where a worker's task keeps what the driver reads or sets while it runs, in
+ * memory both see: the number of the record being processed, the task's halt
+ * word, the cancel word. */
+typedef struct ember__worker_env {
+    _Atomic int64_t *cursor;
+    _Atomic int *halt;
+    _Atomic int *cancel;
+} ember__worker_env;
+
 typedef struct ember__executor_ops {
     const char *name;
     /* Run fn(batch, i, w) for i in [0, ntasks) and return when all are done. The
@@ -248,7 +259,38 @@ typedef struct ember__executor_ops {
     /* root's buf replaces every other rank's. */
     int (*bcast)(void *impl, ember_buf *buf, int root);
     void (*barrier)(void *impl);
+
+    /* Isolated backends only (process[N]; NULL otherwise): tasks run in other
+     * address spaces, one attempt at a time, and what an attempt leaves comes
+     * back as bytes (sched/job.c says how). Returns when every task is done:
+     * succeeded, or failed its last attempt. 0, or EMBER_ENOMEM. */
+    int (*run_isolated)(void *impl, int ntasks, const struct ember__task_io *io, void *batch);
 } ember__executor_ops;
+
+/* What an isolated backend asks of the job layer (sched/job.c). */
+typedef struct ember__task_io {
+    /* In a worker: run attempt `attempt` of task i in env, skipping the
+     * source's record number skip (1-based; 0 none: a record that crashed two
+     * attempts) with why its reason. Its outcome goes into out (and the
+     * descriptors it hands over into fds, *nfds of them, 8 at most). */
+    void (*run)(void *batch, int i, int attempt, int worker, int64_t skip, const char *why,
+                const struct ember__worker_env *env, ember_buf *out, int *fds, int *nfds);
+    /* On the driver: an attempt starts on worker pid, or ends with what run
+     * packed (fds received, or -1). land returns 1 when the task is done, 0 to
+     * run it again (its next attempt). */
+    void (*started)(void *batch, int i, int attempt, int worker, int pid);
+    int (*land)(void *batch, int i, int attempt, ember_bytes packed, const int *fds, int nfds);
+    /* On the driver: the attempt's worker died; why says how. 1 done, 0 again. */
+    int (*died)(void *batch, int i, int attempt, const char *why);
+    /* In a worker, once, right after the fork: what the driver's threads held
+     * is not the worker's (no listeners, no blocking pool). */
+    void (*child)(void *batch);
+    /* The context's attempts per task, its partition for task i (for
+     * messages), and whether a record that crashed two attempts is skipped. */
+    int max_attempts;
+    const int *partitions;
+    int poison;
+} ember__task_io;
 
 /* ---------------------------------------------------------------- lineage */
 
@@ -364,6 +406,9 @@ void ember__rdd_oom_destroy(ember_ctx *ctx);
 /* Free every node of ctx (close). */
 void ember__rdd_free_all(ember_ctx *ctx);
 void ember__cache_drop(ember_rdd *rdd);
+/* Keep b as partition part of persisted r's cache, unless it is there (a
+ * worker's computed partition, handed back). 0. */
+int ember__cache_put(ember_rdd *r, int part, ember_bytes b);
 
 /* ---------------------------------------------------------------- context */
 
@@ -392,6 +437,10 @@ struct ember_ctx {
     bool read_unfinished; /* readers take part files without _SUCCESS */
     size_t memory_budget; /* bytes of shuffle buffers, all tasks together */
     char *spill_dir;
+    bool isolated;  /* tasks run in worker processes (process[N]) */
+    bool in_worker; /* this process is one of them */
+    bool poison;    /* process[N]: a record that crashed two attempts is diverted */
+    char *bad_dir;  /* ... to here */
 
     const ember__executor_ops *exec;
     void *exec_impl;

@@ -47,6 +47,28 @@ void ember__cache_drop(ember_rdd *r)
     r->have = NULL;
 }
 
+int ember__cache_put(ember_rdd *r, int part, ember_bytes b)
+{
+    int rc = 0;
+    pthread_mutex_lock(&r->cache_mu);
+    if (!r->cached) {
+        r->cached = ember__calloc((size_t)r->nparts, sizeof *r->cached);
+        r->have = ember__calloc((size_t)r->nparts, sizeof *r->have);
+        if (!r->cached || !r->have) {
+            ember__cache_drop(r);
+            rc = EMBER_ENOMEM;
+        }
+    }
+    if (!rc && !r->have[part]) {
+        if (b.len && ember_buf_set(&r->cached[part], b.ptr, b.len))
+            rc = EMBER_ENOMEM;
+        else
+            r->have[part] = true;
+    }
+    pthread_mutex_unlock(&r->cache_mu);
+    return rc == EMBER_ENOMEM ? 0 : rc; /* not cached this time: nothing lost */
+}
+
 static void node_destroy(ember_rdd *r)
 {
     ember__cache_drop(r);

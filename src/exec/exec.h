@@ -23,6 +23,15 @@ int ember__bpool_push(ember__bpool *p, ember__bjob *job);
 int ember__bpool_threads(const ember__bpool *p);
 void ember__bpool_free(ember__bpool *p);
 
+/* The process backend (exec/process.c): nprocs workers forked at each stage;
+ * an attempt past task_timeout seconds (0: none) is killed, a worker's address
+ * space is limited to worker_memory bytes (0: no limit); cancel, when set,
+ * stops the workers. */
+int ember__process_create(int nprocs, double task_timeout, size_t worker_memory,
+                          _Atomic int *cancel, const ember__executor_ops **ops, void **impl);
+/* Workers replaced after a death, over the backend's life. */
+int64_t ember__process_restarts(const void *impl);
+
 /* A pool of nthreads - 1 workers; the caller of run() is the last thread. */
 int ember__pool_create(int nthreads, const ember__executor_ops **ops, void **impl);
 

@@ -65,7 +65,7 @@ static bool budget_full(const http_src *src)
 
 static void count(engine *e, int which)
 {
-    atomic_fetch_add(&e->src->live[which], 1);
+    atomic_fetch_add(&e->src->sh->live[which], 1);
     ember_accumulator_add_i64(e->src->acc[which], 1); /* ENOMEM only; counted live anyway */
 }
 
@@ -115,7 +115,7 @@ static int finish(engine *e, slot *s, bool ok, const char *error)
                                     ember_strerror(rc));
     }
     count(e, ok ? C_SUCCEEDED : C_FAILED);
-    atomic_fetch_add(&e->src->done, 1);
+    atomic_fetch_add(&e->src->sh->done, 1);
     if (s->t_first) { /* its latency's bin: under 1 ms, then doubling */
         uint64_t l = lat / 1000000;
         int bin = 0;
@@ -123,7 +123,7 @@ static int finish(engine *e, slot *s, bool ok, const char *error)
             l >>= 1;
             bin++;
         }
-        atomic_fetch_add_explicit(&e->src->lat[bin], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&e->src->sh->lat[bin], 1, memory_order_relaxed);
     }
     return 0;
 }
@@ -243,7 +243,7 @@ static int start(engine *e, slot *s, uint64_t now)
     s->state = S_RUN;
     e->waiting--;
     e->running++;
-    atomic_fetch_add_explicit(&e->src->in_flight, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->src->sh->in_flight, 1, memory_order_relaxed);
     count(e, C_SENT);
     return 0;
 }
@@ -286,7 +286,7 @@ static int complete(engine *e, slot *s, CURLcode r)
     char why[520];
     curl_multi_remove_handle(e->multi, s->easy);
     e->running--;
-    atomic_fetch_sub_explicit(&e->src->in_flight, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&e->src->sh->in_flight, 1, memory_order_relaxed);
     if (s->paused) { /* ended (a timeout) while waiting for the budget */
         s->paused = false;
         e->npaused--;
@@ -304,7 +304,7 @@ static int complete(engine *e, slot *s, CURLcode r)
             uint64_t wait = s->ra_secs >= 0    ? secs_ns(s->ra_secs < cap ? s->ra_secs : cap)
                             : s->rl_reset >= 0 ? secs_ns(s->rl_reset < cap ? s->rl_reset : cap)
                                                : backoff_ns(e, s->throttled);
-            ember__bucket_throttled(&e->src->bucket, now, s->sent_at, now + wait);
+            ember__bucket_throttled(&e->src->sh->bucket, now, s->sent_at, now + wait);
             if (s->throttled <= c->max_throttled && retry_at(e, s, now + wait))
                 return 0;
             if (s->throttled > c->max_throttled)
@@ -320,9 +320,9 @@ static int complete(engine *e, slot *s, CURLcode r)
         /* what the server says of its quota */
         double reset = s->rl_reset < c->max_retry_after ? s->rl_reset : c->max_retry_after;
         if (s->rl_remaining == 0)
-            ember__bucket_throttled(&e->src->bucket, now, s->sent_at, now + secs_ns(reset));
+            ember__bucket_throttled(&e->src->sh->bucket, now, s->sent_at, now + secs_ns(reset));
         else if (s->rl_remaining > 0 && s->rl_reset >= 0)
-            ember__bucket_hint(&e->src->bucket, now, s->rl_remaining, reset);
+            ember__bucket_hint(&e->src->sh->bucket, now, s->rl_remaining, reset);
         if (st >= 500 && (s->idempotent || c->retry_unsafe) && s->attempts < c->max_attempts) {
             if (retry_at(e, s, now + backoff_ns(e, s->attempts))) {
                 count(e, C_RETRIED);
@@ -330,7 +330,7 @@ static int complete(engine *e, slot *s, CURLcode r)
             }
         }
         if (st >= 200 && st < 400) {
-            ember__bucket_ok(&e->src->bucket, now);
+            ember__bucket_ok(&e->src->sh->bucket, now);
             return finish(e, s, true, NULL);
         }
         snprintf(why, sizeof why, "HTTP %ld after %d attempt%s", st, s->attempts,
@@ -404,22 +404,22 @@ static void report(engine *e, bool force)
     if (!ember__ev_wanted(ctx, EMBER_EV_HTTP))
         return;
     http_src *src = e->src;
-    uint64_t now = ember__now_ns(), last = atomic_load(&src->reported_at);
+    uint64_t now = ember__now_ns(), last = atomic_load(&src->sh->reported_at);
     if (!force && (now - last < 1000000000ull ||
-                   !atomic_compare_exchange_strong(&src->reported_at, &last, now)))
+                   !atomic_compare_exchange_strong(&src->sh->reported_at, &last, now)))
         return;
     ember_http_status st = {.rdd_id = e->node->id,
-                            .sent = atomic_load(&src->live[C_SENT]),
-                            .succeeded = atomic_load(&src->live[C_SUCCEEDED]),
-                            .retried = atomic_load(&src->live[C_RETRIED]),
-                            .throttled = atomic_load(&src->live[C_THROTTLED]),
-                            .failed = atomic_load(&src->live[C_FAILED]),
-                            .resumed = atomic_load(&src->live[C_RESUMED]),
-                            .done = atomic_load(&src->done),
-                            .in_flight = atomic_load(&src->in_flight)};
+                            .sent = atomic_load(&src->sh->live[C_SENT]),
+                            .succeeded = atomic_load(&src->sh->live[C_SUCCEEDED]),
+                            .retried = atomic_load(&src->sh->live[C_RETRIED]),
+                            .throttled = atomic_load(&src->sh->live[C_THROTTLED]),
+                            .failed = atomic_load(&src->sh->live[C_FAILED]),
+                            .resumed = atomic_load(&src->sh->live[C_RESUMED]),
+                            .done = atomic_load(&src->sh->done),
+                            .in_flight = atomic_load(&src->sh->in_flight)};
     for (int i = 0; i < EMBER_HTTP_LAT_BINS; i++)
-        st.latency[i] = atomic_load_explicit(&src->lat[i], memory_order_relaxed);
-    ember__bucket_peek(&src->bucket, now, &st.rate, &st.tokens, &st.paused_s);
+        st.latency[i] = atomic_load_explicit(&src->sh->lat[i], memory_order_relaxed);
+    ember__bucket_peek(&src->sh->bucket, now, &st.rate, &st.tokens, &st.paused_s);
     ember_event ev = {.type = EMBER_EV_HTTP,
                       .job_id = ctx->cur_job,
                       .stage_id = e->task->job->stage_id,
@@ -466,7 +466,7 @@ static int pump(engine *e, bool block)
                 wake = s->ready_at;
             continue;
         }
-        uint64_t w = ember__bucket_take(&e->src->bucket, now);
+        uint64_t w = ember__bucket_take(&e->src->sh->bucket, now);
         if (w) { /* no token: the rest wait their turn, in order */
             if (now + w < wake)
                 wake = now + w;
@@ -585,7 +585,7 @@ static int from_journal(engine *e, slot *s)
     s->state = S_FINAL;
     count(e, C_RESUMED);
     count(e, ok ? C_SUCCEEDED : C_FAILED);
-    atomic_fetch_add(&e->src->done, 1);
+    atomic_fetch_add(&e->src->sh->done, 1);
     return 1;
 }
 
@@ -719,7 +719,7 @@ out:
         if (s->easy) {
             if (s->state == S_RUN) {
                 curl_multi_remove_handle(e.multi, s->easy);
-                atomic_fetch_sub_explicit(&src->in_flight, 1, memory_order_relaxed);
+                atomic_fetch_sub_explicit(&src->sh->in_flight, 1, memory_order_relaxed);
             }
             curl_easy_cleanup(s->easy);
         }

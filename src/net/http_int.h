@@ -63,11 +63,23 @@ void ember__bucket_peek(ember__bucket *b, uint64_t now, double *rate, double *to
 
 /* ---------------------------------------------------------------- the node */
 
+/* What the tasks of an ember_http node share, in memory every process of the
+ * context sees (process[N] workers included, forked from the driver): the
+ * bucket (a process-shared mutex), the live counters. */
+typedef struct http_shared {
+    ember__bucket bucket;
+    _Atomic int64_t live[C_N], done;
+    /* for the UI's events: requests on the wire, final answers by latency, when
+     * the last status went out (one a second, from whichever task is due) */
+    _Atomic int64_t in_flight, lat[EMBER_HTTP_LAT_BINS];
+    _Atomic uint64_t reported_at;
+} http_shared;
+
 typedef struct http_src {
     ember_http_conf conf;
     char **strings; /* copies of conf's strings and lists, freed with the node */
     int nstrings;
-    ember__bucket bucket;
+    http_shared *sh; /* mmap'ed, MAP_SHARED */
     /* conf.headers as curl lists, shared read-only by every request that has no
      * headers of its own: for bodyless requests, and for bare-URL POST, PUT and
      * PATCH (an empty body, and no form Content-Type) */
@@ -76,11 +88,6 @@ typedef struct http_src {
     CURLSH *share;
     pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
     ember_accumulator *acc[C_N];
-    _Atomic int64_t live[C_N], done;
-    /* for the UI's events: requests on the wire, final answers by latency, when
-     * the last status went out (one a second, from whichever task is due) */
-    _Atomic int64_t in_flight, lat[EMBER_HTTP_LAT_BINS];
-    _Atomic uint64_t reported_at;
 } http_src;
 
 /* ---------------------------------------------------------------- the response-memory budget */

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
@@ -42,7 +43,10 @@ static void http_free(void *arg)
         ember__accumulator_free(s->acc[i]);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&s->share_mu[i]);
-    pthread_mutex_destroy(&s->bucket.mu);
+    if (s->sh) {
+        pthread_mutex_destroy(&s->sh->bucket.mu);
+        munmap(s->sh, sizeof *s->sh);
+    }
     for (int i = 0; i < s->nstrings; i++)
         ember__free(s->strings[i]);
     ember__free(s->strings);
@@ -227,9 +231,21 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
         ember__free(s);
         return ember__rdd_error(ctx, EMBER_ENOMEM, "http: out of memory");
     }
-    pthread_mutex_init(&s->bucket.mu, NULL);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&s->share_mu[i], NULL);
+    /* the bucket and the counters in shared memory: every task of the node,
+     * in whichever process (process[N]), takes its tokens from one bucket */
+    s->sh = mmap(NULL, sizeof *s->sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (s->sh == MAP_FAILED) {
+        s->sh = NULL;
+        http_free(s);
+        return ember__rdd_error(ctx, EMBER_ENOMEM, "http: out of memory");
+    }
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutex_init(&s->sh->bucket.mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     c.method = keep_string(s, c.method ? c.method : "GET", &rc);
     char ua[64];
     snprintf(ua, sizeof ua, "ember/%s", EMBER_VERSION_STRING);
@@ -244,11 +260,11 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
      * its share (a burst of at least one); each rank's pace adapts on its own,
      * and adaptive flows sharing a server settle on shares of its limit */
     int ranks = ctx->ranks > 1 ? ctx->ranks : 1;
-    s->bucket.ceiling = c.rate / ranks;
-    s->bucket.burst_max = c.rate > 0 ? (c.burst / ranks >= 1 ? c.burst / ranks : 1) : INFINITY;
-    s->bucket.tokens = s->bucket.burst_max < INFINITY ? s->bucket.burst_max : 0;
-    s->bucket.last_ns = ember__now_ns();
-    s->bucket.adapt = !c.no_adapt;
+    s->sh->bucket.ceiling = c.rate / ranks;
+    s->sh->bucket.burst_max = c.rate > 0 ? (c.burst / ranks >= 1 ? c.burst / ranks : 1) : INFINITY;
+    s->sh->bucket.tokens = s->sh->bucket.burst_max < INFINITY ? s->sh->bucket.burst_max : 0;
+    s->sh->bucket.last_ns = ember__now_ns();
+    s->sh->bucket.adapt = !c.no_adapt;
     /* the conf's headers as shared lists */
     for (const char *const *h = c.headers; !rc && h && *h; h++) {
         struct curl_slist *l = curl_slist_append(s->hdrs, *h);
@@ -337,18 +353,19 @@ int ember_http_progress(ember_rdd *rdd, ember_http_counts *out, int64_t *done)
     http_src *s = http_of(rdd);
     if (!s || !out)
         return EMBER_EINVAL;
-    *out = (ember_http_counts){atomic_load(&s->live[C_SENT]),    atomic_load(&s->live[C_SUCCEEDED]),
-                               atomic_load(&s->live[C_RETRIED]), atomic_load(&s->live[C_THROTTLED]),
-                               atomic_load(&s->live[C_FAILED]),  atomic_load(&s->live[C_RESUMED])};
+    *out = (ember_http_counts){
+        atomic_load(&s->sh->live[C_SENT]),    atomic_load(&s->sh->live[C_SUCCEEDED]),
+        atomic_load(&s->sh->live[C_RETRIED]), atomic_load(&s->sh->live[C_THROTTLED]),
+        atomic_load(&s->sh->live[C_FAILED]),  atomic_load(&s->sh->live[C_RESUMED])};
     if (done)
-        *done = atomic_load(&s->done);
+        *done = atomic_load(&s->sh->done);
     return 0;
 }
 
 double ember_http_rate(ember_rdd *rdd)
 {
     http_src *s = http_of(rdd);
-    return s ? ember__bucket_now(&s->bucket) : 0;
+    return s ? ember__bucket_now(&s->sh->bucket) : 0;
 }
 
 /* ---------------------------------------------------------------- fuzzing */

@@ -12,7 +12,9 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "exec/exec.h"
 #include "sched/sched.h"
 
 /* A task's figures: its successful attempt's counters, the time of all its
@@ -25,8 +27,10 @@ typedef struct task_stats {
 typedef struct batch {
     ember__job *job;
     task_stats *ts;
-    const int *map;  /* distributed: the job's tasks this rank runs (NULL: all) */
-    ember_buf *accs; /* distributed: each task's accumulator updates, packed */
+    const int *map;    /* distributed: the job's tasks this rank runs (NULL: all) */
+    ember_buf *accs;   /* distributed: each task's accumulator updates, packed */
+    int64_t *task_ids; /* isolated: each task's current attempt's id and worker */
+    int *pids;
 } batch;
 
 static void attempt_init(ember__task *t, ember__job *job, int i, int attempt, int worker)
@@ -97,7 +101,8 @@ static void task_event(ember__job *job, const ember__task *t, int type, int rc, 
                       .attempt = t->attempt,
                       .max_attempts = ctx->max_failures,
                       .task_id = t->task_id,
-                      .worker = t->worker + ctx->rank * ctx->nhalts};
+                      .worker = t->worker + ctx->rank * ctx->nhalts,
+                      .worker_pid = t->pid ? t->pid : (int)getpid()};
     if (type == EMBER_EV_TASK_END) {
         ev.failed = rc != 0;
         ev.code = rc;
@@ -180,6 +185,270 @@ static void run_task(void *arg, int k, int worker)
     for (int a = 0; a < t.cap_accs; a++)
         ember_buf_destroy(&t.accs[a].bytes);
     ember__free(t.accs);
+}
+
+/* ---------------------------------------------------------------- isolated backends */
+
+/* process[N]: an attempt runs in a worker, which packs what it left (its
+ * outcome, counters, accumulator updates, the sink's state); the driver takes
+ * it in, emits the task's events, and says whether the task runs again. */
+
+static void iso_child(void *arg)
+{
+    ember_ctx *ctx = ((batch *)arg)->job->ctx;
+    /* the driver's listeners, threads and their locks are not the worker's */
+    atomic_store(&ctx->ev_mask, 0);
+    atomic_store(&ctx->ev_public, 0);
+    ctx->nlisteners = 0;
+    ctx->bpool = NULL; /* a blocking pool of its own: the driver's threads are not here */
+    ember__bpool_open(ctx);
+    ctx->ui = NULL;
+    ctx->in_worker = true;
+}
+
+static void iso_run(void *arg, int i, int attempt, int worker, int64_t skip, const char *why,
+                    const ember__worker_env *env, ember_buf *out, int *fds, int *nfds)
+{
+    batch *b = arg;
+    ember__job *job = b->job;
+    void *state = ember__job_state(job, i);
+    ember__task t = {0};
+    attempt_init(&t, job, i, attempt, worker);
+    t.cursor = env->cursor;
+    t.skip = skip;
+    t.skip_why = why;
+    t.halt = env->halt; /* the driver sets these on a cancel (and clears the halt
+                           before it hands the attempt over) */
+    t.cancel = env->cancel;
+    int rc = job->sink->reset(state, job);
+    uint64_t t0 = ember__now_ns(), run = 0;
+    if (rc) {
+        ember__task_fail(&t, rc, "%s: out of memory starting the task", job->action);
+    } else {
+        ember_out term = {
+            .push = job->sink->push, .task = &t, .state = state, .reads = job->sink->reads};
+        ember__cur_task = &t;
+        rc = ember__compute(job->rdd, t.partition, &term);
+        run = ember__now_ns() - t0;
+        ember__cur_task = NULL;
+        if (rc == EMBER__STOP)
+            rc = 0;
+        if (!rc && t.fail_code)
+            rc = t.fail_code;
+        if (!rc && job->sink->finish && (rc = job->sink->finish(state, &t)) && !t.fail_code)
+            ember__task_fail(&t, rc, "%s: finishing the task's output failed", job->action);
+        if (rc && !t.fail_code)
+            ember__task_fail(&t, rc, "error %d (%s)", rc, ember_strerror(rc));
+    }
+    ember_buf accs = {0}, st = {0};
+    ember__wr w = ember__wr_to(out);
+    ember__wr_u(&w, rc == 0);
+    ember__wr_i(&w, t.fail_code);
+    ember__wr_bytes(&w, t.fail_msg, rc ? strlen(t.fail_msg) : 0);
+    ember__wr_u(&w, run);
+    ember__wr_u(&w, t.user_ns);
+#define PUT(f, col, width) ember__wr_i(&w, t.f);
+    EMBER__COUNTERS(PUT)
+#undef PUT
+    int prc = 0;
+    if (!rc) {
+        prc = ember__acc_pack(&t, &accs);
+        const ember__sink_ops *k = job->sink;
+        int (*ship)(const void *, const ember__job *, ember_buf *) = k->ship ? k->ship : k->pack;
+        if (!prc && ship)
+            prc = ship(state, job, &st);
+        if (!prc && k->ship_fds)
+            *nfds = k->ship_fds(state, fds, 8);
+    }
+    ember__wr_bytes(&w, accs.ptr, accs.len);
+    ember__wr_bytes(&w, st.ptr, st.len);
+    /* the partitions it cached: the driver keeps them for later stages */
+    ember__wr_u(&w, rc ? 0 : (uint64_t)t.nfills);
+    for (int k = 0; !rc && k < t.nfills; k++) {
+        ember_rdd *n = t.fills[k].node;
+        pthread_mutex_lock(&n->cache_mu);
+        const ember_buf *c =
+            n->have && n->have[t.fills[k].part] ? &n->cached[t.fills[k].part] : NULL;
+        ember__wr_u(&w, (uint64_t)(uintptr_t)n);
+        ember__wr_u(&w, (uint64_t)t.fills[k].part);
+        ember__wr_bytes(&w, c ? c->ptr : NULL, c ? c->len : 0);
+        pthread_mutex_unlock(&n->cache_mu);
+    }
+    if (prc || w.err) { /* no room for the result: an out-of-memory failure, said small */
+        out->len = 0;
+        *nfds = 0;
+        ember__wr_u(&w, 0);
+        ember__wr_i(&w, EMBER_ENOMEM);
+        ember__wr_bytes(&w, "out of memory handing the task's result back", 44);
+    }
+    ember_buf_destroy(&accs);
+    ember_buf_destroy(&st);
+    for (int a = 0; a < t.cap_accs; a++)
+        ember_buf_destroy(&t.accs[a].bytes);
+    ember__free(t.accs);
+}
+
+static void iso_started(void *arg, int i, int attempt, int worker, int pid)
+{
+    batch *b = arg;
+    ember__job *job = b->job;
+    if (!ember__ev_wanted(job->ctx, EMBER_EV_TASK_START))
+        return;
+    ember__task t = {0};
+    attempt_init(&t, job, i, attempt, worker);
+    t.task_id = atomic_fetch_add(&job->ctx->next_task_id, 1);
+    t.pid = pid;
+    b->task_ids[i] = t.task_id;
+    b->pids[i] = pid;
+    task_event(job, &t, EMBER_EV_TASK_START, 0, 0);
+}
+
+/* A failed attempt of task i: counted, and the job's failure after its last. */
+static int iso_failed(batch *b, int i, int attempt, int code, const char *msg, uint64_t run)
+{
+    ember__job *job = b->job;
+    ember__task t = {0};
+    attempt_init(&t, job, i, attempt, 0);
+    t.task_id = b->task_ids[i];
+    t.pid = b->pids[i];
+    ember__task_fail(&t, code ? code : EMBER_EIO, "%s", msg);
+    b->ts[i].failed++;
+    b->ts[i].attempts++;
+    b->ts[i].m.run_ns += run;
+    if (ember__ev_wanted(job->ctx, EMBER_EV_TASK_END))
+        task_event(job, &t, EMBER_EV_TASK_END, t.fail_code, run);
+    if (attempt >= job->ctx->max_failures || code == EMBER_ECANCELED ||
+        atomic_load_explicit(&job->abort, memory_order_relaxed)) {
+        job_fail(job, i, attempt, &t);
+        return 1;
+    }
+    return 0;
+}
+
+static int iso_land(void *arg, int i, int attempt, ember_bytes packed, const int *fds, int nfds)
+{
+    batch *b = arg;
+    ember__job *job = b->job;
+    ember__rd r = ember__rd_of(packed);
+    bool ok = ember__rd_u(&r) != 0;
+    int code = (int)ember__rd_i(&r);
+    ember_bytes msg = ember__rd_bytes(&r);
+    uint64_t run = ember__rd_u(&r);
+    ember__task t = {0};
+    t.user_ns = ember__rd_u(&r);
+#define GET(f, col, width) t.f = ember__rd_i(&r);
+    EMBER__COUNTERS(GET)
+#undef GET
+    ember_bytes accs = ember__rd_bytes(&r), st = ember__rd_bytes(&r);
+    char why[512];
+    if (r.err) {
+        ok = false;
+        code = EMBER_EIO;
+        snprintf(why, sizeof why, "the worker's result does not decode");
+    } else if (!ok) {
+        snprintf(why, sizeof why, "%.*s", (int)msg.len, (const char *)msg.ptr);
+    }
+    int rc = 0;
+    if (ok) {
+        /* the state, as the worker left it */
+        void *state = ember__job_state(job, i);
+        const ember__sink_ops *k = job->sink;
+        int (*take)(void *, const ember__job *, ember_bytes) = k->take ? k->take : k->unpack;
+        if (take && !(rc = k->reset(state, job)))
+            rc = take(state, job, st);
+        if (!rc && k->take_fds)
+            k->take_fds(state, fds, nfds);
+        else
+            for (int f = 0; f < nfds; f++)
+                close(fds[f]);
+        if (!rc && accs.len)
+            rc = ember__acc_apply(job->ctx, accs);
+        /* the partitions it cached, into the driver's nodes (made before the fork) */
+        uint64_t nf = ember__rd_u(&r);
+        for (uint64_t f = 0; !rc && !r.err && f < nf; f++) {
+            ember_rdd *n = (ember_rdd *)(uintptr_t)ember__rd_u(&r);
+            int part = (int)ember__rd_u(&r);
+            ember_bytes c = ember__rd_bytes(&r);
+            if (!r.err && part >= 0 && part < n->nparts && n->cache_on)
+                rc = ember__cache_put(n, part, c);
+        }
+        if (rc) {
+            ok = false;
+            code = rc;
+            snprintf(why, sizeof why, "%s: taking in the task's result: %s", job->action,
+                     ember_strerror(rc));
+        }
+    } else {
+        for (int f = 0; f < nfds; f++)
+            close(fds[f]);
+    }
+    if (!ok)
+        return iso_failed(b, i, attempt, code, why, run);
+    task_stats *ts = &b->ts[i];
+    ts->attempts++;
+    ts->m.run_ns += run;
+    ts->m.user_ns += t.user_ns;
+    {
+        ember_task_metrics *d = &ts->m;
+        const ember__task *s = &t;
+        EMBER__COUNTERS(EMBER__COUNTER_COPY)
+    }
+    if (ember__ev_wanted(job->ctx, EMBER_EV_TASK_END)) {
+        ember__task e = t;
+        attempt_init(&e, job, i, attempt, 0);
+        e.task_id = b->task_ids[i];
+        e.pid = b->pids[i];
+#define COPY(f, col, width) e.f = t.f;
+        EMBER__COUNTERS(COPY)
+#undef COPY
+        e.user_ns = t.user_ns;
+        task_event(job, &e, EMBER_EV_TASK_END, 0, run);
+    }
+    return 1;
+}
+
+static int iso_died(void *arg, int i, int attempt, const char *why)
+{
+    batch *b = arg;
+    char msg[600];
+    snprintf(msg, sizeof msg, "%s", why);
+    return iso_failed(b, i, attempt, EMBER_EIO, msg, 0);
+}
+
+/* Run the stage's tasks in worker processes. 0 or EMBER_ENOMEM. */
+static int run_isolated(ember__job *job, batch *b)
+{
+    ember_ctx *ctx = job->ctx;
+    int n = job->ntasks;
+    b->task_ids = ember__calloc((size_t)n + 1, sizeof *b->task_ids);
+    b->pids = ember__calloc((size_t)n + 1, sizeof *b->pids);
+    int rc = EMBER_ENOMEM;
+    if (b->task_ids && b->pids) {
+        ember__task_io io = {.run = iso_run,
+                             .started = iso_started,
+                             .land = iso_land,
+                             .died = iso_died,
+                             .child = iso_child,
+                             .max_attempts = ctx->max_failures,
+                             .partitions = job->parts,
+                             .poison = ctx->poison};
+        rc = ctx->exec->run_isolated(ctx->exec_impl, n, &io, b);
+    }
+    if (atomic_load(&ctx->cancel) && !job->err) { /* the workers were stopped */
+        job->err = EMBER_ECANCELED;
+        job->err_task = -1;
+        snprintf(job->errmsg, sizeof job->errmsg, "%s cancelled", job->action);
+    }
+    if (rc && !job->err) {
+        job->err = rc;
+        snprintf(job->errmsg, sizeof job->errmsg, "%s failed: the worker processes: %s",
+                 job->action, ember_strerror(rc));
+    }
+    ember__free(b->task_ids);
+    ember__free(b->pids);
+    b->task_ids = NULL;
+    b->pids = NULL;
+    return 0;
 }
 
 int ember__job_end(ember__job *job, int rc)
@@ -444,7 +713,7 @@ int ember__stage_run(ember_rdd *rdd, const char *action, const ember__sink_ops *
     for (int i = 0; i < n; i++)
         job->parts[i] = parts ? parts[i] : i;
 
-    batch b = {job, ts, NULL, NULL};
+    batch b = {job, ts, NULL, NULL, NULL, NULL};
     if (ember__ev_wanted(ctx, EMBER_EV_STAGE_SUBMITTED)) {
         ember_event ev = {.type = EMBER_EV_STAGE_SUBMITTED,
                           .job_id = job->job_id,
@@ -460,6 +729,8 @@ int ember__stage_run(ember_rdd *rdd, const char *action, const ember__sink_ops *
     if (ctx->ranks > 1) {
         if (run_distributed(job, &b))
             goto out_nomem;
+    } else if (n > 0 && ctx->exec->run_isolated) {
+        run_isolated(job, &b);
     } else if (n > 0) {
         ctx->exec->run(ctx->exec_impl, n, run_task, &b);
     }

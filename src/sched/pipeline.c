@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/mkdirs.h"
 #include "sched/sched.h"
 
 #define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
@@ -155,7 +156,7 @@ int ember_emit_pair_f64(ember_out *out, ember_bytes key, double v)
  * a record. They count what they read in a local. */
 int ember__halt_code(ember__task *t)
 {
-    if (!t->fail_code && atomic_load(&t->ctx->cancel))
+    if (!t->fail_code && atomic_load(t->cancel ? t->cancel : &t->ctx->cancel))
         ember__task_fail(t, EMBER_ECANCELED, "cancelled");
     return t->fail_code ? t->fail_code : ember__halted(t) ? EMBER__STOP : 0;
 }
@@ -750,8 +751,56 @@ const ember__node_type ember__union_type = {"union", 0, union_compute, NULL, NUL
 const ember__node_type ember__coalesce_type = {"coalesce", 0, coalesce_compute, NULL,
                                                coalesce_free};
 
+/* ---------------------------------------------------------------- the record cursor */
+
+/* process[N]: a poison record (one that crashed two attempts) passed over: put
+ * in the bad-records directory with why, counted as bad. */
+static __attribute__((noinline)) int pass_over(ember_out *self, const ember_rec *rec, int64_t k)
+{
+    ember__task *t = self->task;
+    ember_ctx *ctx = t->ctx;
+    t->records_bad++;
+    char path[4200], dir[4096];
+    snprintf(dir, sizeof dir, "%s", ctx->bad_dir ? ctx->bad_dir : ".");
+    ember__mkdirs(dir);
+    snprintf(path, sizeof path, "%s/poison-part-%05d", dir, t->partition);
+    FILE *f = fopen(path, "ae");
+    if (!f)
+        return ember__task_fail(t, EMBER_EIO, "cannot write the poison record to %s", path);
+    fprintf(f, "partition %d record %lld: %s\t", t->partition, (long long)k,
+            t->skip_why ? t->skip_why : "crashed its worker twice");
+    if (rec->key.ptr) {
+        fwrite(rec->key.ptr, 1, rec->key.len, f);
+        fputc('\t', f);
+    }
+    fwrite(rec->val.ptr ? rec->val.ptr : "", 1, rec->val.len, f);
+    fputc('\n', f);
+    return fclose(f) ? ember__task_fail(t, EMBER_EIO, "cannot write %s", path) : 0;
+}
+
+/* Between a source and the rest of the pipeline in a worker: the number of the
+ * record being processed, where the driver finds it if the worker dies. */
+static int watch_push(ember_out *self, const ember_rec *rec)
+{
+    ember__task *t = self->task;
+    int64_t k = atomic_load_explicit(t->cursor, memory_order_relaxed) + 1;
+    atomic_store_explicit(t->cursor, k, memory_order_relaxed);
+    if (__builtin_expect(k == t->skip, 0))
+        return pass_over(self, rec, k);
+    return self->next->push(self->next, rec);
+}
+
 static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
 {
+    if (__builtin_expect(sink->task->cursor != NULL, 0) &&
+        (!n->parent || (n->type->flags & EMBER__NT_WIDE)) && sink->push != watch_push) {
+        ember_out w = {.push = watch_push,
+                       .next = sink,
+                       .task = sink->task,
+                       .node = n,
+                       .reads = EMBER__READS_PASS};
+        return compute_uncached(n, part, &w);
+    }
     if (__builtin_expect(n->type->compute != NULL, 1))
         return n->type->compute(n, part, sink);
     return ember__task_fail(sink->task, EMBER_EINVAL, "rdd %lld (%s) cannot be computed",
@@ -793,6 +842,9 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink)
             n->cached[part] = kept;
             n->have[part] = true;
             kept = (ember_buf){0};
+            ember__task *t = sink->task;
+            if (t->cursor && t->nfills < 8) /* in a worker: for the driver too */
+                t->fills[t->nfills].node = n, t->fills[t->nfills++].part = part;
         }
         pthread_mutex_unlock(&n->cache_mu);
     }

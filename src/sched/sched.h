@@ -88,7 +88,21 @@ typedef struct ember__task {
     EMBER__COUNTERS(EMBER__COUNTER_FIELD) /* what the attempt did */
     int worker;                           /* the thread running it (its halt word's index) */
     int64_t task_id;                      /* unique in the application, for the events */
-    int fail_code;                        /* the first failure of this attempt */
+    int pid;                              /* process[N]: the worker that ran it (0: this process) */
+    /* process[N]: the number of the source record being processed, in a page
+     * the driver reads when the worker dies; a record to pass over (1-based, 0
+     * none) and why */
+    _Atomic int64_t *cursor;
+    int64_t skip;
+    const char *skip_why;
+    _Atomic int *cancel; /* the context's cancel word (a worker's: shared with the driver) */
+    /* ... the partitions it cached, handed back to the driver's nodes */
+    struct {
+        ember_rdd *node;
+        int part;
+    } fills[8];
+    int nfills;
+    int fail_code; /* the first failure of this attempt */
     char fail_msg[512];
     ember__acc_update *accs;
     int naccs, cap_accs;
@@ -124,8 +138,9 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink);
     X(i64)                                                                                         \
     X(range)                                                                                       \
     X(map)                                                                                         \
-    X(flat_map) X(filter) X(map_values) X(flat_map_values) X(key_by) X(keys) X(values) X(sample)   \
-        X(zip_index) X(zip_unique) X(cartesian) X(map_partitions) X(glom) X(union) X(coalesce)
+    X(flat_map)                                                                                    \
+    X(filter) X(map_values) X(flat_map_values) X(key_by) X(keys) X(values) X(sample) X(zip_index)  \
+        X(zip_unique) X(cartesian) X(map_partitions) X(glom) X(union) X(coalesce)
 #define EMBER__TYPE_DECL(k) extern const ember__node_type ember__##k##_type;
 EMBER__SCHED_TYPES(EMBER__TYPE_DECL)
 #undef EMBER__TYPE_DECL
@@ -216,6 +231,14 @@ typedef struct ember__sink_ops {
     int (*pack)(const void *state, const ember__job *job, ember_buf *out);
     int (*unpack)(void *state, const ember__job *job, ember_bytes in);
     unsigned char reads; /* ember_out::reads of the terminal push (foreach: READS_NOW) */
+    /* Isolated backends (process[N]): the state as bytes for the driver alone,
+     * when pack (which every rank would get) is not the way (a shuffle's map
+     * side); NULL: pack and unpack. ship_fds hands over descriptors (at most
+     * max, into fds; returns how many), take_fds receives them. */
+    int (*ship)(const void *state, const ember__job *job, ember_buf *out);
+    int (*take)(void *state, const ember__job *job, ember_bytes in);
+    int (*ship_fds)(void *state, int *fds, int max);
+    void (*take_fds)(void *state, const int *fds, int n);
 } ember__sink_ops;
 
 struct ember__job {

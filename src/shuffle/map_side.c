@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shuffle/node.h"
 
@@ -410,12 +411,84 @@ static void map_destroy(void *state)
     ember__spill_close(&m->sp);
 }
 
+/* process[N]: a map task's output handed back to the driver, which keeps it in
+ * the node as it would have in memory: the buckets as the arenas they are,
+ * and the spill file's runs (the file itself passed as a descriptor). */
+static int map_ship(const void *state, const ember__job *job, ember_buf *out)
+{
+    (void)job;
+    const map_state *m = state;
+    ember__wr w = ember__wr_to(out);
+    ember__wr_u(&w, (uint64_t)m->nparts);
+    for (int r = 0; r < m->nparts; r++)
+        ember__wr_bytes(&w, m->out[r].ptr, m->out[r].len);
+    const ember__spill_file *f = &m->sp;
+    ember__wr_u(&w, f->fd >= 0);
+    if (f->fd >= 0) {
+        ember__wr_u(&w, f->size);
+        ember__wr_u(&w, (uint64_t)f->nruns);
+        ember__wr_u(&w, (uint64_t)f->nparts);
+        ember__wr_bytes(&w, f->offs, (size_t)f->nruns * ((size_t)f->nparts + 1) * sizeof *f->offs);
+    }
+    return w.err;
+}
+
+static int map_take(void *state, const ember__job *job, ember_bytes in)
+{
+    (void)job;
+    map_state *m = state;
+    ember__rd r = ember__rd_of(in);
+    if ((int)ember__rd_u(&r) != m->nparts)
+        return EMBER_EIO;
+    for (int p = 0; p < m->nparts && !r.err; p++) {
+        ember_bytes b = ember__rd_bytes(&r);
+        if (b.len && ember_buf_set(&m->out[p], b.ptr, b.len))
+            return EMBER_ENOMEM;
+    }
+    if (ember__rd_u(&r)) {
+        ember__spill_file *f = &m->sp;
+        f->size = ember__rd_u(&r);
+        f->nruns = (int)ember__rd_u(&r);
+        f->nparts = (int)ember__rd_u(&r);
+        ember_bytes offs = ember__rd_bytes(&r);
+        if (r.err || offs.len != (size_t)f->nruns * ((size_t)f->nparts + 1) * sizeof *f->offs)
+            return EMBER_EIO;
+        if (!(f->offs = ember__malloc(offs.len + 1)))
+            return EMBER_ENOMEM;
+        memcpy(f->offs, offs.ptr, offs.len);
+        f->fd = -2; /* the descriptor comes next (take_fds) */
+    }
+    return r.err;
+}
+
+static int map_ship_fds(void *state, int *fds, int max)
+{
+    const map_state *m = state;
+    if (m->sp.fd < 0 || max < 1)
+        return 0;
+    fds[0] = dup(m->sp.fd); /* (the worker closes what it passed) */
+    return fds[0] >= 0;
+}
+
+static void map_take_fds(void *state, const int *fds, int n)
+{
+    map_state *m = state;
+    if (m->sp.fd == -2)
+        m->sp.fd = n > 0 ? fds[0] : -1;
+    for (int i = 1; i < n; i++)
+        close(fds[i]);
+}
+
 #define MAP_SINK(name, push_fn)                                                                    \
     const ember__sink_ops name = {.state_size = sizeof(map_state),                                 \
                                   .push = push_fn,                                                 \
                                   .reset = map_reset,                                              \
                                   .destroy = map_destroy,                                          \
-                                  .finish = map_finish};
+                                  .finish = map_finish,                                            \
+                                  .ship = map_ship,                                                \
+                                  .take = map_take,                                                \
+                                  .ship_fds = map_ship_fds,                                        \
+                                  .take_fds = map_take_fds};
 MAP_SINK(ember__shuffle_by_key, by_key_push)
 MAP_SINK(ember__shuffle_by_record, by_record_push)
 MAP_SINK(ember__shuffle_spread, spread_push)

@@ -49,7 +49,9 @@ static int add_then_fail_once(ember_iter *in, ember_out *out, int index, void *a
 
 static void test_retried_task_counts_once(void **state)
 {
-    ember_ctx *ctx = open_ctx("local[2,3]");
+    /* (process[N]: each worker fails a partition's first attempt it sees, so up
+     * to N + 1 attempts) */
+    ember_ctx *ctx = open_ctx(isolated_run() ? "local[2,8]" : "local[2,3]");
     flaky f = {.acc = ember_accumulator_i64(ctx, 0)};
     int64_t n = 0, v;
     assert_int_equal(
@@ -63,8 +65,13 @@ static void test_retried_task_counts_once(void **state)
         assert_int_equal(f.attempts[p], runs_here(ctx, p) ? 2 : 0);
     ember_job_stats js;
     assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
-    assert_int_equal(js.total.failed_attempts, 4);
-    assert_int_equal(js.total.attempts, 8);
+    if (isolated_run()) { /* a retry may land on a worker that has not failed yet */
+        assert_true(js.total.failed_attempts >= 4);
+        assert_int_equal(js.total.attempts, 4 + js.total.failed_attempts);
+    } else {
+        assert_int_equal(js.total.failed_attempts, 4);
+        assert_int_equal(js.total.attempts, 8);
+    }
     ember_close(ctx);
 }
 

@@ -82,8 +82,13 @@ static void test_open_errors(void **state)
     ember_ctx *ctx;
     assert_int_equal(ember_open(NULL, NULL), EMBER_EINVAL);
     assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "local[x]"}), EMBER_EMASTER);
-    assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "process[2]"}), EMBER_ENOTSUP);
-    assert_non_null(strstr(ember_errmsg(NULL), "process[2]"));
+    assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "process[0]"}), EMBER_EMASTER);
+    assert_non_null(strstr(ember_errmsg(NULL), "process[0]"));
+    assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "process[2]"}), 0);
+    assert_string_equal(ember_master(ctx), "process[2]");
+    ember_close(ctx);
+    assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "local", .task_timeout = -1}),
+                     EMBER_EINVAL);
     assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "local", .max_failures = -1}),
                      EMBER_EINVAL);
 }

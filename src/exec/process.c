@@ -1,0 +1,476 @@
+/* The process backend, process[N]: tasks in N worker processes, so that a
+ * crash in user code (a segfault, an abort, the OOM killer) costs one attempt
+ * of one task, not the job.
+ *
+ * Workers are forked from the driver at each stage: everything the stage needs
+ * (the lineage, user functions and their arguments, broadcast values, cached
+ * partitions, the shuffle outputs of earlier stages, the job's own state) is
+ * simply there, as the driver has it, never shipped or serialized. A worker
+ * takes one attempt at a time from the driver over its socket, runs it, and
+ * hands back what it left (sched/job.c packs it: the sink's state as the
+ * arenas it already is, counters, accumulator updates) in a memfd passed with
+ * SCM_RIGHTS, with any descriptor it hands over (a spill file); the driver
+ * takes it in. A dead worker (a signal, an exit, or killed past
+ * conf.task_timeout) fails the attempt it ran, named with its signal and the
+ * record it was at (a cursor in a shared page the pipeline keeps); the driver
+ * forks a fresh worker and the job layer says whether the task runs again. A
+ * record that crashed two attempts can be skipped (the bad-record policy).
+ *
+ * The driver never blocks on a worker: it polls their sockets with a timeout.
+ * Workers die with the driver (PR_SET_PDEATHSIG, SIGKILL) and are reaped at
+ * the stage's end; a cancel kills them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "exec/exec.h"
+
+typedef struct task_msg {
+    int32_t task, attempt; /* task -1: exit */
+    int64_t skip;
+    char why[200];
+} task_msg;
+
+typedef struct result_msg {
+    int32_t task, attempt;
+    uint64_t len;
+} result_msg;
+
+typedef struct wslot {
+    pid_t pid;
+    int fd; /* the driver's end of the socket; -1: no worker */
+    int task, attempt;
+    uint64_t started;
+    bool timed_out;
+} wslot;
+
+typedef struct proc {
+    int n;
+    double task_timeout; /* seconds; 0: none */
+    size_t worker_memory;
+    void *shared; /* the workers' cursors, a cache line each */
+    size_t shared_len;
+    _Atomic int *cancel;
+    int64_t restarts; /* workers replaced, over the context's life */
+    const ember__executor_ops *self;
+} proc;
+
+static const ember__executor_ops process_ops;
+
+/* The shared page: a cache line a worker (its cursor, its task's halt word),
+ * then the cancel word. */
+static _Atomic int64_t *cursor_of(proc *p, int w)
+{
+    return (_Atomic int64_t *)(void *)((char *)p->shared + (size_t)w * 64);
+}
+
+static _Atomic int *halt_of(proc *p, int w)
+{
+    return (_Atomic int *)(void *)((char *)p->shared + (size_t)w * 64 + 8);
+}
+
+static _Atomic int *cancel_word(proc *p)
+{
+    return (_Atomic int *)(void *)((char *)p->shared + (size_t)p->n * 64);
+}
+
+/* ---------------------------------------------------------------- the worker */
+
+static int send_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* The result of an attempt: the header, and the memfd holding its bytes (then
+ * the descriptors it hands over) as SCM_RIGHTS. */
+static int send_result(int sock, const result_msg *h, int memfd, const int *fds, int nfds)
+{
+    int all[9];
+    all[0] = memfd;
+    for (int i = 0; i < nfds && i < 8; i++)
+        all[1 + i] = fds[i];
+    int n = 1 + (nfds < 8 ? nfds : 8);
+    char ctl[CMSG_SPACE(sizeof all)] = {0};
+    struct iovec io = {(void *)h, sizeof *h};
+    struct msghdr m = {.msg_iov = &io,
+                       .msg_iovlen = 1,
+                       .msg_control = ctl,
+                       .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+    memcpy(CMSG_DATA(c), all, sizeof(int) * (size_t)n);
+    ssize_t k;
+    do
+        k = sendmsg(sock, &m, MSG_NOSIGNAL);
+    while (k < 0 && errno == EINTR);
+    return k == (ssize_t)sizeof *h ? 0 : -1;
+}
+
+static __attribute__((noreturn)) void worker(proc *p, const ember__task_io *io, void *batch, int w,
+                                             int sock, pid_t driver)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != driver) /* the driver died before the line above */
+        _exit(0);
+    /* a crash kills the worker, whatever handler the program installed; a
+     * Ctrl-C is the driver's to handle */
+    static const int crashes[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
+    for (size_t i = 0; i < sizeof crashes / sizeof *crashes; i++)
+        signal(crashes[i], SIG_DFL);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (p->worker_memory) {
+        struct rlimit rl = {p->worker_memory, p->worker_memory};
+        setrlimit(RLIMIT_AS, &rl);
+    }
+    if (io->child)
+        io->child(batch);
+    ember_buf out = {0};
+    for (;;) {
+        task_msg t;
+        ssize_t k;
+        do
+            k = recv(sock, &t, sizeof t, 0);
+        while (k < 0 && errno == EINTR);
+        if (k != (ssize_t)sizeof t || t.task < 0)
+            _exit(0);
+        int fds[8], nfds = 0;
+        out.len = 0;
+        t.why[sizeof t.why - 1] = 0;
+        ember__worker_env env = {cursor_of(p, w), halt_of(p, w), cancel_word(p)};
+        io->run(batch, t.task, t.attempt, w, t.skip, t.why, &env, &out, fds, &nfds);
+        int mfd = memfd_create("ember-task", MFD_CLOEXEC);
+        size_t off = 0;
+        while (mfd >= 0 && off < out.len) {
+            ssize_t wr = write(mfd, out.ptr + off, out.len - off);
+            if (wr < 0 && errno == EINTR)
+                continue;
+            if (wr <= 0)
+                _exit(3); /* no room to hand the result back: the driver retries */
+            off += (size_t)wr;
+        }
+        result_msg h = {t.task, t.attempt, out.len};
+        if (mfd < 0 || send_result(sock, &h, mfd, fds, nfds))
+            _exit(3);
+        close(mfd);
+        for (int i = 0; i < nfds; i++)
+            close(fds[i]);
+    }
+}
+
+/* ---------------------------------------------------------------- the driver */
+
+/* Start worker w: a fork of the driver as it is now. 0, or an errno. */
+static int spawn(proc *p, wslot *s, int w, const ember__task_io *io, void *batch, wslot *all, int n)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+        return errno;
+    pid_t driver = getpid();
+    fflush(NULL); /* nothing buffered is written twice */
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return e;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        for (int i = 0; i < n; i++) /* the other workers' sockets are the driver's */
+            if (all[i].fd >= 0)
+                close(all[i].fd);
+        worker(p, io, batch, w, sv[1], driver);
+    }
+    close(sv[1]);
+    *s = (wslot){.pid = pid, .fd = sv[0], .task = -1};
+    return 0;
+}
+
+static void reap(wslot *s, bool kill_it)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    if (s->pid > 0) {
+        if (kill_it)
+            kill(s->pid, SIGKILL);
+        while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    s->pid = 0;
+}
+
+/* How the worker of s ended: "worker killed by SIGSEGV while processing record
+ * 1,204 of partition 3". */
+static void death(proc *p, const wslot *s, int status, int w, int partition, char *why, size_t cap)
+{
+    int64_t rec = atomic_load(cursor_of(p, w));
+    char what[96], where[128];
+    if (s->timed_out)
+        snprintf(what, sizeof what, "worker (pid %d) exceeded task_timeout (%g s)", (int)s->pid,
+                 p->task_timeout);
+    else if (WIFSIGNALED(status))
+        snprintf(what, sizeof what, "worker (pid %d) killed by SIG%s", (int)s->pid,
+                 sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
+    else if (WIFEXITED(status))
+        snprintf(what, sizeof what, "worker (pid %d) exited with status %d", (int)s->pid,
+                 WEXITSTATUS(status));
+    else
+        snprintf(what, sizeof what, "worker (pid %d) lost", (int)s->pid);
+    if (rec > 0)
+        snprintf(where, sizeof where, " while processing record %lld of partition %d",
+                 (long long)rec, partition);
+    else
+        snprintf(where, sizeof where, " before the first record of partition %d", partition);
+    snprintf(why, cap, "%s%s", what, where);
+}
+
+typedef struct pending {
+    int task, attempt;
+    int64_t skip;
+} pending;
+
+static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *batch)
+{
+    proc *p = impl;
+    int n = p->n < ntasks ? p->n : ntasks, rc = 0, done = 0;
+    if (n <= 0)
+        return 0;
+    wslot *ws = ember__calloc((size_t)n, sizeof *ws);
+    /* the queue: every task's first attempt, then retries as they come */
+    int qcap = ntasks * (io->max_attempts > 0 ? io->max_attempts : 1) + ntasks + 1;
+    pending *q = ember__calloc((size_t)qcap, sizeof *q);
+    int64_t *crash_at = ember__calloc((size_t)ntasks + 1, sizeof *crash_at);
+    char(*reason)[200] = ember__calloc((size_t)ntasks + 1, sizeof *reason);
+    struct pollfd *pf = ember__calloc((size_t)n, sizeof *pf);
+    if (!ws || !q || !crash_at || !reason || !pf) {
+        rc = EMBER_ENOMEM;
+        goto out;
+    }
+    int qh = 0, qt = 0;
+    uint64_t cancel_at = 0;
+    atomic_store(cancel_word(p), 0);
+    for (int i = 0; i < ntasks; i++)
+        q[qt++] = (pending){i, 1, 0};
+    for (int w = 0; w < n; w++)
+        ws[w].fd = -1;
+    for (int w = 0; w < n && !rc; w++)
+        if ((rc = spawn(p, &ws[w], w, io, batch, ws, n)))
+            rc = -rc;
+    while (!rc && done < ntasks) {
+        bool cancelled = p->cancel && atomic_load(p->cancel);
+        if (cancelled && !cancel_at) { /* the tasks running stop as under threads */
+            cancel_at = ember__now_ns();
+            atomic_store(cancel_word(p), 1);
+            for (int w = 0; w < n; w++)
+                atomic_store(halt_of(p, w), 1);
+        }
+        /* hand out what is queued to idle workers */
+        for (int w = 0; w < n && qh < qt && !cancelled; w++) {
+            if (ws[w].pid <= 0 || ws[w].task >= 0)
+                continue;
+            pending t = q[qh++];
+            task_msg m = {.task = t.task, .attempt = t.attempt, .skip = t.skip};
+            if (t.skip)
+                snprintf(m.why, sizeof m.why, "%s", reason[t.task]);
+            atomic_store(cursor_of(p, w), 0);
+            atomic_store(halt_of(p, w), 0);
+            ws[w].task = t.task;
+            ws[w].attempt = t.attempt;
+            ws[w].started = ember__now_ns();
+            ws[w].timed_out = false;
+            if (io->started)
+                io->started(batch, t.task, t.attempt, w, (int)ws[w].pid);
+            if (send_all(ws[w].fd, &m, sizeof m))
+                kill(ws[w].pid, SIGKILL); /* seen as dead below */
+        }
+        /* cancelled: nothing new starts; the attempts running end as their
+         * tasks see the halt (an HTTP stage after its grace); past 30 s they
+         * are killed */
+        bool busy = false;
+        for (int w = 0; w < n; w++)
+            busy |= ws[w].pid > 0 && ws[w].task >= 0;
+        if (cancelled && (!busy || ember__now_ns() - cancel_at > 30000000000ull)) {
+            for (int w = 0; w < n; w++)
+                reap(&ws[w], true);
+            break;
+        }
+        /* wait: a result, a death, or 100 ms (timeouts, a cancel) */
+        for (int w = 0; w < n; w++)
+            pf[w] = (struct pollfd){.fd = ws[w].fd, .events = POLLIN};
+        int ready = poll(pf, (nfds_t)n, 100);
+        if (ready < 0 && errno != EINTR) {
+            rc = -errno;
+            break;
+        }
+        uint64_t now = ember__now_ns();
+        for (int w = 0; w < n; w++) {
+            wslot *s = &ws[w];
+            if (s->task >= 0 && p->task_timeout > 0 && !s->timed_out &&
+                now - s->started > (uint64_t)(p->task_timeout * 1e9)) {
+                s->timed_out = true;
+                kill(s->pid, SIGKILL); /* its end is read below, now or next turn */
+            }
+            if (ready <= 0 || !(pf[w].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            result_msg h;
+            int fds[9], nfd = 0;
+            char ctl[CMSG_SPACE(sizeof fds)];
+            struct iovec iov = {&h, sizeof h};
+            struct msghdr m = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+            ssize_t k = recvmsg(s->fd, &m, MSG_CMSG_CLOEXEC);
+            for (struct cmsghdr *c = k > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                    nfd = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                    memcpy(fds, CMSG_DATA(c), (size_t)nfd * sizeof(int));
+                }
+            if (k == (ssize_t)sizeof h && nfd >= 1 && h.task == s->task) {
+                /* an attempt's outcome, in the memfd */
+                void *mem = h.len ? mmap(NULL, h.len, PROT_READ, MAP_PRIVATE, fds[0], 0) : NULL;
+                int task = s->task, attempt = s->attempt;
+                s->task = -1;
+                if (mem == MAP_FAILED) {
+                    rc = -errno;
+                } else {
+                    int fin = io->land(batch, task, attempt, ember_bytes_of(mem, h.len), fds + 1,
+                                       nfd - 1);
+                    if (fin)
+                        done++;
+                    else
+                        q[qt++] = (pending){task, attempt + 1, 0};
+                }
+                if (mem && mem != MAP_FAILED)
+                    munmap(mem, h.len);
+                close(fds[0]);
+                continue;
+            }
+            for (int i = 0; i < nfd; i++)
+                close(fds[i]);
+            if (k < 0 && errno == EINTR)
+                continue;
+            /* the worker is gone: its attempt failed */
+            int status = 0;
+            while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            close(s->fd);
+            s->fd = -1;
+            if (s->task >= 0) {
+                int task = s->task, attempt = s->attempt;
+                int part = io->partitions ? io->partitions[task] : task;
+                int64_t rec = atomic_load(cursor_of(p, w));
+                char why[400];
+                death(p, s, status, w, part, why, sizeof why);
+                s->task = -1;
+                int fin = io->died(batch, task, attempt, why);
+                if (fin) {
+                    done++;
+                } else {
+                    /* the same record crashed the attempt before: skip it (when
+                     * the policy diverts poison records) */
+                    int64_t skip = io->poison && rec > 0 && crash_at[task] == rec ? rec : 0;
+                    crash_at[task] = rec;
+                    snprintf(reason[task], sizeof reason[task], "%.180s", why);
+                    q[qt++] = (pending){task, attempt + 1, skip};
+                }
+            }
+            s->pid = 0;
+            p->restarts++;
+            if (done < ntasks && !(p->cancel && atomic_load(p->cancel))) {
+                int e = spawn(p, s, w, io, batch, ws, n);
+                if (e)
+                    rc = -e;
+            }
+        }
+    }
+out:
+    /* the stage is over: every worker told to go, and reaped */
+    for (int w = 0; ws && w < n; w++) {
+        if (ws[w].fd >= 0) {
+            task_msg bye = {.task = -1};
+            send_all(ws[w].fd, &bye, sizeof bye);
+        }
+        reap(&ws[w], false);
+    }
+    ember__free(ws);
+    ember__free(q);
+    ember__free(crash_at);
+    ember__free(reason);
+    ember__free(pf);
+    return rc;
+}
+
+static int run_here(void *impl, int ntasks, ember__task_fn *fn, void *batch)
+{
+    (void)impl; /* a job layer that does not run isolated: in the driver, one at a time */
+    for (int i = 0; i < ntasks; i++)
+        fn(batch, i, 0);
+    return 0;
+}
+
+static void destroy(void *impl)
+{
+    proc *p = impl;
+    if (!p)
+        return;
+    if (p->shared)
+        munmap(p->shared, p->shared_len);
+    ember__free(p);
+}
+
+static const ember__executor_ops process_ops = {
+    .name = "process", .run = run_here, .destroy = destroy, .run_isolated = run_isolated};
+
+int ember__process_create(int nprocs, double task_timeout, size_t worker_memory,
+                          _Atomic int *cancel, const ember__executor_ops **ops, void **impl)
+{
+    proc *p = ember__calloc(1, sizeof *p);
+    if (!p)
+        return EMBER_ENOMEM;
+    p->n = nprocs;
+    p->task_timeout = task_timeout;
+    p->worker_memory = worker_memory;
+    p->cancel = cancel;
+    p->shared_len = ((size_t)nprocs + 2) * 64;
+    p->shared =
+        mmap(NULL, p->shared_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p->shared == MAP_FAILED) {
+        ember__free(p);
+        return EMBER_ENOMEM;
+    }
+    *ops = &process_ops;
+    *impl = p;
+    return 0;
+}
+
+int64_t ember__process_restarts(const void *impl)
+{
+    return impl ? ((const proc *)impl)->restarts : 0;
+}

@@ -1,0 +1,259 @@
+/* process[N]: a crash costs one attempt of one task, named, and retried on a
+ * fresh worker; a hang past task_timeout and a worker over worker_memory the
+ * same; a record that crashed two attempts can be diverted; the context stays
+ * usable after each, and no worker is left behind (checked in /proc). */
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/types.h>
+
+#include "support.h"
+
+/* Processes whose parent is this one (workers not reaped would show here). */
+static int children(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0, me = (int)getpid();
+    while (d && (e = readdir(d))) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t k = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[k] = 0;
+        const char *rp = strrchr(buf, ')'); /* after the command's name */
+        int ppid = 0;
+        char st;
+        if (rp && sscanf(rp + 2, "%c %d", &st, &ppid) == 2 && ppid == me)
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static ember_ctx *open_proc(const char *master, double timeout, size_t mem, const char *bad)
+{
+    ember_ctx *ctx;
+    int rc = ember_open(&ctx, &(ember_conf){.master = master,
+                                            .task_timeout = timeout,
+                                            .worker_memory = mem,
+                                            .bad_records = bad ? EMBER_BAD_DIVERT : 0,
+                                            .bad_dir = bad});
+    if (rc)
+        fprintf(stderr, "%s\n", ember_errmsg(NULL));
+    assert_int_equal(rc, 0);
+    return ctx;
+}
+
+/* still usable: an ordinary count */
+static void usable(ember_ctx *ctx)
+{
+    int64_t n = 0;
+    assert_int_equal(ember_count(ember_range(ctx, 0, 1000, 1, 4), &n), 0);
+    assert_int_equal(n, 1000);
+}
+
+/* a marker file per partition: the first attempt of each sees none */
+static char marks[128];
+
+static bool first_time(int64_t v)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/m%lld", marks, (long long)v);
+    if (access(p, F_OK) == 0)
+        return false;
+    FILE *f = fopen(p, "w");
+    if (f)
+        fclose(f);
+    return true;
+}
+
+static int crash_once_at_50(ember_rec in, ember_out *out, void *arg)
+{
+    int64_t v = ember_i64(in.val);
+    if (v == 50 && first_time(v))
+        raise(SIGSEGV);
+    return ember_emit_i64(out, v);
+}
+
+static int crash_at_7(ember_rec in, ember_out *out, void *arg)
+{
+    int64_t v = ember_i64(in.val);
+    if (v == 7)
+        *(int *volatile)arg = 1; /* a real segfault: arg is NULL */
+    return ember_emit_i64(out, v);
+}
+
+static int abort_at_3(ember_rec in, ember_out *out, void *arg)
+{
+    if (ember_i64(in.val) == 3)
+        abort();
+    return ember_emit(out, in.val);
+}
+
+static int hog(ember_rec in, ember_out *out, void *arg)
+{
+    if (ember_i64(in.val) == 2) /* allocate without end */
+        for (;;) {
+            char *p = malloc(1 << 20);
+            if (!p)
+                return EMBER_ENOMEM;
+            memset(p, 1, 1 << 20);
+        }
+    return ember_emit(out, in.val);
+}
+
+static int sleep_at_5(ember_rec in, ember_out *out, void *arg)
+{
+    if (ember_i64(in.val) == 5)
+        sleep(30);
+    return ember_emit(out, in.val);
+}
+
+static int64_t sum_of(ember_rdd *r, int *rc)
+{
+    int64_t s = 0;
+    *rc = ember_sum_i64_values(r, &s);
+    return s;
+}
+
+static void test_crash_once_is_retried(void **state)
+{
+    snprintf(marks, sizeof marks, "/tmp/ember-proc-XXXXXX");
+    assert_non_null(mkdtemp(marks));
+    ember_ctx *ctx = open_proc("process[2]", 0, 0, NULL);
+    int rc;
+    int64_t s = sum_of(ember_map(ember_range(ctx, 0, 100, 1, 4), crash_once_at_50, NULL), &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s, 99 * 100 / 2);
+    ember_job_stats js;
+    assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
+    assert_int_equal(js.total.failed_attempts, 1); /* the crash cost one attempt */
+    assert_int_equal(js.total.attempts, 5);
+    usable(ctx);
+    assert_int_equal(children(), 0);
+    ember_close(ctx);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", marks);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_always_crashes(void **state)
+{
+    ember_ctx *ctx = open_proc("process[2]", 0, 0, NULL); /* 4 attempts, as Spark's */
+    int64_t n;
+    assert_int_equal(ember_count(ember_map(ember_range(ctx, 0, 20, 1, 4), crash_at_7, NULL), &n),
+                     EMBER_EIO);
+    const char *m = ember_errmsg(ctx);
+    /* partition 1 holds 5..9: the 7 is its third record */
+    assert_non_null(strstr(m, "count failed: task for partition 1"));
+    assert_non_null(strstr(m, "failed 4 of 4 attempts"));
+    assert_non_null(strstr(m, "killed by SIGSEGV while processing record 3 of partition 1"));
+    usable(ctx);
+    assert_int_equal(children(), 0);
+    assert_int_equal(ember_count(ember_map(ember_range(ctx, 0, 8, 1, 2), abort_at_3, NULL), &n),
+                     EMBER_EIO);
+    assert_non_null(strstr(ember_errmsg(ctx), "killed by SIGABRT while processing record 4 of "
+                                              "partition 0"));
+    usable(ctx);
+    assert_int_equal(children(), 0);
+    ember_close(ctx);
+}
+
+static void test_memory_and_time_bounds(void **state)
+{
+    ember_ctx *ctx = open_proc("process[2,2]", 2.0, (size_t)512 << 20, NULL);
+    int64_t n;
+    int rc = ember_count(ember_map(ember_range(ctx, 0, 8, 1, 2), hog, NULL), &n);
+    assert_int_not_equal(rc, 0);
+    const char *m = ember_errmsg(ctx);
+    assert_true(strstr(m, "out of memory") || strstr(m, "killed by SIG"));
+    assert_non_null(strstr(m, "failed 2 of 2 attempts"));
+    usable(ctx);
+    rc = ember_count(ember_map(ember_range(ctx, 0, 8, 1, 2), sleep_at_5, NULL), &n);
+    assert_int_equal(rc, EMBER_EIO);
+    assert_non_null(strstr(ember_errmsg(ctx),
+                           "exceeded task_timeout (2 s) while processing record 2 of "
+                           "partition 1"));
+    usable(ctx);
+    assert_int_equal(children(), 0);
+    ember_close(ctx);
+}
+
+static void test_poison_record_diverted(void **state)
+{
+    char bad[128];
+    snprintf(bad, sizeof bad, "/tmp/ember-poison-XXXXXX");
+    assert_non_null(mkdtemp(bad));
+    ember_ctx *ctx = open_proc("process[2]", 0, 0, bad);
+    int rc;
+    int64_t s = sum_of(ember_map(ember_range(ctx, 0, 20, 1, 4), crash_at_7, NULL), &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s, 19 * 20 / 2 - 7); /* everything but the poison record */
+    char path[256], line[512] = "";
+    snprintf(path, sizeof path, "%s/poison-part-00001", bad);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    assert_non_null(strstr(line, "partition 1 record 3: "));
+    assert_non_null(strstr(line, "SIGSEGV"));
+    ember_job_stats js;
+    assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
+    assert_int_equal(js.total.records_bad, 1);
+    assert_int_equal(js.total.failed_attempts, 2);
+    ember_close(ctx);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", bad);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int slow(ember_rec in, ember_out *out, void *arg)
+{
+    usleep(20000);
+    return ember_emit(out, in.val);
+}
+
+typedef struct canceller {
+    ember_ctx *ctx;
+} canceller;
+
+static void *cancel_soon(void *arg)
+{
+    usleep(200000);
+    ember_cancel(((canceller *)arg)->ctx);
+    return NULL;
+}
+
+static void test_cancel_stops_workers(void **state)
+{
+    ember_ctx *ctx = open_proc("process[2]", 0, 0, NULL);
+    canceller c = {ctx};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, cancel_soon, &c), 0);
+    int64_t n;
+    assert_int_equal(ember_count(ember_map(ember_range(ctx, 0, 2000, 1, 4), slow, NULL), &n),
+                     EMBER_ECANCELED);
+    pthread_join(th, NULL);
+    assert_int_equal(children(), 0);
+    usable(ctx);
+    ember_close(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crash_once_is_retried),
+        cmocka_unit_test(test_always_crashes),
+        cmocka_unit_test(test_memory_and_time_bounds),
+        cmocka_unit_test(test_poison_record_diverted),
+        cmocka_unit_test(test_cancel_stops_workers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
