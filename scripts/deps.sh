@@ -4,13 +4,13 @@
 set -euo pipefail
 what=${1:-build}
 pkgs=(gcc make cmake pkg-config libxxhash-dev zlib1g-dev libzstd-dev libjansson-dev libcsv-dev
-      libcurl4-openssl-dev libmicrohttpd-dev libopenmpi-dev openmpi-bin)
+      libcurl4-openssl-dev libmicrohttpd-dev libopenmpi-dev openmpi-bin libpq-dev libsqlite3-dev)
 case "$what" in
   test) pkgs+=(libcmocka-dev nginx-light libnginx-mod-http-echo clang libclang-rt-14-dev
-              chromium nodejs bsdutils)
+              chromium nodejs bsdutils postgresql sqlite3)
         command -v npm >/dev/null || pkgs+=(npm) ;; # (a Node.js from elsewhere brings its own)
   bench) pkgs+=(python3 python3-dask python3-aiohttp python3-requests curl nginx-light
-                libnginx-mod-http-echo) ;;
+                libnginx-mod-http-echo postgresql sqlite3 python3-psycopg2) ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do

@@ -770,5 +770,6 @@ EMBER_EXTERN int ember_history_list(const char *dir, FILE *out);
 
 #include "ember/events.h" /* jobs, stages and tasks as events, to listeners */
 #include "ember/net.h"    /* bounded concurrency, HTTP */
+#include "ember/db.h"     /* PostgreSQL and SQLite in and out */
 
 #endif

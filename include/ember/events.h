@@ -107,6 +107,7 @@ typedef struct ember_event {
     int64_t task_id; /* task events: unique in the application (Spark's taskId) */
     int worker;      /* task events: the thread (0 to cores - 1) or rank running it */
     int worker_pid;  /* task events: the process that ran it (process[N]: the worker's) */
+    int worker_lost; /* task end: 1 when that worker process died or was killed */
     /* application start: its id ("app-20261201121314-0001"), the master, the
      * cores its tasks run on, and its settings as NULL-terminated name,
      * value pairs (conf and EMBER_* environment) */

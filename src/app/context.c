@@ -179,26 +179,27 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
     ctx->rank = 0;
     ctx->ranks = 1;
     pthread_mutex_init(&ctx->acc_mu, NULL);
-    int rc;
+    int rc = 0;
+    ctx->bad_records = conf->bad_records;
+    if (conf->bad_dir && *conf->bad_dir && !(ctx->bad_dir = ember__strdup(conf->bad_dir)))
+        rc = EMBER_ENOMEM;
 #ifdef EMBER_WITH_MPI
-    if (mpi)
+    if (!rc && mpi)
         rc = ember__mpi_create(m.threads, ember__cores(), &ctx->exec, &ctx->exec_impl, &ctx->rank,
                                &ctx->ranks, &ctx->parallelism);
     else
 #endif
-        if (m.backend == EMBER__BACKEND_PROCESSES) {
+        if (!rc && m.backend == EMBER__BACKEND_PROCESSES) {
         ctx->isolated = true;
-        ctx->poison = conf->bad_records == EMBER_BAD_DIVERT && conf->bad_dir && *conf->bad_dir;
-        if (ctx->poison && !(ctx->bad_dir = ember__strdup(conf->bad_dir)))
-            rc = EMBER_ENOMEM;
-        else
-            rc = ember__process_create(m.threads, timeout, wmem, &ctx->cancel, &ctx->exec,
-                                       &ctx->exec_impl);
-    } else {
+        ctx->poison = conf->bad_records == EMBER_BAD_DIVERT && ctx->bad_dir;
+        rc = ember__process_create(m.threads, timeout, wmem, &ctx->cancel, &ctx->exec,
+                                   &ctx->exec_impl);
+    } else if (!rc) {
         rc = ember__pool_create(m.threads, &ctx->exec, &ctx->exec_impl);
     }
     if (rc) {
         pthread_mutex_destroy(&ctx->acc_mu);
+        ember__free(ctx->bad_dir);
         ember__free(ctx->app_name);
         ember__free(ctx->spill_dir);
         ember__free(ctx);

@@ -437,10 +437,11 @@ struct ember_ctx {
     bool read_unfinished; /* readers take part files without _SUCCESS */
     size_t memory_budget; /* bytes of shuffle buffers, all tasks together */
     char *spill_dir;
-    bool isolated;  /* tasks run in worker processes (process[N]) */
-    bool in_worker; /* this process is one of them */
-    bool poison;    /* process[N]: a record that crashed two attempts is diverted */
-    char *bad_dir;  /* ... to here */
+    bool isolated;   /* tasks run in worker processes (process[N]) */
+    bool in_worker;  /* this process is one of them */
+    bool poison;     /* process[N]: a record that crashed two attempts is diverted */
+    char *bad_dir;   /* ... to here */
+    int bad_records; /* conf.bad_records: what a sink does with a row it cannot take (db) */
 
     const ember__executor_ops *exec;
     void *exec_impl;

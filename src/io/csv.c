@@ -762,3 +762,15 @@ int ember_csv_header(ember_rdd *rdd, ember_bytes *out)
     *out = ember_buf_bytes(&((const csv_src *)rdd->u.state)->head);
     return 0;
 }
+
+/* db: -1 when rdd is no CSV reader, else whether it has a header (into *header). */
+int ember__csv_reader(const ember_rdd *rdd, ember_bytes *header)
+{
+    if (!rdd || rdd->type != &csv_type)
+        return -1;
+    const csv_src *s = rdd->u.state;
+    if (!s->header)
+        return 0;
+    *header = ember_buf_bytes(&s->head);
+    return 1;
+}

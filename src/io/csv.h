@@ -61,5 +61,7 @@ uint64_t ember__csv_lines_before(csv_src *s, int split, const unsigned char *map
 /* The first file's header row into s->head, its field count into s->ncols
  * (on the driver). 0, or the failure with its message on ctx. */
 int ember__csv_read_header(ember_ctx *ctx, csv_src *s);
+/* db: -1 when rdd is no CSV reader, else whether it has a header (into *header). */
+int ember__csv_reader(const ember_rdd *rdd, ember_bytes *header);
 
 #endif

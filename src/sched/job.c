@@ -102,7 +102,8 @@ static void task_event(ember__job *job, const ember__task *t, int type, int rc, 
                       .max_attempts = ctx->max_failures,
                       .task_id = t->task_id,
                       .worker = t->worker + ctx->rank * ctx->nhalts,
-                      .worker_pid = t->pid ? t->pid : (int)getpid()};
+                      .worker_pid = t->pid ? t->pid : (int)getpid(),
+                      .worker_lost = t->lost};
     if (type == EMBER_EV_TASK_END) {
         ev.failed = rc != 0;
         ev.code = rc;
@@ -304,13 +305,15 @@ static void iso_started(void *arg, int i, int attempt, int worker, int pid)
 }
 
 /* A failed attempt of task i: counted, and the job's failure after its last. */
-static int iso_failed(batch *b, int i, int attempt, int code, const char *msg, uint64_t run)
+static int iso_failed(batch *b, int i, int attempt, int code, const char *msg, uint64_t run,
+                      bool lost)
 {
     ember__job *job = b->job;
     ember__task t = {0};
     attempt_init(&t, job, i, attempt, 0);
     t.task_id = b->task_ids[i];
     t.pid = b->pids[i];
+    t.lost = lost;
     ember__task_fail(&t, code ? code : EMBER_EIO, "%s", msg);
     b->ts[i].failed++;
     b->ts[i].attempts++;
@@ -383,7 +386,7 @@ static int iso_land(void *arg, int i, int attempt, ember_bytes packed, const int
             close(fds[f]);
     }
     if (!ok)
-        return iso_failed(b, i, attempt, code, why, run);
+        return iso_failed(b, i, attempt, code, why, run, false);
     task_stats *ts = &b->ts[i];
     ts->attempts++;
     ts->m.run_ns += run;
@@ -412,7 +415,7 @@ static int iso_died(void *arg, int i, int attempt, const char *why)
     batch *b = arg;
     char msg[600];
     snprintf(msg, sizeof msg, "%s", why);
-    return iso_failed(b, i, attempt, EMBER_EIO, msg, 0);
+    return iso_failed(b, i, attempt, EMBER_EIO, msg, 0, true);
 }
 
 /* Run the stage's tasks in worker processes. 0 or EMBER_ENOMEM. */

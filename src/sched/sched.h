@@ -89,6 +89,7 @@ typedef struct ember__task {
     int worker;                           /* the thread running it (its halt word's index) */
     int64_t task_id;                      /* unique in the application, for the events */
     int pid;                              /* process[N]: the worker that ran it (0: this process) */
+    bool lost;                            /* ... and it died or was killed */
     /* process[N]: the number of the source record being processed, in a page
      * the driver reads when the worker dies; a record to pass over (1-based, 0
      * none) and why */
@@ -139,7 +140,8 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink);
     X(range)                                                                                       \
     X(map)                                                                                         \
     X(flat_map)                                                                                    \
-    X(filter) X(map_values) X(flat_map_values) X(key_by) X(keys) X(values) X(sample) X(zip_index)  \
+    X(filter)                                                                                      \
+    X(map_values) X(flat_map_values) X(key_by) X(keys) X(values) X(sample) X(zip_index)            \
         X(zip_unique) X(cartesian) X(map_partitions) X(glom) X(union) X(coalesce)
 #define EMBER__TYPE_DECL(k) extern const ember__node_type ember__##k##_type;
 EMBER__SCHED_TYPES(EMBER__TYPE_DECL)

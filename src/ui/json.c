@@ -163,6 +163,10 @@ static void task_info(jw *w, const ember_event *ev)
     num(w, msj(ev->time_ns) - (ev->type == EMBER_EV_TASK_END ? msj(ev->duration_ns) : 0));
     LIT(w, ",\"Executor ID\":\"driver\",\"Host\":\"localhost\",\"ember.Thread\":");
     num(w, ev->worker);
+    LIT(w, ",\"ember.Worker PID\":");
+    num(w, ev->worker_pid);
+    if (ev->worker_lost)
+        LIT(w, ",\"ember.Worker Lost\":true");
 }
 
 static void write_event(jw *w, const ember_event *ev)
@@ -575,6 +579,8 @@ int ember__ui_event_parse(const char *line, size_t n, ui_parsed *p)
         ev->attempt = (int)geti(ti, "Attempt") + 1;
         ev->partition = (int)geti(ti, "Partition ID");
         ev->worker = (int)geti(ti, "ember.Thread");
+        ev->worker_pid = (int)geti(ti, "ember.Worker PID");
+        ev->worker_lost = json_is_true(json_object_get(ti, "ember.Worker Lost"));
         ev->time_ns = ns(geti(ti, "Launch Time"));
         if (ev->type == EMBER_EV_TASK_START)
             break;

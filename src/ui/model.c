@@ -80,6 +80,9 @@ void ember__ui_model_free(ui_model *m)
         ember__free(m->bad[i].dir);
         free_strv(m->bad[i].samples);
     }
+    for (int i = 0; i < m->nprocs; i++)
+        ember__free(m->procs[i].why);
+    ember__free(m->procs);
     ember__free(m->jobs);
     ember__free(m->stages);
     ember__free(m->http);
@@ -167,6 +170,26 @@ static int workers_for(ui_model *m, int w)
     return 0;
 }
 
+/* The worker process pid (NULL when the model has none and can make none). */
+static ui_proc *proc_for(ui_model *m, int pid, int slot, int64_t t)
+{
+    if (pid <= 0)
+        return NULL;
+    for (int i = m->nprocs - 1; i >= 0; i--)
+        if (m->procs[i].pid == pid)
+            return &m->procs[i];
+    if (m->nprocs == UI_PROCS_KEPT) { /* the oldest goes */
+        ember__free(m->procs[0].why);
+        memmove(m->procs, m->procs + 1, (size_t)(m->nprocs - 1) * sizeof *m->procs);
+        m->nprocs--;
+    }
+    if (grow((void **)&m->procs, m->nprocs, &m->cap_procs, sizeof *m->procs))
+        return NULL;
+    m->procs_seen++;
+    m->procs[m->nprocs] = (ui_proc){.pid = pid, .slot = slot, .first_ms = t, .last_ms = t};
+    return &m->procs[m->nprocs++];
+}
+
 /* cores in use: a point a change; changes within 10 ms of the last point
  * replace it (a stage's tasks starting or ending together) */
 static void use_point(ui_model *m, int64_t t)
@@ -189,6 +212,11 @@ static int task_start(ui_model *m, const ember_event *ev, int64_t t)
         m->w_active[ev->worker]++;
     m->active++;
     use_point(m, t);
+    ui_proc *p = proc_for(m, ev->worker_pid, ev->worker, t);
+    if (p) {
+        p->active++;
+        p->last_ms = t;
+    }
     if (s->ntasks >= UI_TASKS_KEPT) {
         s->tasks_dropped++;
         return 0;
@@ -232,6 +260,21 @@ static int task_end(ui_model *m, const ember_event *ev, int64_t t)
         m->active--;
     use_point(m, t);
     int rc = 0;
+    ui_proc *p = proc_for(m, ev->worker_pid, ev->worker, t);
+    if (p) {
+        if (p->active > 0)
+            p->active--;
+        p->done += !ev->failed;
+        p->failed += ev->failed != 0;
+        p->ms += ms(ev->duration_ns);
+        p->last_ms = t;
+        if (ev->worker_lost && !p->lost) {
+            p->lost = true;
+            m->procs_lost++;
+            if (ev->error && *ev->error)
+                p->why = dup_or_null(ev->error, &rc);
+        }
+    }
     /* the attempt, from the newest back (it started lately) */
     for (int k = s->ntasks - 1; k >= 0; k--) {
         ui_task *tk = &s->tasks[k];

@@ -519,6 +519,37 @@ static void step_chart(ember_buf *b, const int64_t *t, const double *y, int n, d
                    h + 15, label, ymax);
 }
 
+/* process[N]: the worker processes, the newest first, and those that died */
+static void procs_table(ember_buf *b, const ui_model *m)
+{
+    char t1[64];
+    ember__bprintf(b,
+                   "<h3>Worker processes</h3>\n<p id=\"procs\">%lld started, %lld died or "
+                   "killed and replaced",
+                   (long long)m->procs_seen, (long long)m->procs_lost);
+    if (m->procs_seen > m->nprocs)
+        ember__bprintf(b, " (the last %d shown)", m->nprocs);
+    ember__bprintf(b, ".</p>\n<table id=\"proc-table\"><tr><th>PID</th><th>Thread</th>"
+                      "<th>Status</th><th>Active Tasks</th><th>Complete Tasks</th><th>Failed "
+                      "Tasks</th><th>Task Time</th><th>Ended By</th></tr>\n");
+    for (int i = m->nprocs - 1; i >= 0; i--) {
+        const ui_proc *p = &m->procs[i];
+        ember__bprintf(b,
+                       "<tr><td>%d</td><td class=\"n\">%d</td><td>%s</td><td class=\"n\">%d"
+                       "</td><td class=\"n\">%d</td><td class=\"n\">%d</td><td "
+                       "class=\"n\">%s</td><td>",
+                       p->pid, p->slot,
+                       p->lost     ? "Lost"
+                       : p->active ? "Active"
+                                   : "Done",
+                       p->active, p->done, p->failed, dur(p->ms, t1, sizeof t1));
+        if (p->why)
+            ember__html(b, p->why);
+        ember__bprintf(b, "</td></tr>\n");
+    }
+    ember__bprintf(b, "</table>\n");
+}
+
 static void executors_page(ember_buf *b, const ui_model *m)
 {
     int done = 0, failed = 0;
@@ -564,6 +595,8 @@ static void executors_page(ember_buf *b, const ui_model *m)
                        i, m->w_active[i], m->w_done[i], m->w_failed[i],
                        dur(m->w_ms[i], t1, sizeof t1));
     ember__bprintf(b, "</table>\n");
+    if (m->master && !strncmp(m->master, "process", 7))
+        procs_table(b, m);
 }
 
 /* ---------------------------------------------------------------- HTTP */

@@ -226,7 +226,33 @@ static json_t *stage_json(const ui_stage *s, bool with_tasks)
     return o;
 }
 
-static json_t *executors_json(const ui_model *m)
+/* process[N]: a worker process as an executor (its id the pid) */
+static json_t *proc_json(const ui_model *m, const ui_proc *p)
+{
+    char id[32];
+    snprintf(id, sizeof id, "%d", p->pid);
+    json_t *e = json_object();
+    json_object_set_new(e, "id", json_string(id));
+    json_object_set_new(e, "hostPort", json_string("localhost"));
+    json_object_set_new(e, "isActive", json_boolean(p->active > 0 && !p->lost && !m->end_ms));
+    json_object_set_new(e, "totalCores", json_integer(1));
+    json_object_set_new(e, "maxTasks", json_integer(1));
+    json_object_set_new(e, "activeTasks", json_integer(p->active));
+    json_object_set_new(e, "failedTasks", json_integer(p->failed));
+    json_object_set_new(e, "completedTasks", json_integer(p->done));
+    json_object_set_new(e, "totalTasks", json_integer(p->active + p->failed + p->done));
+    json_object_set_new(e, "totalDuration", json_integer(p->ms));
+    json_object_set_new(e, "addTime", date(p->first_ms));
+    if (p->lost) {
+        json_object_set_new(e, "removeTime", date(p->last_ms));
+        json_object_set_new(e, "removeReason", json_string(p->why ? p->why : "lost"));
+    }
+    json_object_set_new(e, "executorLogs", json_object());
+    json_object_set_new(e, "attributes", json_pack("{s:i}", "ember.slot", p->slot));
+    return e;
+}
+
+static json_t *executors_json(const ui_model *m, bool all)
 {
     int done = 0, failed = 0;
     int64_t ms = 0, sr = 0, sw = 0;
@@ -267,7 +293,11 @@ static json_t *executors_json(const ui_model *m)
     json_object_set_new(e, "resourceProfileId", json_integer(0));
     json_object_set_new(e, "isExcluded", json_false());
     json_object_set_new(e, "excludedInStages", json_array());
-    return json_pack("[o]", e);
+    json_t *a = json_pack("[o]", e);
+    for (int i = 0; a && m->master && !strncmp(m->master, "process", 7) && i < m->nprocs; i++)
+        if (all || (m->procs[i].active > 0 && !m->procs[i].lost))
+            json_array_append_new(a, proc_json(m, &m->procs[i]));
+    return a;
 }
 
 static json_t *environment_json(const ui_model *m)
@@ -376,7 +406,7 @@ static json_t *app_route(const ui_model *m, const char *p, const char *query)
         return a;
     }
     if (is(p, "/executors") || is(p, "/allexecutors"))
-        return executors_json(m);
+        return executors_json(m, is(p, "/allexecutors"));
     if (is(p, "/environment"))
         return environment_json(m);
     return NULL;

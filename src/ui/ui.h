@@ -81,6 +81,16 @@ typedef struct ui_bad {
     char **samples; /* NULL-terminated */
 } ui_bad;
 
+/* process[N]: a worker process, as its tasks' events name it */
+typedef struct ui_proc {
+    int pid, slot; /* slot: the executor thread that started it */
+    int64_t first_ms, last_ms;
+    int active, done, failed;
+    int64_t ms;
+    bool lost; /* it died or was killed (and was replaced) */
+    char *why; /* ... how */
+} ui_proc;
+
 typedef struct ui_model {
     pthread_mutex_t mu;
     char *app_name, *app_id, *master;
@@ -111,11 +121,15 @@ typedef struct ui_model {
     int nbad;
     int64_t bad_total;
     int64_t last_ms; /* the last event's time */
+    ui_proc *procs;  /* the last UI_PROCS_KEPT, in the order they first ran a task */
+    int nprocs, cap_procs;
+    int64_t procs_seen, procs_lost;
 } ui_model;
 
 #define UI_TASKS_KEPT 100000
 #define UI_SPILLS_KEPT 1000
 #define UI_BAD_KEPT 200
+#define UI_PROCS_KEPT 1000
 
 ui_model *ember__ui_model_new(void);
 void ember__ui_model_free(ui_model *m);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <curl/curl.h>
@@ -425,12 +426,90 @@ static void test_settings(void **state)
     ember_close(b);
 }
 
+/* process[2]: a worker killed on its first try (SIGKILL, as the OOM killer
+ * sends: no sanitizer can catch it); the executors the
+ * REST API lists are the driver and the worker processes, the dead one with
+ * its reason, and the event log on disk says which attempt lost its worker. */
+static int killed_once_at_50(ember_rec in, ember_out *out, void *arg)
+{
+    int64_t v = ember_i64(in.val);
+    char mark[300];
+    snprintf(mark, sizeof mark, "%s/crashed", dir);
+    if (v == 50 && access(mark, F_OK) != 0) {
+        FILE *f = fopen(mark, "w");
+        if (f)
+            fclose(f);
+        raise(SIGKILL);
+    }
+    return ember_emit_i64(out, v);
+}
+
+static void test_worker_processes(void **state)
+{
+    char log[300];
+    snprintf(log, sizeof log, "%s/events.log", dir);
+    ember_ctx *ctx;
+    assert_int_equal(
+        ember_open(
+            &ctx,
+            &(ember_conf){.master = "process[2]", .ui_port = -1, .event_log = log, .progress = -1}),
+        0);
+    int port = ember_ui_port(ctx);
+    int64_t n = 0;
+    assert_int_equal(
+        ember_count(ember_map(ember_range(ctx, 0, 100, 1, 4), killed_once_at_50, NULL), &n), 0);
+    assert_int_equal(n, 100);
+    char id[128], path[400];
+    app_id(port, id, sizeof id);
+    snprintf(path, sizeof path, "/api/v1/applications/%s/allexecutors", id);
+    json_t *ex = get_json(port, path);
+    assert_true(json_array_size(ex) >= 3); /* the driver, and at least two workers */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ex, 0), "id")), "driver");
+    int64_t done = 0, failed = 0, lost = 0;
+    for (size_t i = 1; i < json_array_size(ex); i++) {
+        json_t *e = json_array_get(ex, i);
+        int pid = atoi(json_string_value(json_object_get(e, "id")));
+        assert_true(pid > 0 && pid != (int)getpid());
+        done += geti(e, "completedTasks");
+        failed += geti(e, "failedTasks");
+        const char *why = json_string_value(json_object_get(e, "removeReason"));
+        if (why) {
+            lost++;
+            assert_non_null(strstr(why, "SIGKILL"));
+            /* partition 2 holds 50..74: 50 is its first record */
+            assert_non_null(strstr(why, "record 1 of partition 2"));
+            errno = 0;
+            assert_int_equal(kill(pid, 0), -1); /* gone, and reaped */
+            assert_int_equal(errno, ESRCH);
+        }
+    }
+    assert_int_equal(done, 4);
+    assert_int_equal(failed, 1);
+    assert_int_equal(lost, 1);
+    json_decref(ex);
+    ember_buf page = {0};
+    assert_int_equal(get(port, "/executors/", &page), 200);
+    assert_non_null(strstr((char *)page.ptr, "1 died or killed and replaced"));
+    ember_buf_destroy(&page);
+    ember_close(ctx);
+    /* on disk: one task end says its worker was lost */
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char line[65536];
+    int lost_lines = 0;
+    while (fgets(line, sizeof line, f))
+        lost_lines += strstr(line, "\"ember.Worker Lost\":true") != NULL;
+    fclose(f);
+    assert_int_equal(lost_lines, 1);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rest_and_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_processes, setup, teardown),
         cmocka_unit_test(test_hostile_clients),
         cmocka_unit_test(test_settings),
     };

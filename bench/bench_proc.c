@@ -1,0 +1,96 @@
+/* process[N] under crashes: a job of TASKS tasks, each a fixed amount of
+ * arithmetic (about MS milliseconds), of which one in a hundred segfaults on
+ * its first attempt (a marker file per task says it has crashed). Prints the
+ * job's wall-clock seconds; fails unless every task's result came back and
+ * every crash cost exactly one retried attempt.
+ *   bench_proc MASTER TASKS MS crash|clean
+ */
+#include <ember/ember.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char marks[64];
+static int64_t spins; /* iterations a task spins for MS milliseconds */
+static int crashing;
+
+static uint64_t spin(int64_t n, uint64_t x)
+{
+    for (int64_t i = 0; i < n; i++)
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return x;
+}
+
+static int task(ember_rec in, ember_out *out, void *arg)
+{
+    (void)arg;
+    int64_t v = ember_i64(in.val);
+    uint64_t x = spin(spins, (uint64_t)v);
+    if (crashing && v % 100 == 37) {
+        char p[128];
+        snprintf(p, sizeof p, "%s/%lld", marks, (long long)v);
+        if (access(p, F_OK) != 0) {
+            FILE *f = fopen(p, "w");
+            if (f)
+                fclose(f);
+            raise(SIGSEGV);
+        }
+    }
+    if (x == 42) /* keeps the arithmetic; never true */
+        return EMBER_EIO;
+    return ember_emit_i64(out, v);
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: bench_proc MASTER TASKS MS crash|clean\n");
+        return 2;
+    }
+    int tasks = atoi(argv[2]);
+    double ms = atof(argv[3]);
+    crashing = !strcmp(argv[4], "crash");
+    double t0 = now();
+    volatile uint64_t sink = spin(10000000, 1);
+    (void)sink;
+    spins = (int64_t)(10000000 * ms / 1000 / (now() - t0));
+    snprintf(marks, sizeof marks, "/tmp/ember-bench-proc-XXXXXX");
+    if (!mkdtemp(marks))
+        return 1;
+    ember_ctx *ctx;
+    if (ember_open(&ctx, &(ember_conf){.master = argv[1], .progress = -1})) {
+        fprintf(stderr, "bench_proc: %s\n", ember_errmsg(NULL));
+        return 1;
+    }
+    int64_t sum = 0;
+    t0 = now();
+    int rc =
+        ember_sum_i64_values(ember_map(ember_range(ctx, 0, tasks, 1, tasks), task, NULL), &sum);
+    double took = now() - t0;
+    ember_job_stats js;
+    ember_job_stats_get(ctx, -1, &js);
+    int want_failed = crashing ? (tasks + 62) / 100 : 0;
+    if (rc || sum != (int64_t)tasks * (tasks - 1) / 2 || js.total.failed_attempts != want_failed) {
+        fprintf(stderr, "bench_proc: rc %d (%s), sum %lld, %lld failed attempts (want %d)\n", rc,
+                rc ? ember_errmsg(ctx) : "", (long long)sum, (long long)js.total.failed_attempts,
+                want_failed);
+        return 1;
+    }
+    ember_close(ctx);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", marks);
+    if (system(cmd))
+        return 1;
+    printf("%.3f\n", took);
+    return 0;
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# process[N] beside local[N], interleaved, medians of RUNS (default 7): π and
+# word count (the speed of the work), the tiny job (what a fork per stage
+# costs) with multiprocessing.Pool(2).map of the same job beside it, and a job
+# of 1,000 tasks of about 5 ms each, with and without 1% of them segfaulting on
+# their first attempt. Appends a table to bench/RESULTS.md.
+#   bench/run_process.sh [BUILD]
+set -euo pipefail
+build=${1:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+py=${PYTHON:-/usr/bin/python3}
+data=${EMBER_BENCH_DATA:-${TMPDIR:-/tmp}/ember-bench}
+mkdir -p "$data"
+[ -s "$data/zipf.txt" ] || "$build/bench/gen_data" zipf "$data/zipf.txt" 200
+cat "$data/zipf.txt" >/dev/null
+echo "ember process[N]: $cores cores ($cpu), median of $runs runs" >&2
+
+med() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+pi() { "$build/bench/bench_pi" "$1" 200000000 16 chunks; }
+wc() { "$build/bench/bench_shuffle" wordcount "$data/zipf.txt" "$1"; }
+tiny() { EMBER_MASTER=$1 "$build/examples/tiny" "$2" | sed -n 's/.*; \([0-9.]*\) us per job.*/\1/p'; }
+declare -A v
+add() { v[$1]="${v[$1]:-} $2"; }
+for _ in $(seq "$runs"); do
+  add pi_l "$(pi 'local[2]')"; add pi_p "$(pi 'process[2]')"
+  add wc_l "$(wc 'local[2]')"; add wc_p "$(wc 'process[2]')"
+  add t_l "$(tiny 'local[2]' 20000)"; add t_p "$(tiny 'process[2]' 2000)"
+  add t_pool "$("$py" "$here/tiny_peers.py" pool 2000)"
+  add c_clean "$("$build/bench/bench_proc" 'process[2]' 1000 5 clean)"
+  add c_crash "$("$build/bench/bench_proc" 'process[2]' 1000 5 crash)"
+  add c_local "$("$build/bench/bench_proc" 'local[2]' 1000 5 clean)"
+done
+m() { printf '%s\n' ${v[$1]} | med; }
+for k in pi_l pi_p wc_l wc_p t_l t_p t_pool c_clean c_crash c_local; do eval "$k=$(m $k)"; done
+
+table=$(cat <<TXT
+## $(date -u +%Y-%m-%d) process[2] beside local[2] — $cores cores ($cpu), median of $runs interleaved runs, $(code_rev)
+
+| job | local[2] | process[2] | process vs local | target |
+|---|---:|---:|---:|---|
+| π, 200 M samples in 16 chunks, samples/s (higher is better) | $pi_l | $pi_p | $(ratio "$pi_p" "$pi_l")× | ≥ 0.95× |
+| word count of 200 MB, MB/s (higher is better) | $wc_l | $wc_p | $(ratio "$wc_p" "$wc_l")× | ≥ 0.9× |
+| tiny job, µs a job (lower is better) | $t_l | $t_p | $(ratio "$t_p" "$t_l")× | ≤ 50 µs |
+| 1,000 tasks of ~5 ms, s (lower is better) | $c_local | $c_clean | $(ratio "$c_clean" "$c_local")× | |
+
+multiprocessing.Pool(2).map of the tiny job (Python $("$py" -c 'import sys; print(sys.version.split()[0])'), the pool started once): $t_pool µs a job; process[2] is $(ratio "$t_pool" "$t_p")× as fast.
+
+A job of 1,000 tasks of ~5 ms at process[2], 1% of them (10) segfaulting on their first attempt:
+$c_crash s against $c_clean s without crashes: $(ratio "$c_crash" "$c_clean")× (target ≤ 1.2×); every crash was retried (bench_proc checks the sum and that exactly 10 attempts failed).
+TXT
+)
+echo "$table"
+printf '\n%s\n' "$table" >>"$here/RESULTS.md"
