@@ -41,6 +41,25 @@ enum ember_concurrent_mode {
 EMBER_EXTERN ember_rdd *ember_map_concurrent(ember_rdd *rdd, ember_map_fn *fn, void *arg,
                                              int max_in_flight, int mode);
 
+/* map_concurrent with engine-owned resources: each thread of the blocking
+ * pool that runs a call makes its resource once, with setup(&res, arg) (a
+ * database connection), keeps it for every later call with the same setup,
+ * teardown and arg (across tasks, rdds and jobs), and tears it down with
+ * teardown(res, arg) at ember_close. fn reads it with
+ * ember_concurrent_resource(). Threads never outnumber the windows' calls in
+ * flight, so neither do the resources. setup returns 0 or a negative code
+ * (the call, and so the task, fails). */
+typedef struct ember_concurrent_conf {
+    int max_in_flight; /* 1 to 65,536 */
+    int mode;          /* EMBER_ORDERED or EMBER_AS_COMPLETED */
+    int (*setup)(void **res, void *arg);
+    void (*teardown)(void *res, void *arg);
+} ember_concurrent_conf;
+EMBER_EXTERN ember_rdd *ember_map_concurrent_with(ember_rdd *rdd, ember_map_fn *fn, void *arg,
+                                                  const ember_concurrent_conf *conf);
+/* In a map_concurrent call: its thread's resource (NULL without a setup). */
+EMBER_EXTERN void *ember_concurrent_resource(void);
+
 /* ---------------------------------------------------------------- HTTP */
 
 /* How ember_http sends its requests. Zero fields take the defaults named. */

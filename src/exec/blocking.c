@@ -27,6 +27,49 @@ struct ember__bpool {
     pthread_t *threads;
 };
 
+/* A pool thread's resources (a connection each), made by the callers'
+ * setup on first use and torn down when the thread ends, at ember_close. */
+typedef struct resource {
+    int (*setup)(void **res, void *arg);
+    void (*teardown)(void *res, void *arg);
+    void *arg, *res;
+    struct resource *next;
+} resource;
+static __thread resource *thread_resources;
+static __thread void *current_resource;
+
+int ember__bpool_resource(int (*setup)(void **, void *), void (*teardown)(void *, void *),
+                          void *arg, void **out)
+{
+    for (resource *r = thread_resources; r; r = r->next)
+        if (r->setup == setup && r->teardown == teardown && r->arg == arg) {
+            *out = current_resource = r->res;
+            return 0;
+        }
+    resource *r = ember__calloc(1, sizeof *r);
+    if (!r)
+        return EMBER_ENOMEM;
+    int rc = setup(&r->res, arg);
+    if (rc) {
+        ember__free(r);
+        return rc < 0 ? rc : EMBER_EIO;
+    }
+    *r = (resource){setup, teardown, arg, r->res, thread_resources};
+    thread_resources = r;
+    *out = current_resource = r->res;
+    return 0;
+}
+
+void ember__bpool_resource_done(void)
+{
+    current_resource = NULL;
+}
+
+void *ember_concurrent_resource(void)
+{
+    return current_resource;
+}
+
 static void *bpool_main(void *arg)
 {
     ember__bpool *p = arg;
@@ -49,6 +92,13 @@ static void *bpool_main(void *arg)
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
+    while (thread_resources) { /* the pool ends: its threads' resources with it */
+        resource *r = thread_resources;
+        thread_resources = r->next;
+        if (r->teardown)
+            r->teardown(r->res, r->arg);
+        ember__free(r);
+    }
     return NULL;
 }
 

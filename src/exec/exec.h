@@ -19,6 +19,13 @@ void ember__bpool_release(ember__bpool *p, int n);
 /* Queue job; a thread is made when none is idle and the reservations allow.
  * 0, or the error of making the pool's first thread. */
 int ember__bpool_push(ember__bpool *p, ember__bjob *job);
+/* On a pool thread: the thread's resource for (setup, teardown, arg), made by
+ * setup(&res, arg) the first time, torn down by teardown(res, arg) when the
+ * thread ends; it is the current call's (ember_concurrent_resource) until
+ * ember__bpool_resource_done. 0 or setup's code. */
+int ember__bpool_resource(int (*setup)(void **, void *), void (*teardown)(void *, void *),
+                          void *arg, void **out);
+void ember__bpool_resource_done(void);
 /* Threads made so far (tests). */
 int ember__bpool_threads(const ember__bpool *p);
 void ember__bpool_free(ember__bpool *p);

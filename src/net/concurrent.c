@@ -57,6 +57,8 @@ struct window {
     bool ordered;
     ember_map_fn *fn;
     void *arg;
+    int (*setup)(void **, void *);
+    void (*teardown)(void *, void *);
     ember__task *task;
     ember_rdd *node;
     ember_out in;    /* what the parent pushes into */
@@ -73,12 +75,17 @@ static void call_run(ember__bjob *job)
     ember_rec rec = {0};
     ember_iter_init(&it, ember_buf_bytes(&c->in));
     int rc = ember_iter_next(&it, &rec) == 1 ? 0 : EMBER_EIO;
+    void *res;
+    if (!rc && w->setup && (rc = ember__bpool_resource(w->setup, w->teardown, w->arg, &res)))
+        ember__task_fail(&c->shadow, rc, "%s: setup of a thread's resource failed: %s", w->node->op,
+                         ember_strerror(rc));
     if (!rc) {
         ember__task *outer = ember__cur_task;
         ember__cur_task = &c->shadow;
         rc = w->fn(rec, &c->emit, w->arg);
         ember__cur_task = outer;
     }
+    ember__bpool_resource_done();
     pthread_mutex_lock(&w->mu);
     c->rc = rc;
     c->done = true;
@@ -225,6 +232,8 @@ typedef struct concurrent_src {
     void *arg;
     int max_in_flight;
     int mode;
+    int (*setup)(void **, void *);
+    void (*teardown)(void *, void *);
 } concurrent_src;
 
 static int concurrent_feed(ember_rdd *n, int part, ember_out *sink)
@@ -236,6 +245,8 @@ static int concurrent_feed(ember_rdd *n, int part, ember_out *sink)
                 .done_head = -1,
                 .fn = s->fn,
                 .arg = s->arg,
+                .setup = s->setup,
+                .teardown = s->teardown,
                 .task = t,
                 .node = n,
                 .next = sink,
@@ -305,10 +316,20 @@ static const ember__node_type concurrent_type = {
 ember_rdd *ember_map_concurrent(ember_rdd *rdd, ember_map_fn *fn, void *arg, int max_in_flight,
                                 int mode)
 {
+    return ember_map_concurrent_with(
+        rdd, fn, arg, &(ember_concurrent_conf){.max_in_flight = max_in_flight, .mode = mode});
+}
+
+ember_rdd *ember_map_concurrent_with(ember_rdd *rdd, ember_map_fn *fn, void *arg,
+                                     const ember_concurrent_conf *conf)
+{
     const char *op = "map_concurrent";
     ember_rdd *ret;
     if (!ember__parent_usable(rdd, op, &ret))
         return ret;
+    if (!conf)
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: conf is NULL", op);
+    int max_in_flight = conf->max_in_flight, mode = conf->mode;
     if (!fn)
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: fn is NULL", op);
     if (max_in_flight < 1 || max_in_flight > 65536)
@@ -323,7 +344,12 @@ ember_rdd *ember_map_concurrent(ember_rdd *rdd, ember_map_fn *fn, void *arg, int
     concurrent_src *s = ember__calloc(1, sizeof *s);
     if (!s)
         return ember__rdd_error(rdd->ctx, EMBER_ENOMEM, "%s: out of memory", op);
-    *s = (concurrent_src){.fn = fn, .arg = arg, .max_in_flight = max_in_flight, .mode = mode};
+    *s = (concurrent_src){.fn = fn,
+                          .arg = arg,
+                          .max_in_flight = max_in_flight,
+                          .mode = mode,
+                          .setup = conf->setup,
+                          .teardown = conf->teardown};
     ember_rdd *r = ember__rdd_new(rdd->ctx, &concurrent_type, op, rdd->nparts, rdd, NULL);
     if (ember__rdd_failed(r)) {
         ember__free(s);

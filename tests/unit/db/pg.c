@@ -434,6 +434,67 @@ static void test_reads(void **state)
     }
 }
 
+/* map_concurrent with a connection a pool thread: made once, reused across
+ * jobs, closed at ember_close; the server sees no more connections than the
+ * windows' calls in flight. */
+static atomic_int setups, teardowns;
+static int conn_setup(void **res, void *arg)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        PQfinish(c);
+        return EMBER_EIO;
+    }
+    atomic_fetch_add(&setups, 1);
+    *res = c;
+    return 0;
+}
+
+static void conn_teardown(void *res, void *arg)
+{
+    atomic_fetch_add(&teardowns, 1);
+    PQfinish(res);
+}
+
+static int sleepy_query(ember_rec in, ember_out *out, void *arg)
+{
+    PGconn *c = ember_concurrent_resource();
+    PGresult *r = PQexec(c, "SELECT pg_backend_pid() FROM pg_sleep(0.01)");
+    int rc =
+        PQresultStatus(r) == PGRES_TUPLES_OK ? ember_emit_str(out, PQgetvalue(r, 0, 0)) : EMBER_EIO;
+    PQclear(r);
+    return rc;
+}
+
+static void test_concurrent_connections(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    ember_rdd *r = ember_map_concurrent_with(ember_range(ctx, 0, 400, 1, 4), sleepy_query, NULL,
+                                             &(ember_concurrent_conf){.max_in_flight = 16,
+                                                                      .setup = conn_setup,
+                                                                      .teardown = conn_teardown});
+    for (int job = 0; job < 2; job++) {
+        int64_t n = 0;
+        assert_int_equal(ember_count(ember_distinct(r, 2), &n), 0);
+        assert_true(n > 1 && n <= 32); /* backends: at most the two windows' 16 calls */
+    }
+    int made = atomic_load(&setups);
+    assert_true(made > 1 && made <= 32); /* made once a thread, kept across jobs */
+    assert_int_equal(qi("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client "
+                        "backend' AND application_name <> 'ember-test'"),
+                     made);
+    ember_free(r);
+    ember_close(ctx);
+    assert_int_equal(atomic_load(&teardowns), made);
+    for (int i = 0; i < 100 && qi("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                                  "'client backend' AND application_name <> 'ember-test'");
+         i++)
+        usleep(20000); /* the server notices the closes */
+    assert_int_equal(qi("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client "
+                        "backend' AND application_name <> 'ember-test'"),
+                     0);
+}
+
 int main(void)
 {
     if (system("ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1")) {
@@ -448,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_window_connections),
         cmocka_unit_test(test_server_restart),
         cmocka_unit_test(test_reads),
+        cmocka_unit_test(test_concurrent_connections),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
