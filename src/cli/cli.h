@@ -8,5 +8,7 @@ int ember_cli_http(int argc, char **argv);
 
 /* `ember history LOG... [--port N]` and `ember history --list DIR`. */
 int ember_cli_history(int argc, char **argv);
+/* `ember db load|query ...` (db_cmd.c). */
+int ember_cli_db(int argc, char **argv);
 
 #endif

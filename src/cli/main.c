@@ -33,6 +33,7 @@ static const char USAGE[] =
     "       ember submit [--master M] [-n N] JOB.c [ARGS...]\n"
     "       ember http [--in FILE|-] [--out FILE|DIR/] [--concurrency N] [--rate N/s|N/min] ...\n"
     "       ember history LOG... [--port N] | ember history --list DIR\n"
+    "       ember db load URL TABLE FILE... | ember db query URL SQL   (ember db --help)\n"
     "\n"
     "submit compiles JOB.c against libember (cached by content) and runs it with ARGS.\n"
     "  --master M   local, local[N], local[*], local[N,F], or mpi (sets EMBER_MASTER)\n"
@@ -332,6 +333,8 @@ int main(int argc, char **argv)
         return ember_cli_http(argc - 2, argv + 2);
     if (!strcmp(argv[1], "history"))
         return ember_cli_history(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "db"))
+        return ember_cli_db(argc - 2, argv + 2);
     fprintf(stderr, "ember: unknown command '%s'\n%s", argv[1], USAGE);
     return 2;
 }

@@ -219,6 +219,7 @@ struct db_writer {
     int cap, head, count, queries;
     bool head_got;
     int unsynced;
+    int64_t sent;
     int code;
     int64_t err_at;
     char err[900];
@@ -519,9 +520,11 @@ static int pg_row(db_writer *w, const db_field *f, int n, int64_t rec, char *err
         snprintf(err, cap, "connection lost: %s", pq_msg(w->c));
         return EMBER_EIO;
     }
-    /* the window: at most max_in_flight statements in flight */
-    return pump(w, w->queries >= w->s->c.max_in_flight ? w->s->c.max_in_flight - 1 : -1, err, cap,
-                row_at);
+    /* the window: at most max_in_flight statements in flight; what has come
+     * back is taken in every 64 statements (two system calls, not two a row) */
+    if (w->queries >= w->s->c.max_in_flight)
+        return pump(w, w->s->c.max_in_flight - 1, err, cap, row_at);
+    return ++w->sent % 64 ? 0 : pump(w, -1, err, cap, row_at);
 }
 
 static const char progress_upsert[] =
