@@ -340,8 +340,10 @@ static int save_part(ember_iter *in, ember_out *out, int index, void *arg)
     int64_t done = 0, k = 0, at = -1;
     db_writer *w = NULL;
     int rc = be->open(s, index, &w, &done, err, sizeof err);
-    if (rc)
+    if (rc) {
+        be->close(w); /* what open made before it failed */
         return ember__task_fail(t, rc, "partition %d: %s", index, err);
+    }
     row r = {0};
     ember_rec rec;
     int more;
