@@ -96,10 +96,13 @@ typedef struct ember_conf {
      * 512m or 2g, else no limit). */
     double task_timeout;
     size_t worker_memory;
-    /* process[N]: a record that crashed its worker on two attempts, with
-     * bad_records EMBER_BAD_DIVERT (enum ember_on_bad), is written to
-     * bad_dir/poison-part-NNNNN with the signal named, and the task goes on
-     * without it; else (0) the task fails as any other. */
+    /* What a sink does with a record it cannot take (enum ember_on_bad):
+     * ember_save_to_db's row that does not fit its columns fails the task (0),
+     * is skipped and counted (EMBER_BAD_SKIP), or is written to
+     * bad_dir/db-part-NNNNN (EMBER_BAD_DIVERT). process[N]: with
+     * EMBER_BAD_DIVERT a record that crashed its worker on two attempts is
+     * written to bad_dir/poison-part-NNNNN with the signal named, and the task
+     * goes on without it; else the task fails as any other. */
     int bad_records;
     const char *bad_dir;
 } ember_conf;

@@ -140,7 +140,7 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
     const char *te = getenv("EMBER_TASK_TIMEOUT");
     if (!(timeout >= 0))
         return ember__err(NULL, EMBER_EINVAL, "ember_open: task_timeout must be >= 0");
-    if (!timeout && te && *te) {
+    if (timeout == 0 && te && *te) {
         char *end;
         timeout = strtod(te, &end);
         if (*end || !(timeout >= 0))
