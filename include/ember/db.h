@@ -47,6 +47,8 @@ typedef struct ember_db_conf {
     int mode;                    /* enum ember_db_mode */
     const char *const *conflict; /* EMBER_DB_UPSERT: the key columns (NULL-terminated) */
     int rows;                    /* enum ember_db_rows */
+    /* 1: a JSON object's fields that are no column are left out, not bad records */
+    int ignore_unknown;
     /* PostgreSQL INSERT/UPSERT/sql: statements in flight on a task's connection
      * (libpq's pipeline mode; 0: 256), and statements between two syncs (0:
      * 1,000). */

@@ -51,7 +51,7 @@
 #include "cli/http_out.h"
 
 static const char HTTP_USAGE[] =
-    "usage: ember http [--in FILE|-] [--out FILE|DIR/] [--url TEMPLATE] [--concurrency N]\n"
+    "usage: ember http [--in FILE|-] [--out FILE|DIR/|DB_URL] [--url TEMPLATE] [--concurrency N]\n"
     "                  [--rate N/s|N/min|N/h] [--burst N] [--no-adapt] [--retries N]\n"
     "                  [--timeout DURATION] [--header 'K: V']... [--method M] [--body-json]\n"
     "                  [--journal FILE] [--keep-journal] [--no-journal] [--retry-failed]\n"
@@ -64,7 +64,11 @@ static const char HTTP_USAGE[] =
     "  --in FILE        requests, one a line (default -: standard input); blank lines skipped\n"
     "  --out FILE       answers as JSON lines, written whole or not at all (default: standard\n"
     "                   output, each line as soon as it and those before it are final);\n"
-    "                   DIR/ (or an existing directory) writes part files and _SUCCESS\n"
+    "                   DIR/ (or an existing directory) writes part files and _SUCCESS;\n"
+    "                   postgresql://...?table=T or sqlite:PATH?table=T writes rows: T's\n"
+    "                   columns taken from the answers' fields (line, url, status, ok,\n"
+    "                   attempts, latency_ms, headers, body, error), each task's in one\n"
+    "                   transaction\n"
     "  --url TEMPLATE   build each request from its line: {} is the line, URL-encoded; with\n"
     "                   JSON lines, {field} is that field (https://api.example/items/{})\n"
     "  --concurrency N  requests in flight, all threads together (default 256)\n"
@@ -465,6 +469,39 @@ static void put_encoded(char **o, size_t *len, size_t *cap, const char *s, size_
 /* The text of field name (n bytes) of the JSON object line: a string's
  * characters, a number or a boolean as written. false when the line is not an
  * object or has no such field (or it is null, an object or an array). */
+/* --out postgresql://...?table=T (or postgres://, or sqlite:PATH?table=T) */
+static bool is_db_url(const char *out)
+{
+    return !strncmp(out, "postgresql://", 13) || !strncmp(out, "postgres://", 11) ||
+           !strncmp(out, "sqlite:", 7);
+}
+
+/* The table (the query's table=T, taken out) and the URL without it. */
+static int db_target(const char *out, char **url, char **table)
+{
+    const char *q = strchr(out, '?');
+    const char *t = q ? strstr(q, "table=") : NULL;
+    while (t && t[-1] != '?' && t[-1] != '&')
+        t = strstr(t + 1, "table=");
+    if (!t || !t[6] || t[6] == '&') {
+        fprintf(stderr, "ember http: --out %s names no table (add ?table=NAME)\n", out);
+        return 2;
+    }
+    size_t tl = strcspn(t + 6, "&"), cap = strlen(out) + 1;
+    const char *after = t + 6 + tl;
+    size_t head = (size_t)(t - out) - 1; /* up to the '?' or '&' before "table=" */
+    char *u = malloc(cap);
+    *table = strndup(t + 6, tl);
+    if (!u || !*table)
+        abort();
+    memcpy(u, out, head);
+    u[head] = 0;
+    if (*after == '&') /* what followed keeps the separator "table=" had */
+        snprintf(u + head, cap - head, "%c%s", out[head], after + 1);
+    *url = u;
+    return 0;
+}
+
 static bool json_field(const char *line, size_t len, const char *name, size_t n, char **out,
                        size_t *outlen)
 {
@@ -691,6 +728,7 @@ int ember_cli_http(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
 
     lines l = {0};
+    char *db_url = NULL, *db_table = NULL; /* --out to a database */
     if ((status = read_input(o.in, &l)))
         goto out_lines;
     if (g_sig) {
@@ -698,8 +736,11 @@ int ember_cli_http(int argc, char **argv)
         goto out_lines;
     }
     struct stat st;
-    bool to_dir =
-        o.out && (o.out[strlen(o.out) - 1] == '/' || (!stat(o.out, &st) && S_ISDIR(st.st_mode)));
+    bool to_db = o.out && is_db_url(o.out);
+    if (to_db && (status = db_target(o.out, &db_url, &db_table)))
+        goto out_lines;
+    bool to_dir = !to_db && o.out &&
+                  (o.out[strlen(o.out) - 1] == '/' || (!stat(o.out, &st) && S_ISDIR(st.st_mode)));
     if (l.n == 0) { /* nothing to send: an existing output is left as it is */
         fprintf(stderr, "ember http: no requests in %s (%zu blank line%s); %s\n",
                 strcmp(o.in, "-") ? o.in : "the standard input", l.blank, l.blank == 1 ? "" : "s",
@@ -730,7 +771,8 @@ int ember_cli_http(int argc, char **argv)
     char *jpath = NULL, *tag = journal_tag(&o, &l);
     if (o.journal && !o.no_journal)
         jpath = strdup(o.journal);
-    else if (o.out && !to_dir && !o.no_journal && asprintf(&jpath, "%s.journal", o.out) < 0)
+    else if (o.out && !to_dir && !to_db && !o.no_journal &&
+             asprintf(&jpath, "%s.journal", o.out) < 0)
         abort();
     if (jpath) {
         struct stat js;
@@ -744,7 +786,7 @@ int ember_cli_http(int argc, char **argv)
     }
 
     output out = {.fd = -1};
-    if (!to_dir && driver && (status = ember_cli_output_open(o.out, &out)))
+    if (!to_dir && !to_db && driver && (status = ember_cli_output_open(o.out, &out)))
         goto out_ctx;
 
     int parts = ember_parallelism(ctx) * ember_ranks(ctx); /* every rank's threads */
@@ -754,7 +796,7 @@ int ember_cli_http(int argc, char **argv)
     o.hc.max_in_flight = per_task > 65536 ? 65536 : per_task;
     ember_rdd *reqs = ember_parallelize_pairs(ctx, l.recs, l.n, parts);
     ember_rdd *answers = ember_http(reqs, &o.hc);
-    line_args la = {.body_json = o.body_json, .keyed = !to_dir && !mpi};
+    line_args la = {.body_json = o.body_json, .keyed = !to_dir && !to_db && !mpi};
     ember_rdd *json = ember_map(answers, ember_cli_to_json, &la);
 
     progress p = {.rdd = answers, .total = l.n, .t0 = t0};
@@ -767,6 +809,12 @@ int ember_cli_http(int argc, char **argv)
     int rc = 0;
     if (to_dir) {
         rc = ember_save_as_text_file(json, o.out, NULL);
+    } else if (to_db) { /* the table's columns taken from each line, the others left out */
+        rc = ember_save_to_db(json, &(ember_db_conf){.url = db_url,
+                                                     .table = db_table,
+                                                     .mode = EMBER_DB_INSERT,
+                                                     .rows = EMBER_DB_ROWS_JSON,
+                                                     .ignore_unknown = 1});
     } else if (mpi) {
         rc = ember_cli_save_distributed(ctx, json, &out, o.out, parts);
     } else {
@@ -843,6 +891,8 @@ out_ctx:
     free(jpath);
     free(tag);
 out_lines:
+    free(db_url);
+    free(db_table);
     lines_free(&l);
     free(o.headers);
     return status;

@@ -250,7 +250,7 @@ static int row_of(const db_save *s, ember_bytes val, row *r, int *n, char *why, 
                 known += v != NULL;
                 rc = json_field(r, i, v);
             }
-            if (!rc && known < json_object_size(r->json)) {
+            if (!rc && known < json_object_size(r->json) && !s->c.ignore_unknown) {
                 const char *k;
                 json_t *v;
                 json_object_foreach(r->json, k, v)
@@ -300,6 +300,7 @@ static void save_free(db_save *s)
     ember__free(s->table_sql);
     strv_free(s->cols);
     ember__free(s->stmt);
+    ember__free(s->stmt_multi);
     ember__free(s->copy);
     ember__free(s->csv_map);
     ember__free(s->save_id);

@@ -23,6 +23,8 @@ typedef struct db_save {
     char **cols;     /* the columns written, in order */
     int ncols;
     char *stmt;   /* INSERT/UPSERT or the user's sql */
+    char *stmt_multi; /* INSERT: group rows a statement (NULL: a row a statement) */
+    int group;
     char *copy;   /* COPY ... FROM STDIN */
     int rows;     /* EMBER_DB_ROWS_JSON or _CSV */
     int *csv_map; /* CSV with a header: column i is field csv_map[i] (-1: none) */

@@ -79,6 +79,7 @@ static int append_ident(ember_buf *b, PGconn *c, const char *name)
 }
 
 #define APPEND(b, s) ember_buf_append((b), (s), strlen(s))
+#define ROWS_A_STATEMENT 64
 
 /* ---------------------------------------------------------------- the plan (driver) */
 
@@ -179,6 +180,30 @@ static int pg_plan(db_save *s, char *err, size_t cap)
     s->stmt = (char *)b.ptr;
     s->copy = (char *)cp.ptr;
     b = cp = (ember_buf){0};
+    /* INSERT: ROWS_A_STATEMENT rows a statement (fewer when the parameters
+     * would pass 65,535); UPSERT keeps a row a statement (a key twice in one
+     * statement is an error there, a later row winning here) */
+    s->group = ROWS_A_STATEMENT < 65535 / s->ncols ? ROWS_A_STATEMENT : 65535 / s->ncols;
+    if (s->c.mode == EMBER_DB_INSERT && s->group > 1) {
+        size_t head = strlen(s->stmt) - strlen(strrchr(s->stmt, '(')); /* to "VALUES " */
+        rc = ember_buf_append(&b, s->stmt, head);
+        for (int g = 0; !rc && g < s->group; g++) {
+            rc = APPEND(&b, g ? ", (" : "(");
+            for (int i = 0; !rc && i < s->ncols; i++) {
+                char p[16];
+                snprintf(p, sizeof p, "%s$%d", i ? ", " : "", g * s->ncols + i + 1);
+                rc = APPEND(&b, p);
+            }
+            rc = rc ? rc : APPEND(&b, ")");
+        }
+        if (rc || ember_buf_append(&b, "", 1)) {
+            snprintf(err, cap, "out of memory");
+            rc = EMBER_ENOMEM;
+            goto out;
+        }
+        s->stmt_multi = (char *)b.ptr;
+        b = (ember_buf){0};
+    }
     /* the statement checked now, not in every task (a column that is not there) */
     r = PQprepare(c, "", s->stmt, 0, NULL);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -199,7 +224,8 @@ out:
 
 enum { P_QUERY, P_SYNC };
 typedef struct pend {
-    int64_t rec; /* the record a statement writes (-1: BEGIN, COMMIT, progress) */
+    int64_t rec;  /* the first record a statement writes (-1: BEGIN, COMMIT, progress) */
+    int64_t last; /* ... and its last */
     int what;
 } pend;
 
@@ -224,8 +250,11 @@ struct db_writer {
     int64_t err_at;
     char err[900];
     const char **vals;
-    size_t *offs;
+    size_t *offs; /* SIZE_MAX: NULL */
     int nvals;
+    /* INSERT: rows gathered for one statement of group rows */
+    int group, grouped, nparams;
+    int64_t *grec; /* their records */
 };
 
 static int pg_open(const db_save *s, int part, db_writer **out, int64_t *done, char *err,
@@ -266,6 +295,13 @@ static int pg_open(const db_save *s, int part, db_writer **out, int64_t *done, c
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         rc = EMBER_EIO, res_msg(r, err, cap);
     PQclear(r);
+    w->group = s->stmt_multi ? s->group : 1;
+    if (!rc && s->stmt_multi) {
+        r = PQprepare(w->c, "ember_wk", s->stmt_multi, 0, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = EMBER_EIO, res_msg(r, err, cap);
+        PQclear(r);
+    }
     if (!rc && (!PQenterPipelineMode(w->c) || PQsetnonblocking(w->c, 1))) {
         snprintf(err, cap, "cannot enter pipeline mode: %s", pq_msg(w->c));
         rc = EMBER_EIO;
@@ -372,7 +408,7 @@ static int push_pend(db_writer *w, int64_t rec, int what)
         w->head = 0;
         w->cap = nc;
     }
-    w->ring[(w->head + w->count++) % w->cap] = (pend){rec, what};
+    w->ring[(w->head + w->count++) % w->cap] = (pend){rec, rec, what};
     w->queries += what == P_QUERY;
     return 0;
 }
@@ -407,7 +443,14 @@ static void take_results(db_writer *w)
             if (st == PGRES_FATAL_ERROR && !w->code) {
                 w->code = EMBER_EIO;
                 w->err_at = h->rec;
-                res_msg(r, w->err, sizeof w->err);
+                int k = 0;
+                if (h->last != h->rec) { /* a statement of many rows: their range */
+                    k = snprintf(w->err, sizeof w->err,
+                                 "records %lld to %lld (one statement): ", (long long)h->rec,
+                                 (long long)h->last);
+                    w->err_at = -1;
+                }
+                res_msg(r, w->err + k, sizeof w->err - (size_t)k);
             }
         }
         PQclear(r);
@@ -464,6 +507,47 @@ static int sync_now(db_writer *w)
     return push_pend(w, -1, P_SYNC);
 }
 
+/* Send one prepared statement: rows [from, to) of the group, as stmt. */
+static int send_rows(db_writer *w, const char *stmt, int from, int to, char *err, size_t cap,
+                     int64_t *row_at)
+{
+    int n = w->nparams, np = (to - from) * n;
+    for (int i = 0; i < np; i++) {
+        size_t o = w->offs[from * n + i];
+        w->vals[from * n + i] = o == SIZE_MAX ? NULL : (const char *)w->buf.ptr + o;
+    }
+    if (!PQsendQueryPrepared(w->c, stmt, np, w->vals + from * n, NULL, NULL, 0)) {
+        snprintf(err, cap, "connection lost: %s", pq_msg(w->c));
+        return EMBER_EIO;
+    }
+    if (push_pend(w, w->grec[from], P_QUERY))
+        return snprintf(err, cap, "out of memory"), EMBER_ENOMEM;
+    w->ring[(w->head + w->count - 1) % w->cap].last = w->grec[to - 1];
+    if (++w->unsynced >= w->s->c.batch && sync_now(w)) {
+        snprintf(err, cap, "connection lost: %s", pq_msg(w->c));
+        return EMBER_EIO;
+    }
+    /* the window: at most max_in_flight statements in flight; what has come
+     * back is taken in every 64 statements (two system calls, not two a row) */
+    if (w->queries >= w->s->c.max_in_flight)
+        return pump(w, w->s->c.max_in_flight - 1, err, cap, row_at);
+    return ++w->sent % 64 ? 0 : pump(w, -1, err, cap, row_at);
+}
+
+/* The rows gathered: one statement when the group is full, else a
+ * statement a row (a task's last rows, before a commit). */
+static int send_group(db_writer *w, char *err, size_t cap, int64_t *row_at)
+{
+    int rc = 0, k = w->grouped;
+    if (k == w->group && k > 1)
+        rc = send_rows(w, "ember_wk", 0, k, err, cap, row_at);
+    else
+        for (int r = 0; r < k && !rc; r++)
+            rc = send_rows(w, "ember_w", r, r + 1, err, cap, row_at);
+    w->grouped = 0;
+    return rc;
+}
+
 static int pg_row(db_writer *w, const db_field *f, int n, int64_t rec, char *err, size_t cap,
                   int64_t *row_at)
 {
@@ -489,42 +573,34 @@ static int pg_row(db_writer *w, const db_field *f, int n, int64_t rec, char *err
             return snprintf(err, cap, "out of memory"), EMBER_ENOMEM;
         return w->buf.len >= 1 << 16 ? copy_send(w, err, cap) : 0;
     }
-    /* the parameters as C strings (text format) */
-    if (n > w->nvals) {
-        const char **v = ember__realloc(w->vals, (size_t)n * sizeof *v);
+    /* INSERT: rows gathered into one statement of w->group rows */
+    int at = w->grouped * n;
+    if (at + n > w->nvals) {
+        int want = w->group * n;
+        const char **v = ember__realloc(w->vals, (size_t)want * sizeof *v);
         if (v)
             w->vals = v;
-        size_t *o = ember__realloc(w->offs, (size_t)n * sizeof *o);
+        size_t *o = ember__realloc(w->offs, (size_t)want * sizeof *o);
         if (o)
             w->offs = o;
-        if (!v || !o)
+        int64_t *g = ember__realloc(w->grec, (size_t)w->group * sizeof *g);
+        if (g)
+            w->grec = g;
+        if (!v || !o || !g)
             return snprintf(err, cap, "out of memory"), EMBER_ENOMEM;
-        w->nvals = n;
+        w->nvals = want;
     }
-    w->buf.len = 0;
-    for (int i = 0; i < n; i++) {
-        w->offs[i] = w->buf.len;
+    if (!w->grouped)
+        w->buf.len = 0;
+    for (int i = 0; i < n; i++) { /* the parameters as C strings (text format) */
+        w->offs[at + i] = f[i].kind == DB_NULL ? SIZE_MAX : w->buf.len;
         if (f[i].kind != DB_NULL &&
             (ember_buf_append(&w->buf, f[i].p, f[i].len) || ember_buf_append(&w->buf, "", 1)))
             return snprintf(err, cap, "out of memory"), EMBER_ENOMEM;
     }
-    for (int i = 0; i < n; i++)
-        w->vals[i] = f[i].kind == DB_NULL ? NULL : (const char *)w->buf.ptr + w->offs[i];
-    if (!PQsendQueryPrepared(w->c, "ember_w", n, w->vals, NULL, NULL, 0)) {
-        snprintf(err, cap, "connection lost: %s", pq_msg(w->c));
-        return EMBER_EIO;
-    }
-    if (push_pend(w, rec, P_QUERY))
-        return snprintf(err, cap, "out of memory"), EMBER_ENOMEM;
-    if (++w->unsynced >= w->s->c.batch && sync_now(w)) {
-        snprintf(err, cap, "connection lost: %s", pq_msg(w->c));
-        return EMBER_EIO;
-    }
-    /* the window: at most max_in_flight statements in flight; what has come
-     * back is taken in every 64 statements (two system calls, not two a row) */
-    if (w->queries >= w->s->c.max_in_flight)
-        return pump(w, w->s->c.max_in_flight - 1, err, cap, row_at);
-    return ++w->sent % 64 ? 0 : pump(w, -1, err, cap, row_at);
+    w->grec[w->grouped++] = rec;
+    w->nparams = n;
+    return w->grouped == w->group ? send_group(w, err, cap, row_at) : 0;
 }
 
 static const char progress_upsert[] =
@@ -544,6 +620,9 @@ static int pg_checkpoint(db_writer *w, int64_t done, char *err, size_t cap, int6
         rc = rc ? rc : exec_ok(w->c, "BEGIN", 0, NULL, err, cap);
         return rc ? rc : exec_ok(w->c, w->s->copy, 0, NULL, err, cap);
     }
+    int rc = w->grouped ? send_group(w, err, cap, row_at) : 0;
+    if (rc)
+        return rc;
     if (send_sql(w, progress_upsert, 3, pv) || send_sql(w, "COMMIT", 0, NULL) ||
         send_sql(w, "BEGIN", 0, NULL) || sync_now(w)) {
         snprintf(err, cap, "connection lost: %s", pq_msg(w->c));
@@ -554,7 +633,9 @@ static int pg_checkpoint(db_writer *w, int64_t done, char *err, size_t cap, int6
 
 static int pg_finish(db_writer *w, int64_t done, char *err, size_t cap, int64_t *row_at)
 {
-    int rc = 0;
+    int rc = !w->copy && w->grouped ? send_group(w, err, cap, row_at) : 0;
+    if (rc)
+        return rc;
     if (w->s->c.commit_every > 0) { /* the last batch's progress */
         char pt[16], dn[24];
         snprintf(pt, sizeof pt, "%d", w->part);
@@ -591,6 +672,7 @@ static void pg_close(db_writer *w)
     ember__free(w->ring);
     ember__free(w->vals);
     ember__free(w->offs);
+    ember__free(w->grec);
     ember__free(w);
 }
 

@@ -269,6 +269,21 @@ static void test_bad_rows_and_errors(void **state)
         assert_non_null(strstr(m, "duplicate key"));
         assert_int_equal(qi("SELECT count(*) FROM k"), 0); /* the attempt left nothing */
     }
+    /* INSERT sends 64 rows a statement: a violation among them names their range */
+    ember_bytes many[200];
+    char mtext[200][40];
+    for (int i = 0; i < 200; i++) {
+        snprintf(mtext[i], sizeof mtext[i], "[%d, \"m\"]", i == 149 ? 10 : i + 10);
+        many[i] = ember_str(mtext[i]);
+    }
+    ember_rdd *mr = ember_parallelize(ctx, many, 200, 1);
+    assert_int_not_equal(
+        ember_save_to_db(mr, &(ember_db_conf){.url = url, .table = "k", .mode = EMBER_DB_INSERT}),
+        0);
+    assert_non_null(strstr(ember_errmsg(ctx), "partition 0: records 129 to 192 (one statement): "
+                                              "duplicate key value"));
+    assert_non_null(strstr(ember_errmsg(ctx), "Key (id)=(10) already exists"));
+    assert_int_equal(qi("SELECT count(*) FROM k"), 0);
     /* rows that do not fit: fail names them; skip and divert count them */
     const char *bad[] = {"[5, \"ok\"]", "[6]", "{\"id\": 7, \"nope\": 1}", "not json"};
     ember_bytes bb[4] = {ember_str(bad[0]), ember_str(bad[1]), ember_str(bad[2]),
