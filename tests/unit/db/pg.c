@@ -94,7 +94,20 @@ static ember_rdd *json_rows(ember_ctx *ctx, int n, int parts)
 static void test_modes(void **state)
 {
     sql("CREATE TABLE m (id int PRIMARY KEY, name text, score float8)");
-    ember_ctx *ctx = open_ctx("local[2]");
+    ember_ctx *ctx = open_ctx("process[2]"); /* the writers in worker processes */
+    for (int mode = EMBER_DB_COPY; mode <= EMBER_DB_UPSERT; mode++) {
+        ember_rdd *r = json_rows(ctx, 3000, 3);
+        const char *key[] = {"id", NULL};
+        assert_int_equal(
+            ember_save_to_db(
+                r, &(ember_db_conf){.url = url, .table = "m", .mode = mode, .conflict = key}),
+            0);
+        assert_int_equal(qi("SELECT count(*) FROM m"), 3000);
+        sql("TRUNCATE m");
+        ember_free(r);
+    }
+    ember_close(ctx);
+    ctx = open_ctx("local[2]");
     int modes[] = {EMBER_DB_COPY, EMBER_DB_INSERT};
     for (int k = 0; k < 2; k++) {
         sql("TRUNCATE m");
@@ -413,6 +426,37 @@ static void test_server_restart(void **state)
     ember_close(ctx);
 }
 
+static void *cancel_later(void *arg)
+{
+    usleep(200000);
+    ember_cancel(arg);
+    return NULL;
+}
+
+/* a cancelled save leaves no row, under threads and worker processes alike */
+static void test_cancel_leaves_nothing(void **state)
+{
+    sql("CREATE TABLE c (id int, name text, score float8)");
+    const char *masters[] = {"local[2]", "process[2]"};
+    for (int k = 0; k < 2; k++) {
+        ember_ctx *ctx = open_ctx(masters[k]);
+        ember_rdd *r = ember_map(json_rows(ctx, 6000, 4), slow, NULL);
+        pthread_t th;
+        pthread_create(&th, NULL, cancel_later, ctx);
+        int rc = ember_save_to_db(
+            r, &(ember_db_conf){.url = url, .table = "c", .mode = EMBER_DB_INSERT});
+        pthread_join(th, NULL);
+        assert_int_equal(rc, EMBER_ECANCELED);
+        assert_int_equal(qi("SELECT count(*) FROM c"), 0);
+        /* the context still works: the same save, to its end */
+        assert_int_equal(ember_save_to_db(r, &(ember_db_conf){.url = url, .table = "c"}), 0);
+        assert_int_equal(qi("SELECT count(*) FROM c"), 6000);
+        sql("TRUNCATE c");
+        ember_free(r);
+        ember_close(ctx);
+    }
+}
+
 static void test_reads(void **state)
 {
     sql("CREATE TABLE src (id int, name text, ok boolean, j json, x float8)");
@@ -523,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_bad_rows_and_errors),
         cmocka_unit_test(test_window_connections),
         cmocka_unit_test(test_server_restart),
+        cmocka_unit_test(test_cancel_leaves_nothing),
         cmocka_unit_test(test_reads),
         cmocka_unit_test(test_concurrent_connections),
     };
