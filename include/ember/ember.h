@@ -397,7 +397,9 @@ EMBER_EXTERN ember_rdd *ember_map_partitions(ember_rdd *rdd, ember_part_fn *fn, 
  * or any number (flat_map_values); each output keeps the input's key. */
 EMBER_EXTERN ember_rdd *ember_map_values(ember_rdd *rdd, ember_map_fn *fn, void *arg);
 EMBER_EXTERN ember_rdd *ember_flat_map_values(ember_rdd *rdd, ember_map_fn *fn, void *arg);
-/* fn emits exactly one value: the key. Output: (that key, the input's value). */
+/* Spark's keyBy: fn emits exactly one value, the key. Output: (that key, the
+ * input). A record without a key is the value as it is; a pair record is kept
+ * whole, its encoding as the value (ember_iter_init reads it back as the pair). */
 EMBER_EXTERN ember_rdd *ember_key_by(ember_rdd *rdd, ember_map_fn *fn, void *arg);
 /* The keys (as values) and the values of pair records; a record without a key
  * fails the task. */
@@ -578,7 +580,8 @@ EMBER_EXTERN ember_rdd *ember_reduce_by_key(ember_rdd *rdd, ember_reduce_fn *fn,
  * cache, save) get the whole group in memory. */
 EMBER_EXTERN ember_rdd *ember_group_by_key(ember_rdd *rdd, int parts);
 /* Spark's groupBy: records grouped by the key fn emits (one value), as
- * group_by_key of key_by. */
+ * group_by_key of key_by: the groups hold whole records (a pair as its
+ * encoding, see key_by). */
 EMBER_EXTERN ember_rdd *ember_group_by(ember_rdd *rdd, ember_map_fn *fn, void *arg, int parts);
 /* Spark's repartition: the records spread evenly over parts partitions with a
  * shuffle (each map task deals round-robin from its own starting place); keys
@@ -598,7 +601,8 @@ EMBER_EXTERN ember_rdd *ember_sort_by_key(ember_rdd *rdd, bool ascending, ember_
 EMBER_EXTERN ember_rdd *ember_repartition_and_sort_within_partitions(ember_rdd *rdd, int parts,
                                                                      bool ascending,
                                                                      ember_cmp_fn *cmp, void *arg);
-/* Spark's sortBy: the records ordered by the key key_fn emits (one value). */
+/* Spark's sortBy: the records ordered by the key key_fn emits (one value);
+ * the records come out whole, a pair record with its key. */
 EMBER_EXTERN ember_rdd *ember_sort_by(ember_rdd *rdd, ember_map_fn *key_fn, void *key_arg,
                                       bool ascending, ember_cmp_fn *cmp, void *cmp_arg, int parts);
 

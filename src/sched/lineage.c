@@ -187,6 +187,16 @@ ember_rdd *ember_key_by(ember_rdd *rdd, ember_map_fn *fn, void *arg)
     return narrow(rdd, &ember__key_by_type, "key_by", (const void *)fn, arg, true);
 }
 
+ember_rdd *ember__key_by_whole(ember_rdd *rdd, ember_map_fn *fn, void *arg)
+{
+    return narrow(rdd, &ember__key_by_whole_type, "key_by", (const void *)fn, arg, true);
+}
+
+ember_rdd *ember__unwrap(ember_rdd *rdd, const char *op)
+{
+    return narrow(rdd, &ember__unwrap_type, op, NULL, NULL, false);
+}
+
 ember_rdd *ember_keys(ember_rdd *rdd)
 {
     return narrow(rdd, &ember__keys_type, "keys", NULL, NULL, false);

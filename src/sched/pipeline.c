@@ -247,6 +247,7 @@ typedef struct stage {
     ember_pred_fn *pred;
     void *arg;
     const ember_rec *cur;   /* the input being processed */
+    ember_buf *whole;       /* key_by: a pair input (or every input) encoded whole here */
     const ember_buf *other; /* cartesian: b's partition, encoded */
     uint64_t rng;           /* sample */
     int64_t index;          /* zip_with_index */
@@ -311,7 +312,17 @@ static int emit_as_key(ember_out *self, const ember_rec *rec)
     if (++st->emit.emitted > 1)
         return exactly_one(st);
     ember_rec out;
-    ember__rec_set(&out, rec->val.ptr, rec->val.len, st->cur->val.ptr, st->cur->val.len);
+    if (st->cur->key.ptr || st->in.node->type == &ember__key_by_whole_type) {
+        /* Spark's keyBy keeps the whole element: a pair goes in as its encoding
+         * (ember_iter_init reads it back) */
+        st->whole->len = 0;
+        if (ember__arena_put(st->whole, *st->cur))
+            return ember__task_fail(st->in.task, EMBER_ENOMEM, "%s: out of memory",
+                                    st->in.node->op);
+        ember__rec_set(&out, rec->val.ptr, rec->val.len, st->whole->ptr, st->whole->len);
+    } else {
+        ember__rec_set(&out, rec->val.ptr, rec->val.len, st->cur->val.ptr, st->cur->val.len);
+    }
     return st->in.next->push(st->in.next, &out);
 }
 
@@ -608,9 +619,30 @@ static int map_compute(ember_rdd *n, int part, ember_out *sink)
 static int key_by_compute(ember_rdd *n, int part, ember_out *sink)
 {
     stage st = STAGE_OF(n, sink);
+    ember_buf whole = {0};
+    st.whole = &whole;
     st.in.push = sink->task->timed ? map_in_timed : map_in;
     set_emit(&st, emit_as_key, false);
-    return ember__compute(n->parent, part, &st.in);
+    int rc = ember__compute(n->parent, part, &st.in);
+    ember_buf_destroy(&whole);
+    return rc;
+}
+
+/* the values, read back as the records key_by_whole encoded */
+static int unwrap_in(ember_out *self, const ember_rec *rec)
+{
+    const unsigned char *p = rec->val.ptr;
+    ember_rec r;
+    if (ember__rec_next(&p, p + rec->val.len, &r) != 1)
+        return ember__task_fail(self->task, EMBER_EIO, "%s: a record does not decode",
+                                self->node->op);
+    return self->next->push(self->next, &r);
+}
+
+static int unwrap_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    ember_out in = {.push = unwrap_in, .next = sink, .task = sink->task, .node = n};
+    return ember__compute(n->parent, part, &in);
 }
 
 static int flat_map_compute(ember_rdd *n, int part, ember_out *sink)
@@ -738,6 +770,8 @@ const ember__node_type ember__map_values_type = {"map_values", EMBER__NT_KEEPS_P
 const ember__node_type ember__flat_map_values_type = {
     "flat_map_values", EMBER__NT_KEEPS_PARTITIONER, values_compute, NULL, NULL};
 const ember__node_type ember__key_by_type = {"key_by", 0, key_by_compute, NULL, NULL};
+const ember__node_type ember__key_by_whole_type = {"key_by", 0, key_by_compute, NULL, NULL};
+const ember__node_type ember__unwrap_type = {"values", 0, unwrap_compute, NULL, NULL};
 const ember__node_type ember__keys_type = {"keys", 0, keys_compute, NULL, NULL};
 const ember__node_type ember__values_type = {"values", 0, keys_compute, NULL, NULL};
 const ember__node_type ember__sample_type = {"sample", 0, sample_compute, NULL, NULL};

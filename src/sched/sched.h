@@ -141,11 +141,17 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink);
     X(map)                                                                                         \
     X(flat_map)                                                                                    \
     X(filter)                                                                                      \
-    X(map_values) X(flat_map_values) X(key_by) X(keys) X(values) X(sample) X(zip_index)            \
-        X(zip_unique) X(cartesian) X(map_partitions) X(glom) X(union) X(coalesce)
+    X(map_values)                                                                                  \
+    X(flat_map_values) X(key_by) X(key_by_whole) X(unwrap) X(keys) X(values) X(sample)             \
+        X(zip_index) X(zip_unique) X(cartesian) X(map_partitions) X(glom) X(union) X(coalesce)
 #define EMBER__TYPE_DECL(k) extern const ember__node_type ember__##k##_type;
 EMBER__SCHED_TYPES(EMBER__TYPE_DECL)
 #undef EMBER__TYPE_DECL
+
+/* sort_by: key_by keeping each whole record (a pair too) as the value, and
+ * its inverse, the values read back as the records they were. */
+ember_rdd *ember__key_by_whole(ember_rdd *rdd, ember_map_fn *fn, void *arg);
+ember_rdd *ember__unwrap(ember_rdd *rdd, const char *op);
 
 /* zip_with_index's prepare: the size of every partition before it, counted by a
  * stage of the action's job (sched/job.c). */

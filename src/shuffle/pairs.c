@@ -383,14 +383,14 @@ ember_rdd *ember_sort_by(ember_rdd *rdd, ember_map_fn *key_fn, void *key_arg, bo
 {
     /* Spark's sortBy: key_by, sort_by_key, values; the inner nodes live while the
      * result does */
-    ember_rdd *keyed = ember_key_by(rdd, key_fn, key_arg);
+    ember_rdd *keyed = ember__key_by_whole(rdd, key_fn, key_arg);
     if (!keyed)
         return NULL;
     ember_rdd *sorted = ember_sort_by_key(keyed, ascending, cmp, cmp_arg, parts);
     ember_free(keyed);
     if (!sorted)
         return NULL;
-    ember_rdd *vals = ember_values(sorted);
+    ember_rdd *vals = ember__unwrap(sorted, "sort_by"); /* the records as they came in */
     ember_free(sorted);
     return vals;
 }

@@ -484,6 +484,89 @@ static void test_repartition_group_by_unique_id(void **state)
     ember_close(ctx);
 }
 
+/* the value of a pair record as the key (PySpark's lambda kv: kv[1]) */
+static int pair_value(ember_rec in, ember_out *out, void *arg)
+{
+    return ember_emit(out, in.val);
+}
+
+/* the first byte of a pair's key */
+static int key_initial(ember_rec in, ember_out *out, void *arg)
+{
+    return ember_emit(out, ember_bytes_of(in.key.ptr, in.key.len ? 1 : 0));
+}
+
+/* Spark's keyBy, sortBy and groupBy keep whole elements: a pair record goes
+ * through with its key (PySpark: sortBy(lambda kv: kv[1]) on pairs returns the
+ * pairs; groupBy groups the pairs themselves). */
+static void test_whole_records(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    ember_rec kv[] = {{B("b"), B("3")}, {B("a"), B("1")}, {B("c"), B("2")}, {B("ab"), B("0")}};
+    ember_rdd *src = ember_parallelize_pairs(ctx, kv, 4, 2);
+    ember_result *res;
+    /* sort_by the value: the pairs, keys and all, in the values' order */
+    assert_int_equal(ember_collect(ember_sort_by(src, pair_value, NULL, true, NULL, NULL, 2), &res),
+                     0);
+    assert_int_equal(ember_result_len(res), 4);
+    const char *keys[] = {"ab", "a", "c", "b"}, *vals[] = {"0", "1", "2", "3"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_bytes(ember_result_at(res, i).key, keys[i]);
+        assert_bytes(ember_result_at(res, i).val, vals[i]);
+    }
+    ember_result_free(res);
+    /* sort_by of plain values keeps them as they were */
+    int64_t v[] = {5, -1, 3};
+    assert_int_equal(ember_collect(ember_sort_by(ember_parallelize_i64(ctx, v, 3, 2), pair_value,
+                                                 NULL, true, ember_cmp_i64, NULL, 1),
+                                   &res),
+                     0);
+    assert_int_equal(ember_i64(ember_result_at(res, 0).val), -1);
+    assert_null(ember_result_at(res, 0).key.ptr);
+    assert_int_equal(ember_i64(ember_result_at(res, 2).val), 5);
+    ember_result_free(res);
+    /* key_by of pairs: (new key, the whole pair), read back with ember_iter */
+    assert_int_equal(ember_collect(ember_key_by(src, key_initial, NULL), &res), 0);
+    assert_int_equal(ember_result_len(res), 4);
+    for (size_t i = 0; i < 4; i++) {
+        ember_rec r = ember_result_at(res, i), inner;
+        ember_iter it;
+        ember_iter_init(&it, r.val);
+        assert_int_equal(ember_iter_next(&it, &inner), 1);
+        assert_memory_equal(inner.key.ptr, kv[i].key.ptr, kv[i].key.len);
+        assert_int_equal(inner.key.len, kv[i].key.len);
+        assert_memory_equal(inner.val.ptr, kv[i].val.ptr, kv[i].val.len);
+        assert_memory_equal(r.key.ptr, kv[i].key.ptr, 1);
+        assert_int_equal(ember_iter_next(&it, &inner), 0);
+    }
+    ember_result_free(res);
+    /* group_by the key's initial: the groups hold the whole pairs */
+    ember_rdd *g = ember_group_by(src, key_initial, NULL, 2);
+    assert_int_equal(ember_collect(g, &res), 0);
+    assert_int_equal(ember_result_len(res), 3);
+    for (size_t i = 0; i < 3; i++) {
+        ember_rec r = ember_result_at(res, i);
+        if (r.key.len != 1 || *(const char *)r.key.ptr != 'a')
+            continue;
+        ember_iter groups; /* the group: values, each a whole pair */
+        ember_iter_init(&groups, r.val);
+        ember_rec member, pair;
+        int n = 0, found_ab = 0;
+        while (ember_iter_next(&groups, &member) == 1) {
+            ember_iter one;
+            ember_iter_init(&one, member.val);
+            assert_int_equal(ember_iter_next(&one, &pair), 1);
+            assert_int_equal(*(const char *)pair.key.ptr, 'a');
+            found_ab += pair.key.len == 2 && *(const char *)pair.val.ptr == '0';
+            n++;
+        }
+        assert_int_equal(n, 2);
+        assert_int_equal(found_ab, 1);
+    }
+    ember_result_free(res);
+    ember_close(ctx);
+}
+
 static void test_lookup_and_local(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
@@ -717,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_repartition_group_by_unique_id),
         cmocka_unit_test(test_lookup_and_local),
         cmocka_unit_test(test_sort),
+        cmocka_unit_test(test_whole_records),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_repartition_and_sort_within_partitions),
     };
