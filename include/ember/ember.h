@@ -282,6 +282,46 @@ typedef int ember_create_fn(ember_bytes v, ember_buf *res, void *arg);
 EMBER_EXTERN ember_reduce_fn ember_sum_i64, ember_sum_f64, ember_min_i64, ember_max_i64;
 EMBER_EXTERN ember_cmp_fn ember_cmp_i64, ember_cmp_f64, ember_cmp_bytes;
 
+/* ---------------------------------------------------------------- value kinds */
+
+/* What an rdd's values (and a pair rdd's keys) are. Sources know theirs
+ * (parallelize_i64 and range: int64; text_file: strings; read_json_lines and
+ * read_db: JSON); transformations that keep records as they are carry them
+ * (filter, sample, distinct, coalesce, union of one kind, partition_by,
+ * repartition, sort_by_key, keys, values, map_values' keys), and
+ * reduce_by_key with ember_sum_i64, ember_min_i64, ember_max_i64 (int64) or
+ * ember_sum_f64 (double) gives its values' kind; anything a user function
+ * makes is bytes unless declared. The kind sets the defaults: with no
+ * comparator, top, take_ordered, min, max, sort_by_key (keys), count_by_value
+ * and count_by_key order int64 and double by their numbers, not their bytes;
+ * save_as_text_file writes them as decimal text; and a shuffle of int64 keys
+ * sends key k to partition k mod n, as Spark. Bytes keep the byte order. */
+typedef enum ember_kind {
+    EMBER_KIND_BYTES = 0,
+    EMBER_KIND_STRING, /* UTF-8 text */
+    EMBER_KIND_I64,    /* 8 bytes, ember_i64 */
+    EMBER_KIND_F64,    /* 8 bytes, ember_f64 */
+    EMBER_KIND_JSON    /* one JSON value */
+} ember_kind;
+
+/* Declare the kind of rdd's values (as_kind), or of its keys and values
+ * (as_pairs), and return rdd: a declaration, as a cast (nothing is checked
+ * or converted; int64 and double values must be 8 bytes). */
+EMBER_EXTERN ember_rdd *ember_as_kind(ember_rdd *rdd, ember_kind values);
+EMBER_EXTERN ember_rdd *ember_as_pairs(ember_rdd *rdd, ember_kind keys, ember_kind values);
+EMBER_EXTERN ember_rdd *ember_as_i64(ember_rdd *rdd);
+EMBER_EXTERN ember_rdd *ember_as_f64(ember_rdd *rdd);
+EMBER_EXTERN ember_rdd *ember_as_string(ember_rdd *rdd);
+EMBER_EXTERN ember_rdd *ember_as_json(ember_rdd *rdd);
+/* The kind of rdd's values, and of its keys (EMBER_KIND_BYTES when unknown). */
+EMBER_EXTERN ember_kind ember_value_kind(const ember_rdd *rdd);
+EMBER_EXTERN ember_kind ember_key_kind(const ember_rdd *rdd);
+/* A record as readable text into out (replaced): values (and keys) by their
+ * rdd's kinds, int64 and double as numbers, strings and JSON as they are,
+ * other bytes with non-printable ones as \xNN; a pair as "(key, value)".
+ * 0 or EMBER_ENOMEM. */
+EMBER_EXTERN int ember_rec_text(const ember_rdd *rdd, ember_rec rec, ember_buf *out);
+
 /* ---------------------------------------------------------------- sources */
 
 /* Copies n items into parts partitions, sliced as Spark does: partition i holds

@@ -330,9 +330,11 @@ struct ember_rdd {
     int64_t id;
     int nparts;
     int hash_parts; /* hash-partitioned by key into this many (0: not known) */
-    int children;   /* live rdds built on this one */
-    bool held;      /* the program still holds it (not ember_free'd) */
-    bool prepared;  /* type->prepare has run */
+    bool int_hash;  /* ... by int64 keys, k mod n (Spark's), not by their bytes' hash */
+    unsigned char kind, key_kind; /* enum ember_kind of the values and keys (0: bytes) */
+    int children;                 /* live rdds built on this one */
+    bool held;                    /* the program still holds it (not ember_free'd) */
+    bool prepared;                /* type->prepare has run */
     ember_rdd *parent, *parent2;
     ember_rdd *prev, *next; /* the context's list of live nodes */
 

@@ -643,5 +643,6 @@ ember_rdd *ember_read_db(ember_ctx *ctx, const ember_db_conf *conf, const char *
         return r;
     }
     r->u.state = d;
+    r->kind = conf->csv_out ? EMBER_KIND_BYTES : EMBER_KIND_JSON;
     return r;
 }

@@ -39,8 +39,8 @@ static int check_json(const unsigned char *p, size_t n, char *why, size_t cap)
 
 ember_rdd *ember_read_json_lines(ember_ctx *ctx, const char *paths, const ember_read_opts *opts)
 {
-    return ember__text_source(ctx, "read_json_lines", paths, opts ? opts->min_parts : 0, check_json,
-                              opts);
+    return ember_as_json(ember__text_source(ctx, "read_json_lines", paths,
+                                            opts ? opts->min_parts : 0, check_json, opts));
 }
 
 int ember_json_get(ember_bytes json, const char *path, ember_buf *out)

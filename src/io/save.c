@@ -50,6 +50,7 @@ typedef struct save_args {
     unsigned char delim, quote; /* CSV */
     const char *header;         /* CSV: a line written first in every part file */
     const char *op;
+    unsigned char kind, key_kind; /* text: int64 and double written as decimal text */
 } save_args;
 
 typedef struct save_state {
@@ -222,7 +223,24 @@ static int save_push(ember_out *self, const ember_rec *rec)
     if (s->fd < 0 && (rc = open_attempt(t, s, a)))
         return rc;
     ember_rec csv = *rec;
-    if (a->format == FMT_CSV) {
+    char knum[32], vnum[32];
+    if (__builtin_expect(a->kind | a->key_kind, 0) && a->format == FMT_TEXT) {
+        /* numbers by their kind: the text Spark writes, not 8 raw bytes */
+        if (rec->key.ptr && rec->key.len == 8 && a->key_kind >= EMBER_KIND_I64 &&
+            a->key_kind <= EMBER_KIND_F64)
+            csv.key = ember_bytes_of(
+                knum,
+                (size_t)(a->key_kind == EMBER_KIND_I64
+                             ? snprintf(knum, sizeof knum, "%lld", (long long)ember_i64(rec->key))
+                             : snprintf(knum, sizeof knum, "%.17g", ember_f64(rec->key))));
+        if (rec->val.len == 8 && a->kind >= EMBER_KIND_I64 && a->kind <= EMBER_KIND_F64)
+            csv.val = ember_bytes_of(
+                vnum,
+                (size_t)(a->kind == EMBER_KIND_I64
+                             ? snprintf(vnum, sizeof vnum, "%lld", (long long)ember_i64(rec->val))
+                             : snprintf(vnum, sizeof vnum, "%.17g", ember_f64(rec->val))));
+        rec = &csv;
+    } else if (a->format == FMT_CSV) {
         if ((rc = csv_line(a, rec->val, &s->line, t)))
             return rc;
         ember__rec_set(&csv, NULL, 0, s->line.ptr ? s->line.ptr : (const unsigned char *)"",
@@ -564,6 +582,8 @@ static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
     int rc = ember__action_begin(rdd, op);
     if (rc)
         return rc;
+    a.kind = rdd->kind;
+    a.key_kind = rdd->key_kind;
     return ember__action_end(rdd->ctx, save_run(rdd, dir, codec, a));
 }
 

@@ -209,5 +209,5 @@ ember_rdd *ember__text_source(ember_ctx *ctx, const char *op, const char *paths,
 
 ember_rdd *ember_text_file(ember_ctx *ctx, const char *paths, int min_parts)
 {
-    return ember__text_source(ctx, "text_file", paths, min_parts, NULL, NULL);
+    return ember_as_string(ember__text_source(ctx, "text_file", paths, min_parts, NULL, NULL));
 }

@@ -120,5 +120,6 @@ ember_rdd *ember_whole_text_files(ember_ctx *ctx, const char *paths, int min_par
         return r;
     }
     r->u.state = s;
+    r->kind = r->key_kind = EMBER_KIND_STRING; /* (path, content) */
     return r;
 }

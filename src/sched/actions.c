@@ -560,13 +560,19 @@ int ember_aggregate(ember_rdd *rdd, ember_bytes zero, ember_reduce_fn *seq, embe
 
 int ember_min(ember_rdd *rdd, ember_cmp_fn *cmp, void *arg, ember_buf *out)
 {
-    reduce_args a = {.mode = RED_MIN, .op = "min", .cmp = cmp ? cmp : ember_cmp_bytes, .arg = arg};
+    reduce_args a = {.mode = RED_MIN,
+                     .op = "min",
+                     .cmp = cmp ? cmp : ember__cmp_of(rdd ? rdd->kind : 0),
+                     .arg = arg};
     return run_reduce(rdd, &a, 1, out);
 }
 
 int ember_max(ember_rdd *rdd, ember_cmp_fn *cmp, void *arg, ember_buf *out)
 {
-    reduce_args a = {.mode = RED_MAX, .op = "max", .cmp = cmp ? cmp : ember_cmp_bytes, .arg = arg};
+    reduce_args a = {.mode = RED_MAX,
+                     .op = "max",
+                     .cmp = cmp ? cmp : ember__cmp_of(rdd ? rdd->kind : 0),
+                     .arg = arg};
     return run_reduce(rdd, &a, 1, out);
 }
 
@@ -806,7 +812,7 @@ static int order_run(ember_rdd *rdd, const char *op, size_t n, ember_cmp_fn *cmp
         return ember__result_copy(NULL, 0, out) ? ember__gather_nomem(rdd->ctx, op) : 0;
     if (n > (SIZE_MAX >> 8))
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: n is too large (%zu)", op, n);
-    order_args a = {n, cmp ? cmp : ember_cmp_bytes, arg, sign};
+    order_args a = {n, cmp ? cmp : ember__cmp_of(rdd->kind), arg, sign};
     ember__job *job;
     if ((rc = ember__job_run(rdd, op, &order_sink, &a, NULL, 0, &job)))
         return rc;

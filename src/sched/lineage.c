@@ -107,6 +107,7 @@ ember_rdd *ember_parallelize_i64(ember_ctx *ctx, const int64_t *items, size_t n,
     if (n)
         memcpy(r->u.ints.values, items, n * sizeof *items);
     r->u.ints.count = n;
+    r->kind = EMBER_KIND_I64;
     return r;
 }
 
@@ -126,6 +127,7 @@ ember_rdd *ember_range(ember_ctx *ctx, int64_t start, int64_t end, int64_t step,
     r->u.ints.start = start;
     r->u.ints.step = step;
     r->u.ints.count = (uint64_t)n;
+    r->kind = EMBER_KIND_I64;
     return r;
 }
 
@@ -145,8 +147,22 @@ static ember_rdd *narrow(ember_rdd *rdd, const ember__node_type *type, const cha
         r->arg = arg;
         /* keys stay where they were: the partitioner holds (Spark's mapValues,
          * filter, flatMapValues) */
-        if (type->flags & EMBER__NT_KEEPS_PARTITIONER)
+        if (type->flags & EMBER__NT_KEEPS_PARTITIONER) {
             r->hash_parts = rdd->hash_parts;
+            r->int_hash = rdd->int_hash;
+            r->key_kind = rdd->key_kind;
+        }
+        /* the kinds that are certain */
+        if (type == &ember__filter_type || type == &ember__sample_type) {
+            r->kind = rdd->kind;
+            r->key_kind = rdd->key_kind;
+        } else if (type == &ember__keys_type) {
+            r->kind = rdd->key_kind;
+        } else if (type == &ember__values_type) {
+            r->kind = rdd->kind;
+        } else if (type == &ember__key_by_type) {
+            r->kind = rdd->key_kind ? EMBER_KIND_BYTES : rdd->kind; /* a pair: its encoding */
+        }
     }
     return r;
 }
@@ -246,7 +262,12 @@ ember_rdd *ember_union(ember_rdd *a, ember_rdd *b)
         return ret;
     if ((long)a->nparts + b->nparts > 1 << 30)
         return ember__rdd_error(a->ctx, EMBER_ERANGE, "union: too many partitions");
-    return ember__rdd_new(a->ctx, &ember__union_type, "union", a->nparts + b->nparts, a, b);
+    ember_rdd *r = ember__rdd_new(a->ctx, &ember__union_type, "union", a->nparts + b->nparts, a, b);
+    if (!ember__rdd_failed(r)) {
+        r->kind = a->kind == b->kind ? a->kind : 0;
+        r->key_kind = a->key_kind == b->key_kind ? a->key_kind : 0;
+    }
+    return r;
 }
 
 ember_rdd *ember_cartesian(ember_rdd *a, ember_rdd *b)
@@ -279,5 +300,90 @@ ember_rdd *ember_coalesce(ember_rdd *rdd, int parts)
     }
     for (int i = 0; i <= n; i++)
         r->u.group[i] = (int)slice_start((uint64_t)rdd->nparts, n, i);
+    r->kind = rdd->kind;
+    r->key_kind = rdd->key_kind;
     return r;
+}
+
+/* ---------------------------------------------------------------- value kinds */
+
+ember_rdd *ember_as_pairs(ember_rdd *rdd, ember_kind keys, ember_kind values)
+{
+    if (rdd && !ember__rdd_failed(rdd) && keys <= EMBER_KIND_JSON && values <= EMBER_KIND_JSON) {
+        rdd->key_kind = (unsigned char)keys;
+        rdd->kind = (unsigned char)values;
+    }
+    return rdd;
+}
+
+ember_rdd *ember_as_kind(ember_rdd *rdd, ember_kind values)
+{
+    return ember_as_pairs(rdd, rdd ? (ember_kind)rdd->key_kind : EMBER_KIND_BYTES, values);
+}
+
+ember_rdd *ember_as_i64(ember_rdd *rdd)
+{
+    return ember_as_kind(rdd, EMBER_KIND_I64);
+}
+
+ember_rdd *ember_as_f64(ember_rdd *rdd)
+{
+    return ember_as_kind(rdd, EMBER_KIND_F64);
+}
+
+ember_rdd *ember_as_string(ember_rdd *rdd)
+{
+    return ember_as_kind(rdd, EMBER_KIND_STRING);
+}
+
+ember_rdd *ember_as_json(ember_rdd *rdd)
+{
+    return ember_as_kind(rdd, EMBER_KIND_JSON);
+}
+
+ember_kind ember_value_kind(const ember_rdd *rdd)
+{
+    return rdd ? (ember_kind)rdd->kind : EMBER_KIND_BYTES;
+}
+
+ember_kind ember_key_kind(const ember_rdd *rdd)
+{
+    return rdd ? (ember_kind)rdd->key_kind : EMBER_KIND_BYTES;
+}
+
+/* One side of a record as text by its kind. */
+static int side_text(ember_buf *out, ember_bytes b, int kind)
+{
+    char num[48];
+    if (kind == EMBER_KIND_I64 && b.len == 8)
+        return ember_buf_append(out, num,
+                                (size_t)snprintf(num, sizeof num, "%lld", (long long)ember_i64(b)));
+    if (kind == EMBER_KIND_F64 && b.len == 8)
+        return ember_buf_append(out, num, (size_t)snprintf(num, sizeof num, "%.17g", ember_f64(b)));
+    if (kind == EMBER_KIND_STRING || kind == EMBER_KIND_JSON)
+        return ember_buf_append(out, b.ptr, b.len);
+    int rc = 0;
+    const unsigned char *p = b.ptr;
+    for (size_t i = 0; i < b.len && !rc; i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+            rc = ember_buf_append(out, &p[i], 1);
+        else
+            rc = ember_buf_append(out, num, (size_t)snprintf(num, sizeof num, "\\x%02x", p[i]));
+    }
+    return rc;
+}
+
+int ember_rec_text(const ember_rdd *rdd, ember_rec rec, ember_buf *out)
+{
+    if (!out)
+        return EMBER_EINVAL;
+    out->len = 0;
+    int vk = rdd ? rdd->kind : 0, kk = rdd ? rdd->key_kind : 0;
+    if (!rec.key.ptr)
+        return side_text(out, rec.val, vk);
+    int rc = ember_buf_append(out, "(", 1);
+    rc = rc ? rc : side_text(out, rec.key, kk);
+    rc = rc ? rc : ember_buf_append(out, ", ", 2);
+    rc = rc ? rc : side_text(out, rec.val, vk);
+    return rc ? rc : ember_buf_append(out, ")", 1);
 }

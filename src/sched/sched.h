@@ -142,11 +142,20 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink);
     X(flat_map)                                                                                    \
     X(filter)                                                                                      \
     X(map_values)                                                                                  \
-    X(flat_map_values) X(key_by) X(key_by_whole) X(unwrap) X(keys) X(values) X(sample)             \
-        X(zip_index) X(zip_unique) X(cartesian) X(map_partitions) X(glom) X(union) X(coalesce)
+    X(flat_map_values)                                                                             \
+    X(key_by) X(key_by_whole) X(unwrap) X(keys) X(values) X(sample) X(zip_index) X(zip_unique)     \
+        X(cartesian) X(map_partitions) X(glom) X(union) X(coalesce)
 #define EMBER__TYPE_DECL(k) extern const ember__node_type ember__##k##_type;
 EMBER__SCHED_TYPES(EMBER__TYPE_DECL)
 #undef EMBER__TYPE_DECL
+
+/* The order of a kind (the comparators of ember.h; bytes for the others). */
+static inline ember_cmp_fn *ember__cmp_of(int kind)
+{
+    return kind == EMBER_KIND_I64   ? ember_cmp_i64
+           : kind == EMBER_KIND_F64 ? ember_cmp_f64
+                                    : ember_cmp_bytes;
+}
 
 /* sort_by: key_by keeping each whole record (a pair too) as the value, and
  * its inverse, the values read back as the records they were. */

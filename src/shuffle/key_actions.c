@@ -87,10 +87,15 @@ static const ember__sink_ops cbv_sink = {.state_size = sizeof(cbv_state),
                                          .pack = cbv_pack,
                                          .unpack = cbv_unpack};
 
-static int rec_key_cmp(const void *x, const void *y)
+typedef struct order_by {
+    ember_cmp_fn *cmp;
+} order_by;
+
+/* By key, in the order of the counted side's kind (numbers as numbers). */
+static int rec_key_cmp(const void *x, const void *y, void *arg)
 {
     const ember_rec *a = x, *b = y;
-    return ember_cmp_bytes(a->key, b->key, NULL);
+    return ((const order_by *)arg)->cmp(a->key, b->key, NULL);
 }
 
 static int count_by_body(ember_rdd *rdd, const char *op, bool by_key, ember_result **out)
@@ -131,7 +136,8 @@ static int count_by_body(ember_rdd *rdd, const char *op, bool by_key, ember_resu
             recs[k] = (ember_rec){.key = key, .val = {&counts[k], sizeof *counts}};
             k++;
         }
-        qsort(recs, k, sizeof *recs, rec_key_cmp);
+        order_by o = {ember__cmp_of(by_key ? rdd->key_kind : rdd->kind)};
+        qsort_r(recs, k, sizeof *recs, rec_key_cmp, &o);
         rc = ember__result_copy(recs, k, out);
     }
     if (rc)
@@ -279,7 +285,7 @@ static int by_key_locally_run(ember_rdd *rdd, const local_args *a, ember_result 
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", a->op);
     /* lookup on an rdd partitioned by key reads the key's partition only */
     int one = a->lookup_key && rdd->hash_parts == rdd->nparts && rdd->nparts > 0
-                  ? ember__partition_of(*a->lookup_key, rdd->nparts)
+                  ? ember__partition_for(rdd->int_hash, *a->lookup_key, rdd->nparts)
                   : -1;
     ember__job *job;
     if ((rc = ember__job_run(rdd, a->op, &local_sink, a, one >= 0 ? &one : NULL, one >= 0 ? 1 : 0,

@@ -58,6 +58,7 @@ typedef struct map_state {
     ember_buf pend_bytes;
     ember_buf enc; /* distinct, subtract, intersection: the record encoded, as its key */
     int next;      /* repartition: the next reducer; -1 until the first record */
+    bool int_keys; /* int64 keys: k mod n */
     int64_t nput;  /* records written to the buckets */
     /* spilling: the task's share of the budget, the bytes its buckets hold, the
      * spill file (fd -1: none) */
@@ -125,7 +126,7 @@ static int spread(map_state *m)
     size_t pos = 0;
     ember_rec r;
     while (ember__kv_next(&m->kv, &pos, &r))
-        if (put(m, ember__partition_of(r.key, m->nparts), r))
+        if (put(m, ember__partition_for(m->int_keys, r.key, m->nparts), r))
             return EMBER_ENOMEM;
     ember__kv_destroy(&m->kv);
     return 0;
@@ -237,7 +238,7 @@ static int by_key_push(ember_out *self, const ember_rec *rec)
     const ember_rdd *n = t->job->arg;
     if (!rec->key.ptr)
         return no_key(t, n);
-    return place(m, t, n, ember__partition_of(rec->key, m->nparts), *rec);
+    return place(m, t, n, ember__partition_for(m->int_keys, rec->key, m->nparts), *rec);
 }
 
 /* subtract, intersection: the whole record is the key, moved as it is (no
@@ -277,7 +278,8 @@ static int sorting_push(ember_out *self, const ember_rec *rec)
     const ember__shuffle *s = n->u.state;
     if (!rec->key.ptr)
         return no_key(t, n);
-    int r = s->ranged ? range_part(s, rec->key) : ember__partition_of(rec->key, m->nparts);
+    int r = s->ranged ? range_part(s, rec->key)
+                      : ember__partition_for(m->int_keys, rec->key, m->nparts);
     return place(m, t, n, r, *rec);
 }
 
@@ -382,6 +384,7 @@ static int map_reset(void *state, const ember__job *job)
         if (!(m->out = ember__calloc((size_t)n->nparts, sizeof *m->out)))
             return EMBER_ENOMEM;
         m->nparts = n->nparts;
+        m->int_keys = ((const ember__shuffle *)n->u.state)->int_keys;
         m->sp.fd = -1;
         m->share = ember__shuffle_share(n->ctx);
     }

@@ -59,6 +59,7 @@ struct ember__shuffle {
     void *cmp_arg;
     bool ascending;
     bool ranged;        /* sort_by_key: range partitioned (else hashed) */
+    bool int_keys;      /* int64 keys (every side's): key k to partition k mod n, as Spark */
     ember_buf bounds;   /* the boundary keys, encoded as value records */
     ember_bytes *bound; /* nbounds pointers into bounds */
     int nbounds;

@@ -88,8 +88,12 @@ static ember_rdd *shuffle_node(ember_rdd *a, ember_rdd *b, const char *op, int p
         return ember__rdd_error(a->ctx, EMBER_ENOMEM, "%s: out of memory", op);
     }
     *s = (ember__shuffle){.op = op, .mode = &modes[mode], .nparts = parts};
+    /* int64 keys on every side: key k to partition k mod parts, as Spark */
+    s->int_keys = a->key_kind == EMBER_KIND_I64 && (!b || b->key_kind == EMBER_KIND_I64);
     r->u.state = s;
     r->hash_parts = parts;
+    r->int_hash = s->int_keys;
+    r->key_kind = a->key_kind == (b ? b->key_kind : a->key_kind) ? a->key_kind : 0;
     *src = s;
     return r;
 }
@@ -106,6 +110,14 @@ static ember_rdd *one_sided(ember_rdd *parent, const char *op, int parts, int mo
     s->fn = fn;
     s->merge = fn; /* reduce_by_key: the same function on both sides */
     s->arg = arg;
+    /* the values' kind where it is certain: records moved as they are, or
+     * combined by a reducer of a known kind */
+    if (mode == M_MOVE || mode == M_SORT || mode == M_SPREAD || mode == M_DISTINCT)
+        r->kind = parent->kind;
+    else if (mode == M_REDUCE)
+        r->kind = fn == ember_sum_i64 || fn == ember_min_i64 || fn == ember_max_i64 ? EMBER_KIND_I64
+                  : fn == ember_sum_f64                                             ? EMBER_KIND_F64
+                                                                                    : 0;
     return r;
 }
 
@@ -132,7 +144,8 @@ ember_rdd *ember_partition_by(ember_rdd *rdd, int parts)
     ember_rdd *ret;
     if (!shuffle_args(rdd, "partition_by", &parts, &ret))
         return ret;
-    if (rdd->hash_parts == parts) /* already partitioned so: no shuffle, as Spark */
+    if (rdd->hash_parts == parts && rdd->int_hash == (rdd->key_kind == EMBER_KIND_I64))
+        /* already partitioned so: no shuffle, as Spark */
         return rdd;
     return one_sided(rdd, "partition_by", parts, M_MOVE, NULL, NULL);
 }
@@ -162,7 +175,7 @@ ember_rdd *ember_distinct(ember_rdd *rdd, int parts)
         return ret;
     ember_rdd *r = one_sided(rdd, "distinct", parts, M_DISTINCT, ember__keep_first, NULL);
     if (!ember__rdd_failed(r))
-        r->hash_parts = 0; /* partitioned by whole records, not by key */
+        r->hash_parts = 0, r->int_hash = false; /* by whole records, not by key */
     return r;
 }
 
@@ -328,7 +341,7 @@ ember_rdd *ember_repartition(ember_rdd *rdd, int parts)
                                 "repartition: partitions must be > 0 (got 0)");
     ember_rdd *r = one_sided(rdd, "repartition", parts, M_SPREAD, NULL, NULL);
     if (!ember__rdd_failed(r))
-        r->hash_parts = 0; /* spread, not partitioned by key */
+        r->hash_parts = 0, r->int_hash = false; /* spread, not partitioned by key */
     return r;
 }
 
@@ -357,11 +370,12 @@ static ember_rdd *sorted_shuffle(ember_rdd *rdd, const char *op, int parts, bool
         return r;
     ember__shuffle *s = r->u.state;
     s->ranged = !hashed;
-    s->cmp = cmp ? cmp : ember_cmp_bytes;
+    s->cmp = cmp ? cmp : ember__cmp_of(rdd->key_kind); /* the keys' order by their kind */
     s->cmp_arg = arg;
     s->ascending = ascending;
     /* hashed: partitioned by key as partition_by does; else by range */
     r->hash_parts = hashed ? parts : 0;
+    r->int_hash = hashed && s->int_keys;
     return r;
 }
 
@@ -392,5 +406,7 @@ ember_rdd *ember_sort_by(ember_rdd *rdd, ember_map_fn *key_fn, void *key_arg, bo
         return NULL;
     ember_rdd *vals = ember__unwrap(sorted, "sort_by"); /* the records as they came in */
     ember_free(sorted);
+    if (vals && !ember__rdd_failed(vals))
+        ember_as_pairs(vals, (ember_kind)rdd->key_kind, (ember_kind)rdd->kind);
     return vals;
 }

@@ -6,6 +6,21 @@
 
 /* The reducer of a key among nparts: xxHash3 with a fixed seed. */
 int ember__partition_of(ember_bytes key, int nparts);
+/* ... of an int64 key: k mod nparts, never negative (Spark's and PySpark's
+ * placement of int keys); other lengths as ember__partition_of. */
+static inline int ember__partition_of_int(ember_bytes key, int nparts)
+{
+    if (key.len != 8)
+        return ember__partition_of(key, nparts);
+    int64_t k;
+    memcpy(&k, key.ptr, 8);
+    int64_t r = k % nparts;
+    return (int)(r < 0 ? r + nparts : r);
+}
+static inline int ember__partition_for(bool int_keys, ember_bytes key, int nparts)
+{
+    return int_keys ? ember__partition_of_int(key, nparts) : ember__partition_of(key, nparts);
+}
 
 /* A byte-key to byte-value table that combines values with a reducer. */
 typedef struct ember__kv {
