@@ -713,7 +713,8 @@ EMBER_EXTERN int ember_save_as_text_file(ember_rdd *rdd, const char *dir, const 
 EMBER_EXTERN int ember_save_as_csv(ember_rdd *rdd, const char *dir, const char *codec,
                                    const ember_csv_opts *opts, const char *header);
 /* As ember_save_as_text_file, each record's value one line of JSON; a record with
- * a key or a line break fails its task. */
+ * a key or a line break, or text that is not JSON, fails its task (named by
+ * partition and record; a JSON source's records are not parsed again). */
 EMBER_EXTERN int ember_save_as_json_lines(ember_rdd *rdd, const char *dir, const char *codec);
 /* Run the job and write nothing (Spark's format("noop")), for benchmarks.
  * *count, if not NULL, receives the number of records. */

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include <stdarg.h>
 
 #include "io/io.h"
+#include "ember/json.h"
 
 static bool blank(const unsigned char *p, size_t n)
 {
@@ -43,23 +45,16 @@ ember_rdd *ember_read_json_lines(ember_ctx *ctx, const char *paths, const ember_
                                             opts ? opts->min_parts : 0, check_json, opts));
 }
 
-int ember_json_get(ember_bytes json, const char *path, ember_buf *out)
+json_t *ember_json_path(json_t *j, const char *path)
 {
-    if (!path || !out || (!json.ptr && json.len))
-        return EMBER_EINVAL;
-    json_t *root = json_loadb(json.ptr ? json.ptr : "", json.len, JSON_DECODE_ANY, NULL);
-    if (!root)
-        return EMBER_EINVAL;
-    json_t *v = root;
+    json_t *v = path ? j : NULL;
     const char *p = path;
     char key[256];
     while (v && *p) {
         const char *dot = strchr(p, '.');
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (n >= sizeof key) {
-            v = NULL;
-            break;
-        }
+        if (n >= sizeof key)
+            return NULL;
         memcpy(key, p, n);
         key[n] = 0;
         if (json_is_object(v)) {
@@ -73,6 +68,17 @@ int ember_json_get(ember_bytes json, const char *path, ember_buf *out)
         }
         p = dot ? dot + 1 : p + n;
     }
+    return v;
+}
+
+int ember_json_get(ember_bytes json, const char *path, ember_buf *out)
+{
+    if (!path || !out || (!json.ptr && json.len))
+        return EMBER_EINVAL;
+    json_t *root = json_loadb(json.ptr ? json.ptr : "", json.len, JSON_DECODE_ANY, NULL);
+    if (!root)
+        return EMBER_EINVAL;
+    json_t *v = ember_json_path(root, path);
     int rc = 0;
     if (v) {
         if (json_is_string(v)) {
@@ -85,5 +91,50 @@ int ember_json_get(ember_bytes json, const char *path, ember_buf *out)
         rc = rc ? rc : 1;
     }
     json_decref(root);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- JSON rows (ember/json.h) */
+
+json_t *ember_json_of(ember_bytes val, json_error_t *err)
+{
+    if (!val.ptr && val.len)
+        return NULL;
+    return json_loadb(val.ptr ? (const char *)val.ptr : "", val.len, JSON_DECODE_ANY, err);
+}
+
+static int into_buf(const char *p, size_t n, void *arg)
+{
+    return ember_buf_append(arg, p, n) ? -1 : 0;
+}
+
+int ember_emit_json(ember_out *out, const json_t *j)
+{
+    if (!j)
+        return EMBER_EINVAL;
+    ember_buf line = {0};
+    int rc = json_dump_callback(j, into_buf, &line, JSON_COMPACT | JSON_ENCODE_ANY)
+                 ? EMBER_ENOMEM
+                 : ember_emit(out, ember_buf_bytes(&line));
+    ember_buf_destroy(&line);
+    return rc;
+}
+
+int ember_emit_jsonf(ember_out *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_error_t err;
+    json_t *j = fmt ? json_vpack_ex(&err, 0, fmt, ap) : NULL;
+    va_end(ap);
+    if (!j) {
+        ember__task *t = out ? out->task : NULL;
+        if (t)
+            ember__task_fail(t, EMBER_EINVAL, "ember_emit_jsonf(\"%s\"): %s", fmt ? fmt : "",
+                             fmt ? err.text : "fmt is NULL");
+        return EMBER_EINVAL;
+    }
+    int rc = ember_emit_json(out, j);
+    json_decref(j);
     return rc;
 }

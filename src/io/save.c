@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@
 #include "core/zmem.h"
 
 #include "core/mkdirs.h"
+
 #include "io/io.h"
 
 #define WBUF (256u * 1024u)
@@ -252,6 +254,16 @@ static int save_push(ember_out *self, const ember_rec *rec)
                                 "%s: a record that is not one line of JSON (a key, or a line "
                                 "break)",
                                 a->op);
+    } else if (a->format == FMT_JSON && a->kind != EMBER_KIND_JSON) {
+        /* text that is not JSON is refused (a JSON source's records are) */
+        json_error_t e;
+        json_t *j = json_loadb(rec->val.ptr ? (const char *)rec->val.ptr : "", rec->val.len,
+                               JSON_DECODE_ANY, &e);
+        if (!j)
+            return ember__task_fail(
+                t, EMBER_EINVAL, "%s: partition %d record %lld is not JSON: %s (column %d)", a->op,
+                t->partition, (long long)t->records_out + 1, e.text, e.column);
+        json_decref(j);
     }
     size_t need = rec->val.len + 1 + (rec->key.ptr ? rec->key.len + 1 : 0);
     if (s->len + need > WBUF && (rc = flush_buf(t, s, a->codec)))
