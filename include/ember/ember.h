@@ -698,6 +698,74 @@ EMBER_EXTERN ember_rdd *ember_subtract(ember_rdd *a, ember_rdd *b, int parts);
  * the larger parent's count. */
 EMBER_EXTERN ember_rdd *ember_intersection(ember_rdd *a, ember_rdd *b, int parts);
 
+/* ---------------------------------------------------------------- more of Spark's RDD */
+
+/* Spark's zip: record i of a's partition p with record i of b's, as (a's, b's)
+ * (a pair side as its encoding); the same number of partitions, and of
+ * records in each (a task fails naming the partition otherwise). */
+EMBER_EXTERN ember_rdd *ember_zip(ember_rdd *a, ember_rdd *b);
+/* Spark's mapPartitionsWithIndex: map_partitions (fn gets the index). */
+EMBER_EXTERN ember_rdd *ember_map_partitions_with_index(ember_rdd *rdd, ember_part_fn *fn,
+                                                        void *arg);
+/* Spark's randomSplit: n rdds out[0..n) holding about weights[i] / sum of the
+ * records each, every record in exactly one (the same seeded draw a record
+ * for all of them). 0 or the code. */
+EMBER_EXTERN int ember_random_split(ember_rdd *rdd, const double *weights, int n, uint64_t seed,
+                                    ember_rdd **out);
+/* Spark's sampleByKey: pair records kept with their key's fraction (keys[i]
+ * has fractions[i]; a key without one fails its task); with replacement a
+ * record comes Poisson(fraction) times. */
+EMBER_EXTERN ember_rdd *ember_sample_by_key(ember_rdd *rdd, bool with_replacement,
+                                            const ember_bytes *keys, const double *fractions,
+                                            size_t n, uint64_t seed);
+/* Spark's pipe: each partition's records, a line each (a pair as key, tab,
+ * value; numbers as decimal text), to the standard input of `/bin/sh -c
+ * command`; its output lines are the records (strings). A non-zero exit fails
+ * the task with the status and the first line of its standard error. */
+EMBER_EXTERN ember_rdd *ember_pipe(ember_rdd *rdd, const char *command);
+
+/* Spark's toLocalIterator: the records in order, one partition in memory at a
+ * time (a job a partition, when the iteration reaches it). rdd must live
+ * until the iterator is freed. next: 1 with *rec (valid until the next call),
+ * 0 at the end, or the failed job's code (the message on the context). */
+typedef struct ember_local_iter ember_local_iter;
+EMBER_EXTERN int ember_to_local_iterator(ember_rdd *rdd, ember_local_iter **out);
+EMBER_EXTERN int ember_local_iter_next(ember_local_iter *it, ember_rec *rec);
+EMBER_EXTERN void ember_local_iter_free(ember_local_iter *it);
+/* Spark's takeSample: exactly min(num, count) records (with replacement: num),
+ * drawn with seed, in random order. Runs a count, then samples until enough. */
+EMBER_EXTERN int ember_take_sample(ember_rdd *rdd, bool with_replacement, size_t num, uint64_t seed,
+                                   ember_result **out);
+/* Spark's treeAggregate: seq folds each partition from zero, comb combines
+ * the partitions' results in a tree of depth levels. An rdd of no partitions
+ * gives zero. */
+EMBER_EXTERN int ember_tree_aggregate(ember_rdd *rdd, ember_bytes zero, ember_reduce_fn *seq,
+                                      ember_reduce_fn *comb, void *arg, int depth, ember_buf *out);
+/* Spark's countApproxDistinct: HyperLogLog with 2^p registers, p from
+ * relative_sd (0.000017 to 0.37; Spark's default 0.05); records compared
+ * whole. */
+EMBER_EXTERN int ember_count_approx_distinct(ember_rdd *rdd, double relative_sd, int64_t *out);
+/* Spark's histogram over ordered values of any kind: counts[i] of the values
+ * in [edges[i], edges[i+1]) (the last bucket includes its upper edge; values
+ * outside the edges are not counted), ordered by cmp (NULL: the values'
+ * kind, so strings by bytes and numbers as numbers). */
+EMBER_EXTERN int ember_histogram_by(ember_rdd *rdd, const ember_bytes *edges, size_t nedges,
+                                    ember_cmp_fn *cmp, void *arg, int64_t *counts);
+/* Spark's countApprox, sumApprox, meanApprox: partitions run a wave (a task a
+ * thread) at a time until all are done (confidence 1, low = high = the exact
+ * figure) or timeout_ms is past after a wave: an estimate from the partitions
+ * done, with bounds at confidence (normal quantiles; Spark's evaluators).
+ * sum and mean read 8-byte values: double for EMBER_KIND_F64, else int64. */
+typedef struct ember_bounded {
+    double mean, confidence, low, high;
+} ember_bounded;
+EMBER_EXTERN int ember_count_approx(ember_rdd *rdd, int64_t timeout_ms, double confidence,
+                                    ember_bounded *out);
+EMBER_EXTERN int ember_sum_approx(ember_rdd *rdd, int64_t timeout_ms, double confidence,
+                                  ember_bounded *out);
+EMBER_EXTERN int ember_mean_approx(ember_rdd *rdd, int64_t timeout_ms, double confidence,
+                                   ember_bounded *out);
+
 /* ---------------------------------------------------------------- output */
 
 /* Write every record as a line (the value; a pair as key, tab, value) into dir:

@@ -169,6 +169,28 @@ static int collect_run(ember_rdd *rdd, ember_result **out)
     return ember__job_end(job, rc);
 }
 
+int ember__collect_parts(ember_rdd *rdd, const char *op, const int *parts, int n,
+                         ember_result **out)
+{
+    ember__job *job;
+    int rc = ember__job_run(rdd, op, &collect_sink, NULL, parts, n, &job);
+    if (rc)
+        return rc;
+    ember_buf *arenas = ember__calloc((size_t)job->ntasks + 1, sizeof *arenas);
+    ember_buf *offs = ember__calloc((size_t)job->ntasks + 1, sizeof *offs);
+    int k = job->ntasks;
+    if (!arenas || !offs) {
+        free_bufs(arenas, offs, 0);
+        return ember__job_end(job, ember__gather_nomem(rdd->ctx, op));
+    }
+    take_states(job, arenas, offs, 0);
+    if ((rc = ember__result_take(arenas, offs, k, SIZE_MAX, out))) {
+        free_bufs(arenas, offs, k);
+        ember__gather_nomem(rdd->ctx, op);
+    }
+    return ember__job_end(job, rc);
+}
+
 int ember_collect(ember_rdd *rdd, ember_result **out)
 {
     int rc = ember__action_begin(rdd, "collect");

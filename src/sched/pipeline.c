@@ -522,7 +522,7 @@ static int gather_push(ember_out *self, const ember_rec *rec)
 
 /* The records of parent partition part as one arena: borrowed from the source or
  * the cache when they hold it, else gathered into own. */
-static int partition_bytes(ember_rdd *n, ember_rdd *parent, int part, ember__task *t,
+int ember__partition_bytes(ember_rdd *n, ember_rdd *parent, int part, ember__task *t,
                            ember_buf *own, const ember_buf **bytes)
 {
     if (parent->type == &ember__arena_type) {
@@ -566,7 +566,7 @@ static int run_whole(ember_rdd *n, int part, ember_out *sink)
         else
             ember__iter_values(&it, parent->u.ints.values + lo, 0, 0, hi - lo);
     } else {
-        if ((rc = partition_bytes(n, parent, part, t, &own, &bytes)))
+        if ((rc = ember__partition_bytes(n, parent, part, t, &own, &bytes)))
             goto out;
         ember_iter_init(&it, ember_bytes_of(bytes->ptr, bytes->len));
     }
@@ -695,7 +695,7 @@ static int cartesian_compute(ember_rdd *n, int part, ember_out *sink)
     int nb = n->parent2->nparts;
     ember_buf own = {0};
     const ember_buf *bytes;
-    int rc = partition_bytes(n, n->parent2, part % nb, sink->task, &own, &bytes);
+    int rc = ember__partition_bytes(n, n->parent2, part % nb, sink->task, &own, &bytes);
     if (!rc) {
         st.other = bytes;
         st.in.push = cart_in;

@@ -143,11 +143,21 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink);
     X(filter)                                                                                      \
     X(map_values)                                                                                  \
     X(flat_map_values)                                                                             \
-    X(key_by) X(key_by_whole) X(unwrap) X(keys) X(values) X(sample) X(zip_index) X(zip_unique)     \
-        X(cartesian) X(map_partitions) X(glom) X(union) X(coalesce)
+    X(key_by)                                                                                      \
+    X(key_by_whole) X(unwrap) X(keys) X(values) X(sample) X(zip_index) X(zip_unique) X(cartesian)  \
+        X(map_partitions) X(glom) X(union) X(coalesce)
 #define EMBER__TYPE_DECL(k) extern const ember__node_type ember__##k##_type;
 EMBER__SCHED_TYPES(EMBER__TYPE_DECL)
 #undef EMBER__TYPE_DECL
+
+/* Partition part of parent as encoded records, for node n's task t: in place
+ * (parallelize, a cached partition) or computed into own. 0 or the failure. */
+int ember__partition_bytes(ember_rdd *n, ember_rdd *parent, int part, ember__task *t,
+                           ember_buf *own, const ember_buf **bytes);
+
+/* Collect partitions parts[0..n) (NULL: all) as action op's job. */
+int ember__collect_parts(ember_rdd *rdd, const char *op, const int *parts, int n,
+                         ember_result **out);
 
 /* The order of a kind (the comparators of ember.h; bytes for the others). */
 static inline ember_cmp_fn *ember__cmp_of(int kind)

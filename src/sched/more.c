@@ -1,0 +1,545 @@
+/* More of Spark's RDD, as nodes: zip, random_split, sample_by_key, pipe.
+ *
+ * zip pairs partition i of a with partition i of b, record by record (b's
+ * partition gathered, a's streamed). random_split and sample_by_key draw one
+ * uniform number a record from a generator seeded by (seed, partition), so
+ * the splits of one call see the same draws and never overlap. pipe runs a
+ * shell command a partition: the records go to its standard input, a line at
+ * a time, and its output lines come back as records, all on the task's
+ * thread (the two pipes polled together, so neither side can stall the
+ * other).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sched/sched.h"
+
+extern char **environ;
+
+static uint64_t mix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double uniform(uint64_t *s)
+{
+    return (double)(mix(s) >> 11) * 0x1.0p-53;
+}
+
+static uint64_t seed_of(uint64_t seed, int part)
+{
+    uint64_t s = seed ^ (0xd1b54a32d192ed03ULL * ((uint64_t)part + 1));
+    mix(&s);
+    return s;
+}
+
+/* A side of a record as one value: the value, or a pair's encoding. */
+static ember_bytes whole(const ember_rec *r, ember_buf *scratch, int *rc)
+{
+    if (!r->key.ptr)
+        return r->val;
+    scratch->len = 0;
+    *rc = ember__arena_put(scratch, *r);
+    return ember_buf_bytes(scratch);
+}
+
+/* ---------------------------------------------------------------- zip */
+
+typedef struct zip_stage {
+    ember_out in;
+    ember_iter b;
+    ember_buf ka, kb;
+    int64_t n;
+} zip_stage;
+
+static int zip_in(ember_out *self, const ember_rec *rec)
+{
+    zip_stage *z = (zip_stage *)self;
+    ember_rec other, out;
+    int more = ember_iter_next(&z->b, &other), rc = 0;
+    if (more != 1)
+        return ember__task_fail(self->task, more < 0 ? EMBER_EIO : EMBER_EINVAL,
+                                "zip: partition %d holds more records in the first rdd than the "
+                                "%lld of the second (zip needs the same number in each partition)",
+                                self->task->partition, (long long)z->n);
+    z->n++;
+    ember_bytes k = whole(rec, &z->ka, &rc), v = whole(&other, &z->kb, &rc);
+    if (rc)
+        return ember__task_fail(self->task, rc, "zip: out of memory");
+    ember__rec_set(&out, k.ptr ? k.ptr : (const void *)"", k.len, v.ptr, v.len);
+    return self->next->push(self->next, &out);
+}
+
+static int zip_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    ember_buf own = {0};
+    const ember_buf *bytes = NULL;
+    zip_stage z = {.in = {.push = zip_in, .next = sink, .task = sink->task, .node = n}};
+    int rc = ember__partition_bytes(n, n->parent2, part, sink->task, &own, &bytes);
+    if (!rc) {
+        ember_iter_init(&z.b, ember_buf_bytes(bytes));
+        rc = ember__compute(n->parent, part, &z.in);
+        ember_rec extra;
+        if (!rc && !sink->task->stop && ember_iter_next(&z.b, &extra) == 1)
+            rc = ember__task_fail(sink->task, EMBER_EINVAL,
+                                  "zip: partition %d holds %lld records in the first rdd and more "
+                                  "in the second (zip needs the same number in each partition)",
+                                  part, (long long)z.n);
+    }
+    ember_buf_destroy(&own);
+    ember_buf_destroy(&z.ka);
+    ember_buf_destroy(&z.kb);
+    return rc;
+}
+
+static const ember__node_type zip_type = {"zip", 0, zip_compute, NULL, NULL};
+
+ember_rdd *ember_zip(ember_rdd *a, ember_rdd *b)
+{
+    ember_rdd *ret;
+    if (!ember__parents_usable(a, b, "zip", &ret))
+        return ret;
+    if (a->nparts != b->nparts)
+        return ember__rdd_error(a->ctx, EMBER_EINVAL,
+                                "zip: the rdds have %d and %d partitions (zip needs the same)",
+                                a->nparts, b->nparts);
+    ember_rdd *r = ember__rdd_new(a->ctx, &zip_type, "zip", a->nparts, a, b);
+    if (!ember__rdd_failed(r)) {
+        r->key_kind = a->key_kind ? EMBER_KIND_BYTES : a->kind;
+        r->kind = b->key_kind ? EMBER_KIND_BYTES : b->kind;
+    }
+    return r;
+}
+
+ember_rdd *ember_map_partitions_with_index(ember_rdd *rdd, ember_part_fn *fn, void *arg)
+{
+    return ember_map_partitions(rdd, fn, arg); /* fn has had the index all along */
+}
+
+/* ---------------------------------------------------------------- draws: random_split,
+ * sample_by_key */
+
+typedef struct draw {
+    uint64_t seed;
+    double lb, ub; /* random_split: keep draws in [lb, ub) */
+    bool with_replacement;
+    /* sample_by_key: each key's fraction */
+    ember_buf keys; /* encoded as value records */
+    double *fractions;
+    size_t nkeys;
+} draw;
+
+typedef struct draw_stage {
+    ember_out in;
+    const draw *d;
+    uint64_t rng;
+} draw_stage;
+
+static int split_in(ember_out *self, const ember_rec *rec)
+{
+    draw_stage *s = (draw_stage *)self;
+    double u = uniform(&s->rng);
+    return u >= s->d->lb && u < s->d->ub ? self->next->push(self->next, rec) : 0;
+}
+
+/* Poisson(lambda) draws (Knuth's method below 30, a normal approximation above). */
+static int poisson(uint64_t *rng, double lambda)
+{
+    if (lambda >= 30) {
+        double u1 = uniform(rng), u2 = uniform(rng);
+        double z = sqrt(-2 * log(u1 > 0 ? u1 : 1e-300)) * cos(2 * M_PI * u2);
+        long k = lround(lambda + sqrt(lambda) * z);
+        return k < 0 ? 0 : (int)k;
+    }
+    double l = exp(-lambda), p = 1;
+    int k = 0;
+    do {
+        k++;
+        p *= uniform(rng);
+    } while (p > l);
+    return k - 1;
+}
+
+static int by_key_in(ember_out *self, const ember_rec *rec)
+{
+    draw_stage *s = (draw_stage *)self;
+    const draw *d = s->d;
+    ember_iter it;
+    ember_rec k;
+    ember_iter_init(&it, ember_buf_bytes(&d->keys));
+    double f = -1;
+    for (size_t i = 0; rec->key.ptr && ember_iter_next(&it, &k) == 1; i++)
+        if (k.val.len == rec->key.len && !memcmp(k.val.ptr, rec->key.ptr, k.val.len)) {
+            f = d->fractions[i];
+            break;
+        }
+    if (f < 0)
+        return ember__task_fail(self->task, EMBER_EINVAL,
+                                "sample_by_key: no fraction for a key of partition %d (every key "
+                                "needs one)",
+                                self->task->partition);
+    int copies = d->with_replacement ? poisson(&s->rng, f) : uniform(&s->rng) < f;
+    int rc = 0;
+    for (int c = 0; c < copies && !rc; c++)
+        rc = self->next->push(self->next, rec);
+    return rc;
+}
+
+static int draw_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    const draw *d = n->u.state;
+    draw_stage s = {.in = {.push = d->fractions ? by_key_in : split_in,
+                           .next = sink,
+                           .task = sink->task,
+                           .node = n,
+                           .reads = EMBER__READS_PASS},
+                    .d = d,
+                    .rng = seed_of(d->seed, part)};
+    return ember__compute(n->parent, part, &s.in);
+}
+
+static void draw_free(ember_rdd *n)
+{
+    draw *d = n->u.state;
+    if (d) {
+        ember_buf_destroy(&d->keys);
+        ember__free(d->fractions);
+        ember__free(d);
+    }
+}
+
+static const ember__node_type draw_type = {"random_split", EMBER__NT_KEEPS_PARTITIONER,
+                                           draw_compute, NULL, draw_free};
+
+static ember_rdd *draw_node(ember_rdd *rdd, const char *op, draw *d)
+{
+    ember_rdd *r = ember__rdd_new(rdd->ctx, &draw_type, op, rdd->nparts, rdd, NULL);
+    if (ember__rdd_failed(r)) {
+        ember_buf_destroy(&d->keys);
+        ember__free(d->fractions);
+        ember__free(d);
+        return r;
+    }
+    r->u.state = d;
+    r->op = op;
+    r->hash_parts = rdd->hash_parts;
+    r->int_hash = rdd->int_hash;
+    r->kind = rdd->kind;
+    r->key_kind = rdd->key_kind;
+    return r;
+}
+
+int ember_random_split(ember_rdd *rdd, const double *weights, int n, uint64_t seed, ember_rdd **out)
+{
+    ember_rdd *ret;
+    if (!out)
+        return ember__err(rdd ? rdd->ctx : NULL, EMBER_EINVAL, "random_split: out is NULL");
+    for (int i = 0; i < n; i++)
+        out[i] = NULL;
+    if (!ember__parent_usable(rdd, "random_split", &ret))
+        return ret ? ember__rdd_check(ret, "random_split") : EMBER_EINVAL;
+    double total = 0;
+    for (int i = 0; weights && i < n; i++) {
+        if (!(weights[i] >= 0) || isinf(weights[i]))
+            return ember__err(rdd->ctx, EMBER_EINVAL,
+                              "random_split: weight %d is %g (weights must be >= 0)", i,
+                              weights[i]);
+        total += weights[i];
+    }
+    if (!weights || n <= 0 || !(total > 0))
+        return ember__err(rdd->ctx, EMBER_EINVAL, "random_split: the weights must sum to > 0");
+    double lb = 0;
+    for (int i = 0; i < n; i++) {
+        draw *d = ember__calloc(1, sizeof *d);
+        double ub = i == n - 1 ? 1.0 : lb + weights[i] / total;
+        if (d)
+            *d = (draw){.seed = seed, .lb = lb, .ub = ub};
+        out[i] = d ? draw_node(rdd, "random_split", d)
+                   : ember__rdd_error(rdd->ctx, EMBER_ENOMEM, "random_split: out of memory");
+        lb = ub;
+        if (ember__rdd_failed(out[i])) {
+            int rc = ember__rdd_check(out[i], "random_split");
+            for (int k = 0; k <= i; k++) {
+                ember_free(out[k]);
+                out[k] = NULL;
+            }
+            return rc;
+        }
+    }
+    return 0;
+}
+
+ember_rdd *ember_sample_by_key(ember_rdd *rdd, bool with_replacement, const ember_bytes *keys,
+                               const double *fractions, size_t n, uint64_t seed)
+{
+    ember_rdd *ret;
+    if (!ember__parent_usable(rdd, "sample_by_key", &ret))
+        return ret;
+    for (size_t i = 0; i < n; i++)
+        if (!(fractions[i] >= 0) || isinf(fractions[i]) || (!with_replacement && fractions[i] > 1))
+            return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
+                                    "sample_by_key: fraction %zu is %g (must be %s)", i,
+                                    fractions[i], with_replacement ? ">= 0" : "in [0, 1]");
+    draw *d = ember__calloc(1, sizeof *d);
+    double *f = ember__malloc((n ? n : 1) * sizeof *f);
+    int rc = !d || !f ? EMBER_ENOMEM : 0;
+    if (d)
+        *d = (draw){.seed = seed, .with_replacement = with_replacement, .fractions = f, .nkeys = n};
+    for (size_t i = 0; !rc && i < n; i++) {
+        f[i] = fractions[i];
+        rc = ember__arena_put(&d->keys, (ember_rec){.val = keys[i]});
+    }
+    if (rc) {
+        if (d)
+            ember_buf_destroy(&d->keys);
+        ember__free(d);
+        ember__free(f);
+        return ember__rdd_error(rdd->ctx, EMBER_ENOMEM, "sample_by_key: out of memory");
+    }
+    return draw_node(rdd, "sample_by_key", d);
+}
+
+/* ---------------------------------------------------------------- pipe */
+
+typedef struct pipe_stage {
+    ember_out in;
+    pid_t pid;
+    int to, from, err; /* the child's stdin (ours to write), stdout, stderr (a file) */
+    ember_buf line;    /* output not yet a whole line */
+    ember_buf text;    /* an input record as text */
+    bool broken;       /* the child closed its stdin */
+} pipe_stage;
+
+/* Hand on the whole lines read so far. */
+static int take_lines(pipe_stage *p, bool last)
+{
+    size_t from = 0;
+    int rc = 0;
+    for (size_t i = 0; i < p->line.len && !rc; i++)
+        if (p->line.ptr[i] == '\n') {
+            ember_rec r;
+            ember__rec_set(&r, NULL, 0, p->line.ptr + from, i - from);
+            rc = p->in.next->push(p->in.next, &r);
+            from = i + 1;
+        }
+    if (!rc && last && from < p->line.len) { /* the last line, without its newline */
+        ember_rec r;
+        ember__rec_set(&r, NULL, 0, p->line.ptr + from, p->line.len - from);
+        rc = p->in.next->push(p->in.next, &r);
+        from = p->line.len;
+    }
+    memmove(p->line.ptr, p->line.ptr + from, p->line.len - from);
+    p->line.len -= from;
+    return rc;
+}
+
+/* Read what the child wrote (until EOF when drain). 1 at EOF. */
+static int read_out(pipe_stage *p, bool drain, int *rc)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t k = read(p->from, buf, sizeof buf);
+        if (k > 0) {
+            if (ember_buf_append(&p->line, buf, (size_t)k)) {
+                *rc = EMBER_ENOMEM;
+                return 0;
+            }
+            if ((*rc = take_lines(p, false)))
+                return 0;
+            continue;
+        }
+        if (k == 0)
+            return 1;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN && drain) {
+            struct pollfd pf = {.fd = p->from, .events = POLLIN};
+            poll(&pf, 1, 1000);
+            if (ember__halted(p->in.task))
+                return 0;
+            continue;
+        }
+        return 0;
+    }
+}
+
+/* Write all of b to the child, reading its output whenever the pipe is full. */
+static int write_all(pipe_stage *p, const unsigned char *b, size_t n)
+{
+    int rc = 0;
+    while (n && !p->broken && !rc) {
+        ssize_t k = write(p->to, b, n);
+        if (k > 0) {
+            b += k;
+            n -= (size_t)k;
+            continue;
+        }
+        if (k < 0 && errno == EPIPE) {
+            p->broken = true; /* it stopped reading: its output still counts */
+            break;
+        }
+        if (k < 0 && errno != EAGAIN && errno != EINTR)
+            return ember__task_fail(p->in.task, EMBER_EIO, "pipe: writing to the command: %s",
+                                    strerror(errno));
+        struct pollfd pf[2] = {{.fd = p->to, .events = POLLOUT}, {.fd = p->from, .events = POLLIN}};
+        if (poll(pf, 2, 1000) > 0 && (pf[1].revents & (POLLIN | POLLHUP)))
+            read_out(p, false, &rc);
+        if (ember__halted(p->in.task))
+            return ember__halt_code(p->in.task);
+    }
+    return rc;
+}
+
+/* A side of a record as the command reads it: numbers by their kind, the
+ * rest as they are. */
+static int put_side(ember_buf *b, ember_bytes x, int kind)
+{
+    char num[48];
+    if (x.len == 8 && kind == EMBER_KIND_I64)
+        return ember_buf_append(b, num,
+                                (size_t)snprintf(num, sizeof num, "%lld", (long long)ember_i64(x)));
+    if (x.len == 8 && kind == EMBER_KIND_F64)
+        return ember_buf_append(b, num, (size_t)snprintf(num, sizeof num, "%.17g", ember_f64(x)));
+    return ember_buf_append(b, x.ptr, x.len);
+}
+
+static int pipe_in(ember_out *self, const ember_rec *rec)
+{
+    pipe_stage *p = (pipe_stage *)self;
+    const ember_rdd *parent = self->node->parent;
+    p->text.len = 0;
+    int rc = 0; /* a pair as key, tab, value */
+    if (rec->key.ptr)
+        rc = put_side(&p->text, rec->key, parent->key_kind) || ember_buf_append(&p->text, "\t", 1);
+    if (rc || put_side(&p->text, rec->val, parent->kind) || ember_buf_append(&p->text, "\n", 1))
+        return ember__task_fail(self->task, EMBER_ENOMEM, "pipe: out of memory");
+    return write_all(p, p->text.ptr, p->text.len);
+}
+
+static int pipe_compute(ember_rdd *n, int part, ember_out *sink)
+{
+    ember__task *t = sink->task;
+    const char *cmd = n->u.state;
+    int in[2] = {-1, -1}, out[2] = {-1, -1};
+    char errpath[] = "/tmp/ember-pipe-err-XXXXXX";
+    int errfd = mkstemp(errpath);
+    if (errfd >= 0)
+        unlink(errpath);
+    if (errfd < 0 || pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC)) {
+        int e = errno;
+        for (int i = 0; i < 2; i++) {
+            if (in[i] >= 0)
+                close(in[i]);
+            if (out[i] >= 0)
+                close(out[i]);
+        }
+        if (errfd >= 0)
+            close(errfd);
+        return ember__task_fail(t, EMBER_EIO, "pipe: cannot make pipes: %s", strerror(e));
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+    char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+    pipe_stage p = {
+        .in = {.push = pipe_in, .next = sink, .task = t, .node = n, .reads = EMBER__READS_NOW},
+        .to = in[1],
+        .from = out[0],
+        .err = errfd};
+    int e = posix_spawn(&p.pid, "/bin/sh", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    close(out[1]);
+    int rc = 0;
+    if (e) {
+        rc = ember__task_fail(t, EMBER_EIO, "pipe: cannot run /bin/sh: %s", strerror(e));
+        p.pid = 0;
+    }
+    fcntl(p.to, F_SETFL, O_NONBLOCK);
+    fcntl(p.from, F_SETFL, O_NONBLOCK);
+    /* a child that stops reading gives EPIPE, not a SIGPIPE for the process:
+     * the signal is blocked on this thread and taken back below */
+    sigset_t pipe_set, old_mask;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
+    if (!rc)
+        rc = ember__compute(n->parent, part, &p.in);
+    close(p.to);
+    if (!rc && !read_out(&p, true, &rc) && !rc && ember__halted(t))
+        rc = ember__halt_code(t);
+    if (!rc)
+        rc = take_lines(&p, true);
+    close(p.from);
+    if (p.pid > 0) {
+        int status = 0;
+        if (rc)
+            kill(p.pid, SIGKILL); /* the task failed or stopped: the command goes */
+        while (waitpid(p.pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        if (!rc && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+            char msg[300] = "";
+            ssize_t k = pread(errfd, msg, sizeof msg - 1, 0);
+            msg[k > 0 ? k : 0] = 0;
+            msg[strcspn(msg, "\n")] = 0;
+            if (WIFEXITED(status))
+                rc = ember__task_fail(t, EMBER_EIO,
+                                      "pipe: `%s` exited with status %d in partition %d%s%s", cmd,
+                                      WEXITSTATUS(status), part, *msg ? ": " : "", msg);
+            else
+                rc = ember__task_fail(t, EMBER_EIO,
+                                      "pipe: `%s` was killed by signal %d in partition %d", cmd,
+                                      WTERMSIG(status), part);
+        }
+    }
+    struct timespec none = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &none) == SIGPIPE)
+        ;
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    close(errfd);
+    ember_buf_destroy(&p.line);
+    ember_buf_destroy(&p.text);
+    return rc;
+}
+
+static void pipe_free(ember_rdd *n)
+{
+    ember__free(n->u.state);
+}
+
+static const ember__node_type pipe_type = {"pipe", 0, pipe_compute, NULL, pipe_free};
+
+ember_rdd *ember_pipe(ember_rdd *rdd, const char *command)
+{
+    ember_rdd *ret;
+    if (!ember__parent_usable(rdd, "pipe", &ret))
+        return ret;
+    if (!command || !*command)
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "pipe: the command is empty");
+    char *c = ember__strdup(command);
+    if (!c)
+        return ember__rdd_error(rdd->ctx, EMBER_ENOMEM, "pipe: out of memory");
+    ember_rdd *r = ember__rdd_new(rdd->ctx, &pipe_type, "pipe", rdd->nparts, rdd, NULL);
+    if (ember__rdd_failed(r)) {
+        ember__free(c);
+        return r;
+    }
+    r->u.state = c;
+    r->kind = EMBER_KIND_STRING;
+    return r;
+}
