@@ -766,6 +766,20 @@ EMBER_EXTERN int ember_sum_approx(ember_rdd *rdd, int64_t timeout_ms, double con
 EMBER_EXTERN int ember_mean_approx(ember_rdd *rdd, int64_t timeout_ms, double confidence,
                                    ember_bounded *out);
 
+/* A caller's partitioner: the partition (0 to nparts - 1) of key. */
+typedef int ember_partition_fn(ember_bytes key, int nparts, void *arg);
+/* Spark's partitionBy(numPartitions, partitionFunc): records moved to the
+ * partition fn gives their key (a result out of range fails the task). An
+ * rdd already partitioned by the same fn, arg and count is returned as it is. */
+EMBER_EXTERN ember_rdd *ember_partition_by_fn(ember_rdd *rdd, int parts, ember_partition_fn *fn,
+                                              void *arg);
+/* The partitioner of a shuffle by key not yet run (reduce_by_key, fold_by_key,
+ * aggregate_by_key, combine_by_key, group_by_key, the joins, cogroup,
+ * repartition_and_sort_within_partitions): Spark's partitionFunc argument of
+ * those. Returns shuffled, or an error rdd for any other rdd. */
+EMBER_EXTERN ember_rdd *ember_with_partitioner(ember_rdd *shuffled, ember_partition_fn *fn,
+                                               void *arg);
+
 /* ---------------------------------------------------------------- output */
 
 /* Write every record as a line (the value; a pair as key, tab, value) into dir:

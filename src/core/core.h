@@ -331,6 +331,8 @@ struct ember_rdd {
     int nparts;
     int hash_parts; /* hash-partitioned by key into this many (0: not known) */
     bool int_hash;  /* ... by int64 keys, k mod n (Spark's), not by their bytes' hash */
+    ember_partition_fn *part_fn; /* ... or by a caller's function (and its arg) */
+    void *part_arg;
     unsigned char kind, key_kind; /* enum ember_kind of the values and keys (0: bytes) */
     int children;                 /* live rdds built on this one */
     bool held;                    /* the program still holds it (not ember_free'd) */

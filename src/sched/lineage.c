@@ -150,6 +150,8 @@ static ember_rdd *narrow(ember_rdd *rdd, const ember__node_type *type, const cha
         if (type->flags & EMBER__NT_KEEPS_PARTITIONER) {
             r->hash_parts = rdd->hash_parts;
             r->int_hash = rdd->int_hash;
+            r->part_fn = rdd->part_fn;
+            r->part_arg = rdd->part_arg;
             r->key_kind = rdd->key_kind;
         }
         /* the kinds that are certain */

@@ -284,9 +284,16 @@ static int by_key_locally_run(ember_rdd *rdd, const local_args *a, ember_result 
     if (!out)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", a->op);
     /* lookup on an rdd partitioned by key reads the key's partition only */
-    int one = a->lookup_key && rdd->hash_parts == rdd->nparts && rdd->nparts > 0
-                  ? ember__partition_for(rdd->int_hash, *a->lookup_key, rdd->nparts)
-                  : -1;
+    int one = -1;
+    const ember__shuffle *sorted = ember__shuffle_of(rdd);
+    if (a->lookup_key && sorted && sorted->ranged && rdd->prepared) /* sort_by_key's range */
+        one = ember__range_part(sorted, *a->lookup_key);
+    else if (a->lookup_key && rdd->hash_parts == rdd->nparts && rdd->nparts > 0 && rdd->part_fn)
+        one = rdd->part_fn(*a->lookup_key, rdd->nparts, rdd->part_arg);
+    else if (a->lookup_key && rdd->hash_parts == rdd->nparts && rdd->nparts > 0)
+        one = ember__partition_for(rdd->int_hash, *a->lookup_key, rdd->nparts);
+    if (one >= rdd->nparts)
+        one = -1; /* a partitioner out of range: every partition is read */
     ember__job *job;
     if ((rc = ember__job_run(rdd, a->op, &local_sink, a, one >= 0 ? &one : NULL, one >= 0 ? 1 : 0,
                              &job)))

@@ -22,7 +22,7 @@
 
 /* The range partition of key: ascending, how many boundaries sort before it;
  * descending, how many sort after it. */
-static int range_part(const ember__shuffle *s, ember_bytes key)
+int ember__range_part(const ember__shuffle *s, ember_bytes key)
 {
     int lo = 0, hi = s->nbounds; /* the first boundary not before key */
     while (lo < hi) {
@@ -59,13 +59,33 @@ typedef struct map_state {
     ember_buf enc; /* distinct, subtract, intersection: the record encoded, as its key */
     int next;      /* repartition: the next reducer; -1 until the first record */
     bool int_keys; /* int64 keys: k mod n */
-    int64_t nput;  /* records written to the buckets */
+    ember_partition_fn *part_fn; /* a caller's partitioner */
+    void *part_arg;
+    int64_t nput; /* records written to the buckets */
     /* spilling: the task's share of the budget, the bytes its buckets hold, the
      * spill file (fd -1: none) */
     size_t share, held;
     unsigned tick;
     ember__spill_file sp;
 } map_state;
+
+/* The reducer of key: the caller's partitioner, int64 keys' k mod n, or the
+ * hash; -1 when the caller's gives a partition that is not there. */
+static int part_of(const map_state *m, ember_bytes key)
+{
+    if (!m->part_fn)
+        return ember__partition_for(m->int_keys, key, m->nparts);
+    int r = m->part_fn(key, m->nparts, m->part_arg);
+    return r >= 0 && r < m->nparts ? r : -1;
+}
+
+static __attribute__((noinline)) int bad_partition(ember__task *t, const ember_rdd *n)
+{
+    return ember__task_fail(t, EMBER_ERANGE,
+                            "%s: the partition function gave a partition outside 0 to %d for a "
+                            "key of partition %d",
+                            n->op, n->nparts - 1, t->partition);
+}
 
 /* rec into reducer r's bucket, counted for the shuffle metrics and the budget */
 static inline int put(map_state *m, int r, ember_rec rec)
@@ -125,9 +145,13 @@ static int spread(map_state *m)
 {
     size_t pos = 0;
     ember_rec r;
-    while (ember__kv_next(&m->kv, &pos, &r))
-        if (put(m, ember__partition_for(m->int_keys, r.key, m->nparts), r))
+    while (ember__kv_next(&m->kv, &pos, &r)) {
+        int p = part_of(m, r.key);
+        if (p < 0)
+            return EMBER_ERANGE;
+        if (put(m, p, r))
             return EMBER_ENOMEM;
+    }
     ember__kv_destroy(&m->kv);
     return 0;
 }
@@ -168,8 +192,10 @@ static int spill(map_state *m, ember__task *t, const ember_rdd *n)
     int drc = drain(m, t, n);
     if (drc)
         return drc;
-    if (spread(m))
-        return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
+    if ((drc = spread(m)))
+        return drc == EMBER_ERANGE
+                   ? bad_partition(t, n)
+                   : ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
     int rc = m->sp.fd < 0 ? ember__spill_open(&m->sp, n->ctx->spill_dir, why, sizeof why) : 0;
     uint64_t before = m->sp.size;
     if (!rc)
@@ -238,7 +264,8 @@ static int by_key_push(ember_out *self, const ember_rec *rec)
     const ember_rdd *n = t->job->arg;
     if (!rec->key.ptr)
         return no_key(t, n);
-    return place(m, t, n, ember__partition_for(m->int_keys, rec->key, m->nparts), *rec);
+    int p = part_of(m, rec->key);
+    return p >= 0 ? place(m, t, n, p, *rec) : bad_partition(t, n);
 }
 
 /* subtract, intersection: the whole record is the key, moved as it is (no
@@ -278,8 +305,9 @@ static int sorting_push(ember_out *self, const ember_rec *rec)
     const ember__shuffle *s = n->u.state;
     if (!rec->key.ptr)
         return no_key(t, n);
-    int r = s->ranged ? range_part(s, rec->key)
-                      : ember__partition_for(m->int_keys, rec->key, m->nparts);
+    int r = s->ranged ? ember__range_part(s, rec->key) : part_of(m, rec->key);
+    if (r < 0)
+        return bad_partition(t, n);
     return place(m, t, n, r, *rec);
 }
 
@@ -352,8 +380,10 @@ static int map_finish(void *state, ember__task *t)
     int rc = drain(m, t, n);
     if (rc)
         return rc;
-    if (spread(m))
-        return ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
+    if ((rc = spread(m)))
+        return rc == EMBER_ERANGE
+                   ? bad_partition(t, n)
+                   : ember__task_fail(t, EMBER_ENOMEM, "%s: out of memory in the shuffle", n->op);
     bool to_disk = m->sp.fd >= 0;
     if (!to_disk && m->held) {
         int64_t kept = atomic_fetch_add(&s->kept, (int64_t)m->held) + (int64_t)m->held;
@@ -385,6 +415,8 @@ static int map_reset(void *state, const ember__job *job)
             return EMBER_ENOMEM;
         m->nparts = n->nparts;
         m->int_keys = ((const ember__shuffle *)n->u.state)->int_keys;
+        m->part_fn = ((const ember__shuffle *)n->u.state)->part_fn;
+        m->part_arg = ((const ember__shuffle *)n->u.state)->part_arg;
         m->sp.fd = -1;
         m->share = ember__shuffle_share(n->ctx);
     }

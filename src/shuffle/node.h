@@ -58,8 +58,10 @@ struct ember__shuffle {
     ember_cmp_fn *cmp;
     void *cmp_arg;
     bool ascending;
-    bool ranged;        /* sort_by_key: range partitioned (else hashed) */
-    bool int_keys;      /* int64 keys (every side's): key k to partition k mod n, as Spark */
+    bool ranged;   /* sort_by_key: range partitioned (else hashed) */
+    bool int_keys; /* int64 keys (every side's): key k to partition k mod n, as Spark */
+    ember_partition_fn *part_fn; /* a caller's partitioner (then neither of the above) */
+    void *part_arg;
     ember_buf bounds;   /* the boundary keys, encoded as value records */
     ember_bytes *bound; /* nbounds pointers into bounds */
     int nbounds;
@@ -135,5 +137,10 @@ EMBER__GIVE(ember__give_joined);
 EMBER__GIVE(ember__give_subtracted_by_key);
 EMBER__GIVE(ember__give_subtracted);
 EMBER__GIVE(ember__give_intersected);
+
+/* The shuffle state of a shuffle node, NULL for any other node. */
+ember__shuffle *ember__shuffle_of(const ember_rdd *r);
+/* sort_by_key: the partition of key by the sampled boundaries. */
+int ember__range_part(const ember__shuffle *s, ember_bytes key);
 
 #endif

@@ -144,7 +144,8 @@ ember_rdd *ember_partition_by(ember_rdd *rdd, int parts)
     ember_rdd *ret;
     if (!shuffle_args(rdd, "partition_by", &parts, &ret))
         return ret;
-    if (rdd->hash_parts == parts && rdd->int_hash == (rdd->key_kind == EMBER_KIND_I64))
+    if (rdd->hash_parts == parts && !rdd->part_fn &&
+        rdd->int_hash == (rdd->key_kind == EMBER_KIND_I64))
         /* already partitioned so: no shuffle, as Spark */
         return rdd;
     return one_sided(rdd, "partition_by", parts, M_MOVE, NULL, NULL);
@@ -409,4 +410,52 @@ ember_rdd *ember_sort_by(ember_rdd *rdd, ember_map_fn *key_fn, void *key_arg, bo
     if (vals && !ember__rdd_failed(vals))
         ember_as_pairs(vals, (ember_kind)rdd->key_kind, (ember_kind)rdd->kind);
     return vals;
+}
+
+/* ---------------------------------------------------------------- caller's partitioners */
+
+ember__shuffle *ember__shuffle_of(const ember_rdd *r)
+{
+    return r && r->type == &shuffle_type ? r->u.state : NULL;
+}
+
+/* the modes that place records by key (not by record, range or round robin) */
+static bool by_key(const ember__shuffle *s)
+{
+    return s->mode != &modes[M_DISTINCT] && s->mode != &modes[M_SPREAD] &&
+           s->mode != &modes[M_SUBTRACT] && s->mode != &modes[M_INTERSECTION] && !s->ranged;
+}
+
+ember_rdd *ember_with_partitioner(ember_rdd *shuffled, ember_partition_fn *fn, void *arg)
+{
+    ember_rdd *ret;
+    if (!ember__parent_usable(shuffled, "with_partitioner", &ret))
+        return ret;
+    ember__shuffle *s = ember__shuffle_of(shuffled);
+    if (!fn || !s || !by_key(s) || shuffled->prepared)
+        return ember__rdd_error(shuffled->ctx, EMBER_EINVAL, "with_partitioner: %s",
+                                !fn          ? "the function is NULL"
+                                : !s         ? "the rdd is not a shuffle by key"
+                                : !by_key(s) ? "the shuffle does not place records by key"
+                                             : "the shuffle has run already");
+    s->part_fn = fn;
+    s->part_arg = arg;
+    s->int_keys = false;
+    shuffled->part_fn = fn;
+    shuffled->part_arg = arg;
+    shuffled->int_hash = false;
+    return shuffled;
+}
+
+ember_rdd *ember_partition_by_fn(ember_rdd *rdd, int parts, ember_partition_fn *fn, void *arg)
+{
+    ember_rdd *ret;
+    if (!shuffle_args(rdd, "partition_by", &parts, &ret))
+        return ret;
+    if (!fn)
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "partition_by: the function is NULL");
+    if (rdd->hash_parts == parts && rdd->part_fn == fn && rdd->part_arg == arg)
+        return rdd; /* already partitioned so: no shuffle, as Spark */
+    return ember_with_partitioner(one_sided(rdd, "partition_by", parts, M_MOVE, NULL, NULL), fn,
+                                  arg);
 }

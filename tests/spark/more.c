@@ -230,6 +230,93 @@ static void test_distinct_histogram_approx(void **state)
     ember_close(ctx);
 }
 
+/* letters a-m to partition 0, n-z to 1 */
+static int halves(ember_bytes key, int nparts, void *arg)
+{
+    return key.len && *(const char *)key.ptr >= 'n';
+}
+
+static int too_far(ember_bytes key, int nparts, void *arg)
+{
+    return nparts;
+}
+
+static int parity(ember_bytes key, int nparts, void *arg)
+{
+    return (int)(ember_i64(key) & 1);
+}
+
+static int letter_pair(ember_rec in, ember_out *out, void *arg)
+{
+    char k = (char)('a' + ember_i64(in.val) % 26);
+    return ember_emit_pair_i64(out, ember_bytes_of(&k, 1), ember_i64(in.val));
+}
+
+static int int_pair(ember_rec in, ember_out *out, void *arg)
+{
+    return ember_emit_pair_i64(out, in.val, 1);
+}
+
+static void test_partitioners(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    ember_rdd *pairs = ember_map(ember_range(ctx, 0, 260, 1, 3), letter_pair, NULL);
+    ember_rdd *byfn = ember_partition_by_fn(pairs, 2, halves, NULL);
+    ember_result *res;
+    assert_int_equal(ember_collect(ember_glom(byfn), &res), 0);
+    for (size_t p = 0; p < 2; p++) {
+        ember_iter it;
+        ember_rec r;
+        int n = 0;
+        ember_iter_init(&it, ember_result_at(res, p).val);
+        while (ember_iter_next(&it, &r) == 1) {
+            assert_int_equal(*(const char *)r.key.ptr >= 'n', (int)p);
+            n++;
+        }
+        assert_int_equal(n, 130);
+    }
+    ember_result_free(res);
+    assert_ptr_equal(ember_partition_by_fn(byfn, 2, halves, NULL), byfn); /* no new shuffle */
+    /* lookup reads the one partition the function names */
+    assert_int_equal(ember_lookup(byfn, B("q"), &res), 0);
+    assert_int_equal(ember_result_len(res), 10);
+    ember_result_free(res);
+    ember_job_stats js;
+    assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
+    assert_int_equal(js.total.attempts, 1);
+    /* a partition out of range is the task's failure, named */
+    int64_t n;
+    assert_int_not_equal(ember_count(ember_partition_by_fn(pairs, 2, too_far, NULL), &n), 0);
+    assert_msg(ctx, "the partition function gave a partition outside 0 to 1");
+    /* reduce_by_key with the caller's partitioner: odd keys in partition 1 */
+    ember_rdd *sums = ember_with_partitioner(
+        ember_reduce_by_key(ember_map(ember_range(ctx, 0, 100, 1, 4), int_pair, NULL),
+                            ember_sum_i64, NULL, 2),
+        parity, NULL);
+    assert_int_equal(ember_collect(ember_glom(sums), &res), 0);
+    for (size_t p = 0; p < 2; p++) {
+        ember_iter it;
+        ember_rec r;
+        ember_iter_init(&it, ember_result_at(res, p).val);
+        while (ember_iter_next(&it, &r) == 1)
+            assert_int_equal(ember_i64(r.key) & 1, (int64_t)p);
+    }
+    ember_result_free(res);
+    assert_int_not_equal(ember_count(ember_with_partitioner(pairs, parity, NULL), &n), 0);
+    assert_msg(ctx, "with_partitioner: the rdd is not a shuffle by key");
+    /* lookup on sorted data reads the key's range only */
+    ember_rdd *sorted = ember_sort_by_key(pairs, true, NULL, NULL, 4);
+    assert_int_equal(ember_lookup(sorted, B("c"), &res), 0); /* sampling, map side, then 1 */
+    assert_int_equal(ember_result_len(res), 10);
+    ember_result_free(res);
+    assert_int_equal(ember_lookup(sorted, B("x"), &res), 0); /* the map side kept: 1 task */
+    assert_int_equal(ember_result_len(res), 10);
+    ember_result_free(res);
+    assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
+    assert_int_equal(js.total.attempts, 1);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_pipe),
         cmocka_unit_test(test_actions),
         cmocka_unit_test(test_distinct_histogram_approx),
+        cmocka_unit_test(test_partitioners),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
