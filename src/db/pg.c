@@ -8,10 +8,12 @@
  * ember_progress how many of the partition's records are in, and the next
  * attempt starts after them.
  */
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -48,6 +50,21 @@ static PGconn *connect_to(const char *url, char *err, size_t cap)
         return NULL;
     }
     PQsetClientEncoding(c, "UTF8");
+    return c;
+}
+
+/* In a task: the driver has connected already, so a refused connection is
+ * taken as passing (a server restarting) and tried again for up to 10 s
+ * (100 ms, doubling to 1 s), unless the task is halted. */
+static PGconn *task_connect(const char *url, char *err, size_t cap)
+{
+    PGconn *c = NULL;
+    for (int waited = 0, pause = 100; !(c = connect_to(url, err, cap)) && waited < 10000;
+         waited += pause, pause = pause < 1000 ? pause * 2 : 1000) {
+        if (ember__cur_task && ember__halted(ember__cur_task))
+            break;
+        usleep((useconds_t)pause * 1000);
+    }
     return c;
 }
 
@@ -246,6 +263,7 @@ struct db_writer {
     bool head_got;
     int unsynced;
     int64_t sent;
+    bool done; /* committed: nothing of ours runs on the server */
     int code;
     int64_t err_at;
     char err[900];
@@ -267,7 +285,7 @@ static int pg_open(const db_save *s, int part, db_writer **out, int64_t *done, c
     w->s = s;
     w->part = part;
     w->copy = s->c.mode == EMBER_DB_COPY && !s->c.sql;
-    if (!(w->c = connect_to(s->url, err, cap)))
+    if (!(w->c = task_connect(s->url, err, cap)))
         return EMBER_EIO;
     if (s->c.commit_every > 0) {
         char pt[16];
@@ -484,9 +502,13 @@ static int pump(db_writer *w, int until, char *err, size_t cap, int64_t *row_at)
             continue;
         }
         struct pollfd pf = {.fd = PQsocket(w->c), .events = POLLIN | (f == 1 ? POLLOUT : 0)};
-        if (poll(&pf, 1, 1000) < 0 && errno != EINTR) {
+        if (poll(&pf, 1, 200) < 0 && errno != EINTR) {
             snprintf(err, cap, "poll: %s", strerror(errno));
             return EMBER_EIO;
+        }
+        if (ember__cur_task && ember__halted(ember__cur_task)) { /* a cancel, a failure */
+            snprintf(err, cap, "stopped while waiting for the server");
+            return ember__halt_code(ember__cur_task);
         }
     }
 }
@@ -654,18 +676,27 @@ static int pg_finish(db_writer *w, int64_t done, char *err, size_t cap, int64_t 
     if (rc)
         return rc;
     if (w->copy)
-        return exec_ok(w->c, "COMMIT", 0, NULL, err, cap);
-    if (send_sql(w, "COMMIT", 0, NULL) || sync_now(w)) {
+        rc = exec_ok(w->c, "COMMIT", 0, NULL, err, cap);
+    else if (send_sql(w, "COMMIT", 0, NULL) || sync_now(w)) {
         snprintf(err, cap, "connection lost: %s", pq_msg(w->c));
         return EMBER_EIO;
-    }
-    return pump(w, 0, err, cap, row_at); /* everything answered */
+    } else
+        rc = pump(w, 0, err, cap, row_at); /* everything answered */
+    w->done = rc == 0;
+    return rc;
 }
 
 static void pg_close(db_writer *w)
 {
     if (!w)
         return;
+    if (w->c && !w->done) { /* stop what the server is running for us, then go */
+        PGcancel *cn = PQgetCancel(w->c);
+        char buf[256];
+        if (cn)
+            PQcancel(cn, buf, sizeof buf);
+        PQfreeCancel(cn);
+    }
     PQfinish(w->c); /* what is not committed is rolled back */
     ember_buf_destroy(&w->buf);
     ember__free(w->jumps);

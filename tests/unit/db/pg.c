@@ -385,16 +385,40 @@ static void test_window_connections(void **state)
     ember_close(ctx);
 }
 
-/* slow rows, so that the restart lands mid-job */
-static int slow(ember_rec in, ember_out *out, void *arg)
+/* A gate on table t: inserting id 1500 waits for advisory lock 42, which
+ * the test holds; waiters are seen in pg_locks. So the job is stopped at a
+ * known row, mid-transaction, whatever the machine's speed. */
+static void gate(const char *t)
 {
-    usleep(300);
-    return ember_emit(out, in.val);
+    char q[600];
+    sql("CREATE OR REPLACE FUNCTION gate() RETURNS trigger AS $$ BEGIN IF NEW.id = 1500 THEN "
+        "PERFORM pg_advisory_lock(42); PERFORM pg_advisory_unlock(42); END IF; RETURN NEW; END "
+        "$$ LANGUAGE plpgsql");
+    snprintf(q, sizeof q,
+             "CREATE TRIGGER gate_%s BEFORE INSERT ON %s FOR EACH ROW EXECUTE "
+             "FUNCTION gate()",
+             t, t);
+    sql(q);
 }
 
-static void *restart_later(void *arg)
+static void wait_for_waiter(PGconn *c)
 {
-    usleep(400000);
+    for (int i = 0; i < 6000; i++) {
+        PGresult *r = PQexec(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                                "NOT granted");
+        int n = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : 0;
+        PQclear(r);
+        if (n > 0)
+            return;
+        usleep(10000);
+    }
+}
+
+static void *restart_at_gate(void *arg)
+{
+    PGconn *c = test_conn();
+    wait_for_waiter(c);
+    PQfinish(c);
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "'%s' restart '%s'", script, dir);
     if (system(cmd))
@@ -402,13 +426,18 @@ static void *restart_later(void *arg)
     return NULL;
 }
 
+/* the server restarted while a task's transaction waits at the gate: the
+ * attempts it cost are retried (task connections wait for the server), and
+ * every row is there once */
 static void test_server_restart(void **state)
 {
     sql("CREATE TABLE rs (id int, name text, score float8)");
+    gate("rs");
+    sql("SELECT pg_advisory_lock(42)");
     ember_ctx *ctx = open_ctx("local[2,4]");
-    ember_rdd *r = ember_map(json_rows(ctx, 6000, 4), slow, NULL);
+    ember_rdd *r = json_rows(ctx, 6000, 4);
     pthread_t th;
-    pthread_create(&th, NULL, restart_later, NULL);
+    pthread_create(&th, NULL, restart_at_gate, NULL);
     int rc =
         ember_save_to_db(r, &(ember_db_conf){.url = url, .table = "rs", .mode = EMBER_DB_INSERT});
     pthread_join(th, NULL);
@@ -418,7 +447,7 @@ static void test_server_restart(void **state)
     ember_job_stats js;
     assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
     assert_true(js.total.failed_attempts >= 1); /* the restart cost attempts */
-    PQfinish(db);
+    PQfinish(db);                               /* the restart closed it; the lock went with it */
     db = test_conn();
     assert_int_equal(qi("SELECT count(*) FROM rs"), 6000);
     assert_int_equal(qi("SELECT count(DISTINCT id) FROM rs"), 6000);
@@ -426,9 +455,11 @@ static void test_server_restart(void **state)
     ember_close(ctx);
 }
 
-static void *cancel_later(void *arg)
+static void *cancel_at_gate(void *arg)
 {
-    usleep(200000);
+    PGconn *c = test_conn();
+    wait_for_waiter(c);
+    PQfinish(c);
     ember_cancel(arg);
     return NULL;
 }
@@ -437,16 +468,23 @@ static void *cancel_later(void *arg)
 static void test_cancel_leaves_nothing(void **state)
 {
     sql("CREATE TABLE c (id int, name text, score float8)");
+    gate("c");
     const char *masters[] = {"local[2]", "process[2]"};
     for (int k = 0; k < 2; k++) {
         ember_ctx *ctx = open_ctx(masters[k]);
-        ember_rdd *r = ember_map(json_rows(ctx, 6000, 4), slow, NULL);
+        sql("SELECT pg_advisory_lock(42)");
+        ember_rdd *r = json_rows(ctx, 6000, 1); /* one task: it waits at the gate */
         pthread_t th;
-        pthread_create(&th, NULL, cancel_later, ctx);
+        pthread_create(&th, NULL, cancel_at_gate, ctx);
         int rc = ember_save_to_db(
             r, &(ember_db_conf){.url = url, .table = "c", .mode = EMBER_DB_INSERT});
         pthread_join(th, NULL);
         assert_int_equal(rc, EMBER_ECANCELED);
+        sql("SELECT pg_advisory_unlock(42)");
+        for (int i = 0; i < 500 && qi("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                                      "'client backend' AND application_name <> 'ember-test'");
+             i++)
+            usleep(10000); /* the cancelled backend's rollback */
         assert_int_equal(qi("SELECT count(*) FROM c"), 0);
         /* the context still works: the same save, to its end */
         assert_int_equal(ember_save_to_db(r, &(ember_db_conf){.url = url, .table = "c"}), 0);
