@@ -783,10 +783,10 @@ EMBER_EXTERN ember_rdd *ember_with_partitioner(ember_rdd *shuffled, ember_partit
 /* ---------------------------------------------------------------- output */
 
 /* Write every record as a line (the value; a pair as key, tab, value) into dir:
- * one part-00000... file per partition (".gz" or ".zst" added for codec "gzip" or
- * "zstd"; NULL: plain). Tasks write under dir/_temporary and the files are moved
- * into place only when every task has succeeded, then an empty _SUCCESS is
- * written: a failed job leaves no part file in dir. An existing dir is an error
+ * one part-00000... file per partition (".gz", ".zst" or ".bz2" added for codec
+ * "gzip", "zstd" or "bzip2"; NULL: plain; readers take all three by extension). Tasks write under
+ * dir/_temporary and the files are moved into place only when every task has succeeded, then an
+ * empty _SUCCESS is written: a failed job leaves no part file in dir. An existing dir is an error
  * unless conf.overwrite. Returns 0 or a code, the message naming the file. */
 EMBER_EXTERN int ember_save_as_text_file(ember_rdd *rdd, const char *dir, const char *codec);
 /* As ember_save_as_text_file, each record a CSV row (as ember_read_csv makes

@@ -1,4 +1,5 @@
-/* Compressed input as a stream: gzip (zlib) and zstd, chosen by extension.
+/* Compressed input as a stream: gzip (zlib), zstd and bzip2 (libbz2), chosen
+ * by extension.
  *
  * The file is read in 256 KiB pieces and decompressed into a 256 KiB buffer
  * handed to the caller chunk by chunk: never whole in memory. Concatenated gzip
@@ -10,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <bzlib.h>
 #include <zlib.h>
 #include "core/zmem.h"
 
@@ -125,6 +127,67 @@ static int zstd_stream(const ember__file *f, FILE *fp, bufs *b, ember__chunk_fn 
     return rc;
 }
 
+/* bzip2: concatenated streams read through, as bzip2 -d does */
+static int bzip2_stream(const ember__file *f, FILE *fp, bufs *b, ember__chunk_fn *fn, void *arg,
+                        char *why, size_t cap)
+{
+    bz_stream z = {0};
+    if (BZ2_bzDecompressInit(&z, 0, 0) != BZ_OK)
+        return failed(why, cap, EMBER_ENOMEM, "%s: cannot start bzip2", f->path);
+    int rc = 0;
+    uint64_t offset = 0;
+    bool ended = false, any = false;
+    while (!rc) {
+        if (z.avail_in == 0) {
+            size_t got = fread(b->in, 1, CHUNK, fp);
+            if (got == 0) {
+                if (ferror(fp))
+                    rc = failed(why, cap, EMBER_EIO, "%s: read error at byte %llu", f->path,
+                                (unsigned long long)offset);
+                else if (!ended && any)
+                    rc = failed(why, cap, EMBER_EIO,
+                                "%s: truncated bzip2 stream (ends at compressed byte %llu)",
+                                f->path, (unsigned long long)offset);
+                break;
+            }
+            z.next_in = (char *)b->in;
+            z.avail_in = (unsigned)got;
+            any = true;
+        }
+        if (ended) { /* another stream follows */
+            BZ2_bzDecompressEnd(&z);
+            char *next = z.next_in;
+            unsigned left = z.avail_in;
+            z = (bz_stream){0};
+            if (BZ2_bzDecompressInit(&z, 0, 0) != BZ_OK) {
+                rc = failed(why, cap, EMBER_ENOMEM, "%s: cannot start bzip2", f->path);
+                return rc;
+            }
+            z.next_in = next;
+            z.avail_in = left;
+            ended = false;
+        }
+        z.next_out = (char *)b->out;
+        z.avail_out = CHUNK;
+        unsigned before = z.avail_in;
+        int zr = BZ2_bzDecompress(&z);
+        offset += before - z.avail_in;
+        if (zr != BZ_OK && zr != BZ_STREAM_END) {
+            rc =
+                failed(why, cap, EMBER_EIO, "%s: corrupt bzip2 data near compressed byte %llu (%d)",
+                       f->path, (unsigned long long)offset, zr);
+            break;
+        }
+        if (zr == BZ_STREAM_END)
+            ended = true;
+        size_t produced = CHUNK - z.avail_out;
+        if (produced && (rc = fn(b->out, produced, arg)))
+            break;
+    }
+    BZ2_bzDecompressEnd(&z);
+    return rc;
+}
+
 int ember__codec_stream(const ember__file *f, ember__chunk_fn *fn, void *arg, char *why, size_t cap)
 {
     why[0] = 0;
@@ -137,6 +200,8 @@ int ember__codec_stream(const ember__file *f, ember__chunk_fn *fn, void *arg, ch
         rc = failed(why, cap, EMBER_ENOMEM, "%s: out of memory", f->path);
     else if (f->codec == EMBER__CODEC_GZIP)
         rc = gzip_stream(f, fp, &b, fn, arg, why, cap);
+    else if (f->codec == EMBER__CODEC_BZIP2)
+        rc = bzip2_stream(f, fp, &b, fn, arg, why, cap);
     else
         rc = zstd_stream(f, fp, &b, fn, arg, why, cap);
     ember__free(b.in);

@@ -4,7 +4,7 @@
 
 #include "sched/sched.h"
 
-enum { EMBER__CODEC_NONE = 0, EMBER__CODEC_GZIP, EMBER__CODEC_ZSTD };
+enum { EMBER__CODEC_NONE = 0, EMBER__CODEC_GZIP, EMBER__CODEC_ZSTD, EMBER__CODEC_BZIP2 };
 
 typedef struct ember__file {
     char *path;

@@ -35,6 +35,8 @@ static int codec_of(const char *path)
         return EMBER__CODEC_GZIP;
     if ((n > 4 && !strcmp(path + n - 4, ".zst")) || (n > 5 && !strcmp(path + n - 5, ".zstd")))
         return EMBER__CODEC_ZSTD;
+    if (n > 4 && !strcmp(path + n - 4, ".bz2"))
+        return EMBER__CODEC_BZIP2;
     return EMBER__CODEC_NONE;
 }
 

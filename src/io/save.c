@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <bzlib.h>
 #include <zlib.h>
 #include "core/zmem.h"
 
@@ -63,6 +64,8 @@ typedef struct save_state {
     size_t len;
     z_stream z;
     bool z_on;
+    bz_stream bz;
+    bool bz_on;
     ZSTD_CStream *zs;
     char tmp[PATH_MAX];
 } save_state;
@@ -113,6 +116,23 @@ static int put_through(ember__task *t, save_state *s, const unsigned char *p, si
         } while (s->z.avail_out == 0 || (finish && zr != Z_STREAM_END));
         return 0;
     }
+    if (codec == EMBER__CODEC_BZIP2) {
+        s->bz.next_in = (char *)(uintptr_t)p;
+        s->bz.avail_in = (unsigned)n;
+        int zr;
+        do {
+            s->bz.next_out = (char *)s->zbuf;
+            s->bz.avail_out = WBUF;
+            zr = BZ2_bzCompress(&s->bz, finish ? BZ_FINISH : BZ_RUN);
+            if (zr < 0)
+                return ember__task_fail(t, EMBER_EIO, "%s: bzip2 failed on %s (%d)", OP(t), s->tmp,
+                                        zr);
+            int rc = write_all(t, s, s->zbuf, WBUF - s->bz.avail_out);
+            if (rc)
+                return rc;
+        } while (finish ? zr != BZ_STREAM_END : s->bz.avail_in > 0);
+        return 0;
+    }
     ZSTD_inBuffer in = {p, n, 0};
     for (;;) {
         ZSTD_outBuffer out = {s->zbuf, WBUF, 0};
@@ -147,6 +167,10 @@ static void close_attempt(save_state *s, bool remove)
         deflateEnd(&s->z);
         s->z_on = false;
     }
+    if (s->bz_on) {
+        BZ2_bzCompressEnd(&s->bz);
+        s->bz_on = false;
+    }
     s->len = 0;
 }
 
@@ -167,6 +191,11 @@ static int open_attempt(ember__task *t, save_state *s, const save_args *a)
                          Z_DEFAULT_STRATEGY) != Z_OK)
             return ember__task_fail(t, EMBER_ENOMEM, "%s: cannot start gzip", OP(t));
         s->z_on = true;
+    } else if (a->codec == EMBER__CODEC_BZIP2) {
+        s->bz = (bz_stream){0};
+        if (BZ2_bzCompressInit(&s->bz, 9, 0, 0) != BZ_OK)
+            return ember__task_fail(t, EMBER_ENOMEM, "%s: cannot start bzip2", OP(t));
+        s->bz_on = true;
     } else if (a->codec == EMBER__CODEC_ZSTD) {
         if (!s->zs && !(s->zs = ZSTD_createCStream_advanced(ember__zstd_mem)))
             return ember__task_fail(t, EMBER_ENOMEM, "%s: cannot start zstd", OP(t));
@@ -324,6 +353,10 @@ static int save_finish(void *state, ember__task *t)
     if (s->z_on) {
         deflateEnd(&s->z);
         s->z_on = false;
+    }
+    if (s->bz_on) {
+        BZ2_bzCompressEnd(&s->bz);
+        s->bz_on = false;
     }
     char part[PATH_MAX + 64];
     snprintf(part, sizeof part, "%s/part-%05d%s", a->dir, t->partition, a->ext);
@@ -549,12 +582,16 @@ static int save_run(ember_rdd *rdd, const char *dir, const char *codec, save_arg
     if (codec && !strcmp(codec, "gzip")) {
         a.ext = ".gz";
         a.codec = EMBER__CODEC_GZIP;
+    } else if (codec && (!strcmp(codec, "bzip2") || !strcmp(codec, "bz2"))) {
+        a.ext = ".bz2";
+        a.codec = EMBER__CODEC_BZIP2;
     } else if (codec && !strcmp(codec, "zstd")) {
         a.ext = ".zst";
         a.codec = EMBER__CODEC_ZSTD;
     } else if (codec) {
-        return ember__err(ctx, EMBER_EINVAL, "%s: unknown codec '%s' (NULL, \"gzip\" or \"zstd\")",
-                          op, codec);
+        return ember__err(ctx, EMBER_EINVAL,
+                          "%s: unknown codec '%s' (NULL, \"gzip\", \"zstd\" or \"bzip2\")", op,
+                          codec);
     }
 
     /* Distributed: rank 0 prepares and publishes the output (a shared file

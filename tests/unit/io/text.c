@@ -187,6 +187,47 @@ static void test_codecs(void **state)
     ember_close(ctx);
 }
 
+/* bzip2: a file the bzip2 tool wrote (two streams, concatenated) read back;
+ * a save with codec "bzip2" that the tool checks and reads back; a cut file
+ * named */
+static void test_bzip2(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    size_t cap = 2 << 20, len = 0;
+    char *text = malloc(cap);
+    for (int i = 0; len + 40 < cap; i++)
+        len += (size_t)snprintf(text + len, cap - len, "line %d\n", i);
+    tmp_write("b.txt", text, len);
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "bzip2 -kf '%s' && cat '%s.bz2' '%s.bz2' > '%s'", tmp_path("b.txt"),
+             tmp_path("b.txt"), tmp_path("b.txt"), tmp_path("two.bz2"));
+    assert_int_equal(system(cmd), 0);
+    check_against_serial(ctx, tmp_path("b.txt.bz2"), text, len, 4);
+    assert_int_equal(count_of(ember_text_file(ctx, tmp_path("two.bz2"), 1)),
+                     2 * count_of(ember_text_file(ctx, tmp_path("b.txt"), 1)));
+    /* saved with bzip2: the tool tests it, and it reads back the same */
+    char out[600];
+    snprintf(out, sizeof out, "%s/saved", tmp_path(""));
+    assert_int_equal(
+        ember_save_as_text_file(ember_text_file(ctx, tmp_path("b.txt"), 3), out, "bzip2"), 0);
+    snprintf(cmd, sizeof cmd, "bzip2 -t '%s'/part-*.bz2 && bzip2 -dc '%s'/part-*.bz2 | cmp - '%s'",
+             out, out, tmp_path("b.txt"));
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s/part-*.bz2", out);
+    assert_int_equal(count_of(ember_text_file(ctx, cmd, 0)),
+                     count_of(ember_text_file(ctx, tmp_path("b.txt"), 1)));
+    /* cut short: named */
+    snprintf(cmd, sizeof cmd, "head -c 20000 '%s.bz2' > '%s'", tmp_path("b.txt"),
+             tmp_path("cut.bz2"));
+    assert_int_equal(system(cmd), 0);
+    int64_t n;
+    assert_int_equal(ember_count(ember_text_file(ctx, tmp_path("cut.bz2"), 1), &n), EMBER_EIO);
+    assert_msg(ctx, "truncated bzip2");
+    assert_msg(ctx, "cut.bz2");
+    free(text);
+    ember_close(ctx);
+}
+
 static void test_paths(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
@@ -233,9 +274,8 @@ static void test_paths(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_split_edges),
-        cmocka_unit_test(test_partitions_and_empty_files),
-        cmocka_unit_test(test_codecs),
+        cmocka_unit_test(test_split_edges), cmocka_unit_test(test_partitions_and_empty_files),
+        cmocka_unit_test(test_codecs),      cmocka_unit_test(test_bzip2),
         cmocka_unit_test(test_paths),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
