@@ -107,6 +107,11 @@ typedef struct ember_conf {
     const char *bad_dir;
 } ember_conf;
 
+/* Whether master parses and this build runs it, as ember_open would judge
+ * it (without opening anything): 0, or EMBER_EMASTER / EMBER_ENOTSUP with
+ * ember_errmsg(NULL) the message ember_open would give. */
+EMBER_EXTERN int ember_master_check(const char *master);
+
 /* Opens a context. On success *ctx is a new context, owned by the caller until
  * ember_close(). On failure *ctx is NULL and the message is ember_errmsg(NULL).
  * Returns 0, EMBER_EINVAL (NULL argument), EMBER_EMASTER, EMBER_ENOTSUP (a backend

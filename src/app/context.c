@@ -83,6 +83,43 @@ static int app_props(ember_ctx *ctx, const ember_conf *conf)
     return 0;
 }
 
+/* master as ember_open reads it: 0, or the code with ember_errmsg(NULL) set. */
+static int check_master(const char *master, ember__master *m)
+{
+    if (ember__parse_master(master, m))
+        return ember__err(NULL, EMBER_EMASTER,
+                          "ember_open: master '%s' does not parse (expected local, local[N], "
+                          "local[*], local[N,F], local[*,F], process[N], process[*], process[N,F]"
+#ifdef EMBER_WITH_MPI
+                          ", mpi, mpi[N], mpi[*], mpi[N,F]"
+#endif
+                          ", with N, F > 0)",
+                          master);
+#ifdef EMBER_WITH_MPI
+    bool mpi = m->backend == EMBER__BACKEND_MPI;
+#else
+    bool mpi = false;
+#endif
+    if (m->backend != EMBER__BACKEND_THREADS && m->backend != EMBER__BACKEND_PROCESSES && !mpi)
+        return ember__err(NULL, EMBER_ENOTSUP,
+                          "ember_open: master '%s': this build has the thread and process%s "
+                          "backends only (local, local[N], local[N,F], process[N]%s)",
+                          master,
+#ifdef EMBER_WITH_MPI
+                          " and MPI", ", mpi, mpi[N], mpi[N,F]"
+#else
+                          "", ""
+#endif
+        );
+    return 0;
+}
+
+int ember_master_check(const char *master)
+{
+    ember__master m;
+    return check_master(master ? master : "", &m);
+}
+
 int ember_open(ember_ctx **out, const ember_conf *conf)
 {
     if (!out)
@@ -97,31 +134,14 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
     if (!master || !*master)
         master = "local[*]";
     ember__master m;
-    if (ember__parse_master(master, &m))
-        return ember__err(NULL, EMBER_EMASTER,
-                          "ember_open: master '%s' does not parse (expected local, local[N], "
-                          "local[*], local[N,F], local[*,F], process[N], process[*], process[N,F]"
-#ifdef EMBER_WITH_MPI
-                          ", mpi, mpi[N], mpi[*], mpi[N,F]"
-#endif
-                          ", with N, F > 0)",
-                          master);
+    int mrc = check_master(master, &m);
+    if (mrc)
+        return mrc;
 #ifdef EMBER_WITH_MPI
     bool mpi = m.backend == EMBER__BACKEND_MPI;
 #else
     bool mpi = false;
 #endif
-    if (m.backend != EMBER__BACKEND_THREADS && m.backend != EMBER__BACKEND_PROCESSES && !mpi)
-        return ember__err(NULL, EMBER_ENOTSUP,
-                          "ember_open: master '%s': this build has the thread and process%s "
-                          "backends only (local, local[N], local[N,F], process[N]%s)",
-                          master,
-#ifdef EMBER_WITH_MPI
-                          " and MPI", ", mpi, mpi[N], mpi[N,F]"
-#else
-                          "", ""
-#endif
-        );
     if (conf->max_failures < 0)
         return ember__err(NULL, EMBER_EINVAL, "ember_open: max_failures must be >= 0 (got %d)",
                           conf->max_failures);

@@ -25,7 +25,25 @@
 
 #include "cli/cli.h"
 #include "core/mkdirs.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <time.h>
 #include <xxhash.h>
+
+static const char SUBMIT_USAGE[] =
+    "usage: ember submit [--master M] [-n N] JOB.c [ARGS...]\n"
+    "compiles JOB.c against libember, caches the program, and runs it with ARGS (the job\n"
+    "sees JOB.c as argv[0]), as spark-submit runs a jar.\n"
+    "  --master M   local, local[N], local[*], local[N,F], process[N], process[N,F], or mpi\n"
+    "               (sets EMBER_MASTER: a job that leaves conf.master NULL runs on it);\n"
+    "               checked before anything is compiled\n"
+    "  -n N         with --master mpi: N ranks through mpirun ($MPIRUN, default mpirun)\n"
+    "the job file may name what it links, on lines of their own:\n"
+    "  // ember: -lsqlite3 -lcrypto\n"
+    "environment: CC (default cc), CFLAGS (default -O2), LDLIBS (after the job, with -lm),\n"
+    "             EMBER_CACHE_DIR (default $XDG_CACHE_HOME/ember or ~/.cache/ember)\n"
+    "the cache key is the job, the headers it includes, the compiler, the flags and the\n"
+    "library; programs not used for 30 days are removed.\n";
 
 static const char USAGE[] =
     "usage: ember --version\n"
@@ -182,7 +200,7 @@ static int compile(const char *job, const char *bin)
     if (pid == 0) {
         execl("/bin/sh", "sh", "-c",
               "exec ${CC:-cc} ${CFLAGS:--O2} -o \"$1\" \"$2\" "
-              "$(pkg-config --cflags --libs ember) "
+              "$(pkg-config --cflags --libs ember) $EMBER_JOB_FLAGS ${LDLIBS} -lm "
               "-Wl,-rpath,\"$(pkg-config --variable=libdir ember)\"",
               "sh", tmp, job, (char *)NULL);
         _exit(127);
@@ -204,8 +222,93 @@ static int compile(const char *job, const char *bin)
     return 0;
 }
 
+/* The job's "// ember: FLAGS" lines, joined (into EMBER_JOB_FLAGS). */
+static void job_flags(const char *src, size_t len)
+{
+    char flags[4096] = "";
+    size_t at = 0;
+    for (size_t i = 0; i < len;) {
+        size_t end = i;
+        while (end < len && src[end] != '\n')
+            end++;
+        const char *l = src + i;
+        size_t n = end - i;
+        while (n && (*l == ' ' || *l == '\t'))
+            l++, n--;
+        if (n > 9 && !strncmp(l, "// ember:", 9) && at + n < sizeof flags - 2) {
+            at += (size_t)snprintf(flags + at, sizeof flags - at, " %.*s", (int)(n - 9), l + 9);
+        }
+        i = end + 1;
+    }
+    setenv("EMBER_JOB_FLAGS", flags, 1);
+}
+
+/* Hash the files the compiler says job includes (its -MM list) into st. */
+static void hash_headers(XXH3_state_t *st, const char *job)
+{
+    int fds[2];
+    if (pipe(fds))
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execl("/bin/sh", "sh", "-c",
+              "exec ${CC:-cc} ${CFLAGS:--O2} -M -MT x \"$1\" $(pkg-config --cflags ember) "
+              "$EMBER_JOB_FLAGS 2>/dev/null",
+              "sh", job, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *f = pid > 0 ? fdopen(fds[0], "r") : NULL;
+    char word[PATH_MAX];
+    while (f && fscanf(f, "%4095s", word) == 1) {
+        if (!strcmp(word, "x:") || !strcmp(word, "\\"))
+            continue;
+        char *data = NULL;
+        size_t n = 0;
+        XXH3_128bits_update(st, word, strlen(word) + 1);
+        if (!read_file(word, &data, &n)) {
+            XXH3_128bits_update(st, data, n);
+            free(data);
+        }
+    }
+    if (f)
+        fclose(f);
+    else
+        close(fds[0]);
+    if (pid > 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+}
+
+/* Programs of the cache not used for 30 days go. */
+static void prune(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    time_t old = time(NULL) - 30 * 24 * 3600;
+    while (d && (e = readdir(d))) {
+        char path[2 * PATH_MAX];
+        struct stat st;
+        if (strncmp(e->d_name, "job-", 4))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (!lstat(path, &st) && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+            st.st_mtime < old && st.st_atime < old)
+            unlink(path);
+    }
+    if (d)
+        closedir(d);
+}
+
 static int submit(int argc, char **argv)
 {
+    if (argc > 0 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
+        fputs(SUBMIT_USAGE, stdout);
+        return 0;
+    }
     int i = 0;
     const char *ranks = NULL, *master = NULL;
     while (i < argc && (!strcmp(argv[i], "--master") || !strcmp(argv[i], "-n"))) {
@@ -218,6 +321,10 @@ static int submit(int argc, char **argv)
         else
             master = argv[i + 1];
         i += 2;
+    }
+    if (master && ember_master_check(master)) { /* the library's own verdict and words */
+        fprintf(stderr, "ember submit: %s\n", ember_errmsg(NULL));
+        return 2;
     }
     if (master)
         setenv("EMBER_MASTER", master, 1);
@@ -239,7 +346,9 @@ static int submit(int argc, char **argv)
         return 2;
     }
     find_own_pkgconfig();
-    /* the key: the source, the compiler command and the library it builds against */
+    job_flags(src, len);
+    /* the key: the source and the headers it includes, the compiler command and
+     * the library it builds against */
     XXH3_state_t *st = XXH3_createState();
     if (!st) {
         free(src);
@@ -247,12 +356,19 @@ static int submit(int argc, char **argv)
     }
     XXH3_128bits_reset(st);
     XXH3_128bits_update(st, src, len);
-    const char *parts[] = {getenv("CC"), getenv("CFLAGS"), getenv("PKG_CONFIG_PATH"),
+    const char *parts[] = {getenv("CC"),
+                           getenv("CFLAGS"),
+                           getenv("LDLIBS"),
+                           getenv("PKG_CONFIG_PATH"),
+                           getenv("EMBER_JOB_FLAGS"),
                            EMBER_VERSION_STRING};
     for (size_t k = 0; k < sizeof parts / sizeof *parts; k++) {
         const char *s = parts[k] ? parts[k] : "";
         XXH3_128bits_update(st, s, strlen(s) + 1);
     }
+    char dashless[PATH_MAX + 8]; /* a name never read as an option */
+    snprintf(dashless, sizeof dashless, "%s%s", job[0] == '-' ? "./" : "", job);
+    hash_headers(st, dashless);
     XXH128_hash_t h = XXH3_128bits_digest(st);
     XXH3_freeState(st);
     free(src);
@@ -272,6 +388,11 @@ static int submit(int argc, char **argv)
             fprintf(stderr, "ember submit: the compiled %s is not a file of your own\n", bin);
             return 1;
         }
+        prune(dir);
+    } else {
+        /* used now: its access time keeps it from the pruning (mtime stays the build's) */
+        struct timespec t[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
+        utimensat(AT_FDCWD, bin, t, 0);
     }
     argv[i] = (char *)job; /* the job sees its own file name as argv[0] */
     if (mpi) {
@@ -318,6 +439,10 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "help")) {
         if (argc > 2 && !strcmp(argv[2], "http"))
             return ember_cli_http(1, (char *[]){"--help", NULL});
+        if (argc > 2 && !strcmp(argv[2], "submit")) {
+            fputs(SUBMIT_USAGE, stdout);
+            return 0;
+        }
         if (argc > 2 && !strcmp(argv[2], "history"))
             return ember_cli_history(1, (char *[]){"--help", NULL});
         if (argc > 2 && strcmp(argv[2], "submit")) {

@@ -74,6 +74,46 @@ out=$(cd "$tmp" && "$ember" submit -ohijack.c 5 2>&1) || fail "a job named -ohij
 case "$out" in *"kept 333 of 1000"*) ;; *) fail "-ohijack.c did not run: $out" ;; esac
 [ ! -e "$tmp/hijack.c" ] || fail "the job name was taken as -o"
 
+# --help; a master that does not parse is refused before compiling, in the
+# library's words; a job that leaves conf.master NULL runs on --master
+"$ember" submit --help | grep -q "// ember: -lsqlite3" || fail "submit --help"
+if "$ember" submit --master 'locl[2]' "$src/examples/tiny.c" 2>"$tmp/err"; then fail "bad master ran"; fi
+grep -q "ember submit: ember_open: master 'locl\[2\]' does not parse" "$tmp/err" || fail "bad master: $(cat "$tmp/err")"
+cat >"$tmp/cores.c" <<'C'
+#include <ember/ember.h>
+#include <math.h>
+#include <stdio.h>
+#include <sqlite3.h>
+#include "answer.h"
+// ember: -lsqlite3
+int main(void)
+{
+    ember_ctx *ctx;
+    if (ember_open(&ctx, &(ember_conf){0})) /* the master from ember submit --master */
+        return 1;
+    printf("threads %d sqrt %.0f sqlite %d answer %d\n", ember_parallelism(ctx), sqrt(49.0),
+           sqlite3_libversion_number() > 3000000, ANSWER);
+    ember_close(ctx);
+    return 0;
+}
+C
+echo '#define ANSWER 41' >"$tmp/answer.h"
+out=$("$ember" submit --master 'local[3]' "$tmp/cores.c" 2>&1) || fail "cores.c: $out"
+[ "$out" = "threads 3 sqrt 7 sqlite 1 answer 41" ] || fail "cores.c said: $out"
+# the cache key covers the headers the job includes: a changed header rebuilds
+echo '#define ANSWER 42' >"$tmp/answer.h"
+out=$("$ember" submit --master 'local[2]' "$tmp/cores.c" 2>&1) || fail "cores.c again: $out"
+[ "$out" = "threads 2 sqrt 7 sqlite 1 answer 42" ] || fail "a changed header was not seen: $out"
+# LDLIBS after the job
+sed 's|// ember: -lsqlite3||' "$tmp/cores.c" >"$tmp/cores2.c"
+LDLIBS=-lsqlite3 "$ember" submit "$tmp/cores2.c" >/dev/null 2>&1 || fail "LDLIBS not used"
+# programs unused for 30 days are pruned when another is built
+touch -d '40 days ago' "$tmp/cache/job-00000000000000000000000000000000"
+touch -a -d '40 days ago' "$tmp/cache/job-00000000000000000000000000000000"
+printf '#include <stdio.h>\nint main(void) { puts("fresh"); return 0; }\n' >"$tmp/fresh.c"
+[ "$("$ember" submit "$tmp/fresh.c")" = fresh ] || fail "fresh.c"
+[ ! -e "$tmp/cache/job-00000000000000000000000000000000" ] || fail "an old program was kept"
+
 # the installed CMake package and pkg-config file work for a consumer
 mkdir -p "$tmp/consumer"
 cat >"$tmp/consumer/CMakeLists.txt" <<'CM'
