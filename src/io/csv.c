@@ -215,6 +215,19 @@ static int bad_row(row_state *r, const char *why)
     return ember__bad_record(&r->bad, r->sink->task, r->path, r->line, rp, raw, why);
 }
 
+/* A header row's names joined by commas into out (cut to fit). */
+static void header_text(ember_bytes row, char *out, size_t cap)
+{
+    size_t at = 0;
+    out[0] = 0;
+    ember_bytes f;
+    for (size_t i = 0; !ember_csv_field(row, i, &f) && at + 1 < cap; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%s%.*s", i ? "," : "", (int)f.len,
+                               (const char *)f.ptr);
+    if (at >= cap - 1 && cap > 4)
+        memcpy(out + cap - 4, "...", 4);
+}
+
 static void on_row(int term, void *arg)
 {
     (void)term;
@@ -225,10 +238,15 @@ static void on_row(int term, void *arg)
     char why[128];
     if (r->is_header) {
         r->is_header = false;
-        if (r->s->head.len != r->row.len || memcmp(r->s->head.ptr, r->row.ptr, r->row.len))
-            r->rc =
-                ember__task_fail(r->sink->task, EMBER_EINVAL,
-                                 "read_csv: %s: the header differs from the first file's", r->path);
+        if (r->s->head.len != r->row.len || memcmp(r->s->head.ptr, r->row.ptr, r->row.len)) {
+            char first[200], here[200]; /* both, as comma-joined names */
+            header_text(ember_buf_bytes(&r->s->head), first, sizeof first);
+            header_text(ember_buf_bytes(&r->row), here, sizeof here);
+            r->rc = ember__task_fail(r->sink->task, EMBER_EINVAL,
+                                     "read_csv: %s: the header differs from the first file's "
+                                     "(first file: %s; this file: %s)",
+                                     r->path, first, here);
+        }
     } else {
         if (!r->want) /* without a header, the file's first row sets the count */
             r->want = r->nfields;
@@ -557,6 +575,8 @@ static int feed_plain_csv(csv_src *s, int split, struct csv_parser *p, row_state
         r->want = pl->want;
     }
     const unsigned char *end = base + size, *pos = base + a, *stop = base + b;
+    if (a == 0) /* a UTF-8 byte order mark is no part of the first row */
+        pos += ember__bom(pos, (size_t)(end - pos));
     r->is_header =
         s->header && (alone || (pl->first != UINT64_MAX && a <= pl->first && pl->first < b));
     int rc = 0;
@@ -604,6 +624,7 @@ typedef struct csv_chunk {
     struct csv_parser *p;
     row_state *r;
     ember_buf carry; /* a line not ended yet */
+    bool started;    /* past the stream's first bytes (and a byte order mark) */
 } csv_chunk;
 
 /* One whole line of a stream (its \r or \n included, or the stream's last). */
@@ -623,6 +644,10 @@ static int on_csv_chunk(const unsigned char *data, size_t len, void *arg)
     /* line by line, as for plain files, so a row's line and raw text are its own */
     const unsigned char *p = data, *end = data + len;
     int rc = 0;
+    if (!c->started && len) {
+        c->started = true;
+        p += ember__bom(p, len); /* a first chunk holds at least 3 bytes unless the file does */
+    }
     while (p < end && !rc) {
         const unsigned char *e = ember__csv_line_end(p, end);
         if (e == end) { /* the line goes on in the next chunk */
@@ -661,7 +686,7 @@ static int csv_feed(ember_rdd *n, int part, ember_out *sink)
         rc = feed_plain_csv((csv_src *)(uintptr_t)s, part, &p, &r, &read_whole);
     } else {
         r.is_header = s->header;
-        csv_chunk c = {&p, &r, {0}};
+        csv_chunk c = {&p, &r, {0}, false};
         rc = ember__input_stream(&s->in, f, t, on_csv_chunk, &c);
         if (!rc && c.carry.len)
             rc = stream_line(&c, c.carry.ptr, c.carry.ptr + c.carry.len);

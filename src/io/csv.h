@@ -35,6 +35,12 @@ typedef struct file_plan {
  * EMBER_ENOMEM. */
 int ember__csv_parser_init(struct csv_parser *p, const csv_src *s);
 
+/* The bytes a UTF-8 byte order mark takes at p (3), or 0. */
+static inline size_t ember__bom(const unsigned char *p, size_t n)
+{
+    return n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF ? 3 : 0;
+}
+
 /* The next line break at or after p (\r or \n), or end. */
 static inline const unsigned char *ember__csv_line_end(const unsigned char *p,
                                                        const unsigned char *end)

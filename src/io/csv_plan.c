@@ -234,7 +234,8 @@ int ember__csv_read_header(ember_ctx *ctx, csv_src *s)
     if (!rc && ember__csv_parser_init(&p, s))
         rc = EMBER_ENOMEM;
     if (!rc) {
-        csv_parse(&p, b.p, b.len, head_field, head_row, &h);
+        size_t bom = ember__bom((const unsigned char *)b.p, b.len); /* skipped, as Spark */
+        csv_parse(&p, b.p + bom, b.len - bom, head_field, head_row, &h);
         if (!h.done)
             csv_fini(&p, head_field, head_row, &h);
         csv_free(&p);
