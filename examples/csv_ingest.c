@@ -5,38 +5,22 @@
  *   csv_ingest IN_PATHS OUT_DIR
  */
 #include <ember/ember.h>
+#include <ember/json.h>
 #include <stdio.h>
 
-/* Append s as a JSON string (quoted, escaped) to b. */
-static int json_string(ember_buf *b, ember_bytes s)
-{
-    int rc = ember_buf_append(b, "\"", 1);
-    for (size_t i = 0; i < s.len && !rc; i++) {
-        unsigned char c = ((const unsigned char *)s.ptr)[i];
-        char esc[8];
-        int n = c == '"' || c == '\\' ? snprintf(esc, sizeof esc, "\\%c", c)
-                : c < 0x20            ? snprintf(esc, sizeof esc, "\\u%04x", c)
-                                      : (esc[0] = (char)c, 1);
-        rc = ember_buf_append(b, esc, (size_t)n);
-    }
-    return rc ? rc : ember_buf_append(b, "\"", 1);
-}
-
+/* A row as {"name": "value", ...} by the header's names (ember/json.h). */
 static int to_json(ember_rec row, ember_out *out, void *header)
 {
-    ember_buf b;
-    ember_buf_init(&b);
+    json_t *o = json_object();
     ember_bytes name, value;
-    int rc = ember_buf_append(&b, "{", 1);
-    for (size_t i = 0; !rc && ember_csv_field(row.val, i, &value) == 0; i++) {
+    for (size_t i = 0; ember_csv_field(row.val, i, &value) == 0; i++) {
         if (ember_csv_field(*(ember_bytes *)header, i, &name))
             break;
-        rc = (i && ember_buf_append(&b, ",", 1)) || json_string(&b, name) ||
-             ember_buf_append(&b, ":", 1) || json_string(&b, value);
+        json_object_setn_new_nocheck(o, name.ptr, name.len,
+                                     json_stringn_nocheck(value.ptr, value.len));
     }
-    if (!rc && !(rc = ember_buf_append(&b, "}", 1)))
-        rc = ember_emit(out, ember_buf_bytes(&b));
-    ember_buf_destroy(&b);
+    int rc = ember_emit_json(out, o);
+    json_decref(o);
     return rc;
 }
 

@@ -14,6 +14,14 @@ ember="$tmp/prefix/bin/ember"
 export EMBER_CACHE_DIR="$tmp/cache"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# the man page and the documents are installed; the page is well-formed troff
+man1=$(ls -d "$tmp"/prefix/share/man/man1)
+[ -f "$man1/ember.1" ] || fail "no man page installed"
+if command -v groff >/dev/null; then
+  groff -man -Tutf8 -ww -z "$man1/ember.1" 2>"$tmp/err" && [ ! -s "$tmp/err" ] || fail "man page: $(cat "$tmp/err")"
+fi
+[ -f "$tmp/prefix/share/doc/ember/guide.md" ] || fail "the guide is not installed"
+
 # --version and --help, as golden files
 version=$(sed -n 's/^#define EMBER_VERSION_STRING "\(.*\)"/\1/p' "$src/include/ember/ember.h")
 [ "$("$ember" --version)" = "ember $version" ] || fail "--version"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Every C program in docs/guide.md compiles against the installed library
+# (a scratch prefix), with the flags its "// ember:" lines name, warnings on.
+set -euo pipefail
+build=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib64/pkgconfig:$tmp/prefix/lib/x86_64-linux-gnu/pkgconfig"
+awk -v dir="$tmp" '/^```c$/ {n++; out = dir "/job" n ".c"; inside = 1; next}
+                   /^```$/ {inside = 0; next}
+                   inside {print > out}' "$src/docs/guide.md"
+count=$(ls "$tmp"/job*.c | wc -l)
+[ "$count" = 4 ] || { echo "FAIL: $count programs in the guide, 4 expected" >&2; exit 1; }
+for f in "$tmp"/job*.c; do
+  flags=$(sed -n 's|^// ember:||p' "$f")
+  # shellcheck disable=SC2086
+  cc -Wall -Wextra -Werror -Wno-unused-parameter -o "${f%.c}" "$f" \
+    $(pkg-config --cflags --libs ember) $flags -lm -I/usr/include/postgresql ||
+    { echo "FAIL: $f does not compile" >&2; exit 1; }
+done
+# the CPU-heavy one runs as it is, on threads and on worker processes
+for m in 'local[2]' 'process[2]'; do
+  out=$(cd "$tmp" && EMBER_MASTER=$m LD_LIBRARY_PATH="$tmp/prefix/lib" ./job3)
+  case "$out" in "largest: "*) ;; *) echo "FAIL: job3 on $m said: $out" >&2; exit 1 ;; esac
+done
+# the files one, on logs made here
+mkdir "$tmp/logs"
+printf '{"status": 200}\n{"status": 404}\nnot json\n{"status": 200}\n' | gzip >"$tmp/logs/a.json.gz"
+out=$(cd "$tmp" && LD_LIBRARY_PATH="$tmp/prefix/lib" ./job2 "$tmp/logs/*.json.gz" "$tmp/counts")
+[ "$out" = "1 bad lines skipped" ] || { echo "FAIL: job2 said: $out" >&2; exit 1; }
+[ "$(cat "$tmp"/counts/part-* | sort | tr '\t\n' ':,')" = "200:2,404:1," ] ||
+  { echo "FAIL: job2 counts: $(cat "$tmp"/counts/part-*)" >&2; exit 1; }
+echo "docs/guide: ok"
