@@ -771,6 +771,18 @@ EMBER_EXTERN int ember_sum_approx(ember_rdd *rdd, int64_t timeout_ms, double con
 EMBER_EXTERN int ember_mean_approx(ember_rdd *rdd, int64_t timeout_ms, double confidence,
                                    ember_bounded *out);
 
+/* Spark's checkpoint and localCheckpoint: rdd is materialized by the next
+ * action that needs it (a stage computing every partition, before the
+ * action's own) and its lineage is cut, so later actions (and retries) start
+ * from it. local_checkpoint keeps the partitions in memory; checkpoint writes
+ * them under the directory set_checkpoint_dir names (DIR/APP_ID/rdd-ID/
+ * part-NNNNN, removed at ember_close) and reads them back from there. */
+EMBER_EXTERN int ember_set_checkpoint_dir(ember_ctx *ctx, const char *dir);
+EMBER_EXTERN int ember_checkpoint(ember_rdd *rdd);
+EMBER_EXTERN int ember_local_checkpoint(ember_rdd *rdd);
+/* True once a checkpoint has been made (the lineage is cut). */
+EMBER_EXTERN bool ember_is_checkpointed(const ember_rdd *rdd);
+
 /* A caller's partitioner: the partition (0 to nparts - 1) of key. */
 typedef int ember_partition_fn(ember_bytes key, int nparts, void *arg);
 /* Spark's partitionBy(numPartitions, partitionFunc): records moved to the

@@ -288,6 +288,7 @@ void ember_close(ember_ctx *ctx)
     free_props(ctx);
     ember__free(ctx->app_name);
     ember__free(ctx->spill_dir);
+    ember__checkpoint_cleanup(ctx);
     ember__free(ctx->bad_dir);
     ember__free(ctx);
 }

@@ -332,6 +332,7 @@ struct ember_rdd {
     int hash_parts; /* hash-partitioned by key into this many (0: not known) */
     bool int_hash;  /* ... by int64 keys, k mod n (Spark's), not by their bytes' hash */
     ember_partition_fn *part_fn; /* ... or by a caller's function (and its arg) */
+    struct ember__ck *ck;        /* checkpoint or local_checkpoint asked (sched/checkpoint.c) */
     void *part_arg;
     unsigned char kind, key_kind; /* enum ember_kind of the values and keys (0: bytes) */
     int children;                 /* live rdds built on this one */
@@ -407,6 +408,8 @@ bool ember__parents_usable(ember_rdd *a, ember_rdd *b, const char *op, ember_rdd
 /* Set up and tear down ctx->oom (open, close). */
 int ember__rdd_oom_init(ember_ctx *ctx);
 void ember__rdd_oom_destroy(ember_ctx *ctx);
+/* Release n's parents (a lineage cut: checkpoint). */
+void ember__rdd_unparent(ember_rdd *n);
 /* Free every node of ctx (close). */
 void ember__rdd_free_all(ember_ctx *ctx);
 void ember__cache_drop(ember_rdd *rdd);
@@ -446,6 +449,7 @@ struct ember_ctx {
     bool poison;     /* process[N]: a record that crashed two attempts is diverted */
     char *bad_dir;   /* ... to here */
     int bad_records; /* conf.bad_records: what a sink does with a row it cannot take (db) */
+    char *ck_dir;    /* ember_set_checkpoint_dir: this application's directory in it */
 
     const ember__executor_ops *exec;
     void *exec_impl;

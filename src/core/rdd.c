@@ -72,6 +72,7 @@ int ember__cache_put(ember_rdd *r, int part, ember_bytes b)
 static void node_destroy(ember_rdd *r)
 {
     ember__cache_drop(r);
+    ember__free(r->ck);
     if (r->persisted)
         pthread_mutex_destroy(&r->cache_mu);
     if (r->type->free)
@@ -85,6 +86,24 @@ static void error_free(ember_rdd *r)
 }
 
 const ember__node_type ember__error_type = {.name = "error", .free = error_free};
+
+static void node_release(ember_rdd *r);
+
+void ember__rdd_unparent(ember_rdd *n)
+{
+    ember_rdd *p = n->parent, *p2 = n->parent2;
+    n->parent = n->parent2 = NULL;
+    if (p2 && p2 != p) {
+        p2->children--;
+        node_release(p2);
+    } else if (p2) {
+        p->children--;
+    }
+    if (p) {
+        p->children--;
+        node_release(p);
+    }
+}
 
 /* Free r if nothing holds it, then release its parents the same way. */
 static void node_release(ember_rdd *r)

@@ -802,6 +802,14 @@ static int prepare(ember_rdd *n, const char *action)
 {
     for (; n && !n->prepared; n = n->parent) {
         int rc;
+        if (n->ck) { /* checkpoint: materialized now (after what it reads), its lineage cut */
+            if ((n->parent2 && (rc = prepare(n->parent2, action))) ||
+                (rc = prepare(n->parent, action)))
+                return rc;
+            if (n->type->prepare && (rc = n->type->prepare(n, action)))
+                return rc;
+            return ember__checkpoint_run(n, action);
+        }
         if (n->parent2 && (rc = prepare(n->parent2, action)))
             return rc;
         if (!n->type->prepare)

@@ -170,7 +170,7 @@ static inline int halted(ember__task *t, int rc)
     return ember__halt_code(t);
 }
 
-static int feed_arena(const ember_buf *a, ember_out *o, const char *what, int part)
+int ember__feed_arena(const ember_buf *a, ember_out *o, const char *what, int part)
 {
     const unsigned char *p = a->ptr, *end = p ? p + a->len : p; /* (an empty arena: NULL) */
     ember__task *t = o->task;
@@ -604,7 +604,7 @@ out:
 
 static int arena_compute(ember_rdd *n, int part, ember_out *sink)
 {
-    return feed_arena(&n->u.arenas[part], sink, n->op, part);
+    return ember__feed_arena(&n->u.arenas[part], sink, n->op, part);
 }
 
 static int map_compute(ember_rdd *n, int part, ember_out *sink)
@@ -858,7 +858,7 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink)
     bool have = n->have && n->have[part];
     pthread_mutex_unlock(&n->cache_mu);
     if (have)
-        return feed_arena(&n->cached[part], sink, n->op, part);
+        return ember__feed_arena(&n->cached[part], sink, n->op, part);
 
     ember_buf kept = {0};
     ember_out tee = {.push = tee_push, .next = sink, .task = sink->task, .node = n, .state = &kept};

@@ -144,7 +144,8 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink);
     X(map_values)                                                                                  \
     X(flat_map_values)                                                                             \
     X(key_by)                                                                                      \
-    X(key_by_whole) X(unwrap) X(keys) X(values) X(sample) X(zip_index) X(zip_unique) X(cartesian)  \
+    X(key_by_whole)                                                                                \
+    X(unwrap) X(keys) X(values) X(sample) X(zip_index) X(zip_unique) X(cartesian)                  \
         X(map_partitions) X(glom) X(union) X(coalesce)
 #define EMBER__TYPE_DECL(k) extern const ember__node_type ember__##k##_type;
 EMBER__SCHED_TYPES(EMBER__TYPE_DECL)
@@ -154,6 +155,13 @@ EMBER__SCHED_TYPES(EMBER__TYPE_DECL)
  * (parallelize, a cached partition) or computed into own. 0 or the failure. */
 int ember__partition_bytes(ember_rdd *n, ember_rdd *parent, int part, ember__task *t,
                            ember_buf *own, const ember_buf **bytes);
+
+/* Push the records of an encoded partition a into o (a task's source loop). */
+int ember__feed_arena(const ember_buf *a, ember_out *o, const char *what, int part);
+/* checkpoint, local_checkpoint (sched/checkpoint.c): materialize n and cut
+ * its lineage, in the action's prepare; and the files removed at close. */
+int ember__checkpoint_run(ember_rdd *n, const char *action);
+void ember__checkpoint_cleanup(ember_ctx *ctx);
 
 /* Collect partitions parts[0..n) (NULL: all) as action op's job. */
 int ember__collect_parts(ember_rdd *rdd, const char *op, const int *parts, int n,

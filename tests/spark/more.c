@@ -317,6 +317,58 @@ static void test_partitioners(void **state)
     ember_close(ctx);
 }
 
+static _Atomic int calls;
+static int counted(ember_rec in, ember_out *out, void *arg)
+{
+    calls++;
+    return ember_emit_i64(out, ember_i64(in.val) * 2);
+}
+
+/* checkpoint: computed once, written, then read back (the map never runs
+ * again); local_checkpoint the same in memory; files gone at close */
+static void test_checkpoint(void **state)
+{
+    bool procs = getenv("EMBER_TEST_PROCESS") != NULL; /* calls count in the workers then */
+    char dir[128];
+    snprintf(dir, sizeof dir, "/tmp/ember-ck-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    ember_ctx *ctx = open_ctx("local[2]");
+    ember_rdd *r = ember_map(ember_range(ctx, 0, 100, 1, 4), counted, NULL);
+    assert_int_not_equal(ember_checkpoint(r), 0);
+    assert_msg(ctx, "no checkpoint directory");
+    assert_int_equal(ember_set_checkpoint_dir(ctx, dir), 0);
+    assert_int_equal(ember_checkpoint(r), 0);
+    assert_false(ember_is_checkpointed(r));
+    calls = 0;
+    int64_t sum = 0;
+    assert_int_equal(ember_sum_i64_values(r, &sum), 0);
+    assert_int_equal(sum, 99 * 100);
+    assert_true(ember_is_checkpointed(r));
+    if (!procs)
+        assert_int_equal(calls, 100); /* the checkpoint's stage; the action read its output */
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "test $(ls %s/*/rdd-*/part-* | wc -l) = 4", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(ember_sum_i64_values(r, &sum), 0);
+    assert_int_equal(sum, 99 * 100);
+    if (!procs)
+        assert_int_equal(calls, 100); /* read back from the files: not computed again */
+    /* local_checkpoint */
+    ember_rdd *l = ember_map(ember_range(ctx, 0, 50, 1, 3), counted, NULL);
+    assert_int_equal(ember_local_checkpoint(l), 0);
+    calls = 0;
+    assert_int_equal(count_of(l), 50);
+    assert_int_equal(count_of(l), 50);
+    if (!procs)
+        assert_int_equal(calls, 50);
+    assert_true(ember_is_checkpointed(l));
+    ember_close(ctx);
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s)\"", dir); /* removed at close */
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_actions),
         cmocka_unit_test(test_distinct_histogram_approx),
         cmocka_unit_test(test_partitioners),
+        cmocka_unit_test(test_checkpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
