@@ -723,6 +723,14 @@ EMBER_EXTERN int ember_random_split(ember_rdd *rdd, const double *weights, int n
 EMBER_EXTERN ember_rdd *ember_sample_by_key(ember_rdd *rdd, bool with_replacement,
                                             const ember_bytes *keys, const double *fractions,
                                             size_t n, uint64_t seed);
+/* Spark's sampleByKeyExact (without replacement): exactly ceil(fractions[i] *
+ * the count of keys[i]) records of each key, seeded. Runs jobs when called:
+ * the keys' counts, then the draws under a bound (all draws for a key short
+ * of its share); the result keeps the records whose draw is at most their
+ * key's share-th smallest. With replacement: EMBER_ENOTSUP. */
+EMBER_EXTERN ember_rdd *ember_sample_by_key_exact(ember_rdd *rdd, bool with_replacement,
+                                                  const ember_bytes *keys, const double *fractions,
+                                                  size_t n, uint64_t seed);
 /* Spark's pipe: each partition's records, a line each (a pair as key, tab,
  * value; numbers as decimal text), to the standard input of `/bin/sh -c
  * command`; its output lines are the records (strings). A non-zero exit fails

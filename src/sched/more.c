@@ -140,7 +140,13 @@ typedef struct draw {
     ember_buf keys; /* encoded as value records */
     double *fractions;
     size_t nkeys;
+    /* sample_by_key_exact: the draws under fractions[i] of key i as (key,
+     * draw) records (CANDIDATES), or the records whose draw is at most
+     * fractions[i] (THRESHOLD) */
+    int mode;
 } draw;
+
+enum { DRAW_FRACTION, DRAW_CANDIDATES, DRAW_THRESHOLD };
 
 typedef struct draw_stage {
     ember_out in;
@@ -191,6 +197,16 @@ static int by_key_in(ember_out *self, const ember_rec *rec)
                                 "sample_by_key: no fraction for a key of partition %d (every key "
                                 "needs one)",
                                 self->task->partition);
+    if (d->mode != DRAW_FRACTION) { /* the exact sample's passes: one draw a record */
+        double u = uniform(&s->rng);
+        if (d->mode == DRAW_THRESHOLD)
+            return u <= f ? self->next->push(self->next, rec) : 0;
+        if (u >= f)
+            return 0;
+        ember_rec c;
+        ember__rec_set(&c, rec->key.ptr, rec->key.len, &u, sizeof u);
+        return self->next->push(self->next, &c);
+    }
     int copies = d->with_replacement ? poisson(&s->rng, f) : uniform(&s->rng) < f;
     int rc = 0;
     for (int c = 0; c < copies && !rc; c++)
@@ -310,6 +326,120 @@ ember_rdd *ember_sample_by_key(ember_rdd *rdd, bool with_replacement, const embe
         return ember__rdd_error(rdd->ctx, EMBER_ENOMEM, "sample_by_key: out of memory");
     }
     return draw_node(rdd, "sample_by_key", d);
+}
+
+/* A draw node over keys[0..n) with values v (fractions, bounds or thresholds). */
+static ember_rdd *by_key_node(ember_rdd *rdd, const char *op, const ember_bytes *keys,
+                              const double *v, size_t n, uint64_t seed, int mode)
+{
+    draw *d = ember__calloc(1, sizeof *d);
+    double *f = ember__malloc((n ? n : 1) * sizeof *f);
+    int rc = !d || !f ? EMBER_ENOMEM : 0;
+    if (d)
+        *d = (draw){.seed = seed, .fractions = f, .nkeys = n, .mode = mode};
+    for (size_t i = 0; !rc && i < n; i++) {
+        f[i] = v[i];
+        rc = ember__arena_put(&d->keys, (ember_rec){.val = keys[i]});
+    }
+    if (rc) {
+        if (d)
+            ember_buf_destroy(&d->keys);
+        ember__free(d);
+        ember__free(f);
+        return ember__rdd_error(rdd->ctx, EMBER_ENOMEM, "%s: out of memory", op);
+    }
+    return draw_node(rdd, op, d);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+ember_rdd *ember_sample_by_key_exact(ember_rdd *rdd, bool with_replacement, const ember_bytes *keys,
+                                     const double *fractions, size_t n, uint64_t seed)
+{
+    const char *op = "sample_by_key_exact";
+    ember_rdd *ret;
+    if (!ember__parent_usable(rdd, op, &ret))
+        return ret;
+    if (with_replacement)
+        return ember__rdd_error(rdd->ctx, EMBER_ENOTSUP,
+                                "%s: with replacement is not built (sample_by_key draws it)", op);
+    for (size_t i = 0; i < n; i++)
+        if (!(fractions[i] >= 0 && fractions[i] <= 1))
+            return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
+                                    "%s: fraction %zu is %g (must be in [0, 1])", op, i,
+                                    fractions[i]);
+    /* 1: each key's count; its exact share is ceil(fraction * count) */
+    ember_result *counts = NULL;
+    if (ember_count_by_key(rdd, &counts))
+        return ember__rdd_error(rdd->ctx, EMBER_EIO, "%s: counting the keys: %s", op,
+                                ember_errmsg(rdd->ctx));
+    size_t *want = ember__calloc(n + 1, sizeof *want);
+    double *bound = ember__calloc(n + 1, sizeof *bound),
+           *theta = ember__calloc(n + 1, sizeof *theta);
+    double **got = ember__calloc(n + 1, sizeof *got);
+    size_t *ngot = ember__calloc(n + 1, sizeof *ngot);
+    int rc = !want || !bound || !theta || !got || !ngot ? EMBER_ENOMEM : 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        double cnt = 0;
+        for (size_t r = 0; r < ember_result_len(counts); r++) {
+            ember_rec kc = ember_result_at(counts, r);
+            if (kc.key.len == keys[i].len && !memcmp(kc.key.ptr, keys[i].ptr, keys[i].len))
+                cnt = (double)ember_i64(kc.val);
+        }
+        want[i] = (size_t)ceil(fractions[i] * cnt);
+        /* a draw bound most keys' samples fall under (else every draw, below) */
+        bound[i] = cnt ? fmin(1.0, fractions[i] + 5 * sqrt(fractions[i] / cnt) + 10 / cnt) : 0;
+        if (!(got[i] = ember__malloc((cnt ? (size_t)cnt : 1) * sizeof **got)))
+            rc = EMBER_ENOMEM;
+    }
+    ember_result_free(counts);
+    /* 2: the draws under the bounds, gathered; a key short of its share is drawn
+     * again with no bound (the same draws: seeded by partition) */
+    for (int pass = 0; !rc && pass < 2; pass++) {
+        ember_rdd *cand = by_key_node(rdd, op, keys, bound, n, seed, DRAW_CANDIDATES);
+        ember_result *res = NULL;
+        rc = ember_collect(cand, &res);
+        ember_free(cand);
+        for (size_t i = 0; !rc && i < n; i++)
+            ngot[i] = 0;
+        for (size_t r = 0; !rc && r < ember_result_len(res); r++) {
+            ember_rec c = ember_result_at(res, r);
+            for (size_t i = 0; i < n; i++)
+                if (c.key.len == keys[i].len && !memcmp(c.key.ptr, keys[i].ptr, keys[i].len)) {
+                    got[i][ngot[i]++] = ember_f64(c.val);
+                    break;
+                }
+        }
+        ember_result_free(res);
+        bool again = false;
+        for (size_t i = 0; !rc && i < n; i++)
+            if (ngot[i] < want[i]) {
+                bound[i] = 1.0;
+                again = true;
+            }
+        if (!again)
+            break;
+    }
+    for (size_t i = 0; !rc && i < n; i++) { /* 3: the want[i]-th smallest draw */
+        qsort(got[i], ngot[i], sizeof **got, cmp_double);
+        theta[i] = want[i] ? got[i][want[i] - 1] : -1.0;
+    }
+    ember_rdd *out =
+        rc ? ember__rdd_error(rdd->ctx, rc == EMBER_ENOMEM ? rc : EMBER_EIO, "%s: %s", op,
+                              rc == EMBER_ENOMEM ? "out of memory" : ember_errmsg(rdd->ctx))
+           : by_key_node(rdd, op, keys, theta, n, seed, DRAW_THRESHOLD);
+    for (size_t i = 0; got && i < n; i++)
+        ember__free(got[i]);
+    ember__free(got);
+    ember__free(ngot);
+    ember__free(want);
+    ember__free(bound);
+    ember__free(theta);
+    return out;
 }
 
 /* ---------------------------------------------------------------- pipe */

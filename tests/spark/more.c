@@ -71,6 +71,46 @@ static void test_splits_and_samples(void **state)
     assert_int_not_equal(
         ember_count(ember_sample_by_key(pairs, false, keys, (double[]){0.5}, 1, 1), &n), 0);
     assert_msg(ctx, "sample_by_key: no fraction for a key");
+    /* sampleByKeyExact: exactly ceil(f * count) a key, the same with the same seed */
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(
+            ember_count_by_key(
+                ember_sample_by_key_exact(pairs, false, keys, (double[]){0.1, 0.333}, 2, 42), &cnt),
+            0);
+        assert_int_equal(ember_i64(ember_result_at(cnt, 0).val), 100); /* ceil(0.1 * 1000) */
+        assert_int_equal(ember_i64(ember_result_at(cnt, 1).val), 333); /* ceil(0.333 * 1000) */
+        ember_result_free(cnt);
+    }
+    /* the same seed, the same records: pairs numbered by their value */
+    ember_rec *nk = calloc(400, sizeof *nk);
+    int64_t *vals = calloc(400, sizeof *vals);
+    for (int i = 0; i < 400; i++) {
+        vals[i] = i;
+        nk[i] = (ember_rec){i % 2 ? B("b") : B("a"), ember_bytes_of(&vals[i], 8)};
+    }
+    ember_rdd *numbered = ember_parallelize_pairs(ctx, nk, 400, 3);
+    ember_result *s1, *s2;
+    assert_int_equal(
+        ember_collect(
+            ember_sample_by_key_exact(numbered, false, keys, (double[]){0.05, 0.05}, 2, 5), &s1),
+        0);
+    assert_int_equal(
+        ember_collect(
+            ember_sample_by_key_exact(numbered, false, keys, (double[]){0.05, 0.05}, 2, 5), &s2),
+        0);
+    assert_int_equal(ember_result_len(s1), 20);
+    assert_int_equal(ember_result_len(s2), 20);
+    for (size_t i = 0; i < 20; i++)
+        assert_int_equal(ember_i64(ember_result_at(s1, i).val),
+                         ember_i64(ember_result_at(s2, i).val));
+    ember_result_free(s1);
+    ember_result_free(s2);
+    free(nk);
+    free(vals);
+    assert_int_not_equal(
+        ember_count(ember_sample_by_key_exact(pairs, true, keys, (double[]){0.1, 0.1}, 2, 1), &n),
+        0);
+    assert_msg(ctx, "with replacement is not built");
     ember_close(ctx);
 }
 
