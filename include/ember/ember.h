@@ -393,6 +393,23 @@ typedef struct ember_csv_opts {
     char escape;          /* 0 or the quote: RFC 4180 (a doubled quote). Another character
                              (e.g. '\\'): escape+quote is a quote and escape+escape one escape;
                              files are then not split (one partition each) */
+    /* with header: files whose columns come in other orders, or lack some, are
+     * read by name into the union of their headers (the first file's order,
+     * then new names as they come); a missing column is empty */
+    int union_by_name;
+    /* a last column of this name holding each row's file path (NULL: none) */
+    const char *source_column;
+    /* typed columns: "id:int,price:float,ok:bool,name:string" by header name
+     * (by position without a header; columns not named are strings), or infer
+     * 1 to take each column's type from the first file's first 1,000 rows
+     * (int if every value is an int64, else float, else bool, else string).
+     * A value that is not of its column's type is a bad record, named by file,
+     * line and column; an empty value is NULL. */
+    const char *schema;
+    int infer;
+    /* 1: each row as a JSON object by the header's names (column_N without a
+     * header), typed values (numbers, true/false, null for empty) */
+    int json;
 } ember_csv_opts;
 
 /* CSV files parsed with libcsv: one record per row, its value holding the fields

@@ -45,6 +45,7 @@ static void csv_src_free(csv_src *s)
     ember__input_close(&s->in);
     ember__accumulator_free(s->unsplit);
     ember_buf_destroy(&s->head);
+    ember__csv_shape_free(s->shape);
     ember__free(s->plans);
     ember__free(s->starts);
     pthread_mutex_destroy(&s->plan_mu);
@@ -153,7 +154,9 @@ typedef struct row_state {
     uint64_t line; /* the line the row starts on, 1-based in the file */
     uint64_t next_line;
     bool is_header; /* the next row is the file's header */
-    size_t want;    /* fields per row; 0: set by the first row */
+    uint32_t file;  /* the file's index (shaping) */
+    ember_buf shaped;
+    size_t want; /* fields per row; 0: set by the first row */
     int64_t count;
     ember__bad bad;
     const unsigned char *map;       /* plain files: the mapping, to number lines lazily */
@@ -238,7 +241,8 @@ static void on_row(int term, void *arg)
     char why[128];
     if (r->is_header) {
         r->is_header = false;
-        if (r->s->head.len != r->row.len || memcmp(r->s->head.ptr, r->row.ptr, r->row.len)) {
+        if ((!r->s->shape || !r->s->shape->maps) && /* union_by_name: mapped, not compared */
+            (r->s->head.len != r->row.len || memcmp(r->s->head.ptr, r->row.ptr, r->row.len))) {
             char first[200], here[200]; /* both, as comma-joined names */
             header_text(ember_buf_bytes(&r->s->head), first, sizeof first);
             header_text(ember_buf_bytes(&r->row), here, sizeof here);
@@ -260,11 +264,22 @@ static void on_row(int term, void *arg)
             ember_rec rec;
             ember__rec_set(&rec, NULL, 0, r->row.ptr ? r->row.ptr : (const unsigned char *)"",
                            r->row.len);
+            if (__builtin_expect(r->s->shape != NULL, 0)) { /* union, source, types, JSON */
+                int k = ember__csv_shape_row(r->s, r->file, r->path, rec.val, &r->shaped, why,
+                                             sizeof why);
+                if (k) {
+                    r->rc = k == 1 ? bad_row(r, why)
+                                   : ember__task_fail(r->sink->task, k, "read_csv: out of memory");
+                    goto next;
+                }
+                ember__rec_set(&rec, NULL, 0, r->shaped.ptr, r->shaped.len);
+            }
             r->count++;
             int rc = r->sink->push(r->sink, &rec);
             r->rc = rc ? rc : (ember__halted(r->sink->task) ? ember__halt_code(r->sink->task) : 0);
         }
     }
+next:
     r->row.len = 0;
     r->raw.len = 0;
     r->nfields = 0;
@@ -678,8 +693,14 @@ static int csv_feed(ember_rdd *n, int part, ember_out *sink)
     struct csv_parser p;
     if (ember__csv_parser_init(&p, s))
         return ember__task_fail(t, EMBER_ENOMEM, "read_csv: out of memory");
-    row_state r = {
-        .s = s, .path = f->path, .sink = sink, .want = s->ncols, .next_line = 1, .bad.in = &s->in};
+    row_state r = {.s = s,
+                   .path = f->path,
+                   .sink = sink,
+                   .want =
+                       s->shape && s->shape->file_ncols ? s->shape->file_ncols[sp->file] : s->ncols,
+                   .next_line = 1,
+                   .bad.in = &s->in,
+                   .file = sp->file};
     int rc;
     bool read_whole = false;
     if (f->codec == EMBER__CODEC_NONE) {
@@ -700,6 +721,7 @@ static int csv_feed(ember_rdd *n, int part, ember_out *sink)
     ember_buf_destroy(&r.row);
     ember_buf_destroy(&r.raw);
     ember_buf_destroy(&r.esc);
+    ember_buf_destroy(&r.shaped);
     return ember__input_end(&r.bad, t, part, r.count, rc);
 }
 
@@ -740,6 +762,8 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
         rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
     if (!rc && s->header)
         rc = ember__csv_read_header(ctx, s);
+    if (!rc)
+        rc = ember__csv_shape_init(ctx, s, &o);
     if (!rc && (!(s->plans = ember__calloc(s->in.files.n, sizeof *s->plans)) ||
                 !(s->starts = ember__calloc((size_t)s->in.nsplits, sizeof *s->starts))))
         rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
@@ -756,6 +780,8 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
     snprintf(name, sizeof name, "read_csv[%lld].unsplit_files", (long long)r->id);
     ember_accumulator_set_name(s->unsplit, name);
     r->u.state = s;
+    if (o.json)
+        r->kind = EMBER_KIND_JSON;
     return r;
 }
 
@@ -794,6 +820,8 @@ int ember__csv_reader(const ember_rdd *rdd, ember_bytes *header)
     if (!rdd || rdd->type != &csv_type)
         return -1;
     const csv_src *s = rdd->u.state;
+    if (s->shape && s->shape->json)
+        return -1; /* JSON objects, not CSV rows */
     if (!s->header)
         return 0;
     *header = ember_buf_bytes(&s->head);

@@ -21,7 +21,37 @@ typedef struct csv_src {
     pthread_mutex_t plan_mu;
     struct file_plan *plans; /* per file */
     uint64_t *starts;        /* per split: where its first row may start */
+    /* shaping (csv_shape.c): set when union_by_name, source_column, schema,
+     * infer or json ask for it */
+    struct csv_shape *shape;
 } csv_src;
+
+/* How a file's rows become the reader's: the union's column order, the source
+ * column, the columns' types, JSON. */
+enum { CSV_STRING, CSV_INT, CSV_FLOAT, CSV_BOOL };
+typedef struct csv_shape {
+    int **maps;         /* union_by_name: per file, out column j <- the file's maps[f][j] (-1) */
+    size_t *file_ncols; /* per file: its header's count */
+    size_t ncols;       /* the output's columns (without the source column) */
+    char *source;       /* the source column's name, or NULL */
+    int *types;         /* per output column, or NULL */
+    bool json;
+    ember_buf names; /* the output header (with the source column), encoded as a row */
+} csv_shape;
+
+/* Set up s->shape from the options after the first header is read (every
+ * file's header with union_by_name, the first rows with infer). 0 or a code
+ * with the message on ctx. */
+int ember__csv_shape_init(ember_ctx *ctx, csv_src *s, const ember_csv_opts *o);
+void ember__csv_shape_free(csv_shape *sh);
+/* A row of file f (fields encoded) as the reader hands it on, into out: 0,
+ * 1 with why set for a value not of its type (a bad record), or
+ * EMBER_ENOMEM. */
+int ember__csv_shape_row(const csv_src *s, uint32_t f, const char *path, ember_bytes row,
+                         ember_buf *out, char *why, size_t cap);
+/* The first (decompressed) bytes of f, up to cap, for headers and inference. */
+int ember__csv_read_start(const ember__file *f, unsigned char *p, size_t cap, size_t *len,
+                          char *why, size_t why_cap);
 
 typedef struct file_plan {
     bool done;

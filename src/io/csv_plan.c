@@ -117,7 +117,9 @@ void ember__csv_plan_file(csv_src *s, uint32_t file, const unsigned char *base, 
             break;
         }
     }
-    pl->want = s->ncols ? s->ncols : first_row_fields(s, base, end);
+    pl->want = s->shape && s->shape->file_ncols ? s->shape->file_ncols[file]
+               : s->ncols                       ? s->ncols
+                                                : first_row_fields(s, base, end);
     pl->whole = s->escape || !quotes_regular(s, base, end);
     size_t quotes = 0;
     uint64_t at = 0;
@@ -219,6 +221,15 @@ static int read_start(const ember__file *f, start_buf *b, char *why, size_t cap)
         return EMBER_EIO;
     }
     return 0;
+}
+
+int ember__csv_read_start(const ember__file *f, unsigned char *p, size_t cap, size_t *len,
+                          char *why, size_t why_cap)
+{
+    start_buf b = {p, 0, cap};
+    int rc = read_start(f, &b, why, why_cap);
+    *len = b.len;
+    return rc;
 }
 
 int ember__csv_read_header(ember_ctx *ctx, csv_src *s)

@@ -82,6 +82,76 @@ static void test_headers_across_files(void **state)
     ember_close(ctx);
 }
 
+static char *field_text(ember_bytes row, size_t i)
+{
+    static char out[8][256];
+    static int k;
+    ember_bytes f = {"", 0};
+    ember_csv_field(row, i, &f);
+    k = (k + 1) % 8;
+    snprintf(out[k], sizeof out[k], "%.*s", (int)f.len, (const char *)f.ptr);
+    return out[k];
+}
+
+/* union_by_name, the source column, typed columns (a schema, or inferred)
+ * and JSON rows */
+static void test_shapes(void **state)
+{
+    ember_ctx *ctx = open_ctx("local[2]");
+    char sub[128], pattern[200];
+    snprintf(sub, sizeof sub, "%s/shapes", test_dir);
+    mkdir(sub, 0755);
+    tmp_write("shapes/a.csv", "id,name\n1,x\n2,y\n", strlen("id,name\n1,x\n2,y\n"));
+    tmp_write("shapes/b.csv", "name,id,extra\nz,3,e\n", strlen("name,id,extra\nz,3,e\n"));
+    snprintf(pattern, sizeof pattern, "%s/*.csv", sub);
+    ember_csv_opts o = {.header = 1, .union_by_name = 1, .source_column = "_file"};
+    ember_rdd *r = ember_read_csv(ctx, pattern, &o);
+    ember_bytes h;
+    assert_int_equal(ember_csv_header(r, &h), 0);
+    assert_string_equal(field_text(h, 0), "id");
+    assert_string_equal(field_text(h, 2), "extra");
+    assert_string_equal(field_text(h, 3), "_file");
+    ember_result *res;
+    assert_int_equal(ember_collect(r, &res), 0);
+    assert_int_equal(ember_result_len(res), 3);
+    ember_bytes z = ember_result_at(res, 2).val; /* b.csv's row, by name */
+    assert_string_equal(field_text(z, 0), "3");
+    assert_string_equal(field_text(z, 1), "z");
+    assert_string_equal(field_text(z, 2), "e");
+    assert_non_null(strstr(field_text(z, 3), "shapes/b.csv"));
+    assert_string_equal(field_text(ember_result_at(res, 0).val, 2), ""); /* missing: empty */
+    ember_result_free(res);
+    /* typed: a value not of its type is a bad record, named */
+    tmp_write("shapes/c.csv", "id,name\nabc,q\n", strlen("id,name\nabc,q\n"));
+    int64_t n;
+    ember_csv_opts typed = {.header = 1, .union_by_name = 1, .schema = "id:int"};
+    assert_int_not_equal(ember_count(ember_read_csv(ctx, pattern, &typed), &n), 0);
+    assert_msg(ctx, "column 1 (id) is not an int: 'abc'");
+    assert_msg(ctx, "c.csv:2");
+    typed.read.on_bad = EMBER_BAD_SKIP;
+    assert_int_equal(ember_count(ember_read_csv(ctx, pattern, &typed), &n), 0);
+    assert_int_equal(n, 3);
+    /* inferred types, rows as JSON */
+    tmp_write("typed.csv", "id,price,ok,name\n1,2.5,true,x\n2,,false,\"q\"\"t\"\n",
+              strlen("id,price,ok,name\n1,2.5,true,x\n2,,false,\"q\"\"t\"\n"));
+    ember_csv_opts js = {.header = 1, .infer = 1, .json = 1};
+    ember_rdd *jr = ember_read_csv(ctx, tmp_path("typed.csv"), &js);
+    assert_int_equal(ember_value_kind(jr), EMBER_KIND_JSON);
+    assert_int_equal(ember_collect(jr, &res), 0);
+    assert_bytes(ember_result_at(res, 0).val,
+                 "{\"id\":1,\"price\":2.5,\"ok\":true,\"name\":\"x\"}");
+    assert_bytes(ember_result_at(res, 1).val,
+                 "{\"id\":2,\"price\":null,\"ok\":false,\"name\":\"q\\\"t\"}");
+    ember_result_free(res);
+    /* without a header: column_N names */
+    tmp_write("nohead.csv", "7,a\n8,b\n", strlen("7,a\n8,b\n"));
+    ember_csv_opts nh = {.json = 1, .schema = "0:int"};
+    assert_int_equal(ember_collect(ember_read_csv(ctx, tmp_path("nohead.csv"), &nh), &res), 0);
+    assert_bytes(ember_result_at(res, 1).val, "{\"column_1\":8,\"column_2\":\"b\"}");
+    ember_result_free(res);
+    ember_close(ctx);
+}
+
 /* A UTF-8 byte order mark (Excel writes one) is skipped: the header's first
  * name and a headerless first row come out without it, plain and gzip, one
  * split or many. */
@@ -275,7 +345,6 @@ static void test_split_edges(void **state)
             ember_rdd *rdd = ember_read_csv(ctx, tmp_path("fuzz.csv"),
                                             &(ember_csv_opts){.read.min_parts = parts});
             if (ember_collect(rdd, &res)) {
-                fprintf(stderr, "%s\n", ember_errmsg(ctx));
                 fail();
             }
             if (ember_result_len(res) != r.count) {
@@ -350,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_rows_and_quoting),
         cmocka_unit_test(test_headers_across_files),
         cmocka_unit_test(test_bom),
+        cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_bad_rows),
         cmocka_unit_test(test_split_edges),
         cmocka_unit_test(test_gzip),
