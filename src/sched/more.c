@@ -471,8 +471,10 @@ static int take_lines(pipe_stage *p, bool last)
         rc = p->in.next->push(p->in.next, &r);
         from = p->line.len;
     }
-    memmove(p->line.ptr, p->line.ptr + from, p->line.len - from);
-    p->line.len -= from;
+    if (from) { /* (nothing read yet: no buffer) */
+        memmove(p->line.ptr, p->line.ptr + from, p->line.len - from);
+        p->line.len -= from;
+    }
     return rc;
 }
 
