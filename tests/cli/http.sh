@@ -92,6 +92,16 @@ if command -v mpirun >/dev/null; then
   "${mpi[@]}" "$ember" http --in "$tmp/mpi_urls" --out "$tmp/mpi.jsonl" --master 'mpi[1]' \
     --retries 0 2>"$tmp/mpi_err"
   status=$?
+  # Open MPI's non-blocking collectives (libnbc) have been seen to abort with
+  # MPI_ERR_TRUNCATE, rarely, in the sanitizer builds under load (not
+  # reproduced in 24 runs alone or loaded); the failure is shown, and the run
+  # made once more
+  if [ "$status" != 1 ] && grep -q "MPI_ERR_TRUNCATE" "$tmp/mpi_err"; then
+    echo "cli/http: an MPI abort, run again: $(grep -m1 MPI_ERR "$tmp/mpi_err")" >&2
+    "${mpi[@]}" "$ember" http --in "$tmp/mpi_urls" --out "$tmp/mpi.jsonl" --master 'mpi[1]' \
+      --retries 0 2>"$tmp/mpi_err"
+    status=$?
+  fi
   set -e
   [ "$status" = 1 ] || fail "MPI run with one refused request exited $status: $(cat "$tmp/mpi_err")"
   [ "$(grep -c 'requests failed' "$tmp/mpi_err")" = 1 ] || fail "MPI summary: $(cat "$tmp/mpi_err")"
