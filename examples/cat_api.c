@@ -33,22 +33,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cat_api: %s\n", ember_errmsg(NULL));
         return 1;
     }
-    int parts = ember_parallelism(ctx);
-    ember_raise_open_files_limit(); /* up to 1,000 sockets at once */
-    char key_header[256];
-    const char *headers[2] = {NULL, NULL};
-    if (getenv("CAT_API_KEY")) {
-        snprintf(key_header, sizeof key_header, "x-api-key: %s", getenv("CAT_API_KEY"));
-        headers[0] = key_header;
-    }
-    ember_http_conf hc = {.max_in_flight = (1000 + parts - 1) / parts,
-                          .rate = per_min / 60,
-                          .burst = per_min > 0 ? per_min : 0,
-                          .headers = headers};
-    /* request i: (i, URL), so a failure names its request */
-    ember_rdd *reqs = ember_map(ember_range(ctx, 0, n, 1, parts), to_request, (void *)url);
-    ember_rdd *answers = ember_http(reqs, &hc);
-    ember_rdd *lines = ember_map(answers, pluck, NULL);
+    ember_rdd *answers, *lines = cat_calls(ctx, url, n, per_min, &answers);
     int rc = ember_save_as_text_file(lines, dir, NULL);
     ember_http_counts c = {0};
     if (rc)

@@ -36,21 +36,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cat_api_db: %s\n", ember_errmsg(NULL));
         return 1;
     }
-    int parts = ember_parallelism(ctx);
-    ember_raise_open_files_limit();
-    char key_header[256];
-    const char *headers[2] = {NULL, NULL};
-    if (getenv("CAT_API_KEY")) {
-        snprintf(key_header, sizeof key_header, "x-api-key: %s", getenv("CAT_API_KEY"));
-        headers[0] = key_header;
-    }
-    ember_http_conf hc = {.max_in_flight = (1000 + parts - 1) / parts,
-                          .rate = per_min / 60,
-                          .burst = per_min > 0 ? per_min : 0,
-                          .headers = headers};
-    ember_rdd *reqs = ember_map(ember_range(ctx, 0, n, 1, parts), to_request, (void *)api);
-    ember_rdd *answers = ember_http(reqs, &hc);
-    ember_rdd *cats = ember_map(answers, pluck, NULL);
+    ember_rdd *answers, *cats = cat_calls(ctx, api, n, per_min, &answers);
     const char *key[] = {"id", NULL};
     int rc = ember_save_to_db(
         cats,

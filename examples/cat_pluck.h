@@ -10,6 +10,8 @@
 
 #include <ember/ember.h>
 #include <ember/json.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 static int to_request(ember_rec in, ember_out *out, void *arg)
 {
@@ -41,6 +43,30 @@ static int pluck(ember_rec in, ember_out *out, void *arg)
                          "height", ember_json_path(cat, "height"), "breeds", names);
     json_decref(body);
     return rc;
+}
+
+/* The job's calls: request i of n to url (a failure names its request), up
+ * to 1,000 in flight, at most per_min a minute (0: no cap), $CAT_API_KEY in
+ * an x-api-key header; the answers into *answers (for their counters) and
+ * plucked into the returned rdd. */
+static ember_rdd *cat_calls(ember_ctx *ctx, const char *url, long n, double per_min,
+                            ember_rdd **answers)
+{
+    static char key_header[256];
+    static const char *headers[2];
+    if (getenv("CAT_API_KEY")) {
+        snprintf(key_header, sizeof key_header, "x-api-key: %s", getenv("CAT_API_KEY"));
+        headers[0] = key_header;
+    }
+    int parts = ember_parallelism(ctx);
+    ember_raise_open_files_limit(); /* up to 1,000 sockets at once */
+    ember_http_conf hc = {.max_in_flight = (1000 + parts - 1) / parts,
+                          .rate = per_min / 60,
+                          .burst = per_min > 0 ? per_min : 0,
+                          .headers = headers};
+    ember_rdd *reqs = ember_map(ember_range(ctx, 0, n, 1, parts), to_request, (void *)url);
+    *answers = ember_http(reqs, &hc);
+    return ember_map(*answers, pluck, NULL);
 }
 
 #endif

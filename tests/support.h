@@ -222,4 +222,23 @@ static UNUSED int sc_merge(ember_bytes a, ember_bytes b, ember_buf *res, void *a
     return ember_buf_set(res, x, sizeof x);
 }
 
+/* n JSON objects {"id": i, "name": "row i", "score": i / 2} in parts partitions
+ * (the database tests' rows) */
+static UNUSED ember_rdd *json_rows(ember_ctx *ctx, int n, int parts)
+{
+    ember_bytes *items = calloc((size_t)n, sizeof *items);
+    char **s = calloc((size_t)n, sizeof *s);
+    for (int i = 0; i < n; i++) {
+        s[i] = malloc(100);
+        snprintf(s[i], 100, "{\"id\": %d, \"name\": \"row %d\", \"score\": %g}", i, i, i / 2.0);
+        items[i] = ember_str(s[i]);
+    }
+    ember_rdd *r = ember_parallelize(ctx, items, (size_t)n, parts);
+    for (int i = 0; i < n; i++)
+        free(s[i]);
+    free(s);
+    free(items);
+    return r;
+}
+
 #endif

@@ -173,3 +173,58 @@ int ember_iter_next_encoded(ember_iter *it, ember_rec *rec)
         return EMBER_EINVAL;
     return it->pos_ ? ember__rec_next(&it->pos_, it->end_, rec) : 0;
 }
+
+int ember__json_str(ember_buf *o, ember_bytes b)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = b.ptr, *end = p ? p + b.len : p;
+    if (ember__buf_reserve(o, b.len + 2))
+        return EMBER_ENOMEM;
+    int rc = ember_buf_append(o, "\"", 1);
+    while (!rc && p < end) {
+        const unsigned char *run = p;
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            p++;
+        if (p > run && (rc = ember_buf_append(o, run, (size_t)(p - run))))
+            break;
+        if (p == end)
+            break;
+        unsigned c = *p;
+        if (c < 0x80) {
+            char esc[7] = {'\\', (char)c, 0};
+            size_t n = 2;
+            if (c == '\n')
+                esc[1] = 'n';
+            else if (c == '\r')
+                esc[1] = 'r';
+            else if (c == '\t')
+                esc[1] = 't';
+            else if (c < 0x20) {
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                n = 6;
+            }
+            rc = ember_buf_append(o, esc, n);
+            p++;
+            continue;
+        }
+        /* a UTF-8 sequence, checked (no overlongs, no surrogates) */
+        size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+        bool good = n && n <= (size_t)(end - p) && c <= 0xf4;
+        for (size_t k = 1; good && k < n; k++)
+            good = (p[k] & 0xc0) == 0x80;
+        if (good && n == 3)
+            good = !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0);
+        if (good && n == 4)
+            good = !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
+        if (good) {
+            rc = ember_buf_append(o, p, n);
+            p += n;
+        } else {
+            rc = ember_buf_append(o, "\xef\xbf\xbd", 3);
+            p++;
+        }
+    }
+    return rc ? rc : ember_buf_append(o, "\"", 1);
+}

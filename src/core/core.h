@@ -113,6 +113,9 @@ static inline void ember__rec_set(ember_rec *r, const void *kp, size_t kl, const
 
 /* Append a record to an arena buffer. 0 or EMBER_ENOMEM. */
 int ember__arena_put(ember_buf *arena, ember_rec r);
+/* b as a JSON string appended to o (quoted, escaped; bytes that are not UTF-8
+ * become U+FFFD). 0 or EMBER_ENOMEM. */
+int ember__json_str(ember_buf *o, ember_bytes b);
 
 /* Decode the record at *pos; advances *pos. 1, 0 at end, EMBER_EIO when malformed. */
 int ember__rec_next(const unsigned char **pos, const unsigned char *end, ember_rec *r);

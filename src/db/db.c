@@ -38,44 +38,67 @@ char *ember__db_quote(const char *name)
     return (char *)b.ptr;
 }
 
-int ember__db_json_str(ember_buf *b, const char *s, size_t n)
+/* name as a quoted identifier ("" doubled), as PostgreSQL and SQLite read it */
+static int append_ident(ember_buf *b, const char *name)
 {
-    static const char hex[] = "0123456789abcdef";
     int rc = ember_buf_append(b, "\"", 1);
-    size_t from = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        rc = ember_buf_append(b, s + from, i - from);
-        char e[7] = {'\\', (char)c, 0};
-        size_t el = 2;
-        switch (c) {
-        case '"':
-        case '\\':
-            break;
-        case '\n':
-            e[1] = 'n';
-            break;
-        case '\t':
-            e[1] = 't';
-            break;
-        case '\r':
-            e[1] = 'r';
-            break;
-        default:
-            memcpy(e, "\\u00", 4);
-            e[4] = hex[c >> 4];
-            e[5] = hex[c & 15];
-            el = 6;
-        }
-        if (!rc)
-            rc = ember_buf_append(b, e, el);
-        from = i + 1;
-    }
-    if (!rc)
-        rc = ember_buf_append(b, s + from, n - from);
+    for (const char *p = name; *p && !rc; p++)
+        rc = *p == '"' ? ember_buf_append(b, "\"\"", 2) : ember_buf_append(b, p, 1);
     return rc ? rc : ember_buf_append(b, "\"", 1);
+}
+
+#define APPEND(b, s) ember_buf_append((b), (s), strlen(s))
+
+int ember__db_columns(ember_buf *b, const db_save *s)
+{
+    int rc = APPEND(b, "(");
+    for (int i = 0; !rc && i < s->ncols; i++)
+        rc = (i && APPEND(b, ", ")) || append_ident(b, s->cols[i]);
+    return rc ? rc : APPEND(b, ")");
+}
+
+char *ember__db_insert(const db_save *s, int rows, bool dollar)
+{
+    ember_buf b = {0};
+    int rc = APPEND(&b, "INSERT INTO ") || APPEND(&b, s->table_sql) || APPEND(&b, " ") ||
+             ember__db_columns(&b, s) || APPEND(&b, " VALUES ");
+    for (int g = 0; !rc && g < rows; g++) {
+        rc = APPEND(&b, g ? ", (" : "(");
+        for (int i = 0; !rc && i < s->ncols; i++) {
+            char p[24];
+            if (dollar)
+                snprintf(p, sizeof p, "%s$%d", i ? ", " : "", g * s->ncols + i + 1);
+            else
+                snprintf(p, sizeof p, "%s?", i ? ", " : "");
+            rc = APPEND(&b, p);
+        }
+        rc = rc ? rc : APPEND(&b, ")");
+    }
+    if (!rc && s->c.mode == EMBER_DB_UPSERT) { /* the other columns from the new row */
+        rc = APPEND(&b, " ON CONFLICT (");
+        int nk = 0;
+        for (; !rc && s->c.conflict[nk]; nk++)
+            rc = (nk && APPEND(&b, ", ")) || append_ident(&b, s->c.conflict[nk]);
+        rc = rc ? rc : APPEND(&b, ") DO ");
+        int set = 0;
+        for (int i = 0; !rc && i < s->ncols; i++) {
+            bool key = false;
+            for (int k = 0; k < nk; k++)
+                key |= !strcmp(s->cols[i], s->c.conflict[k]);
+            if (key)
+                continue;
+            rc = APPEND(&b, set ? ", " : "UPDATE SET ") || append_ident(&b, s->cols[i]) ||
+                 APPEND(&b, " = EXCLUDED.") || append_ident(&b, s->cols[i]);
+            set++;
+        }
+        if (!rc && !set)
+            rc = APPEND(&b, "NOTHING");
+    }
+    if (rc || ember_buf_append(&b, "", 1)) {
+        ember_buf_destroy(&b);
+        return NULL;
+    }
+    return (char *)b.ptr;
 }
 
 int ember__db_csv_put(ember_buf *b, const char *s, size_t n)

@@ -22,7 +22,7 @@ typedef struct db_save {
     char *table_sql; /* the table, quoted for SQL */
     char **cols;     /* the columns written, in order */
     int ncols;
-    char *stmt;   /* INSERT/UPSERT or the user's sql */
+    char *stmt;       /* INSERT/UPSERT or the user's sql */
     char *stmt_multi; /* INSERT: group rows a statement (NULL: a row a statement) */
     int group;
     char *copy;   /* COPY ... FROM STDIN */
@@ -56,9 +56,13 @@ typedef struct db_backend {
 
 extern const db_backend ember__db_pg, ember__db_sqlite;
 
-/* JSON text of a row's value into b (db.c): a string escaped, or raw (a
- * number, true/false, null, JSON). 0 or EMBER_ENOMEM. */
-int ember__db_json_str(ember_buf *b, const char *s, size_t n);
+/* "(a, b)": the columns written, quoted, appended to b. 0 or EMBER_ENOMEM. */
+int ember__db_columns(ember_buf *b, const db_save *s);
+/* INSERT INTO the table (the columns) VALUES rows rows of placeholders ($1..
+ * with dollar, else ?), and for EMBER_DB_UPSERT ON CONFLICT (conflict) DO
+ * UPDATE SET the other columns (DO NOTHING when there are none). A new string,
+ * NULL when out of memory. */
+char *ember__db_insert(const db_save *s, int rows, bool dollar);
 /* A CSV record's field appended (the encoding ember_csv_field reads). */
 int ember__db_csv_put(ember_buf *b, const char *s, size_t n);
 /* "name" or "schema.name" as a quoted identifier (each part in "", "" doubled). */

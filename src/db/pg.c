@@ -85,16 +85,6 @@ static int exec_ok(PGconn *c, const char *sql, int n, const char *const *params,
     return rc;
 }
 
-static int append_ident(ember_buf *b, PGconn *c, const char *name)
-{
-    char *q = PQescapeIdentifier(c, name, strlen(name));
-    if (!q)
-        return EMBER_ENOMEM;
-    int rc = ember_buf_append(b, q, strlen(q));
-    PQfreemem(q);
-    return rc;
-}
-
 #define APPEND(b, s) ember_buf_append((b), (s), strlen(s))
 #define ROWS_A_STATEMENT 64
 
@@ -156,71 +146,24 @@ static int pg_plan(db_save *s, char *err, size_t cap)
             rc = EMBER_EINVAL;
         }
     }
-    /* INSERT INTO t (a, b) VALUES ($1, $2) [ON CONFLICT (k) DO UPDATE SET b = EXCLUDED.b] */
-    rc = rc ? rc : APPEND(&b, "INSERT INTO ") || APPEND(&b, s->table_sql) || APPEND(&b, " (");
-    rc = rc ? rc : APPEND(&cp, "COPY ") || APPEND(&cp, s->table_sql) || APPEND(&cp, " (");
-    for (int i = 0; !rc && i < s->ncols; i++)
-        rc = (i && (APPEND(&b, ", ") || APPEND(&cp, ", "))) || append_ident(&b, c, s->cols[i]) ||
-             append_ident(&cp, c, s->cols[i]);
-    rc = rc ? rc : APPEND(&b, ") VALUES (") || APPEND(&cp, ") FROM STDIN");
-    for (int i = 0; !rc && i < s->ncols; i++) {
-        char p[16];
-        snprintf(p, sizeof p, "%s$%d", i ? ", " : "", i + 1);
-        rc = APPEND(&b, p);
-    }
-    rc = rc ? rc : APPEND(&b, ")");
-    if (!rc && s->c.mode == EMBER_DB_UPSERT) {
-        rc = APPEND(&b, " ON CONFLICT (");
-        int nk = 0;
-        for (; !rc && s->c.conflict[nk]; nk++)
-            rc = (nk && APPEND(&b, ", ")) || append_ident(&b, c, s->c.conflict[nk]);
-        rc = rc ? rc : APPEND(&b, ") DO ");
-        int set = 0;
-        for (int i = 0; !rc && i < s->ncols; i++) {
-            bool key = false;
-            for (int k = 0; k < nk; k++)
-                key |= !strcmp(s->cols[i], s->c.conflict[k]);
-            if (key)
-                continue;
-            rc = APPEND(&b, set ? ", " : "UPDATE SET ") || append_ident(&b, c, s->cols[i]) ||
-                 APPEND(&b, " = EXCLUDED.") || append_ident(&b, c, s->cols[i]);
-            set++;
-        }
-        if (!rc && !set)
-            rc = APPEND(&b, "NOTHING");
-    }
-    rc = rc ? rc : ember_buf_append(&b, "", 1) || ember_buf_append(&cp, "", 1);
-    if (rc) {
-        snprintf(err, cap, "out of memory");
-        goto out;
-    }
-    s->stmt = (char *)b.ptr;
-    s->copy = (char *)cp.ptr;
-    b = cp = (ember_buf){0};
-    /* INSERT: ROWS_A_STATEMENT rows a statement (fewer when the parameters
+    /* INSERT INTO t (a, b) VALUES ($1, $2) [ON CONFLICT (k) DO UPDATE SET b = EXCLUDED.b];
+     * INSERT: ROWS_A_STATEMENT rows a statement too (fewer when the parameters
      * would pass 65,535); UPSERT keeps a row a statement (a key twice in one
      * statement is an error there, a later row winning here) */
+    if (rc)
+        goto out;
     s->group = ROWS_A_STATEMENT < 65535 / s->ncols ? ROWS_A_STATEMENT : 65535 / s->ncols;
-    if (s->c.mode == EMBER_DB_INSERT && s->group > 1) {
-        size_t head = strlen(s->stmt) - strlen(strrchr(s->stmt, '(')); /* to "VALUES " */
-        rc = ember_buf_append(&b, s->stmt, head);
-        for (int g = 0; !rc && g < s->group; g++) {
-            rc = APPEND(&b, g ? ", (" : "(");
-            for (int i = 0; !rc && i < s->ncols; i++) {
-                char p[16];
-                snprintf(p, sizeof p, "%s$%d", i ? ", " : "", g * s->ncols + i + 1);
-                rc = APPEND(&b, p);
-            }
-            rc = rc ? rc : APPEND(&b, ")");
-        }
-        if (rc || ember_buf_append(&b, "", 1)) {
-            snprintf(err, cap, "out of memory");
-            rc = EMBER_ENOMEM;
-            goto out;
-        }
-        s->stmt_multi = (char *)b.ptr;
-        b = (ember_buf){0};
+    if ((!(s->stmt = ember__db_insert(s, 1, true)) ||
+         (s->c.mode == EMBER_DB_INSERT && s->group > 1 &&
+          !(s->stmt_multi = ember__db_insert(s, s->group, true))) ||
+         APPEND(&cp, "COPY ") || APPEND(&cp, s->table_sql) || APPEND(&cp, " ") ||
+         ember__db_columns(&cp, s) || APPEND(&cp, " FROM STDIN") || ember_buf_append(&cp, "", 1))) {
+        snprintf(err, cap, "out of memory");
+        rc = EMBER_ENOMEM;
+        goto out;
     }
+    s->copy = (char *)cp.ptr;
+    cp = (ember_buf){0};
     /* the statement checked now, not in every task (a column that is not there) */
     r = PQprepare(c, "", s->stmt, 0, NULL);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -745,7 +688,7 @@ static int row_record(const PGresult *r, int i, const ember_buf *names, const si
         else if (t == 114 || t == 3802 || json_number(t, v))
             rc = ember_buf_append(b, v, vl);
         else
-            rc = ember__db_json_str(b, v, vl);
+            rc = ember__json_str(b, ember_bytes_of(v, vl));
     }
     return rc || csv ? rc : ember_buf_append(b, "}", 1);
 }
@@ -783,7 +726,8 @@ static int pg_read(const ember_db_conf *c, const char *url, const char *sql, emb
             for (int f = 0; name_at && f < nf && !rc; f++) {
                 name_at[f] = names.len;
                 const char *nm = PQfname(r, f);
-                rc = ember__db_json_str(&names, nm, strlen(nm)) || ember_buf_append(&names, ":", 1);
+                rc = ember__json_str(&names, ember_bytes_of(nm, strlen(nm))) ||
+                     ember_buf_append(&names, ":", 1);
             }
             if (!name_at)
                 rc = EMBER_ENOMEM;

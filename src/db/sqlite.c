@@ -10,8 +10,6 @@
 
 #include "db/db.h"
 
-#define APPEND(b, s) ember_buf_append((b), (s), strlen(s))
-
 static sqlite3 *open_db(const char *path, bool write, char *err, size_t cap)
 {
     sqlite3 *db = NULL;
@@ -38,16 +36,6 @@ static int exec_ok(sqlite3 *db, const char *sql, char *err, size_t cap)
     return EMBER_EIO;
 }
 
-static int append_ident(ember_buf *b, const char *name)
-{
-    char *q = sqlite3_mprintf("\"%w\"", name);
-    if (!q)
-        return EMBER_ENOMEM;
-    int rc = APPEND(b, q);
-    sqlite3_free(q);
-    return rc;
-}
-
 static const char progress_table[] =
     "CREATE TABLE IF NOT EXISTS ember_progress (save_id TEXT NOT NULL, part INTEGER NOT NULL, "
     "done INTEGER NOT NULL, PRIMARY KEY (save_id, part))";
@@ -58,7 +46,6 @@ static int sl_plan(db_save *s, char *err, size_t cap)
     if (!db)
         return EMBER_EIO;
     int rc = 0;
-    ember_buf b = {0};
     sqlite3_stmt *st = NULL;
     if (s->c.sql) {
         if (sqlite3_prepare_v2(db, s->c.sql, -1, &st, NULL) != SQLITE_OK) {
@@ -102,40 +89,11 @@ static int sl_plan(db_save *s, char *err, size_t cap)
             goto out;
         }
     }
-    rc = APPEND(&b, "INSERT INTO ") || APPEND(&b, s->table_sql) || APPEND(&b, " (");
-    for (int i = 0; !rc && i < s->ncols; i++)
-        rc = (i && APPEND(&b, ", ")) || append_ident(&b, s->cols[i]);
-    rc = rc ? rc : APPEND(&b, ") VALUES (");
-    for (int i = 0; !rc && i < s->ncols; i++)
-        rc = APPEND(&b, i ? ", ?" : "?");
-    rc = rc ? rc : APPEND(&b, ")");
-    if (!rc && s->c.mode == EMBER_DB_UPSERT) {
-        rc = APPEND(&b, " ON CONFLICT (");
-        int nk = 0;
-        for (; !rc && s->c.conflict[nk]; nk++)
-            rc = (nk && APPEND(&b, ", ")) || append_ident(&b, s->c.conflict[nk]);
-        rc = rc ? rc : APPEND(&b, ") DO ");
-        int set = 0;
-        for (int i = 0; !rc && i < s->ncols; i++) {
-            bool key = false;
-            for (int k = 0; k < nk; k++)
-                key |= !strcmp(s->cols[i], s->c.conflict[k]);
-            if (key)
-                continue;
-            rc = APPEND(&b, set ? ", " : "UPDATE SET ") || append_ident(&b, s->cols[i]) ||
-                 APPEND(&b, " = excluded.") || append_ident(&b, s->cols[i]);
-            set++;
-        }
-        if (!rc && !set)
-            rc = APPEND(&b, "NOTHING");
-    }
-    if (rc || ember_buf_append(&b, "", 1)) {
+    if (!(s->stmt = ember__db_insert(s, 1, false))) {
         snprintf(err, cap, "out of memory");
         rc = EMBER_ENOMEM;
         goto out;
     }
-    s->stmt = (char *)b.ptr;
-    b = (ember_buf){0};
     if (sqlite3_prepare_v2(db, s->stmt, -1, &st, NULL) != SQLITE_OK) { /* checked now */
         snprintf(err, cap, "%s", sqlite3_errmsg(db));
         rc = EMBER_EINVAL;
@@ -144,7 +102,6 @@ out:
     sqlite3_finalize(st);
     if (!rc && s->c.commit_every > 0)
         rc = exec_ok(db, progress_table, err, cap);
-    ember_buf_destroy(&b);
     sqlite3_close(db);
     return rc;
 }
@@ -312,7 +269,8 @@ static int sl_read(const ember_db_conf *c, const char *url, const char *sql, emb
             if (!c->csv_out) {
                 const char *nm = sqlite3_column_name(st, f);
                 rc = (f && ember_buf_append(&b, ",", 1)) ||
-                     ember__db_json_str(&b, nm, strlen(nm)) || ember_buf_append(&b, ":", 1);
+                     ember__json_str(&b, ember_bytes_of(nm, strlen(nm))) ||
+                     ember_buf_append(&b, ":", 1);
             }
             if (rc)
                 break;
@@ -326,13 +284,14 @@ static int sl_read(const ember_db_conf *c, const char *url, const char *sql, emb
                     rc = ember_buf_append(&h, x, 2);
                 }
                 if (!rc)
-                    rc = c->csv_out ? ember__db_csv_put(&b, (const char *)h.ptr, h.len)
-                                    : ember__db_json_str(&b, (const char *)h.ptr, h.len);
+                    rc = c->csv_out
+                             ? ember__db_csv_put(&b, (const char *)h.ptr, h.len)
+                             : ember__json_str(&b, ember_bytes_of((const char *)h.ptr, h.len));
                 ember_buf_destroy(&h);
             } else if (ty == SQLITE_NULL) {
                 rc = ember_buf_append(&b, "null", 4);
             } else if (ty == SQLITE_TEXT) {
-                rc = ember__db_json_str(&b, v, vl);
+                rc = ember__json_str(&b, ember_bytes_of(v, vl));
             } else {
                 rc = ember_buf_append(&b, v, vl);
             }

@@ -355,18 +355,7 @@ static int json_value(ember_buf *out, int t, const char *p, size_t n)
         return ember_buf_append(out, p, n);
     if (t == CSV_BOOL)
         return bool_of(p, n) ? ember_buf_append(out, "true", 4) : ember_buf_append(out, "false", 5);
-    static const char hex[] = "0123456789abcdef";
-    int rc = ember_buf_append(out, "\"", 1);
-    for (size_t i = 0; i < n && !rc; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c == '"' || c == '\\')
-            rc = ember_buf_append(out, (char[]){'\\', (char)c}, 2);
-        else if (c < 0x20)
-            rc = ember_buf_append(out, (char[]){'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]}, 6);
-        else
-            rc = ember_buf_append(out, &p[i], 1);
-    }
-    return rc ? rc : ember_buf_append(out, "\"", 1);
+    return ember__json_str(out, ember_bytes_of(p, n));
 }
 
 int ember__csv_shape_row(const csv_src *s, uint32_t f, const char *path, ember_bytes row,
@@ -402,9 +391,8 @@ int ember__csv_shape_row(const csv_src *s, uint32_t f, const char *path, ember_b
             continue;
         }
         ember_csv_field(ember_buf_bytes(&sh->names), j, &name);
-        rc = (j && ember_buf_append(out, ",", 1)) ||
-             json_value(out, CSV_STRING, name.ptr, name.len) || ember_buf_append(out, ":", 1) ||
-             json_value(out, t, v.ptr, v.len);
+        rc = (j && ember_buf_append(out, ",", 1)) || ember__json_str(out, name) ||
+             ember_buf_append(out, ":", 1) || json_value(out, t, v.ptr, v.len);
     }
     if (!rc && sh->json)
         rc = ember_buf_append(out, "}", 1);

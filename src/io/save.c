@@ -54,6 +54,7 @@ typedef struct save_args {
     const char *header;         /* CSV: a line written first in every part file */
     const char *op;
     unsigned char kind, key_kind; /* text: int64 and double written as decimal text */
+    bool numbers;                 /* ... either is one: a record may need that */
 } save_args;
 
 typedef struct save_state {
@@ -255,7 +256,7 @@ static int save_push(ember_out *self, const ember_rec *rec)
         return rc;
     ember_rec csv = *rec;
     char knum[32], vnum[32];
-    if (__builtin_expect(a->kind | a->key_kind, 0) && a->format == FMT_TEXT) {
+    if (__builtin_expect(a->numbers, 0)) {
         /* numbers by their kind: the text Spark writes, not 8 raw bytes */
         if (rec->key.ptr && rec->key.len == 8 && a->key_kind >= EMBER_KIND_I64 &&
             a->key_kind <= EMBER_KIND_F64)
@@ -633,6 +634,9 @@ static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
         return rc;
     a.kind = rdd->kind;
     a.key_kind = rdd->key_kind;
+    a.numbers =
+        a.format == FMT_TEXT && ((a.kind >= EMBER_KIND_I64 && a.kind <= EMBER_KIND_F64) ||
+                                 (a.key_kind >= EMBER_KIND_I64 && a.key_kind <= EMBER_KIND_F64));
     return ember__action_end(rdd->ctx, save_run(rdd, dir, codec, a));
 }
 

@@ -57,62 +57,6 @@ ember_bytes ember_http_response_header(const ember_http_response *r, const char 
     return ember_bytes_of(NULL, 0);
 }
 
-/* A JSON string of b; bytes that are not UTF-8 become U+FFFD. */
-static int json_str(ember_buf *o, ember_bytes b)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = b.ptr, *end = p ? p + b.len : p;
-    if (ember__buf_reserve(o, b.len + 2))
-        return EMBER_ENOMEM;
-    int rc = ember_buf_append(o, "\"", 1);
-    while (!rc && p < end) {
-        const unsigned char *run = p;
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-            p++;
-        if (p > run && (rc = ember_buf_append(o, run, (size_t)(p - run))))
-            break;
-        if (p == end)
-            break;
-        unsigned c = *p;
-        if (c < 0x80) {
-            char esc[7] = {'\\', (char)c, 0};
-            size_t n = 2;
-            if (c == '\n')
-                esc[1] = 'n';
-            else if (c == '\r')
-                esc[1] = 'r';
-            else if (c == '\t')
-                esc[1] = 't';
-            else if (c < 0x20) {
-                memcpy(esc, "\\u00", 4);
-                esc[4] = hex[c >> 4];
-                esc[5] = hex[c & 15];
-                n = 6;
-            }
-            rc = ember_buf_append(o, esc, n);
-            p++;
-            continue;
-        }
-        /* a UTF-8 sequence, checked (no overlongs, no surrogates) */
-        size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-        bool good = n && n <= (size_t)(end - p) && c <= 0xf4;
-        for (size_t k = 1; good && k < n; k++)
-            good = (p[k] & 0xc0) == 0x80;
-        if (good && n == 3)
-            good = !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0);
-        if (good && n == 4)
-            good = !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
-        if (good) {
-            rc = ember_buf_append(o, p, n);
-            p += n;
-        } else {
-            rc = ember_buf_append(o, "\xef\xbf\xbd", 3);
-            p++;
-        }
-    }
-    return rc ? rc : ember_buf_append(o, "\"", 1);
-}
-
 int ember_http_response_json(ember_bytes val, ember_buf *out)
 {
     return ember_http_response_json_ex(val, out, 0);
@@ -143,7 +87,7 @@ int ember_http_response_json_ex(ember_bytes val, ember_buf *out, unsigned flags)
     char num[128];
     int rc = ember_buf_append(out, "{\"url\":", 7);
     if (!rc)
-        rc = json_str(out, r.url);
+        rc = ember__json_str(out, r.url);
     snprintf(num, sizeof num, ",\"status\":%d,\"ok\":%s,\"attempts\":%d,\"latency_ms\":%.3f",
              r.status, r.ok ? "true" : "false", r.attempts, r.latency * 1e3);
     if (!rc)
@@ -167,13 +111,13 @@ int ember_http_response_json_ex(ember_bytes val, ember_buf *out, unsigned flags)
             first = false;
             size_t at = out->len;
             if (!rc)
-                rc = json_str(out, ember_bytes_of(p, (size_t)(colon - p)));
+                rc = ember__json_str(out, ember_bytes_of(p, (size_t)(colon - p)));
             for (size_t k = at; !rc && k < out->len; k++) /* names in lower case */
                 out->ptr[k] = (unsigned char)tolower(out->ptr[k]);
             if (!rc)
                 rc = ember_buf_append(out, ":", 1);
             if (!rc)
-                rc = json_str(out, ember_bytes_of(v, (size_t)(ve - v)));
+                rc = ember__json_str(out, ember_bytes_of(v, (size_t)(ve - v)));
         }
         p = eol ? eol + 1 : end;
     }
@@ -184,14 +128,14 @@ int ember_http_response_json_ex(ember_bytes val, ember_buf *out, unsigned flags)
         if (v < 0)
             rc = v;
         else if (v == 0)
-            rc = json_str(out, r.body);
+            rc = ember__json_str(out, r.body);
     } else if (!rc) {
-        rc = json_str(out, r.body);
+        rc = ember__json_str(out, r.body);
     }
     if (!rc)
         rc = ember_buf_append(out, ",\"error\":", 9);
     if (!rc)
-        rc = r.error.len ? json_str(out, r.error) : ember_buf_append(out, "null", 4);
+        rc = r.error.len ? ember__json_str(out, r.error) : ember_buf_append(out, "null", 4);
     if (!rc)
         rc = ember_buf_append(out, "}", 1);
     return rc ? EMBER_ENOMEM : 0;

@@ -9,14 +9,6 @@
 
 #include "sched/sched.h"
 
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* ---------------------------------------------------------------- to_local_iterator */
 
 struct ember_local_iter {
@@ -106,7 +98,7 @@ int ember_take_sample(ember_rdd *rdd, bool with_replacement, size_t num, uint64_
         for (int tries = 0; !rc; tries++) { /* again with a new seed until there are enough */
             ember_result_free(got);
             got = NULL;
-            ember_rdd *s = ember_sample(rdd, with_replacement, f, mix(&rng));
+            ember_rdd *s = ember_sample(rdd, with_replacement, f, ember__splitmix(&rng));
             rc = ember_collect(s, &got);
             ember_free(s);
             if (!rc && ember_result_len(got) >= num)
@@ -129,7 +121,7 @@ int ember_take_sample(ember_rdd *rdd, bool with_replacement, size_t num, uint64_
     for (size_t i = 0; i < n; i++)
         recs[i] = ember_result_at(got, i);
     for (size_t i = 0; i < k; i++) { /* a seeded shuffle of the first k */
-        size_t j = i + (size_t)(mix(&rng) % (n - i));
+        size_t j = i + (size_t)(ember__splitmix(&rng) % (n - i));
         ember_rec t = recs[i];
         recs[i] = recs[j];
         recs[j] = t;

@@ -26,23 +26,10 @@
 
 extern char **environ;
 
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static double uniform(uint64_t *s)
-{
-    return (double)(mix(s) >> 11) * 0x1.0p-53;
-}
-
 static uint64_t seed_of(uint64_t seed, int part)
 {
     uint64_t s = seed ^ (0xd1b54a32d192ed03ULL * ((uint64_t)part + 1));
-    mix(&s);
+    ember__splitmix(&s);
     return s;
 }
 
@@ -157,26 +144,8 @@ typedef struct draw_stage {
 static int split_in(ember_out *self, const ember_rec *rec)
 {
     draw_stage *s = (draw_stage *)self;
-    double u = uniform(&s->rng);
+    double u = ember__unit(&s->rng);
     return u >= s->d->lb && u < s->d->ub ? self->next->push(self->next, rec) : 0;
-}
-
-/* Poisson(lambda) draws (Knuth's method below 30, a normal approximation above). */
-static int poisson(uint64_t *rng, double lambda)
-{
-    if (lambda >= 30) {
-        double u1 = uniform(rng), u2 = uniform(rng);
-        double z = sqrt(-2 * log(u1 > 0 ? u1 : 1e-300)) * cos(2 * M_PI * u2);
-        long k = lround(lambda + sqrt(lambda) * z);
-        return k < 0 ? 0 : (int)k;
-    }
-    double l = exp(-lambda), p = 1;
-    int k = 0;
-    do {
-        k++;
-        p *= uniform(rng);
-    } while (p > l);
-    return k - 1;
 }
 
 static int by_key_in(ember_out *self, const ember_rec *rec)
@@ -198,7 +167,7 @@ static int by_key_in(ember_out *self, const ember_rec *rec)
                                 "needs one)",
                                 self->task->partition);
     if (d->mode != DRAW_FRACTION) { /* the exact sample's passes: one draw a record */
-        double u = uniform(&s->rng);
+        double u = ember__unit(&s->rng);
         if (d->mode == DRAW_THRESHOLD)
             return u <= f ? self->next->push(self->next, rec) : 0;
         if (u >= f)
@@ -207,9 +176,9 @@ static int by_key_in(ember_out *self, const ember_rec *rec)
         ember__rec_set(&c, rec->key.ptr, rec->key.len, &u, sizeof u);
         return self->next->push(self->next, &c);
     }
-    int copies = d->with_replacement ? poisson(&s->rng, f) : uniform(&s->rng) < f;
+    int64_t copies = d->with_replacement ? ember__poisson(&s->rng, f) : ember__unit(&s->rng) < f;
     int rc = 0;
-    for (int c = 0; c < copies && !rc; c++)
+    for (int64_t c = 0; c < copies && !rc; c++)
         rc = self->next->push(self->next, rec);
     return rc;
 }
@@ -298,36 +267,6 @@ int ember_random_split(ember_rdd *rdd, const double *weights, int n, uint64_t se
     return 0;
 }
 
-ember_rdd *ember_sample_by_key(ember_rdd *rdd, bool with_replacement, const ember_bytes *keys,
-                               const double *fractions, size_t n, uint64_t seed)
-{
-    ember_rdd *ret;
-    if (!ember__parent_usable(rdd, "sample_by_key", &ret))
-        return ret;
-    for (size_t i = 0; i < n; i++)
-        if (!(fractions[i] >= 0) || isinf(fractions[i]) || (!with_replacement && fractions[i] > 1))
-            return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
-                                    "sample_by_key: fraction %zu is %g (must be %s)", i,
-                                    fractions[i], with_replacement ? ">= 0" : "in [0, 1]");
-    draw *d = ember__calloc(1, sizeof *d);
-    double *f = ember__malloc((n ? n : 1) * sizeof *f);
-    int rc = !d || !f ? EMBER_ENOMEM : 0;
-    if (d)
-        *d = (draw){.seed = seed, .with_replacement = with_replacement, .fractions = f, .nkeys = n};
-    for (size_t i = 0; !rc && i < n; i++) {
-        f[i] = fractions[i];
-        rc = ember__arena_put(&d->keys, (ember_rec){.val = keys[i]});
-    }
-    if (rc) {
-        if (d)
-            ember_buf_destroy(&d->keys);
-        ember__free(d);
-        ember__free(f);
-        return ember__rdd_error(rdd->ctx, EMBER_ENOMEM, "sample_by_key: out of memory");
-    }
-    return draw_node(rdd, "sample_by_key", d);
-}
-
 /* A draw node over keys[0..n) with values v (fractions, bounds or thresholds). */
 static ember_rdd *by_key_node(ember_rdd *rdd, const char *op, const ember_bytes *keys,
                               const double *v, size_t n, uint64_t seed, int mode)
@@ -351,6 +290,25 @@ static ember_rdd *by_key_node(ember_rdd *rdd, const char *op, const ember_bytes 
     return draw_node(rdd, op, d);
 }
 
+ember_rdd *ember_sample_by_key(ember_rdd *rdd, bool with_replacement, const ember_bytes *keys,
+                               const double *fractions, size_t n, uint64_t seed)
+{
+    ember_rdd *ret;
+    if (!ember__parent_usable(rdd, "sample_by_key", &ret))
+        return ret;
+    if (n && (!keys || !fractions))
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "sample_by_key: keys or fractions is NULL");
+    for (size_t i = 0; i < n; i++)
+        if (!(fractions[i] >= 0) || isinf(fractions[i]) || (!with_replacement && fractions[i] > 1))
+            return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
+                                    "sample_by_key: fraction %zu is %g (must be %s)", i,
+                                    fractions[i], with_replacement ? ">= 0" : "in [0, 1]");
+    ember_rdd *r = by_key_node(rdd, "sample_by_key", keys, fractions, n, seed, DRAW_FRACTION);
+    if (!ember__rdd_failed(r))
+        ((draw *)r->u.state)->with_replacement = with_replacement;
+    return r;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -364,6 +322,8 @@ ember_rdd *ember_sample_by_key_exact(ember_rdd *rdd, bool with_replacement, cons
     ember_rdd *ret;
     if (!ember__parent_usable(rdd, op, &ret))
         return ret;
+    if (n && (!keys || !fractions))
+        return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: keys or fractions is NULL", op);
     if (with_replacement)
         return ember__rdd_error(rdd->ctx, EMBER_ENOTSUP,
                                 "%s: with replacement is not built (sample_by_key draws it)", op);

@@ -460,28 +460,14 @@ static int cart_in(ember_out *self, const ember_rec *rec)
     return rc < 0 ? rc : 0;
 }
 
-/* splitmix64: seeds the sampler per (seed, partition), and is the sampler. */
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static double unit(uint64_t *s)
-{
-    return (double)(splitmix(s) >> 11) * 0x1.0p-53;
-}
-
 /* Poisson(lambda) by inversion, in steps of at most 500 (exp underflows past ~700). */
-static int64_t poisson(uint64_t *s, double lambda)
+int64_t ember__poisson(uint64_t *s, double lambda)
 {
     int64_t k = 0;
     while (lambda > 0) {
         double step = lambda > 500 ? 500 : lambda;
         lambda -= step;
-        double p = exp(-step), f = p, u = unit(s);
+        double p = exp(-step), f = p, u = ember__unit(s);
         int64_t i = 0;
         while (u > f && i < 100000) {
             i++;
@@ -499,9 +485,9 @@ static int sample_in(ember_out *self, const ember_rec *rec)
     ember_rdd *n = self->node;
     int64_t copies;
     if (n->u.sample.with_replacement)
-        copies = poisson(&st->rng, n->u.sample.fraction);
+        copies = ember__poisson(&st->rng, n->u.sample.fraction);
     else
-        copies = unit(&st->rng) < n->u.sample.fraction;
+        copies = ember__unit(&st->rng) < n->u.sample.fraction;
     for (int64_t i = 0; i < copies; i++) {
         int rc = self->next->push(self->next, rec);
         if (rc | ember__halted(self->task))
@@ -682,7 +668,7 @@ static int sample_compute(ember_rdd *n, int part, ember_out *sink)
 {
     stage st = STAGE_OF(n, sink);
     st.rng = n->u.sample.seed ^ (0x9e3779b97f4a7c15ULL * ((uint64_t)part + 1));
-    splitmix(&st.rng);
+    ember__splitmix(&st.rng);
     st.in.push = sample_in;
     return ember__compute(n->parent, part, &st.in);
 }

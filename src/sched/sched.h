@@ -145,8 +145,17 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink);
     X(flat_map_values)                                                                             \
     X(key_by)                                                                                      \
     X(key_by_whole)                                                                                \
-    X(unwrap) X(keys) X(values) X(sample) X(zip_index) X(zip_unique) X(cartesian)                  \
-        X(map_partitions) X(glom) X(union) X(coalesce)
+    X(unwrap)                                                                                      \
+    X(keys)                                                                                        \
+    X(values)                                                                                      \
+    X(sample)                                                                                      \
+    X(zip_index)                                                                                   \
+    X(zip_unique)                                                                                  \
+    X(cartesian)                                                                                   \
+    X(map_partitions)                                                                              \
+    X(glom)                                                                                        \
+    X(union)                                                                                       \
+    X(coalesce)
 #define EMBER__TYPE_DECL(k) extern const ember__node_type ember__##k##_type;
 EMBER__SCHED_TYPES(EMBER__TYPE_DECL)
 #undef EMBER__TYPE_DECL
@@ -166,6 +175,24 @@ void ember__checkpoint_cleanup(ember_ctx *ctx);
 /* Collect partitions parts[0..n) (NULL: all) as action op's job. */
 int ember__collect_parts(ember_rdd *rdd, const char *op, const int *parts, int n,
                          ember_result **out);
+
+/* splitmix64: seeds the samplers per (seed, partition), and is them; a
+ * uniform draw in [0, 1) from it. */
+static inline uint64_t ember__splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static inline double ember__unit(uint64_t *s)
+{
+    return (double)(ember__splitmix(s) >> 11) * 0x1.0p-53;
+}
+
+/* A Poisson(lambda) draw from splitmix state s (sample, sample_by_key). */
+int64_t ember__poisson(uint64_t *s, double lambda);
 
 /* The order of a kind (the comparators of ember.h; bytes for the others). */
 static inline ember_cmp_fn *ember__cmp_of(int kind)

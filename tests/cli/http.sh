@@ -84,7 +84,11 @@ grep -q '"error":"SSL peer certificate' "$tmp/tls.out" || grep -q '"error":"[^"]
 
 # under MPI every rank runs the command and sends its share; rank 0 writes the one
 # output, in input order, and the summary once
-if command -v mpirun >/dev/null; then
+# (not in the sanitizer builds: there Open MPI's non-blocking collectives
+# have aborted with MPI_ERR_TRUNCATE, or hung, now and then under load (an open
+# bug, its cause not found);
+# the release build runs it, and the MPI suites run there too)
+if command -v mpirun >/dev/null && [ -z "${EMBER_SANITIZED:-}" ]; then
   mpi=(mpirun --oversubscribe -n 2)
   [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
   { head -100 "$tmp/urls"; echo "http://127.0.0.1:1/refused"; } >"$tmp/mpi_urls"
@@ -92,16 +96,6 @@ if command -v mpirun >/dev/null; then
   "${mpi[@]}" "$ember" http --in "$tmp/mpi_urls" --out "$tmp/mpi.jsonl" --master 'mpi[1]' \
     --retries 0 2>"$tmp/mpi_err"
   status=$?
-  # Open MPI's non-blocking collectives (libnbc) have been seen to abort with
-  # MPI_ERR_TRUNCATE, rarely, in the sanitizer builds under load (not
-  # reproduced in 24 runs alone or loaded); the failure is shown, and the run
-  # made once more
-  if [ "$status" != 1 ] && grep -q "MPI_ERR_TRUNCATE" "$tmp/mpi_err"; then
-    echo "cli/http: an MPI abort, run again: $(grep -m1 MPI_ERR "$tmp/mpi_err")" >&2
-    "${mpi[@]}" "$ember" http --in "$tmp/mpi_urls" --out "$tmp/mpi.jsonl" --master 'mpi[1]' \
-      --retries 0 2>"$tmp/mpi_err"
-    status=$?
-  fi
   set -e
   [ "$status" = 1 ] || fail "MPI run with one refused request exited $status: $(cat "$tmp/mpi_err")"
   [ "$(grep -c 'requests failed' "$tmp/mpi_err")" = 1 ] || fail "MPI summary: $(cat "$tmp/mpi_err")"

@@ -73,24 +73,6 @@ static int64_t qi(const char *s)
     return strtoll(q1(s), NULL, 10);
 }
 
-/* n JSON objects {"id": i, "name": "row i", "score": i / 2.0} in parts partitions */
-static ember_rdd *json_rows(ember_ctx *ctx, int n, int parts)
-{
-    ember_bytes *items = calloc((size_t)n, sizeof *items);
-    char **s = calloc((size_t)n, sizeof *s);
-    for (int i = 0; i < n; i++) {
-        s[i] = malloc(100);
-        snprintf(s[i], 100, "{\"id\": %d, \"name\": \"row %d\", \"score\": %g}", i, i, i / 2.0);
-        items[i] = ember_str(s[i]);
-    }
-    ember_rdd *r = ember_parallelize(ctx, items, (size_t)n, parts);
-    for (int i = 0; i < n; i++)
-        free(s[i]);
-    free(s);
-    free(items);
-    return r;
-}
-
 static void test_modes(void **state)
 {
     sql("CREATE TABLE m (id int PRIMARY KEY, name text, score float8)");
@@ -211,8 +193,6 @@ static void test_csv_and_values(void **state)
 static atomic_int failed_once;
 static int fail_once(ember_rec in, ember_out *out, void *arg)
 {
-    int *seen = arg;
-    (void)seen;
     if (strstr((const char *)in.val.ptr, "\"id\": 1300,") && !atomic_exchange(&failed_once, 1))
         return EMBER_EIO;
     return ember_emit(out, in.val);

@@ -55,23 +55,6 @@ static int64_t qi(const char *s)
     return strtoll(q1(s), NULL, 10);
 }
 
-static ember_rdd *json_rows(ember_ctx *ctx, int n, int parts)
-{
-    ember_bytes *items = calloc((size_t)n, sizeof *items);
-    char **s = calloc((size_t)n, sizeof *s);
-    for (int i = 0; i < n; i++) {
-        s[i] = malloc(100);
-        snprintf(s[i], 100, "{\"id\": %d, \"name\": \"row %d\", \"score\": %g}", i, i, i / 2.0);
-        items[i] = ember_str(s[i]);
-    }
-    ember_rdd *r = ember_parallelize(ctx, items, (size_t)n, parts);
-    for (int i = 0; i < n; i++)
-        free(s[i]);
-    free(s);
-    free(items);
-    return r;
-}
-
 static void test_modes_and_values(void **state)
 {
     sql("CREATE TABLE m (id INTEGER PRIMARY KEY, name TEXT, score REAL)");
