@@ -40,6 +40,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <xxhash.h>
 
@@ -239,7 +240,17 @@ int ember__journal_open(const char *path, const char *tag, const uint64_t conf[2
             snprintf(why, whylen, "cannot read the journal %s: %s", p, strerror(-rc));
             goto fail;
         }
-        if (k == 0 && data.len == 0) { /* a new journal: its header */
+        /* no header yet, or part of ours: a journal just created (another rank
+         * starting this job now) or killed before its header was whole */
+        bool bare = data.len < want.len && (!data.len || !memcmp(data.ptr, want.ptr, data.len));
+        if (bare && k > 0)
+            continue;
+        if (bare) { /* ours, started over: its header */
+            if (data.len && ftruncate(fd, 0)) {
+                rc = -errno;
+                snprintf(why, whylen, "cannot start the journal %s again: %s", p, strerror(errno));
+                goto fail;
+            }
             if ((rc = write_all(fd, want.ptr, want.len))) {
                 snprintf(why, whylen, "cannot write the journal %s: %s", p, strerror(-rc));
                 goto fail;

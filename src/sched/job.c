@@ -646,6 +646,37 @@ int ember__agree(ember_ctx *ctx, int rc)
     return agreed;
 }
 
+int ember__agree_any(ember_ctx *ctx, int rc)
+{
+    if (ctx->ranks <= 1)
+        return rc;
+    ember_buf mine = {0}, all = {0};
+    ember__wr w = ember__wr_to(&mine);
+    ember__wr_i(&w, rc);
+    ember__wr_bytes(&w, ctx->errmsg, rc ? strlen(ctx->errmsg) : 0);
+    size_t *offs = ember__calloc((size_t)ctx->ranks + 1, sizeof *offs);
+    /* every rank takes part, even one out of memory (it sends what it has) */
+    int xrc = offs ? ctx->exec->allgather(ctx->exec_impl, &mine, &all, offs) : EMBER_ENOMEM;
+    int agreed = 0;
+    if (xrc || w.err)
+        agreed = ember__err(ctx, xrc ? xrc : w.err, "the ranks could not agree: %s",
+                            ember_strerror(xrc ? xrc : w.err));
+    for (int r = 0; !agreed && r < ctx->ranks; r++) { /* the lowest rank that failed */
+        ember__rd in = ember__rd_of(ember_bytes_of(all.ptr + offs[r], offs[r + 1] - offs[r]));
+        int theirs = (int)ember__rd_i(&in);
+        ember_bytes msg = ember__rd_bytes(&in);
+        if (in.err)
+            agreed = ember__err(ctx, EMBER_EIO, "the ranks could not agree: %s",
+                                ember_strerror(EMBER_EIO));
+        else if ((agreed = theirs) && r != ctx->rank)
+            ember__err(ctx, theirs, "%.*s (on rank %d)", (int)msg.len, (const char *)msg.ptr, r);
+    }
+    ember__free(offs);
+    ember_buf_destroy(&mine);
+    ember_buf_destroy(&all);
+    return agreed;
+}
+
 /* The stage's name: the operations it fuses, source (or the shuffle it reads)
  * to its last node, then what it ends in. */
 static void name_stage(char *out, size_t cap, const ember_rdd *rdd, const char *tail)
@@ -797,7 +828,10 @@ int ember__zip_prepare(ember_rdd *n, const char *action)
 
 /* Run the prepare of every node of the lineage that has one and has not run
  * it, parents first (a shuffle's map side reads what is before it). A
- * prepared node's ancestors are all prepared. */
+ * prepared node's ancestors are all prepared. Distributed, every rank learns
+ * whether any failed after each hook (a hook may fail on one rank alone, e.g.
+ * a file it opens): ranks that went on would call collectives the failed one
+ * never calls. */
 static int prepare(ember_rdd *n, const char *action)
 {
     for (; n && !n->prepared; n = n->parent) {
@@ -806,7 +840,7 @@ static int prepare(ember_rdd *n, const char *action)
             if ((n->parent2 && (rc = prepare(n->parent2, action))) ||
                 (rc = prepare(n->parent, action)))
                 return rc;
-            if (n->type->prepare && (rc = n->type->prepare(n, action)))
+            if (n->type->prepare && (rc = ember__agree_any(n->ctx, n->type->prepare(n, action))))
                 return rc;
             return ember__checkpoint_run(n, action);
         }
@@ -814,7 +848,8 @@ static int prepare(ember_rdd *n, const char *action)
             return rc;
         if (!n->type->prepare)
             continue;
-        if ((rc = prepare(n->parent, action)) || (rc = n->type->prepare(n, action)))
+        if ((rc = prepare(n->parent, action)) ||
+            (rc = ember__agree_any(n->ctx, n->type->prepare(n, action))))
             return rc;
         n->prepared = true;
         return 0;
@@ -825,13 +860,17 @@ static int prepare(ember_rdd *n, const char *action)
 int ember__action_begin(ember_rdd *rdd, const char *action)
 {
     int rc = ember__rdd_check(rdd, action);
-    if (rc)
+    if (rc && (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD)))
         return rc;
     if (!ember__handle_ok(rdd->ctx, EMBER__H_CTX))
         return ember__err(NULL, EMBER_ECLOSED, "%s: the context is closed", action);
     if (ember__cur_task)
         return ember__err(rdd->ctx, EMBER_EINVAL,
                           "%s: called from inside a task (actions run on the driver)", action);
+    /* distributed, an rdd that failed to build on one rank alone (a file only
+     * it opens) fails the action on every rank, before any collective */
+    if ((rc = ember__agree_any(rdd->ctx, rc)))
+        return rc;
     ember__job_open(rdd->ctx, action);
     rc = prepare(rdd, action);
     if (rc) /* the caller returns at once: the job ends here */

@@ -392,6 +392,10 @@ static inline int ember__job_state_index(const ember__job *job, const void *stat
  * not 0) on every rank, for steps only rank 0 takes (the output commit). rc as
  * it is when local. */
 int ember__agree(ember_ctx *ctx, int rc);
+/* Distributed: the first failure of any rank (the lowest rank's rc, its
+ * message on ctx), on every rank, for steps each rank takes on its own. rc as
+ * it is when local. */
+int ember__agree_any(ember_ctx *ctx, int rc);
 /* The rank that runs partition partition's tasks (0 when local). */
 int ember__task_owner(const ember_ctx *ctx, int partition);
 /* Record the job's stats (gather time: until now), free it, return rc. */

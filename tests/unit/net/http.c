@@ -678,7 +678,8 @@ static void test_cancel_then_resume(void **state)
 }
 
 /* A journal of another job or of other options is refused and named; a torn
- * last frame is cut; a failed answer is sent again only with retry_failed. */
+ * last frame is cut; a failed answer is sent again only with retry_failed; a
+ * journal with no whole header yet is a new one. */
 static void test_journal_refusals(void **state)
 {
     ember_ctx *ctx = open_ctx("local[1]");
@@ -729,6 +730,29 @@ static void test_journal_refusals(void **state)
     hc.journal = notj;
     assert_int_equal(ember_count(ember_http(requests(ctx, l, 2, 1), &hc), &cnt), EMBER_EINVAL);
     assert_msg(ctx, "notes.txt is not an ember http journal");
+
+    /* a journal killed inside its header, and another rank's journal just
+     * created (empty): both are journals with no answers yet, sent again */
+    char *cut = fmt("%s/cut", dir), *other_rank = fmt("%s/cut.rank-1", dir);
+    f = fopen(cut, "w");
+    fputs("ember-http-jour", f);
+    fclose(f);
+    fclose(fopen(other_rank, "w"));
+    hc.journal = cut;
+    hc.retry_failed = false;
+    hits = atomic_load(&srv->hits);
+    assert_int_equal(ember_count(ember_http(requests(ctx, l, 2, 1), &hc), &cnt), 0);
+    assert_int_equal(atomic_load(&srv->hits), hits + 2);
+    f = fopen(cut, "r");
+    char head[32] = "";
+    assert_non_null(fgets(head, sizeof head, f));
+    fclose(f);
+    assert_string_equal(head, "ember-http-journal 1\n"); /* the header, whole */
+    res = run(ember_http(requests(ctx, l, 2, 1), &hc));  /* now answered from the journal */
+    ember_result_free(res);
+    assert_int_equal(atomic_load(&srv->hits), hits + 2);
+    free(cut);
+    free(other_rank);
     free(notj);
     free(l[0]);
     free(l[1]);
