@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Before and after a change, in one run: every benchmark of bench/RESULTS.md
 # that does not need a server (tiny job, π, line count, CSV, word count, sort,
-# spilling group_by_key, MPI word count) on two builds, their runs interleaved
+# spilling group_by_key, MPI word count, tiny job and idle wait) on two builds, their runs interleaved
 # (old, new, old, new, ...) so that the machine's drift touches both alike, the
 # peers measured in the same run. Medians of RUNS runs (default 5). Prints a
 # markdown table and appends it to bench/RESULTS.md.
@@ -64,6 +64,10 @@ ab sort sort_run @B@
 ab group group_secs @B@
 ab grss group_rss @B@
 ab mpiwc "${mpi[@]}" @B@/bench/bench_shuffle wordcount "$data/zipf.txt" 'mpi[1]'
+mpi_tiny() { EMBER_MASTER='mpi[1]' "${mpi[@]}" "$1/examples/tiny" 2000 |
+  sed -n 's/.*; \([0-9.]*\) us per job.*/\1/p' | head -1; }
+ab mpitiny mpi_tiny @B@
+ab mpiidle "${mpi[@]}" @B@/bench/bench_idle
 rm -rf "$out"
 
 lines_mb=$(awk -v b="$(stat -c %s "$data/lines.txt")" 'BEGIN {print b / 1e6}')
@@ -103,6 +107,8 @@ $(row "sort of 1 GB to files, local[2]" "s" "$A_sort" "$B_sort" "GNU sort, -S ${
 $(row "group_by_key 512 MB, budget 128 MB, local[2]" "s" "$A_group" "$B_group" "" "" 0)
 $(row "  its peak RSS" "MB" "$A_grss" "$B_grss" "" "" 0)
 $(row "word count, mpirun -n 2, mpi[1]" "MB/s" "$A_mpiwc" "$B_mpiwc" "serial C" "$p_wc" 1)
+$(row "tiny job, mpirun -n 2, mpi[1]" "µs a job" "$A_mpitiny" "$B_mpitiny" "" "" 0)
+$(row "CPU of a rank waiting 2 s for the other" "s" "$A_mpiidle" "$B_mpiidle" "" "" 0)
 TXT
 )
 echo "$table"

@@ -557,8 +557,9 @@ EMBER_EXTERN int ember_count_by_value(ember_rdd *rdd, ember_result **out);
  * key bytes; counted in each task, merged on the driver (no shuffle). */
 EMBER_EXTERN int ember_count_by_key(ember_rdd *rdd, ember_result **out);
 /* Spark's lookup: the values of key, as one-value records in partition order. An
- * rdd partitioned by key (partition_by, reduce_by_key, ...) is read in the key's
- * partition only. */
+ * rdd partitioned by key (partition_by, reduce_by_key, ..., or sort_by_key's
+ * ranges once its sample is taken), directly or through filter, map_values,
+ * flat_map_values and the samples, is read in the key's partition only. */
 EMBER_EXTERN int ember_lookup(ember_rdd *rdd, ember_bytes key, ember_result **out);
 /* Spark's collectAsMap: one (key, value) pair per key, the last value read for a
  * key winning (partition order), ordered by key bytes. */
@@ -740,11 +741,15 @@ EMBER_EXTERN int ember_random_split(ember_rdd *rdd, const double *weights, int n
 EMBER_EXTERN ember_rdd *ember_sample_by_key(ember_rdd *rdd, bool with_replacement,
                                             const ember_bytes *keys, const double *fractions,
                                             size_t n, uint64_t seed);
-/* Spark's sampleByKeyExact (without replacement): exactly ceil(fractions[i] *
- * the count of keys[i]) records of each key, seeded. Runs jobs when called:
- * the keys' counts, then the draws under a bound (all draws for a key short
- * of its share); the result keeps the records whose draw is at most their
- * key's share-th smallest. With replacement: EMBER_ENOTSUP. */
+/* Spark's sampleByKeyExact: exactly ceil(fractions[i] * the count of keys[i])
+ * records of each key, seeded. Runs jobs when called. Without replacement
+ * (fractions in [0, 1]): the keys' counts, then the draws under a bound (all
+ * draws for a key short of its share); the result keeps the records whose draw
+ * is at most their key's share-th smallest. With replacement (fractions >= 0):
+ * each partition's count of each key, then the picks, uniform over each key's
+ * records, made and held on the driver (memory of the order of the sample);
+ * the result hands on each record as often as it was picked. A key of the
+ * data without a fraction fails the job that counts. */
 EMBER_EXTERN ember_rdd *ember_sample_by_key_exact(ember_rdd *rdd, bool with_replacement,
                                                   const ember_bytes *keys, const double *fractions,
                                                   size_t n, uint64_t seed);

@@ -129,16 +129,24 @@ typedef struct draw {
     size_t nkeys;
     /* sample_by_key_exact: the draws under fractions[i] of key i as (key,
      * draw) records (CANDIDATES), or the records whose draw is at most
-     * fractions[i] (THRESHOLD) */
+     * fractions[i] (THRESHOLD); with replacement, each partition's count of
+     * each key (COUNT), or the records picked, as often as picked (PICKS) */
     int mode;
+    /* PICKS: the indices, among the records of key i in partition p, of those
+     * picked, sorted, at picks[pick_off[p * nkeys + i]] up to the next offset */
+    uint64_t *picks;
+    size_t *pick_off;
 } draw;
 
-enum { DRAW_FRACTION, DRAW_CANDIDATES, DRAW_THRESHOLD };
+enum { DRAW_FRACTION, DRAW_CANDIDATES, DRAW_THRESHOLD, DRAW_COUNT, DRAW_PICKS };
 
 typedef struct draw_stage {
     ember_out in;
     const draw *d;
     uint64_t rng;
+    int part;
+    uint64_t *seen; /* COUNT, PICKS: the records of each key so far */
+    size_t *cur;    /* PICKS: each key's next pick */
 } draw_stage;
 
 static int split_in(ember_out *self, const ember_rec *rec)
@@ -156,7 +164,8 @@ static int by_key_in(ember_out *self, const ember_rec *rec)
     ember_rec k;
     ember_iter_init(&it, ember_buf_bytes(&d->keys));
     double f = -1;
-    for (size_t i = 0; rec->key.ptr && ember_iter_next(&it, &k) == 1; i++)
+    size_t i = 0;
+    for (; rec->key.ptr && ember_iter_next(&it, &k) == 1; i++)
         if (k.val.len == rec->key.len && !memcmp(k.val.ptr, rec->key.ptr, k.val.len)) {
             f = d->fractions[i];
             break;
@@ -166,6 +175,20 @@ static int by_key_in(ember_out *self, const ember_rec *rec)
                                 "sample_by_key: no fraction for a key of partition %d (every key "
                                 "needs one)",
                                 self->task->partition);
+    if (d->mode == DRAW_COUNT) {
+        s->seen[i]++;
+        return 0;
+    }
+    if (d->mode == DRAW_PICKS) { /* as many copies as picks of this record */
+        uint64_t j = s->seen[i]++;
+        size_t end = d->pick_off[(size_t)s->part * d->nkeys + i + 1];
+        int rc = 0;
+        while (!rc && s->cur[i] < end && d->picks[s->cur[i]] == j) {
+            s->cur[i]++;
+            rc = self->next->push(self->next, rec);
+        }
+        return rc;
+    }
     if (d->mode != DRAW_FRACTION) { /* the exact sample's passes: one draw a record */
         double u = ember__unit(&s->rng);
         if (d->mode == DRAW_THRESHOLD)
@@ -192,8 +215,29 @@ static int draw_compute(ember_rdd *n, int part, ember_out *sink)
                            .node = n,
                            .reads = EMBER__READS_PASS},
                     .d = d,
-                    .rng = seed_of(d->seed, part)};
-    return ember__compute(n->parent, part, &s.in);
+                    .rng = seed_of(d->seed, part),
+                    .part = part};
+    if (d->mode != DRAW_COUNT && d->mode != DRAW_PICKS)
+        return ember__compute(n->parent, part, &s.in);
+    s.seen = ember__calloc(d->nkeys + 1, sizeof *s.seen);
+    s.cur = ember__calloc(d->nkeys + 1, sizeof *s.cur);
+    if (!s.seen || !s.cur) {
+        ember__free(s.seen);
+        ember__free(s.cur);
+        return ember__task_fail(sink->task, EMBER_ENOMEM, "%s: out of memory", n->op);
+    }
+    for (size_t i = 0; d->mode == DRAW_PICKS && i < d->nkeys; i++)
+        s.cur[i] = d->pick_off[(size_t)part * d->nkeys + i];
+    int rc = ember__compute(n->parent, part, &s.in);
+    for (size_t i = 0; !rc && d->mode == DRAW_COUNT && i < d->nkeys; i++) {
+        int64_t c[3] = {part, (int64_t)i, (int64_t)s.seen[i]}; /* partition, key, count */
+        ember_rec r;
+        ember__rec_set(&r, NULL, 0, c, sizeof c);
+        rc = sink->push(sink, &r);
+    }
+    ember__free(s.seen);
+    ember__free(s.cur);
+    return rc;
 }
 
 static void draw_free(ember_rdd *n)
@@ -202,6 +246,8 @@ static void draw_free(ember_rdd *n)
     if (d) {
         ember_buf_destroy(&d->keys);
         ember__free(d->fractions);
+        ember__free(d->picks);
+        ember__free(d->pick_off);
         ember__free(d);
     }
 }
@@ -315,6 +361,112 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* sample_by_key_exact with replacement: each partition's count of each key (a
+ * job), then for key i ceil(fractions[i] * its count) picks, uniform over its
+ * records and seeded, made on the driver; the result hands each record on as
+ * often as it was picked. The picks are held on the driver and shared with the
+ * tasks: memory of the order of the sample. */
+static ember_rdd *exact_with_replacement(ember_rdd *rdd, const ember_bytes *keys,
+                                         const double *fractions, size_t n, uint64_t seed)
+{
+    const char *op = "sample_by_key_exact";
+    ember_ctx *ctx = rdd->ctx;
+    size_t parts = (size_t)rdd->nparts, cells = parts * n;
+    uint64_t *cnt = ember__calloc(cells + 1, sizeof *cnt), **drawn = NULL;
+    size_t *want = ember__calloc(n + 1, sizeof *want), *off = NULL;
+    uint64_t *picks = NULL;
+    int rc = !cnt || !want ? EMBER_ENOMEM : 0;
+    ember_rdd *counter = rc ? NULL : by_key_node(rdd, op, keys, fractions, n, seed, DRAW_COUNT);
+    ember_result *res = NULL;
+    bool counted = !rc && (rc = ember_collect(counter, &res)) == 0;
+    ember_free(counter);
+    for (size_t r = 0; !rc && r < ember_result_len(res); r++) {
+        int64_t c[3]; /* partition, key, count */
+        memcpy(c, ember_result_at(res, r).val.ptr, sizeof c);
+        cnt[(size_t)c[0] * n + (size_t)c[1]] = (uint64_t)c[2];
+    }
+    ember_result_free(res);
+    /* each key's picks as indices among all its records, sorted */
+    size_t total = 0;
+    if (!rc && !(drawn = ember__calloc(n + 1, sizeof *drawn)))
+        rc = EMBER_ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        uint64_t all = 0;
+        for (size_t p = 0; p < parts; p++)
+            all += cnt[p * n + i];
+        double w = ceil(fractions[i] * (double)all);
+        if (w > (double)(SIZE_MAX / 16) || total + (size_t)w > SIZE_MAX / 16) {
+            rc = EMBER_ENOMEM;
+            break;
+        }
+        want[i] = all ? (size_t)w : 0;
+        total += want[i];
+        if (!(drawn[i] = ember__malloc((want[i] ? want[i] : 1) * sizeof **drawn))) {
+            rc = EMBER_ENOMEM;
+            break;
+        }
+        uint64_t rng = seed_of(seed ^ 0x9e3779b97f4a7c15ULL, (int)i);
+        for (size_t k = 0; k < want[i]; k++) {
+            uint64_t g = (uint64_t)(ember__unit(&rng) * (double)all);
+            drawn[i][k] = g < all ? g : all - 1;
+        }
+        qsort(drawn[i], want[i], sizeof **drawn, cmp_u64);
+    }
+    /* laid out by partition, then key, as indices within the partition */
+    if (!rc && (!(off = ember__calloc(cells + 2, sizeof *off)) ||
+                !(picks = ember__malloc((total ? total : 1) * sizeof *picks))))
+        rc = EMBER_ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) { /* each cell's size, */
+        size_t k = 0;
+        uint64_t first = 0; /* the key's first record in partition p */
+        for (size_t p = 0; p < parts; p++) {
+            uint64_t end = first + cnt[p * n + i];
+            for (; k < want[i] && drawn[i][k] < end; k++)
+                off[p * n + i + 1]++;
+            first = end;
+        }
+    }
+    for (size_t c = 0; !rc && c < cells; c++) /* where it starts, */
+        off[c + 1] += off[c];
+    for (size_t i = 0; !rc && i < n; i++) { /* and what it holds */
+        size_t k = 0;
+        uint64_t first = 0;
+        for (size_t p = 0; p < parts; p++) {
+            uint64_t end = first + cnt[p * n + i];
+            for (size_t at = off[p * n + i]; k < want[i] && drawn[i][k] < end; k++)
+                picks[at++] = drawn[i][k] - first;
+            first = end;
+        }
+    }
+    ember_rdd *out = NULL;
+    if (rc) {
+        out = counted ? ember__rdd_error(ctx, rc, "%s: out of memory for the picks", op)
+                      : ember__rdd_error(ctx, rc == EMBER_ENOMEM ? rc : EMBER_EIO,
+                                         "%s: counting the keys: %s", op, ember_errmsg(ctx));
+    } else if (!ember__rdd_failed(out =
+                                      by_key_node(rdd, op, keys, fractions, n, seed, DRAW_PICKS))) {
+        draw *d = out->u.state;
+        d->picks = picks;
+        d->pick_off = off;
+        picks = NULL;
+        off = NULL;
+    }
+    ember__free(picks);
+    ember__free(off);
+    for (size_t i = 0; drawn && i < n; i++)
+        ember__free(drawn[i]);
+    ember__free(drawn);
+    ember__free(cnt);
+    ember__free(want);
+    return out;
+}
+
 ember_rdd *ember_sample_by_key_exact(ember_rdd *rdd, bool with_replacement, const ember_bytes *keys,
                                      const double *fractions, size_t n, uint64_t seed)
 {
@@ -324,14 +476,12 @@ ember_rdd *ember_sample_by_key_exact(ember_rdd *rdd, bool with_replacement, cons
         return ret;
     if (n && (!keys || !fractions))
         return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: keys or fractions is NULL", op);
-    if (with_replacement)
-        return ember__rdd_error(rdd->ctx, EMBER_ENOTSUP,
-                                "%s: with replacement is not built (sample_by_key draws it)", op);
     for (size_t i = 0; i < n; i++)
-        if (!(fractions[i] >= 0 && fractions[i] <= 1))
-            return ember__rdd_error(rdd->ctx, EMBER_EINVAL,
-                                    "%s: fraction %zu is %g (must be in [0, 1])", op, i,
-                                    fractions[i]);
+        if (!(fractions[i] >= 0) || isinf(fractions[i]) || (!with_replacement && fractions[i] > 1))
+            return ember__rdd_error(rdd->ctx, EMBER_EINVAL, "%s: fraction %zu is %g (must be %s)",
+                                    op, i, fractions[i], with_replacement ? ">= 0" : "in [0, 1]");
+    if (with_replacement)
+        return exact_with_replacement(rdd, keys, fractions, n, seed);
     /* 1: each key's count; its exact share is ceil(fraction * count) */
     ember_result *counts = NULL;
     if (ember_count_by_key(rdd, &counts))

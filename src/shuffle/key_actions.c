@@ -285,8 +285,14 @@ static int by_key_locally_run(ember_rdd *rdd, const local_args *a, ember_result 
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", a->op);
     /* lookup on an rdd partitioned by key reads the key's partition only */
     int one = -1;
-    const ember__shuffle *sorted = ember__shuffle_of(rdd);
-    if (a->lookup_key && sorted && sorted->ranged && rdd->prepared) /* sort_by_key's range */
+    /* sort_by_key's ranges, read through what keeps keys in their partitions
+     * (filter, map_values, flat_map_values, samples) */
+    ember_rdd *top = rdd;
+    while (top && !ember__shuffle_of(top) && (top->type->flags & EMBER__NT_KEEPS_PARTITIONER) &&
+           top->nparts == rdd->nparts)
+        top = top->parent;
+    const ember__shuffle *sorted = top ? ember__shuffle_of(top) : NULL;
+    if (a->lookup_key && sorted && sorted->ranged && top->prepared && top->nparts == rdd->nparts)
         one = ember__range_part(sorted, *a->lookup_key);
     else if (a->lookup_key && rdd->hash_parts == rdd->nparts && rdd->nparts > 0 && rdd->part_fn)
         one = rdd->part_fn(*a->lookup_key, rdd->nparts, rdd->part_arg);

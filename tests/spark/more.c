@@ -105,12 +105,53 @@ static void test_splits_and_samples(void **state)
                          ember_i64(ember_result_at(s2, i).val));
     ember_result_free(s1);
     ember_result_free(s2);
+    /* with replacement: exactly ceil(f * count) a key, f above 1 allowed */
+    assert_int_equal(
+        ember_count_by_key(
+            ember_sample_by_key_exact(pairs, true, keys, (double[]){1.5, 0.25}, 2, 3), &cnt),
+        0);
+    assert_int_equal(ember_i64(ember_result_at(cnt, 0).val), 1500);
+    assert_int_equal(ember_i64(ember_result_at(cnt, 1).val), 250);
+    ember_result_free(cnt);
+    /* each record of its key, some more than once; the same seed, the same
+     * sample; another seed, another */
+    ember_result *r[3];
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(
+            ember_collect(ember_sample_by_key_exact(numbered, true, keys, (double[]){1.0, 0.5}, 2,
+                                                    k < 2 ? 11 : 12),
+                          &r[k]),
+            0);
+    assert_int_equal(ember_result_len(r[0]), 300); /* 200 of "a", 100 of "b" */
+    int hits[400] = {0}, na = 0, distinct_a = 0;
+    for (size_t i = 0; i < 300; i++) {
+        ember_rec rec = ember_result_at(r[0], i);
+        int64_t v = ember_i64(rec.val);
+        assert_true(v >= 0 && v < 400);
+        assert_int_equal(rec.key.len, 1);
+        assert_int_equal(*(const char *)rec.key.ptr, v % 2 ? 'b' : 'a'); /* its own key */
+        na += v % 2 == 0;
+        distinct_a += v % 2 == 0 && hits[v]++ == 0;
+    }
+    assert_int_equal(na, 200);
+    /* 200 picks of 200 records: about 200 (1 - 1/e) = 126 distinct */
+    assert_true(distinct_a > 100 && distinct_a < 150);
+    assert_int_equal(ember_result_len(r[1]), 300);
+    bool same = true, other = false;
+    for (size_t i = 0; i < 300; i++) {
+        same &= ember_i64(ember_result_at(r[0], i).val) == ember_i64(ember_result_at(r[1], i).val);
+        other |= ember_i64(ember_result_at(r[0], i).val) != ember_i64(ember_result_at(r[2], i).val);
+    }
+    assert_true(same);
+    assert_true(other);
+    for (int k = 0; k < 3; k++)
+        ember_result_free(r[k]);
+    /* every key needs a fraction */
+    ember_rdd *missing = ember_sample_by_key_exact(pairs, true, keys, (double[]){0.5}, 1, 1);
+    assert_int_not_equal(ember_count(missing, &n), 0);
+    assert_msg(ctx, "no fraction for a key");
     free(nk);
     free(vals);
-    assert_int_not_equal(
-        ember_count(ember_sample_by_key_exact(pairs, true, keys, (double[]){0.1, 0.1}, 2, 1), &n),
-        0);
-    assert_msg(ctx, "with replacement is not built");
     ember_close(ctx);
 }
 
@@ -279,6 +320,13 @@ static int too_far(ember_bytes key, int nparts, void *arg)
     return nparts;
 }
 
+/* Keeps every other record of each key of letter_pair (its values step by 26). */
+static int every_other(ember_rec in, void *arg)
+{
+    (void)arg;
+    return ember_i64(in.val) / 26 % 2 == 0;
+}
+
 static int parity(ember_bytes key, int nparts, void *arg)
 {
     return (int)(ember_i64(key) & 1);
@@ -349,6 +397,13 @@ static void test_partitioners(void **state)
     ember_result_free(res);
     assert_int_equal(ember_lookup(sorted, B("x"), &res), 0); /* the map side kept: 1 task */
     assert_int_equal(ember_result_len(res), 10);
+    ember_result_free(res);
+    assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
+    assert_int_equal(js.total.attempts, 1);
+    /* and through a filter, which keeps keys where they are: still 1 task */
+    ember_rdd *some = ember_filter(sorted, every_other, NULL);
+    assert_int_equal(ember_lookup(some, B("x"), &res), 0);
+    assert_int_equal(ember_result_len(res), 5);
     ember_result_free(res);
     assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
     assert_int_equal(js.total.attempts, 1);
