@@ -1,5 +1,6 @@
 /* What only a distributed context has: ranks, rank 0's broadcast, files read
- * and written by every rank, one message for a failure on any rank, take that
+ * and written by every rank, one message for a failure on any rank (in a task,
+ * or building an rdd on one rank alone), take that
  * computes only what it needs. Run by tests/mpi/run.sh at 1 to 4 ranks; also
  * correct as a local program (one rank). With the argument "die", rank 1 (or
  * the only rank) exits in the middle of a task: the launcher must end the job
@@ -107,6 +108,28 @@ static void test_one_failure_one_message(void **state)
     ember_close(ctx);
 }
 
+/* An rdd that could not be built on one rank alone (here the last rank's file
+ * is missing): every rank's action fails with that rank's message before any
+ * collective of the job (no rank is left waiting in one the other never
+ * calls), and the context stays usable on every rank. */
+static void test_a_failure_on_one_rank_alone(void **state)
+{
+    ember_ctx *ctx = open_dist();
+    tmp_write("here.txt", "a\nb\nc\n", 6);
+    bool last = ember_rank(ctx) == ember_ranks(ctx) - 1;
+    ember_rdd *lines = ember_text_file(ctx, tmp_path(last ? "missing.txt" : "here.txt"), 2);
+    int64_t n;
+    assert_int_not_equal(ember_count(lines, &n), 0);
+    assert_msg(ctx, "missing.txt");
+    if (ember_ranks(ctx) > 1 && !last) {
+        char on[32];
+        snprintf(on, sizeof on, "(on rank %d)", ember_ranks(ctx) - 1);
+        assert_msg(ctx, on);
+    }
+    assert_int_equal(count_of(ember_range(ctx, 0, 10, 1, 3)), 10);
+    ember_close(ctx);
+}
+
 static void test_take_computes_what_it_needs(void **state)
 {
     ember_ctx *ctx = open_dist();
@@ -148,6 +171,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ranks_and_broadcast),
         cmocka_unit_test(test_files_read_and_written_by_every_rank),
         cmocka_unit_test(test_one_failure_one_message),
+        cmocka_unit_test(test_a_failure_on_one_rank_alone),
         cmocka_unit_test(test_take_computes_what_it_needs),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
