@@ -1,6 +1,6 @@
 /* ember — databases in and out: PostgreSQL (libpq) and SQLite.
  *
- * Included by ember/ember.h; do not include it alone.
+ * Included by ember/ember.h; including it alone brings ember/ember.h too.
  *
  * Each task that writes holds one connection (never more connections than
  * tasks running at once) and writes its partition inside one transaction, so
@@ -11,6 +11,8 @@
  */
 #ifndef EMBER_DB_H
 #define EMBER_DB_H
+
+#include "ember/ember.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,6 +1,6 @@
 /* ember — the scheduler's events, as Spark's listener bus delivers them.
  *
- * Included by ember/ember.h; do not include it alone.
+ * Included by ember/ember.h; including it alone brings ember/ember.h too.
  *
  * One action is one job. A job runs stages: the map side of each shuffle it
  * needs that has not run yet (a shuffle-map stage), and the action's own
@@ -12,6 +12,8 @@
  */
 #ifndef EMBER_EVENTS_H
 #define EMBER_EVENTS_H
+
+#include "ember/ember.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,6 +1,6 @@
 /* ember — bounded concurrency inside tasks, and HTTP requests as a stage.
  *
- * Included by ember/ember.h; do not include it alone.
+ * Included by ember/ember.h; including it alone brings ember/ember.h too.
  *
  * Both transformations keep a window of records in flight inside each task:
  * memory is bounded by the window, not by the partition, and an output is
@@ -9,6 +9,8 @@
  */
 #ifndef EMBER_NET_H
 #define EMBER_NET_H
+
+#include "ember/ember.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -505,11 +505,12 @@ static int save_run(ember_rdd *rdd, const ember_db_conf *conf)
     s->rows = conf->rows ? conf->rows : csv >= 0 ? EMBER_DB_ROWS_CSV : EMBER_DB_ROWS_JSON;
     char err[1024] = "";
     int rc = backend_of(s->sqlite)->plan(s, err, sizeof err);
-    if (rc) {
-        save_free(s);
-        return ember__err(ctx, rc, "save_to_db: %s", err);
-    }
-    if (s->rows == EMBER_DB_ROWS_CSV && csv == 1 && !conf->sql && (rc = map_header(ctx, s, head))) {
+    if (rc)
+        ember__err(ctx, rc, "save_to_db: %s", err);
+    else if (s->rows == EMBER_DB_ROWS_CSV && csv == 1 && !conf->sql)
+        rc = map_header(ctx, s, head);
+    /* distributed, each rank planned on its own: all go on, or none */
+    if ((rc = ember__agree_any(ctx, rc))) {
         save_free(s);
         return rc;
     }
@@ -585,6 +586,38 @@ static char *from_of(const char *query, bool *table)
     return (char *)b.ptr;
 }
 
+/* Distributed: rank 0's range of the column on every rank. Each rank asks the
+ * server (so each checks its connection), but rows written in between would
+ * give the ranks other ranges, and partitions that leave rows out or read
+ * them twice. A rank's own failure stays its own (the action's agreement
+ * stops every rank). 0, or the broadcast's failure. */
+static int share_bounds(ember_ctx *ctx, int rc, int64_t *lower, int64_t *upper)
+{
+    if (ctx->ranks <= 1)
+        return 0;
+    ember_buf b = {0};
+    if (ctx->rank == 0) {
+        ember__wr w = ember__wr_to(&b);
+        ember__wr_i(&w, rc);
+        ember__wr_i(&w, *lower);
+        ember__wr_i(&w, *upper);
+        if (w.err)
+            b.len = 0;
+    }
+    int xrc = ctx->exec->bcast(ctx->exec_impl, &b, 0);
+    ember__rd in = ember__rd_of(ember_buf_bytes(&b));
+    int root_rc = (int)ember__rd_i(&in);
+    int64_t lo = ember__rd_i(&in), hi = ember__rd_i(&in);
+    if (!xrc && (in.err || !b.len))
+        xrc = EMBER_ENOMEM;
+    if (!xrc && !root_rc) {
+        *lower = lo;
+        *upper = hi;
+    }
+    ember_buf_destroy(&b);
+    return xrc;
+}
+
 ember_rdd *ember_read_db(ember_ctx *ctx, const ember_db_conf *conf, const char *query,
                          const char *partition_column, int64_t lower, int64_t upper, int parts)
 {
@@ -608,11 +641,16 @@ ember_rdd *ember_read_db(ember_ctx *ctx, const ember_db_conf *conf, const char *
         parts = 1;
     char err[1024] = "";
     int rc = col && !qcol ? EMBER_ENOMEM : 0;
-    if (!rc && col && lower == 0 && upper == 0) /* the column's own range */
+    bool asked = col && lower == 0 && upper == 0;
+    if (!rc && asked) /* the column's own range */
         rc = backend_of(sqlite)->bounds(url, from, qcol, &lower, &upper, err, sizeof err);
     else if (!rc) { /* the connection checked before any task runs */
         int64_t a, b;
         rc = backend_of(sqlite)->bounds(url, from, NULL, &a, &b, err, sizeof err);
+    }
+    if (asked && share_bounds(ctx, rc, &lower, &upper) && !rc) {
+        rc = EMBER_ENOMEM;
+        snprintf(err, sizeof err, "the ranks could not share the range of %s", col);
     }
     if (rc) {
         ember__free(from);

@@ -5,7 +5,10 @@
  * correct as a local program (one rank). With the argument "die", rank 1 (or
  * the only rank) exits in the middle of a task: the launcher must end the job
  * with a non-zero status (tests/mpi/rank_death.sh). */
+#include <sqlite3.h>
 #include <unistd.h>
+
+#include <ember/db.h>
 
 #include "support.h"
 
@@ -130,6 +133,35 @@ static void test_a_failure_on_one_rank_alone(void **state)
     ember_close(ctx);
 }
 
+/* ember_read_db's ranges are rank 0's: each rank here reads its own SQLite
+ * file, rank r's holding ids 1 to 100 (r + 1), one partition a rank. Taken
+ * from rank 0's range (1 to 100), the last rank's partition (from its start
+ * up) reads every id above 100 of its file: 100 x ranks rows in all. Ranges
+ * taken from each rank's own file would leave rows out (150 at 2 ranks), as
+ * rows written between the ranks' questions would. */
+static void test_db_ranges_are_rank_0s(void **state)
+{
+    ember_ctx *ctx = open_dist();
+    int ranks = ember_ranks(ctx);
+    char name[32];
+    snprintf(name, sizeof name, "ids-%d.db", ember_rank(ctx));
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(tmp_path(name), &db), SQLITE_OK);
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE t (id INTEGER); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT "
+             "i + 1 FROM n WHERE i < %d) INSERT INTO t SELECT i FROM n",
+             100 * (ember_rank(ctx) + 1));
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    char url[320];
+    snprintf(url, sizeof url, "sqlite:%s", tmp_path(name));
+    ember_rdd *rows =
+        ember_read_db(ctx, &(ember_db_conf){.url = url}, "SELECT id FROM t", "id", 0, 0, ranks);
+    assert_int_equal(count_of(rows), 100 * ranks);
+    ember_close(ctx);
+}
+
 static void test_take_computes_what_it_needs(void **state)
 {
     ember_ctx *ctx = open_dist();
@@ -172,6 +204,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_files_read_and_written_by_every_rank),
         cmocka_unit_test(test_one_failure_one_message),
         cmocka_unit_test(test_a_failure_on_one_rank_alone),
+        cmocka_unit_test(test_db_ranges_are_rank_0s),
         cmocka_unit_test(test_take_computes_what_it_needs),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
