@@ -17,8 +17,12 @@
  * record that crashed two attempts can be skipped (the bad-record policy).
  *
  * The driver never blocks on a worker: it polls their sockets with a timeout.
- * Workers die with the driver (PR_SET_PDEATHSIG, SIGKILL) and are reaped at
- * the stage's end; a cancel kills them.
+ * Workers die with the driver (PR_SET_PDEATHSIG, SIGKILL). At a stage's end
+ * they are told to go, and reaped at the next stage's end or the context's
+ * close: the driver does not wait for their exit (their copy of the address
+ * space torn down), which takes longer than a tiny stage; at most one stage's
+ * workers are ever leaving. A cancel kills them, and reaps every one before it
+ * returns.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +67,9 @@ typedef struct proc {
     _Atomic int *cancel;
     int64_t restarts; /* workers replaced, over the context's life */
     const ember__executor_ops *self;
+    /* the last stage's workers, told to go and not reaped yet */
+    pid_t *leaving;
+    int nleaving, leaving_cap;
 } proc;
 
 static const ember__executor_ops process_ops;
@@ -213,6 +220,46 @@ static int spawn(proc *p, wslot *s, int w, const ember__task_io *io, void *batch
     return 0;
 }
 
+/* Reap the leaving workers that have ended (all of them, waiting, when wait). */
+static void reap_leaving(proc *p, bool wait)
+{
+    int k = 0;
+    for (int i = 0; i < p->nleaving; i++) {
+        pid_t r;
+        do
+            r = waitpid(p->leaving[i], NULL, wait ? 0 : WNOHANG);
+        while (r < 0 && errno == EINTR);
+        if (r == 0)
+            p->leaving[k++] = p->leaving[i];
+    }
+    p->nleaving = k;
+}
+
+/* Worker s, told to go, leaves without the driver waiting for its end (or
+ * is waited for when it cannot be kept track of). */
+static void let_go(proc *p, wslot *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    if (s->pid <= 0)
+        return;
+    if (p->nleaving == p->leaving_cap) {
+        int cap = p->leaving_cap ? 2 * p->leaving_cap : 16;
+        pid_t *l = ember__realloc(p->leaving, (size_t)cap * sizeof *l);
+        if (!l) {
+            while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            s->pid = 0;
+            return;
+        }
+        p->leaving = l;
+        p->leaving_cap = cap;
+    }
+    p->leaving[p->nleaving++] = s->pid;
+    s->pid = 0;
+}
+
 static void reap(wslot *s, bool kill_it)
 {
     if (s->fd >= 0)
@@ -261,6 +308,7 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
 {
     proc *p = impl;
     int n = p->n < ntasks ? p->n : ntasks, rc = 0, done = 0;
+    bool cancelled_once = false;
     if (n <= 0)
         return 0;
     wslot *ws = ember__calloc((size_t)n, sizeof *ws);
@@ -287,6 +335,7 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
     while (!rc && done < ntasks) {
         bool cancelled = p->cancel && atomic_load(p->cancel);
         if (cancelled && !cancel_at) { /* the tasks running stop as under threads */
+            cancelled_once = true;
             cancel_at = ember__now_ns();
             atomic_store(cancel_word(p), 1);
             for (int w = 0; w < n; w++)
@@ -411,14 +460,17 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
         }
     }
 out:
-    /* the stage is over: every worker told to go, and reaped */
+    /* the stage is over: the workers of the stage before are reaped (they
+     * have had this stage's time to end), this stage's told to go */
+    reap_leaving(p, true);
     for (int w = 0; ws && w < n; w++) {
         if (ws[w].fd >= 0) {
             task_msg bye = {.task = -1};
             send_all(ws[w].fd, &bye, sizeof bye);
         }
-        reap(&ws[w], false);
+        let_go(p, &ws[w]);
     }
+    reap_leaving(p, cancelled_once); /* a cancel stops them all before it returns */
     ember__free(ws);
     ember__free(q);
     ember__free(crash_at);
@@ -440,6 +492,8 @@ static void destroy(void *impl)
     proc *p = impl;
     if (!p)
         return;
+    reap_leaving(p, true);
+    ember__free(p->leaving);
     if (p->shared)
         munmap(p->shared, p->shared_len);
     ember__free(p);

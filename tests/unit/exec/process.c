@@ -137,8 +137,9 @@ static void test_crash_once_is_retried(void **state)
     assert_int_equal(js.total.failed_attempts, 1); /* the crash cost one attempt */
     assert_int_equal(js.total.attempts, 5);
     usable(ctx);
-    assert_int_equal(children(), 0);
+    assert_true(children() <= 2); /* at most the last stage's workers, told to go */
     ember_close(ctx);
+    assert_int_equal(children(), 0); /* every one reaped */
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", marks);
     assert_int_equal(system(cmd), 0);
@@ -156,14 +157,15 @@ static void test_always_crashes(void **state)
     assert_non_null(strstr(m, "failed 4 of 4 attempts"));
     assert_non_null(strstr(m, "killed by SIGSEGV while processing record 3 of partition 1"));
     usable(ctx);
-    assert_int_equal(children(), 0);
+    assert_true(children() <= 2);
     assert_int_equal(ember_count(ember_map(ember_range(ctx, 0, 8, 1, 2), abort_at_3, NULL), &n),
                      EMBER_EIO);
     assert_non_null(strstr(ember_errmsg(ctx), "killed by SIGABRT while processing record 4 of "
                                               "partition 0"));
     usable(ctx);
-    assert_int_equal(children(), 0);
+    assert_true(children() <= 2); /* at most the last stage's workers, told to go */
     ember_close(ctx);
+    assert_int_equal(children(), 0); /* every one reaped */
 }
 
 static void test_memory_and_time_bounds(void **state)
@@ -182,8 +184,9 @@ static void test_memory_and_time_bounds(void **state)
                            "exceeded task_timeout (2 s) while processing record 2 of "
                            "partition 1"));
     usable(ctx);
-    assert_int_equal(children(), 0);
+    assert_true(children() <= 2); /* at most the last stage's workers, told to go */
     ember_close(ctx);
+    assert_int_equal(children(), 0); /* every one reaped */
 }
 
 static void test_poison_record_diverted(void **state)
