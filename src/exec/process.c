@@ -18,15 +18,15 @@
  *
  * The driver never blocks on a worker: it polls their sockets with a timeout.
  * Workers die with the driver (PR_SET_PDEATHSIG, SIGKILL). At a stage's end
- * they are told to go, and reaped at the next stage's end or the context's
- * close: the driver does not wait for their exit (their copy of the address
- * space torn down), which takes longer than a tiny stage; at most one stage's
- * workers are ever leaving. A cancel kills them, and reaps every one before it
- * returns.
+ * they are told to go and a thread of the context (the reaper) reaps each as
+ * it ends: the driver does not wait for their exit (their copy of the address
+ * space torn down), which takes longer than a tiny stage. A cancel kills
+ * them, and waits until every one is reaped; so does the context's close.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,9 +67,15 @@ typedef struct proc {
     _Atomic int *cancel;
     int64_t restarts; /* workers replaced, over the context's life */
     const ember__executor_ops *self;
-    /* the last stage's workers, told to go and not reaped yet */
+    /* workers told to go at a stage's end, reaped by a thread of their own as
+     * they end: the driver does not wait for their exit */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
     pid_t *leaving;
     int nleaving, leaving_cap;
+    int reaping; /* taken by the reaper, not reaped yet */
+    bool reaper_on, stop;
+    pthread_t reaper;
 } proc;
 
 static const ember__executor_ops process_ops;
@@ -220,23 +226,37 @@ static int spawn(proc *p, wslot *s, int w, const ember__task_io *io, void *batch
     return 0;
 }
 
-/* Reap the leaving workers that have ended (all of them, waiting, when wait). */
-static void reap_leaving(proc *p, bool wait)
+static void wait_pid(pid_t pid)
 {
-    int k = 0;
-    for (int i = 0; i < p->nleaving; i++) {
-        pid_t r;
-        do
-            r = waitpid(p->leaving[i], NULL, wait ? 0 : WNOHANG);
-        while (r < 0 && errno == EINTR);
-        if (r == 0)
-            p->leaving[k++] = p->leaving[i];
-    }
-    p->nleaving = k;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
 }
 
-/* Worker s, told to go, leaves without the driver waiting for its end (or
- * is waited for when it cannot be kept track of). */
+/* The reaper: waits for each leaving worker's end, until told to stop and
+ * none is left. */
+static void *reaper_main(void *arg)
+{
+    proc *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->nleaving && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (!p->nleaving)
+            break;
+        pid_t pid = p->leaving[--p->nleaving];
+        p->reaping++;
+        pthread_mutex_unlock(&p->mu);
+        wait_pid(pid);
+        pthread_mutex_lock(&p->mu);
+        p->reaping--;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Worker s, told to go, is left to the reaper (or waited for here when the
+ * reaper cannot take it). */
 static void let_go(proc *p, wslot *s)
 {
     if (s->fd >= 0)
@@ -244,20 +264,37 @@ static void let_go(proc *p, wslot *s)
     s->fd = -1;
     if (s->pid <= 0)
         return;
-    if (p->nleaving == p->leaving_cap) {
+    pid_t pid = s->pid;
+    s->pid = 0;
+    pthread_mutex_lock(&p->mu);
+    if (!p->reaper_on && !pthread_create(&p->reaper, NULL, reaper_main, p))
+        p->reaper_on = true;
+    bool queued = false;
+    if (p->reaper_on && p->nleaving == p->leaving_cap) {
         int cap = p->leaving_cap ? 2 * p->leaving_cap : 16;
         pid_t *l = ember__realloc(p->leaving, (size_t)cap * sizeof *l);
-        if (!l) {
-            while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-            s->pid = 0;
-            return;
+        if (l) {
+            p->leaving = l;
+            p->leaving_cap = cap;
         }
-        p->leaving = l;
-        p->leaving_cap = cap;
     }
-    p->leaving[p->nleaving++] = s->pid;
-    s->pid = 0;
+    if (p->reaper_on && p->nleaving < p->leaving_cap) {
+        p->leaving[p->nleaving++] = pid;
+        pthread_cond_broadcast(&p->cv);
+        queued = true;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!queued)
+        wait_pid(pid);
+}
+
+/* Wait until every leaving worker is reaped. */
+static void reap_leaving(proc *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->nleaving || p->reaping)
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
 }
 
 static void reap(wslot *s, bool kill_it)
@@ -460,9 +497,7 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
         }
     }
 out:
-    /* the stage is over: the workers of the stage before are reaped (they
-     * have had this stage's time to end), this stage's told to go */
-    reap_leaving(p, true);
+    /* the stage is over: every worker told to go, reaped as it ends */
     for (int w = 0; ws && w < n; w++) {
         if (ws[w].fd >= 0) {
             task_msg bye = {.task = -1};
@@ -470,7 +505,8 @@ out:
         }
         let_go(p, &ws[w]);
     }
-    reap_leaving(p, cancelled_once); /* a cancel stops them all before it returns */
+    if (cancelled_once) /* a cancel stops them all before it returns */
+        reap_leaving(p);
     ember__free(ws);
     ember__free(q);
     ember__free(crash_at);
@@ -492,7 +528,15 @@ static void destroy(void *impl)
     proc *p = impl;
     if (!p)
         return;
-    reap_leaving(p, true);
+    if (p->reaper_on) { /* it reaps what is left, then ends */
+        pthread_mutex_lock(&p->mu);
+        p->stop = true;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->reaper, NULL);
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
     ember__free(p->leaving);
     if (p->shared)
         munmap(p->shared, p->shared_len);
@@ -509,6 +553,8 @@ int ember__process_create(int nprocs, double task_timeout, size_t worker_memory,
     if (!p)
         return EMBER_ENOMEM;
     p->n = nprocs;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     p->task_timeout = task_timeout;
     p->worker_memory = worker_memory;
     p->cancel = cancel;
@@ -516,6 +562,8 @@ int ember__process_create(int nprocs, double task_timeout, size_t worker_memory,
     p->shared =
         mmap(NULL, p->shared_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p->shared == MAP_FAILED) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
         ember__free(p);
         return EMBER_ENOMEM;
     }
