@@ -4,6 +4,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -164,14 +165,20 @@ static UNUSED int tmpdir_setup(void **state)
     return mkdtemp(test_dir) ? 0 : -1;
 }
 
+/* rm -rf dir (a test's own scratch directory): 0 when done */
+static UNUSED int remove_tree(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
 static UNUSED int tmpdir_teardown(void **state)
 {
     (void)state;
     if (getenv("EMBER_TEST_DIR"))
         return 0;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_dir);
-    return system(cmd);
+    return remove_tree(test_dir);
 }
 
 static UNUSED const char *tmp_path(const char *name)
@@ -239,6 +246,16 @@ static UNUSED ember_rdd *json_rows(ember_ctx *ctx, int n, int parts)
     free(s);
     free(items);
     return r;
+}
+
+/* A map over json_rows that fails its first attempt at the row with id 1300
+ * (partition 1 of 4000 rows in 4), once until row_1300_failed is reset. */
+static UNUSED atomic_int row_1300_failed;
+static UNUSED int fail_at_row_1300(ember_rec in, ember_out *out, void *arg)
+{
+    if (strstr((const char *)in.val.ptr, "\"id\": 1300,") && !atomic_exchange(&row_1300_failed, 1))
+        return EMBER_EIO;
+    return ember_emit(out, in.val);
 }
 
 #endif

@@ -761,7 +761,7 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
     if (!rc && !(s->unsplit = ember_accumulator_i64(ctx, 0)))
         rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", op);
     if (!rc && s->header)
-        rc = ember__csv_read_header(ctx, s);
+        rc = ember__csv_file_header(ctx, s, 0, &s->head, &s->ncols);
     if (!rc)
         rc = ember__csv_shape_init(ctx, s, &o);
     if (!rc && (!(s->plans = ember__calloc(s->in.files.n, sizeof *s->plans)) ||

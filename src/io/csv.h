@@ -94,9 +94,13 @@ void ember__csv_plan_file(csv_src *s, uint32_t file, const unsigned char *base, 
 /* The '\n's before split k's first row (counted once, for a message). */
 uint64_t ember__csv_lines_before(csv_src *s, int split, const unsigned char *map);
 
-/* The first file's header row into s->head, its field count into s->ncols
- * (on the driver). 0, or the failure with its message on ctx. */
-int ember__csv_read_header(ember_ctx *ctx, csv_src *s);
+/* The first row of p[0..len) into row, fields encoded: its field count (0:
+ * none), or -1 when the parser cannot start (out of memory). */
+long ember__csv_first_row(csv_src *s, const unsigned char *p, size_t len, ember_buf *row);
+/* The header row (the first) of file file into row, fields encoded, and its
+ * field count (on the driver). 0, or the failure with its message on ctx. */
+int ember__csv_file_header(ember_ctx *ctx, csv_src *s, uint32_t file, ember_buf *row,
+                           size_t *nfields);
 /* db: -1 when rdd is no CSV reader, else whether it has a header (into *header). */
 int ember__csv_reader(const ember_rdd *rdd, ember_bytes *header);
 

@@ -160,7 +160,7 @@ uint64_t ember__csv_lines_before(csv_src *s, int split, const unsigned char *map
     return start ? ember__count_byte(map, map + start, '\n') : 0;
 }
 
-/* The first row of the first file, as the header. */
+/* The first row, as a header. */
 typedef struct head_state {
     ember_buf *row;
     size_t nfields;
@@ -184,6 +184,19 @@ static void head_row(int term, void *arg)
 {
     (void)term;
     ((head_state *)arg)->done = true;
+}
+
+long ember__csv_first_row(csv_src *s, const unsigned char *p, size_t len, ember_buf *row)
+{
+    struct csv_parser cp;
+    head_state h = {row, 0, false};
+    if (ember__csv_parser_init(&cp, s))
+        return -1;
+    csv_parse(&cp, p, len, head_field, head_row, &h);
+    if (!h.done)
+        csv_fini(&cp, head_field, head_row, &h);
+    csv_free(&cp);
+    return h.done ? (long)h.nfields : 0;
 }
 
 /* The file's (decompressed) start, up to a cap. */
@@ -232,31 +245,27 @@ int ember__csv_read_start(const ember__file *f, unsigned char *p, size_t cap, si
     return rc;
 }
 
-int ember__csv_read_header(ember_ctx *ctx, csv_src *s)
+int ember__csv_file_header(ember_ctx *ctx, csv_src *s, uint32_t file, ember_buf *row,
+                           size_t *nfields)
 {
-    const ember__file *f = &s->in.files.v[0];
+    const ember__file *f = &s->in.files.v[file];
     start_buf b = {ember__malloc(1 << 20), 0, 1 << 20}; /* a longer header is not a header */
     if (!b.p)
         return ember__err(ctx, EMBER_ENOMEM, "read_csv: out of memory");
     char why[512] = "";
     int rc = read_start(f, &b, why, sizeof why);
-    struct csv_parser p;
-    head_state h = {&s->head, 0, false};
-    if (!rc && ember__csv_parser_init(&p, s))
-        rc = EMBER_ENOMEM;
+    long n = 0;
     if (!rc) {
         size_t bom = ember__bom((const unsigned char *)b.p, b.len); /* skipped, as Spark */
-        csv_parse(&p, b.p + bom, b.len - bom, head_field, head_row, &h);
-        if (!h.done)
-            csv_fini(&p, head_field, head_row, &h);
-        csv_free(&p);
+        if ((n = ember__csv_first_row(s, b.p + bom, b.len - bom, row)) < 0)
+            rc = EMBER_ENOMEM;
     }
     ember__free(b.p);
     if (rc)
         return ember__err(ctx, rc, "read_csv: cannot read the header of %s: %s", f->path,
                           why[0] ? why : ember_strerror(rc));
-    if (!h.done || h.nfields == 0)
+    if (n == 0)
         return ember__err(ctx, EMBER_EINVAL, "read_csv: %s: no header row", f->path);
-    s->ncols = h.nfields;
+    *nfields = (size_t)n;
     return 0;
 }

@@ -28,54 +28,6 @@ void ember__csv_shape_free(csv_shape *sh)
     ember__free(sh);
 }
 
-/* ---------------------------------------------------------------- a row's fields */
-
-typedef struct field_cb {
-    ember_buf *row;
-    size_t n;
-    bool done;
-} field_cb;
-
-static void on_f(void *data, size_t len, void *arg)
-{
-    field_cb *c = arg;
-    if (!c->done && !ember__buf_varint(c->row, len) && len)
-        ember_buf_append(c->row, data, len);
-    c->n += !c->done;
-}
-
-static void on_r(int term, void *arg)
-{
-    (void)term;
-    ((field_cb *)arg)->done = true;
-}
-
-/* The header of file f (its first row) into row. */
-static int file_header(ember_ctx *ctx, csv_src *s, uint32_t f, ember_buf *row)
-{
-    const ember__file *file = &s->in.files.v[f];
-    size_t cap = 1 << 20, len = 0;
-    unsigned char *p = ember__malloc(cap);
-    char why[512] = "";
-    int rc = p ? ember__csv_read_start(file, p, cap, &len, why, sizeof why) : EMBER_ENOMEM;
-    struct csv_parser cp;
-    field_cb c = {row, 0, false};
-    if (!rc && !(rc = ember__csv_parser_init(&cp, s))) {
-        size_t bom = ember__bom(p, len);
-        csv_parse(&cp, p + bom, len - bom, on_f, on_r, &c);
-        if (!c.done)
-            csv_fini(&cp, on_f, on_r, &c);
-        csv_free(&cp);
-    }
-    ember__free(p);
-    if (rc)
-        return ember__err(ctx, rc, "read_csv: cannot read the header of %s: %s", file->path,
-                          why[0] ? why : ember_strerror(rc));
-    if (!c.n)
-        return ember__err(ctx, EMBER_EINVAL, "read_csv: %s: no header row", file->path);
-    return 0;
-}
-
 static bool same(ember_bytes a, ember_bytes b)
 {
     return a.len == b.len && !memcmp(a.ptr, b.ptr, a.len);
@@ -201,13 +153,7 @@ static int infer(ember_ctx *ctx, csv_src *s, csv_shape *sh)
             if (!nl)
                 break; /* a cut last line is left out */
             ember_buf r1 = {0};
-            field_cb c = {&r1, 0, false};
-            struct csv_parser lp;
-            if (!ember__csv_parser_init(&lp, s)) {
-                csv_parse(&lp, q, (size_t)(nl + 1 - q), on_f, on_r, &c);
-                csv_fini(&lp, on_f, on_r, &c);
-                csv_free(&lp);
-            }
+            ember__csv_first_row(s, q, (size_t)(nl + 1 - q), &r1);
             if (rows++ > 0 || !s->header) /* not the header */
                 for (size_t j = 0; j < sh->ncols; j++) {
                     ember_bytes v;
@@ -265,7 +211,8 @@ int ember__csv_shape_init(ember_ctx *ctx, csv_src *s, const ember_csv_opts *o)
         if (!heads)
             return ember__err(ctx, EMBER_ENOMEM, "read_csv: out of memory");
         for (uint32_t f = 0; !rc && f < nfiles; f++) {
-            rc = f ? file_header(ctx, s, f, &heads[f])
+            size_t nf;
+            rc = f ? ember__csv_file_header(ctx, s, f, &heads[f], &nf)
                    : ember_buf_set(&heads[0], s->head.ptr, s->head.len);
             ember_bytes name;
             for (size_t j = 0; !rc && !ember_csv_field(ember_buf_bytes(&heads[f]), j, &name); j++) {
@@ -309,15 +256,11 @@ int ember__csv_shape_init(ember_ctx *ctx, csv_src *s, const ember_csv_opts *o)
         size_t len = 0;
         char why[300] = "";
         ember_buf row = {0};
-        field_cb c = {&row, 0, false};
-        struct csv_parser cp;
-        if (!ember__csv_read_start(file, buf, sizeof buf, &len, why, sizeof why) &&
-            !ember__csv_parser_init(&cp, s)) {
-            csv_parse(&cp, buf, len, on_f, on_r, &c);
-            csv_free(&cp);
-        }
+        long fields = 0;
+        if (!ember__csv_read_start(file, buf, sizeof buf, &len, why, sizeof why))
+            fields = ember__csv_first_row(s, buf, len, &row);
         ember_buf_destroy(&row);
-        sh->ncols = c.n;
+        sh->ncols = fields > 0 ? (size_t)fields : 0;
         for (size_t j = 0; !rc && j < sh->ncols; j++) { /* column_1, column_2, ... */
             char name[32];
             int n = snprintf(name, sizeof name, "column_%zu", j + 1);

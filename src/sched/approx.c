@@ -397,66 +397,6 @@ int ember_histogram_by(ember_rdd *rdd, const ember_bytes *edges, size_t nedges, 
 
 /* ---------------------------------------------------------------- approximate actions */
 
-typedef struct moments {
-    double n, mean, m2; /* Welford's: count, mean, sum of squared deviations */
-} moments;
-
-static void moments_add(moments *a, const moments *b)
-{
-    double n = a->n + b->n;
-    if (n == 0)
-        return;
-    double d = b->mean - a->mean;
-    a->m2 += b->m2 + d * d * a->n * b->n / n;
-    a->mean += d * b->n / n;
-    a->n = n;
-}
-
-static int mom_push(ember_out *self, const ember_rec *rec)
-{
-    moments *m = self->state;
-    bool f64 = self->task->job->rdd && self->task->job->rdd->kind == EMBER_KIND_F64;
-    if (rec->val.len != 8 && !*(const bool *)self->task->job->arg)
-        return ember__task_fail(self->task, EMBER_EINVAL,
-                                "%s: a value of %zu bytes in partition %d (8-byte numbers only)",
-                                self->task->job->action, rec->val.len, self->task->partition);
-    double x = f64 ? ember_f64(rec->val) : (double)ember_i64(rec->val);
-    m->n++;
-    double d = x - m->mean;
-    m->mean += d / m->n;
-    m->m2 += d * (x - m->mean);
-    self->task->records_out++;
-    return 0;
-}
-
-static int mom_reset(void *state, const ember__job *job)
-{
-    (void)job;
-    *(moments *)state = (moments){0};
-    return 0;
-}
-
-static int mom_pack(const void *state, const ember__job *job, ember_buf *out)
-{
-    (void)job;
-    return ember_buf_set(out, state, sizeof(moments));
-}
-
-static int mom_unpack(void *state, const ember__job *job, ember_bytes in)
-{
-    (void)job;
-    if (in.len != sizeof(moments))
-        return EMBER_EIO;
-    memcpy(state, in.ptr, in.len);
-    return 0;
-}
-
-static const ember__sink_ops mom_sink = {.state_size = sizeof(moments),
-                                         .push = mom_push,
-                                         .reset = mom_reset,
-                                         .pack = mom_pack,
-                                         .unpack = mom_unpack};
-
 /* The standard normal's quantile (Acklam's rational approximation, about
  * 1e-9 relative error). */
 static double normal_quantile(double p)
@@ -487,7 +427,8 @@ static double normal_quantile(double p)
 enum { APPROX_COUNT, APPROX_SUM, APPROX_MEAN };
 
 /* Waves of a partition a thread until every partition is done, or the
- * timeout is past after a wave: the moments of the partitions done. */
+ * timeout is past after a wave: the count (count_approx), or the StatCounter
+ * (sum_approx, mean_approx), of the partitions done. */
 static int approx_run(ember_rdd *rdd, const char *op, int what, int64_t timeout_ms,
                       double confidence, ember_bounded *out)
 {
@@ -501,20 +442,27 @@ static int approx_run(ember_rdd *rdd, const char *op, int what, int64_t timeout_
     if (!parts)
         return ember__gather_nomem(rdd->ctx, op);
     uint64_t t0 = ember__now_ns();
-    bool count_only = what == APPROX_COUNT;
-    moments all = {0};
+    ember_num num = rdd->kind == EMBER_KIND_F64 ? EMBER_NUM_F64 : EMBER_NUM_I64;
+    ember_stat_counter all = {.min = INFINITY, .max = -INFINITY};
     int rc = 0;
     while (!rc && done < total &&
            (done == 0 || ember__now_ns() - t0 < (uint64_t)timeout_ms * 1000000ull)) {
         int n = total - done < wave ? total - done : wave;
         for (int i = 0; i < n; i++)
             parts[i] = done + i;
-        ember__job *job;
-        if ((rc = ember__job_run(rdd, op, &mom_sink, &count_only, parts, n, &job)))
-            break;
-        for (int i = 0; i < job->ntasks; i++)
-            moments_add(&all, ember__job_state(job, i));
-        ember__job_end(job, 0);
+        if (what == APPROX_COUNT) { /* any records */
+            ember__job *job;
+            if ((rc = ember__job_run(rdd, op, &ember__count_sink, NULL, parts, n, &job)))
+                break;
+            for (int i = 0; i < job->ntasks; i++)
+                all.count += *(int64_t *)ember__job_state(job, i);
+            ember__job_end(job, 0);
+        } else {
+            ember_stat_counter w;
+            if ((rc = ember__stats_run(rdd, op, num, parts, n, &w, NULL)))
+                break;
+            ember__stat_merge(&all, &w);
+        }
         done += n;
     }
     ember__free(parts);
@@ -522,23 +470,24 @@ static int approx_run(ember_rdd *rdd, const char *op, int what, int64_t timeout_
         return rc;
     double p = (double)done / total;
     double z = normal_quantile(1 - (1 - confidence) / 2);
-    double var = all.n > 1 ? all.m2 / (all.n - 1) : NAN; /* the sample variance */
+    double cnt = (double)all.count;
+    double var = cnt > 1 ? all.m2_ / (cnt - 1) : NAN; /* the sample variance */
     if (what == APPROX_COUNT) {
         if (done == total)
-            *out = (ember_bounded){all.n, 1.0, all.n, all.n};
+            *out = (ember_bounded){cnt, 1.0, cnt, cnt};
         else { /* Spark's: the count of the done partitions scaled up */
-            double mean = (all.n + 1 - p) / p, sd = sqrt((all.n + 1 - p) * (1 - p) / (p * p));
-            *out = (ember_bounded){mean, confidence, fmax(mean - z * sd, all.n), mean + z * sd};
+            double mean = (cnt + 1 - p) / p, sd = sqrt((cnt + 1 - p) * (1 - p) / (p * p));
+            *out = (ember_bounded){mean, confidence, fmax(mean - z * sd, cnt), mean + z * sd};
         }
     } else if (what == APPROX_SUM) {
-        double sum = all.mean * all.n;
+        double sum = all.sum;
         if (done == total) {
             *out = (ember_bounded){sum, 1.0, sum, sum};
-        } else if (all.n < 2 || isnan(var)) {
+        } else if (cnt < 2 || isnan(var)) {
             *out = (ember_bounded){sum / p, 0.0, -INFINITY, INFINITY};
         } else { /* Spark's SumEvaluator */
-            double count = (all.n + 1 - p) / p, est = all.mean * count;
-            double mean_var = var / all.n, count_var = (all.n + 1) * (1 - p) / (p * p);
+            double count = (cnt + 1 - p) / p, est = all.mean * count;
+            double mean_var = var / cnt, count_var = (cnt + 1) * (1 - p) / (p * p);
             double sd = sqrt(all.mean * all.mean * count_var + count * count * mean_var +
                              mean_var * count_var);
             *out = (ember_bounded){est, confidence, est - z * sd, est + z * sd};
@@ -546,10 +495,10 @@ static int approx_run(ember_rdd *rdd, const char *op, int what, int64_t timeout_
     } else {
         if (done == total) {
             *out = (ember_bounded){all.mean, 1.0, all.mean, all.mean};
-        } else if (all.n < 2 || isnan(var)) {
+        } else if (cnt < 2 || isnan(var)) {
             *out = (ember_bounded){all.mean, 0.0, -INFINITY, INFINITY};
         } else {
-            double sd = sqrt(var / all.n);
+            double sd = sqrt(var / cnt);
             *out = (ember_bounded){all.mean, confidence, all.mean - z * sd, all.mean + z * sd};
         }
     }

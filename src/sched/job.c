@@ -116,6 +116,20 @@ static void task_event(ember__job *job, const ember__task *t, int type, int rc, 
     ember__emit(ctx, &ev);
 }
 
+/* An attempt's outcome once its compute returned rc: a stop asked by the
+ * sink is success, a failure the task recorded wins, and the sink finishes
+ * the output of an attempt that went well. 0 or the failure. */
+static int attempt_outcome(ember__job *job, ember__task *t, void *state, int rc)
+{
+    if (rc == EMBER__STOP)
+        rc = 0;
+    if (!rc && t->fail_code)
+        rc = t->fail_code;
+    if (!rc && job->sink->finish && (rc = job->sink->finish(state, t)) && !t->fail_code)
+        ember__task_fail(t, rc, "%s: finishing the task's output failed", job->action);
+    return rc;
+}
+
 static void run_task(void *arg, int k, int worker)
 {
     batch *b = arg;
@@ -157,12 +171,7 @@ static void run_task(void *arg, int k, int worker)
         ember__cur_task = outer;
         ts->m.user_ns += t.user_ns;
         ts->attempts++;
-        if (rc == EMBER__STOP)
-            rc = 0;
-        if (!rc && t.fail_code)
-            rc = t.fail_code;
-        if (!rc && job->sink->finish && (rc = job->sink->finish(state, &t)) && !t.fail_code)
-            ember__task_fail(&t, rc, "%s: finishing the task's output failed", job->action);
+        rc = attempt_outcome(job, &t, state, rc);
         if (events) /* (before the commit: it takes the updates) */
             task_event(job, &t, EMBER_EV_TASK_END, rc ? (t.fail_code ? t.fail_code : rc) : 0, run);
         if (!rc) /* distributed: merged on every rank after the exchange, in task order */
@@ -232,12 +241,7 @@ static void iso_run(void *arg, int i, int attempt, int worker, int64_t skip, con
         rc = ember__compute(job->rdd, t.partition, &term);
         run = ember__now_ns() - t0;
         ember__cur_task = NULL;
-        if (rc == EMBER__STOP)
-            rc = 0;
-        if (!rc && t.fail_code)
-            rc = t.fail_code;
-        if (!rc && job->sink->finish && (rc = job->sink->finish(state, &t)) && !t.fail_code)
-            ember__task_fail(&t, rc, "%s: finishing the task's output failed", job->action);
+        rc = attempt_outcome(job, &t, state, rc);
         if (rc && !t.fail_code)
             ember__task_fail(&t, rc, "error %d (%s)", rc, ember_strerror(rc));
     }

@@ -52,7 +52,7 @@ static void stat_add(ember_stat_counter *s, double x)
 }
 
 /* Spark's StatCounter.merge, with its care for very different counts. */
-static void stat_merge(ember_stat_counter *s, const ember_stat_counter *o)
+void ember__stat_merge(ember_stat_counter *s, const ember_stat_counter *o)
 {
     if (o->count == 0)
         return;
@@ -144,22 +144,22 @@ static const ember__sink_ops stats_sink = {.state_size = sizeof(num_state),
                                            .pack = stats_pack,
                                            .unpack = stats_unpack};
 
-static int stats_run(ember_rdd *rdd, const char *op, ember_num num, ember_stat_counter *out,
-                     int64_t *isum)
+int ember__stats_run(ember_rdd *rdd, const char *op, ember_num num, const int *parts, int nparts,
+                     ember_stat_counter *out, int64_t *isum)
 {
     int rc = 0;
     if (num != EMBER_NUM_I64 && num != EMBER_NUM_F64)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: num must be EMBER_NUM_I64 or _F64", op);
     num_args a = {.num = num, .op = op};
     ember__job *job;
-    if ((rc = ember__job_run(rdd, op, &stats_sink, &a, NULL, 0, &job)))
+    if ((rc = ember__job_run(rdd, op, &stats_sink, &a, parts, nparts, &job)))
         return rc;
     ember_stat_counter st;
     stat_zero(&st);
     int64_t sum = 0;
     for (int i = 0; i < job->ntasks; i++) {
         num_state *s = ember__job_state(job, i);
-        stat_merge(&st, &s->st);
+        ember__stat_merge(&st, &s->st);
         if (__builtin_add_overflow(sum, s->isum, &sum) && !rc)
             rc = ember__err(rdd->ctx, EMBER_ERANGE, "%s: the int64 sum overflows", op);
     }
@@ -178,7 +178,7 @@ static int run_stats(ember_rdd *rdd, const char *op, ember_num num, ember_stat_c
     int rc = ember__action_begin(rdd, op);
     if (rc)
         return rc;
-    return ember__action_end(rdd->ctx, stats_run(rdd, op, num, out, isum));
+    return ember__action_end(rdd->ctx, ember__stats_run(rdd, op, num, NULL, 0, out, isum));
 }
 
 int ember_stats(ember_rdd *rdd, ember_num num, ember_stat_counter *out)

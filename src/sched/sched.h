@@ -347,6 +347,13 @@ static inline int ember__gather_nomem(ember_ctx *ctx, const char *action)
 
 /* The count of records: a task's state is an int64_t (sched/actions.c). */
 extern const ember__sink_ops ember__count_sink;
+/* Spark's StatCounter of the 8-byte numbers (num) of partitions parts[0..nparts)
+ * of rdd (every partition when parts is NULL), finished, and their int64 sum
+ * when isum (sched/numbers.c). 0 or the failure, its message on ctx. */
+int ember__stats_run(ember_rdd *rdd, const char *op, ember_num num, const int *parts, int nparts,
+                     ember_stat_counter *out, int64_t *isum);
+/* o merged into s (Spark's StatCounter.merge; s's variances stale after). */
+void ember__stat_merge(ember_stat_counter *s, const ember_stat_counter *o);
 
 /* ---------------------------------------------------------------- events (sched/events.c) */
 

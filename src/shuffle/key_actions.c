@@ -288,8 +288,7 @@ static int by_key_locally_run(ember_rdd *rdd, const local_args *a, ember_result 
     /* sort_by_key's ranges, read through what keeps keys in their partitions
      * (filter, map_values, flat_map_values, samples) */
     ember_rdd *top = rdd;
-    while (top && !ember__shuffle_of(top) && (top->type->flags & EMBER__NT_KEEPS_PARTITIONER) &&
-           top->nparts == rdd->nparts)
+    while (top && !ember__shuffle_of(top) && (top->type->flags & EMBER__NT_KEEPS_PARTITIONER))
         top = top->parent;
     const ember__shuffle *sorted = top ? ember__shuffle_of(top) : NULL;
     if (a->lookup_key && sorted && sorted->ranged && top->prepared && top->nparts == rdd->nparts)

@@ -56,57 +56,12 @@ static void fnum(jw *w, double v)
         LIT(w, ".0");
 }
 
-/* s as a JSON string (NULL as ""); bytes outside ASCII are kept as \u escapes
- * of Latin-1 only when they are not UTF-8, so a line is always valid JSON. */
+/* s as a JSON string (NULL as ""): core's writer (invalid UTF-8 as U+FFFD,
+ * so a line is always valid JSON). */
 static void str(jw *w, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    LIT(w, "\"");
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    while (*p) {
-        const unsigned char *run = p;
-        while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-            p++;
-        raw(w, (const char *)run, (size_t)(p - run));
-        if (!*p)
-            break;
-        unsigned c = *p;
-        if (c >= 0x80) { /* a UTF-8 sequence, checked; else U+FFFD */
-            size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-            bool good = n && c <= 0xf4;
-            for (size_t k = 1; good && k < n; k++)
-                good = (p[k] & 0xc0) == 0x80;
-            if (good && n == 3)
-                good = !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0);
-            if (good && n == 4)
-                good = !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
-            if (good) {
-                raw(w, (const char *)p, n);
-                p += n;
-            } else {
-                LIT(w, "\\ufffd");
-                p++;
-            }
-            continue;
-        }
-        char e[6] = {'\\', (char)c};
-        size_t n = 2;
-        if (c == '\n')
-            e[1] = 'n';
-        else if (c == '\r')
-            e[1] = 'r';
-        else if (c == '\t')
-            e[1] = 't';
-        else if (c < 0x20) {
-            memcpy(e, "\\u00", 4);
-            raw(w, e, 4);
-            e[0] = hex[c >> 4];
-            e[1] = hex[c & 15];
-        }
-        raw(w, e, n);
-        p++;
-    }
-    LIT(w, "\"");
+    if (!w->err && ember__json_str(w->b, ember_bytes_of(s ? s : "", s ? strlen(s) : 0)))
+        w->err = EMBER_ENOMEM;
 }
 
 static int64_t msj(uint64_t ns)

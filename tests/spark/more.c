@@ -458,8 +458,7 @@ static void test_checkpoint(void **state)
     ember_close(ctx);
     snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s)\"", dir); /* removed at close */
     assert_int_equal(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(remove_tree(dir), 0);
 }
 
 int main(void)

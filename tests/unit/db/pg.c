@@ -189,15 +189,6 @@ static void test_csv_and_values(void **state)
     ember_close(ctx);
 }
 
-/* fails the first attempt of partition 1's task at its 300th record */
-static atomic_int failed_once;
-static int fail_once(ember_rec in, ember_out *out, void *arg)
-{
-    if (strstr((const char *)in.val.ptr, "\"id\": 1300,") && !atomic_exchange(&failed_once, 1))
-        return EMBER_EIO;
-    return ember_emit(out, in.val);
-}
-
 static void test_retry_writes_once(void **state)
 {
     sql("CREATE TABLE once (id int, name text, score float8)"); /* no key: duplicates would show */
@@ -205,19 +196,19 @@ static void test_retry_writes_once(void **state)
     ember_rdd *r = json_rows(ctx, 4000, 4);
     for (int mode = EMBER_DB_COPY; mode <= EMBER_DB_INSERT; mode++) {
         sql("TRUNCATE once");
-        atomic_store(&failed_once, 0);
-        ember_rdd *m = ember_map(r, fail_once, NULL);
+        atomic_store(&row_1300_failed, 0);
+        ember_rdd *m = ember_map(r, fail_at_row_1300, NULL);
         assert_int_equal(
             ember_save_to_db(m, &(ember_db_conf){.url = url, .table = "once", .mode = mode}), 0);
-        assert_int_equal(atomic_load(&failed_once), 1);
+        assert_int_equal(atomic_load(&row_1300_failed), 1);
         assert_int_equal(qi("SELECT count(*) FROM once"), 4000);
         assert_int_equal(qi("SELECT count(DISTINCT id) FROM once"), 4000);
         ember_free(m);
     }
     /* committed batches: the retry starts after what the first attempt committed */
     sql("TRUNCATE once");
-    atomic_store(&failed_once, 0);
-    ember_rdd *m = ember_map(r, fail_once, NULL);
+    atomic_store(&row_1300_failed, 0);
+    ember_rdd *m = ember_map(r, fail_at_row_1300, NULL);
     assert_int_equal(ember_save_to_db(m, &(ember_db_conf){.url = url,
                                                           .table = "once",
                                                           .mode = EMBER_DB_INSERT,

@@ -25,9 +25,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     sqlite3_close(db);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    return remove_tree(dir);
 }
 
 static void sql(const char *s)
@@ -107,14 +105,6 @@ static void test_modes_and_values(void **state)
     ember_close(ctx);
 }
 
-static atomic_int failed_once;
-static int fail_once(ember_rec in, ember_out *out, void *arg)
-{
-    if (strstr((const char *)in.val.ptr, "\"id\": 1300,") && !atomic_exchange(&failed_once, 1))
-        return EMBER_EIO;
-    return ember_emit(out, in.val);
-}
-
 static void test_retry_and_batches(void **state)
 {
     sql("CREATE TABLE once (id INTEGER, name TEXT, score REAL)");
@@ -123,14 +113,14 @@ static void test_retry_and_batches(void **state)
     int64_t every[] = {0, 100};
     for (int k = 0; k < 2; k++) {
         sql("DELETE FROM once");
-        atomic_store(&failed_once, 0);
-        ember_rdd *m = ember_map(r, fail_once, NULL);
+        atomic_store(&row_1300_failed, 0);
+        ember_rdd *m = ember_map(r, fail_at_row_1300, NULL);
         assert_int_equal(ember_save_to_db(m, &(ember_db_conf){.url = url,
                                                               .table = "once",
                                                               .commit_every = every[k],
                                                               .save_id = "s1"}),
                          0);
-        assert_int_equal(atomic_load(&failed_once), 1);
+        assert_int_equal(atomic_load(&row_1300_failed), 1);
         assert_int_equal(qi("SELECT count(*) FROM once"), 4000);
         assert_int_equal(qi("SELECT count(DISTINCT id) FROM once"), 4000);
         ember_free(m);

@@ -140,9 +140,7 @@ static void test_crash_once_is_retried(void **state)
     assert_true(children() <= 2); /* at most the last stage's workers, told to go */
     ember_close(ctx);
     assert_int_equal(children(), 0); /* every one reaped */
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", marks);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(remove_tree(marks), 0);
 }
 
 static void test_always_crashes(void **state)
@@ -212,9 +210,7 @@ static void test_poison_record_diverted(void **state)
     assert_int_equal(js.total.records_bad, 1);
     assert_int_equal(js.total.failed_attempts, 2);
     ember_close(ctx);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", bad);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(remove_tree(bad), 0);
 }
 
 static int slow(ember_rec in, ember_out *out, void *arg)

@@ -102,9 +102,7 @@ static void test_json_lines_writer(void **state)
     text[k] = 0;
     assert_string_equal(text, "{\"a\":1}\n[2]\n\"s\"\n");
     ember_close(ctx);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(remove_tree(dir), 0);
 }
 
 int main(void)
