@@ -97,16 +97,25 @@ static void test_calls_overlap_up_to_the_window(void **state)
 }
 
 /* Record 0 finishes only after records 1..3 have: in completion order it comes
- * after them, in input order first. */
-static atomic_int finished;
+ * after them, in input order first. Ordered, it waits until their calls have
+ * ended (finished); as completed, until they have been handed on downstream
+ * (handed_on), so that it cannot end before they are handed on: the
+ * completion order is the order of handing on. */
+static atomic_int finished, handed_on;
 static int late_zero(ember_rec in, ember_out *out, void *arg)
 {
     int64_t v = ember_i64(in.val);
-    if (v == 0 && !wait_until(&finished, 3))
+    if (v == 0 && !wait_until(arg, 3))
         return EMBER_EIO;
     int rc = ember_emit_i64(out, v);
     atomic_fetch_add(&finished, 1);
     return rc;
+}
+
+static int count_handed_on(ember_rec in, ember_out *out, void *arg)
+{
+    atomic_fetch_add(&handed_on, 1);
+    return ember_emit_rec(out, in);
 }
 
 static void test_as_completed_order(void **state)
@@ -115,7 +124,12 @@ static void test_as_completed_order(void **state)
     int64_t got[4];
     for (int mode = EMBER_ORDERED; mode <= EMBER_AS_COMPLETED; mode++) {
         atomic_store(&finished, 0);
-        ember_rdd *r = ember_map_concurrent(ember_range(ctx, 0, 4, 1, 1), late_zero, NULL, 4, mode);
+        atomic_store(&handed_on, 0);
+        ember_rdd *c =
+            ember_map_concurrent(ember_range(ctx, 0, 4, 1, 1), late_zero,
+                                 mode == EMBER_ORDERED ? &finished : &handed_on, 4, mode);
+        ember_rdd *r = ember_map(c, count_handed_on, NULL);
+        ember_free(c);
         assert_int_equal(collect_i64(r, got, 4), 4);
         if (mode == EMBER_ORDERED) {
             for (int i = 0; i < 4; i++)
