@@ -37,6 +37,19 @@ static int children(void)
     return n;
 }
 
+/* Workers told to go at a stage's end are reaped by the context as they end,
+ * not waited for: the count falls to the last stage's workers without a close
+ * (a generous bound on the wait, never a measure of speed). */
+static bool settles_to(int most)
+{
+    for (int i = 0; i < 3000; i++) {
+        if (children() <= most)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
 static ember_ctx *open_proc(const char *master, double timeout, size_t mem, const char *bad)
 {
     ember_ctx *ctx;
@@ -137,7 +150,7 @@ static void test_crash_once_is_retried(void **state)
     assert_int_equal(js.total.failed_attempts, 1); /* the crash cost one attempt */
     assert_int_equal(js.total.attempts, 5);
     usable(ctx);
-    assert_true(children() <= 2); /* at most the last stage's workers, told to go */
+    assert_true(settles_to(2)); /* at most the last stage's workers, told to go */
     ember_close(ctx);
     assert_int_equal(children(), 0); /* every one reaped */
     assert_int_equal(remove_tree(marks), 0);
@@ -155,13 +168,13 @@ static void test_always_crashes(void **state)
     assert_non_null(strstr(m, "failed 4 of 4 attempts"));
     assert_non_null(strstr(m, "killed by SIGSEGV while processing record 3 of partition 1"));
     usable(ctx);
-    assert_true(children() <= 2);
+    assert_true(settles_to(2));
     assert_int_equal(ember_count(ember_map(ember_range(ctx, 0, 8, 1, 2), abort_at_3, NULL), &n),
                      EMBER_EIO);
     assert_non_null(strstr(ember_errmsg(ctx), "killed by SIGABRT while processing record 4 of "
                                               "partition 0"));
     usable(ctx);
-    assert_true(children() <= 2); /* at most the last stage's workers, told to go */
+    assert_true(settles_to(2)); /* at most the last stage's workers, told to go */
     ember_close(ctx);
     assert_int_equal(children(), 0); /* every one reaped */
 }
@@ -182,7 +195,7 @@ static void test_memory_and_time_bounds(void **state)
                            "exceeded task_timeout (2 s) while processing record 2 of "
                            "partition 1"));
     usable(ctx);
-    assert_true(children() <= 2); /* at most the last stage's workers, told to go */
+    assert_true(settles_to(2)); /* at most the last stage's workers, told to go */
     ember_close(ctx);
     assert_int_equal(children(), 0); /* every one reaped */
 }
