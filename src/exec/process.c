@@ -5,12 +5,13 @@
  * Workers are forked from the driver at each stage: everything the stage needs
  * (the lineage, user functions and their arguments, broadcast values, cached
  * partitions, the shuffle outputs of earlier stages, the job's own state) is
- * simply there, as the driver has it, never shipped or serialized. A worker
- * takes one attempt at a time from the driver over its socket, runs it, and
- * hands back what it left (sched/job.c packs it: the sink's state as the
- * arenas it already is, counters, accumulator updates) in a memfd passed with
- * SCM_RIGHTS, with any descriptor it hands over (a spill file); the driver
- * takes it in. A dead worker (a signal, an exit, or killed past
+ * simply there, as the driver has it, never shipped or serialized. They
+ * start as the stage needs them (more_due). A worker takes one attempt at a
+ * time from the driver over its socket, runs it, and hands back what it left
+ * (sched/job.c packs it: the sink's state as the arenas it already is,
+ * counters, accumulator updates) in the message when small, else in a memfd
+ * passed with SCM_RIGHTS, with any descriptor it hands over (a spill file);
+ * the driver takes it in. A dead worker (a signal, an exit, or killed past
  * conf.task_timeout) fails the attempt it ran, named with its signal and the
  * record it was at (a cursor in a shared page the pipeline keeps); the driver
  * forks a fresh worker and the job layer says whether the task runs again. A
@@ -47,6 +48,7 @@ typedef struct task_msg {
 
 typedef struct result_msg {
     int32_t task, attempt;
+    int32_t inl; /* the bytes follow in the message; else in the first descriptor */
     uint64_t len;
 } result_msg;
 
@@ -66,6 +68,7 @@ typedef struct proc {
     size_t shared_len;
     _Atomic int *cancel;
     int64_t restarts; /* workers replaced, over the context's life */
+    uint64_t fork_ns; /* what the last fork took the driver */
     const ember__executor_ops *self;
     /* workers told to go at a stage's end, reaped by a thread of their own as
      * they end: the driver does not wait for their exit */
@@ -114,31 +117,37 @@ static int send_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-/* The result of an attempt: the header, and the memfd holding its bytes (then
- * the descriptors it hands over) as SCM_RIGHTS. */
-static int send_result(int sock, const result_msg *h, int memfd, const int *fds, int nfds)
+/* Results up to this size travel in the message itself; larger ones in a
+ * memfd (no copy through the socket). */
+#define INLINE_MAX (32u << 10)
+
+/* The result of an attempt: the header and its bytes, inline or as a memfd
+ * (then the descriptors it hands over) as SCM_RIGHTS. */
+static int send_result(int sock, const result_msg *h, int memfd, const void *bytes, const int *fds,
+                       int nfds)
 {
-    int all[9];
-    all[0] = memfd;
+    int all[9], n = 0;
+    if (memfd >= 0)
+        all[n++] = memfd;
     for (int i = 0; i < nfds && i < 8; i++)
-        all[1 + i] = fds[i];
-    int n = 1 + (nfds < 8 ? nfds : 8);
+        all[n++] = fds[i];
     char ctl[CMSG_SPACE(sizeof all)] = {0};
-    struct iovec io = {(void *)h, sizeof *h};
-    struct msghdr m = {.msg_iov = &io,
-                       .msg_iovlen = 1,
-                       .msg_control = ctl,
-                       .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
-    memcpy(CMSG_DATA(c), all, sizeof(int) * (size_t)n);
+    struct iovec io[2] = {{(void *)h, sizeof *h}, {(void *)bytes, memfd < 0 ? h->len : 0}};
+    struct msghdr m = {.msg_iov = io, .msg_iovlen = memfd < 0 && h->len ? 2 : 1};
+    if (n) {
+        m.msg_control = ctl;
+        m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+        memcpy(CMSG_DATA(c), all, sizeof(int) * (size_t)n);
+    }
     ssize_t k;
     do
         k = sendmsg(sock, &m, MSG_NOSIGNAL);
     while (k < 0 && errno == EINTR);
-    return k == (ssize_t)sizeof *h ? 0 : -1;
+    return k == (ssize_t)(sizeof *h + io[1].iov_len) ? 0 : -1;
 }
 
 static __attribute__((noreturn)) void worker(proc *p, const ember__task_io *io, void *batch, int w,
@@ -178,8 +187,11 @@ static __attribute__((noreturn)) void worker(proc *p, const ember__task_io *io, 
         t.why[sizeof t.why - 1] = 0;
         ember__worker_env env = {cursor_of(p, w), halt_of(p, w), cancel_word(p)};
         io->run(batch, t.task, t.attempt, w, t.skip, t.why, &env, &out, fds, &nfds);
-        int mfd = memfd_create("ember-task", MFD_CLOEXEC);
+        bool inl = out.len <= INLINE_MAX;
+        int mfd = inl ? -1 : memfd_create("ember-task", MFD_CLOEXEC);
         size_t off = 0;
+        if (!inl && mfd < 0)
+            _exit(3);
         while (mfd >= 0 && off < out.len) {
             ssize_t wr = write(mfd, out.ptr + off, out.len - off);
             if (wr < 0 && errno == EINTR)
@@ -188,10 +200,11 @@ static __attribute__((noreturn)) void worker(proc *p, const ember__task_io *io, 
                 _exit(3); /* no room to hand the result back: the driver retries */
             off += (size_t)wr;
         }
-        result_msg h = {t.task, t.attempt, out.len};
-        if (mfd < 0 || send_result(sock, &h, mfd, fds, nfds))
+        result_msg h = {t.task, t.attempt, inl, out.len};
+        if (send_result(sock, &h, mfd, out.ptr, fds, nfds))
             _exit(3);
-        close(mfd);
+        if (mfd >= 0)
+            close(mfd);
         for (int i = 0; i < nfds; i++)
             close(fds[i]);
     }
@@ -207,6 +220,7 @@ static int spawn(proc *p, wslot *s, int w, const ember__task_io *io, void *batch
         return errno;
     pid_t driver = getpid();
     fflush(NULL); /* nothing buffered is written twice */
+    uint64_t t0 = ember__now_ns();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -222,8 +236,30 @@ static int spawn(proc *p, wslot *s, int w, const ember__task_io *io, void *batch
         worker(p, io, batch, w, sv[1], driver);
     }
     close(sv[1]);
+    p->fork_ns = ember__now_ns() - t0;
     *s = (wslot){.pid = pid, .fd = sv[0], .task = -1};
     return 0;
+}
+
+/* Workers start as the stage needs them: one at first, and one more while
+ * attempts wait and every worker has been on its attempt for longer than a
+ * fork takes. A stage of tiny tasks then runs on one worker, paying one fork
+ * instead of N; one of long tasks gets its N workers a fork's time later.
+ * Returns the nanoseconds until the next worker may be due (0: none is), or
+ * -1 when one is due now. */
+static int64_t more_due(const proc *p, const wslot *ws, int started, int n, bool waiting)
+{
+    if (!waiting || started >= n)
+        return 0;
+    uint64_t now = ember__now_ns(), after = p->fork_ns > 50000 ? p->fork_ns : 50000, least = after;
+    for (int w = 0; w < started; w++) {
+        if (ws[w].pid <= 0 || ws[w].task < 0)
+            return 0; /* one is free (or being replaced): it takes the next */
+        uint64_t busy = now - ws[w].started;
+        if (busy < least)
+            least = busy;
+    }
+    return least >= after ? -1 : (int64_t)(after - least);
 }
 
 static void wait_pid(pid_t pid)
@@ -355,7 +391,8 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
     int64_t *crash_at = ember__calloc((size_t)ntasks + 1, sizeof *crash_at);
     char(*reason)[200] = ember__calloc((size_t)ntasks + 1, sizeof *reason);
     struct pollfd *pf = ember__calloc((size_t)n, sizeof *pf);
-    if (!ws || !q || !crash_at || !reason || !pf) {
+    char *inl = ember__malloc(INLINE_MAX); /* a result that came in the message */
+    if (!ws || !q || !crash_at || !reason || !pf || !inl) {
         rc = EMBER_ENOMEM;
         goto out;
     }
@@ -365,10 +402,12 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
     for (int i = 0; i < ntasks; i++)
         q[qt++] = (pending){i, 1, 0};
     for (int w = 0; w < n; w++)
-        ws[w].fd = -1;
-    for (int w = 0; w < n && !rc; w++)
-        if ((rc = spawn(p, &ws[w], w, io, batch, ws, n)))
-            rc = -rc;
+        ws[w] = (wslot){.fd = -1, .task = -1}; /* not started */
+    int started = 0, most = n;                 /* workers [0, started) were forked in this stage */
+    if ((rc = spawn(p, &ws[0], 0, io, batch, ws, n)))
+        rc = -rc;
+    else
+        started = 1;
     while (!rc && done < ntasks) {
         bool cancelled = p->cancel && atomic_load(p->cancel);
         if (cancelled && !cancel_at) { /* the tasks running stop as under threads */
@@ -379,7 +418,7 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
                 atomic_store(halt_of(p, w), 1);
         }
         /* hand out what is queued to idle workers */
-        for (int w = 0; w < n && qh < qt && !cancelled; w++) {
+        for (int w = 0; w < started && qh < qt && !cancelled; w++) {
             if (ws[w].pid <= 0 || ws[w].task >= 0)
                 continue;
             pending t = q[qh++];
@@ -408,10 +447,20 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
                 reap(&ws[w], true);
             break;
         }
-        /* wait: a result, a death, or 100 ms (timeouts, a cancel) */
+        int64_t due = cancelled ? 0 : more_due(p, ws, started, most, qh < qt);
+        if (due < 0) {
+            if (spawn(p, &ws[started], started, io, batch, ws, n))
+                most = started; /* no fork now (a process limit): on with those there are */
+            else
+                started++;
+            continue;
+        }
+        /* wait: a result, a death, the next worker's time, or 100 ms
+         * (timeouts, a cancel) */
         for (int w = 0; w < n; w++)
             pf[w] = (struct pollfd){.fd = ws[w].fd, .events = POLLIN};
-        int ready = poll(pf, (nfds_t)n, 100);
+        struct timespec ts = {0, due > 0 && due < 100000000 ? due : 100000000};
+        int ready = ppoll(pf, (nfds_t)n, &ts, NULL);
         if (ready < 0 && errno != EINTR) {
             rc = -errno;
             break;
@@ -419,7 +468,7 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
         uint64_t now = ember__now_ns();
         for (int w = 0; w < n; w++) {
             wslot *s = &ws[w];
-            if (s->task >= 0 && p->task_timeout > 0 && !s->timed_out &&
+            if (s->pid > 0 && s->task >= 0 && p->task_timeout > 0 && !s->timed_out &&
                 now - s->started > (uint64_t)(p->task_timeout * 1e9)) {
                 s->timed_out = true;
                 kill(s->pid, SIGKILL); /* its end is read below, now or next turn */
@@ -429,25 +478,31 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
             result_msg h;
             int fds[9], nfd = 0;
             char ctl[CMSG_SPACE(sizeof fds)];
-            struct iovec iov = {&h, sizeof h};
+            struct iovec iov[2] = {{&h, sizeof h}, {inl, INLINE_MAX}};
             struct msghdr m = {
-                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+                .msg_iov = iov, .msg_iovlen = 2, .msg_control = ctl, .msg_controllen = sizeof ctl};
             ssize_t k = recvmsg(s->fd, &m, MSG_CMSG_CLOEXEC);
             for (struct cmsghdr *c = k > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c))
                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
                     nfd = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
                     memcpy(fds, CMSG_DATA(c), (size_t)nfd * sizeof(int));
                 }
-            if (k == (ssize_t)sizeof h && nfd >= 1 && h.task == s->task) {
-                /* an attempt's outcome, in the memfd */
-                void *mem = h.len ? mmap(NULL, h.len, PROT_READ, MAP_PRIVATE, fds[0], 0) : NULL;
+            bool whole = k >= (ssize_t)sizeof h && !(m.msg_flags & MSG_TRUNC) &&
+                         (h.inl ? (uint64_t)k == sizeof h + h.len && h.len <= INLINE_MAX
+                                : k == (ssize_t)sizeof h && nfd >= 1);
+            if (whole && h.task == s->task) {
+                /* an attempt's outcome, in the message or the memfd */
+                int mine = h.inl ? 0 : 1; /* descriptors before those handed over */
+                void *mem =
+                    h.inl || !h.len ? NULL : mmap(NULL, h.len, PROT_READ, MAP_PRIVATE, fds[0], 0);
                 int task = s->task, attempt = s->attempt;
                 s->task = -1;
                 if (mem == MAP_FAILED) {
                     rc = -errno;
                 } else {
-                    int fin = io->land(batch, task, attempt, ember_bytes_of(mem, h.len), fds + 1,
-                                       nfd - 1);
+                    int fin = io->land(batch, task, attempt,
+                                       ember_bytes_of(h.inl ? (void *)inl : mem, h.len), fds + mine,
+                                       nfd - mine);
                     if (fin)
                         done++;
                     else
@@ -455,14 +510,18 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
                 }
                 if (mem && mem != MAP_FAILED)
                     munmap(mem, h.len);
-                close(fds[0]);
+                if (mine)
+                    close(fds[0]);
                 continue;
             }
             for (int i = 0; i < nfd; i++)
                 close(fds[i]);
             if (k < 0 && errno == EINTR)
                 continue;
-            /* the worker is gone: its attempt failed */
+            /* the worker is gone (or said what it cannot have: it is made
+             * to go): its attempt failed */
+            if (k > 0 && s->pid > 0)
+                kill(s->pid, SIGKILL);
             int status = 0;
             while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
                 ;
@@ -512,6 +571,7 @@ out:
     ember__free(crash_at);
     ember__free(reason);
     ember__free(pf);
+    ember__free(inl);
     return rc;
 }
 

@@ -243,6 +243,35 @@ static void *cancel_soon(void *arg)
     return NULL;
 }
 
+/* Each partition's worker, after a nap long beside a fork. */
+static int pid_after_nap(ember_rec in, ember_out *out, void *arg)
+{
+    usleep(300000);
+    return ember_emit_i64(out, (int64_t)getpid());
+}
+
+/* Workers start as the stage needs them (one at first): a stage of long
+ * tasks still runs on all N, none of them the driver. */
+static void test_long_tasks_use_every_worker(void **state)
+{
+    ember_ctx *ctx = open_proc("process[2]", 0, 0, NULL);
+    ember_result *res = NULL;
+    assert_int_equal(
+        ember_collect(ember_map(ember_range(ctx, 0, 4, 1, 4), pid_after_nap, NULL), &res), 0);
+    assert_int_equal(ember_result_len(res), 4);
+    int64_t first = ember_i64(ember_result_at(res, 0).val);
+    bool other = false;
+    for (size_t i = 0; i < 4; i++) {
+        int64_t pid = ember_i64(ember_result_at(res, i).val);
+        assert_true(pid != (int64_t)getpid());
+        other |= pid != first;
+    }
+    assert_true(other); /* two workers took part */
+    ember_result_free(res);
+    ember_close(ctx);
+    assert_int_equal(children(), 0);
+}
+
 static void test_cancel_stops_workers(void **state)
 {
     ember_ctx *ctx = open_proc("process[2]", 0, 0, NULL);
@@ -266,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_memory_and_time_bounds),
         cmocka_unit_test(test_poison_record_diverted),
         cmocka_unit_test(test_cancel_stops_workers),
+        cmocka_unit_test(test_long_tasks_use_every_worker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
