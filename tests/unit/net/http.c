@@ -285,11 +285,11 @@ static void test_closed_slow_timeout(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
     char *l[5] = {fmt("%s/close/x?n=1", base), fmt("%s/close/y?n=100", base),
-                  fmt("%s/slow/a?chunks=4&ms=50", base), fmt("%s/ok/t?delay_ms=1500", base),
+                  fmt("%s/slow/a?chunks=4&ms=50", base), fmt("%s/ok/t?delay_ms=2500", base),
                   fmt("%s/slow/b?chunks=10&ms=200", base)};
     ember_rdd *h =
         ember_http(requests(ctx, l, 5, 2),
-                   &(ember_http_conf){.max_attempts = 2, .backoff_base = 0.01, .timeout = 0.5});
+                   &(ember_http_conf){.max_attempts = 2, .backoff_base = 0.01, .timeout = 1});
     ember_result *res = run(h);
     ember_http_response r = resp(res, 0);
     assert_int_equal(r.status, 200);
@@ -336,11 +336,12 @@ static void test_refused_unknown_host_total_timeout(void **state)
     assert_int_equal(r.attempts, 3);
     ember_result_free(res);
 
-    /* a total timeout ends the retries of a request that keeps failing */
-    ember_rdd *h2 = ember_http(
-        requests(ctx, l + 2, 1, 1),
-        &(ember_http_conf){
-            .max_attempts = 1000, .backoff_base = 0.05, .backoff_max = 0.05, .total_timeout = 0.4});
+    /* a total timeout ends the retries of a request that keeps failing (2 s:
+     * room for a first answer on a loaded machine under a sanitizer) */
+    ember_rdd *h2 = ember_http(requests(ctx, l + 2, 1, 1), &(ember_http_conf){.max_attempts = 1000,
+                                                                              .backoff_base = 0.1,
+                                                                              .backoff_max = 0.1,
+                                                                              .total_timeout = 2});
     res = run(h2);
     r = resp(res, 0);
     assert_int_equal(r.status, 503);
@@ -871,7 +872,7 @@ static void test_hostile_retry_after(void **state)
      * by total_timeout (its waits included) or by max_throttled */
     char *t[2] = {fmt("%s/hostile/g?ra=100000&n=1000", base), fmt("%s/hostile/i?n=1000", base)};
     res = run(ember_http(requests(ctx, t, 1, 1),
-                         &(ember_http_conf){.total_timeout = 0.5, .no_adapt = true}));
+                         &(ember_http_conf){.total_timeout = 2, .no_adapt = true}));
     ember_http_response r = resp(res, 0);
     assert_false(r.ok);
     assert_int_equal(r.status, 429);
