@@ -70,11 +70,13 @@ log2="$work/logs/done.log"
 printf 'slow 2 50\nfail\nhttp 20 10\n' | EMBER_UI_PORT=0 EMBER_EVENT_LOG="$log2" "$job" finished >"$work/f.out" 2>&1
 json_lines "$log2" >/dev/null || fail "the finished log is not JSON lines"
 app=$(grep -o '"App ID":"[^"]*"' "$log2" | head -1 | cut -d'"' -f4)
-port=$((20000 + RANDOM % 20000))
-"$ember" history "$log2" --port "$port" >"$work/h.out" 2>&1 &
+# --port -1: the first free port from 4040, as the serving line says
+"$ember" history "$log2" --port -1 >"$work/h.out" 2>&1 &
 hp=$!
 pids+=("$hp")
-for _ in $(seq 50); do grep -q serving "$work/h.out" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q serving "$work/h.out" && break; sleep 0.1; done
+port=$(sed -n 's|.*serving at http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$work/h.out")
+[ -n "$port" ] || fail "history: not serving: $(cat "$work/h.out")"
 jobs=$(get "http://127.0.0.1:$port/api/v1/applications/$app/jobs") || fail "history: no jobs answer"
 [ "$(echo "$jobs" | grep -c "\"jobId\"")" = 3 ] || fail "history: 3 jobs expected: $jobs"
 echo "$jobs" | grep -q '"status": "FAILED"' || fail "history: the failed job is not FAILED"
