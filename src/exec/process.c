@@ -333,16 +333,15 @@ static void reap_leaving(proc *p)
     pthread_mutex_unlock(&p->mu);
 }
 
-static void reap(wslot *s, bool kill_it)
+/* Worker s killed (a cancel past its grace) and waited for. */
+static void kill_and_reap(wslot *s)
 {
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
     if (s->pid > 0) {
-        if (kill_it)
-            kill(s->pid, SIGKILL);
-        while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        kill(s->pid, SIGKILL);
+        wait_pid(s->pid);
     }
     s->pid = 0;
 }
@@ -444,7 +443,7 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
             busy |= ws[w].pid > 0 && ws[w].task >= 0;
         if (cancelled && (!busy || ember__now_ns() - cancel_at > 30000000000ull)) {
             for (int w = 0; w < n; w++)
-                reap(&ws[w], true);
+                kill_and_reap(&ws[w]);
             break;
         }
         int64_t due = cancelled ? 0 : more_due(p, ws, started, most, qh < qt);
