@@ -295,8 +295,19 @@ EMBER_EXTERN ember_cmp_fn ember_cmp_i64, ember_cmp_f64, ember_cmp_bytes;
  * (filter, sample, distinct, coalesce, union of one kind, partition_by,
  * repartition, sort_by_key, keys, values, map_values' keys), and
  * reduce_by_key with ember_sum_i64, ember_min_i64, ember_max_i64 (int64) or
- * ember_sum_f64 (double) gives its values' kind; anything a user function
- * makes is bytes unless declared. The kind sets the defaults: with no
+ * ember_sum_f64 (double) gives its values' kind. What a user function makes
+ * (map, flat_map, map_partitions, map_values, flat_map_values; key_by's keys)
+ * has the kind of the typed emit it makes its first record with:
+ * ember_emit_i64 and ember_emit_pair_i64 int64, ember_emit_f64 and
+ * ember_emit_pair_f64 double, ember_emit_str a string; ember_emit,
+ * ember_emit_pair and ember_emit_rec bytes. An action that needs such a kind
+ * learns it once, by running the function up to its first record (a small
+ * stage of its job, past any cache), and every later action uses the same.
+ * A declaration (ember_as_i64 …) needs no such stage and wins over it. A
+ * function over records that call out (ember_http, map_concurrent, read_db,
+ * pipe; before a shuffle) is not run again: bytes unless declared. A
+ * shuffle's partitioner is set when the shuffle is built, from the kinds
+ * known then: sources' and declared ones. The kind sets the defaults: with no
  * comparator, top, take_ordered, min, max, sort_by_key (keys), count_by_value
  * and count_by_key order int64 and double by their numbers, not their bytes;
  * save_as_text_file writes them as decimal text; and a shuffle of int64 keys
@@ -318,7 +329,8 @@ EMBER_EXTERN ember_rdd *ember_as_i64(ember_rdd *rdd);
 EMBER_EXTERN ember_rdd *ember_as_f64(ember_rdd *rdd);
 EMBER_EXTERN ember_rdd *ember_as_string(ember_rdd *rdd);
 EMBER_EXTERN ember_rdd *ember_as_json(ember_rdd *rdd);
-/* The kind of rdd's values, and of its keys (EMBER_KIND_BYTES when unknown). */
+/* The kind of rdd's values, and of its keys (EMBER_KIND_BYTES when unknown);
+ * learning one from typed emits runs a job as an action does. */
 EMBER_EXTERN ember_kind ember_value_kind(const ember_rdd *rdd);
 EMBER_EXTERN ember_kind ember_key_kind(const ember_rdd *rdd);
 /* A record as readable text into out (replaced): values (and keys) by their
@@ -806,7 +818,8 @@ EMBER_EXTERN int ember_mean_approx(ember_rdd *rdd, int64_t timeout_ms, double co
  * action's own) and its lineage is cut, so later actions (and retries) start
  * from it. local_checkpoint keeps the partitions in memory; checkpoint writes
  * them under the directory set_checkpoint_dir names (DIR/APP_ID/rdd-ID/
- * part-NNNNN, removed at ember_close) and reads them back from there. */
+ * part-NNNNN, removed at ember_close) and reads them back from there.
+ * EMBER_ENOTSUP on the MPI backend (ranks > 1) for now. */
 EMBER_EXTERN int ember_set_checkpoint_dir(ember_ctx *ctx, const char *dir);
 EMBER_EXTERN int ember_checkpoint(ember_rdd *rdd);
 EMBER_EXTERN int ember_local_checkpoint(ember_rdd *rdd);

@@ -320,7 +320,8 @@ typedef struct ember__node_type {
 enum {
     EMBER__NT_WIDE = 1,              /* reads a shuffle: a stage starts at its output */
     EMBER__NT_KEEPS_PARTITIONER = 2, /* keys stay in their partitions (map_values, filter) */
-    EMBER__NT_READER = 4             /* a file reader: u.state starts with io's ember__input */
+    EMBER__NT_READER = 4,            /* a file reader: u.state starts with io's ember__input */
+    EMBER__NT_CALLS_OUT = 8 /* each record costs a call out (HTTP, a database, a command) */
 };
 
 /* The node that carries an error to its action (core/rdd.c). */
@@ -338,9 +339,17 @@ struct ember_rdd {
     struct ember__ck *ck;        /* checkpoint or local_checkpoint asked (sched/checkpoint.c) */
     void *part_arg;
     unsigned char kind, key_kind; /* enum ember_kind of the values and keys (0: bytes) */
-    int children;                 /* live rdds built on this one */
-    bool held;                    /* the program still holds it (not ember_free'd) */
-    bool prepared;                /* type->prepare has run */
+    /* Kinds a job may learn (sched/kinds.c): where the values' and the keys'
+     * kind come from (EMBER__KS_*: kind/key_kind as they are, this node's
+     * typed emits, a parent's), and the kind found, 1 + enum ember_kind (0:
+     * not yet). The fields above stay what construction knew: what a
+     * transformation decides when built (a shuffle's partitioner) does not
+     * depend on what an earlier action happened to learn. */
+    unsigned char kind_rule, key_rule, kind_found, key_found;
+    ember_rdd *kinds_like; /* EMBER__KS_LIKE: this node's kinds are its */
+    int children;          /* live rdds built on this one */
+    bool held;             /* the program still holds it (not ember_free'd) */
+    bool prepared;         /* type->prepare has run */
     ember_rdd *parent, *parent2;
     ember_rdd *prev, *next; /* the context's list of live nodes */
 
@@ -381,6 +390,17 @@ struct ember_rdd {
         int *group;       /* coalesce: partition i reads parent's [group[i], group[i+1]) */
         void *state;
     } u;
+};
+
+/* ember_rdd::kind_rule and key_rule. */
+enum {
+    EMBER__KS_FINAL = 0, /* kind (key_kind) as it is */
+    EMBER__KS_EMITS,     /* the typed emits of this node's function */
+    EMBER__KS_P_VAL,     /* the parent's values' kind */
+    EMBER__KS_P_KEY,     /* the parent's keys' kind */
+    EMBER__KS_P2_VAL,    /* the second parent's values' kind */
+    EMBER__KS_BOTH,      /* the same side of both parents, when they agree */
+    EMBER__KS_LIKE       /* the same side of kinds_like */
 };
 
 static inline bool ember__rdd_failed(const ember_rdd *r)

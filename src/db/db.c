@@ -567,7 +567,8 @@ static void read_free(ember_rdd *n)
     ember__free(d);
 }
 
-static const ember__node_type read_type = {"read_db", 0, read_compute, NULL, read_free};
+static const ember__node_type read_type = {"read_db", EMBER__NT_CALLS_OUT, read_compute, NULL,
+                                           read_free};
 
 /* The FROM of a query: a table's name as it is, a statement as a subquery. */
 static char *from_of(const char *query, bool *table)

@@ -110,8 +110,9 @@ static int into_buf(const char *p, size_t n, void *arg)
 
 int ember_emit_json(ember_out *out, const json_t *j)
 {
-    if (!j)
+    if (!j || !out)
         return EMBER_EINVAL;
+    out->kind_seen = EMBER_KIND_JSON; /* a typed emit (sched/kinds.c) */
     ember_buf line = {0};
     int rc = json_dump_callback(j, into_buf, &line, JSON_COMPACT | JSON_ENCODE_ANY)
                  ? EMBER_ENOMEM

@@ -632,8 +632,13 @@ static int save(ember_rdd *rdd, const char *dir, const char *codec, save_args a)
     int rc = ember__action_begin(rdd, op);
     if (rc)
         return rc;
-    a.kind = rdd->kind;
-    a.key_kind = rdd->key_kind;
+    int kind = rdd->kind, key_kind = rdd->key_kind;
+    if (a.format == FMT_TEXT && /* JSON lines check each line that is not known JSON */
+        ((rc = ember__kind_for(rdd, false, op, &kind)) ||
+         (rc = ember__kind_for(rdd, true, op, &key_kind))))
+        return ember__action_end(rdd->ctx, rc);
+    a.kind = (unsigned char)kind;
+    a.key_kind = (unsigned char)key_kind;
     a.numbers =
         a.format == FMT_TEXT && ((a.kind >= EMBER_KIND_I64 && a.kind <= EMBER_KIND_F64) ||
                                  (a.key_kind >= EMBER_KIND_I64 && a.key_kind <= EMBER_KIND_F64));

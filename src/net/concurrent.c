@@ -310,8 +310,10 @@ static void concurrent_node_free(ember_rdd *n)
     concurrent_free(n->u.state);
 }
 
-static const ember__node_type concurrent_type = {
-    .name = "map_concurrent", .compute = concurrent_feed, .free = concurrent_node_free};
+static const ember__node_type concurrent_type = {.name = "map_concurrent",
+                                                 .flags = EMBER__NT_CALLS_OUT,
+                                                 .compute = concurrent_feed,
+                                                 .free = concurrent_node_free};
 
 ember_rdd *ember_map_concurrent(ember_rdd *rdd, ember_map_fn *fn, void *arg, int max_in_flight,
                                 int mode)

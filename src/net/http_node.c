@@ -147,8 +147,10 @@ static void http_node_free(ember_rdd *n)
     http_free(n->u.state);
 }
 
-static const ember__node_type http_type = {
-    .name = "http", .compute = ember__http_compute, .free = http_node_free};
+static const ember__node_type http_type = {.name = "http",
+                                           .flags = EMBER__NT_CALLS_OUT,
+                                           .compute = ember__http_compute,
+                                           .free = http_node_free};
 
 ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
 {

@@ -527,9 +527,15 @@ static int reduce_gather(ember__job *job, const reduce_args *a, int depth, ember
     return 0;
 }
 
-static int reduce_run(ember_rdd *rdd, const reduce_args *a, int depth, ember_buf *out)
+static int reduce_run(ember_rdd *rdd, const reduce_args *given, int depth, ember_buf *out)
 {
-    int rc = 0;
+    int rc = 0, kind;
+    reduce_args by_kind = *given, *a = &by_kind;
+    if ((a->mode == RED_MIN || a->mode == RED_MAX) && !a->cmp) {
+        if ((rc = ember__kind_for(rdd, false, a->op, &kind)))
+            return rc;
+        a->cmp = ember__cmp_of(kind);
+    }
     if (!out || (!a->fn && !a->cmp) || (a->mode == RED_AGGREGATE && !a->comb))
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: a function or out is NULL", a->op);
     if (depth < 1)
@@ -584,7 +590,7 @@ int ember_min(ember_rdd *rdd, ember_cmp_fn *cmp, void *arg, ember_buf *out)
 {
     reduce_args a = {.mode = RED_MIN,
                      .op = "min",
-                     .cmp = cmp ? cmp : ember__cmp_of(rdd ? rdd->kind : 0),
+                     .cmp = cmp, /* NULL: by the values' kind */
                      .arg = arg};
     return run_reduce(rdd, &a, 1, out);
 }
@@ -593,7 +599,7 @@ int ember_max(ember_rdd *rdd, ember_cmp_fn *cmp, void *arg, ember_buf *out)
 {
     reduce_args a = {.mode = RED_MAX,
                      .op = "max",
-                     .cmp = cmp ? cmp : ember__cmp_of(rdd ? rdd->kind : 0),
+                     .cmp = cmp, /* NULL: by the values' kind */
                      .arg = arg};
     return run_reduce(rdd, &a, 1, out);
 }
@@ -834,7 +840,10 @@ static int order_run(ember_rdd *rdd, const char *op, size_t n, ember_cmp_fn *cmp
         return ember__result_copy(NULL, 0, out) ? ember__gather_nomem(rdd->ctx, op) : 0;
     if (n > (SIZE_MAX >> 8))
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: n is too large (%zu)", op, n);
-    order_args a = {n, cmp ? cmp : ember__cmp_of(rdd->kind), arg, sign};
+    int kind = EMBER_KIND_BYTES;
+    if (!cmp && (rc = ember__kind_for(rdd, false, op, &kind)))
+        return rc;
+    order_args a = {n, cmp ? cmp : ember__cmp_of(kind), arg, sign};
     ember__job *job;
     if ((rc = ember__job_run(rdd, op, &order_sink, &a, NULL, 0, &job)))
         return rc;

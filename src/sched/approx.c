@@ -368,13 +368,16 @@ static int hist_run(ember_rdd *rdd, const ember_bytes *edges, size_t nedges, emb
     if (!edges || nedges < 2 || !counts)
         return ember__err(rdd->ctx, EMBER_EINVAL,
                           "histogram_by: two edges at least, and counts for nedges - 1 buckets");
-    hist_args a = {edges, nedges, cmp ? cmp : ember__cmp_of(rdd->kind), arg};
+    int kind = EMBER_KIND_BYTES, rc;
+    if (!cmp && (rc = ember__kind_for(rdd, false, "histogram_by", &kind)))
+        return rc;
+    hist_args a = {edges, nedges, cmp ? cmp : ember__cmp_of(kind), arg};
     for (size_t i = 1; i < nedges; i++)
         if (a.cmp(edges[i - 1], edges[i], arg) >= 0)
             return ember__err(rdd->ctx, EMBER_EINVAL,
                               "histogram_by: the edges must increase (edge %zu does not)", i);
     ember__job *job;
-    int rc = ember__job_run(rdd, "histogram_by", &hist_sink, &a, NULL, 0, &job);
+    rc = ember__job_run(rdd, "histogram_by", &hist_sink, &a, NULL, 0, &job);
     if (rc)
         return rc;
     memset(counts, 0, (nedges - 1) * sizeof *counts);
@@ -436,15 +439,17 @@ static int approx_run(ember_rdd *rdd, const char *op, int what, int64_t timeout_
         return ember__err(rdd->ctx, EMBER_EINVAL,
                           "%s: confidence must be in [0, 1), timeout_ms >= 0, out set", op);
     int total = rdd->nparts, wave = ember_parallelism(rdd->ctx) * ember_ranks(rdd->ctx), done = 0;
+    int kind = EMBER_KIND_BYTES, rc = 0;
+    if (what != APPROX_COUNT && (rc = ember__kind_for(rdd, false, op, &kind)))
+        return rc;
     if (wave < 1)
         wave = 1;
     int *parts = ember__malloc(((size_t)total + 1) * sizeof *parts);
     if (!parts)
         return ember__gather_nomem(rdd->ctx, op);
     uint64_t t0 = ember__now_ns();
-    ember_num num = rdd->kind == EMBER_KIND_F64 ? EMBER_NUM_F64 : EMBER_NUM_I64;
+    ember_num num = kind == EMBER_KIND_F64 ? EMBER_NUM_F64 : EMBER_NUM_I64;
     ember_stat_counter all = {.min = INFINITY, .max = -INFINITY};
-    int rc = 0;
     while (!rc && done < total &&
            (done == 0 || ember__now_ns() - t0 < (uint64_t)timeout_ms * 1000000ull)) {
         int n = total - done < wave ? total - done : wave;

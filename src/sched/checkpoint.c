@@ -47,6 +47,13 @@ static int mark(ember_rdd *rdd, bool reliable, const char *op)
     int rc = ember__rdd_check(rdd, op);
     if (rc)
         return rc;
+    /* a rank keeps only the partitions it computes, and another rank's task
+     * (coalesce, cartesian) may read any: no cut lineage to fall back on */
+    if (rdd->ctx->ranks > 1)
+        return ember__err(rdd->ctx, EMBER_ENOTSUP,
+                          "%s: not supported on the MPI backend yet (persist keeps the "
+                          "lineage and works there)",
+                          op);
     if (reliable && !rdd->ctx->ck_dir)
         return ember__err(rdd->ctx, EMBER_EINVAL,
                           "%s: no checkpoint directory (ember_set_checkpoint_dir)", op);
@@ -190,7 +197,9 @@ int ember__checkpoint_run(ember_rdd *n, const char *action)
             return rc == -ENOSPC || rc < 0 ? EMBER_EIO : rc;
         }
     }
-    /* the cut: the node becomes a source of what it held, its parents go */
+    /* the cut: the node becomes a source of what it held, its parents go; the
+     * kinds its functions emit are learned first, as they would be after */
+    ember__kinds_settle(n, action);
     ember_buf *arenas = n->cached;
     n->cached = NULL;
     ember__free(n->have);

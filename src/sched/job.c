@@ -693,7 +693,8 @@ static void name_stage(char *out, size_t cap, const ember_rdd *rdd, const char *
             more = true;
             break;
         }
-        ops[n++] = x->op;
+        if (x->type != &ember__probe_type) /* named by its parent's ops and its tail */
+            ops[n++] = x->op;
         if (x->type->flags & EMBER__NT_WIDE)
             break; /* the stage starts at the shuffle's output */
     }

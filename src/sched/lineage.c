@@ -153,17 +153,28 @@ static ember_rdd *narrow(ember_rdd *rdd, const ember__node_type *type, const cha
             r->part_fn = rdd->part_fn;
             r->part_arg = rdd->part_arg;
             r->key_kind = rdd->key_kind;
+            r->key_rule = rdd->key_rule ? EMBER__KS_P_KEY : 0;
         }
-        /* the kinds that are certain */
+        /* the kinds that are certain, or learned where the parent learns them
+         * (sched/kinds.c); a user function's come from its typed emits */
         if (type == &ember__filter_type || type == &ember__sample_type) {
             r->kind = rdd->kind;
             r->key_kind = rdd->key_kind;
+            r->kind_rule = rdd->kind_rule ? EMBER__KS_P_VAL : 0;
+            r->key_rule = rdd->key_rule ? EMBER__KS_P_KEY : 0;
         } else if (type == &ember__keys_type) {
             r->kind = rdd->key_kind;
+            r->kind_rule = rdd->key_rule ? EMBER__KS_P_KEY : 0;
         } else if (type == &ember__values_type) {
             r->kind = rdd->kind;
-        } else if (type == &ember__key_by_type) {
-            r->kind = rdd->key_kind ? EMBER_KIND_BYTES : rdd->kind; /* a pair: its encoding */
+            r->kind_rule = rdd->kind_rule ? EMBER__KS_P_VAL : 0;
+        } else if (type == &ember__key_by_type || type == &ember__key_by_whole_type) {
+            /* the value: the record, a pair as its encoding */
+            r->kind = rdd->key_kind ? EMBER_KIND_BYTES : rdd->kind;
+            r->kind_rule = !rdd->key_kind && !rdd->key_rule && rdd->kind_rule ? EMBER__KS_P_VAL : 0;
+            r->key_rule = EMBER__KS_EMITS;
+        } else if (type != &ember__glom_type) {
+            r->kind_rule = EMBER__KS_EMITS; /* map, flat_map, map_partitions, map_values, … */
         }
     }
     return r;
@@ -268,6 +279,8 @@ ember_rdd *ember_union(ember_rdd *a, ember_rdd *b)
     if (!ember__rdd_failed(r)) {
         r->kind = a->kind == b->kind ? a->kind : 0;
         r->key_kind = a->key_kind == b->key_kind ? a->key_kind : 0;
+        r->kind_rule = a->kind_rule || b->kind_rule ? EMBER__KS_BOTH : 0;
+        r->key_rule = a->key_rule || b->key_rule ? EMBER__KS_BOTH : 0;
     }
     return r;
 }
@@ -302,25 +315,39 @@ ember_rdd *ember_coalesce(ember_rdd *rdd, int parts)
     }
     for (int i = 0; i <= n; i++)
         r->u.group[i] = (int)slice_start((uint64_t)rdd->nparts, n, i);
-    r->kind = rdd->kind;
-    r->key_kind = rdd->key_kind;
+    ember__kinds_pass(r, rdd);
     return r;
 }
 
 /* ---------------------------------------------------------------- value kinds */
+
+void ember__kinds_pass(ember_rdd *r, const ember_rdd *parent)
+{
+    r->kind = parent->kind;
+    r->key_kind = parent->key_kind;
+    r->kind_rule = parent->kind_rule ? EMBER__KS_P_VAL : 0;
+    r->key_rule = parent->key_rule ? EMBER__KS_P_KEY : 0;
+}
 
 ember_rdd *ember_as_pairs(ember_rdd *rdd, ember_kind keys, ember_kind values)
 {
     if (rdd && !ember__rdd_failed(rdd) && keys <= EMBER_KIND_JSON && values <= EMBER_KIND_JSON) {
         rdd->key_kind = (unsigned char)keys;
         rdd->kind = (unsigned char)values;
+        rdd->key_rule = rdd->kind_rule = EMBER__KS_FINAL; /* declared: nothing to learn */
+        rdd->key_found = rdd->kind_found = 0;
     }
     return rdd;
 }
 
 ember_rdd *ember_as_kind(ember_rdd *rdd, ember_kind values)
 {
-    return ember_as_pairs(rdd, rdd ? (ember_kind)rdd->key_kind : EMBER_KIND_BYTES, values);
+    if (rdd && !ember__rdd_failed(rdd) && values <= EMBER_KIND_JSON) {
+        rdd->kind = (unsigned char)values;
+        rdd->kind_rule = EMBER__KS_FINAL;
+        rdd->kind_found = 0;
+    }
+    return rdd;
 }
 
 ember_rdd *ember_as_i64(ember_rdd *rdd)
@@ -343,14 +370,34 @@ ember_rdd *ember_as_json(ember_rdd *rdd)
     return ember_as_kind(rdd, EMBER_KIND_JSON);
 }
 
+/* A side's kind for the caller: learned when the lineage says how (a job
+ * may run); as built when learning fails (the message is on the context). */
+static ember_kind side_kind(const ember_rdd *rdd, bool keys, const char *op)
+{
+    if (!rdd || !ember__handle_ok(rdd, EMBER__H_RDD) || ember__rdd_failed(rdd))
+        return EMBER_KIND_BYTES;
+    int k = keys ? rdd->key_kind : rdd->kind;
+    /* the node is the context's: learning what it is changes no result */
+    ember_rdd *n = (ember_rdd *)(uintptr_t)rdd;
+    int rc = 0;
+    if (ember__kind_needs_job(n, keys)) { /* a job of its own, as an action's */
+        if (ember__cur_task || ember__action_begin(n, op))
+            return (ember_kind)k;
+        rc = ember__action_end(n->ctx, ember__kind_for(n, keys, op, &k));
+    } else {
+        rc = ember__kind_for(n, keys, op, &k);
+    }
+    return rc ? (ember_kind)(keys ? rdd->key_kind : rdd->kind) : (ember_kind)k;
+}
+
 ember_kind ember_value_kind(const ember_rdd *rdd)
 {
-    return rdd ? (ember_kind)rdd->kind : EMBER_KIND_BYTES;
+    return side_kind(rdd, false, "value_kind");
 }
 
 ember_kind ember_key_kind(const ember_rdd *rdd)
 {
-    return rdd ? (ember_kind)rdd->key_kind : EMBER_KIND_BYTES;
+    return side_kind(rdd, true, "key_kind");
 }
 
 /* One side of a record as text by its kind. */
@@ -380,7 +427,8 @@ int ember_rec_text(const ember_rdd *rdd, ember_rec rec, ember_buf *out)
     if (!out)
         return EMBER_EINVAL;
     out->len = 0;
-    int vk = rdd ? rdd->kind : 0, kk = rdd ? rdd->key_kind : 0;
+    int vk = rdd ? side_kind(rdd, false, "rec_text") : 0;
+    int kk = rdd && rec.key.ptr ? side_kind(rdd, true, "rec_text") : 0;
     if (!rec.key.ptr)
         return side_text(out, rec.val, vk);
     int rc = ember_buf_append(out, "(", 1);

@@ -107,6 +107,8 @@ ember_rdd *ember_zip(ember_rdd *a, ember_rdd *b)
     if (!ember__rdd_failed(r)) {
         r->key_kind = a->key_kind ? EMBER_KIND_BYTES : a->kind;
         r->kind = b->key_kind ? EMBER_KIND_BYTES : b->kind;
+        r->key_rule = !a->key_kind && !a->key_rule && a->kind_rule ? EMBER__KS_P_VAL : 0;
+        r->kind_rule = !b->key_kind && !b->key_rule && b->kind_rule ? EMBER__KS_P2_VAL : 0;
     }
     return r;
 }
@@ -268,8 +270,7 @@ static ember_rdd *draw_node(ember_rdd *rdd, const char *op, draw *d)
     r->op = op;
     r->hash_parts = rdd->hash_parts;
     r->int_hash = rdd->int_hash;
-    r->kind = rdd->kind;
-    r->key_kind = rdd->key_kind;
+    ember__kinds_pass(r, rdd);
     return r;
 }
 
@@ -557,10 +558,11 @@ ember_rdd *ember_sample_by_key_exact(ember_rdd *rdd, bool with_replacement, cons
 typedef struct pipe_stage {
     ember_out in;
     pid_t pid;
-    int to, from, err; /* the child's stdin (ours to write), stdout, stderr (a file) */
-    ember_buf line;    /* output not yet a whole line */
-    ember_buf text;    /* an input record as text */
-    bool broken;       /* the child closed its stdin */
+    int to, from, err;  /* the child's stdin (ours to write), stdout, stderr (a file) */
+    ember_buf line;     /* output not yet a whole line */
+    ember_buf text;     /* an input record as text */
+    bool broken;        /* the child closed its stdin */
+    int kind, key_kind; /* the input's, learned in the prepare */
 } pipe_stage;
 
 /* Hand on the whole lines read so far. */
@@ -661,12 +663,11 @@ static int put_side(ember_buf *b, ember_bytes x, int kind)
 static int pipe_in(ember_out *self, const ember_rec *rec)
 {
     pipe_stage *p = (pipe_stage *)self;
-    const ember_rdd *parent = self->node->parent;
     p->text.len = 0;
     int rc = 0; /* a pair as key, tab, value */
     if (rec->key.ptr)
-        rc = put_side(&p->text, rec->key, parent->key_kind) || ember_buf_append(&p->text, "\t", 1);
-    if (rc || put_side(&p->text, rec->val, parent->kind) || ember_buf_append(&p->text, "\n", 1))
+        rc = put_side(&p->text, rec->key, p->key_kind) || ember_buf_append(&p->text, "\t", 1);
+    if (rc || put_side(&p->text, rec->val, p->kind) || ember_buf_append(&p->text, "\n", 1))
         return ember__task_fail(self->task, EMBER_ENOMEM, "pipe: out of memory");
     return write_all(p, p->text.ptr, p->text.len);
 }
@@ -702,7 +703,9 @@ static int pipe_compute(ember_rdd *n, int part, ember_out *sink)
         .in = {.push = pipe_in, .next = sink, .task = t, .node = n, .reads = EMBER__READS_NOW},
         .to = in[1],
         .from = out[0],
-        .err = errfd};
+        .err = errfd,
+        .kind = n->parent->kind_found ? n->parent->kind_found - 1 : n->parent->kind,
+        .key_kind = n->parent->key_found ? n->parent->key_found - 1 : n->parent->key_kind};
     int e = posix_spawn(&p.pid, "/bin/sh", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(in[0]);
@@ -764,7 +767,15 @@ static void pipe_free(ember_rdd *n)
     ember__free(n->u.state);
 }
 
-static const ember__node_type pipe_type = {"pipe", 0, pipe_compute, NULL, pipe_free};
+/* The input's kinds, which its text follows, learned before the tasks. */
+static int pipe_prepare(ember_rdd *n, const char *action)
+{
+    int kind, rc = ember__kind_for(n->parent, false, action, &kind);
+    return rc ? rc : ember__kind_for(n->parent, true, action, &kind);
+}
+
+static const ember__node_type pipe_type = {"pipe", EMBER__NT_CALLS_OUT, pipe_compute, pipe_prepare,
+                                           pipe_free};
 
 ember_rdd *ember_pipe(ember_rdd *rdd, const char *command)
 {

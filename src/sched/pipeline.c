@@ -111,8 +111,10 @@ int ember_emit_pair(ember_out *out, ember_bytes key, ember_bytes val)
     return emit_checked(out, (ember_rec){key, val});
 }
 
-static inline int emit8(ember_out *out, const void *v)
+/* Typed emits say their kind (a kind probe reads it: sched/kinds.c). */
+static inline int emit8(ember_out *out, const void *v, unsigned char kind)
 {
+    out->kind_seen = kind;
     ember_rec rec;
     ember__rec_set(&rec, NULL, 0, v, 8);
     return emit_fast(out, &rec);
@@ -122,30 +124,37 @@ int ember_emit_i64(ember_out *out, int64_t v)
 {
     if (!out)
         return EMBER_EINVAL;
-    return emit8(out, &v);
+    return emit8(out, &v, EMBER_KIND_I64);
 }
 
 int ember_emit_f64(ember_out *out, double v)
 {
     if (!out)
         return EMBER_EINVAL;
-    return emit8(out, &v);
+    return emit8(out, &v, EMBER_KIND_F64);
 }
 
 int ember_emit_str(ember_out *out, const char *s)
 {
-    if (!s)
+    if (!s || !out)
         return EMBER_EINVAL;
+    out->kind_seen = EMBER_KIND_STRING;
     return emit_checked(out, (ember_rec){.val = ember_str(s)});
 }
 
 int ember_emit_pair_i64(ember_out *out, ember_bytes key, int64_t v)
 {
+    if (!out)
+        return EMBER_EINVAL;
+    out->kind_seen = EMBER_KIND_I64;
     return ember_emit_pair(out, key, ember_bytes_of(&v, sizeof v));
 }
 
 int ember_emit_pair_f64(ember_out *out, ember_bytes key, double v)
 {
+    if (!out)
+        return EMBER_EINVAL;
+    out->kind_seen = EMBER_KIND_F64;
     return ember_emit_pair(out, key, ember_bytes_of(&v, sizeof v));
 }
 
@@ -242,7 +251,8 @@ static int feed_range(ember_rdd *n, int part, ember_out *o)
 typedef struct stage {
     ember_out in;   /* what the parent pushes into */
     ember_out emit; /* what the user function emits into */
-    int (*emit_inner)(ember_out *self, const ember_rec *rec); /* behind emit_paused */
+    int (*emit_inner)(ember_out *self, const ember_rec *rec);  /* behind emit_paused */
+    int (*emit_probed)(ember_out *self, const ember_rec *rec); /* behind emit_probe */
     ember_map_fn *map;
     ember_pred_fn *pred;
     void *arg;
@@ -283,8 +293,18 @@ static int emit_paused(ember_out *self, const ember_rec *rec)
     return rc;
 }
 
+/* A kind probe's node: a record's way out tells the task which typed emit
+ * (if any) made it. Plain emits leave kind_seen as it was: 0 for the first. */
+static int emit_probe(ember_out *self, const ember_rec *rec)
+{
+    stage *st = container_of(self, stage, emit);
+    self->task->probe_kind = self->kind_seen;
+    return st->emit_probed(self, rec);
+}
+
 /* Set the stage's emitter: push with the clock paused when timed; straight to
- * next (counting) when direct and untimed. */
+ * next (counting) when direct and untimed; through emit_probe in a kind probe
+ * of this node. */
 static void set_emit(stage *st, int (*push)(ember_out *, const ember_rec *), bool direct)
 {
     if (st->in.task->timed) {
@@ -293,6 +313,12 @@ static void set_emit(stage *st, int (*push)(ember_out *, const ember_rec *), boo
     } else {
         st->emit.push = push;
         st->emit.fwd = direct ? st->in.next : NULL;
+    }
+    if (__builtin_expect(ember__job_is_probe(st->in.task->job), 0) &&
+        st->in.task->job->rdd->parent == st->in.node) {
+        st->emit_probed = st->emit.push;
+        st->emit.push = emit_probe;
+        st->emit.fwd = NULL;
     }
 }
 
@@ -810,7 +836,7 @@ static int watch_push(ember_out *self, const ember_rec *rec)
     return self->next->push(self->next, rec);
 }
 
-static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
+int ember__compute_uncached(ember_rdd *n, int part, ember_out *sink)
 {
     if (__builtin_expect(sink->task->cursor != NULL, 0) &&
         (!n->parent || (n->type->flags & EMBER__NT_WIDE)) && sink->push != watch_push) {
@@ -819,7 +845,7 @@ static int compute_uncached(ember_rdd *n, int part, ember_out *sink)
                        .task = sink->task,
                        .node = n,
                        .reads = EMBER__READS_PASS};
-        return compute_uncached(n, part, &w);
+        return ember__compute_uncached(n, part, &w);
     }
     if (__builtin_expect(n->type->compute != NULL, 1))
         return n->type->compute(n, part, sink);
@@ -838,7 +864,7 @@ static int tee_push(ember_out *self, const ember_rec *rec)
 int ember__compute(ember_rdd *n, int part, ember_out *sink)
 {
     if (!n->cache_on)
-        return compute_uncached(n, part, sink);
+        return ember__compute_uncached(n, part, sink);
 
     pthread_mutex_lock(&n->cache_mu);
     bool have = n->have && n->have[part];
@@ -848,7 +874,7 @@ int ember__compute(ember_rdd *n, int part, ember_out *sink)
 
     ember_buf kept = {0};
     ember_out tee = {.push = tee_push, .next = sink, .task = sink->task, .node = n, .state = &kept};
-    int rc = compute_uncached(n, part, &tee);
+    int rc = ember__compute_uncached(n, part, &tee);
     if (rc == 0 && !sink->task->stop && !sink->task->fail_code) {
         /* a whole partition: keep it, unless another task got there first */
         pthread_mutex_lock(&n->cache_mu);

@@ -103,7 +103,8 @@ typedef struct ember__task {
         int part;
     } fills[8];
     int nfills;
-    int fail_code; /* the first failure of this attempt */
+    unsigned char probe_kind; /* a kind probe: the typed emit of the first record */
+    int fail_code;            /* the first failure of this attempt */
     char fail_msg[512];
     ember__acc_update *accs;
     int naccs, cap_accs;
@@ -120,8 +121,9 @@ struct ember_out {
     int64_t emitted;
     ember__task *task;
     ember_rdd *node;
-    void *state;         /* the sink's per-task state */
-    unsigned char reads; /* EMBER__READS_*: what the step does with a record */
+    void *state;             /* the sink's per-task state */
+    unsigned char reads;     /* EMBER__READS_*: what the step does with a record */
+    unsigned char kind_seen; /* the kind of the typed emit being pushed (kinds.c) */
 };
 
 /* ember_out::reads: the step hands each record to user code before its push
@@ -132,6 +134,8 @@ enum { EMBER__READS_NOW = 1, EMBER__READS_PASS = 2 };
 /* Push every record of partition part of n into sink. 0 when done, EMBER__STOP when
  * the sink asked to stop, or the failure (also in sink->task->fail_code). */
 int ember__compute(ember_rdd *n, int part, ember_out *sink);
+/* The same past n's cache (its own records computed afresh). */
+int ember__compute_uncached(ember_rdd *n, int part, ember_out *sink);
 
 /* The kinds sched defines (sched/pipeline.c), built by sched/lineage.c. */
 #define EMBER__SCHED_TYPES(X)                                                                      \
@@ -201,6 +205,23 @@ static inline ember_cmp_fn *ember__cmp_of(int kind)
            : kind == EMBER_KIND_F64 ? ember_cmp_f64
                                     : ember_cmp_bytes;
 }
+
+/* The kind of rdd's values (keys: of its keys) for a job of action: the one
+ * it was built with, or the one its lineage's user functions emit (ember_emit_i64
+ * …), learned once by running the function that decides it up to its first
+ * record (a stage of the action's job). On the driver only; 0 or the failure
+ * of that stage (message on the context). */
+int ember__kind_for(ember_rdd *rdd, bool keys, const char *action, int *kind);
+/* Whether learning that kind runs a job (a probe not run yet). */
+bool ember__kind_needs_job(const ember_rdd *rdd, bool keys);
+/* r, built on parent, keeps its records as they are: its kinds, learned
+ * where parent learns them. */
+void ember__kinds_pass(ember_rdd *r, const ember_rdd *parent);
+/* Both kinds learned and kept on rdd, before its parents go (checkpoint). */
+void ember__kinds_settle(ember_rdd *rdd, const char *action);
+/* The node a kind probe runs on: partition p of its parent, bypassing the
+ * parent's cache so that its function runs. */
+extern const ember__node_type ember__probe_type;
 
 /* sort_by: key_by keeping each whole record (a pair too) as the value, and
  * its inverse, the values read back as the records they were. */
@@ -325,6 +346,13 @@ struct ember__job {
     int stage_kind;
     char stage_name[320];
 };
+
+/* A kind probe's job: its tasks' accumulator updates are dropped (it is not
+ * the program's work, and runs a function again on a record). */
+static inline bool ember__job_is_probe(const ember__job *job)
+{
+    return job && job->rdd && job->rdd->type == &ember__probe_type;
+}
 
 /* Run one job over the partitions listed (NULL: all of them). On 0, *out holds the
  * tasks' states for the action to gather; finish with ember__job_end(). On failure

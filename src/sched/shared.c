@@ -234,7 +234,7 @@ int ember_accumulator_add(ember_accumulator *acc, ember_bytes v)
 int ember__acc_commit(ember__task *t)
 {
     int rc = 0;
-    if (!t->naccs)
+    if (!t->naccs || ember__job_is_probe(t->job))
         return 0;
     pthread_mutex_lock(&t->ctx->acc_mu);
     for (int i = 0; i < t->naccs && !rc; i++) {
@@ -271,7 +271,7 @@ int ember__acc_pack(ember__task *t, ember_buf *out)
 {
     /* each update: the accumulator's id, whether it was set, its bytes */
     ember__wr w = ember__wr_to(out);
-    for (int i = 0; i < t->naccs; i++) {
+    for (int i = 0; i < t->naccs && !ember__job_is_probe(t->job); i++) {
         ember__acc_update *u = &t->accs[i];
         ember__wr_u(&w, (uint64_t)u->acc->id);
         ember__wr_u(&w, u->acc->kind != ACC_CUSTOM || u->set);

@@ -103,6 +103,9 @@ static int count_by_body(ember_rdd *rdd, const char *op, bool by_key, ember_resu
     int rc = 0;
     if (!out)
         return ember__err(rdd->ctx, EMBER_EINVAL, "%s: out is NULL", op);
+    int kind;
+    if ((rc = ember__kind_for(rdd, by_key, op, &kind)))
+        return rc;
     ember__job *job;
     if ((rc = ember__job_run(rdd, op, &cbv_sink, by_key ? "" : NULL, NULL, 0, &job)))
         return rc;
@@ -136,7 +139,7 @@ static int count_by_body(ember_rdd *rdd, const char *op, bool by_key, ember_resu
             recs[k] = (ember_rec){.key = key, .val = {&counts[k], sizeof *counts}};
             k++;
         }
-        order_by o = {ember__cmp_of(by_key ? rdd->key_kind : rdd->kind)};
+        order_by o = {ember__cmp_of(kind)};
         qsort_r(recs, k, sizeof *recs, rec_key_cmp, &o);
         rc = ember__result_copy(recs, k, out);
     }

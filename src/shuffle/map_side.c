@@ -718,8 +718,14 @@ int ember__shuffle_to_runs(ember_rdd *n)
 
 int ember__shuffle_prepare(ember_rdd *n, const char *action)
 {
-    (void)action;
     ember__shuffle *s = n->u.state;
+    if ((s->mode->flags & EMBER__SM_SORTS) && !s->cmp) {
+        /* no comparator given: the keys' order by their kind */
+        int kind, rc = ember__kind_for(n->parent, true, action, &kind);
+        if (rc)
+            return rc;
+        s->cmp = ember__cmp_of(kind);
+    }
     if (s->ranged && !s->bound) {
         int rc = find_bounds(n);
         if (rc)

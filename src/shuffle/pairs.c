@@ -94,6 +94,8 @@ static ember_rdd *shuffle_node(ember_rdd *a, ember_rdd *b, const char *op, int p
     r->hash_parts = parts;
     r->int_hash = s->int_keys;
     r->key_kind = a->key_kind == (b ? b->key_kind : a->key_kind) ? a->key_kind : 0;
+    if (a->key_rule || (b && b->key_rule))
+        r->key_rule = b ? EMBER__KS_BOTH : EMBER__KS_P_KEY;
     *src = s;
     return r;
 }
@@ -112,9 +114,10 @@ static ember_rdd *one_sided(ember_rdd *parent, const char *op, int parts, int mo
     s->arg = arg;
     /* the values' kind where it is certain: records moved as they are, or
      * combined by a reducer of a known kind */
-    if (mode == M_MOVE || mode == M_SORT || mode == M_SPREAD || mode == M_DISTINCT)
+    if (mode == M_MOVE || mode == M_SORT || mode == M_SPREAD || mode == M_DISTINCT) {
         r->kind = parent->kind;
-    else if (mode == M_REDUCE)
+        r->kind_rule = parent->kind_rule ? EMBER__KS_P_VAL : 0;
+    } else if (mode == M_REDUCE)
         r->kind = fn == ember_sum_i64 || fn == ember_min_i64 || fn == ember_max_i64 ? EMBER_KIND_I64
                   : fn == ember_sum_f64                                             ? EMBER_KIND_F64
                                                                                     : 0;
@@ -371,7 +374,7 @@ static ember_rdd *sorted_shuffle(ember_rdd *rdd, const char *op, int parts, bool
         return r;
     ember__shuffle *s = r->u.state;
     s->ranged = !hashed;
-    s->cmp = cmp ? cmp : ember__cmp_of(rdd->key_kind); /* the keys' order by their kind */
+    s->cmp = cmp; /* NULL: the keys' order by their kind, learned in the prepare */
     s->cmp_arg = arg;
     s->ascending = ascending;
     /* hashed: partitioned by key as partition_by does; else by range */
@@ -407,8 +410,14 @@ ember_rdd *ember_sort_by(ember_rdd *rdd, ember_map_fn *key_fn, void *key_arg, bo
         return NULL;
     ember_rdd *vals = ember__unwrap(sorted, "sort_by"); /* the records as they came in */
     ember_free(sorted);
-    if (vals && !ember__rdd_failed(vals))
+    if (vals && !ember__rdd_failed(vals)) {
         ember_as_pairs(vals, (ember_kind)rdd->key_kind, (ember_kind)rdd->kind);
+        if (rdd->kind_rule || rdd->key_rule) { /* the records' kinds, as rdd learns them */
+            vals->kinds_like = rdd;
+            vals->kind_rule = rdd->kind_rule ? EMBER__KS_LIKE : 0;
+            vals->key_rule = rdd->key_rule ? EMBER__KS_LIKE : 0;
+        }
+    }
     return vals;
 }
 

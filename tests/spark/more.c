@@ -437,17 +437,18 @@ static void test_checkpoint(void **state)
     assert_int_equal(ember_sum_i64_values(r, &sum), 0);
     assert_int_equal(sum, 99 * 100);
     assert_true(ember_is_checkpointed(r));
-    if (!procs)
-        assert_int_equal(calls, 100); /* the checkpoint's stage; the action read its output */
+    if (!procs) /* the checkpoint's stage, and the map's first record again to learn the
+                 * kind it emits before its lineage goes; the action read the output */
+        assert_int_equal(calls, 101);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "test $(ls %s/*/rdd-*/part-* | wc -l) = 4", dir);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(ember_sum_i64_values(r, &sum), 0);
     assert_int_equal(sum, 99 * 100);
     if (!procs)
-        assert_int_equal(calls, 100); /* read back from the files: not computed again */
-    /* local_checkpoint */
-    ember_rdd *l = ember_map(ember_range(ctx, 0, 50, 1, 3), counted, NULL);
+        assert_int_equal(calls, 101); /* read back from the files: not computed again */
+    /* local_checkpoint, of a declared kind: nothing to learn */
+    ember_rdd *l = ember_as_i64(ember_map(ember_range(ctx, 0, 50, 1, 3), counted, NULL));
     assert_int_equal(ember_local_checkpoint(l), 0);
     calls = 0;
     assert_int_equal(count_of(l), 50);
