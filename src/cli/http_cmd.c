@@ -346,7 +346,7 @@ static int parse_opts(int argc, char **argv, opts *o)
             return 2;
         }
     }
-    if (o->hc.burst && !o->hc.rate) {
+    if (o->hc.burst != 0 && o->hc.rate == 0) {
         fprintf(stderr, "ember http: --burst goes with --rate\n");
         return 2;
     }

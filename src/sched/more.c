@@ -503,8 +503,8 @@ ember_rdd *ember_sample_by_key_exact(ember_rdd *rdd, bool with_replacement, cons
         }
         want[i] = (size_t)ceil(fractions[i] * cnt);
         /* a draw bound most keys' samples fall under (else every draw, below) */
-        bound[i] = cnt ? fmin(1.0, fractions[i] + 5 * sqrt(fractions[i] / cnt) + 10 / cnt) : 0;
-        if (!(got[i] = ember__malloc((cnt ? (size_t)cnt : 1) * sizeof **got)))
+        bound[i] = cnt > 0 ? fmin(1.0, fractions[i] + 5 * sqrt(fractions[i] / cnt) + 10 / cnt) : 0;
+        if (!(got[i] = ember__malloc((cnt > 0 ? (size_t)cnt : 1) * sizeof **got)))
             rc = EMBER_ENOMEM;
     }
     ember_result_free(counts);
