@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What learning a value kind from typed emits costs (bench/bench_kinds.c): the
+# What learning a value kind from typed emits costs (examples/tiny with max): the
 # tiny job's chain built afresh every job and ended by max, whose default order
 # needs the kind, learned by a probe stage each job or declared (no stage);
 # local[2] and process[2] (where a stage is a fork), interleaved, medians of
@@ -12,12 +12,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 echo "ember kinds: $cores cores ($cpu), median of $runs runs" >&2
 
 med() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-job() { "$build/bench/bench_kinds" "$1" "$2" "$3" | sed -n 's/.*; \([0-9.]*\) us per job.*/\1/p'; }
+job() { EMBER_MASTER=$2 "$build/examples/tiny" "$3" "$1" | sed -n 's/.*; \([0-9.]*\) us per job.*/\1/p'; }
 declare -A v
 add() { v[$1]="${v[$1]:-} $2"; }
 for _ in $(seq "$runs"); do
-  add l_learned "$(job learned 'local[2]' 20000)"; add l_declared "$(job declared 'local[2]' 20000)"
-  add p_learned "$(job learned 'process[2]' 1000)"; add p_declared "$(job declared 'process[2]' 1000)"
+  add l_learned "$(job max 'local[2]' 20000)"; add l_declared "$(job max-declared 'local[2]' 20000)"
+  add p_learned "$(job max 'process[2]' 1000)"; add p_declared "$(job max-declared 'process[2]' 1000)"
 done
 m() { printf '%s\n' ${v[$1]} | med; }
 for k in l_learned l_declared p_learned p_declared; do eval "$k=$(m $k)"; done
