@@ -293,7 +293,8 @@ EMBER_EXTERN ember_cmp_fn ember_cmp_i64, ember_cmp_f64, ember_cmp_bytes;
  * (parallelize_i64 and range: int64; text_file: strings; read_json_lines and
  * read_db: JSON); transformations that keep records as they are carry them
  * (filter, sample, distinct, coalesce, union of one kind, partition_by,
- * repartition, sort_by_key, keys, values, map_values' keys), and
+ * repartition, sort_by_key, keys, values, map_values' keys; zip_with_index
+ * and zip_with_unique_id: the record's kind as the key's, int64 values), and
  * reduce_by_key with ember_sum_i64, ember_min_i64, ember_max_i64 (int64) or
  * ember_sum_f64 (double) gives its values' kind. What a user function makes
  * (map, flat_map, map_partitions, map_values, flat_map_values; key_by's keys)

@@ -173,6 +173,10 @@ static ember_rdd *narrow(ember_rdd *rdd, const ember__node_type *type, const cha
             r->kind = rdd->key_kind ? EMBER_KIND_BYTES : rdd->kind;
             r->kind_rule = !rdd->key_kind && !rdd->key_rule && rdd->kind_rule ? EMBER__KS_P_VAL : 0;
             r->key_rule = EMBER__KS_EMITS;
+        } else if (type == &ember__zip_index_type || type == &ember__zip_unique_type) {
+            r->kind = EMBER_KIND_I64; /* (the record, its index) */
+            r->key_kind = rdd->kind;
+            r->key_rule = rdd->kind_rule ? EMBER__KS_P_VAL : 0;
         } else if (needs_fn) {
             r->kind_rule = EMBER__KS_EMITS; /* map, flat_map, map_partitions, map_values, … */
         }

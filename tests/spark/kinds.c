@@ -348,6 +348,15 @@ static void test_kinds_from_typed_emits(void **state)
                      EMBER_KIND_I64);
     assert_int_equal(ember_value_kind(ember_union(a, ember_map(numbers(ctx), to_str, NULL))),
                      EMBER_KIND_BYTES);
+    /* zip_with_index: the record as the key, its int64 index as the value */
+    ember_rdd *zi = ember_zip_with_index(ember_map(numbers(ctx), to_i64, NULL));
+    assert_int_equal(ember_key_kind(zi), EMBER_KIND_I64);
+    assert_int_equal(ember_value_kind(zi), EMBER_KIND_I64);
+    ember_result *kr;
+    assert_int_equal(ember_collect(ember_sort_by_key(zi, true, NULL, NULL, 1), &kr), 0);
+    assert_int_equal(ember_i64(ember_result_at(kr, 0).key), -1);
+    assert_int_equal(ember_i64(ember_result_at(kr, 0).val), 2); /* -1 was the third */
+    ember_result_free(kr);
     /* an empty rdd: nothing to learn, bytes */
     assert_int_equal(ember_value_kind(ember_map(ember_parallelize(ctx, NULL, 0, 2), to_i64, NULL)),
                      EMBER_KIND_BYTES);
