@@ -8,7 +8,7 @@
  * line, or the record is skipped, or it is diverted (kept as
  * "path:line<TAB>record" lines, written to bad_dir/part-NNNNN once the split is
  * read, so a retried attempt rewrites the same file). The count is an
- * accumulator: successful attempts only.
+ * accumulator: successful attempts that read their split to its end only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -165,7 +165,10 @@ int ember__input_end(ember__bad *b, ember__task *t, int part, int64_t good, int 
 {
     const ember__input *in = b->in;
     t->records_in += good + b->n;
-    if (b->n && (!rc || rc == EMBER__STOP)) {
+    /* counted and diverted for a split read to its end only: a take or a kind
+     * probe that stops early would count its records again and overwrite the
+     * whole split's file with the few it saw */
+    if (b->n && !rc && !t->stop) {
         t->records_bad += b->n;
         int brc = in->bad ? ember_accumulator_add_i64(in->bad, b->n) : 0;
         if (!brc && in->on_bad == EMBER_BAD_DIVERT)

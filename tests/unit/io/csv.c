@@ -187,6 +187,17 @@ static void test_bom(void **state)
     ember_close(ctx);
 }
 
+/* a row's first field as an int64 (a typed emit: the kind is learned) */
+static int first_field(ember_rec in, ember_out *out, void *arg)
+{
+    (void)arg;
+    ember_bytes f;
+    char s[32] = "";
+    if (ember_csv_field(in.val, 0, &f) == 0 && f.len < sizeof s)
+        memcpy(s, f.ptr, f.len), s[f.len] = 0;
+    return ember_emit_i64(out, strtoll(s, NULL, 10));
+}
+
 static void test_bad_rows(void **state)
 {
     ember_ctx *ctx = open_ctx("local[2]");
@@ -219,6 +230,24 @@ static void test_bad_rows(void **state)
     assert_bytes(ember_result_at(res, 0).val, expect);
     snprintf(expect, sizeof expect, "%s:7\t14,15,\"open", tmp_path("bad.csv"));
     assert_bytes(ember_result_at(res, 2).val, expect);
+    ember_result_free(res);
+    /* what stops early (take; the probe that learns a kind) counts and diverts
+     * nothing: the count stays the split's, and the file keeps all three */
+    ember_rdd *d = ember_read_csv(ctx, tmp_path("bad.csv"), &o);
+    assert_int_equal(count_of(d), 3);
+    assert_int_equal(ember_take(d, 2, &res), 0);
+    ember_result_free(res);
+    ember_rdd *first = ember_persist(ember_map(d, first_field, NULL), EMBER_MEMORY_ONLY);
+    assert_int_equal(count_of(first), 3);
+    ember_buf top;
+    ember_buf_init(&top);
+    assert_int_equal(ember_max(first, NULL, NULL, &top), 0); /* learns the kind: a probe */
+    assert_int_equal(ember_i64(ember_buf_bytes(&top)), 11);
+    ember_buf_destroy(&top);
+    assert_int_equal(ember_bad_records(d, &n), 0);
+    assert_int_equal(n, 3 * 2); /* the two full reads: count, and the persisted map's */
+    assert_int_equal(ember_collect(ember_text_file(ctx, bad_dir, 1), &res), 0);
+    assert_int_equal(ember_result_len(res), 3);
     ember_result_free(res);
     /* the messages of the other cases, one at a time */
     tmp_write("utf.csv", "a,b\n1,\xc3\x28\n", 8);
