@@ -819,8 +819,11 @@ EMBER_EXTERN int ember_mean_approx(ember_rdd *rdd, int64_t timeout_ms, double co
  * action's own) and its lineage is cut, so later actions (and retries) start
  * from it. local_checkpoint keeps the partitions in memory; checkpoint writes
  * them under the directory set_checkpoint_dir names (DIR/APP_ID/rdd-ID/
- * part-NNNNN, removed at ember_close) and reads them back from there.
- * EMBER_ENOTSUP on the MPI backend (ranks > 1) for now. */
+ * part-NNNNN, removed at ember_close) and reads them back from there. On
+ * the MPI backend every rank writes the partitions it computed under rank
+ * 0's directory, which every rank must see (a shared file system), and
+ * local_checkpoint, whose partitions would stay on the rank that computed
+ * them, answers EMBER_ENOTSUP. */
 EMBER_EXTERN int ember_set_checkpoint_dir(ember_ctx *ctx, const char *dir);
 EMBER_EXTERN int ember_checkpoint(ember_rdd *rdd);
 EMBER_EXTERN int ember_local_checkpoint(ember_rdd *rdd);

@@ -23,20 +23,45 @@ struct ember__ck {
     bool done;
 };
 
+/* Distributed: rank 0's path on every rank (each rank's app id is its own
+ * start time; the files must be one set, on a directory every rank sees).
+ * 0 or EMBER_ENOMEM; local: path as it is. */
+static int rank0_path(ember_ctx *ctx, char *path, size_t cap)
+{
+    if (ctx->ranks < 2)
+        return 0;
+    ember_buf b = {0};
+    int rc = ember_buf_set(&b, path, strlen(path));
+    rc = ember__agree_any(ctx, rc ? ember__err(ctx, rc, "set_checkpoint_dir: out of memory") : 0);
+    if (!rc && (rc = ctx->exec->bcast(ctx->exec_impl, &b, 0)))
+        ember__err(ctx, rc, "set_checkpoint_dir: the ranks could not agree on the directory");
+    if (!rc)
+        snprintf(path, cap, "%.*s", (int)b.len, (const char *)b.ptr);
+    ember_buf_destroy(&b);
+    return rc;
+}
+
 int ember_set_checkpoint_dir(ember_ctx *ctx, const char *dir)
 {
     if (!ctx || !dir || !*dir)
         return ember__err(ctx, EMBER_EINVAL, "set_checkpoint_dir: ctx and dir are needed");
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, ctx->app_id ? ctx->app_id : "ember");
+    int rc = rank0_path(ctx, path, sizeof path);
+    if (rc)
+        return rc;
     char mk[4096];
     snprintf(mk, sizeof mk, "%s", path);
     if (ember__mkdirs(mk))
-        return ember__err(ctx, EMBER_EIO, "set_checkpoint_dir: cannot make %s: %s", path,
-                          strerror(errno));
-    char *d = ember__strdup(path);
-    if (!d)
-        return ember__err(ctx, EMBER_ENOMEM, "set_checkpoint_dir: out of memory");
+        rc = ember__err(ctx, EMBER_EIO, "set_checkpoint_dir: cannot make %s: %s", path,
+                        strerror(errno));
+    char *d = rc ? NULL : ember__strdup(path);
+    if (!rc && !d)
+        rc = ember__err(ctx, EMBER_ENOMEM, "set_checkpoint_dir: out of memory");
+    if ((rc = ember__agree_any(ctx, rc))) {
+        ember__free(d);
+        return rc;
+    }
     ember__checkpoint_cleanup(ctx); /* an earlier directory's files go */
     ctx->ck_dir = d;
     return 0;
@@ -47,12 +72,13 @@ static int mark(ember_rdd *rdd, bool reliable, const char *op)
     int rc = ember__rdd_check(rdd, op);
     if (rc)
         return rc;
-    /* a rank keeps only the partitions it computes, and another rank's task
-     * (coalesce, cartesian) may read any: no cut lineage to fall back on */
-    if (rdd->ctx->ranks > 1)
+    /* in memory, a rank holds only the partitions it computes, and another
+     * rank's task (coalesce, cartesian) may need any: no lineage to fall back on */
+    if (!reliable && rdd->ctx->ranks > 1)
         return ember__err(rdd->ctx, EMBER_ENOTSUP,
-                          "%s: not supported on the MPI backend yet (persist keeps the "
-                          "lineage and works there)",
+                          "%s: not supported on the MPI backend (a rank holds only the "
+                          "partitions it computes); checkpoint, to a directory every rank "
+                          "sees, is",
                           op);
     if (reliable && !rdd->ctx->ck_dir)
         return ember__err(rdd->ctx, EMBER_EINVAL,
@@ -168,33 +194,37 @@ int ember__checkpoint_run(ember_rdd *n, const char *action)
     if (rc)
         return rc;
     ember__job_end(job, 0);
-    for (int p = 0; p < n->nparts; p++)
-        if (!n->have || !n->have[p])
-            return ember__err(ctx, EMBER_ENOMEM,
-                              "%s: out of memory keeping partition %d of the rdd to checkpoint",
-                              action, p);
+    /* distributed, each rank holds (and writes) the partitions it computed */
+    for (int p = 0; p < n->nparts && !rc; p++)
+        if (ember__task_owner(ctx, p) == ctx->rank && (!n->have || !n->have[p]))
+            rc = ember__err(ctx, EMBER_ENOMEM,
+                            "%s: out of memory keeping partition %d of the rdd to checkpoint",
+                            action, p);
+    if ((rc = ember__agree_any(ctx, rc)))
+        return rc;
     ck_files *files = NULL;
     if (n->ck->reliable) {
         files = ember__calloc(1, sizeof *files);
-        char dir[4096];
+        char dir[4096], mk[4096];
         snprintf(dir, sizeof dir, "%s/rdd-%lld", ctx->ck_dir, (long long)n->id);
-        if (!files || !(files->dir = ember__strdup(dir))) {
-            ember__free(files);
-            return ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", action);
-        }
-        char mk[4096];
         snprintf(mk, sizeof mk, "%s", dir);
-        rc = ember__mkdirs(mk) ? -errno : 0;
+        if (!files || !(files->dir = ember__strdup(dir)))
+            rc = ember__err(ctx, EMBER_ENOMEM, "%s: out of memory", action);
+        else if (ember__mkdirs(mk))
+            rc = ember__err(ctx, EMBER_EIO, "%s: checkpoint: cannot make %s: %s", action, dir,
+                            strerror(errno));
         for (int p = 0; !rc && p < n->nparts; p++) {
             char path[4200];
             snprintf(path, sizeof path, "%s/part-%05d", dir, p);
-            if ((rc = write_part(path, &n->cached[p])))
-                ember__err(ctx, EMBER_EIO, "%s: checkpoint: writing %s: %s", action, path,
-                           strerror(-rc));
+            int wrc = ember__task_owner(ctx, p) == ctx->rank ? write_part(path, &n->cached[p]) : 0;
+            if (wrc)
+                rc = ember__err(ctx, EMBER_EIO, "%s: checkpoint: writing %s: %s", action, path,
+                                strerror(-wrc));
         }
-        if (rc) {
+        /* every rank's files written before any reads them */
+        if ((rc = ember__agree_any(ctx, rc))) {
             file_free(&(ember_rdd){.u.state = files});
-            return rc == -ENOSPC || rc < 0 ? EMBER_EIO : rc;
+            return rc;
         }
     }
     /* the cut: the node becomes a source of what it held, its parents go; the
@@ -209,7 +239,7 @@ int ember__checkpoint_run(ember_rdd *n, const char *action)
         n->type->free(n);
     n->u.state = NULL;
     if (files) {
-        for (int p = 0; p < n->nparts; p++)
+        for (int p = 0; arenas && p < n->nparts; p++)
             ember_buf_destroy(&arenas[p]);
         ember__free(arenas);
         n->type = &file_type;
@@ -237,7 +267,8 @@ void ember__checkpoint_cleanup(ember_ctx *ctx)
 {
     if (!ctx->ck_dir)
         return;
-    nftw(ctx->ck_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    if (ctx->rank == 0) /* distributed: one set of files, removed once */
+        nftw(ctx->ck_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
     ember__free(ctx->ck_dir);
     ctx->ck_dir = NULL;
 }

@@ -1,10 +1,10 @@
 /* What only a distributed context has: ranks, rank 0's broadcast, files read
  * and written by every rank, one message for a failure on any rank (in a task,
  * or building an rdd on one rank alone), take that
- * computes only what it needs. Run by tests/mpi/run.sh at 1 to 4 ranks; also
- * correct as a local program (one rank). With the argument "die", rank 1 (or
- * the only rank) exits in the middle of a task: the launcher must end the job
- * with a non-zero status (tests/mpi/rank_death.sh). */
+ * computes only what it needs, checkpoint files every rank reads. Run by tests/mpi/run.sh at 1 to 4
+ * ranks; also correct as a local program (one rank). With the argument "die", rank 1 (or the only
+ * rank) exits in the middle of a task: the launcher must end the job with a non-zero status
+ * (tests/mpi/rank_death.sh). */
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -177,6 +177,55 @@ static void test_take_computes_what_it_needs(void **state)
     ember_close(ctx);
 }
 
+static int times_ten(ember_rec in, ember_out *out, void *acc)
+{
+    int rc = ember_accumulator_add_i64(acc, 1);
+    return rc ? rc : ember_emit_i64(out, ember_i64(in.val) * 10);
+}
+
+/* checkpoint: each rank writes the partitions it computed into rank 0's
+ * directory (one set of files every rank reads); a task may then read any
+ * partition, wherever it was computed (coalesce to one); local_checkpoint,
+ * whose partitions stay with the rank that computed them, is refused */
+static void test_checkpoint_on_every_rank(void **state)
+{
+    ember_ctx *ctx = open_dist();
+    ember_accumulator *acc = ember_accumulator_i64(ctx, 0);
+    ember_rdd *r = ember_map(ember_range(ctx, 0, 100, 1, 5), times_ten, acc);
+    assert_int_equal(ember_set_checkpoint_dir(ctx, tmp_path("ck")), 0);
+    assert_int_equal(ember_checkpoint(r), 0);
+    int64_t sum = 0, calls = 0;
+    assert_int_equal(ember_sum_i64_values(r, &sum), 0);
+    assert_int_equal(sum, 99 * 100 * 10 / 2);
+    assert_true(ember_is_checkpointed(r));
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test $(ls %s/*/rdd-*/part-* | wc -l) = 5", tmp_path("ck"));
+    assert_int_equal(system(cmd), 0); /* one set of files, every rank's among them */
+    ember_rdd *one = ember_coalesce(r, 1);
+    assert_int_equal(ember_sum_i64_values(one, &sum), 0);
+    assert_int_equal(sum, 99 * 100 * 10 / 2);
+    ember_buf top;
+    ember_buf_init(&top);
+    assert_int_equal(ember_max(r, NULL, NULL, &top), 0); /* the kind, learned before the cut */
+    assert_int_equal(ember_i64(ember_buf_bytes(&top)), 990);
+    ember_buf_destroy(&top);
+    assert_int_equal(ember_accumulator_value_i64(acc, &calls), 0);
+    assert_int_equal(calls, 100); /* computed once, read back after */
+    ember_rdd *l = ember_map(ember_range(ctx, 0, 10, 1, 2), times_ten, acc);
+    if (ember_ranks(ctx) > 1) {
+        assert_int_equal(ember_local_checkpoint(l), EMBER_ENOTSUP);
+        assert_msg(ctx, "not supported on the MPI backend");
+    } else {
+        assert_int_equal(ember_local_checkpoint(l), 0);
+        assert_int_equal(count_of(l), 10);
+    }
+    bool rank0 = ember_rank(ctx) == 0;
+    ember_close(ctx);
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s)\"", tmp_path("ck"));
+    if (rank0) /* removed at close, by rank 0 */
+        assert_int_equal(system(cmd), 0);
+}
+
 static int die_in_task(ember_rec in, ember_out *out, void *arg)
 {
     ember_ctx *ctx = arg;
@@ -206,6 +255,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_failure_on_one_rank_alone),
         cmocka_unit_test(test_db_ranges_are_rank_0s),
         cmocka_unit_test(test_take_computes_what_it_needs),
+        cmocka_unit_test(test_checkpoint_on_every_rank),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
