@@ -17,6 +17,7 @@
 
 #include <libpq-fe.h>
 
+#include "core/lazy.h"
 #include "db/db.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -43,6 +44,10 @@ static void res_msg(const PGresult *r, char *err, size_t cap)
 
 static PGconn *connect_to(const char *url, char *err, size_t cap)
 {
+    if (ember__lib_load(&ember__libpq)) { /* loaded when first used: core/lazy.h */
+        snprintf(err, cap, "cannot connect to PostgreSQL: %s", ember__libpq.err);
+        return NULL;
+    }
     PGconn *c = PQconnectdb(url);
     if (!c || PQstatus(c) != CONNECTION_OK) {
         snprintf(err, cap, "cannot connect to PostgreSQL: %s", pq_msg(c));

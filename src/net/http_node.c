@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "core/conf.h"
+#include "core/lazy.h"
 #include "net/http_int.h"
 
 static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *arg)
@@ -60,6 +61,10 @@ static CURLcode curl_init_rc;
  * first, its own allocator stays). */
 static void curl_setup(void)
 {
+    if (ember__lib_load(&ember__libcurl)) { /* loaded when first used: core/lazy.h */
+        curl_init_rc = CURLE_FAILED_INIT;
+        return;
+    }
     /* libcurl allocates through the seam too (its first init decides) */
     curl_init_rc =
         curl_global_init_mem(CURL_GLOBAL_DEFAULT, ember__curl_malloc, ember__free,
@@ -196,7 +201,8 @@ ember_rdd *ember_http(ember_rdd *rdd, const ember_http_conf *conf)
     pthread_once(&curl_once, curl_setup);
     if (curl_init_rc != CURLE_OK)
         return ember__rdd_error(ctx, EMBER_EIO, "http: libcurl did not start: %s",
-                                curl_easy_strerror(curl_init_rc));
+                                ember__libcurl.handle ? curl_easy_strerror(curl_init_rc)
+                                                      : ember__libcurl.err);
     if (!c.max_in_flight)
         c.max_in_flight = 256;
     if (c.burst == 0)

@@ -12,6 +12,7 @@
 
 #include <microhttpd.h>
 
+#include "core/lazy.h"
 #include "ui/ui.h"
 
 struct ui_server {
@@ -175,6 +176,11 @@ int ember__ui_serve(ui_model **models, int nmodels, bool history, int port, ui_s
         return EMBER_ENOMEM;
     }
     *s = (ui_server){.history = history, .models = models, .nmodels = nmodels};
+    if (ember__lib_load(&ember__libmhd)) { /* loaded when first used: core/lazy.h */
+        snprintf(why, whylen, "%s", ember__libmhd.err);
+        ember__free(s);
+        return EMBER_EIO;
+    }
     int first = port < 0 ? 4040 : port, tries = port < 0 ? 16 : 1;
     for (int p = first; p < first + tries && !s->d; p++) {
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};

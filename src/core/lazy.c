@@ -1,0 +1,45 @@
+/* Libraries loaded when first used (core/lazy.h). */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/lazy.h"
+
+ember__lib ember__libcurl = EMBER__LIB("libcurl.so.4");
+ember__lib ember__libpq = EMBER__LIB("libpq.so.5");
+ember__lib ember__libmhd = EMBER__LIB("libmicrohttpd.so.12");
+
+int ember__lib_load(ember__lib *lib)
+{
+    if (lib->handle)
+        return 0;
+    pthread_mutex_lock(&lib->mu);
+    if (!lib->handle) {
+        /* RTLD_NODELETE: the shims keep its addresses for the process's life */
+        void *h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+        if (h) {
+            lib->handle = h;
+        } else {
+            const char *e = dlerror();
+            snprintf(lib->err, sizeof lib->err, "cannot load %s: %s", lib->soname,
+                     e ? e : "unknown error");
+        }
+    }
+    int rc = lib->handle ? 0 : -1;
+    pthread_mutex_unlock(&lib->mu);
+    return rc;
+}
+
+void *ember__lib_sym(ember__lib *lib, const char *name)
+{
+    if (ember__lib_load(lib)) {
+        fprintf(stderr, "ember: %s\n", lib->err);
+        abort();
+    }
+    void *p = dlsym(lib->handle, name);
+    if (!p) {
+        fprintf(stderr, "ember: %s has no %s\n", lib->soname, name);
+        abort();
+    }
+    return p;
+}
