@@ -5,9 +5,16 @@
 
 #include "core/lazy.h"
 
-ember__lib ember__libcurl = EMBER__LIB("libcurl.so.4");
-ember__lib ember__libpq = EMBER__LIB("libpq.so.5");
-ember__lib ember__libmhd = EMBER__LIB("libmicrohttpd.so.12");
+/* the SONAMEs of the libraries the build found (CMakeLists.txt) */
+#ifndef EMBER_SONAME_CURL
+#define EMBER_SONAME_CURL "libcurl.so.4"
+#define EMBER_SONAME_PQ "libpq.so.5"
+#define EMBER_SONAME_MHD "libmicrohttpd.so.12"
+#endif
+
+ember__lib ember__libcurl = EMBER__LIB(EMBER_SONAME_CURL);
+ember__lib ember__libpq = EMBER__LIB(EMBER_SONAME_PQ);
+ember__lib ember__libmhd = EMBER__LIB(EMBER_SONAME_MHD);
 
 int ember__lib_load(ember__lib *lib)
 {
