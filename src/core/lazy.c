@@ -37,16 +37,19 @@ int ember__lib_load(ember__lib *lib)
     return rc;
 }
 
-void *ember__lib_sym(ember__lib *lib, const char *name)
+void *ember__lib_at(ember__lib *lib, void *_Atomic *at, const char *name)
 {
+    void *p = *at;
+    if (p)
+        return p;
     if (ember__lib_load(lib)) {
         fprintf(stderr, "ember: %s\n", lib->err);
         abort();
     }
-    void *p = dlsym(lib->handle, name);
-    if (!p) {
+    if (!(p = dlsym(lib->handle, name))) {
         fprintf(stderr, "ember: %s has no %s\n", lib->soname, name);
         abort();
     }
+    *at = p;
     return p;
 }

@@ -33,9 +33,9 @@ extern ember__lib ember__libcurl, ember__libpq, ember__libmhd;
 
 /* Load lib once (later calls: at once). 0, or -1 with the reason in lib->err. */
 int ember__lib_load(ember__lib *lib);
-/* The address of name in lib (loaded first), for a shim; aborts when the
- * library or the name is missing. */
-void *ember__lib_sym(ember__lib *lib, const char *name);
+/* The address of name in lib (loaded first), kept in *at after the first
+ * call, for a shim; aborts when the library or the name is missing. */
+void *ember__lib_at(ember__lib *lib, void *_Atomic *at, const char *name);
 
 /* A shim: ret name(params) defined in libember under the library's own name
  * (hidden, as every symbol of libember but its API: it binds ember's calls,
@@ -44,20 +44,17 @@ void *ember__lib_sym(ember__lib *lib, const char *name);
     ret name params                                                                                \
     {                                                                                              \
         static void *_Atomic lz_at_;                                                               \
-        void *lz_p_ = lz_at_;                                                                      \
-        if (!lz_p_)                                                                                \
-            lz_at_ = lz_p_ = ember__lib_sym(&(lib), #name);                                        \
+        void *lz_p_ = ember__lib_at(&(lib), &lz_at_, #name);                                       \
         ret(*lz_fn_) params;                                                                       \
         memcpy(&lz_fn_, &lz_p_, sizeof lz_fn_);                                                    \
         return lz_fn_ args;                                                                        \
     }
+/* ... for a function that returns nothing (C has no return of a void call) */
 #define EMBER__SHIM_VOID(lib, name, params, args)                                                  \
     void name params                                                                               \
     {                                                                                              \
         static void *_Atomic lz_at_;                                                               \
-        void *lz_p_ = lz_at_;                                                                      \
-        if (!lz_p_)                                                                                \
-            lz_at_ = lz_p_ = ember__lib_sym(&(lib), #name);                                        \
+        void *lz_p_ = ember__lib_at(&(lib), &lz_at_, #name);                                       \
         void(*lz_fn_) params;                                                                      \
         memcpy(&lz_fn_, &lz_p_, sizeof lz_fn_);                                                    \
         lz_fn_ args;                                                                               \

@@ -35,21 +35,12 @@ EMBER__SHIM(ember__libcurl, struct curl_slist *, curl_slist_append,
             (struct curl_slist * l, const char *s), (l, s))
 EMBER__SHIM_VOID(ember__libcurl, curl_slist_free_all, (struct curl_slist * l), (l))
 
-/* The library's own (variadic) function behind a setter, looked up once. */
-static void *setter(void *_Atomic *at, const char *name)
-{
-    void *p = *at;
-    if (!p)
-        *at = p = ember__lib_sym(&ember__libcurl, name);
-    return p;
-}
-
 /* rc = the library's setter called with the one argument in ap, as the type
  * the option's range says. */
 #define FORWARD(rc, R, H, O, name, h, option, ap)                                                  \
     do {                                                                                           \
         static void *_Atomic at;                                                                   \
-        void *p = setter(&at, name);                                                               \
+        void *p = ember__lib_at(&ember__libcurl, &at, name);                                       \
         R (*fn)(H *, O, ...);                                                                      \
         memcpy(&fn, &p, sizeof fn);                                                                \
         long o = (long)(option);                                                                   \
@@ -89,7 +80,7 @@ CURLMcode curl_multi_setopt(CURLM *h, CURLMoption option, ...)
 CURLcode curl_easy_getinfo(CURL *h, CURLINFO info, ...)
 {
     static void *_Atomic at;
-    void *p = setter(&at, "curl_easy_getinfo");
+    void *p = ember__lib_at(&ember__libcurl, &at, "curl_easy_getinfo");
     CURLcode (*fn)(CURL *, CURLINFO, ...);
     memcpy(&fn, &p, sizeof fn);
     va_list ap;
@@ -103,7 +94,7 @@ CURLcode curl_easy_getinfo(CURL *h, CURLINFO info, ...)
 CURLSHcode curl_share_setopt(CURLSH *h, CURLSHoption option, ...)
 {
     static void *_Atomic at;
-    void *p = setter(&at, "curl_share_setopt");
+    void *p = ember__lib_at(&ember__libcurl, &at, "curl_share_setopt");
     CURLSHcode (*fn)(CURLSH *, CURLSHoption, ...);
     memcpy(&fn, &p, sizeof fn);
     va_list ap;

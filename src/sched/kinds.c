@@ -123,40 +123,53 @@ static int probe(ember_rdd *n, bool keys, const char *action, int *kind)
     return rc;
 }
 
+/* Where a pass-through rule reads a side's kind: up to two nodes and the side
+ * of each (a union's two parents agree or give bytes). Returns how many: 0 for
+ * a kind as built, or one a node's own emits give. */
+static int sources(const ember_rdd *rdd, bool keys, ember_rdd *from[2], bool side[2])
+{
+    switch (keys ? rdd->key_rule : rdd->kind_rule) {
+    case EMBER__KS_P_VAL:
+        from[0] = rdd->parent, side[0] = false;
+        return from[0] ? 1 : 0;
+    case EMBER__KS_P_KEY:
+        from[0] = rdd->parent, side[0] = true;
+        return from[0] ? 1 : 0;
+    case EMBER__KS_P2_VAL:
+        from[0] = rdd->parent2, side[0] = false;
+        return from[0] ? 1 : 0;
+    case EMBER__KS_BOTH:
+        from[0] = rdd->parent, from[1] = rdd->parent2, side[0] = side[1] = keys;
+        return from[0] && from[1] ? 2 : 0;
+    case EMBER__KS_LIKE:
+        from[0] = rdd->kinds_like, side[0] = keys;
+        return from[0] ? 1 : 0;
+    default:
+        return 0;
+    }
+}
+
+static bool emits(const ember_rdd *rdd, bool keys)
+{
+    return (keys ? rdd->key_rule : rdd->kind_rule) == EMBER__KS_EMITS;
+}
+
 int ember__kind_for(ember_rdd *rdd, bool keys, const char *action, int *kind)
 {
     unsigned char *found = keys ? &rdd->key_found : &rdd->kind_found;
-    int k = keys ? rdd->key_kind : rdd->kind, k2 = 0, rc = 0;
+    int k = ember__kind_known(rdd, keys), rc = 0;
     if (*found) {
-        *kind = *found - 1;
+        *kind = k;
         return 0;
     }
-    switch (keys ? rdd->key_rule : rdd->kind_rule) {
-    case EMBER__KS_EMITS:
-        if (ember__cur_task || calls_out(rdd)) /* no job from inside a task: as built */
-            break;
+    ember_rdd *from[2];
+    bool side[2];
+    int n = sources(rdd, keys, from, side);
+    if (emits(rdd, keys) && !ember__cur_task && !calls_out(rdd)) /* no job inside a task */
         rc = probe(rdd, keys, action, &k);
-        break;
-    case EMBER__KS_P_VAL:
-        rc = rdd->parent ? ember__kind_for(rdd->parent, false, action, &k) : 0;
-        break;
-    case EMBER__KS_P_KEY:
-        rc = rdd->parent ? ember__kind_for(rdd->parent, true, action, &k) : 0;
-        break;
-    case EMBER__KS_P2_VAL:
-        rc = rdd->parent2 ? ember__kind_for(rdd->parent2, false, action, &k) : 0;
-        break;
-    case EMBER__KS_BOTH:
-        if (rdd->parent && rdd->parent2 && !(rc = ember__kind_for(rdd->parent, keys, action, &k)) &&
-            !(rc = ember__kind_for(rdd->parent2, keys, action, &k2)) && k != k2)
-            k = EMBER_KIND_BYTES;
-        break;
-    case EMBER__KS_LIKE:
-        rc = rdd->kinds_like ? ember__kind_for(rdd->kinds_like, keys, action, &k) : 0;
-        break;
-    default:
-        break;
-    }
+    for (int i = 0, each; !rc && i < n; i++)
+        if (!(rc = ember__kind_for(from[i], side[i], action, &each)))
+            k = i == 0 || each == k ? each : EMBER_KIND_BYTES;
     if (rc)
         return rc;
     if (!ember__cur_task)
@@ -169,23 +182,15 @@ bool ember__kind_needs_job(const ember_rdd *rdd, bool keys)
 {
     if (!rdd || (keys ? rdd->key_found : rdd->kind_found))
         return false;
-    switch (keys ? rdd->key_rule : rdd->kind_rule) {
-    case EMBER__KS_EMITS:
+    if (emits(rdd, keys))
         return !calls_out(rdd);
-    case EMBER__KS_P_VAL:
-        return ember__kind_needs_job(rdd->parent, false);
-    case EMBER__KS_P_KEY:
-        return ember__kind_needs_job(rdd->parent, true);
-    case EMBER__KS_P2_VAL:
-        return ember__kind_needs_job(rdd->parent2, false);
-    case EMBER__KS_BOTH:
-        return ember__kind_needs_job(rdd->parent, keys) ||
-               ember__kind_needs_job(rdd->parent2, keys);
-    case EMBER__KS_LIKE:
-        return ember__kind_needs_job(rdd->kinds_like, keys);
-    default:
-        return false;
-    }
+    ember_rdd *from[2];
+    bool side[2];
+    int n = sources(rdd, keys, from, side);
+    for (int i = 0; i < n; i++)
+        if (ember__kind_needs_job(from[i], side[i]))
+            return true;
+    return false;
 }
 
 void ember__kinds_settle(ember_rdd *rdd, const char *action)

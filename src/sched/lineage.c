@@ -158,10 +158,7 @@ static ember_rdd *narrow(ember_rdd *rdd, const ember__node_type *type, const cha
         /* the kinds that are certain, or learned where the parent learns them
          * (sched/kinds.c); a user function's come from its typed emits */
         if (type == &ember__filter_type || type == &ember__sample_type) {
-            r->kind = rdd->kind;
-            r->key_kind = rdd->key_kind;
-            r->kind_rule = rdd->kind_rule ? EMBER__KS_P_VAL : 0;
-            r->key_rule = rdd->key_rule ? EMBER__KS_P_KEY : 0;
+            ember__kinds_pass(r, rdd);
         } else if (type == &ember__keys_type) {
             r->kind = rdd->key_kind;
             r->kind_rule = rdd->key_rule ? EMBER__KS_P_KEY : 0;

@@ -704,8 +704,8 @@ static int pipe_compute(ember_rdd *n, int part, ember_out *sink)
         .to = in[1],
         .from = out[0],
         .err = errfd,
-        .kind = n->parent->kind_found ? n->parent->kind_found - 1 : n->parent->kind,
-        .key_kind = n->parent->key_found ? n->parent->key_found - 1 : n->parent->key_kind};
+        .kind = ember__kind_known(n->parent, false),
+        .key_kind = ember__kind_known(n->parent, true)};
     int e = posix_spawn(&p.pid, "/bin/sh", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(in[0]);

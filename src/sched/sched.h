@@ -212,6 +212,13 @@ static inline ember_cmp_fn *ember__cmp_of(int kind)
  * record (a stage of the action's job). On the driver only; 0 or the failure
  * of that stage (message on the context). */
 int ember__kind_for(ember_rdd *rdd, bool keys, const char *action, int *kind);
+/* That kind as learned already (in a task, after the prepare that learned
+ * it), or as built. */
+static inline int ember__kind_known(const ember_rdd *rdd, bool keys)
+{
+    int found = keys ? rdd->key_found : rdd->kind_found;
+    return found ? found - 1 : keys ? rdd->key_kind : rdd->kind;
+}
 /* Whether learning that kind runs a job (a probe not run yet). */
 bool ember__kind_needs_job(const ember_rdd *rdd, bool keys);
 /* r, built on parent, keeps its records as they are: its kinds, learned

@@ -270,8 +270,10 @@ void ember__acc_discard(ember__task *t)
 int ember__acc_pack(ember__task *t, ember_buf *out)
 {
     /* each update: the accumulator's id, whether it was set, its bytes */
+    if (ember__job_is_probe(t->job)) /* a kind probe's are not the program's */
+        return 0;
     ember__wr w = ember__wr_to(out);
-    for (int i = 0; i < t->naccs && !ember__job_is_probe(t->job); i++) {
+    for (int i = 0; i < t->naccs; i++) {
         ember__acc_update *u = &t->accs[i];
         ember__wr_u(&w, (uint64_t)u->acc->id);
         ember__wr_u(&w, u->acc->kind != ACC_CUSTOM || u->set);
