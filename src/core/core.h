@@ -533,5 +533,12 @@ struct ember_ctx {
 #define EMBER__JOBS_KEPT 1024
 
 uint64_t ember__now_ns(void);
+/* A mutex held for a few hundred nanoseconds by threads that meet often (the
+ * listener bus, the event log's buffer, the UI's model): it spins briefly
+ * before sleeping, so a collision costs a wait of that length, not a futex
+ * sleep and a wake. */
+void ember__mutex_init_short(pthread_mutex_t *mu);
+/* The process's id, read once (a fork's child reads its own) */
+int ember__pid(void);
 
 #endif

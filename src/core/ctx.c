@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
@@ -109,6 +110,39 @@ int ember_is_driver(const ember_ctx *ctx)
 const char *ember_master(const ember_ctx *ctx)
 {
     return ember__handle_ok(ctx, EMBER__H_CTX) ? ctx->master : "";
+}
+
+void ember__mutex_init_short(pthread_mutex_t *mu)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(mu, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
+static _Atomic int cached_pid;
+
+static void forget_pid(void)
+{
+    atomic_store_explicit(&cached_pid, 0, memory_order_relaxed);
+}
+
+static void watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, forget_pid); /* a child reads its own id */
+}
+
+int ember__pid(void)
+{
+    int pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+    if (!pid) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, watch_forks);
+        pid = (int)getpid();
+        atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+    }
+    return pid;
 }
 
 uint64_t ember__now_ns(void)

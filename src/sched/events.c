@@ -178,7 +178,7 @@ void ember__emit(ember_ctx *ctx, ember_event *ev)
 
 void ember__events_init(ember_ctx *ctx)
 {
-    pthread_mutex_init(&ctx->ev_mu, NULL);
+    ember__mutex_init_short(&ctx->ev_mu);
     ctx->app_start_ns = wall_ns();
     ctx->cur_job = -1;
 }

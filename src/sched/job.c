@@ -102,7 +102,7 @@ static void task_event(ember__job *job, const ember__task *t, int type, int rc, 
                       .max_attempts = ctx->max_failures,
                       .task_id = t->task_id,
                       .worker = t->worker + ctx->rank * ctx->nhalts,
-                      .worker_pid = t->pid ? t->pid : (int)getpid(),
+                      .worker_pid = t->pid ? t->pid : ember__pid(),
                       .worker_lost = t->lost};
     if (type == EMBER_EV_TASK_END) {
         ev.failed = rc != 0;

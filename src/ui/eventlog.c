@@ -39,58 +39,82 @@ struct ui_log {
  * (u32 length, bytes, NUL; length UINT32_MAX for NULL) and array in a fixed
  * order: job name, stage name, error, app id, master, reader, bad dir; the
  * accumulables (name, then the struct); the HTTP status; the settings; the
- * samples. */
-static void put_str(ember_buf *b, const char *s, int *err)
+ * samples. The size is counted first and the copy made in one reservation.
+ * A string the event's line does not write is copied as NULL (a task's event
+ * carries the job's and the stage's names: json.c writes neither). */
+static size_t str_size(const char *s)
 {
-    uint32_t n = s ? (uint32_t)strlen(s) : UINT32_MAX;
-    if (ember_buf_append(b, &n, 4) || (s && ember_buf_append(b, s, (size_t)n + 1)))
-        *err = EMBER_ENOMEM;
+    return 4 + (s ? strlen(s) + 1 : 0);
 }
 
-static void put_strv(ember_buf *b, const char *const *v, int *err)
+static size_t strv_size(const char *const *v)
+{
+    size_t n = 4;
+    for (int i = 0; v && v[i]; i++)
+        n += str_size(v[i]);
+    return n;
+}
+
+static unsigned char *put(unsigned char *p, const void *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static unsigned char *put_str(unsigned char *p, const char *s)
+{
+    uint32_t n = s ? (uint32_t)strlen(s) : UINT32_MAX;
+    p = put(p, &n, 4);
+    return s ? put(p, s, (size_t)n + 1) : p;
+}
+
+static unsigned char *put_strv(unsigned char *p, const char *const *v)
 {
     uint32_t n = 0;
     while (v && v[n])
         n++;
-    if (ember_buf_append(b, &n, 4))
-        *err = EMBER_ENOMEM;
+    p = put(p, &n, 4);
     for (uint32_t i = 0; i < n; i++)
-        put_str(b, v[i], err);
+        p = put_str(p, v[i]);
+    return p;
 }
 
 static int pack(const ember_event *ev, ember_buf *b)
 {
-    size_t at = b->len;
-    int err = 0;
     ember_event c = *ev;
-    uint64_t size = 0;
     c.app_name = c.job_name = c.stage_name = c.error = c.app_id = c.master = c.bad_op = c.bad_dir =
         NULL;
     c.accums = NULL;
     c.http = NULL;
     c.props = c.bad_samples = NULL;
-    if (ember_buf_append(b, &size, 8) || ember_buf_append(b, &c, sizeof c))
-        return EMBER_ENOMEM;
-    const char *strs[] = {ev->job_name, ev->stage_name, ev->error,  ev->app_id,
-                          ev->master,   ev->bad_op,     ev->bad_dir};
+    bool task = ev->type == EMBER_EV_TASK_START || ev->type == EMBER_EV_TASK_END;
+    const char *strs[] = {task ? NULL : ev->job_name,
+                          task ? NULL : ev->stage_name,
+                          ev->error,
+                          ev->app_id,
+                          ev->master,
+                          ev->bad_op,
+                          ev->bad_dir};
+    uint64_t size = 8 + sizeof c + 1 + strv_size(ev->props) + strv_size(ev->bad_samples);
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
-        put_str(b, strs[i], &err);
-    for (int i = 0; i < ev->naccums; i++) {
-        put_str(b, ev->accums[i].name, &err);
-        if (ember_buf_append(b, &ev->accums[i], sizeof *ev->accums))
-            err = EMBER_ENOMEM;
-    }
-    uint8_t has = ev->http != NULL;
-    if (ember_buf_append(b, &has, 1) || (has && ember_buf_append(b, ev->http, sizeof *ev->http)))
-        err = EMBER_ENOMEM;
-    put_strv(b, ev->props, &err);
-    put_strv(b, ev->bad_samples, &err);
-    if (err) {
-        b->len = at;
-        return err;
-    }
-    size = b->len - at;
-    memcpy(b->ptr + at, &size, 8);
+        size += str_size(strs[i]);
+    for (int i = 0; i < ev->naccums; i++)
+        size += str_size(ev->accums[i].name) + sizeof *ev->accums;
+    if (ev->http)
+        size += sizeof *ev->http;
+    if (ember__buf_reserve(b, size))
+        return EMBER_ENOMEM;
+    unsigned char *p = put(put(b->ptr + b->len, &size, 8), &c, sizeof c);
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        p = put_str(p, strs[i]);
+    for (int i = 0; i < ev->naccums; i++)
+        p = put(put_str(p, ev->accums[i].name), &ev->accums[i], sizeof *ev->accums);
+    *p++ = ev->http != NULL;
+    if (ev->http)
+        p = put(p, ev->http, sizeof *ev->http);
+    p = put_strv(p, ev->props);
+    p = put_strv(p, ev->bad_samples);
+    b->len += size;
     return 0;
 }
 
@@ -247,7 +271,7 @@ int ember__ui_log_open(ember_ctx *ctx, const char *path, ui_log **out)
         return ember__err(ctx, -e, "ember_open: cannot write the event log %s: %s", path,
                           strerror(e));
     }
-    pthread_mutex_init(&l->mu, NULL);
+    ember__mutex_init_short(&l->mu);
     pthread_cond_init(&l->cv, NULL);
     l->app_name = ctx->app_name;
     int rc = pthread_create(&l->th, NULL, writer_main, l);

@@ -98,10 +98,11 @@ static void metrics(jw *w, const ember_task_metrics *m)
     LIT(w, "}");
 }
 
-static void event(jw *w, const char *name)
+static void event(jw *w, const char *name) /* name: ember's, plain ASCII */
 {
-    LIT(w, "{\"Event\":");
-    str(w, name);
+    LIT(w, "{\"Event\":\"");
+    raw(w, name, strlen(name));
+    LIT(w, "\"");
 }
 
 static void task_info(jw *w, const ember_event *ev)
@@ -247,7 +248,10 @@ static void write_event(jw *w, const ember_event *ev)
         LIT(w, ",\"Stage ID\":");
         num(w, ev->stage_id);
         LIT(w, ",\"Stage Attempt ID\":0,\"Task Type\":");
-        str(w, ev->stage_kind == EMBER_STAGE_SHUFFLE_MAP ? "ShuffleMapTask" : "ResultTask");
+        if (ev->stage_kind == EMBER_STAGE_SHUFFLE_MAP)
+            LIT(w, "\"ShuffleMapTask\"");
+        else
+            LIT(w, "\"ResultTask\"");
         if (ev->failed) {
             LIT(w, ",\"Task End Reason\":{\"Reason\":\"ExceptionFailure\",\"Description\":");
             str(w, ev->error);

@@ -40,12 +40,40 @@ static int grow(void **v, int n, int *cap, size_t sz)
     return 0;
 }
 
+/* A count from the environment (name), else dflt; 1 at least. */
+static int env_count(const char *name, int dflt)
+{
+    const char *v = getenv(name);
+    char *end;
+    long n = v && *v ? strtol(v, &end, 10) : 0;
+    return v && *v && !*end && n > 0 && n <= 10000000 ? (int)n : dflt;
+}
+
 ui_model *ember__ui_model_new(void)
 {
     ui_model *m = ember__calloc(1, sizeof *m);
-    if (m)
-        pthread_mutex_init(&m->mu, NULL);
+    if (!m)
+        return NULL;
+    ember__mutex_init_short(&m->mu);
+    m->keep_jobs = env_count("EMBER_UI_RETAINED_JOBS", 1000);
+    m->keep_stages = env_count("EMBER_UI_RETAINED_STAGES", 1000);
     return m;
+}
+
+static void free_stage(ui_stage *s)
+{
+    for (int k = 0; k < s->ntasks; k++)
+        ember__free(s->tasks[k].error);
+    ember__free(s->tasks);
+    ember__free(s->name);
+    ember__free(s->failure);
+}
+
+static void free_job(ui_job *j)
+{
+    ember__free(j->name);
+    ember__free(j->stage_ids);
+    ember__free(j->error);
 }
 
 static void free_strv(char **v)
@@ -59,19 +87,10 @@ void ember__ui_model_free(ui_model *m)
 {
     if (!m)
         return;
-    for (int i = 0; i < m->njobs; i++) {
-        ember__free(m->jobs[i].name);
-        ember__free(m->jobs[i].stage_ids);
-        ember__free(m->jobs[i].error);
-    }
-    for (int i = 0; i < m->nstages; i++) {
-        ui_stage *s = &m->stages[i];
-        for (int k = 0; k < s->ntasks; k++)
-            ember__free(s->tasks[k].error);
-        ember__free(s->tasks);
-        ember__free(s->name);
-        ember__free(s->failure);
-    }
+    for (int i = 0; i < m->njobs; i++)
+        free_job(&m->jobs[i]);
+    for (int i = 0; i < m->nstages; i++)
+        free_stage(&m->stages[i]);
     for (int i = 0; i < m->nhttp; i++) {
         ember__free(m->http[i].pts);
     }
@@ -103,39 +122,86 @@ void ember__ui_model_free(ui_model *m)
 
 const ui_stage *ember__ui_stage(const ui_model *m, int64_t id)
 {
-    return id >= 0 && id < m->nstages && m->stages[id].id == id ? &m->stages[id] : NULL;
+    int64_t i = id - m->stage_base;
+    return id >= 0 && i >= 0 && i < m->nstages && m->stages[i].id == id ? &m->stages[i] : NULL;
 }
 
 const ui_job *ember__ui_job(const ui_model *m, int64_t id)
 {
-    return id >= 0 && id < m->njobs && m->jobs[id].id == id ? &m->jobs[id] : NULL;
+    int64_t i = id - m->job_base;
+    return id >= 0 && i >= 0 && i < m->njobs && m->jobs[i].id == id ? &m->jobs[i] : NULL;
+}
+
+int64_t ember__ui_jobs_seen(const ui_model *m, int status)
+{
+    int64_t n = status == UI_SUCCEEDED || status == UI_FAILED ? m->jobs_gone[status] : 0;
+    for (int i = 0; i < m->njobs; i++)
+        n += m->jobs[i].id >= 0 && m->jobs[i].status == status;
+    return n;
 }
 
 /* Stages and jobs are numbered from 0 in the order they start: the model keeps
- * them at their id (a gap, which a torn log could leave, is an empty entry
- * with id -1). */
+ * them at their id less the first kept's (a gap, which a torn log could leave,
+ * is an empty entry with id -1). An id older than the kept ones is NULL. */
 static ui_stage *stage_at(ui_model *m, int64_t id, bool make)
 {
-    if (id < 0 || id > 10000000)
+    int64_t i = id - m->stage_base;
+    if (id < 0 || i < 0 || i > 10000000)
         return NULL;
-    while (make && m->nstages <= id) {
+    while (make && m->nstages <= i) {
         if (grow((void **)&m->stages, m->nstages, &m->cap_stages, sizeof *m->stages))
             return NULL;
         m->stages[m->nstages++] = (ui_stage){.id = -1, .job_id = -1};
     }
-    return id < m->nstages ? &m->stages[id] : NULL;
+    return i < m->nstages ? &m->stages[i] : NULL;
 }
 
 static ui_job *job_at(ui_model *m, int64_t id, bool make)
 {
-    if (id < 0 || id > 10000000)
+    int64_t i = id - m->job_base;
+    if (id < 0 || i < 0 || i > 10000000)
         return NULL;
-    while (make && m->njobs <= id) {
+    while (make && m->njobs <= i) {
         if (grow((void **)&m->jobs, m->njobs, &m->cap_jobs, sizeof *m->jobs))
             return NULL;
         m->jobs[m->njobs++] = (ui_job){.id = -1};
     }
-    return id < m->njobs ? &m->jobs[id] : NULL;
+    return i < m->njobs ? &m->jobs[i] : NULL;
+}
+
+/* Past the number kept and a tenth more, the oldest finished jobs go until
+ * the number kept is left (as Spark, a tenth at a time, so dropping is rare);
+ * a job still running stops the dropping there. Stages the same. */
+static void trim_jobs(ui_model *m)
+{
+    if (m->njobs <= m->keep_jobs + m->keep_jobs / 10)
+        return;
+    int k = 0;
+    while (m->njobs - k > m->keep_jobs && m->jobs[k].status != UI_RUNNING) {
+        if (m->jobs[k].id >= 0 && m->jobs[k].status)
+            m->jobs_gone[m->jobs[k].status]++;
+        free_job(&m->jobs[k++]);
+    }
+    memmove(m->jobs, m->jobs + k, (size_t)(m->njobs - k) * sizeof *m->jobs);
+    m->njobs -= k;
+    m->job_base += k;
+}
+
+static void trim_stages(ui_model *m)
+{
+    if (m->nstages <= m->keep_stages + m->keep_stages / 10)
+        return;
+    int k = 0;
+    while (m->nstages - k > m->keep_stages && m->stages[k].status != UI_RUNNING) {
+        ui_stage *s = &m->stages[k++];
+        m->stages_gone += s->id >= 0;
+        m->gone_read += s->m.shuffle_read_bytes;
+        m->gone_written += s->m.shuffle_write_bytes;
+        free_stage(s);
+    }
+    memmove(m->stages, m->stages + k, (size_t)(m->nstages - k) * sizeof *m->stages);
+    m->nstages -= k;
+    m->stage_base += k;
 }
 
 static void metrics_ms(ember_task_metrics *d, const ember_task_metrics *s)
@@ -202,12 +268,20 @@ static void use_point(ui_model *m, int64_t t)
         m->use[m->nuse++] = (struct ui_use){t, m->active};
 }
 
+/* A task's stage, NULL when it is one of those dropped */
+static int task_stage(ui_model *m, const ember_event *ev, ui_stage **s)
+{
+    *s = stage_at(m, ev->stage_id, true);
+    return !*s && ev->stage_id >= m->stage_base ? EMBER_ENOMEM : 0;
+}
+
 static int task_start(ui_model *m, const ember_event *ev, int64_t t)
 {
-    ui_stage *s = stage_at(m, ev->stage_id, true);
-    if (!s)
+    ui_stage *s;
+    if (task_stage(m, ev, &s))
         return EMBER_ENOMEM;
-    s->active++;
+    if (s)
+        s->active++;
     if (workers_for(m, ev->worker) == 0)
         m->w_active[ev->worker]++;
     m->active++;
@@ -217,6 +291,8 @@ static int task_start(ui_model *m, const ember_event *ev, int64_t t)
         p->active++;
         p->last_ms = t;
     }
+    if (!s)
+        return 0;
     if (s->ntasks >= UI_TASKS_KEPT) {
         s->tasks_dropped++;
         return 0;
@@ -236,19 +312,18 @@ static int task_start(ui_model *m, const ember_event *ev, int64_t t)
 
 static int task_end(ui_model *m, const ember_event *ev, int64_t t)
 {
-    ui_stage *s = stage_at(m, ev->stage_id, true);
-    if (!s)
+    ui_stage *s;
+    if (task_stage(m, ev, &s))
         return EMBER_ENOMEM;
-    if (s->active > 0)
-        s->active--;
-    if (ev->failed)
-        s->failed_attempts++;
-    else
-        s->complete++;
     ember_task_metrics tm;
     metrics_ms(&tm, &ev->metrics);
-    if (!ev->failed)
-        ember__metrics_add(&s->m, &tm);
+    if (s) {
+        s->active -= s->active > 0;
+        s->failed_attempts += ev->failed != 0;
+        s->complete += !ev->failed;
+        if (!ev->failed)
+            ember__metrics_add(&s->m, &tm);
+    }
     if (workers_for(m, ev->worker) == 0) {
         if (m->w_active[ev->worker] > 0)
             m->w_active[ev->worker]--;
@@ -276,7 +351,7 @@ static int task_end(ui_model *m, const ember_event *ev, int64_t t)
         }
     }
     /* the attempt, from the newest back (it started lately) */
-    for (int k = s->ntasks - 1; k >= 0; k--) {
+    for (int k = s ? s->ntasks - 1 : -1; k >= 0; k--) {
         ui_task *tk = &s->tasks[k];
         if (tk->task_id != ev->task_id || tk->status != UI_RUNNING)
             continue;
@@ -307,6 +382,11 @@ static int http_status(ui_model *m, const ember_event *ev, int64_t t)
     for (int i = 0; i < m->nhttp && !h; i++)
         if (m->http[i].rdd_id == st->rdd_id)
             h = &m->http[i];
+    if (!h && m->nhttp == UI_HTTP_KEPT) { /* the oldest goes */
+        ember__free(m->http[0].pts);
+        memmove(m->http, m->http + 1, (size_t)(m->nhttp - 1) * sizeof *m->http);
+        m->nhttp--;
+    }
     if (!h) {
         ui_http *g = ember__realloc(m->http, (size_t)(m->nhttp + 1) * sizeof *g);
         if (!g)
@@ -444,6 +524,7 @@ int ember__ui_model_apply(ui_model *m, const ember_event *ev)
         metrics_ms(&j->m, &ev->metrics);
         if (ev->failed && ev->error && *ev->error && !j->error)
             j->error = dup_or_null(ev->error, &rc);
+        trim_jobs(m);
         return rc;
     }
     case EMBER_EV_STAGE_SUBMITTED: {
@@ -478,6 +559,7 @@ int ember__ui_model_apply(ui_model *m, const ember_event *ev)
         metrics_ms(&s->m, &ev->metrics);
         if (ev->failed && ev->error && *ev->error && !s->failure)
             s->failure = dup_or_null(ev->error, &rc);
+        trim_stages(m);
         return rc;
     }
     case EMBER_EV_TASK_START:

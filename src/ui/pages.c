@@ -202,11 +202,16 @@ static void jobs_table(ember_buf *b, const ui_model *m, const char *base, int st
     int n = 0;
     for (int i = 0; i < m->njobs; i++)
         n += m->jobs[i].id >= 0 && m->jobs[i].status == status;
-    ember__bprintf(b, "<h3 id=\"%s\">%s (%d)</h3>\n",
+    /* as Spark: "Completed Jobs (5000, only showing 1000)" once some are dropped */
+    int64_t seen = ember__ui_jobs_seen(m, status);
+    char showing[64] = "";
+    if (seen > n)
+        snprintf(showing, sizeof showing, ", only showing %d", n);
+    ember__bprintf(b, "<h3 id=\"%s\">%s (%lld%s)</h3>\n",
                    status == UI_RUNNING     ? "active"
                    : status == UI_SUCCEEDED ? "completed"
                                             : "failed",
-                   title, n);
+                   title, (long long)seen, showing);
     if (!n)
         return;
     ember__bprintf(b,
@@ -354,7 +359,11 @@ static void stages_page(ember_buf *b, const ui_model *m, const char *base)
     for (int i = 0; ids && i < m->nstages; i++)
         if (m->stages[i].id >= 0)
             ids[n++] = m->stages[i].id;
-    ember__bprintf(b, "<h2>Stages for All Jobs (%d)</h2>\n", n);
+    if (m->stages_gone)
+        ember__bprintf(b, "<h2>Stages for All Jobs (%lld, only showing %d)</h2>\n",
+                       (long long)(m->stages_gone + n), n);
+    else
+        ember__bprintf(b, "<h2>Stages for All Jobs (%d)</h2>\n", n);
     stages_table(b, m, base, ids, n);
     ember__free(ids);
 }
@@ -819,7 +828,7 @@ void ember__ui_app_list(ui_model *const *models, int n, ui_reply *r)
                        when(m->start_ms, t1, sizeof t1),
                        m->end_ms ? when(m->end_ms, t2, sizeof t2) : "(incomplete)",
                        dur((m->end_ms ? m->end_ms : m->last_ms) - m->start_ms, t3, sizeof t3),
-                       m->njobs);
+                       (int)(m->job_base + m->njobs));
     }
     ember__bprintf(b, "</table>\n</div>\n</body></html>\n");
 }

@@ -261,6 +261,8 @@ static json_t *executors_json(const ui_model *m, bool all)
         failed += m->w_failed[i];
         ms += m->w_ms[i];
     }
+    sr = m->gone_read;
+    sw = m->gone_written;
     for (int i = 0; i < m->nstages; i++) {
         sr += m->stages[i].m.shuffle_read_bytes;
         sw += m->stages[i].m.shuffle_write_bytes;

@@ -98,10 +98,18 @@ typedef struct ui_model {
     int cores;
     int64_t start_ms, end_ms; /* end: 0 while it runs */
     int64_t memory_budget;
-    ui_job *jobs; /* in id order */
+    /* jobs and stages in id order, the newest kept (Spark's retainedJobs and
+     * retainedStages: EMBER_UI_RETAINED_JOBS, _STAGES, 1,000 each): jobs[0] is
+     * job job_base; finished ones older than the newest kept are dropped */
+    ui_job *jobs;
     int njobs, cap_jobs;
-    ui_stage *stages; /* in id order */
+    ui_stage *stages; /* stages[0] is stage stage_base */
     int nstages, cap_stages;
+    int64_t job_base, stage_base;
+    int keep_jobs, keep_stages;
+    /* what was dropped: jobs by their end, stages; and the dropped stages'
+     * shuffle bytes (the executors' totals) */
+    int64_t jobs_gone[UI_FAILED + 1], stages_gone, gone_read, gone_written;
     /* threads: tasks running on each, done, failed, time; cores in use over time */
     int nworkers;
     int *w_active, *w_done, *w_failed;
@@ -127,6 +135,7 @@ typedef struct ui_model {
 } ui_model;
 
 #define UI_TASKS_KEPT 100000
+#define UI_HTTP_KEPT 100 /* HTTP stages */
 #define UI_SPILLS_KEPT 1000
 #define UI_BAD_KEPT 200
 #define UI_PROCS_KEPT 1000
@@ -136,6 +145,9 @@ void ember__ui_model_free(ui_model *m);
 /* Take in one event (under m->mu). 0 or EMBER_ENOMEM (the model then misses a
  * detail, never its consistency). */
 int ember__ui_model_apply(ui_model *m, const ember_event *ev);
+/* Jobs of that status (UI_SUCCEEDED, UI_FAILED, UI_RUNNING) since the start,
+ * those dropped included */
+int64_t ember__ui_jobs_seen(const ui_model *m, int status);
 /* The listener that feeds a model. */
 void ember__ui_model_listener(const ember_event *ev, void *arg);
 const ui_stage *ember__ui_stage(const ui_model *m, int64_t id);

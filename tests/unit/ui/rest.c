@@ -503,6 +503,83 @@ static void test_worker_processes(void **state)
     assert_int_equal(lost_lines, 1);
 }
 
+/* A long application keeps the newest jobs and stages only (Spark's
+ * retainedJobs and retainedStages), so the UI's memory stays bounded: 40 jobs
+ * with 10 kept; the totals still count every job and task, and the history
+ * server, kept to the same numbers, answers as the live UI did. */
+static void test_retained(void **state)
+{
+    char log[300];
+    snprintf(log, sizeof log, "%s/events.log", dir);
+    setenv("EMBER_UI_RETAINED_JOBS", "10", 1);
+    setenv("EMBER_UI_RETAINED_STAGES", "10", 1);
+    ember_ctx *ctx;
+    assert_int_equal(
+        ember_open(
+            &ctx,
+            &(ember_conf){.master = "local[2]", .ui_port = -1, .event_log = log, .progress = -1}),
+        0);
+    int port = ember_ui_port(ctx);
+    ember_rdd *r = ember_range(ctx, 0, 100, 1, 2);
+    for (int i = 0; i < 40; i++) {
+        int64_t n = 0;
+        assert_int_equal(ember_count(r, &n), 0);
+        assert_int_equal(n, 100);
+    }
+    char id[128], path[400];
+    app_id(port, id, sizeof id);
+    snprintf(path, sizeof path, "/api/v1/applications/%s/jobs", id);
+    json_t *jobs = get_json(port, path);
+    size_t kept = json_array_size(jobs);
+    assert_true(kept >= 10 && kept <= 11); /* dropped a tenth at a time */
+    for (size_t i = 0; i < kept; i++)      /* the newest, newest first */
+        assert_int_equal(geti(json_array_get(jobs, i), "jobId"), 39 - (int64_t)i);
+    snprintf(path, sizeof path, "/api/v1/applications/%s/stages", id);
+    json_t *stages = get_json(port, path);
+    size_t kept_stages = json_array_size(stages);
+    assert_true(kept_stages >= 10 && kept_stages <= 11);
+    assert_int_equal(geti(json_array_get(stages, 0), "stageId"), 39);
+    ember_buf b = {0};
+    snprintf(path, sizeof path, "/api/v1/applications/%s/jobs/0", id);
+    assert_int_equal(get(port, path, &b), 404);
+    snprintf(path, sizeof path, "/api/v1/applications/%s/jobs/39", id);
+    assert_int_equal(get(port, path, &b), 200);
+    /* every task counted, those of dropped stages too */
+    snprintf(path, sizeof path, "/api/v1/applications/%s/executors", id);
+    json_t *ex = get_json(port, path);
+    assert_int_equal(geti(json_array_get(ex, 0), "completedTasks"), 80);
+    json_decref(ex);
+    assert_int_equal(get(port, "/jobs/", &b), 200);
+    char heading[80];
+    snprintf(heading, sizeof heading, "Completed Jobs (40, only showing %zu)", kept);
+    assert_non_null(strstr((char *)b.ptr, heading));
+    assert_int_equal(get(port, "/stages/", &b), 200);
+    snprintf(heading, sizeof heading, "Stages for All Jobs (40, only showing %zu)", kept_stages);
+    assert_non_null(strstr((char *)b.ptr, heading));
+    ember_buf live = {0};
+    snprintf(path, sizeof path, "/api/v1/applications/%s/jobs", id);
+    assert_int_equal(get(port, path, &live), 200);
+    json_decref(jobs);
+    json_decref(stages);
+    ember_free(r);
+    ember_close(ctx);
+
+    ember_history *h;
+    const char *logs[] = {log};
+    assert_int_equal(ember_history_open(&h, logs, 1, -1), 0);
+    int hp = ember_history_port(h);
+    assert_int_equal(get(hp, path, &b), 200);
+    assert_int_equal(b.len, live.len);
+    assert_memory_equal(b.ptr, live.ptr, b.len);
+    assert_int_equal(get(hp, "/", &b), 200); /* the list: 40 jobs */
+    assert_non_null(strstr((char *)b.ptr, "<td class=\"n\">40</td>"));
+    ember_buf_destroy(&b);
+    ember_buf_destroy(&live);
+    ember_history_close(h);
+    unsetenv("EMBER_UI_RETAINED_JOBS");
+    unsetenv("EMBER_UI_RETAINED_STAGES");
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -510,6 +587,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rest_and_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_processes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retained, setup, teardown),
         cmocka_unit_test(test_hostile_clients),
         cmocka_unit_test(test_settings),
     };
