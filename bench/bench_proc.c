@@ -4,6 +4,12 @@
  * job's wall-clock seconds; fails unless every task's result came back and
  * every crash cost exactly one retried attempt.
  *   bench_proc MASTER TASKS MS crash|clean
+ * With "floor", the least a stage in a forked process can take on this
+ * machine: a context open (libember and what it loads mapped, as in the tiny
+ * job), then JOBS times a fork whose child answers one byte on a pipe; prints
+ * the mean microseconds from the fork to the answer (each child is reaped
+ * after its answer, outside the time, as process[N] reaps off the job's path).
+ *   bench_proc floor JOBS
  */
 #include <ember/ember.h>
 #include <signal.h>
@@ -11,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char marks[64];
@@ -51,8 +58,41 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+static int floor_of_fork(int jobs)
+{
+    ember_ctx *ctx;
+    int64_t n;
+    if (ember_open(&ctx, &(ember_conf){.master = "local[1]", .progress = -1}) ||
+        ember_count(ember_range(ctx, 0, 1000, 1, 4), &n))
+        return 1;
+    double spent = 0;
+    for (int j = 0; j < jobs; j++) {
+        int fds[2];
+        char c = 0;
+        if (pipe(fds))
+            return 1;
+        double t0 = now();
+        pid_t pid = fork();
+        if (pid == 0) {
+            ssize_t w = write(fds[1], "x", 1);
+            _exit(w == 1 ? 0 : 1);
+        }
+        if (pid < 0 || read(fds[0], &c, 1) != 1)
+            return 1;
+        spent += now() - t0;
+        close(fds[0]);
+        close(fds[1]);
+        waitpid(pid, NULL, 0);
+    }
+    ember_close(ctx);
+    printf("%.2f\n", spent / jobs * 1e6);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "floor"))
+        return floor_of_fork(atoi(argv[2]));
     if (argc < 5) {
         fprintf(stderr, "usage: bench_proc MASTER TASKS MS crash|clean\n");
         return 2;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # process[N] beside local[N], interleaved, medians of RUNS (default 7): π and
 # word count (the speed of the work), the tiny job (what a fork per stage
-# costs) with multiprocessing.Pool(2).map of the same job beside it, and a job
+# costs) with multiprocessing.Pool(2).map of the same job beside it and the
+# floor of any forked stage here (bench_proc floor: a fork whose child answers
+# one byte), and a job
 # of 1,000 tasks of about 5 ms each, with and without 1% of them segfaulting on
 # their first attempt. Appends a table to bench/RESULTS.md.
 #   bench/run_process.sh [BUILD]
@@ -27,12 +29,13 @@ for _ in $(seq "$runs"); do
   add wc_l "$(wc 'local[2]')"; add wc_p "$(wc 'process[2]')"
   add t_l "$(tiny 'local[2]' 20000)"; add t_p "$(tiny 'process[2]' 2000)"
   add t_pool "$("$py" "$here/tiny_peers.py" pool 2000)"
+  add t_floor "$("$build/bench/bench_proc" floor 2000)"
   add c_clean "$("$build/bench/bench_proc" 'process[2]' 1000 5 clean)"
   add c_crash "$("$build/bench/bench_proc" 'process[2]' 1000 5 crash)"
   add c_local "$("$build/bench/bench_proc" 'local[2]' 1000 5 clean)"
 done
 m() { printf '%s\n' ${v[$1]} | med; }
-for k in pi_l pi_p wc_l wc_p t_l t_p t_pool c_clean c_crash c_local; do eval "$k=$(m $k)"; done
+for k in pi_l pi_p wc_l wc_p t_l t_p t_pool t_floor c_clean c_crash c_local; do eval "$k=$(m $k)"; done
 
 table=$(cat <<TXT
 ## $(date -u +%Y-%m-%d) process[2] beside local[2] — $cores cores ($cpu), median of $runs interleaved runs, $(code_rev)
@@ -45,6 +48,10 @@ table=$(cat <<TXT
 | 1,000 tasks of ~5 ms, s (lower is better) | $c_local | $c_clean | $(ratio "$c_clean" "$c_local")× | |
 
 multiprocessing.Pool(2).map of the tiny job (Python $("$py" -c 'import sys; print(sys.version.split()[0])'), the pool started once): $t_pool µs a job; process[2] is $(ratio "$t_pool" "$t_p")× as fast.
+
+The floor of a stage in a forked process on this machine (bench_proc floor: from a fork, by a
+program with libember loaded, to its child's first byte on a pipe; the child reaped outside the
+time): $t_floor µs; the tiny job at process[2] takes $(ratio "$t_p" "$t_floor")× that.
 
 A job of 1,000 tasks of ~5 ms at process[2], 1% of them (10) segfaulting on their first attempt:
 $c_crash s against $c_clean s without crashes: $(ratio "$c_crash" "$c_clean")× (target ≤ 1.2×); every crash was retried (bench_proc checks the sum and that exactly 10 attempts failed).
