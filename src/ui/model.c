@@ -257,14 +257,28 @@ static ui_proc *proc_for(ui_model *m, int pid, int slot, int64_t t)
 }
 
 /* cores in use: a point a change; changes within 10 ms of the last point
- * replace it (a stage's tasks starting or ending together) */
+ * replace it (a stage's tasks starting or ending together). At UI_USE_KEPT
+ * points, those before the last are merged in pairs (the earlier time, the
+ * higher count): a chart of any application's whole life in at most that many
+ * points, exact lately, its peaks kept further back. */
 static void use_point(ui_model *m, int64_t t)
 {
     if (m->nuse && t - m->use[m->nuse - 1].t_ms < 10) {
         m->use[m->nuse - 1].n = m->active;
         return;
     }
-    if (m->nuse < 1000000 && !grow((void **)&m->use, m->nuse, &m->cap_use, sizeof *m->use))
+    if (m->nuse == UI_USE_KEPT) {
+        int k = 0, last = m->nuse - 1;
+        for (int i = 0; i < last; i += 2) {
+            struct ui_use a = m->use[i];
+            if (i + 1 < last && m->use[i + 1].n > a.n)
+                a.n = m->use[i + 1].n;
+            m->use[k++] = a;
+        }
+        m->use[k++] = m->use[last];
+        m->nuse = k;
+    }
+    if (!grow((void **)&m->use, m->nuse, &m->cap_use, sizeof *m->use))
         m->use[m->nuse++] = (struct ui_use){t, m->active};
 }
 
@@ -365,8 +379,18 @@ static int task_end(ui_model *m, const ember_event *ev, int64_t t)
     return rc;
 }
 
+/* An HTTP stage's counts over time: a point an event (about a second); at
+ * UI_USE_KEPT points every other one before the last goes (the counts are
+ * running totals: rates over the longer steps stay right). */
 static int http_point(ui_http *h, int64_t t)
 {
+    if (h->npts == UI_USE_KEPT) {
+        int k = 0, last = h->npts - 1;
+        for (int i = 0; i < last; i += 2)
+            h->pts[k++] = h->pts[i];
+        h->pts[k++] = h->pts[last];
+        h->npts = k;
+    }
     if (grow((void **)&h->pts, h->npts, &h->cap_pts, sizeof *h->pts))
         return EMBER_ENOMEM;
     h->pts[h->npts++] = (struct ui_pt){t, h->st.done, h->st.throttled};
@@ -398,7 +422,7 @@ static int http_status(ui_model *m, const ember_event *ev, int64_t t)
     h->stage_id = ev->stage_id;
     h->t_ms = t;
     h->st = *st;
-    return h->npts < 100000 ? http_point(h, t) : 0;
+    return http_point(h, t);
 }
 
 static int spill(ui_model *m, const ember_event *ev, int64_t t)

@@ -136,6 +136,7 @@ typedef struct ui_model {
 
 #define UI_TASKS_KEPT 100000
 #define UI_HTTP_KEPT 100 /* HTTP stages */
+#define UI_USE_KEPT 4096 /* points of a chart over time */
 #define UI_SPILLS_KEPT 1000
 #define UI_BAD_KEPT 200
 #define UI_PROCS_KEPT 1000

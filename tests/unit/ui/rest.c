@@ -580,6 +580,72 @@ static void test_retained(void **state)
     unsetenv("EMBER_UI_RETAINED_STAGES");
 }
 
+static void task_line(FILE *f, const char *what, int i, int64_t start, int64_t end)
+{
+    fprintf(f,
+            "{\"Event\":\"SparkListenerTask%s\",\"Stage ID\":0,\"Task Info\":{\"Task ID\":%d,"
+            "\"Index\":%d,\"Attempt\":0,\"Partition ID\":%d,\"Launch Time\":%lld,\"ember."
+            "Thread\":%d,\"Finish Time\":%lld,\"ember.Duration\":%lld}}\n",
+            what, i, i, i, (long long)start, i % 2, (long long)end, (long long)(end - start));
+}
+
+/* The chart of cores in use over an application's life stays a few thousand
+ * points however long it ran, and keeps its peaks: a log of 20,000 task
+ * starts and ends 10 ms apart, after two tasks running at once at the start,
+ * replayed by the history server. */
+static void test_long_chart(void **state)
+{
+    char log[300];
+    snprintf(log, sizeof log, "%s/long.log", dir);
+    FILE *f = fopen(log, "w");
+    assert_non_null(f);
+    const int64_t t0 = 1796000000000;
+    fprintf(f,
+            "{\"Event\":\"SparkListenerApplicationStart\",\"App Name\":\"long\",\"App "
+            "ID\":\"local-1\",\"Timestamp\":%lld,\"ember.Master\":\"local[2]\",\"ember."
+            "Cores\":2}\n"
+            "{\"Event\":\"SparkListenerJobStart\",\"Job ID\":0,\"Submission Time\":%lld}\n"
+            "{\"Event\":\"SparkListenerStageSubmitted\",\"Stage Info\":{\"Stage ID\":0,"
+            "\"Number of Tasks\":10002,\"Submission Time\":%lld,\"ember.Job ID\":0}}\n",
+            (long long)t0, (long long)t0, (long long)t0);
+    /* tasks 0 and 1 together at the start; then one at a time (a log has its
+     * events in the order they came) */
+    task_line(f, "Start", 0, t0 + 5, t0 + 100);
+    task_line(f, "Start", 1, t0 + 6, t0 + 100);
+    task_line(f, "End", 0, t0 + 5, t0 + 100);
+    task_line(f, "End", 1, t0 + 6, t0 + 100);
+    for (int i = 2; i < 10002; i++) {
+        int64_t start = t0 + 1000 + 20 * (int64_t)(i - 2);
+        task_line(f, "Start", i, start, start + 10);
+        task_line(f, "End", i, start, start + 10);
+    }
+    fprintf(f, "{\"Event\":\"SparkListenerApplicationEnd\",\"Timestamp\":%lld}\n",
+            (long long)(t0 + 1000 + 20 * 10000));
+    fclose(f);
+    ember_history *h;
+    const char *logs[] = {log};
+    assert_int_equal(ember_history_open(&h, logs, 1, -1), 0);
+    ember_buf b = {0};
+    assert_int_equal(get(ember_history_port(h), "/history/local-1/executors/", &b), 200);
+    const char *chart = strstr((char *)b.ptr, "id=\"cores-chart\"");
+    assert_non_null(chart);
+    const char *pts = strstr(chart, "points=\""), *end = pts ? strchr(pts + 8, '"') : NULL;
+    assert_non_null(end);
+    int n = 0;
+    bool peak = false;
+    for (const char *p = pts + 8; p < end; p++) {
+        if (*p != ',')
+            continue;
+        n++;
+        peak |= !strncmp(p, ",10.0 ", 6); /* 2 of 2 cores: the chart's top */
+    }
+    assert_true(n > 100);
+    assert_true(n <= 2 * 4096 + 2); /* a step is two points */
+    assert_true(peak);
+    ember_buf_destroy(&b);
+    ember_history_close(h);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -588,6 +654,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retained, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_chart, setup, teardown),
         cmocka_unit_test(test_hostile_clients),
         cmocka_unit_test(test_settings),
     };
