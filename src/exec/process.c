@@ -83,8 +83,8 @@ typedef struct proc {
 
 static const ember__executor_ops process_ops;
 
-/* The shared page: a cache line a worker (its cursor, its task's halt word),
- * then the cancel word. */
+/* The shared page: a cache line a worker (its cursor, its task's halt word,
+ * when it began its attempt), then the cancel word. */
 static _Atomic int64_t *cursor_of(proc *p, int w)
 {
     return (_Atomic int64_t *)(void *)((char *)p->shared + (size_t)w * 64);
@@ -93,6 +93,11 @@ static _Atomic int64_t *cursor_of(proc *p, int w)
 static _Atomic int *halt_of(proc *p, int w)
 {
     return (_Atomic int *)(void *)((char *)p->shared + (size_t)w * 64 + 8);
+}
+
+static _Atomic uint64_t *began_of(const proc *p, int w)
+{
+    return (_Atomic uint64_t *)(void *)((char *)p->shared + (size_t)w * 64 + 16);
 }
 
 static _Atomic int *cancel_word(proc *p)
@@ -186,6 +191,7 @@ static __attribute__((noreturn)) void worker(proc *p, const ember__task_io *io, 
         out.len = 0;
         t.why[sizeof t.why - 1] = 0;
         ember__worker_env env = {cursor_of(p, w), halt_of(p, w), cancel_word(p)};
+        atomic_store_explicit(began_of(p, w), ember__now_ns(), memory_order_relaxed);
         io->run(batch, t.task, t.attempt, w, t.skip, t.why, &env, &out, fds, &nfds);
         bool inl = out.len <= INLINE_MAX;
         int mfd = inl ? -1 : memfd_create("ember-task", MFD_CLOEXEC);
@@ -243,8 +249,11 @@ static int spawn(proc *p, wslot *s, int w, const ember__task_io *io, void *batch
 
 /* Workers start as the stage needs them: one at first, and one more while
  * attempts wait and every worker has been on its attempt for longer than a
- * fork takes. A stage of tiny tasks then runs on one worker, paying one fork
- * instead of N; one of long tasks gets its N workers a fork's time later.
+ * fork takes, counted from when the worker began it (a worker just forked
+ * spends its first hundreds of microseconds faulting in its copy of the
+ * driver's pages: that is not a long task). A stage of tiny tasks then runs
+ * on one worker, paying one fork instead of N; one of long tasks gets its N
+ * workers a fork's time later.
  * Returns the nanoseconds until the next worker may be due (0: none is), or
  * -1 when one is due now. */
 static int64_t more_due(const proc *p, const wslot *ws, int started, int n, bool waiting)
@@ -255,7 +264,8 @@ static int64_t more_due(const proc *p, const wslot *ws, int started, int n, bool
     for (int w = 0; w < started; w++) {
         if (ws[w].pid <= 0 || ws[w].task < 0)
             return 0; /* one is free (or being replaced): it takes the next */
-        uint64_t busy = now - ws[w].started;
+        uint64_t began = atomic_load_explicit(began_of(p, w), memory_order_relaxed);
+        uint64_t busy = began >= ws[w].started && began < now ? now - began : 0;
         if (busy < least)
             least = busy;
     }
