@@ -513,7 +513,6 @@ struct ember_ctx {
     int nlisteners, cap_listeners;
     _Atomic unsigned ev_mask;
     _Atomic unsigned ev_public; /* the masks of the program's listeners (they read names) */
-    _Atomic unsigned ev_serial; /* ... of those called one at a time (ember_add_listener's) */
     uint64_t app_start_ns;
     /* the job of the action running (action_depth > 0): one action, one job */
     int action_depth;

@@ -22,8 +22,7 @@ typedef struct ember__listener {
     ember_listener_fn *fn;
     void *arg;
     unsigned mask;
-    bool public; /* reads names and times (the stats listener reads none) */
-    bool serial; /* the program's: called one at a time */
+    bool public; /* the program's (the stats listener reads no names) */
 } ember__listener;
 
 static const char *const names[EMBER_EV_COUNT] = {
@@ -54,21 +53,17 @@ static uint64_t wall_ns(void)
 
 static void recompute_mask(ember_ctx *ctx)
 {
-    unsigned m = 0, p = 0, s = 0;
+    unsigned m = 0, p = 0;
     for (int i = 0; i < ctx->nlisteners; i++) {
         m |= ctx->listeners[i].mask;
         if (ctx->listeners[i].public)
             p |= ctx->listeners[i].mask;
-        if (ctx->listeners[i].serial)
-            s |= ctx->listeners[i].mask;
     }
     atomic_store(&ctx->ev_mask, m);
     atomic_store(&ctx->ev_public, p);
-    atomic_store(&ctx->ev_serial, s);
 }
 
-static int listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask, bool public,
-                  bool serial)
+static int listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask, bool public)
 {
     pthread_mutex_lock(&ctx->ev_mu);
     int rc = 0;
@@ -83,7 +78,7 @@ static int listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mas
         }
     }
     if (!rc) {
-        ctx->listeners[ctx->nlisteners++] = (ember__listener){fn, arg, mask, public, serial};
+        ctx->listeners[ctx->nlisteners++] = (ember__listener){fn, arg, mask, public};
         recompute_mask(ctx);
     }
     pthread_mutex_unlock(&ctx->ev_mu);
@@ -92,7 +87,7 @@ static int listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mas
 
 int ember__listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask)
 {
-    return listen(ctx, fn, arg, mask, false, false);
+    return listen(ctx, fn, arg, mask, false);
 }
 
 void ember__app_start_event(const ember_ctx *ctx, ember_event *ev)
@@ -110,7 +105,7 @@ void ember__app_start_event(const ember_ctx *ctx, ember_event *ev)
 
 int ember__listen_named(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask)
 {
-    int rc = listen(ctx, fn, arg, mask, true, false);
+    int rc = listen(ctx, fn, arg, mask, true);
     if (!rc && (mask & (1u << EMBER_EV_APP_START))) {
         ember_event ev;
         ember__app_start_event(ctx, &ev);
@@ -123,7 +118,7 @@ int ember_add_listener(ember_ctx *ctx, ember_listener_fn *fn, void *arg)
 {
     if (!ember__handle_ok(ctx, EMBER__H_CTX) || !fn)
         return ember__err(NULL, EMBER_EINVAL, "ember_add_listener: ctx or fn is NULL, or closed");
-    int rc = listen(ctx, fn, arg, ~0u, true, true);
+    int rc = listen(ctx, fn, arg, ~0u, true);
     if (rc)
         return ember__err(ctx, rc, "ember_add_listener: out of memory");
     /* the application started before this listener came: it hears so first */
@@ -168,20 +163,16 @@ void ember__emit(ember_ctx *ctx, ember_event *ev)
     ev->app_name = ctx->app_name;
     if (!ev->error)
         ev->error = "";
-    /* Task events come from the workers at once: the program's listeners hear
-     * them one at a time, under the lock, taken only when one of those wants
-     * the event (ember's own guard their state themselves). The others come
-     * from the driver, between a stage's tasks (and listeners are added and
-     * removed from the driver between actions): no lock needed, none taken,
-     * so a tiny job pays for none. */
-    bool lock =
-        task && (atomic_load_explicit(&ctx->ev_serial, memory_order_relaxed) & (1u << ev->type));
-    if (lock)
+    /* Task events come from the workers at once: one at a time under the lock.
+     * The others come from the driver, between a stage's tasks (and listeners
+     * are added and removed from the driver between actions): no lock needed,
+     * none taken, so a tiny job pays for none. */
+    if (task)
         pthread_mutex_lock(&ctx->ev_mu);
     for (int i = 0; i < ctx->nlisteners; i++)
         if (ctx->listeners[i].mask & (1u << ev->type))
             ctx->listeners[i].fn(ev, ctx->listeners[i].arg);
-    if (lock)
+    if (task)
         pthread_mutex_unlock(&ctx->ev_mu);
 }
 

@@ -394,10 +394,7 @@ void ember__stat_merge(ember_stat_counter *s, const ember_stat_counter *o);
 
 void ember__events_init(ember_ctx *ctx);
 void ember__events_close(ember_ctx *ctx);
-/* Register an internal listener for the event types in mask (1 << type). An
- * internal listener guards its own state: task events reach it from the
- * task threads at once, with no lock of the bus (the program's listeners are
- * called one at a time, under ev_mu). */
+/* Register an internal listener for the event types in mask (1 << type). */
 int ember__listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask);
 /* The same for a listener that reads times and stage names (the web UI, the
  * event log, the progress bar), as the program's do; it first hears the
