@@ -11,6 +11,17 @@ median() {
   printf '%s\n' "${vals[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+# med: the median of the numbers on stdin, one a line
+med() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+
+# zipf_data BUILD: $data (EMBER_BENCH_DATA, else $TMPDIR/ember-bench) holding the
+# 200 MB Zipf corpus zipf.txt, made by BUILD's gen_data when missing, in the page cache
+zipf_data() {
+  data=${EMBER_BENCH_DATA:-${TMPDIR:-/tmp}/ember-bench}
+  mkdir -p "$data"
+  [ -s "$data/zipf.txt" ] || "$1/bench/gen_data" zipf "$data/zipf.txt" 200
+  cat "$data/zipf.txt" >/dev/null
+}
 
 # secs CMD...: the wall-clock seconds CMD takes (its output dropped)
 secs() {

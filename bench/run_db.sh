@@ -31,7 +31,6 @@ psql -c "CREATE TABLE b (id bigint, name text, email text, score float8, flag bo
 sq="$data/bench.sqlite"
 echo "ember databases: $cores cores ($cpu), median of $runs runs" >&2
 
-med() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 declare -A v
 add() { v[$1]="${v[$1]:-} $2"; }
 fresh() { psql -c "TRUNCATE b"; }

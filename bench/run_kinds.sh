@@ -11,7 +11,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 echo "ember kinds: $cores cores ($cpu), median of $runs runs" >&2
 
-med() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 job() { EMBER_MASTER=$2 "$build/examples/tiny" "$3" "$1" | sed -n 's/.*; \([0-9.]*\) us per job.*/\1/p'; }
 declare -A v
 add() { v[$1]="${v[$1]:-} $2"; }

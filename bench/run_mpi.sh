@@ -11,10 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 command -v mpirun >/dev/null || { echo "run_mpi.sh: mpirun not found (openmpi-bin)" >&2; exit 0; }
 mpi=(mpirun -n 2)
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
-data=${EMBER_BENCH_DATA:-${TMPDIR:-/tmp}/ember-bench}
-mkdir -p "$data"
-[ -s "$data/zipf.txt" ] || "$build/bench/gen_data" zipf "$data/zipf.txt" 200
-cat "$data/zipf.txt" >/dev/null
+zipf_data "$build"
 
 ws=$(median "$build/bench/wc_serial" "$data/zipf.txt")
 wl=$(median "$build/bench/bench_shuffle" wordcount "$data/zipf.txt" 'local[2]')

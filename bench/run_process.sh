@@ -12,13 +12,9 @@ build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 py=${PYTHON:-/usr/bin/python3}
-data=${EMBER_BENCH_DATA:-${TMPDIR:-/tmp}/ember-bench}
-mkdir -p "$data"
-[ -s "$data/zipf.txt" ] || "$build/bench/gen_data" zipf "$data/zipf.txt" 200
-cat "$data/zipf.txt" >/dev/null
+zipf_data "$build"
 echo "ember process[N]: $cores cores ($cpu), median of $runs runs" >&2
 
-med() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 pi() { "$build/bench/bench_pi" "$1" 200000000 16 chunks; }
 wc() { "$build/bench/bench_shuffle" wordcount "$data/zipf.txt" "$1"; }
 tiny() { EMBER_MASTER=$1 "$build/examples/tiny" "$2" | sed -n 's/.*; \([0-9.]*\) us per job.*/\1/p'; }

@@ -12,10 +12,7 @@ new=${2:-build}
 old_name=${3:-$old}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-data=${EMBER_BENCH_DATA:-${TMPDIR:-/tmp}/ember-bench}
-mkdir -p "$data"
-[ -s "$data/zipf.txt" ] || "$new/bench/gen_data" zipf "$data/zipf.txt" 200
-cat "$data/zipf.txt" >/dev/null
+zipf_data "$new"
 echo "ember process[N] A/B: $cores cores ($cpu), median of $runs rounds" >&2
 
 tiny() { EMBER_MASTER=$2 "$1/examples/tiny" "$3" | sed -n 's/.*; \([0-9.]*\) us per job.*/\1/p'; }
@@ -34,8 +31,8 @@ for _ in $(seq "$runs"); do
     add "$b.crash" "$("$d/bench/bench_proc" 'process[2]' 1000 5 crash)"
   done
 done
-med() { printf '%s\n' ${v[$1]} | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-row() { echo "| $2 | $(med "old.$1") | $(med "new.$1") | $(ratio "$(med "new.$1")" "$(med "old.$1")")× |"; }
+vmed() { printf '%s\n' ${v[$1]} | med; }
+row() { echo "| $2 | $(vmed "old.$1") | $(vmed "new.$1") | $(ratio "$(vmed "new.$1")" "$(vmed "old.$1")")× |"; }
 
 table=$(cat <<TXT
 ## $(date -u +%Y-%m-%d) process[N] before and after — $cores cores ($cpu), median of $runs interleaved rounds, $old_name (before) vs $(code_rev) (after)

@@ -12,15 +12,11 @@ new=${2:-build}
 old_name=${3:-$old}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-data=${EMBER_BENCH_DATA:-${TMPDIR:-/tmp}/ember-bench}
-mkdir -p "$data"
-[ -s "$data/zipf.txt" ] || "$new/bench/gen_data" zipf "$data/zipf.txt" 200
-cat "$data/zipf.txt" >/dev/null
+zipf_data "$new"
 logdir=$([ -d /dev/shm ] && echo /dev/shm || echo "$data")
 log="$logdir/ember-ui-bench.log"
 echo "ember UI costs: $cores cores ($cpu), median of $runs runs" >&2
 
-med() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 tiny() { "$1/examples/tiny" 20000 | sed -n 's/.*; \([0-9.]*\) us per job.*/\1/p'; }
 wc2() { "$1/bench/bench_shuffle" wordcount "$data/zipf.txt" 'local[2]'; }
 # run CMD under the three settings: plain old, new off, new with all on

@@ -39,11 +39,11 @@ for _ in $(seq "$runs"); do
     for m in "${modes[@]}"; do v[$b.$m]="${v[$b.$m]:-} $(tiny "$dir" "$m")"; done
   done
 done
-med() { printf '%s\n' ${v[$1]} | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+vmed() { printf '%s\n' ${v[$1]} | med; }
 plus() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f", b - a}'; }
 rows=""
 for m in "${modes[@]}"; do
-  o=$(med "old.$m") n=$(med "new.$m") o0=$(med old.off) n0=$(med new.off)
+  o=$(vmed "old.$m") n=$(vmed "new.$m") o0=$(vmed old.off) n0=$(vmed new.off)
   rows+="| $m | $o | $(plus "$o0" "$o") | $n | $(plus "$n0" "$n") |"$'\n'
 done
 

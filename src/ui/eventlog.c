@@ -26,7 +26,6 @@ struct ui_log {
     pthread_cond_t cv;
     pthread_t th;
     int fd;
-    char *path;
     ember_buf buf, spare; /* lines, written by the listener / out by the writer */
     bool stop, started;
     int err; /* the first write error (errno) */

@@ -18,14 +18,14 @@ struct ember_history {
     ui_server *server;
 };
 
-/* Replay the log at path into a new model. 0, or a code with the message on
- * the thread. */
-static int load(const char *path, ui_model **out)
+/* Replay the log at path into a new model keeping keep[0] jobs and keep[1]
+ * stages. 0, or a code with the message on the thread. */
+static int load(const char *path, const int keep[2], ui_model **out)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return ember__err(NULL, -errno, "ember history: cannot read %s: %s", path, strerror(errno));
-    ui_model *m = ember__ui_model_new();
+    ui_model *m = ember__ui_model_new(keep);
     if (!m) {
         fclose(f);
         return ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
@@ -124,14 +124,15 @@ int ember_history_open(ember_history **out, const char *const *logs, int nlogs, 
         return ember__err(NULL, EMBER_EINVAL, "ember history: no event log given");
     *out = NULL;
     char **files = NULL;
-    int nfiles = 0, cap = 0, rc = 0;
+    int nfiles = 0, cap = 0, keep[2];
+    int rc = ember__ui_retained(NULL, "ember history", keep);
     for (int i = 0; i < nlogs && !rc; i++)
         rc = expand(logs[i], &files, &nfiles, &cap);
     ember_history *h = ember__calloc(1, sizeof *h);
     if (!rc && (!h || !(h->models = ember__calloc((size_t)nfiles + 1, sizeof *h->models))))
         rc = ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
     for (int i = 0; !rc && i < nfiles; i++)
-        if (!(rc = load(files[i], &h->models[h->n])))
+        if (!(rc = load(files[i], keep, &h->models[h->n])))
             h->n++;
     for (int i = 0; i < nfiles; i++)
         ember__free(files[i]);
@@ -158,14 +159,16 @@ int ember_history_list(const char *dir, FILE *out)
     if (!dir || !out)
         return ember__err(NULL, EMBER_EINVAL, "ember history --list: no directory");
     char **files = NULL;
-    int n = 0, cap = 0;
-    int rc = expand(dir, &files, &n, &cap);
+    int n = 0, cap = 0, keep[2];
+    int rc = ember__ui_retained(NULL, "ember history --list", keep);
+    if (!rc)
+        rc = expand(dir, &files, &n, &cap);
     if (!rc)
         fprintf(out, "%-28s %-24s %-25s %-10s %s\n", "app id", "name", "started", "duration",
                 "log");
     for (int i = 0; !rc && i < n; i++) {
         ui_model *m;
-        if (load(files[i], &m))
+        if (load(files[i], keep, &m))
             continue; /* not an event log */
         char d[64], dur[32];
         ember__ui_date(m->start_ms, d, sizeof d);

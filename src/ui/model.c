@@ -40,23 +40,29 @@ static int grow(void **v, int n, int *cap, size_t sz)
     return 0;
 }
 
-/* A count from the environment (name), else dflt; 1 at least. */
-static int env_count(const char *name, int dflt)
+int ember__ui_retained(const ember_ctx *ctx, const char *who, int keep[2])
 {
-    const char *v = getenv(name);
-    char *end;
-    long n = v && *v ? strtol(v, &end, 10) : 0;
-    return v && *v && !*end && n > 0 && n <= 10000000 ? (int)n : dflt;
+    static const char *const names[2] = {"EMBER_UI_RETAINED_JOBS", "EMBER_UI_RETAINED_STAGES"};
+    for (int i = 0; i < 2; i++) {
+        const char *v = getenv(names[i]);
+        char *end;
+        long n = v && *v ? strtol(v, &end, 10) : 1000;
+        if (v && *v && (*end || n < 1 || n > 10000000))
+            return ember__err(ctx, EMBER_EINVAL, "%s: %s '%s' is not a count (1 to 10000000)", who,
+                              names[i], v);
+        keep[i] = (int)n;
+    }
+    return 0;
 }
 
-ui_model *ember__ui_model_new(void)
+ui_model *ember__ui_model_new(const int keep[2])
 {
     ui_model *m = ember__calloc(1, sizeof *m);
     if (!m)
         return NULL;
     ember__mutex_init_short(&m->mu);
-    m->keep_jobs = env_count("EMBER_UI_RETAINED_JOBS", 1000);
-    m->keep_stages = env_count("EMBER_UI_RETAINED_STAGES", 1000);
+    m->keep_jobs = keep[0];
+    m->keep_stages = keep[1];
     return m;
 }
 
@@ -130,14 +136,6 @@ const ui_job *ember__ui_job(const ui_model *m, int64_t id)
 {
     int64_t i = id - m->job_base;
     return id >= 0 && i >= 0 && i < m->njobs && m->jobs[i].id == id ? &m->jobs[i] : NULL;
-}
-
-int64_t ember__ui_jobs_seen(const ui_model *m, int status)
-{
-    int64_t n = status == UI_SUCCEEDED || status == UI_FAILED ? m->jobs_gone[status] : 0;
-    for (int i = 0; i < m->njobs; i++)
-        n += m->jobs[i].id >= 0 && m->jobs[i].status == status;
-    return n;
 }
 
 /* Stages and jobs are numbered from 0 in the order they start: the model keeps

@@ -196,22 +196,29 @@ static void job_tasks(const ui_model *m, const ui_job *j, int *done, int *total,
     }
 }
 
+/* "(n)", or as Spark once some were dropped: "(5000, only showing 1000)" */
+static void count_shown(ember_buf *b, int64_t gone, int n)
+{
+    if (gone)
+        ember__bprintf(b, "(%lld, only showing %d)", (long long)(gone + n), n);
+    else
+        ember__bprintf(b, "(%d)", n);
+}
+
 static void jobs_table(ember_buf *b, const ui_model *m, const char *base, int status,
                        const char *title)
 {
     int n = 0;
     for (int i = 0; i < m->njobs; i++)
         n += m->jobs[i].id >= 0 && m->jobs[i].status == status;
-    /* as Spark: "Completed Jobs (5000, only showing 1000)" once some are dropped */
-    int64_t seen = ember__ui_jobs_seen(m, status);
-    char showing[64] = "";
-    if (seen > n)
-        snprintf(showing, sizeof showing, ", only showing %d", n);
-    ember__bprintf(b, "<h3 id=\"%s\">%s (%lld%s)</h3>\n",
+    int64_t gone = status == UI_RUNNING ? 0 : m->jobs_gone[status];
+    ember__bprintf(b, "<h3 id=\"%s\">%s ",
                    status == UI_RUNNING     ? "active"
                    : status == UI_SUCCEEDED ? "completed"
                                             : "failed",
-                   title, (long long)seen, showing);
+                   title);
+    count_shown(b, gone, n);
+    ember__bprintf(b, "</h3>\n");
     if (!n)
         return;
     ember__bprintf(b,
@@ -359,11 +366,9 @@ static void stages_page(ember_buf *b, const ui_model *m, const char *base)
     for (int i = 0; ids && i < m->nstages; i++)
         if (m->stages[i].id >= 0)
             ids[n++] = m->stages[i].id;
-    if (m->stages_gone)
-        ember__bprintf(b, "<h2>Stages for All Jobs (%lld, only showing %d)</h2>\n",
-                       (long long)(m->stages_gone + n), n);
-    else
-        ember__bprintf(b, "<h2>Stages for All Jobs (%d)</h2>\n", n);
+    ember__bprintf(b, "<h2>Stages for All Jobs ");
+    count_shown(b, m->stages_gone, n);
+    ember__bprintf(b, "</h2>\n");
     stages_table(b, m, base, ids, n);
     ember__free(ids);
 }

@@ -63,7 +63,10 @@ int ember__ui_open(ember_ctx *ctx, const ember_conf *conf)
     int rc = 0;
     if (port) {
         char why[200];
-        if (!(ui->model = ember__ui_model_new()))
+        int keep[2];
+        if ((rc = ember__ui_retained(ctx, "ember_open", keep)))
+            return rc;
+        if (!(ui->model = ember__ui_model_new(keep)))
             return ember__err(ctx, EMBER_ENOMEM, "ember_open: out of memory");
         if ((rc = ember__listen_named(ctx, ember__ui_model_listener, ui->model, ~0u)))
             return ember__err(ctx, rc, "ember_open: out of memory");

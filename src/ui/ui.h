@@ -141,14 +141,15 @@ typedef struct ui_model {
 #define UI_BAD_KEPT 200
 #define UI_PROCS_KEPT 1000
 
-ui_model *ember__ui_model_new(void);
+/* How many jobs and stages a model keeps (keep[0], keep[1]): from
+ * EMBER_UI_RETAINED_JOBS and _STAGES, 1,000 each when unset. 0, or
+ * EMBER_EINVAL with a message naming the variable, who saying where. */
+int ember__ui_retained(const ember_ctx *ctx, const char *who, int keep[2]);
+ui_model *ember__ui_model_new(const int keep[2]);
 void ember__ui_model_free(ui_model *m);
 /* Take in one event (under m->mu). 0 or EMBER_ENOMEM (the model then misses a
  * detail, never its consistency). */
 int ember__ui_model_apply(ui_model *m, const ember_event *ev);
-/* Jobs of that status (UI_SUCCEEDED, UI_FAILED, UI_RUNNING) since the start,
- * those dropped included */
-int64_t ember__ui_jobs_seen(const ui_model *m, int status);
 /* The listener that feeds a model. */
 void ember__ui_model_listener(const ember_event *ev, void *arg);
 const ui_stage *ember__ui_stage(const ui_model *m, int64_t id);

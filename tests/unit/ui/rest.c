@@ -27,6 +27,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    unsetenv("EMBER_UI_RETAINED_JOBS"); /* test_retained's, even when it failed midway */
+    unsetenv("EMBER_UI_RETAINED_STAGES");
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd);
@@ -417,6 +419,18 @@ static void test_settings(void **state)
     assert_int_equal(ember_open(&c, &(ember_conf){.master = "local[1]"}), EMBER_EINVAL);
     assert_non_null(strstr(ember_errmsg(NULL), "EMBER_UI_PORT"));
     unsetenv("EMBER_UI_PORT");
+    /* a count of jobs to keep that is none: an error naming it, from the UI
+     * and from the history server alike */
+    setenv("EMBER_UI_RETAINED_JOBS", "1k", 1);
+    assert_int_equal(
+        ember_open(&c, &(ember_conf){.master = "local[1]", .ui_port = -1, .progress = -1}),
+        EMBER_EINVAL);
+    assert_non_null(strstr(ember_errmsg(NULL), "EMBER_UI_RETAINED_JOBS '1k'"));
+    ember_history *h;
+    const char *logs[] = {"/dev/null"};
+    assert_int_equal(ember_history_open(&h, logs, 1, -1), EMBER_EINVAL);
+    assert_non_null(strstr(ember_errmsg(NULL), "EMBER_UI_RETAINED_JOBS"));
+    unsetenv("EMBER_UI_RETAINED_JOBS");
     /* a port given and taken: an error naming it */
     int taken = ember_ui_port(a);
     assert_int_not_equal(
