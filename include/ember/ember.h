@@ -115,7 +115,9 @@ EMBER_EXTERN int ember_master_check(const char *master);
 /* Opens a context. On success *ctx is a new context, owned by the caller until
  * ember_close(). On failure *ctx is NULL and the message is ember_errmsg(NULL).
  * Returns 0, EMBER_EINVAL (NULL argument), EMBER_EMASTER, EMBER_ENOTSUP (a backend
- * not built), EMBER_ENOMEM, or -errno from thread creation. */
+ * not built, or MPI's module, libember-mpi.so beside libember.so, or MPI itself not
+ * loadable), EMBER_EIO (MPI does not start), EMBER_ENOMEM, or -errno from thread
+ * creation. */
 EMBER_EXTERN int ember_open(ember_ctx **ctx, const ember_conf *conf);
 
 /* Closes a context: frees every rdd, result-less object and thread it owns, and

@@ -200,13 +200,14 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
     ctx->ranks = 1;
     pthread_mutex_init(&ctx->acc_mu, NULL);
     int rc = 0;
+    char why[512] = "";
     ctx->bad_records = conf->bad_records;
     if (conf->bad_dir && *conf->bad_dir && !(ctx->bad_dir = ember__strdup(conf->bad_dir)))
         rc = EMBER_ENOMEM;
 #ifdef EMBER_WITH_MPI
     if (!rc && mpi)
         rc = ember__mpi_create(m.threads, ember__cores(), &ctx->exec, &ctx->exec_impl, &ctx->rank,
-                               &ctx->ranks, &ctx->parallelism);
+                               &ctx->ranks, &ctx->parallelism, why, sizeof why);
     else
 #endif
         if (!rc && m.backend == EMBER__BACKEND_PROCESSES) {
@@ -225,6 +226,9 @@ int ember_open(ember_ctx **out, const ember_conf *conf)
         ember__free(ctx);
         if (mpi && rc == EMBER_EIO)
             return ember__err(NULL, rc, "ember_open: master '%s': MPI_Init_thread failed", master);
+        if (mpi && rc == EMBER_ENOTSUP)
+            return ember__err(NULL, rc, "ember_open: master '%s': cannot load the MPI backend: %s",
+                              master, why);
         return ember__err(NULL, rc, "ember_open: starting %d threads failed: %s", m.threads,
                           ember_strerror(rc));
     }

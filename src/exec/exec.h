@@ -45,9 +45,31 @@ int ember__pool_create(int nthreads, const ember__executor_ops **ops, void **imp
 #ifdef EMBER_WITH_MPI
 /* The MPI backend (exec/mpi.c): initialises MPI or joins it, then a pool of
  * threads per rank (threads <= 0: cores shared among the ranks on this node).
- * 0, or EMBER_EIO when MPI does not start, or the pool's error. */
+ * 0, or EMBER_EIO when MPI does not start, or the pool's error.
+ *
+ * libember.so does not link Open MPI: the backend is a module of its own
+ * (libember-mpi.so beside the library), loaded when a context asks for master
+ * "mpi", so that a program on threads or processes neither loads MPI's
+ * libraries at start nor copies their mappings at every fork. It reaches
+ * libember's internal functions through the host table; the static library
+ * has the backend built in (exec/mpi_load.c). */
+typedef struct ember__mpi_host {
+    void *(*calloc)(size_t n, size_t size);
+    void (*free)(void *p);
+    int (*buf_reserve)(ember_buf *buf, size_t extra);
+    int (*buf_append)(ember_buf *buf, const void *p, size_t n);
+    void (*buf_destroy)(ember_buf *buf);
+    int (*pool_create)(int nthreads, const ember__executor_ops **ops, void **impl);
+} ember__mpi_host;
+typedef int ember__mpi_create_fn(const ember__mpi_host *host, int threads, int cores,
+                                 const ember__executor_ops **ops, void **impl, int *rank,
+                                 int *ranks, int *threads_out);
+/* The module's entry (exported by name from libember-mpi.so). */
+ember__mpi_create_fn ember_mpi_module_create;
+/* Through the module, loaded on first use: as ember_mpi_module_create, or
+ * EMBER_ENOTSUP with the reason in why when the module or MPI cannot load. */
 int ember__mpi_create(int threads, int cores, const ember__executor_ops **ops, void **impl,
-                      int *rank, int *ranks, int *threads_out);
+                      int *rank, int *ranks, int *threads_out, char *why, size_t why_len);
 #endif
 
 #endif

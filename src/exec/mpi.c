@@ -14,6 +14,9 @@
  *
  * A rank that dies: MPI's default handler (errors are fatal) and the launcher
  * end the job on every rank, with mpirun's message and a non-zero status.
+ *
+ * Built as the module libember-mpi.so for libember.so (exec/exec.h): libember's
+ * own functions are reached through the host table it hands over.
  */
 #include <mpi.h>
 #include <limits.h>
@@ -23,6 +26,8 @@
 #include <unistd.h>
 
 #include "exec/exec.h"
+
+static const ember__mpi_host *host;
 
 typedef struct mpi_impl {
     const ember__executor_ops *pool_ops;
@@ -96,7 +101,7 @@ static int mpi_allgather(void *impl, const ember_buf *mine, ember_buf *all, size
     mpi_impl *m = impl;
     int n = m->ranks;
     int mylen = mine->len > INT_MAX ? -1 : (int)mine->len;
-    int *lens = ember__calloc((size_t)n * 2, sizeof *lens);
+    int *lens = host->calloc((size_t)n * 2, sizeof *lens);
     if (!lens) /* 8 bytes a rank: the one step a rank cannot go through */
         return EMBER_ENOMEM;
     bool bad = false;
@@ -112,9 +117,9 @@ static int mpi_allgather(void *impl, const ember_buf *mine, ember_buf *all, size
     offs[n] = total;
     bad |= total > INT_MAX;
     all->len = 0;
-    bad |= !bad && ember__buf_reserve(all, total + 1) != 0;
+    bad |= !bad && host->buf_reserve(all, total + 1) != 0;
     if (any_rank(bad)) {
-        ember__free(lens);
+        host->free(lens);
         return mylen < 0 || total > INT_MAX ? EMBER_ERANGE : EMBER_ENOMEM;
     }
     int *displs = lens + n;
@@ -124,7 +129,7 @@ static int mpi_allgather(void *impl, const ember_buf *mine, ember_buf *all, size
                     MPI_BYTE, MPI_COMM_WORLD, &r);
     wait_for(&r);
     all->len = total;
-    ember__free(lens);
+    host->free(lens);
     return 0;
 }
 
@@ -132,7 +137,7 @@ static int mpi_alltoall(void *impl, const ember_buf *send, ember_buf *recv)
 {
     mpi_impl *m = impl;
     int n = m->ranks;
-    int *v = ember__calloc((size_t)n * 4, sizeof *v);
+    int *v = host->calloc((size_t)n * 4, sizeof *v);
     if (!v) /* 16 bytes a rank: the one step a rank cannot go through */
         return EMBER_ENOMEM;
     int *scount = v, *sdispl = v + n, *rcount = v + 2 * n, *rdispl = v + 3 * n;
@@ -156,11 +161,11 @@ static int mpi_alltoall(void *impl, const ember_buf *send, ember_buf *recv)
     }
     big |= rtotal > INT_MAX;
     bool nomem =
-        !big && (ember__buf_reserve(&out, stotal + 1) || ember__buf_reserve(&in, rtotal + 1));
+        !big && (host->buf_reserve(&out, stotal + 1) || host->buf_reserve(&in, rtotal + 1));
     if (any_rank(big || nomem)) {
-        ember_buf_destroy(&in);
-        ember_buf_destroy(&out);
-        ember__free(v);
+        host->buf_destroy(&in);
+        host->buf_destroy(&out);
+        host->free(v);
         return big ? EMBER_ERANGE : EMBER_ENOMEM;
     }
     for (int i = 0; i < n; i++) {
@@ -175,12 +180,12 @@ static int mpi_alltoall(void *impl, const ember_buf *send, ember_buf *recv)
     int rc = 0;
     for (int i = 0; !rc && i < n; i++) {
         recv[i].len = 0;
-        if (ember_buf_append(&recv[i], in.ptr + rdispl[i], (size_t)rcount[i]))
+        if (host->buf_append(&recv[i], in.ptr + rdispl[i], (size_t)rcount[i]))
             rc = EMBER_ENOMEM;
     }
-    ember_buf_destroy(&in);
-    ember_buf_destroy(&out);
-    ember__free(v);
+    host->buf_destroy(&in);
+    host->buf_destroy(&out);
+    host->free(v);
     return rc;
 }
 
@@ -196,7 +201,7 @@ static int mpi_bcast(void *impl, ember_buf *buf, int root)
     bool nomem = false;
     if (m->rank != root) {
         buf->len = 0;
-        nomem = ember__buf_reserve(buf, (size_t)len + 1) != 0;
+        nomem = host->buf_reserve(buf, (size_t)len + 1) != 0;
     }
     if (any_rank(nomem))
         return EMBER_ENOMEM;
@@ -221,7 +226,7 @@ static void mpi_destroy(void *impl)
         return;
     mpi_barrier(m); /* no rank leaves while another may still send to it */
     m->pool_ops->destroy(m->pool);
-    ember__free(m);
+    host->free(m);
 }
 
 static const ember__executor_ops mpi_ops = {.name = "mpi",
@@ -245,18 +250,22 @@ static int ranks_on_node(void)
     return n > 0 ? n : 1;
 }
 
-int ember__mpi_create(int threads, int cores, const ember__executor_ops **ops, void **impl,
-                      int *rank, int *ranks, int *threads_out)
+__attribute__((visibility("default"))) int ember_mpi_module_create(const ember__mpi_host *h,
+                                                                   int threads, int cores,
+                                                                   const ember__executor_ops **ops,
+                                                                   void **impl, int *rank,
+                                                                   int *ranks, int *threads_out)
 {
+    host = h;
     int inited = 0, level = 0;
     MPI_Initialized(&inited);
-    mpi_impl *m = ember__calloc(1, sizeof *m);
+    mpi_impl *m = host->calloc(1, sizeof *m);
     if (!m)
         return EMBER_ENOMEM;
     if (!inited) {
         /* no argc/argv here: MPI-3 allows NULL, and mpirun passes its own by environment */
         if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &level) != MPI_SUCCESS) {
-            ember__free(m);
+            host->free(m);
             return EMBER_EIO;
         }
         atexit(finalize_at_exit);
@@ -269,9 +278,9 @@ int ember__mpi_create(int threads, int cores, const ember__executor_ops **ops, v
         if (threads < 1)
             threads = 1;
     }
-    int rc = ember__pool_create(threads, &m->pool_ops, &m->pool);
+    int rc = host->pool_create(threads, &m->pool_ops, &m->pool);
     if (rc) {
-        ember__free(m);
+        host->free(m);
         return rc;
     }
     *ops = &mpi_ops;

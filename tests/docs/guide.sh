@@ -25,6 +25,17 @@ for m in 'local[2]' 'process[2]'; do
   out=$(cd "$tmp" && EMBER_MASTER=$m LD_LIBRARY_PATH="$tmp/prefix/lib" ./job3)
   case "$out" in "largest: "*) ;; *) echo "FAIL: job3 on $m said: $out" >&2; exit 1 ;; esac
 done
+# the same linked with libember.a (pkg-config --static; the MPI backend built
+# in), on threads and on MPI
+# shellcheck disable=SC2046
+cc -o "$tmp/job3_static" "$tmp/job3.c" $(pkg-config --cflags ember) \
+  $(pkg-config --static --libs ember | sed 's/-lember /-l:libember.a /') -lm ||
+  { echo "FAIL: job3 does not link with libember.a" >&2; exit 1; }
+for m in 'local[2]' mpi; do
+  [ $m = mpi ] && ! command -v mpirun >/dev/null && continue
+  out=$(cd "$tmp" && EMBER_MASTER=$m ./job3_static)
+  case "$out" in "largest: "*) ;; *) echo "FAIL: static job3 on $m said: $out" >&2; exit 1 ;; esac
+done
 # the files one, on logs made here
 mkdir "$tmp/logs"
 printf '{"status": 200}\n{"status": 404}\nnot json\n{"status": 200}\n' | gzip >"$tmp/logs/a.json.gz"
