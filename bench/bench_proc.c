@@ -46,7 +46,7 @@ static int task(ember_rec in, ember_out *out, void *arg)
             raise(SIGSEGV);
         }
     }
-    if (x == 42) /* keeps the arithmetic; never true */
+    if (spins && x == 42) /* keeps the arithmetic; never true (x is v without it) */
         return EMBER_EIO;
     return ember_emit_i64(out, v);
 }

@@ -2,7 +2,7 @@
 # process[N] before and after a change: the tiny job at process[2] and
 # process[1] (and at local[2], to show the rest of the engine unmoved), π and
 # word count at process[2], and the job of 1,000 tasks of ~5 ms with and
-# without 1% of them segfaulting once; the fork floor (bench_proc floor) and
+# without 1% of them segfaulting once, 1,000 tasks of ~10 us; the fork floor (bench_proc floor) and
 # what a program that runs one tiny job takes from exec to exit; each build's run beside the other's in
 # every round, medians of RUNS rounds (default 5). Appends a table to
 # bench/RESULTS.md.
@@ -38,6 +38,7 @@ for _ in $(seq "$runs"); do
     add "$b.start" "$(start "$d")"
     add "$b.pi" "$("$d/bench/bench_pi" 'process[2]' 200000000 16 chunks)"
     add "$b.wc" "$("$d/bench/bench_shuffle" wordcount "$data/zipf.txt" 'process[2]')"
+    add "$b.short" "$("$d/bench/bench_proc" 'process[2]' 1000 0.01 clean)"
     add "$b.clean" "$("$d/bench/bench_proc" 'process[2]' 1000 5 clean)"
     add "$b.crash" "$("$d/bench/bench_proc" 'process[2]' 1000 5 crash)"
   done
@@ -57,6 +58,7 @@ $(row floor "fork floor: a fork whose child answers one byte, µs (lower is bett
 $(row start "a program running one tiny job, exec to exit, ms (lower is better)")
 $(row pi "π at process[2], 200 M samples in 16 chunks, samples/s (higher is better)")
 $(row wc "word count of 200 MB at process[2], MB/s (higher is better)")
+$(row short "1,000 tasks of ~10 µs at process[2], s (lower is better)")
 $(row clean "1,000 tasks of ~5 ms at process[2], s (lower is better)")
 $(row crash "the same, 1% segfaulting once, s (lower is better)")
 TXT

@@ -52,12 +52,25 @@ typedef struct result_msg {
     uint64_t len;
 } result_msg;
 
+typedef struct pending {
+    int task, attempt;
+    int64_t skip;
+} pending;
+
+/* Attempts a worker may hold sent ahead (AHEAD_NS). */
+#define AHEAD_MAX 3
+
 typedef struct wslot {
     pid_t pid;
-    int fd; /* the driver's end of the socket; -1: no worker */
-    int task, attempt;
+    int fd;            /* the driver's end of the socket; -1: no worker */
+    int task, attempt; /* the attempt it runs; task -1: idle */
     uint64_t started;
     bool timed_out;
+    /* the attempts sent ahead, waiting in its socket in this order, and how
+     * long its last attempt took from the driver's view */
+    pending next[AHEAD_MAX];
+    int nnext;
+    uint64_t last_ns;
 } wslot;
 
 typedef struct proc {
@@ -191,6 +204,14 @@ static __attribute__((noreturn)) void worker(proc *p, const ember__task_io *io, 
         out.len = 0;
         t.why[sizeof t.why - 1] = 0;
         ember__worker_env env = {cursor_of(p, w), halt_of(p, w), cancel_word(p)};
+        /* a fresh cursor and halt for this attempt (the last may have halted
+         * itself by failing); a cancel that came meanwhile halts it again: the
+         * driver raises the cancel word before the halts, so one of the two
+         * stores below or the driver's comes last with the halt up */
+        atomic_store(cursor_of(p, w), 0);
+        atomic_store(halt_of(p, w), 0);
+        if (atomic_load(cancel_word(p)))
+            atomic_store(halt_of(p, w), 1);
         atomic_store_explicit(began_of(p, w), ember__now_ns(), memory_order_relaxed);
         io->run(batch, t.task, t.attempt, w, t.skip, t.why, &env, &out, fds, &nfds);
         bool inl = out.len <= INLINE_MAX;
@@ -381,10 +402,17 @@ static void death(proc *p, const wslot *s, int status, int w, int partition, cha
     snprintf(why, cap, "%s%s", what, where);
 }
 
-typedef struct pending {
-    int task, attempt;
-    int64_t skip;
-} pending;
+/* Attempts that took less than this get the next one sent ahead. */
+#define AHEAD_NS 1000000u
+
+/* Send worker fd the attempt t (with why its record is skipped, if it is). */
+static int send_task(int fd, pending t, const char (*reason)[200])
+{
+    task_msg m = {.task = t.task, .attempt = t.attempt, .skip = t.skip};
+    if (t.skip)
+        snprintf(m.why, sizeof m.why, "%s", reason[t.task]);
+    return send_all(fd, &m, sizeof m);
+}
 
 static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *batch)
 {
@@ -395,7 +423,9 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
         return 0;
     wslot *ws = ember__calloc((size_t)n, sizeof *ws);
     /* the queue: every task's first attempt, then retries as they come */
-    int qcap = ntasks * (io->max_attempts > 0 ? io->max_attempts : 1) + ntasks + 1;
+    /* (and the attempts sent ahead that a worker's death sends back: one a
+     * worker, after which none is sent ahead) */
+    int qcap = ntasks * (io->max_attempts > 0 ? io->max_attempts : 1) + ntasks + n * AHEAD_MAX + 1;
     pending *q = ember__calloc((size_t)qcap, sizeof *q);
     int64_t *crash_at = ember__calloc((size_t)ntasks + 1, sizeof *crash_at);
     char(*reason)[200] = ember__calloc((size_t)ntasks + 1, sizeof *reason);
@@ -407,6 +437,7 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
     }
     int qh = 0, qt = 0;
     uint64_t cancel_at = 0;
+    bool ahead = true; /* attempts may be sent ahead (until a worker dies) */
     atomic_store(cancel_word(p), 0);
     for (int i = 0; i < ntasks; i++)
         q[qt++] = (pending){i, 1, 0};
@@ -431,19 +462,33 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
             if (ws[w].pid <= 0 || ws[w].task >= 0)
                 continue;
             pending t = q[qh++];
-            task_msg m = {.task = t.task, .attempt = t.attempt, .skip = t.skip};
-            if (t.skip)
-                snprintf(m.why, sizeof m.why, "%s", reason[t.task]);
-            atomic_store(cursor_of(p, w), 0);
-            atomic_store(halt_of(p, w), 0);
             ws[w].task = t.task;
             ws[w].attempt = t.attempt;
             ws[w].started = ember__now_ns();
             ws[w].timed_out = false;
             if (io->started)
                 io->started(batch, t.task, t.attempt, w, (int)ws[w].pid);
-            if (send_all(ws[w].fd, &m, sizeof m))
+            if (send_task(ws[w].fd, t, reason))
                 kill(ws[w].pid, SIGKILL); /* seen as dead below */
+        }
+        /* A worker whose last attempt was short gets the next one sent ahead,
+         * so that it goes on to it at once instead of waiting a round trip for
+         * the driver (about 40 us on a VM, more than a small task takes). Only
+         * short ones: a long attempt held ahead would wait while a worker that
+         * forks meanwhile idles. */
+        for (int w = 0; w < started && qh < qt && ahead && !cancelled; w++) {
+            wslot *s = &ws[w];
+            if (s->pid <= 0 || s->task < 0 || !s->last_ns || s->last_ns > AHEAD_NS)
+                continue;
+            int depth = s->last_ns < AHEAD_NS / 10 ? AHEAD_MAX : 1;
+            while (s->nnext < depth && qh < qt) {
+                pending t = q[qh++];
+                s->next[s->nnext++] = t;
+                if (send_task(s->fd, t, reason)) {
+                    kill(s->pid, SIGKILL); /* seen as dead below */
+                    break;
+                }
+            }
         }
         /* cancelled: nothing new starts; the attempts running end as their
          * tasks see the halt (an HTTP stage after its grace); past 30 s they
@@ -506,6 +551,16 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
                     h.inl || !h.len ? NULL : mmap(NULL, h.len, PROT_READ, MAP_PRIVATE, fds[0], 0);
                 int task = s->task, attempt = s->attempt;
                 s->task = -1;
+                s->last_ns = ember__now_ns() - s->started;
+                if (s->nnext) { /* the first sent ahead is under way */
+                    s->task = s->next[0].task;
+                    s->attempt = s->next[0].attempt;
+                    memmove(s->next, s->next + 1, (size_t)--s->nnext * sizeof *s->next);
+                    s->started = ember__now_ns();
+                    s->timed_out = false;
+                    if (io->started)
+                        io->started(batch, s->task, s->attempt, w, (int)s->pid);
+                }
                 if (mem == MAP_FAILED) {
                     rc = -errno;
                 } else {
@@ -536,6 +591,10 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
                 ;
             close(s->fd);
             s->fd = -1;
+            for (int i = 0; i < s->nnext; i++) /* never begun: queued again, no attempt spent */
+                q[qt++] = s->next[i];
+            s->nnext = 0;
+            ahead = false;
             if (s->task >= 0) {
                 int task = s->task, attempt = s->attempt;
                 int part = io->partitions ? io->partitions[task] : task;
@@ -567,6 +626,8 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
 out:
     /* the stage is over: every worker told to go, reaped as it ends */
     for (int w = 0; ws && w < n; w++) {
+        if (ws[w].nnext && ws[w].pid > 0) /* the stage failed: run nothing more */
+            kill(ws[w].pid, SIGKILL);
         if (ws[w].fd >= 0) {
             task_msg bye = {.task = -1};
             send_all(ws[w].fd, &bye, sizeof bye);

@@ -287,6 +287,118 @@ static void test_cancel_stops_workers(void **state)
     ember_close(ctx);
 }
 
+/* Attempts sent ahead: a worker whose last attempt was short is sent the
+ * next ones before it asks. One worker and many one-record partitions, so
+ * that attempts wait in its socket when a task fails: those never begun go
+ * back to the queue without spending an attempt, and each begins with its own
+ * cursor and halt (a failed attempt halts itself). */
+static int crash_once_at(ember_rec in, ember_out *out, void *arg)
+{
+    int64_t v = ember_i64(in.val);
+    if (v == *(const int64_t *)arg && first_time(v))
+        raise(SIGSEGV);
+    return ember_emit_i64(out, v);
+}
+
+static int fail_once_at(ember_rec in, ember_out *out, void *arg)
+{
+    int64_t v = ember_i64(in.val);
+    if (v == *(const int64_t *)arg && first_time(v))
+        return EMBER_EIO;
+    return ember_emit_i64(out, v);
+}
+
+static int crash_always_at(ember_rec in, ember_out *out, void *arg)
+{
+    int64_t v = ember_i64(in.val);
+    if (v == *(const int64_t *)arg)
+        raise(SIGSEGV);
+    return ember_emit_i64(out, v);
+}
+
+static void attempts_were(ember_ctx *ctx, int64_t attempts, int64_t failed)
+{
+    ember_job_stats js;
+    assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
+    assert_int_equal(js.total.attempts, attempts);
+    assert_int_equal(js.total.failed_attempts, failed);
+}
+
+static void test_sent_ahead(void **state)
+{
+    snprintf(marks, sizeof marks, "/tmp/ember-proc-XXXXXX");
+    assert_non_null(mkdtemp(marks));
+    ember_ctx *ctx = open_proc("process[1]", 0, 0, NULL);
+    int rc;
+    /* a crash: that one attempt failed, the rest ran once each */
+    int64_t at = 40;
+    int64_t s = sum_of(ember_map(ember_range(ctx, 0, 64, 1, 64), crash_once_at, &at), &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s, 63 * 64 / 2);
+    attempts_were(ctx, 65, 1);
+    /* a failure (no crash): the attempts after it on the same worker begin
+     * unhalted and read their whole partitions */
+    at = 305;
+    s = sum_of(ember_map(ember_range(ctx, 0, 640, 1, 64), fail_once_at, &at), &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s, 639 * 640 / 2);
+    attempts_were(ctx, 65, 1);
+    usable(ctx);
+    ember_close(ctx);
+    assert_int_equal(children(), 0);
+    assert_int_equal(remove_tree(marks), 0);
+}
+
+/* A poison record among attempts sent ahead: the deaths are the right task's,
+ * at the right record (value 101: partition 25, its second record). */
+static void test_sent_ahead_poison(void **state)
+{
+    char bad[128];
+    snprintf(bad, sizeof bad, "/tmp/ember-poison-XXXXXX");
+    assert_non_null(mkdtemp(bad));
+    ember_ctx *ctx = open_proc("process[1]", 0, 0, bad);
+    int rc;
+    int64_t at = 101;
+    int64_t s = sum_of(ember_map(ember_range(ctx, 0, 200, 1, 50), crash_always_at, &at), &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s, 199 * 200 / 2 - 101);
+    char path[256], line[512] = "";
+    snprintf(path, sizeof path, "%s/poison-part-00025", bad);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    assert_non_null(strstr(line, "partition 25 record 2: "));
+    assert_non_null(strstr(line, "SIGSEGV"));
+    attempts_were(ctx, 52, 2);
+    ember_close(ctx);
+    assert_int_equal(children(), 0);
+    assert_int_equal(remove_tree(bad), 0);
+}
+
+static int short_nap(ember_rec in, ember_out *out, void *arg)
+{
+    usleep(50);
+    return ember_emit(out, in.val);
+}
+
+/* A cancel among short tasks, some sent ahead: it stops them all. */
+static void test_sent_ahead_cancel(void **state)
+{
+    ember_ctx *ctx = open_proc("process[1]", 0, 0, NULL);
+    canceller c = {ctx};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, cancel_soon, &c), 0);
+    int64_t n;
+    assert_int_equal(
+        ember_count(ember_map(ember_range(ctx, 0, 400000, 1, 40000), short_nap, NULL), &n),
+        EMBER_ECANCELED);
+    pthread_join(th, NULL);
+    assert_int_equal(children(), 0);
+    usable(ctx);
+    ember_close(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +408,9 @@ int main(void)
         cmocka_unit_test(test_poison_record_diverted),
         cmocka_unit_test(test_cancel_stops_workers),
         cmocka_unit_test(test_long_tasks_use_every_worker),
+        cmocka_unit_test(test_sent_ahead),
+        cmocka_unit_test(test_sent_ahead_poison),
+        cmocka_unit_test(test_sent_ahead_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
