@@ -580,7 +580,9 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
             }
             for (int i = 0; i < nfd; i++)
                 close(fds[i]);
-            if (k < 0 && errno == EINTR)
+            /* ECONNRESET: the worker died with attempts sent ahead unread; the
+             * error comes first, once, and what it sent before is read next */
+            if (k < 0 && (errno == EINTR || errno == ECONNRESET))
                 continue;
             /* the worker is gone (or said what it cannot have: it is made
              * to go): its attempt failed */

@@ -200,6 +200,20 @@ static void test_memory_and_time_bounds(void **state)
     assert_int_equal(children(), 0); /* every one reaped */
 }
 
+/* The first line of partition part's poison file, under bad, names where and
+ * the signal. */
+static void poison_line_has(const char *bad, int part, const char *where)
+{
+    char path[256], line[512] = "";
+    snprintf(path, sizeof path, "%s/poison-part-%05d", bad, part);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    assert_non_null(strstr(line, where));
+    assert_non_null(strstr(line, "SIGSEGV"));
+}
+
 static void test_poison_record_diverted(void **state)
 {
     char bad[128];
@@ -210,14 +224,7 @@ static void test_poison_record_diverted(void **state)
     int64_t s = sum_of(ember_map(ember_range(ctx, 0, 20, 1, 4), crash_at_7, NULL), &rc);
     assert_int_equal(rc, 0);
     assert_int_equal(s, 19 * 20 / 2 - 7); /* everything but the poison record */
-    char path[256], line[512] = "";
-    snprintf(path, sizeof path, "%s/poison-part-00001", bad);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    assert_non_null(fgets(line, sizeof line, f));
-    fclose(f);
-    assert_non_null(strstr(line, "partition 1 record 3: "));
-    assert_non_null(strstr(line, "SIGSEGV"));
+    poison_line_has(bad, 1, "partition 1 record 3: ");
     ember_job_stats js;
     assert_int_equal(ember_job_stats_get(ctx, -1, &js), 0);
     assert_int_equal(js.total.records_bad, 1);
@@ -362,14 +369,7 @@ static void test_sent_ahead_poison(void **state)
     int64_t s = sum_of(ember_map(ember_range(ctx, 0, 200, 1, 50), crash_always_at, &at), &rc);
     assert_int_equal(rc, 0);
     assert_int_equal(s, 199 * 200 / 2 - 101);
-    char path[256], line[512] = "";
-    snprintf(path, sizeof path, "%s/poison-part-00025", bad);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    assert_non_null(fgets(line, sizeof line, f));
-    fclose(f);
-    assert_non_null(strstr(line, "partition 25 record 2: "));
-    assert_non_null(strstr(line, "SIGSEGV"));
+    poison_line_has(bad, 25, "partition 25 record 2: ");
     attempts_were(ctx, 52, 2);
     ember_close(ctx);
     assert_int_equal(children(), 0);
