@@ -10,11 +10,13 @@
 #define EMBER_SONAME_CURL "libcurl.so.4"
 #define EMBER_SONAME_PQ "libpq.so.5"
 #define EMBER_SONAME_MHD "libmicrohttpd.so.12"
+#define EMBER_SONAME_SQLITE "libsqlite3.so.0"
 #endif
 
 ember__lib ember__libcurl = EMBER__LIB(EMBER_SONAME_CURL);
 ember__lib ember__libpq = EMBER__LIB(EMBER_SONAME_PQ);
 ember__lib ember__libmhd = EMBER__LIB(EMBER_SONAME_MHD);
+ember__lib ember__libsqlite = EMBER__LIB(EMBER_SONAME_SQLITE);
 
 int ember__lib_load(ember__lib *lib)
 {

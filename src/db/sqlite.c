@@ -8,10 +8,15 @@
 
 #include <sqlite3.h>
 
+#include "core/lazy.h"
 #include "db/db.h"
 
 static sqlite3 *open_db(const char *path, bool write, char *err, size_t cap)
 {
+    if (ember__lib_load(&ember__libsqlite)) { /* loaded when first used: core/lazy.h */
+        snprintf(err, cap, "cannot open the SQLite database %s: %s", path, ember__libsqlite.err);
+        return NULL;
+    }
     sqlite3 *db = NULL;
     int flags = write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
     if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {

@@ -1,7 +1,9 @@
-/* The libraries a job may never use (libcurl, libpq, libmicrohttpd) are not
+/* The libraries a job may never use (libcurl, libpq, libsqlite3,
+ * libmicrohttpd) are not
  * loaded until it uses them: a program that counts numbers maps none of them
  * (a process[N] worker's fork copies none of their page tables); ember_http
- * loads libcurl, a database connection libpq; a library that cannot be
+ * loads libcurl, a PostgreSQL connection libpq, an SQLite one libsqlite3; a
+ * library that cannot be
  * loaded is a clean error naming it. Checked in /proc/self/maps. */
 #include <ember/db.h>
 #include <ember/net.h>
@@ -29,6 +31,7 @@ static void test_loaded_when_used(void **state)
     assert_false(mapped("/libcurl.so"));
     assert_false(mapped("/libpq.so"));
     assert_false(mapped("/libmicrohttpd.so"));
+    assert_false(mapped("/libsqlite3.so"));
     /* ember_http: libcurl, and nothing else */
     ember_rdd *none = ember_parallelize(ctx, NULL, 0, 1);
     assert_int_equal(count_of(ember_http(none, &(ember_http_conf){0})), 0);
@@ -41,6 +44,13 @@ static void test_loaded_when_used(void **state)
     assert_int_not_equal(ember_count(rows, &n), 0);
     assert_msg(ctx, "cannot connect to PostgreSQL");
     assert_true(mapped("/libpq.so"));
+    assert_false(mapped("/libsqlite3.so"));
+    /* an SQLite database: libsqlite3 (the file is not there) */
+    rows = ember_read_db(ctx, &(ember_db_conf){.url = "sqlite:/nonexistent-ember-dir/x.db"},
+                         "SELECT 1", NULL, 0, 0, 1);
+    assert_int_not_equal(ember_count(rows, &n), 0);
+    assert_msg(ctx, "cannot open the SQLite database /nonexistent-ember-dir/x.db");
+    assert_true(mapped("/libsqlite3.so"));
     ember_close(ctx);
 }
 
