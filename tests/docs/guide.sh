@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every C program in docs/guide.md compiles against the installed library
-# (a scratch prefix), with the flags its "// ember:" lines name, warnings on.
+# (a scratch prefix), with the flags its "// ember:" lines name, warnings on;
+# the CPU-heavy one also links with libember.a (pkg-config --static) and
+# through the installed CMake package.
 set -euo pipefail
 build=$1
 src=$2
@@ -35,6 +37,25 @@ for m in 'local[2]' mpi; do
   [ $m = mpi ] && ! command -v mpirun >/dev/null && continue
   out=$(cd "$tmp" && EMBER_MASTER=$m ./job3_static)
   case "$out" in "largest: "*) ;; *) echo "FAIL: static job3 on $m said: $out" >&2; exit 1 ;; esac
+done
+# the same through the installed CMake package, with either library
+mkdir "$tmp/cm"
+cp "$tmp/job3.c" "$tmp/cm/"
+cat >"$tmp/cm/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.16)
+project(consumer C)
+find_package(ember REQUIRED)
+add_executable(job3_cm_shared job3.c)
+target_link_libraries(job3_cm_shared ember::ember m)
+add_executable(job3_cm_static job3.c)
+target_link_libraries(job3_cm_static ember::ember_static m)
+CM
+cmake -S "$tmp/cm" -B "$tmp/cm/b" -DCMAKE_PREFIX_PATH="$tmp/prefix" >"$tmp/cm.log" 2>&1 &&
+  cmake --build "$tmp/cm/b" >>"$tmp/cm.log" 2>&1 ||
+  { echo "FAIL: the CMake package does not build job3: $(tail -20 "$tmp/cm.log")" >&2; exit 1; }
+for t in shared static; do
+  out=$(cd "$tmp" && EMBER_MASTER='local[2]' LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/cm/b/job3_cm_$t")
+  case "$out" in "largest: "*) ;; *) echo "FAIL: CMake-built job3 ($t) said: $out" >&2; exit 1 ;; esac
 done
 # the files one, on logs made here
 mkdir "$tmp/logs"
