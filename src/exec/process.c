@@ -424,8 +424,8 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
         return 0;
     wslot *ws = ember__calloc((size_t)n, sizeof *ws);
     /* the queue: every task's first attempt, then retries as they come */
-    /* (and the attempts sent ahead that a worker's death sends back: one a
-     * worker, after which none is sent ahead) */
+    /* (and the attempts sent ahead that workers' deaths send back: what each
+     * worker held, AHEAD_MAX at most, for none is sent ahead after a death) */
     int qcap = ntasks * (io->max_attempts > 0 ? io->max_attempts : 1) + ntasks + n * AHEAD_MAX + 1;
     pending *q = ember__calloc((size_t)qcap, sizeof *q);
     int64_t *crash_at = ember__calloc((size_t)ntasks + 1, sizeof *crash_at);
