@@ -552,7 +552,11 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
                     h.inl || !h.len ? NULL : mmap(NULL, h.len, PROT_READ, MAP_PRIVATE, fds[0], 0);
                 int task = s->task, attempt = s->attempt;
                 s->task = -1;
-                s->last_ns = ember__now_ns() - s->started;
+                /* how long it took, from when the worker began it when that
+                 * is known (nothing sent ahead: the stamp is still this
+                 * attempt's), so that a fresh worker's start is not counted */
+                uint64_t now_l = ember__now_ns(), began = atomic_load(began_of(p, w));
+                s->last_ns = now_l - (!s->nnext && began >= s->started ? began : s->started);
                 if (s->nnext) { /* the first sent ahead is under way */
                     s->task = s->next[0].task;
                     s->attempt = s->next[0].attempt;
