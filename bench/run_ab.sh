@@ -26,7 +26,6 @@ gen="$new/bench/gen_data"
 [ -s "$data/group.txt" ] || "$new/bench/bench_shuffle" group_data 512 "$data/group.txt"
 cat "$data/lines.txt" "$data/data.csv" "$data/zipf.txt" >/dev/null
 
-
 # ab NAME CMD...: CMD run with B replaced by each build in turn, RUNS times
 # each, interleaved; sets A_NAME and B_NAME to the two medians
 ab() {

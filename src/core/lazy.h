@@ -1,16 +1,17 @@
 /* Libraries loaded when first used: libcurl (ember_http), libpq (PostgreSQL),
  * libsqlite3 (SQLite) and libmicrohttpd (the web UI) and their thirty-odd
- * dependencies are not
- * mapped into a program that never calls them, so they cost nothing at
- * start-up, and a process[N] worker's fork copies no page tables of theirs
- * (about 190 of a program's 260 mappings, ~0.4 ms of every fork).
+ * dependencies are not mapped into a program that never calls them, so they
+ * cost nothing at start-up, and a process[N] worker's fork copies no page
+ * tables of theirs (about 190 of a program's 260 mappings, ~0.4 ms of every
+ * fork, when libcurl, libpq and libmicrohttpd went lazy).
  *
  * libember defines each function it calls as a shim of the same name
- * (net/lazy_curl.c, db/lazy_pq.c, db/lazy_sqlite.c, ui/lazy_mhd.c), hidden like every symbol
- * but the API, which takes the function from the library on first call. The
- * entry point of each subsystem loads the library first (ember__lib_load)
- * and fails cleanly when it is missing; a shim loads it too (a static link's
- * program may call the library itself) and aborts only when it cannot.
+ * (net/lazy_curl.c, db/lazy_pq.c, db/lazy_sqlite.c, ui/lazy_mhd.c), hidden
+ * like every symbol but the API, which takes the function from the library on
+ * first call. The entry point of each subsystem loads the library first
+ * (ember__lib_load) and fails cleanly when it is missing; a shim loads it too
+ * (a static link's program may call the library itself) and aborts only when
+ * it cannot.
  */
 #ifndef EMBER_CORE_LAZY_H
 #define EMBER_CORE_LAZY_H

@@ -8,8 +8,8 @@
  * simply there, as the driver has it, never shipped or serialized. They
  * start as the stage needs them (more_due). A worker takes its attempts in
  * order from the driver over its socket (one at a time, or a few sent ahead
- * once its attempts prove short: AHEAD_NS), runs each, and hands back what it left
- * (sched/job.c packs it: the sink's state as the arenas it already is,
+ * once its attempts prove short: AHEAD_NS), runs each, and hands back what
+ * it left (sched/job.c packs it: the sink's state as the arenas it already is,
  * counters, accumulator updates) in the message when small, else in a memfd
  * passed with SCM_RIGHTS, with any descriptor it hands over (a spill file);
  * the driver takes it in. A dead worker (a signal, an exit, or killed past

@@ -255,14 +255,13 @@ static json_t *proc_json(const ui_model *m, const ui_proc *p)
 static json_t *executors_json(const ui_model *m, bool all)
 {
     int done = 0, failed = 0;
-    int64_t ms = 0, sr = 0, sw = 0;
+    /* shuffle bytes: the dropped stages' and the kept ones' */
+    int64_t ms = 0, sr = m->gone_read, sw = m->gone_written;
     for (int i = 0; i < m->nworkers; i++) {
         done += m->w_done[i];
         failed += m->w_failed[i];
         ms += m->w_ms[i];
     }
-    sr = m->gone_read;
-    sw = m->gone_written;
     for (int i = 0; i < m->nstages; i++) {
         sr += m->stages[i].m.shuffle_read_bytes;
         sw += m->stages[i].m.shuffle_write_bytes;
