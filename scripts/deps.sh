@@ -7,7 +7,7 @@ pkgs=(gcc make cmake pkg-config libxxhash-dev zlib1g-dev libzstd-dev libjansson-
       libcurl4-openssl-dev libmicrohttpd-dev libopenmpi-dev openmpi-bin libpq-dev libsqlite3-dev libbz2-dev)
 case "$what" in
   test) pkgs+=(libcmocka-dev nginx-light libnginx-mod-http-echo clang libclang-rt-14-dev
-              chromium nodejs bsdutils postgresql sqlite3 bzip2)
+              chromium nodejs bsdutils postgresql sqlite3 bzip2 zstd)
         command -v npm >/dev/null || pkgs+=(npm) ;; # (a Node.js from elsewhere brings its own)
   bench) pkgs+=(python3 python3-dask python3-aiohttp python3-requests curl nginx-light
                 libnginx-mod-http-echo postgresql sqlite3 python3-psycopg2) ;;

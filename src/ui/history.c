@@ -1,7 +1,8 @@
 /* The history server (ember history): event logs read back into models, one
  * an application, and served with the live UI's pages and REST API. A log
  * cut short by a crash reads up to its last whole line; the application then
- * shows as incomplete.
+ * shows as incomplete. A log written compressed (zstd frames, whatever its
+ * name) is known by its first bytes and read through a decompressing stream.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zstd.h>
 
 #include "ui/ui.h"
 
@@ -18,11 +20,127 @@ struct ember_history {
     ui_server *server;
 };
 
+/* A zstd log read as a stream of its lines (fopencookie): frame after frame.
+ * A frame cut short by a crash ends it; a damaged one is passed over to the
+ * next frame's magic (frames hold whole lines: a line torn there is ended
+ * and then skipped as not JSON), so what follows the damage is kept. */
+typedef struct unpack {
+    FILE *raw;
+    ZSTD_DStream *d;
+    ZSTD_inBuffer in;
+    size_t left;     /* what the frame in progress still wants; 0 between frames */
+    size_t err;      /* the first damage's zstd error code; 0 none */
+    int damaged;     /* frames passed over */
+    long long frame; /* the byte where the frame in progress began */
+    long long first; /* where the first damaged one began */
+    long long at;    /* bytes read from raw */
+    char buf[1 << 17];
+} unpack;
+
+static const unsigned char zstd_magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+
+/* After damage in the frame at u->frame: on from the next frame's magic. */
+static void resync(unpack *u)
+{
+    long long from = u->frame + 1;
+    u->in = (ZSTD_inBuffer){u->buf, 0, 0};
+    u->left = 0;
+    ZSTD_DCtx_reset(u->d, ZSTD_reset_session_only);
+    for (;;) {
+        if (fseeko(u->raw, from, SEEK_SET))
+            break;
+        size_t got = fread(u->buf, 1, sizeof u->buf, u->raw);
+        if (got < 4)
+            break;
+        for (size_t i = 0; i + 4 <= got; i++)
+            if (!memcmp(u->buf + i, zstd_magic, 4)) {
+                u->in = (ZSTD_inBuffer){u->buf, got, i};
+                u->at = from + (long long)got;
+                return;
+            }
+        from += (long long)got - 3;
+    }
+    u->at = from; /* no frame follows: the end */
+    fseeko(u->raw, 0, SEEK_END);
+}
+
+static ssize_t unpack_read(void *cookie, char *to, size_t n)
+{
+    unpack *u = cookie;
+    ZSTD_outBuffer out = {to, n, 0};
+    while (!out.pos) {
+        if (u->in.pos == u->in.size) {
+            size_t got = fread(u->buf, 1, sizeof u->buf, u->raw);
+            if (!got)
+                return 0; /* the end; mid-frame: a frame cut short */
+            u->in = (ZSTD_inBuffer){u->buf, got, 0};
+            u->at += (long long)got;
+        }
+        if (!u->left)
+            u->frame = u->at - (long long)(u->in.size - u->in.pos);
+        size_t r = ZSTD_decompressStream(u->d, &out, &u->in);
+        if (!ZSTD_isError(r)) {
+            u->left = r;
+            continue;
+        }
+        if (!u->damaged++) {
+            u->err = r;
+            u->first = u->frame;
+        }
+        resync(u);
+        if (out.pos < out.size)
+            to[out.pos++] = '\n';
+    }
+    return (ssize_t)out.pos;
+}
+
+static int unpack_close(void *cookie)
+{
+    unpack *u = cookie;
+    fclose(u->raw);
+    ZSTD_freeDStream(u->d);
+    ember__free(u);
+    return 0;
+}
+
+/* The log at path as a stream of lines: the file itself, or its zstd frames
+ * unpacked (*u set). NULL with errno when it cannot be read. */
+static FILE *open_log(const char *path, unpack **u)
+{
+    *u = NULL;
+    FILE *f = fopen(path, "rb");
+    unsigned char magic[4];
+    if (!f || fread(magic, 1, 4, f) != 4 || memcmp(magic, zstd_magic, 4)) {
+        if (f)
+            rewind(f);
+        return f;
+    }
+    rewind(f);
+    unpack *z = ember__calloc(1, sizeof *z);
+    if (!z || !(z->d = ZSTD_createDStream())) {
+        ember__free(z);
+        fclose(f);
+        errno = ENOMEM;
+        return NULL;
+    }
+    z->raw = f;
+    FILE *s =
+        fopencookie(z, "rb", (cookie_io_functions_t){.read = unpack_read, .close = unpack_close});
+    if (!s) {
+        unpack_close(z);
+        errno = ENOMEM;
+        return NULL;
+    }
+    *u = z;
+    return s;
+}
+
 /* Replay the log at path into a new model keeping keep[0] jobs and keep[1]
  * stages. 0, or a code with the message on the thread. */
 static int load(const char *path, const int keep[2], ui_model **out)
 {
-    FILE *f = fopen(path, "rb");
+    unpack *u;
+    FILE *f = open_log(path, &u);
     if (!f)
         return ember__err(NULL, -errno, "ember history: cannot read %s: %s", path, strerror(errno));
     ui_model *m = ember__ui_model_new(keep);
@@ -54,6 +172,11 @@ static int load(const char *path, const int keep[2], ui_model **out)
         ember__ui_parsed_free(&p);
     }
     free(line);
+    if (u && u->damaged) /* what the other frames hold is kept */
+        fprintf(stderr,
+                "ember history: %s: %d damaged zstd frame%s passed over, the first at byte %lld "
+                "(%s)\n",
+                path, u->damaged, u->damaged > 1 ? "s" : "", u->first, ZSTD_getErrorName(u->err));
     fclose(f);
     if (rc) {
         ember__ui_model_free(m);

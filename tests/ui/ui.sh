@@ -5,6 +5,9 @@
 #   - an event log cut by kill -9 in the middle of a job holds only whole JSON
 #     lines, and `ember history` reads it as an incomplete application
 #   - `ember history LOG` serves a finished log's jobs; `--list DIR` lists it
+#   - a log named *.zstd is zstd frames that zstd(1) reads into the same events;
+#     cut by kill -9 it still reads; frames made by zstd(1) are read too, and a
+#     damaged one is passed over with the frames after it kept
 #   tests/ui/ui.sh UI_JOB EMBER
 set -euo pipefail
 job=$1
@@ -24,6 +27,28 @@ json_lines() { node -e '
   }
   console.log(lines.length);' "$1"; }
 get() { node -e 'fetch(process.argv[1]).then(r => r.text().then(t => { if (r.status !== 200) process.exit(1); console.log(t); })).catch(() => process.exit(2))' "$1"; }
+
+# kill_mid_job LOG ENDED: the job writing its event log to LOG, killed -9 once
+# some of its tasks have ended (ENDED LOG: their lines are in it)
+kill_mid_job() {
+  local log=$1 ended=$2 fifo kp
+  fifo=$(mktemp -u "$work/in.XXXXXX")
+  mkfifo "$fifo"
+  EMBER_UI_PORT=0 EMBER_EVENT_LOG="$log" "$job" killed <"$fifo" >"$work/k.out" 2>&1 &
+  kp=$!
+  pids+=("$kp")
+  exec 3>"$fifo"
+  echo "slow 4 300" >&3
+  for _ in $(seq 100); do
+    [ -s "$log" ] && "$ended" "$log" && break
+    sleep 0.1
+  done
+  kill -9 "$kp"
+  wait "$kp" 2>/dev/null || true
+  exec 3>&-
+}
+ended_plain() { grep -q TaskEnd "$1" 2>/dev/null; }
+ended_zstd() { zstd -qdc "$1" 2>/dev/null | grep -q TaskEnd; }
 
 # --- the progress bar under a terminal: Spark's format
 command -v script >/dev/null || fail "script (bsdutils) is not installed"
@@ -46,19 +71,7 @@ printf 'slow 2 400\n' | script -qec "EMBER_UI_PORT=0 EMBER_PROGRESS=0 '$job' off
 # --- the event log cut by kill -9 mid-job: whole lines only, read as incomplete
 log="$work/logs/killed.log"
 mkdir -p "$work/logs"
-mkfifo "$work/in"
-EMBER_UI_PORT=0 EMBER_EVENT_LOG="$log" "$job" killed <"$work/in" >"$work/k.out" 2>&1 &
-kp=$!
-pids+=("$kp")
-exec 3>"$work/in"
-echo "slow 4 300" >&3
-for _ in $(seq 100); do # until some tasks have ended (their lines written)
-  [ -s "$log" ] && grep -q TaskEnd "$log" 2>/dev/null && break
-  sleep 0.1
-done
-kill -9 "$kp"
-wait "$kp" 2>/dev/null || true
-exec 3>&-
+kill_mid_job "$log" ended_plain
 n=$(json_lines "$log") || fail "the killed log holds a line that is not whole JSON"
 [ "$n" -ge 5 ] || fail "the killed log holds $n lines"
 grep -q 'SparkListenerApplicationEnd' "$log" && fail "a killed application logged its end"
@@ -84,4 +97,51 @@ get "http://127.0.0.1:$port/" | grep -q "$app" || fail "history: the app list la
 kill "$hp"
 wait "$hp" 2>/dev/null || true
 "$ember" history --list "$work/logs" | grep -q "$app" || fail "history --list lacks $app"
-echo "ok: progress bar, event log after kill -9, history"
+
+# --- a .zstd log: zstd frames that zstd(1) reads into the same events
+command -v zstd >/dev/null || fail "zstd is not installed (scripts/deps.sh test)"
+zlog="$work/logs/done.zstd"
+printf 'slow 2 50\nfail\nhttp 20 10\n' | EMBER_UI_PORT=0 EMBER_EVENT_LOG="$zlog" "$job" zfinished >"$work/z.out" 2>&1
+[ "$(head -c 4 "$zlog" | od -An -tx1 | tr -d ' \n')" = 28b52ffd ] || fail "the .zstd log is not zstd"
+zstd -qdc "$zlog" >"$work/z.json" || fail "zstd(1) cannot read the .zstd log"
+json_lines "$work/z.json" >/dev/null || fail "the .zstd log does not hold JSON lines"
+events() { grep -o '"Event":"[^"]*"' "$1" | sort | uniq -c; }
+[ "$(events "$work/z.json")" = "$(events "$log2")" ] ||
+  fail "the .zstd log's events differ from the plain log's: $(diff <(events "$log2") <(events "$work/z.json"))"
+[ "$(stat -c %s "$zlog")" -lt "$(stat -c %s "$log2")" ] || fail "the .zstd log is no smaller"
+"$ember" history --list "$work/logs" >"$work/list2.out" || fail "history --list failed"
+[ "$(grep "$zlog" "$work/list2.out" | grep -vc incomplete)" = 1 ] ||
+  fail "the .zstd log is not listed as a finished application: $(cat "$work/list2.out")"
+
+# --- a .zstd log cut by kill -9 mid-job: its frames read, the application incomplete
+klog="$work/klogs/killed.zstd"
+mkdir -p "$work/klogs"
+kill_mid_job "$klog" ended_zstd
+zstd -qdc "$klog" >"$work/zk.json" || fail "zstd(1) cannot read the killed .zstd log"
+n=$(json_lines "$work/zk.json") || fail "the killed .zstd log holds a line that is not whole JSON"
+[ "$n" -ge 5 ] || fail "the killed .zstd log holds $n lines"
+"$ember" history --list "$work/klogs" >"$work/list3.out" || fail "history --list failed"
+grep -q 'incomplete' "$work/list3.out" || fail "the killed .zstd application is not incomplete: $(cat "$work/list3.out")"
+
+# --- frames made by zstd(1) from three parts of the plain log: read whole; with
+#     the middle one damaged, the first and last are still read (the
+#     application's start is in the first, its end in the last)
+mkdir -p "$work/flogs"
+lines=$(wc -l <"$log2")
+head -n 3 "$log2" | zstd -q -c >"$work/f1"
+sed -n "4,$((lines - 3))p" "$log2" | zstd -q -c >"$work/f2"
+tail -n 3 "$log2" | zstd -q -c >"$work/f3"
+cat "$work/f1" "$work/f2" "$work/f3" >"$work/flogs/parts.zst"
+"$ember" history --list "$work/flogs" >"$work/list4.out" 2>&1 || fail "history --list failed"
+grep "parts.zst" "$work/list4.out" | grep -v incomplete | grep -q "$app" ||
+  fail "three zstd(1) frames are not read as the finished application: $(cat "$work/list4.out")"
+cp "$work/f2" "$work/bad"
+size=$(stat -c %s "$work/f2")
+printf '\xff\xff\xff\xff' | dd of="$work/bad" bs=1 seek=$((size / 2)) conv=notrunc status=none
+cat "$work/f1" "$work/bad" "$work/f3" >"$work/flogs/parts.zst"
+"$ember" history --list "$work/flogs" >"$work/list5.out" 2>"$work/list5.err" || fail "history --list failed"
+grep -q "1 damaged zstd frame passed over, the first at byte $(stat -c %s "$work/f1") " "$work/list5.err" ||
+  fail "the damaged frame is not named: $(cat "$work/list5.err")"
+grep "parts.zst" "$work/list5.out" | grep -v incomplete | grep -q "$app" ||
+  fail "the frame after the damaged one was not read: $(cat "$work/list5.out")"
+echo "ok: progress bar, event log after kill -9, history, .zstd logs"

@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <zstd.h>
 
 #include "support.h"
 
@@ -113,13 +114,54 @@ static int64_t geti(json_t *o, const char *k)
     return (int64_t)json_integer_value(json_object_get(o, k));
 }
 
+/* The events of the zstd log at path, unpacked by libzstd itself: every frame
+ * whole, every line JSON. How many lines. */
+static int zstd_lines(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char magic[4];
+    assert_int_equal(fread(magic, 1, 4, f), 4);
+    assert_memory_equal(magic, "\x28\xb5\x2f\xfd", 4); /* zstd's frame magic */
+    rewind(f);
+    ZSTD_DStream *d = ZSTD_createDStream();
+    static char in[1 << 16], out[1 << 16];
+    ember_buf text = {0};
+    size_t got, left = 0;
+    while ((got = fread(in, 1, sizeof in, f))) {
+        ZSTD_inBuffer ib = {in, got, 0};
+        while (ib.pos < ib.size) {
+            ZSTD_outBuffer ob = {out, sizeof out, 0};
+            left = ZSTD_decompressStream(d, &ob, &ib);
+            assert_false(ZSTD_isError(left));
+            assert_int_equal(ember_buf_append(&text, out, ob.pos), 0);
+        }
+    }
+    assert_int_equal(left, 0); /* the last frame ends */
+    ZSTD_freeDStream(d);
+    fclose(f);
+    int lines = 0;
+    for (char *p = (char *)text.ptr, *end = p + text.len; p < end; lines++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        assert_non_null(nl); /* whole lines */
+        json_error_t e;
+        json_t *j = json_loadb(p, (size_t)(nl - p), 0, &e);
+        assert_non_null(j);
+        json_decref(j);
+        p = nl + 1;
+    }
+    ember_buf_destroy(&text);
+    return lines;
+}
+
 /* Word count of 2,000 lines (4 splits, 3 reducers), then a failing count: the
- * REST answers against what ran; then the event log replayed. */
-static void test_rest_and_history(void **state)
+ * REST answers against what ran; then the event log (named name: a .zstd one
+ * is written compressed) replayed. */
+static void rest_and_history(const char *name)
 {
     char text[300], log[300];
     snprintf(text, sizeof text, "%s/words.txt", dir);
-    snprintf(log, sizeof log, "%s/events.log", dir);
+    snprintf(log, sizeof log, "%s/%s", dir, name);
     FILE *f = fopen(text, "w");
     for (int i = 0; i < 2000; i++)
         fprintf(f, "w%d w%d common\n", i % 50, i % 7);
@@ -227,6 +269,8 @@ static void test_rest_and_history(void **state)
     json_decref(stages);
     json_decref(tasks);
     ember_close(ctx);
+    if (strstr(name, ".zstd")) /* the start, settings, 2 jobs, 3 stages, 4 + 3 + 1 tasks at least */
+        assert_true(zstd_lines(log) >= 2 + 2 * 2 + 3 * 2 + 8 * 2 + 1);
 
     ember_history *h;
     const char *logs[] = {log};
@@ -254,6 +298,16 @@ static void test_rest_and_history(void **state)
     assert_non_null(strstr((char *)b.ptr, "rest test"));
     ember_buf_destroy(&b);
     ember_history_close(h);
+}
+
+static void test_rest_and_history(void **state)
+{
+    rest_and_history("events.log");
+}
+
+static void test_rest_and_history_zstd(void **state)
+{
+    rest_and_history("events.zstd");
 }
 
 /* Whatever a name holds is text on every page; paths lead nowhere else. */
@@ -665,6 +719,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rest_and_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rest_and_history_zstd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retained, setup, teardown),
