@@ -20,10 +20,17 @@
  *
  * The driver never blocks on a worker: it polls their sockets with a timeout.
  * Workers die with the driver (PR_SET_PDEATHSIG, SIGKILL). At a stage's end
- * they are told to go and a thread of the context (the reaper) reaps each as
- * it ends: the driver does not wait for their exit (their copy of the address
- * space torn down), which takes longer than a tiny stage. A cancel kills
- * them, and waits until every one is reaped; so does the context's close.
+ * they are told to go, and are reaped once they have ended: the driver does
+ * not wait for their exit (their copy of the address space torn down), which
+ * takes longer than a tiny stage. It reaps those already ended (WNOHANG) each
+ * time it lets one go, so jobs in a row leave at most the last stage's
+ * workers unreaped; a thread of the context (the reaper) reaps those within
+ * REAP_MS once the driver stops running jobs. The reaper sleeps meanwhile: a
+ * thread of the driver's woken at each worker's exit would run on the other
+ * core while the driver forks, and each fork and copy-on-write fault would
+ * then flush that core's TLB too (an interrupt, costly in a VM). A cancel
+ * kills them, and waits until every one is reaped; so does the context's
+ * close.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +44,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "exec/exec.h"
@@ -90,7 +98,6 @@ typedef struct proc {
     pthread_cond_t cv;
     pid_t *leaving;
     int nleaving, leaving_cap;
-    int reaping; /* taken by the reaper, not reaped yet */
     bool reaper_on, stop;
     pthread_t reaper;
 } proc;
@@ -300,31 +307,50 @@ static void wait_pid(pid_t pid)
         ;
 }
 
-/* The reaper: waits for each leaving worker's end, until told to stop and
- * none is left. */
+/* How long the reaper leaves ended workers to the driver's own sweeps. */
+#define REAP_MS 100
+
+/* Reap the leaving workers that have ended (mu held). */
+static void sweep(proc *p)
+{
+    for (int i = 0; i < p->nleaving;) {
+        pid_t r = waitpid(p->leaving[i], NULL, WNOHANG);
+        if (r > 0 || (r < 0 && errno == ECHILD)) /* reaped (or not a child: gone) */
+            p->leaving[i] = p->leaving[--p->nleaving];
+        else
+            i++;
+    }
+}
+
+/* The reaper: while workers are leaving, sweeps every REAP_MS; told to stop,
+ * waits for every one left. */
 static void *reaper_main(void *arg)
 {
     proc *p = arg;
     pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->nleaving && !p->stop)
+    while (!p->stop) {
+        if (!p->nleaving) {
             pthread_cond_wait(&p->cv, &p->mu);
-        if (!p->nleaving)
-            break;
-        pid_t pid = p->leaving[--p->nleaving];
-        p->reaping++;
-        pthread_mutex_unlock(&p->mu);
-        wait_pid(pid);
-        pthread_mutex_lock(&p->mu);
-        p->reaping--;
-        pthread_cond_broadcast(&p->cv);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += REAP_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        sweep(p);
     }
+    while (p->nleaving)
+        wait_pid(p->leaving[--p->nleaving]);
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
-/* Worker s, told to go, is left to the reaper (or waited for here when the
- * reaper cannot take it). */
+/* Worker s, told to go, is left to be reaped once it has ended (waited for
+ * here when it cannot be). Those that have ended already are reaped now. */
 static void let_go(proc *p, wslot *s)
 {
     if (s->fd >= 0)
@@ -337,7 +363,6 @@ static void let_go(proc *p, wslot *s)
     pthread_mutex_lock(&p->mu);
     if (!p->reaper_on && !pthread_create(&p->reaper, NULL, reaper_main, p))
         p->reaper_on = true;
-    bool queued = false;
     if (p->reaper_on && p->nleaving == p->leaving_cap) {
         int cap = p->leaving_cap ? 2 * p->leaving_cap : 16;
         pid_t *l = ember__realloc(p->leaving, (size_t)cap * sizeof *l);
@@ -346,10 +371,12 @@ static void let_go(proc *p, wslot *s)
             p->leaving_cap = cap;
         }
     }
-    if (p->reaper_on && p->nleaving < p->leaving_cap) {
-        p->leaving[p->nleaving++] = pid;
-        pthread_cond_broadcast(&p->cv);
-        queued = true;
+    bool queued = p->reaper_on && p->nleaving < p->leaving_cap;
+    if (queued) {
+        if (!p->nleaving++) /* the reaper sleeps until there is one */
+            pthread_cond_signal(&p->cv);
+        p->leaving[p->nleaving - 1] = pid;
+        sweep(p);
     }
     pthread_mutex_unlock(&p->mu);
     if (!queued)
@@ -360,8 +387,8 @@ static void let_go(proc *p, wslot *s)
 static void reap_leaving(proc *p)
 {
     pthread_mutex_lock(&p->mu);
-    while (p->nleaving || p->reaping)
-        pthread_cond_wait(&p->cv, &p->mu);
+    while (p->nleaving)
+        wait_pid(p->leaving[--p->nleaving]);
     pthread_mutex_unlock(&p->mu);
 }
 

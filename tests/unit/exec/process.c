@@ -37,9 +37,9 @@ static int children(void)
     return n;
 }
 
-/* Workers told to go at a stage's end are reaped by the context as they end,
- * not waited for: the count falls to the last stage's workers without a close
- * (a generous bound on the wait, never a measure of speed). */
+/* Workers told to go at a stage's end are reaped by the context once they
+ * have ended, not waited for: the count falls without a close (a generous
+ * bound on the wait, never a measure of speed). */
 static bool settles_to(int most)
 {
     for (int i = 0; i < 3000; i++) {
@@ -294,6 +294,21 @@ static void test_cancel_stops_workers(void **state)
     ember_close(ctx);
 }
 
+/* Workers of jobs in a row are reaped by the driver as it lets the next ones
+ * go; when no job follows, the context's reaper reaps the last ones without a
+ * close (none left as a zombie while the program does something else). */
+static void test_idle_workers_reaped(void **state)
+{
+    ember_ctx *ctx = open_proc("process[2]", 0, 0, NULL);
+    for (int i = 0; i < 50; i++)
+        usable(ctx);
+    assert_true(settles_to(0));
+    usable(ctx);
+    assert_true(settles_to(0));
+    ember_close(ctx);
+    assert_int_equal(children(), 0);
+}
+
 /* Attempts sent ahead: a worker whose last attempt was short is sent the
  * next ones before it asks. One worker and many one-record partitions, so
  * that attempts wait in its socket when a task fails: those never begun go
@@ -408,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_poison_record_diverted),
         cmocka_unit_test(test_cancel_stops_workers),
         cmocka_unit_test(test_long_tasks_use_every_worker),
+        cmocka_unit_test(test_idle_workers_reaped),
         cmocka_unit_test(test_sent_ahead),
         cmocka_unit_test(test_sent_ahead_poison),
         cmocka_unit_test(test_sent_ahead_cancel),
