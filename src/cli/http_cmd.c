@@ -45,10 +45,10 @@
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
-#include <xxhash.h>
 
 #include "cli/cli.h"
 #include "cli/http_out.h"
+#include "core/xxh.h"
 
 static const char HTTP_USAGE[] =
     "usage: ember http [--in FILE|-] [--out FILE|DIR/|DB_URL] [--url TEMPLATE] [--concurrency N]\n"

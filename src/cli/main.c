@@ -23,12 +23,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "core/mkdirs.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <time.h>
-#include <xxhash.h>
+
+#include "cli/cli.h"
+#include "core/mkdirs.h"
+#include "core/xxh.h"
 
 static const char SUBMIT_USAGE[] =
     "usage: ember submit [--master M] [-n N] JOB.c [ARGS...]\n"

@@ -8,9 +8,9 @@
  * task owns its table.
  */
 #include <string.h>
-#include <xxhash.h>
 
 #include "core/core.h"
+#include "core/xxh.h"
 
 #define HTAB_SEED 0x656d626572ULL /* "ember" */
 

@@ -11,12 +11,20 @@
 #define EMBER_SONAME_PQ "libpq.so.5"
 #define EMBER_SONAME_MHD "libmicrohttpd.so.12"
 #define EMBER_SONAME_SQLITE "libsqlite3.so.0"
+#define EMBER_SONAME_Z "libz.so.1"
+#define EMBER_SONAME_ZSTD "libzstd.so.1"
+#define EMBER_SONAME_BZ2 "libbz2.so.1.0"
+#define EMBER_SONAME_CSV "libcsv.so.3"
 #endif
 
 ember__lib ember__libcurl = EMBER__LIB(EMBER_SONAME_CURL);
 ember__lib ember__libpq = EMBER__LIB(EMBER_SONAME_PQ);
 ember__lib ember__libmhd = EMBER__LIB(EMBER_SONAME_MHD);
 ember__lib ember__libsqlite = EMBER__LIB(EMBER_SONAME_SQLITE);
+ember__lib ember__libz = EMBER__LIB(EMBER_SONAME_Z);
+ember__lib ember__libzstd = EMBER__LIB(EMBER_SONAME_ZSTD);
+ember__lib ember__libbz2 = EMBER__LIB(EMBER_SONAME_BZ2);
+ember__lib ember__libcsv = EMBER__LIB(EMBER_SONAME_CSV);
 
 int ember__lib_load(ember__lib *lib)
 {

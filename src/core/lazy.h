@@ -3,10 +3,14 @@
  * dependencies are not mapped into a program that never calls them, so they
  * cost nothing at start-up, and a process[N] worker's fork copies no page
  * tables of theirs (about 190 of a program's 260 mappings, ~0.4 ms of every
- * fork, when libcurl, libpq and libmicrohttpd went lazy).
+ * fork, when libcurl, libpq and libmicrohttpd went lazy). So are zlib, libbz2
+ * and libzstd (compressed files, spills, .zstd event logs) and libcsv (CSV):
+ * five mappings each; with libxxhash (compiled in: core/xxh.h) a fifth of
+ * the fork floor (bench/RESULTS.md).
  *
  * libember defines each function it calls as a shim of the same name
- * (net/lazy_curl.c, db/lazy_pq.c, db/lazy_sqlite.c, ui/lazy_mhd.c), hidden
+ * (net/lazy_curl.c, db/lazy_pq.c, db/lazy_sqlite.c, ui/lazy_mhd.c,
+ * io/lazy_io.c, core/lazy_zstd.c), hidden
  * like every symbol but the API, which takes the function from the library on
  * first call. The entry point of each subsystem loads the library first
  * (ember__lib_load) and fails cleanly when it is missing; a shim loads it too
@@ -32,6 +36,7 @@ typedef struct ember__lib {
     }
 
 extern ember__lib ember__libcurl, ember__libpq, ember__libmhd, ember__libsqlite;
+extern ember__lib ember__libz, ember__libzstd, ember__libbz2, ember__libcsv;
 
 /* Load lib once (later calls: at once). 0, or -1 with the reason in lib->err. */
 int ember__lib_load(ember__lib *lib);

@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/lazy.h"
 #include "io/csv.h"
 
 static void csv_src_free(csv_src *s)
@@ -747,6 +748,8 @@ ember_rdd *ember_read_csv(ember_ctx *ctx, const char *paths, const ember_csv_opt
                                 "%s: the escape cannot be the delimiter or a "
                                 "line break",
                                 op);
+    if (ember__lib_load(&ember__libcsv)) /* here: the workers forked later have it */
+        return ember__rdd_error(ctx, EMBER_ENOTSUP, "%s: %s", op, ember__libcsv.err);
     csv_src *s = ember__calloc(1, sizeof *s);
     if (!s)
         return ember__rdd_error(ctx, EMBER_ENOMEM, "%s: out of memory", op);

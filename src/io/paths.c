@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/lazy.h"
 #include "io/io.h"
 
 void ember__files_destroy(ember__files *f)
@@ -124,6 +125,23 @@ static int add_dir(ember_ctx *ctx, const char *op, const char *dir, ember__files
     return rc;
 }
 
+/* The library of each compressed file listed, loaded by the driver (a clear
+ * error when it cannot be; workers forked later have it). */
+static int load_codecs(ember_ctx *ctx, const char *op, const ember__files *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        int c = f->v[i].codec;
+        ember__lib *lib = c == EMBER__CODEC_GZIP    ? &ember__libz
+                          : c == EMBER__CODEC_BZIP2 ? &ember__libbz2
+                          : c == EMBER__CODEC_ZSTD  ? &ember__libzstd
+                                                    : NULL;
+        if (lib && ember__lib_load(lib))
+            return ember__err(ctx, EMBER_ENOTSUP, "%s: cannot read %s: %s", op, f->v[i].path,
+                              lib->err);
+    }
+    return 0;
+}
+
 static int add_path(ember_ctx *ctx, const char *op, const char *path, ember__files *f)
 {
     struct stat st;
@@ -164,6 +182,8 @@ int ember__paths_expand(ember_ctx *ctx, const char *op, const char *paths, ember
     ember__free(copy);
     if (!rc && out->n == 0)
         rc = ember__err(ctx, EMBER_EINVAL, "%s: no input files in '%s'", op, paths);
+    if (!rc)
+        rc = load_codecs(ctx, op, out);
     if (rc)
         ember__files_destroy(out);
     return rc;

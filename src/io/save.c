@@ -37,6 +37,7 @@
 #include <zlib.h>
 #include "core/zmem.h"
 
+#include "core/lazy.h"
 #include "core/mkdirs.h"
 
 #include "io/io.h"
@@ -594,6 +595,12 @@ static int save_run(ember_rdd *rdd, const char *dir, const char *codec, save_arg
                           "%s: unknown codec '%s' (NULL, \"gzip\", \"zstd\" or \"bzip2\")", op,
                           codec);
     }
+    ember__lib *lib = a.codec == EMBER__CODEC_GZIP    ? &ember__libz
+                      : a.codec == EMBER__CODEC_BZIP2 ? &ember__libbz2
+                      : a.codec == EMBER__CODEC_ZSTD  ? &ember__libzstd
+                                                      : NULL;
+    if (lib && ember__lib_load(lib)) /* loaded here: the workers forked later have it */
+        return ember__err(ctx, EMBER_ENOTSUP, "%s: %s", op, lib->err);
 
     /* Distributed: rank 0 prepares and publishes the output (a shared file
      * system); the tasks of every rank write into its staging directory, and

@@ -31,9 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
-#include <xxhash.h>
-
+#include "core/xxh.h" /* XXH3_state_t on the stack */
 #include "net/http_int.h"
 
 /* The response bytes every request of the process holds (see http_int.h). */

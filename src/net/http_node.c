@@ -12,10 +12,9 @@
 #include <sys/resource.h>
 
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
-#include <xxhash.h>
-
 #include "core/conf.h"
 #include "core/lazy.h"
+#include "core/xxh.h"
 #include "net/http_int.h"
 
 static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *arg)

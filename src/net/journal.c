@@ -42,8 +42,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <xxhash.h>
 
+#include "core/xxh.h"
 #include "net/journal.h"
 
 #define HEADER_MAGIC "ember-http-journal 1\n"

@@ -61,7 +61,8 @@ void ember__spill_close(ember__spill_file *f)
     ember__free(f->offs);
     ember__free(f->stage);
     ember__free(f->zbuf);
-    ZSTD_freeCCtx(f->zc);
+    if (f->zc) /* (libzstd is loaded when first used: not for nothing) */
+        ZSTD_freeCCtx(f->zc);
     *f = (ember__spill_file){.fd = -1};
 }
 
@@ -70,7 +71,8 @@ static void drop_writer(ember__spill_file *f)
 {
     ember__free(f->stage);
     ember__free(f->zbuf);
-    ZSTD_freeCCtx(f->zc);
+    if (f->zc)
+        ZSTD_freeCCtx(f->zc);
     f->stage = f->zbuf = NULL;
     f->zc = NULL;
     f->staged = 0;
@@ -240,7 +242,8 @@ int ember__reader_open(ember__run_reader *r, int fd, uint64_t off, uint64_t end)
 
 void ember__reader_close(ember__run_reader *r)
 {
-    ZSTD_freeDCtx(r->dctx);
+    if (r->dctx)
+        ZSTD_freeDCtx(r->dctx);
     r->dctx = NULL;
     ember_buf_destroy(&r->win);
     ember__free(r->in);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "core/lazy.h"
 #include "ui/ui.h"
 
 #define FLUSH_BYTES (4u << 20)
@@ -135,6 +136,11 @@ int ember__ui_log_open(ember_ctx *ctx, const char *path, ui_log **out)
     }
     ember__mutex_init_short(&l->mu);
     pthread_cond_init(&l->cv, NULL);
+    if (packed_name(path) && ember__lib_load(&ember__libzstd)) {
+        ember__ui_log_close(l);
+        return ember__err(ctx, EMBER_ENOTSUP, "ember_open: cannot write the event log %s: %s", path,
+                          ember__libzstd.err);
+    }
     if (packed_name(path) &&
         (!(l->z = ZSTD_createCCtx()) ||
          ZSTD_isError(ZSTD_CCtx_setParameter(l->z, ZSTD_c_compressionLevel, 1)) ||
@@ -177,6 +183,7 @@ void ember__ui_log_close(ui_log *l)
     ember_buf_destroy(&l->buf);
     ember_buf_destroy(&l->spare);
     ember_buf_destroy(&l->packed);
-    ZSTD_freeCCtx(l->z);
+    if (l->z)
+        ZSTD_freeCCtx(l->z);
     ember__free(l);
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include "core/lazy.h"
 #include "ui/ui.h"
 
 struct ember_history {
@@ -116,6 +117,11 @@ static FILE *open_log(const char *path, unpack **u)
         return f;
     }
     rewind(f);
+    if (ember__lib_load(&ember__libzstd)) {
+        fclose(f);
+        errno = ENOTSUP;
+        return NULL;
+    }
     unpack *z = ember__calloc(1, sizeof *z);
     if (!z || !(z->d = ZSTD_createDStream())) {
         ember__free(z);

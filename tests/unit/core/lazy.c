@@ -1,10 +1,11 @@
 /* The libraries a job may never use (libcurl, libpq, libsqlite3,
- * libmicrohttpd) are not
- * loaded until it uses them: a program that counts numbers maps none of them
- * (a process[N] worker's fork copies none of their page tables); ember_http
- * loads libcurl, a PostgreSQL connection libpq, an SQLite one libsqlite3; a
- * library that cannot be
- * loaded is a clean error naming it. Checked in /proc/self/maps. */
+ * libmicrohttpd, zlib, libbz2, libzstd, libcsv) are not loaded until it uses
+ * them: a program that counts numbers maps none of them (a process[N]
+ * worker's fork copies none of their page tables), nor libxxhash (inlined);
+ * ember_http loads libcurl, a PostgreSQL connection libpq, an SQLite one
+ * libsqlite3, a gzip, bzip2 or zstd file its library, a CSV libcsv, each when
+ * the job is built (so the workers forked later have it); a library that
+ * cannot be loaded is a clean error naming it. Checked in /proc/self/maps. */
 #include <ember/db.h>
 #include <ember/net.h>
 
@@ -32,6 +33,31 @@ static void test_loaded_when_used(void **state)
     assert_false(mapped("/libpq.so"));
     assert_false(mapped("/libmicrohttpd.so"));
     assert_false(mapped("/libsqlite3.so"));
+    static const char *const codecs[] = {"/libz.so", "/libbz2.so", "/libzstd.so", "/libcsv.so",
+                                         "/libxxhash.so"};
+    for (int i = 0; i < 5; i++)
+        assert_false(mapped(codecs[i]));
+    /* each codec's library when its file is written, then read back */
+    char dir[] = "/tmp/ember-lazy-XXXXXX", out[64];
+    assert_non_null(mkdtemp(dir));
+    static const char *const names[] = {"gzip", "bzip2", "zstd"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(out, sizeof out, "%s/%s", dir, names[i]);
+        assert_int_equal(ember_save_as_text_file(ember_range(ctx, 0, 100, 1, 2), out, names[i]), 0);
+        assert_true(mapped(codecs[i]));
+        assert_false(mapped(codecs[i + 1])); /* the next not yet */
+        assert_int_equal(count_of(ember_text_file(ctx, out, 2)), 100);
+    }
+    snprintf(out, sizeof out, "%s/t.csv", dir);
+    FILE *f = fopen(out, "w");
+    fputs("a,b\n1,2\n3,4\n", f);
+    fclose(f);
+    assert_int_equal(count_of(ember_read_csv(ctx, out, NULL)), 3);
+    assert_true(mapped("/libcsv.so"));
+    assert_false(mapped("/libxxhash.so"));
+    char cmd[80];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
     /* ember_http: libcurl, and nothing else */
     ember_rdd *none = ember_parallelize(ctx, NULL, 0, 1);
     assert_int_equal(count_of(ember_http(none, &(ember_http_conf){0})), 0);
