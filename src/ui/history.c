@@ -147,6 +147,9 @@ static int load(const char *path, const int keep[2], ui_model **out)
 {
     unpack *u;
     FILE *f = open_log(path, &u);
+    if (!f && errno == ENOTSUP) /* a zstd log, and no libzstd */
+        return ember__err(NULL, EMBER_ENOTSUP, "ember history: cannot read %s: %s", path,
+                          ember__libzstd.err);
     if (!f)
         return ember__err(NULL, -errno, "ember history: cannot read %s: %s", path, strerror(errno));
     ui_model *m = ember__ui_model_new(keep);
