@@ -7,8 +7,9 @@
  * partitions, the shuffle outputs of earlier stages, the job's own state) is
  * simply there, as the driver has it, never shipped or serialized. They
  * start as the stage needs them (more_due). A worker takes its attempts in
- * order from the driver over its socket (one at a time, or a few sent ahead
- * once its attempts prove short: AHEAD_NS), runs each, and hands back what
+ * order from the driver over its socket (a few sent ahead while its attempts
+ * are short or it has run none yet: AHEAD_NS; one it has not begun can be
+ * taken back for another worker: recall), runs each, and hands back what
  * it left (sched/job.c packs it: the sink's state as the arenas it already is,
  * counters, accumulator updates) in the message when small, else in a memfd
  * passed with SCM_RIGHTS, with any descriptor it hands over (a spill file);
@@ -52,6 +53,7 @@
 typedef struct task_msg {
     int32_t task, attempt; /* task -1: exit */
     int64_t skip;
+    int64_t seq; /* the worker's count of attempts sent, this one included */
     char why[200];
 } task_msg;
 
@@ -80,6 +82,7 @@ typedef struct wslot {
     pending next[AHEAD_MAX];
     int nnext;
     uint64_t last_ns;
+    int64_t sent; /* attempts sent to it (its claim word counts those it began) */
 } wslot;
 
 typedef struct proc {
@@ -105,7 +108,8 @@ typedef struct proc {
 static const ember__executor_ops process_ops;
 
 /* The shared page: a cache line a worker (its cursor, its task's halt word,
- * when it began its attempt), then the cancel word. */
+ * when it began its attempt, how many attempts it has claimed), then the
+ * cancel word. */
 static _Atomic int64_t *cursor_of(proc *p, int w)
 {
     return (_Atomic int64_t *)(void *)((char *)p->shared + (size_t)w * 64);
@@ -119,6 +123,15 @@ static _Atomic int *halt_of(proc *p, int w)
 static _Atomic uint64_t *began_of(const proc *p, int w)
 {
     return (_Atomic uint64_t *)(void *)((char *)p->shared + (size_t)w * 64 + 16);
+}
+
+/* A worker begins the attempt numbered seq only by moving its claim word from
+ * seq - 1 to seq; the driver takes back the attempts it has not begun by
+ * moving the word past them (recall). One compare-and-swap each: either the
+ * worker has begun it or the driver has it back, never both. */
+static _Atomic int64_t *claim_of(const proc *p, int w)
+{
+    return (_Atomic int64_t *)(void *)((char *)p->shared + (size_t)w * 64 + 24);
 }
 
 static _Atomic int *cancel_word(proc *p)
@@ -208,6 +221,9 @@ static __attribute__((noreturn)) void worker(proc *p, const ember__task_io *io, 
         while (k < 0 && errno == EINTR);
         if (k != (ssize_t)sizeof t || t.task < 0)
             _exit(0);
+        int64_t mine = t.seq - 1;
+        if (!atomic_compare_exchange_strong(claim_of(p, w), &mine, t.seq))
+            continue; /* taken back by the driver for another worker */
         int fds[8], nfds = 0;
         out.len = 0;
         t.why[sizeof t.why - 1] = 0;
@@ -254,6 +270,7 @@ static int spawn(proc *p, wslot *s, int w, const ember__task_io *io, void *batch
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
         return errno;
     pid_t driver = getpid();
+    atomic_store(claim_of(p, w), 0);
     fflush(NULL); /* nothing buffered is written twice */
     uint64_t t0 = ember__now_ns();
     pid_t pid = fork();
@@ -433,13 +450,31 @@ static void death(proc *p, const wslot *s, int status, int w, int partition, cha
 /* Attempts that took less than this get the next one sent ahead. */
 #define AHEAD_NS 1000000u
 
-/* Send worker fd the attempt t (with why its record is skipped, if it is). */
-static int send_task(int fd, pending t, const char (*reason)[200])
+/* Send worker s the attempt t (with why its record is skipped, if it is). */
+static int send_task(wslot *s, pending t, const char (*reason)[200])
 {
-    task_msg m = {.task = t.task, .attempt = t.attempt, .skip = t.skip};
+    task_msg m = {.task = t.task, .attempt = t.attempt, .skip = t.skip, .seq = ++s->sent};
     if (t.skip)
         snprintf(m.why, sizeof m.why, "%s", reason[t.task]);
-    return send_all(fd, &m, sizeof m);
+    return send_all(s->fd, &m, sizeof m);
+}
+
+/* Take back the attempts sent ahead to worker w that it has not begun (none
+ * while it has not begun the one it was sent first): they go back to the
+ * head of the queue, in their order. How many. */
+static int recall(proc *p, wslot *s, int w, pending *q, int *qh)
+{
+    int64_t first = s->sent - s->nnext; /* the one it runs, or is to run */
+    int64_t c = atomic_load(claim_of(p, w));
+    while (c >= first && c < s->sent && !atomic_compare_exchange_weak(claim_of(p, w), &c, s->sent))
+        ;
+    if (c < first || c >= s->sent)
+        return 0;
+    int keep = (int)(c - first), back = s->nnext - keep; /* next[0, keep) are begun */
+    *qh -= back;
+    memcpy(&q[*qh], &s->next[keep], (size_t)back * sizeof *q);
+    s->nnext = keep;
+    return back;
 }
 
 static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *batch)
@@ -496,28 +531,38 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
             ws[w].timed_out = false;
             if (io->started)
                 io->started(batch, t.task, t.attempt, w, (int)ws[w].pid);
-            if (send_task(ws[w].fd, t, reason))
+            if (send_task(&ws[w], t, reason))
                 kill(ws[w].pid, SIGKILL); /* seen as dead below */
         }
-        /* A worker whose last attempt was short gets the next one sent ahead,
-         * so that it goes on to it at once instead of waiting a round trip for
-         * the driver (about 40 us on a VM, more than a small task takes). Only
-         * short ones: a long attempt held ahead would wait while a worker that
-         * forks meanwhile idles. */
+        /* A worker whose last attempt was short, or that has run none yet,
+         * gets the next ones sent ahead, so that it goes on to them at once
+         * instead of waiting a round trip for the driver (about 40 us on a VM,
+         * more than a small task takes). Not after long ones: they gain
+         * nothing by it. A worker that comes free (or is forked) while others
+         * hold attempts they have not begun takes those back (recall). */
         for (int w = 0; w < started && qh < qt && ahead && !cancelled; w++) {
             wslot *s = &ws[w];
-            if (s->pid <= 0 || s->task < 0 || !s->last_ns || s->last_ns > AHEAD_NS)
+            if (s->pid <= 0 || s->task < 0 || s->last_ns > AHEAD_NS)
                 continue;
             int depth = s->last_ns < AHEAD_NS / 10 ? AHEAD_MAX : 1;
             while (s->nnext < depth && qh < qt) {
                 pending t = q[qh++];
                 s->next[s->nnext++] = t;
-                if (send_task(s->fd, t, reason)) {
+                if (send_task(s, t, reason)) {
                     kill(s->pid, SIGKILL); /* seen as dead below */
                     break;
                 }
             }
         }
+        int idle = -1, holder = -1;
+        for (int w = 0; w < started && qh == qt && !cancelled; w++) {
+            if (ws[w].pid > 0 && ws[w].task < 0)
+                idle = w;
+            if (ws[w].pid > 0 && ws[w].nnext && (holder < 0 || ws[w].nnext > ws[holder].nnext))
+                holder = w;
+        }
+        if (idle >= 0 && holder >= 0 && recall(p, &ws[holder], holder, q, &qh))
+            continue; /* the idle one takes them next turn */
         /* cancelled: nothing new starts; the attempts running end as their
          * tasks see the halt (an HTTP stage after its grace); past 30 s they
          * are killed */
@@ -529,7 +574,10 @@ static int run_isolated(void *impl, int ntasks, const ember__task_io *io, void *
                 kill_and_reap(&ws[w]);
             break;
         }
-        int64_t due = cancelled ? 0 : more_due(p, ws, started, most, qh < qt);
+        bool held = false; /* attempts sent ahead, not begun as far as the driver knows */
+        for (int w = 0; w < started; w++)
+            held |= ws[w].pid > 0 && ws[w].nnext > 0;
+        int64_t due = cancelled ? 0 : more_due(p, ws, started, most, qh < qt || held);
         if (due < 0) {
             if (spawn(p, &ws[started], started, io, batch, ws, n))
                 most = started; /* no fork now (a process limit): on with those there are */

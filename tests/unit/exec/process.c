@@ -3,6 +3,7 @@
  * same; a record that crashed two attempts can be diverted; the context stays
  * usable after each, and no worker is left behind (checked in /proc). */
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/types.h>
@@ -257,6 +258,61 @@ static int pid_after_nap(ember_rec in, ember_out *out, void *arg)
     return ember_emit_i64(out, (int64_t)getpid());
 }
 
+/* Each attempt that runs says so in a file (O_APPEND: whole lines) */
+static int ran_log(ember_rec in, ember_out *out, void *arg)
+{
+    usleep(1000 + 1000 * (unsigned)(ember_i64(in.val) % 3)); /* longer than a fork, uneven */
+    char line[64];
+    int n = snprintf(line, sizeof line, "%lld %d\n", (long long)ember_i64(in.val), (int)getpid());
+    int fd = open((const char *)arg, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    assert_true(fd >= 0 && write(fd, line, (size_t)n) == n);
+    close(fd);
+    return ember_emit_i64(out, ember_i64(in.val));
+}
+
+/* A fresh worker is sent attempts ahead (the 4 of a stage: 1 and 3 ahead);
+ * the second worker, forked once the first has been on one for longer than a
+ * fork takes, takes back those the first has not begun. Every attempt runs
+ * once, on one worker, whichever way each race between a worker beginning it
+ * and the driver taking it back goes: 30 stages, each partition logged
+ * exactly once. */
+static void test_recalled_run_once(void **state)
+{
+    char log[128];
+    snprintf(log, sizeof log, "/tmp/ember-recall-%d.log", (int)getpid());
+    ember_ctx *ctx = open_proc("process[2]", 0, 0, NULL);
+    int both = 0;
+    for (int round = 0; round < 30; round++) {
+        unlink(log);
+        int64_t n = 0;
+        assert_int_equal(ember_count(ember_map(ember_range(ctx, 0, 4, 1, 4), ran_log, log), &n), 0);
+        assert_int_equal(n, 4);
+        FILE *f = fopen(log, "r");
+        assert_non_null(f);
+        int seen[4] = {0}, lines = 0, pids[2] = {0};
+        long long v;
+        int pid;
+        while (fscanf(f, "%lld %d", &v, &pid) == 2) {
+            assert_true(v >= 0 && v < 4);
+            seen[v]++;
+            lines++;
+            if (!pids[0] || pids[0] == pid)
+                pids[0] = pid;
+            else
+                pids[1] = pid;
+        }
+        fclose(f);
+        assert_int_equal(lines, 4);
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(seen[i], 1);
+        both += pids[1] != 0;
+    }
+    assert_true(both > 0); /* attempts were taken back: the second worker ran some */
+    unlink(log);
+    ember_close(ctx);
+    assert_int_equal(children(), 0);
+}
+
 /* Workers start as the stage needs them (one at first): a stage of long
  * tasks still runs on all N, none of them the driver. */
 static void test_long_tasks_use_every_worker(void **state)
@@ -423,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_poison_record_diverted),
         cmocka_unit_test(test_cancel_stops_workers),
         cmocka_unit_test(test_long_tasks_use_every_worker),
+        cmocka_unit_test(test_recalled_run_once),
         cmocka_unit_test(test_idle_workers_reaped),
         cmocka_unit_test(test_sent_ahead),
         cmocka_unit_test(test_sent_ahead_poison),
