@@ -4,7 +4,7 @@
 # word count at process[2], and the job of 1,000 tasks of ~5 ms with and
 # without 1% of them segfaulting once, 1,000 tasks of ~10 us; the fork floor (bench_proc floor) and
 # what a program that runs one tiny job takes from exec to exit; each build's run beside the other's in
-# every round, medians of RUNS rounds (default 5). Appends a table to
+# every round (each going first in turn), medians of RUNS rounds (default 5). Appends a table to
 # bench/RESULTS.md.
 #   bench/run_process_ab.sh OLD_BUILD [NEW_BUILD] [OLD_NAME]
 set -euo pipefail
@@ -27,8 +27,10 @@ start() {
 }
 declare -A v
 add() { v[$1]="${v[$1]:-} $2"; }
-for _ in $(seq "$runs"); do
-  for b in old new; do
+for r in $(seq "$runs"); do
+  order="old new" # the two builds take turns going first, so neither always follows the other
+  [ $((r % 2)) = 0 ] && order="new old"
+  for b in $order; do
     d=$old
     [ $b = new ] && d=$new
     add "$b.tp2" "$(tiny "$d" 'process[2]' 2000)"
