@@ -113,55 +113,8 @@ static json_t *job_json(const ui_model *m, const ui_job *j)
     return o;
 }
 
-static json_t *task_metrics(const ember_task_metrics *mt)
-{
-    return json_pack(
-        "{s:i, s:i, s:I, s:i, s:i, s:i, s:i, s:i, s:I, s:i, s:{s:i, s:I}, s:{s:i, "
-        "s:I}, s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I}, s:{s:I, s:i, s:I}}",
-        "executorDeserializeTime", 0, "executorDeserializeCpuTime", 0, "executorRunTime",
-        (json_int_t)(mt->run_ns / 1000000), "executorCpuTime", 0, "resultSize", 0, "jvmGcTime", 0,
-        "resultSerializationTime", 0, "memoryBytesSpilled", 0, "diskBytesSpilled",
-        (json_int_t)mt->spill_bytes, "peakExecutionMemory", 0, "inputMetrics", "bytesRead", 0,
-        "recordsRead", (json_int_t)mt->records_in, "outputMetrics", "bytesWritten", 0,
-        "recordsWritten", (json_int_t)mt->records_out, "shuffleReadMetrics", "remoteBlocksFetched",
-        0, "localBlocksFetched", 0, "fetchWaitTime", 0, "remoteBytesRead", 0,
-        "remoteBytesReadToDisk", 0, "localBytesRead", (json_int_t)mt->shuffle_read_bytes,
-        "recordsRead", (json_int_t)mt->shuffle_read_records, "shuffleWriteMetrics", "bytesWritten",
-        (json_int_t)mt->shuffle_write_bytes, "writeTime", 0, "recordsWritten",
-        (json_int_t)mt->shuffle_write_records);
-}
-
-static json_t *task_json(const ui_task *t)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "taskId", json_integer(t->task_id));
-    json_object_set_new(o, "index", json_integer(t->index));
-    json_object_set_new(o, "attempt", json_integer(t->attempt - 1));
-    json_object_set_new(o, "partitionId", json_integer(t->partition));
-    json_object_set_new(o, "launchTime", date(t->launch_ms));
-    if (t->duration_ms >= 0)
-        json_object_set_new(o, "duration", json_integer(t->duration_ms));
-    json_object_set_new(o, "executorId", json_string("driver"));
-    json_object_set_new(o, "host", json_string("localhost"));
-    json_object_set_new(o, "status",
-                        json_string(t->status == UI_RUNNING     ? "RUNNING"
-                                    : t->status == UI_SUCCEEDED ? "SUCCESS"
-                                                                : "FAILED"));
-    json_object_set_new(o, "taskLocality", json_string("PROCESS_LOCAL"));
-    json_object_set_new(o, "speculative", json_false());
-    json_object_set_new(o, "accumulatorUpdates", json_array());
-    if (t->error)
-        json_object_set_new(o, "errorMessage", json_string(t->error));
-    if (t->status != UI_RUNNING)
-        json_object_set_new(o, "taskMetrics", task_metrics(&t->m));
-    json_object_set_new(o, "executorLogs", json_object());
-    json_object_set_new(o, "schedulerDelay", json_integer(0));
-    json_object_set_new(o, "gettingResultTime", json_integer(0));
-    json_object_set_new(o, "ember.thread", json_integer(t->worker));
-    return o;
-}
-
-static json_t *stage_json(const ui_stage *s, bool with_tasks)
+/* A stage's members but its tasks (stage_text writes them). */
+static json_t *stage_json(const ui_stage *s)
 {
     const ember_task_metrics *mt = &s->m;
     json_t *o = json_object();
@@ -214,16 +167,233 @@ static json_t *stage_json(const ui_stage *s, bool with_tasks)
     json_object_set_new(
         o, "ember.kind",
         json_string(s->kind == EMBER_STAGE_SHUFFLE_MAP ? "ShuffleMapStage" : "ResultStage"));
-    if (with_tasks) {
-        json_t *tasks = json_object();
+    return o;
+}
+
+/* ---------------------------------------------------------------- tasks as text */
+
+/* A stage's tasks are written straight into the answer, in the text jansson
+ * prints (JSON_INDENT(2), keys in order): a stage of 10,000 tasks as jansson
+ * values is ~350,000 of them, and building, printing and freeing that tree
+ * took ~300 ms, most of it in malloc. A string that is not valid UTF-8 is
+ * written with U+FFFD for its bad bytes (jansson refuses such a string). */
+typedef struct tw {
+    ember_buf *b;
+    int ind;   /* the indentation of the object's members */
+    bool more; /* a member was written: the next one needs its comma */
+} tw;
+
+static void tw_raw(tw *w, const char *p, size_t n)
+{
+    ember_buf_append(w->b, p, n);
+}
+
+static void tw_key(tw *w, const char *k)
+{
+    char pad[64];
+    int n = w->ind < 60 ? w->ind : 60;
+    memset(pad, ' ', (size_t)n);
+    tw_raw(w, w->more ? ",\n" : "\n", w->more ? 2 : 1);
+    tw_raw(w, pad, (size_t)n);
+    w->more = true;
+    ember__bprintf(w->b, "\"%s\": ", k);
+}
+
+static void tw_int(tw *w, const char *k, int64_t v)
+{
+    tw_key(w, k);
+    ember__bprintf(w->b, "%lld", (long long)v);
+}
+
+/* s as jansson prints a string: \" \\ \b \f \n \r \t, other control
+ * characters as \u00XX, the rest as it is */
+static void tw_str(tw *w, const char *k, const char *s)
+{
+    tw_key(w, k);
+    tw_raw(w, "\"", 1);
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        unsigned char c = *p;
+        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        for (int i = 1; i < len; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                len = 0;
+        if (!len) { /* not UTF-8 */
+            tw_raw(w, "\xef\xbf\xbd", 3);
+            p++;
+            continue;
+        }
+        const char *esc = c == '"'    ? "\\\""
+                          : c == '\\' ? "\\\\"
+                          : c == '\b' ? "\\b"
+                          : c == '\f' ? "\\f"
+                          : c == '\n' ? "\\n"
+                          : c == '\r' ? "\\r"
+                          : c == '\t' ? "\\t"
+                                      : NULL;
+        if (esc)
+            tw_raw(w, esc, 2);
+        else if (c < 0x20)
+            ember__bprintf(w->b, "\\u%04X", c);
+        else
+            tw_raw(w, (const char *)p, (size_t)len);
+        p += len;
+    }
+    tw_raw(w, "\"", 1);
+}
+
+/* Open an object as member k (NULL: a value where one is due). */
+static void tw_open(tw *w, const char *k)
+{
+    if (k)
+        tw_key(w, k);
+    tw_raw(w, "{", 1);
+    w->ind += 2;
+    w->more = false;
+}
+
+static void tw_close(tw *w)
+{
+    w->ind -= 2;
+    char pad[64];
+    int n = w->ind < 60 ? w->ind : 60;
+    memset(pad, ' ', (size_t)n);
+    tw_raw(w, "\n", 1);
+    tw_raw(w, pad, (size_t)n);
+    tw_raw(w, "}", 1);
+    w->more = true;
+}
+
+/* n integers named k[i]: as members of the object open, or (obj) of an
+ * object that is member obj */
+static void tw_ints(tw *w, const char *obj, const char *const *k, const int64_t *v, int n)
+{
+    if (obj)
+        tw_open(w, obj);
+    for (int i = 0; i < n; i++)
+        tw_int(w, k[i], v[i]);
+    if (obj)
+        tw_close(w);
+}
+
+/* Task t as Spark's TaskData (tw_open'ed where a value is due). */
+static void task_text(tw *w, const ui_task *t)
+{
+    char d[64];
+    ember__ui_date(t->launch_ms, d, sizeof d);
+    const ember_task_metrics *mt = &t->m;
+    tw_open(w, NULL);
+    tw_int(w, "taskId", t->task_id);
+    tw_int(w, "index", t->index);
+    tw_int(w, "attempt", t->attempt - 1);
+    tw_int(w, "partitionId", t->partition);
+    tw_str(w, "launchTime", d);
+    if (t->duration_ms >= 0)
+        tw_int(w, "duration", t->duration_ms);
+    tw_str(w, "executorId", "driver");
+    tw_str(w, "host", "localhost");
+    tw_str(w, "status",
+           t->status == UI_RUNNING     ? "RUNNING"
+           : t->status == UI_SUCCEEDED ? "SUCCESS"
+                                       : "FAILED");
+    tw_str(w, "taskLocality", "PROCESS_LOCAL");
+    tw_key(w, "speculative");
+    tw_raw(w, "false", 5);
+    tw_key(w, "accumulatorUpdates");
+    tw_raw(w, "[]", 2);
+    if (t->error)
+        tw_str(w, "errorMessage", t->error);
+    /* Spark's TaskMetrics (api/v1): what ember does not measure is 0 */
+    if (t->status != UI_RUNNING) {
+        static const char *const top[] = {"executorDeserializeTime",
+                                          "executorDeserializeCpuTime",
+                                          "executorRunTime",
+                                          "executorCpuTime",
+                                          "resultSize",
+                                          "jvmGcTime",
+                                          "resultSerializationTime",
+                                          "memoryBytesSpilled",
+                                          "diskBytesSpilled",
+                                          "peakExecutionMemory"};
+        static const char *const in[] = {"bytesRead", "recordsRead"};
+        static const char *const out[] = {"bytesWritten", "recordsWritten"};
+        static const char *const rd[] = {
+            "remoteBlocksFetched",   "localBlocksFetched", "fetchWaitTime", "remoteBytesRead",
+            "remoteBytesReadToDisk", "localBytesRead",     "recordsRead"};
+        static const char *const wr[] = {"bytesWritten", "writeTime", "recordsWritten"};
+        const int64_t topv[] = {0, 0, (int64_t)(mt->run_ns / 1000000), 0, 0, 0,
+                                0, 0, (int64_t)mt->spill_bytes,        0};
+        const int64_t inv[] = {0, (int64_t)mt->records_in}, outv[] = {0, (int64_t)mt->records_out};
+        const int64_t rdv[] = {
+            0, 0, 0, 0, 0, (int64_t)mt->shuffle_read_bytes, (int64_t)mt->shuffle_read_records};
+        const int64_t wrv[] = {(int64_t)mt->shuffle_write_bytes, 0,
+                               (int64_t)mt->shuffle_write_records};
+        tw_open(w, "taskMetrics");
+        tw_ints(w, NULL, top, topv, 10);
+        tw_ints(w, "inputMetrics", in, inv, 2);
+        tw_ints(w, "outputMetrics", out, outv, 2);
+        tw_ints(w, "shuffleReadMetrics", rd, rdv, 7);
+        tw_ints(w, "shuffleWriteMetrics", wr, wrv, 3);
+        tw_close(w);
+    }
+    tw_key(w, "executorLogs");
+    tw_raw(w, "{}", 2);
+    tw_int(w, "schedulerDelay", 0);
+    tw_int(w, "gettingResultTime", 0);
+    tw_int(w, "ember.thread", t->worker);
+    tw_close(w);
+}
+
+/* The taskList answer: tasks [o, o + n) of s as a JSON array. */
+static void task_list_text(ember_buf *b, const ui_stage *s, long o, long n)
+{
+    tw w = {b, 2, false};
+    bool any = false;
+    for (long k = o < 0 ? 0 : o; k < s->ntasks && k < o + n; k++) {
+        ember_buf_append(b, any ? ",\n  " : "[\n  ", 4);
+        w.more = false;
+        task_text(&w, &s->tasks[k]);
+        w.ind = 2;
+        any = true;
+    }
+    ember_buf_append(b, any ? "\n]" : "[]", 2);
+}
+
+/* Stage s with its tasks, as an object whose members are indented ind + 2:
+ * its other members printed by jansson, the tasks written here. 0, or -1
+ * out of memory. */
+static int stage_text(ember_buf *b, const ui_stage *s, int ind)
+{
+    json_t *o = stage_json(s);
+    char *d = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    size_t n = d ? strlen(d) : 0;
+    if (n < 2) {
+        free(d);
+        return -1;
+    }
+    for (size_t i = 0; i < n - 2; i++) { /* all but its closing "\n}", indented */
+        ember_buf_append(b, d + i, 1);
+        if (d[i] == '\n')
+            ember__bprintf(b, "%*s", ind, "");
+    }
+    free(d);
+    tw w = {b, ind + 2, true};
+    tw_key(&w, "tasks");
+    if (!s->ntasks) {
+        ember_buf_append(b, "{}", 2);
+    } else {
+        tw_open(&w, NULL);
         for (int k = 0; k < s->ntasks; k++) {
             char id[32];
             snprintf(id, sizeof id, "%lld", (long long)s->tasks[k].task_id);
-            json_object_set_new(tasks, id, task_json(&s->tasks[k]));
+            tw_key(&w, id);
+            task_text(&w, &s->tasks[k]);
         }
-        json_object_set_new(o, "tasks", tasks);
+        tw_close(&w);
     }
-    return o;
+    ember__bprintf(b, "\n%*s}", ind, "");
+    return 0;
 }
 
 /* process[N]: a worker process as an executor (its id the pid) */
@@ -355,7 +525,10 @@ static bool is(const char *p, const char *seg)
     return !strncmp(p, seg, n) && (!p[n] || (p[n] == '/' && !p[n + 1]));
 }
 
-static json_t *app_route(const ui_model *m, const char *p, const char *query)
+/* The answer to p under an application: a JSON value, or (a stage's tasks)
+ * written into text with *written set; NULL and not written: 404. */
+static json_t *app_route(const ui_model *m, const char *p, const char *query, ember_buf *text,
+                         bool *written)
 {
     char status[48];
     arg(query, "status", status, sizeof status);
@@ -380,7 +553,7 @@ static json_t *app_route(const ui_model *m, const char *p, const char *query)
         json_t *a = json_array();
         for (int i = m->nstages - 1; i >= 0; i--)
             if (m->stages[i].id >= 0 && status_matches(status, stage_status(m->stages[i].status)))
-                json_array_append_new(a, stage_json(&m->stages[i], false));
+                json_array_append_new(a, stage_json(&m->stages[i]));
         return a;
     }
     if (!strncmp(p, "/stages/", 8)) {
@@ -389,22 +562,26 @@ static json_t *app_route(const ui_model *m, const char *p, const char *query)
         const ui_stage *s;
         if (!seg_int(&q, &id) || !(s = ember__ui_stage(m, id)))
             return NULL;
-        if (!*q || !strcmp(q, "/"))
-            return json_pack("[o]", stage_json(s, true));
+        if (!*q || !strcmp(q, "/")) { /* its attempts: the one */
+            ember_buf_append(text, "[\n  ", 4);
+            *written = !stage_text(text, s, 2) && !ember_buf_append(text, "\n]", 2);
+            return NULL;
+        }
         if (!seg_int(&q, &att) || att != 0)
             return NULL;
-        if (!*q || !strcmp(q, "/"))
-            return stage_json(s, true);
+        if (!*q || !strcmp(q, "/")) {
+            *written = !stage_text(text, s, 0);
+            return NULL;
+        }
         if (!is(q, "/taskList"))
             return NULL;
         char off[24], len[24];
         arg(query, "offset", off, sizeof off);
         arg(query, "length", len, sizeof len);
         long o = *off ? atol(off) : 0, n = *len ? atol(len) : 20;
-        json_t *a = json_array();
-        for (long k = o < 0 ? 0 : o; k < s->ntasks && k < o + n; k++)
-            json_array_append_new(a, task_json(&s->tasks[k]));
-        return a;
+        task_list_text(text, s, o, n);
+        *written = true;
+        return NULL;
     }
     if (is(p, "/executors") || is(p, "/allexecutors"))
         return executors_json(m, is(p, "/allexecutors"));
@@ -417,6 +594,7 @@ void ember__ui_rest(ui_model *const *models, int n, const char *path, const char
                     ui_reply *r)
 {
     json_t *out = NULL;
+    bool written = false; /* the answer is in r->body already */
     if (is(path, "/version")) {
         out = json_pack("{s:s}", "spark", "ember");
     } else if (is(path, "/applications") || !*path || !strcmp(path, "/")) {
@@ -426,12 +604,22 @@ void ember__ui_rest(ui_model *const *models, int n, const char *path, const char
     } else if (!strncmp(path, "/applications/", 14)) {
         const char *id = path + 14, *slash = strchr(id, '/');
         size_t len = slash ? (size_t)(slash - id) : strlen(id);
-        for (int i = 0; i < n && !out; i++)
+        for (int i = 0; i < n && !out && !written && !r->body.len; i++)
             if (models[i]->app_id && strlen(models[i]->app_id) == len &&
                 !strncmp(models[i]->app_id, id, len))
-                out = app_route(models[i], slash ? slash : "", query);
+                out = app_route(models[i], slash ? slash : "", query, &r->body, &written);
     }
     r->type = "application/json";
+    if (written) {
+        r->status = 200;
+        ember_buf_append(&r->body, "\n", 1);
+        return;
+    }
+    if (!out && r->body.len) { /* a written answer cut short: out of memory */
+        r->body.len = 0;
+        r->status = 500;
+        return;
+    }
     if (!out) {
         r->status = 404;
         ember__bprintf(&r->body, "{\"error\": \"no such path: ");

@@ -154,6 +154,24 @@ static int zstd_lines(const char *path)
     return lines;
 }
 
+/* The answer b parsed, after checking that it is the very text jansson prints
+ * for what it holds (JSON_INDENT(2), keys in order, and a line's end). */
+static json_t *as_jansson_prints(const char *what, const ember_buf *b)
+{
+    json_error_t e;
+    json_t *j = json_loadb((const char *)b->ptr, b->len, 0, &e);
+    if (!j)
+        fprintf(stderr, "%s: %s at %d\n", what, e.text, e.position);
+    assert_non_null(j);
+    char *again = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (strlen(again) + 1 != b->len || memcmp(again, b->ptr, b->len - 1))
+        fprintf(stderr, "%s:\n%.*s\njansson:\n%s\n", what, (int)b->len, (char *)b->ptr, again);
+    assert_int_equal(strlen(again) + 1, b->len);
+    assert_memory_equal(again, b->ptr, b->len - 1);
+    free(again);
+    return j;
+}
+
 /* Word count of 2,000 lines (4 splits, 3 reducers), then a failing count: the
  * REST answers against what ran; then the event log (named name: a .zstd one
  * is written compressed) replayed. */
@@ -257,13 +275,17 @@ static void rest_and_history(const char *name)
     assert_true(master);
     json_decref(env);
 
-    /* the live answers, as text, to set against the history server's */
-    static const char *const paths[] = {"jobs", "stages", "stages/0/0/taskList?length=100",
-                                        "stages/1/0", "environment"};
-    ember_buf live[5] = {{0}};
-    for (int i = 0; i < 5; i++) {
+    /* the live answers, as text, to set against the history server's; each is
+     * the text jansson prints for it (the tasks are written without it) */
+    static const char *const paths[] = {
+        "jobs",        "stages",   "stages/0/0/taskList?length=100",       "stages/1/0",
+        "environment", "stages/2", "stages/2/0/taskList?offset=1&length=3"};
+    enum { NPATHS = sizeof paths / sizeof *paths };
+    ember_buf live[NPATHS] = {{0}};
+    for (int i = 0; i < NPATHS; i++) {
         snprintf(path, sizeof path, "/api/v1/applications/%s/%s", id, paths[i]);
         assert_int_equal(get(port, path, &live[i]), 200);
+        json_decref(as_jansson_prints(paths[i], &live[i]));
     }
     json_decref(jobs);
     json_decref(stages);
@@ -280,7 +302,7 @@ static void rest_and_history(const char *name)
     app_id(hp, hid, sizeof hid);
     assert_string_equal(hid, id);
     ember_buf b = {0};
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < NPATHS; i++) {
         snprintf(path, sizeof path, "/api/v1/applications/%s/%s", id, paths[i]);
         assert_int_equal(get(hp, path, &b), 200);
         if (b.len != live[i].len || memcmp(b.ptr, live[i].ptr, b.len))
@@ -311,6 +333,48 @@ static void test_rest_and_history_zstd(void **state)
 }
 
 /* Whatever a name holds is text on every page; paths lead nowhere else. */
+/* A task's error naming a file whose name holds a quote, a backslash, a line
+ * break, a tab, a control character, an é and a byte that is not UTF-8: the
+ * stage's tasks, written without jansson, are still jansson's text, and the
+ * message reads back whole (the bad byte as U+FFFD). */
+static void test_task_text_escaped(void **state)
+{
+    char name[400], path[400], id[128];
+    const char *odd = "we\"ird\\ \n\t\x01 \xc3\xa9 \xff.txt";
+    snprintf(name, sizeof name, "%s/%s", dir, odd);
+    FILE *f = fopen(name, "w");
+    assert_non_null(f);
+    fputs("a\nb\n", f);
+    fclose(f);
+    ember_ctx *ctx;
+    assert_int_equal(
+        ember_open(&ctx, &(ember_conf){.master = "local[1]", .ui_port = -1, .progress = -1}), 0);
+    ember_rdd *lines = ember_text_file(ctx, name, 1);
+    assert_int_equal(unlink(name), 0); /* listed, then gone: the task fails on it */
+    int64_t n;
+    assert_int_not_equal(ember_count(lines, &n), 0);
+    int port = ember_ui_port(ctx);
+    app_id(port, id, sizeof id);
+    static const char *const paths[] = {"stages/0/0/taskList", "stages/0/0", "stages/0"};
+    for (int i = 0; i < 3; i++) {
+        ember_buf b = {0};
+        snprintf(path, sizeof path, "/api/v1/applications/%s/%s", id, paths[i]);
+        assert_int_equal(get(port, path, &b), 200);
+        json_t *j = as_jansson_prints(paths[i], &b);
+        json_t *t = i == 0   ? json_array_get(j, 0)
+                    : i == 1 ? json_object_get(json_object_get(j, "tasks"), "0")
+                             : json_object_get(json_object_get(json_array_get(j, 0), "tasks"), "0");
+        const char *msg = json_string_value(json_object_get(t, "errorMessage"));
+        if (!msg || !strstr(msg, "we\"ird\\ \n\t\x01 \xc3\xa9 \xef\xbf\xbd.txt"))
+            fprintf(stderr, "%s: %.*s\n", paths[i], (int)b.len, (char *)b.ptr);
+        assert_non_null(msg);
+        assert_non_null(strstr(msg, "we\"ird\\ \n\t\x01 \xc3\xa9 \xef\xbf\xbd.txt"));
+        json_decref(j);
+        ember_buf_destroy(&b);
+    }
+    ember_close(ctx);
+}
+
 static void test_escaping_and_paths(void **state)
 {
     char csv[300], bad[300];
@@ -721,6 +785,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rest_and_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_and_history_zstd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_task_text_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retained, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_chart, setup, teardown),
