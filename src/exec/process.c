@@ -93,6 +93,7 @@ typedef struct proc {
     size_t shared_len;
     _Atomic int *cancel;
     int64_t restarts; /* workers replaced, over the context's life */
+    int64_t spawns;   /* workers forked: each one's claim numbers start at spawns << 32 */
     uint64_t fork_ns; /* what the last fork took the driver */
     const ember__executor_ops *self;
     /* workers told to go at a stage's end, reaped by a thread of their own as
@@ -128,7 +129,10 @@ static _Atomic uint64_t *began_of(const proc *p, int w)
 /* A worker begins the attempt numbered seq only by moving its claim word from
  * seq - 1 to seq; the driver takes back the attempts it has not begun by
  * moving the word past them (recall). One compare-and-swap each: either the
- * worker has begun it or the driver has it back, never both. */
+ * worker has begun it or the driver has it back, never both. The numbers of
+ * each worker forked start at a count of its own shifted up 32 bits: a worker
+ * of an earlier stage that still reads attempts taken back from it, after the
+ * slot's next worker has started on the same word, can never claim one. */
 static _Atomic int64_t *claim_of(const proc *p, int w)
 {
     return (_Atomic int64_t *)(void *)((char *)p->shared + (size_t)w * 64 + 24);
@@ -270,7 +274,8 @@ static int spawn(proc *p, wslot *s, int w, const ember__task_io *io, void *batch
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
         return errno;
     pid_t driver = getpid();
-    atomic_store(claim_of(p, w), 0);
+    int64_t base = (++p->spawns & 0x7fffffff) << 32;
+    atomic_store(claim_of(p, w), base);
     fflush(NULL); /* nothing buffered is written twice */
     uint64_t t0 = ember__now_ns();
     pid_t pid = fork();
@@ -289,7 +294,7 @@ static int spawn(proc *p, wslot *s, int w, const ember__task_io *io, void *batch
     }
     close(sv[1]);
     p->fork_ns = ember__now_ns() - t0;
-    *s = (wslot){.pid = pid, .fd = sv[0], .task = -1};
+    *s = (wslot){.pid = pid, .fd = sv[0], .task = -1, .sent = base};
     return 0;
 }
 
