@@ -336,12 +336,13 @@ static void test_refused_unknown_host_total_timeout(void **state)
     assert_int_equal(r.attempts, 3);
     ember_result_free(res);
 
-    /* a total timeout ends the retries of a request that keeps failing (2 s:
-     * room for a first answer on a loaded machine under a sanitizer) */
+    /* a total timeout ends the retries of a request that keeps failing (5 s:
+     * room for a first answer on a loaded machine under a sanitizer; 2 s once
+     * was not, with the whole suite running beside it) */
     ember_rdd *h2 = ember_http(requests(ctx, l + 2, 1, 1), &(ember_http_conf){.max_attempts = 1000,
                                                                               .backoff_base = 0.1,
                                                                               .backoff_max = 0.1,
-                                                                              .total_timeout = 2});
+                                                                              .total_timeout = 5});
     res = run(h2);
     r = resp(res, 0);
     assert_int_equal(r.status, 503);
