@@ -5,8 +5,8 @@
  * tables of theirs (about 190 of a program's 260 mappings, ~0.4 ms of every
  * fork, when libcurl, libpq and libmicrohttpd went lazy). So are zlib, libbz2
  * and libzstd (compressed files, spills, .zstd event logs) and libcsv (CSV):
- * five mappings each; with libxxhash (compiled in: core/xxh.h) a fifth of
- * the fork floor (bench/RESULTS.md).
+ * five mappings each; with libxxhash (compiled in: core/xxh.h) the fork
+ * floor fell to 0.78-0.86x (bench/RESULTS.md).
  *
  * libember defines each function it calls as a shim of the same name
  * (net/lazy_curl.c, db/lazy_pq.c, db/lazy_sqlite.c, ui/lazy_mhd.c,

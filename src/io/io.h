@@ -38,6 +38,8 @@ bool ember__source_ctx_ok(ember_ctx *ctx, const char *op);
  * with '.' or '_' skipped; a glob; or a comma-separated list of these) into
  * files. 0, or a negative code with the message on ctx naming the path. */
 int ember__paths_expand(ember_ctx *ctx, const char *op, const char *paths, ember__files *out);
+/* The library a codec loads when first used (core/lazy.h); NULL for none. */
+struct ember__lib *ember__codec_lib(int codec);
 void ember__files_destroy(ember__files *f);
 
 /* ---------------------------------------------------------------- scanning bytes */

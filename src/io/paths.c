@@ -29,6 +29,14 @@ void ember__files_destroy(ember__files *f)
     *f = (ember__files){0};
 }
 
+ember__lib *ember__codec_lib(int codec)
+{
+    return codec == EMBER__CODEC_GZIP    ? &ember__libz
+           : codec == EMBER__CODEC_BZIP2 ? &ember__libbz2
+           : codec == EMBER__CODEC_ZSTD  ? &ember__libzstd
+                                         : NULL;
+}
+
 static int codec_of(const char *path)
 {
     size_t n = strlen(path);
@@ -130,11 +138,7 @@ static int add_dir(ember_ctx *ctx, const char *op, const char *dir, ember__files
 static int load_codecs(ember_ctx *ctx, const char *op, const ember__files *f)
 {
     for (size_t i = 0; i < f->n; i++) {
-        int c = f->v[i].codec;
-        ember__lib *lib = c == EMBER__CODEC_GZIP    ? &ember__libz
-                          : c == EMBER__CODEC_BZIP2 ? &ember__libbz2
-                          : c == EMBER__CODEC_ZSTD  ? &ember__libzstd
-                                                    : NULL;
+        ember__lib *lib = ember__codec_lib(f->v[i].codec);
         if (lib && ember__lib_load(lib))
             return ember__err(ctx, EMBER_ENOTSUP, "%s: cannot read %s: %s", op, f->v[i].path,
                               lib->err);

@@ -595,10 +595,7 @@ static int save_run(ember_rdd *rdd, const char *dir, const char *codec, save_arg
                           "%s: unknown codec '%s' (NULL, \"gzip\", \"zstd\" or \"bzip2\")", op,
                           codec);
     }
-    ember__lib *lib = a.codec == EMBER__CODEC_GZIP    ? &ember__libz
-                      : a.codec == EMBER__CODEC_BZIP2 ? &ember__libbz2
-                      : a.codec == EMBER__CODEC_ZSTD  ? &ember__libzstd
-                                                      : NULL;
+    ember__lib *lib = ember__codec_lib(a.codec);
     if (lib && ember__lib_load(lib)) /* loaded here: the workers forked later have it */
         return ember__err(ctx, EMBER_ENOTSUP, "%s: %s", op, lib->err);
 

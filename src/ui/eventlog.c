@@ -22,9 +22,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include "core/lazy.h"
+#include "core/zmem.h"
 #include "ui/ui.h"
 
 #define FLUSH_BYTES (4u << 20)
@@ -136,15 +136,15 @@ int ember__ui_log_open(ember_ctx *ctx, const char *path, ui_log **out)
     }
     ember__mutex_init_short(&l->mu);
     pthread_cond_init(&l->cv, NULL);
-    if (packed_name(path) && ember__lib_load(&ember__libzstd)) {
+    bool packed = packed_name(path);
+    if (packed && ember__lib_load(&ember__libzstd)) {
         ember__ui_log_close(l);
         return ember__err(ctx, EMBER_ENOTSUP, "ember_open: cannot write the event log %s: %s", path,
                           ember__libzstd.err);
     }
-    if (packed_name(path) &&
-        (!(l->z = ZSTD_createCCtx()) ||
-         ZSTD_isError(ZSTD_CCtx_setParameter(l->z, ZSTD_c_compressionLevel, 1)) ||
-         ZSTD_isError(ZSTD_CCtx_setParameter(l->z, ZSTD_c_checksumFlag, 1)))) {
+    if (packed && (!(l->z = ZSTD_createCCtx_advanced(ember__zstd_mem)) ||
+                   ZSTD_isError(ZSTD_CCtx_setParameter(l->z, ZSTD_c_compressionLevel, 1)) ||
+                   ZSTD_isError(ZSTD_CCtx_setParameter(l->z, ZSTD_c_checksumFlag, 1)))) {
         ember__ui_log_close(l);
         return ember__err(ctx, EMBER_ENOMEM, "ember_open: cannot start zstd for the event log %s",
                           path);

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zstd.h>
 
 #include "core/lazy.h"
+#include "core/zmem.h"
 #include "ui/ui.h"
 
 struct ember_history {
@@ -27,7 +27,7 @@ struct ember_history {
  * and then skipped as not JSON), so what follows the damage is kept. */
 typedef struct unpack {
     FILE *raw;
-    ZSTD_DStream *d;
+    ZSTD_DCtx *d;
     ZSTD_inBuffer in;
     size_t left;     /* what the frame in progress still wants; 0 between frames */
     size_t err;      /* the first damage's zstd error code; 0 none */
@@ -99,7 +99,7 @@ static int unpack_close(void *cookie)
 {
     unpack *u = cookie;
     fclose(u->raw);
-    ZSTD_freeDStream(u->d);
+    ZSTD_freeDCtx(u->d);
     ember__free(u);
     return 0;
 }
@@ -123,7 +123,7 @@ static FILE *open_log(const char *path, unpack **u)
         return NULL;
     }
     unpack *z = ember__calloc(1, sizeof *z);
-    if (!z || !(z->d = ZSTD_createDStream())) {
+    if (!z || !(z->d = ZSTD_createDCtx_advanced(ember__zstd_mem))) {
         ember__free(z);
         fclose(f);
         errno = ENOMEM;

@@ -188,13 +188,18 @@ static void tw_raw(tw *w, const char *p, size_t n)
     ember_buf_append(w->b, p, n);
 }
 
+/* A line break, and the indentation of the object's members. */
+static void tw_nl(tw *w)
+{
+    static const char line[] = "\n                                                              ";
+    tw_raw(w, line, 1 + (size_t)(w->ind < (int)sizeof line - 2 ? w->ind : (int)sizeof line - 2));
+}
+
 static void tw_key(tw *w, const char *k)
 {
-    char pad[64];
-    int n = w->ind < 60 ? w->ind : 60;
-    memset(pad, ' ', (size_t)n);
-    tw_raw(w, w->more ? ",\n" : "\n", w->more ? 2 : 1);
-    tw_raw(w, pad, (size_t)n);
+    if (w->more)
+        tw_raw(w, ",", 1);
+    tw_nl(w);
     w->more = true;
     ember__bprintf(w->b, "\"%s\": ", k);
 }
@@ -255,11 +260,7 @@ static void tw_open(tw *w, const char *k)
 static void tw_close(tw *w)
 {
     w->ind -= 2;
-    char pad[64];
-    int n = w->ind < 60 ? w->ind : 60;
-    memset(pad, ' ', (size_t)n);
-    tw_raw(w, "\n", 1);
-    tw_raw(w, pad, (size_t)n);
+    tw_nl(w);
     tw_raw(w, "}", 1);
     w->more = true;
 }
