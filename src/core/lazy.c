@@ -26,10 +26,32 @@ ember__lib ember__libzstd = EMBER__LIB(EMBER_SONAME_ZSTD);
 ember__lib ember__libbz2 = EMBER__LIB(EMBER_SONAME_BZ2);
 ember__lib ember__libcsv = EMBER__LIB(EMBER_SONAME_CSV);
 
+static ember__lib *const all_libs[] = {&ember__libcurl,   &ember__libpq, &ember__libmhd,
+                                       &ember__libsqlite, &ember__libz,  &ember__libzstd,
+                                       &ember__libbz2,    &ember__libcsv};
+
+/* A fork's child (a process[N] worker) may load a library its parent had not:
+ * a lock another thread of the parent held for a load at the moment of the
+ * fork would never be let go there, and the child would wait for it forever.
+ * Each child starts with them free, as glibc does for its loader's own lock
+ * (dlopen is then safe in the child). */
+static void free_locks_in_child(void)
+{
+    for (size_t i = 0; i < sizeof all_libs / sizeof *all_libs; i++)
+        pthread_mutex_init(&all_libs[i]->mu, NULL);
+}
+
+static void watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, free_locks_in_child);
+}
+
 int ember__lib_load(ember__lib *lib)
 {
     if (lib->handle)
         return 0;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, watch_forks);
     pthread_mutex_lock(&lib->mu);
     if (!lib->handle) {
         /* RTLD_NODELETE: the shims keep its addresses for the process's life */

@@ -33,6 +33,9 @@ grep -q "unknown command 'frobnicate'" "$tmp/err" || fail "unknown command messa
 out=$("$ember" submit --master 'local[2]' "$src/examples/tiny.c" 20)
 case "$out" in *"kept 333 of 1000"*"on local[2]"*) ;; *) fail "submit tiny: $out" ;; esac
 [ "$(ls "$tmp/cache" | grep -c '^job-')" = 1 ] || fail "one cached binary expected"
+# linked with -z now: a process[N] worker binds nothing anew in each fork
+readelf -d "$tmp/cache"/job-* | grep -q 'FLAGS.*BIND_NOW\|FLAGS_1.*NOW' ||
+  fail "the job was not linked with -z now: $(readelf -d "$tmp/cache"/job-* | grep FLAGS)"
 # the second run uses the cache: the cached binary is not rebuilt
 stamp=$(stat -c %Y%N "$tmp/cache"/job-*)
 sleep 1

@@ -9,6 +9,10 @@
 #include <ember/db.h>
 #include <ember/net.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "core/lazy.h"
 #include "support.h"
 
@@ -89,11 +93,38 @@ static void test_a_missing_library_is_named(void **state)
     assert_int_equal(ember__lib_load(&gone), -1); /* and again, the same */
 }
 
+/* A fork taken while another thread of the parent was loading a library (its
+ * lock held): the child loads that library itself and does not wait forever. */
+static void test_a_fork_child_loads_what_the_parent_was_loading(void **state)
+{
+    (void)state;
+    assert_int_equal(ember__lib_load(&ember__libcsv), 0);
+    assert_null(ember__libz.handle);     /* this copy of the loader's: not loaded yet */
+    pthread_mutex_lock(&ember__libz.mu); /* "mid-load" at the fork */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(ember__lib_load(&ember__libz) == 0 && ember__libz.handle ? 0 : 1);
+    pthread_mutex_unlock(&ember__libz.mu);
+    int status = 0;
+    pid_t got = 0;
+    for (int i = 0; i < 6000 && !(got = waitpid(pid, &status, WNOHANG)); i++)
+        usleep(10000); /* a hang (the lock never let go) ends the test after 60 s */
+    if (!got) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("the child still waits for the lock its parent held at the fork");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loaded_when_used),
         cmocka_unit_test(test_a_missing_library_is_named),
+        cmocka_unit_test(test_a_fork_child_loads_what_the_parent_was_loading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
