@@ -201,8 +201,8 @@ static int compile(const char *job, const char *bin)
     if (pid == 0) {
         /* -z now: the program's calls are bound at start, so a process[N]
          * worker does not bind the functions only workers call (a user
-         * function's ember_emit_i64) anew in every fork: ~6 page faults and
-         * 3% of a tiny job at process[2] (bench/RESULTS.md) */
+         * function's ember_emit_i64) anew in every fork: 6 of 76 page faults
+         * a fork, 0.96x the time of a tiny job at process[2] (bench/RESULTS.md) */
         execl("/bin/sh", "sh", "-c",
               "exec ${CC:-cc} ${CFLAGS:--O2} -o \"$1\" \"$2\" "
               "$(pkg-config --cflags --libs ember) $EMBER_JOB_FLAGS ${LDLIBS} -lm "
