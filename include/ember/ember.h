@@ -70,7 +70,10 @@ typedef struct ember_conf {
      * the environment decides, else the default. */
     /* The event log: every event as a JSON line (Spark's event log) written to
      * this path, replaced if it exists; a path ending in .zstd (or .zst) is
-     * written as zstd frames. NULL: $EMBER_EVENT_LOG, else none. */
+     * written as zstd frames. A directory (or a path ending in '/', made if
+     * missing) holds a log an application, as Spark's spark.eventLog.dir:
+     * ID.zstd, named ID.zstd.inprogress until the application ends, never
+     * replacing one (docs/ui.md). NULL: $EMBER_EVENT_LOG, else none. */
     const char *event_log;
     /* The web UI and Spark's REST API on 127.0.0.1 (never another address):
      * a port, or -1 for 4040 and up (4041, ... when taken, as Spark); 0:

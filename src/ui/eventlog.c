@@ -15,15 +15,25 @@
  * whole zstd frame (level 1, checksummed) of whole lines, so a crash still
  * leaves every frame before the last whole. The writer thread compresses, and
  * does so faster than the kernel takes the plain bytes (bench/run_ui.sh).
+ *
+ * A directory (a path that is one, or ends in '/': made if missing) holds one
+ * log an application, as Spark's spark.eventLog.dir: named by the application's
+ * id and compressed as Spark 4 writes them, local-1796186658195.zstd, and
+ * called local-1796186658195.zstd.inprogress until the application ends (a log
+ * left so was cut short). No log is ever replaced: an id whose log is there
+ * already (two applications started in the same millisecond) becomes the next
+ * free one, local-1796186658196, before any event is written.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/lazy.h"
+#include "core/mkdirs.h"
 #include "core/zmem.h"
 #include "ui/ui.h"
 
@@ -37,8 +47,9 @@ struct ui_log {
     ember_buf buf, spare; /* lines, written by the listener / out by the writer */
     ZSTD_CCtx *z;         /* a .zstd log: the writer's compressor, into packed */
     ember_buf packed;
-    bool stop, started;
-    int err; /* the first write error (errno) */
+    bool stop, started, heard; /* heard: its listener is on */
+    int err;                   /* the first write error (errno) */
+    char *final;               /* a directory's log: its name once the application ended */
 };
 
 static void write_all(ui_log *l, const ember_buf *b)
@@ -122,21 +133,106 @@ static bool packed_name(const char *path)
     return (n > 5 && !strcmp(path + n - 5, ".zstd")) || (n > 4 && !strcmp(path + n - 4, ".zst"));
 }
 
+/* The application's id becomes id (its log's name was taken): ctx->app_id and
+ * the ember.app.id setting, before any listener heard either. */
+static int rename_app(ember_ctx *ctx, const char *id)
+{
+    char *a = ember__strdup(id), *b = ember__strdup(id);
+    if (!a || !b) {
+        ember__free(a);
+        ember__free(b);
+        return EMBER_ENOMEM;
+    }
+    ember__free(ctx->app_id);
+    ctx->app_id = a;
+    for (int i = 0; ctx->props && ctx->props[i]; i += 2)
+        if (!strcmp(ctx->props[i], "ember.app.id")) {
+            ember__free(ctx->props[i + 1]);
+            ctx->props[i + 1] = b;
+            b = NULL;
+        }
+    ember__free(b);
+    return 0;
+}
+
+/* A log in directory dir: DIR/ID.zstd.inprogress made (O_EXCL) for the first
+ * id from the application's whose log is in neither name; l->final its name
+ * to be. 0, or an error set on ctx. */
+static int open_in_dir(ember_ctx *ctx, const char *dir, ui_log *l)
+{
+    size_t n = strlen(dir);
+    char *d = ember__malloc(n + 1);
+    if (!d)
+        return ember__err(ctx, EMBER_ENOMEM, "ember_open: out of memory");
+    memcpy(d, dir, n + 1);
+    while (n > 1 && d[n - 1] == '/') /* "logs/" is "logs" */
+        d[--n] = 0;
+    int rc = ember__mkdirs(d);
+    if (rc) {
+        ember__free(d);
+        return ember__err(ctx, rc, "ember_open: cannot make the event log directory %s: %s", dir,
+                          strerror(-rc));
+    }
+    uint64_t ms = ctx->app_start_ns / 1000000;
+    size_t cap = n + 64;
+    char id[40], *path = ember__malloc(cap);
+    if (!path || !(l->final = ember__malloc(cap))) {
+        ember__free(d);
+        ember__free(path);
+        return ember__err(ctx, EMBER_ENOMEM, "ember_open: out of memory");
+    }
+    for (int k = 0; k < 100000; k++) {
+        snprintf(id, sizeof id, "local-%llu", (unsigned long long)(ms + (uint64_t)k));
+        snprintf(l->final, cap, "%s/%s.zstd", d, id);
+        snprintf(path, cap, "%s.inprogress", l->final);
+        struct stat st;
+        if (!lstat(l->final, &st))
+            continue; /* an application's finished log */
+        l->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+        if (l->fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (l->fd < 0) {
+        int e = l->fd == -1 ? errno : EEXIST;
+        rc =
+            ember__err(ctx, -e, "ember_open: cannot write the event log %s: %s", path, strerror(e));
+    } else if (strcmp(id, ctx->app_id ? ctx->app_id : "") && rename_app(ctx, id)) {
+        rc = ember__err(ctx, EMBER_ENOMEM, "ember_open: out of memory");
+        unlink(path);
+    }
+    ember__free(d);
+    ember__free(path);
+    return rc;
+}
+
 int ember__ui_log_open(ember_ctx *ctx, const char *path, ui_log **out)
 {
     ui_log *l = ember__calloc(1, sizeof *l);
     if (!l)
         return ember__err(ctx, EMBER_ENOMEM, "ember_open: out of memory");
-    l->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-    if (l->fd < 0) {
+    l->fd = -2; /* (none tried yet) */
+    struct stat st;
+    size_t plen = strlen(path);
+    bool dir = path[plen - 1] == '/' || (!stat(path, &st) && S_ISDIR(st.st_mode));
+    int rc = 0;
+    if (dir) {
+        rc = open_in_dir(ctx, path, l);
+    } else if ((l->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644)) <
+               0) {
         int e = errno;
+        rc =
+            ember__err(ctx, -e, "ember_open: cannot write the event log %s: %s", path, strerror(e));
+    }
+    if (rc) {
+        if (l->fd >= 0)
+            close(l->fd);
+        ember__free(l->final);
         ember__free(l);
-        return ember__err(ctx, -e, "ember_open: cannot write the event log %s: %s", path,
-                          strerror(e));
+        return rc;
     }
     ember__mutex_init_short(&l->mu);
     pthread_cond_init(&l->cv, NULL);
-    bool packed = packed_name(path);
+    bool packed = dir || packed_name(path);
     if (packed && ember__lib_load(&ember__libzstd)) {
         ember__ui_log_close(l);
         return ember__err(ctx, EMBER_ENOTSUP, "ember_open: cannot write the event log %s: %s", path,
@@ -149,7 +245,7 @@ int ember__ui_log_open(ember_ctx *ctx, const char *path, ui_log **out)
         return ember__err(ctx, EMBER_ENOMEM, "ember_open: cannot start zstd for the event log %s",
                           path);
     }
-    int rc = pthread_create(&l->th, NULL, writer_main, l);
+    rc = pthread_create(&l->th, NULL, writer_main, l);
     if (rc) {
         ember__ui_log_close(l);
         return ember__err(ctx, -rc, "ember_open: cannot start the event log's writer: %s",
@@ -160,6 +256,7 @@ int ember__ui_log_open(ember_ctx *ctx, const char *path, ui_log **out)
         ember__ui_log_close(l);
         return ember__err(ctx, rc, "ember_open: out of memory");
     }
+    l->heard = true;
     *out = l;
     return 0;
 }
@@ -178,6 +275,21 @@ void ember__ui_log_close(ui_log *l)
     if (l->err)
         fprintf(stderr, "ember: the event log could not be written: %s\n", strerror(l->err));
     close(l->fd);
+    if (l->final) { /* the application ended: its log loses ".inprogress" */
+        size_t n = strlen(l->final);
+        char *from = ember__malloc(n + sizeof ".inprogress");
+        if (from) {
+            memcpy(from, l->final, n);
+            memcpy(from + n, ".inprogress", sizeof ".inprogress");
+            if (!l->heard) /* ember_open failed before a line was written */
+                unlink(from);
+            else if (rename(from, l->final))
+                fprintf(stderr, "ember: cannot name the event log %s: %s\n", l->final,
+                        strerror(errno));
+            ember__free(from);
+        }
+        ember__free(l->final);
+    }
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
     ember_buf_destroy(&l->buf);

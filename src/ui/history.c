@@ -173,6 +173,11 @@ static int load(const char *path, const int keep[2], ui_model **out)
             } else {
                 rc = ember__ui_model_apply(m, &p.ev);
             }
+            if (!rc && p.user) { /* who ran it, not who reads it */
+                ember__free(m->user);
+                if (!(m->user = ember__strdup(p.user)))
+                    rc = EMBER_ENOMEM;
+            }
             events++;
         } else if (got < 0 && !feof(f)) {
             /* a damaged line in the middle: said, and passed over */

@@ -5,8 +5,11 @@
  * docs/ui.md lists every field. The reader takes back exactly what the writer
  * wrote, so a replayed log gives the model the live UI had.
  */
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -62,6 +65,28 @@ static void str(jw *w, const char *s)
 {
     if (!w->err && ember__json_str(w->b, ember_bytes_of(s ? s : "", s ? strlen(s) : 0)))
         w->err = EMBER_ENOMEM;
+}
+
+static char user_name[256];
+
+static void find_user(void)
+{
+    const char *u = getenv("USER");
+    if (!u || !*u) {
+        struct passwd pw, *got = NULL;
+        char buf[4096];
+        u = !getpwuid_r(geteuid(), &pw, buf, sizeof buf, &got) && got ? got->pw_name : "";
+        snprintf(user_name, sizeof user_name, "%s", u);
+        return;
+    }
+    snprintf(user_name, sizeof user_name, "%s", u);
+}
+
+const char *ember__ui_user(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, find_user);
+    return user_name;
 }
 
 static int64_t msj(uint64_t ns)
@@ -138,7 +163,7 @@ static void write_event(jw *w, const ember_event *ev)
         LIT(w, ",\"Timestamp\":");
         num(w, t);
         LIT(w, ",\"User\":");
-        str(w, getenv("USER"));
+        str(w, ember__ui_user());
         LIT(w, ",\"ember.Master\":");
         str(w, ev->master);
         LIT(w, ",\"ember.Cores\":");
@@ -477,6 +502,7 @@ int ember__ui_event_parse(const char *line, size_t n, ui_parsed *p)
         ev->time_ns = ns(geti(j, "Timestamp"));
         ev->app_name = gets(j, "App Name");
         ev->app_id = gets(j, "App ID");
+        p->user = gets(j, "User");
         ev->master = gets(j, "ember.Master");
         ev->cores = (int)geti(j, "ember.Cores");
         ev->memory_budget = geti(j, "ember.Memory Budget");

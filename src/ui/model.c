@@ -122,6 +122,7 @@ void ember__ui_model_free(ui_model *m)
     ember__free(m->app_name);
     ember__free(m->app_id);
     ember__free(m->master);
+    ember__free(m->user);
     pthread_mutex_destroy(&m->mu);
     ember__free(m);
 }

@@ -42,7 +42,7 @@ static json_t *app_json(const ui_model *m)
                         done ? date(m->end_ms) : json_string("1969-12-31T23:59:59.999GMT"));
     json_object_set_new(att, "lastUpdated", date(last));
     json_object_set_new(att, "duration", json_integer(done ? m->end_ms - m->start_ms : 0));
-    json_object_set_new(att, "sparkUser", json_string(getenv("USER") ? getenv("USER") : ""));
+    json_object_set_new(att, "sparkUser", json_string(m->user ? m->user : ember__ui_user()));
     json_object_set_new(att, "completed", json_boolean(done));
     json_object_set_new(att, "appSparkVersion", json_string("ember"));
     json_object_set_new(att, "startTimeEpoch", json_integer(m->start_ms));

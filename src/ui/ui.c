@@ -61,6 +61,10 @@ int ember__ui_open(ember_ctx *ctx, const ember_conf *conf)
         return ember__err(ctx, EMBER_ENOMEM, "ember_open: out of memory");
     ctx->ui = ui;
     int rc = 0;
+    /* the log first: in a directory, it may give the application a new id
+     * (its log's name was taken), which every listener must then hear */
+    if (log && *log && (rc = ember__ui_log_open(ctx, log, &ui->log)))
+        return rc;
     if (port) {
         char why[200];
         int keep[2];
@@ -75,8 +79,6 @@ int ember__ui_open(ember_ctx *ctx, const ember_conf *conf)
         fprintf(stderr, "ember: web UI at http://127.0.0.1:%d/\n",
                 ember__ui_server_port(ui->server));
     }
-    if (log && *log && (rc = ember__ui_log_open(ctx, log, &ui->log)))
-        return rc;
     if (bar && (rc = ember__ui_bar_open(ctx, &ui->bar)))
         return rc;
     return 0;

@@ -94,6 +94,7 @@ typedef struct ui_proc {
 typedef struct ui_model {
     pthread_mutex_t mu;
     char *app_name, *app_id, *master;
+    char *user;   /* a replayed log's User (NULL live: ember__ui_user()) */
     char **props; /* name, value, ..., NULL */
     int cores;
     int64_t start_ms, end_ms; /* end: 0 while it runs */
@@ -172,8 +173,12 @@ typedef struct ui_parsed {
     ember_accumulable accs[16];
     void *json; /* the parsed line (jansson), which the strings point into */
     const char **strs;
-    int env_update; /* the line was Spark's EnvironmentUpdate: ev.props only */
+    int env_update;   /* the line was Spark's EnvironmentUpdate: ev.props only */
+    const char *user; /* an application's start: its User */
 } ui_parsed;
+/* Who runs the application, as Spark's "User" and sparkUser: $USER, else the
+ * name of the effective user id (static storage). */
+const char *ember__ui_user(void);
 int ember__ui_event_parse(const char *line, size_t n, ui_parsed *p);
 void ember__ui_parsed_free(ui_parsed *p);
 

@@ -8,6 +8,9 @@
 #   - a log named *.zstd is zstd frames that zstd(1) reads into the same events;
 #     cut by kill -9 it still reads; frames made by zstd(1) are read too, and a
 #     damaged one is passed over with the frames after it kept
+#   - a directory of logs (Spark's spark.eventLog.dir): one log an application,
+#     named by its id; an id whose log is there already is not reused (the
+#     logs there stay as they were); a killed one stays *.inprogress
 #   tests/ui/ui.sh UI_JOB EMBER
 set -euo pipefail
 job=$1
@@ -31,7 +34,7 @@ get() { node -e 'fetch(process.argv[1]).then(r => r.text().then(t => { if (r.sta
 # kill_mid_job LOG ENDED: the job writing its event log to LOG, killed -9 once
 # some of its tasks have ended (ENDED LOG: their lines are in it)
 kill_mid_job() {
-  local log=$1 ended=$2 fifo kp
+  local log=$1 ended=$2 fifo kp f
   fifo=$(mktemp -u "$work/in.XXXXXX")
   mkfifo "$fifo"
   EMBER_UI_PORT=0 EMBER_EVENT_LOG="$log" "$job" killed <"$fifo" >"$work/k.out" 2>&1 &
@@ -40,7 +43,9 @@ kill_mid_job() {
   exec 3>"$fifo"
   echo "slow 4 300" >&3
   for _ in $(seq 100); do
-    [ -s "$log" ] && "$ended" "$log" && break
+    f=$log # a directory of logs: the application's, still in progress
+    [ -d "$log" ] && f=$(find "$log" -name '*.inprogress' | head -1)
+    [ -n "$f" ] && [ -s "$f" ] && "$ended" "$f" && break
     sleep 0.1
   done
   kill -9 "$kp"
@@ -80,7 +85,7 @@ grep -q 'incomplete' "$work/list.out" || fail "the killed application is not lis
 
 # --- a finished log through ember history: its jobs over the REST API
 log2="$work/logs/done.log"
-printf 'slow 2 50\nfail\nhttp 20 10\n' | EMBER_UI_PORT=0 EMBER_EVENT_LOG="$log2" "$job" finished >"$work/f.out" 2>&1
+printf 'slow 2 50\nfail\nhttp 20 10\n' | USER=ember-log-user EMBER_UI_PORT=0 EMBER_EVENT_LOG="$log2" "$job" finished >"$work/f.out" 2>&1
 json_lines "$log2" >/dev/null || fail "the finished log is not JSON lines"
 app=$(grep -o '"App ID":"[^"]*"' "$log2" | head -1 | cut -d'"' -f4)
 # --port -1: the first free port from 4040, as the serving line says
@@ -94,6 +99,9 @@ jobs=$(get "http://127.0.0.1:$port/api/v1/applications/$app/jobs") || fail "hist
 [ "$(echo "$jobs" | grep -c "\"jobId\"")" = 3 ] || fail "history: 3 jobs expected: $jobs"
 echo "$jobs" | grep -q '"status": "FAILED"' || fail "history: the failed job is not FAILED"
 get "http://127.0.0.1:$port/" | grep -q "$app" || fail "history: the app list lacks $app"
+# the user is the one who ran the application, not the one who reads its log
+get "http://127.0.0.1:$port/api/v1/applications" | grep -q '"sparkUser": "ember-log-user"' ||
+  fail "history: sparkUser is not the log's User: $(get "http://127.0.0.1:$port/api/v1/applications")"
 kill "$hp"
 wait "$hp" 2>/dev/null || true
 "$ember" history --list "$work/logs" | grep -q "$app" || fail "history --list lacks $app"
@@ -148,4 +156,35 @@ grep -q "1 damaged zstd frame passed over, the first at byte $(stat -c %s "$work
   fail "the damaged frame is not named: $(cat "$work/list5.err")"
 grep "parts.zst" "$work/list5.out" | grep -v incomplete | grep -q "$app" ||
   fail "the frame after the damaged one was not read: $(cat "$work/list5.out")"
-echo "ok: progress bar, event log after kill -9, history, .zstd logs"
+# --- a directory of logs: the application's own, named by its id, compressed,
+#     *.inprogress until it ends; the ids of logs already there (the next
+#     20,000 milliseconds', as other applications' would be) are not taken
+ldir="$work/dirlogs"
+mkdir -p "$ldir"
+now=$(date +%s%3N)
+seq "$now" $((now + 19999)) | sed "s|.*|$ldir/local-&.zstd|" | xargs touch
+printf 'slow 2 50\nfail\nhttp 20 10\n' | EMBER_UI_PORT=0 EMBER_EVENT_LOG="$ldir/" "$job" dfinished >"$work/d.out" 2>&1 ||
+  fail "the job logging into a directory failed: $(cat "$work/d.out")"
+[ "$(find "$ldir" -type f | wc -l)" = 20001 ] || fail "not one log more in the directory: $(find "$ldir" -type f | wc -l)"
+[ "$(find "$ldir" -type f -size +0 | wc -l)" = 1 ] || fail "a log already there was written to"
+dlog=$(find "$ldir" -type f -size +0)
+did=$(basename "$dlog" .zstd)
+case "$dlog" in *.inprogress) fail "the finished application's log is still in progress: $dlog" ;; esac
+[ "${did#local-}" -ge $((now + 20000)) ] || fail "the application took the id of a log already there: $did"
+zstd -qdc "$dlog" >"$work/d.json" || fail "zstd(1) cannot read the directory's log $dlog"
+json_lines "$work/d.json" >/dev/null || fail "the directory's log does not hold JSON lines"
+grep -q "\"App ID\":\"$did\"" "$work/d.json" || fail "the log $dlog is not the application $did's"
+grep -q "\"ember.app.id\":\"$did\"" "$work/d.json" || fail "the environment does not name the application $did"
+grep -q SparkListenerApplicationEnd "$work/d.json" || fail "the directory's log lacks the application's end"
+[ "$(events "$work/d.json")" = "$(events "$log2")" ] || fail "the directory's log's events differ from the plain log's"
+"$ember" history --list "$ldir" 2>/dev/null >"$work/list6.out" || fail "history --list of the directory failed"
+grep "$did" "$work/list6.out" | grep -vq incomplete || fail "the directory's log is not listed as finished: $(grep -v '^$' "$work/list6.out" | head -3)"
+# killed -9: the log stays .inprogress, read as an incomplete application
+kdir="$work/kdir"
+kill_mid_job "$kdir/" ended_zstd
+kf=$(find "$kdir" -type f)
+case "$kf" in *.zstd.inprogress) ;; *) fail "the killed application's log is not .inprogress: $kf" ;; esac
+"$ember" history --list "$kdir" >"$work/list7.out" || fail "history --list failed"
+grep "$(basename "$kf" .zstd.inprogress)" "$work/list7.out" | grep -q incomplete ||
+  fail "the killed application in a directory is not incomplete: $(cat "$work/list7.out")"
+echo "ok: progress bar, event log after kill -9, history, .zstd logs, a directory of logs"

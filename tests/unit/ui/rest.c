@@ -10,6 +10,9 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -330,6 +333,47 @@ static void test_rest_and_history(void **state)
 static void test_rest_and_history_zstd(void **state)
 {
     rest_and_history("events.zstd");
+}
+
+/* A directory of logs: the live UI's application is the log's, named by its
+ * id, in progress until it ends; an id whose log is there already (another
+ * application's, started in the same millisecond) is not taken. */
+static void test_log_directory(void **state)
+{
+    char logs[300], path[400];
+    snprintf(logs, sizeof logs, "%s/logs/", dir);
+    assert_int_equal(mkdir(logs, 0755), 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    for (int k = 0; k < 2000; k++) { /* the ids of the next 2 s: taken */
+        snprintf(path, sizeof path, "%slocal-%lld.zstd", logs, now + k);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    ember_ctx *ctx;
+    assert_int_equal(
+        ember_open(
+            &ctx,
+            &(ember_conf){.master = "local[2]", .ui_port = -1, .progress = -1, .event_log = logs}),
+        0);
+    char id[64];
+    app_id(ember_ui_port(ctx), id, sizeof id);
+    assert_true(atoll(id + strlen("local-")) >= now + 2000);
+    snprintf(path, sizeof path, "%s%s.zstd.inprogress", logs, id);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(count_of(ember_range(ctx, 0, 100, 1, 4)), 100);
+    ember_close(ctx);
+    assert_int_not_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s%s.zstd", logs, id);
+    assert_true(zstd_lines(path) > 5);
+    for (int k = 0; k < 2000; k++) { /* untouched */
+        struct stat st;
+        snprintf(path, sizeof path, "%slocal-%lld.zstd", logs, now + k);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_size, 0);
+    }
 }
 
 /* Whatever a name holds is text on every page; paths lead nowhere else. */
@@ -784,6 +828,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rest_and_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_and_history_zstd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_text_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_processes, setup, teardown),
