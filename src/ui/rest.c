@@ -1,7 +1,9 @@
 /* Spark's REST API (/api/v1), from the model: the same paths and the same JSON
  * field names, so a script written against Spark's reads ember's.
  *
- *   /applications                              the application (history: all)
+ *   /applications[?status=&minDate=&maxDate=&minEndDate=&maxEndDate=&limit=]
+ *                                              the application (history: all),
+ *                                              newest first
  *   /applications/ID                           one
  *   /applications/ID/jobs[?status=]            newest first
  *   /applications/ID/jobs/JOB
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -500,6 +503,100 @@ static void arg(const char *query, const char *name, char *out, size_t cap)
     }
 }
 
+/* A date of Spark's REST queries, "2026-12-01" (its midnight) or
+ * "2026-12-01T12:34:56.789GMT" (milliseconds and GMT optional), in GMT, as
+ * milliseconds since the epoch; false when it is neither. */
+static bool query_date(const char *t, int64_t *ms)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0, milli = 0, n = 0;
+    if (sscanf(t, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+        return false;
+    const char *r = t + n;
+    if (*r == 'T') {
+        int m = 0;
+        if (sscanf(r, "T%2d:%2d:%2d%n", &h, &mi, &sec, &m) != 3 || m != 9)
+            return false;
+        r += m;
+        if (*r == '.') {
+            if (sscanf(r, ".%3d%n", &milli, &m) != 1 || m != 4)
+                return false;
+            r += m;
+        }
+        if (*r && strcmp(r, "GMT") && strcmp(r, "Z"))
+            return false;
+    } else if (*r) {
+        return false;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || milli < 0)
+        return false;
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = sec};
+    *ms = (int64_t)timegm(&tm) * 1000 + milli;
+    return true;
+}
+
+/* Which applications /applications lists (Spark's query): by state, start and
+ * end, at most limit of them, newest first. */
+typedef struct app_filter {
+    int status; /* 0 both, 1 running only, 2 completed only */
+    int64_t min_start, max_start, min_end, max_end, limit;
+    bool end_bounded; /* maxEndDate given: a running application ends after now */
+} app_filter;
+
+/* 0, or -1 with why (what in the query is not Spark's) */
+static int app_filter_parse(const char *query, app_filter *f, char *why, size_t cap)
+{
+    *f = (app_filter){0, INT64_MIN, INT64_MAX, INT64_MIN, INT64_MAX, INT64_MAX, false};
+    char v[80];
+    arg(query, "status", v, sizeof v);
+    if (*v && strcasecmp(v, "running") && strcasecmp(v, "completed")) {
+        snprintf(why, cap, "status is running or completed");
+        return -1;
+    }
+    f->status = !*v ? 0 : !strcasecmp(v, "running") ? 1 : 2;
+    static const char *const names[] = {"minDate", "maxDate", "minEndDate", "maxEndDate"};
+    int64_t *at[] = {&f->min_start, &f->max_start, &f->min_end, &f->max_end};
+    for (int i = 0; i < 4; i++) {
+        arg(query, names[i], v, sizeof v);
+        if (*v && !query_date(v, at[i])) {
+            snprintf(why, cap, "%s is a date: 2026-12-01 or 2026-12-01T12:34:56.789GMT", names[i]);
+            return -1;
+        }
+        if (*v && i == 3)
+            f->end_bounded = true;
+    }
+    arg(query, "limit", v, sizeof v);
+    if (*v) {
+        char *end;
+        long long l = strtoll(v, &end, 10);
+        if (*end || end == v || l < 0) {
+            snprintf(why, cap, "limit is a count of applications");
+            return -1;
+        }
+        f->limit = l;
+    }
+    return 0;
+}
+
+static bool app_wanted(const ui_model *m, const app_filter *f)
+{
+    bool done = m->end_ms != 0;
+    if ((f->status == 1 && done) || (f->status == 2 && !done))
+        return false;
+    if (m->start_ms < f->min_start || m->start_ms > f->max_start)
+        return false;
+    if (!done) { /* it ends after now: out only when maxEndDate is past */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return !f->end_bounded || f->max_end > (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
+    return m->end_ms >= f->min_end && m->end_ms <= f->max_end;
+}
+
 static bool status_matches(const char *want, const char *status)
 {
     return !*want || !strcasecmp(want, status);
@@ -599,9 +696,33 @@ void ember__ui_rest(ui_model *const *models, int n, const char *path, const char
     if (is(path, "/version")) {
         out = json_pack("{s:s}", "spark", "ember");
     } else if (is(path, "/applications") || !*path || !strcmp(path, "/")) {
+        app_filter f;
+        char why[120];
+        if (app_filter_parse(query, &f, why, sizeof why)) {
+            r->type = "application/json";
+            r->status = 400;
+            ember__bprintf(&r->body, "{\"error\": \"%s\"}\n", why);
+            return;
+        }
+        /* newest first: by start; of two started at once, the log given later */
+        int *order = ember__malloc((size_t)(n ? n : 1) * sizeof *order);
+        if (!order) {
+            r->status = 500;
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            int j = i;
+            for (; j > 0 && models[order[j - 1]]->start_ms < models[n - 1 - i]->start_ms; j--)
+                order[j] = order[j - 1];
+            order[j] = n - 1 - i;
+        }
         out = json_array();
-        for (int i = n - 1; i >= 0; i--)
-            json_array_append_new(out, app_json(models[i]));
+        for (int k = 0, listed = 0; k < n && listed < f.limit; k++)
+            if (app_wanted(models[order[k]], &f)) {
+                json_array_append_new(out, app_json(models[order[k]]));
+                listed++;
+            }
+        ember__free(order);
     } else if (!strncmp(path, "/applications/", 14)) {
         const char *id = path + 14, *slash = strchr(id, '/');
         size_t len = slash ? (size_t)(slash - id) : strlen(id);

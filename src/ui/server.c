@@ -124,12 +124,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         r.type = "text/css; charset=utf-8";
         ember_buf_append(&r.body, UI_CSS, sizeof UI_CSS - 1);
     } else if (!strncmp(url, "/api/v1", 7) && (url[7] == '/' || !url[7])) {
-        const char *args = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "status");
-        char query[256] = "";
-        const char *off = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "offset");
-        const char *len = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "length");
-        snprintf(query, sizeof query, "status=%.40s&offset=%.20s&length=%.20s", args ? args : "",
-                 off ? off : "", len ? len : "");
+        /* the arguments Spark's REST API takes, decoded, as "name=value&..."
+         * (an '&' in a value would start another: it is made a '?') */
+        static const char *const names[] = {"status",  "offset",  "length",     "limit",
+                                            "minDate", "maxDate", "minEndDate", "maxEndDate"};
+        char query[512] = "";
+        size_t at = 0;
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+            const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, names[i]);
+            if (!v)
+                continue;
+            int w =
+                snprintf(query + at, sizeof query - at, "%s%s=%.40s", at ? "&" : "", names[i], v);
+            for (char *p = query + at + strlen(names[i]) + 1 + (at ? 1 : 0); *p; p++)
+                if (*p == '&')
+                    *p = '?';
+            at += (size_t)w;
+        }
         for (int i = 0; i < s->nmodels; i++)
             pthread_mutex_lock(&s->models[i]->mu);
         ember__ui_rest(s->models, s->nmodels, url + 7, query, &r);

@@ -376,6 +376,121 @@ static void test_log_directory(void **state)
     }
 }
 
+/* The ids /api/v1/applications?QUERY lists, in order, joined by spaces. */
+static void listed(int port, const char *query, char *out, size_t cap)
+{
+    char path[300];
+    snprintf(path, sizeof path, "/api/v1/applications%s", query);
+    json_t *apps = get_json(port, path);
+    out[0] = 0;
+    for (size_t i = 0; i < json_array_size(apps); i++)
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? " " : "",
+                 json_string_value(json_object_get(json_array_get(apps, i), "id")));
+    json_decref(apps);
+}
+
+/* Spark's query of the history's applications: by state, start and end
+ * dates, a limit, newest first; what is not Spark's query is a 400 naming it. */
+static void test_applications_query(void **state)
+{
+    char logs[2][300], ids[2][64];
+    for (int a = 0; a < 2; a++) {
+        snprintf(logs[a], sizeof logs[a], "%s/app%d.log", dir, a);
+        struct timespec t0, t;
+        clock_gettime(CLOCK_REALTIME, &t0);
+        do /* a millisecond of its own: the second application's id is another */
+            clock_gettime(CLOCK_REALTIME, &t);
+        while (t.tv_sec == t0.tv_sec && t.tv_nsec / 1000000 == t0.tv_nsec / 1000000);
+        ember_ctx *ctx;
+        assert_int_equal(
+            ember_open(&ctx,
+                       &(ember_conf){.master = "local[2]", .progress = -1, .event_log = logs[a]}),
+            0);
+        assert_int_equal(count_of(ember_range(ctx, 0, 10, 1, 2)), 10);
+        ember_close(ctx);
+        FILE *lf = fopen(logs[a], "r"); /* its id, from its log */
+        assert_non_null(lf);
+        char first[4096];
+        assert_non_null(fgets(first, sizeof first, lf));
+        fclose(lf);
+        const char *at = strstr(first, "\"App ID\":\"");
+        assert_non_null(at);
+        at += strlen("\"App ID\":\"");
+        snprintf(ids[a], sizeof ids[a], "%.*s", (int)(strchr(at, '"') - at), at);
+    }
+    /* the second cut before its end, as a crash leaves it: running */
+    FILE *f = fopen(logs[1], "r+");
+    assert_non_null(f);
+    char line[65536];
+    long keep = 0, at = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, "SparkListenerApplicationEnd"))
+            keep = ftell(f);
+        at = ftell(f);
+    }
+    assert_true(keep < at);
+    assert_int_equal(ftruncate(fileno(f), keep), 0);
+    fclose(f);
+
+    ember_history *h;
+    const char *const given[] = {logs[0], logs[1]};
+    assert_int_equal(ember_history_open(&h, given, 2, -1), 0);
+    int port = ember_history_port(h);
+    char got[200], both[200];
+    snprintf(both, sizeof both, "%s %s", ids[1], ids[0]); /* newest first */
+    listed(port, "", got, sizeof got);
+    assert_string_equal(got, both);
+    listed(port, "?status=running", got, sizeof got);
+    assert_string_equal(got, ids[1]);
+    listed(port, "?status=COMPLETED", got, sizeof got);
+    assert_string_equal(got, ids[0]);
+    listed(port, "?limit=1", got, sizeof got);
+    assert_string_equal(got, ids[1]);
+    listed(port, "?limit=0", got, sizeof got);
+    assert_string_equal(got, "");
+    listed(port, "?minDate=3000-01-01", got, sizeof got);
+    assert_string_equal(got, "");
+    listed(port, "?minDate=2010-01-01&maxDate=2999-12-31T23:59:59.999GMT", got, sizeof got);
+    assert_string_equal(got, both);
+    listed(port, "?maxDate=2010-01-01T00:00:00.000GMT", got, sizeof got);
+    assert_string_equal(got, "");
+    /* by end: a running application has none yet, so only a maxEndDate in
+     * the past leaves it out */
+    listed(port, "?minEndDate=2999-01-01", got, sizeof got);
+    assert_string_equal(got, ids[1]);
+    listed(port, "?maxEndDate=2010-01-01", got, sizeof got);
+    assert_string_equal(got, "");
+    listed(port, "?minEndDate=2010-01-01&status=completed", got, sizeof got);
+    assert_string_equal(got, ids[0]);
+    /* the first's own start, to the millisecond: in; a millisecond later: out */
+    char q[120], d[40];
+    long long ms = atoll(ids[0] + strlen("local-"));
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    strftime(d, sizeof d, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(q, sizeof q, "?maxDate=%s.%03lldGMT", d, ms % 1000);
+    listed(port, q, got, sizeof got);
+    assert_string_equal(got, ids[0]);
+    snprintf(q, sizeof q, "?minDate=%s.%03lld%%47MT", d, ms % 1000); /* %47: 'G' */
+    listed(port, q, got, sizeof got);
+    assert_string_equal(got, both);
+    /* not Spark's query: 400, naming what */
+    static const char *const bad[][2] = {{"?status=done", "status"},
+                                         {"?minDate=yesterday", "minDate"},
+                                         {"?maxEndDate=2026-13-01", "maxEndDate"},
+                                         {"?limit=-1", "limit"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ember_buf b = {0};
+        char path[200];
+        snprintf(path, sizeof path, "/api/v1/applications%s", bad[i][0]);
+        assert_int_equal(get(port, path, &b), 400);
+        assert_non_null(strstr((char *)b.ptr, bad[i][1]));
+        ember_buf_destroy(&b);
+    }
+    ember_history_close(h);
+}
+
 /* Whatever a name holds is text on every page; paths lead nowhere else. */
 /* A task's error naming a file whose name holds a quote, a backslash, a line
  * break, a tab, a control character, an é and a byte that is not UTF-8: the
@@ -829,6 +944,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rest_and_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_and_history_zstd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_applications_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_text_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_processes, setup, teardown),
