@@ -951,11 +951,14 @@ EMBER_EXTERN void ember_stats_print(const ember_ctx *ctx, FILE *fp);
 /* The port the web UI listens on (127.0.0.1), 0 when it is off. */
 EMBER_EXTERN int ember_ui_port(ember_ctx *ctx);
 
-/* The history server (`ember history`): finished event logs (files, or
- * directories of them) served with the web UI's pages and REST API on
- * 127.0.0.1:port (0: 18080, Spark's; -1: 4040 and up). A log cut short by a
- * crash reads up to its last whole line. 0, or a code with ember_errmsg(NULL)
- * naming the log. */
+/* The history server (`ember history`): event logs (files, or directories of
+ * them) served with the web UI's pages and REST API on 127.0.0.1:port (0:
+ * 18080, Spark's; -1: 4040 and up). A log cut short by a crash reads up to its
+ * last whole line. A thread looks again every $EMBER_HISTORY_UPDATE_INTERVAL
+ * seconds (default 10, as Spark; 0 never): a log new in a directory is read,
+ * one that changed is read again, one removed goes; a file in a directory
+ * that is no event log is passed over (said once on stderr). 0, or a code
+ * with ember_errmsg(NULL) naming the log (a file named that is no event log). */
 typedef struct ember_history ember_history;
 EMBER_EXTERN int ember_history_open(ember_history **out, const char *const *logs, int nlogs,
                                     int port);

@@ -15,9 +15,10 @@
 static const char HISTORY_USAGE[] =
     "usage: ember history LOG... [--port N]\n"
     "       ember history --list DIR\n"
-    "serves finished event logs (files written by EMBER_EVENT_LOG or conf.event_log, plain\n"
-    "or zstd-compressed, or directories of them) with the web UI and Spark's REST API\n"
-    "(/api/v1) on 127.0.0.1\n"
+    "serves event logs (files written by EMBER_EVENT_LOG or conf.event_log, plain or\n"
+    "zstd-compressed, or directories of them) with the web UI and Spark's REST API\n"
+    "(/api/v1) on 127.0.0.1, looking again every 10 s for new and changed logs\n"
+    "(EMBER_HISTORY_UPDATE_INTERVAL, seconds; 0 never)\n"
     "  --port N   the port (default 18080; -1: 4040 and up)\n"
     "  --list DIR the applications of DIR's event logs, one a line\n";
 

@@ -3,22 +3,47 @@
  * cut short by a crash reads up to its last whole line; the application then
  * shows as incomplete. A log written compressed (zstd frames, whatever its
  * name) is known by its first bytes and read through a decompressing stream.
+ *
+ * As Spark's history server, it looks again every 10 s
+ * (EMBER_HISTORY_UPDATE_INTERVAL, seconds; 0 never): a log new in a directory
+ * is read, one that changed (an application still running, or one that ended:
+ * its ".inprogress" name gone, its final one new) is read again, one removed
+ * goes. A thread of its own reads them and swaps the new set in at once.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/lazy.h"
 #include "core/zmem.h"
 #include "ui/ui.h"
 
+/* A file the server has seen: its model, or NULL when it is not an event log
+ * (passed over until it changes). */
+typedef struct hlog {
+    char *path;
+    long long size, mtime_ns;
+    ui_model *m;
+} hlog;
+
 struct ember_history {
-    ui_model **models;
+    char **given; /* the paths as given: files, directories */
+    int ngiven, keep[2];
+    hlog *logs; /* every file seen, by path */
+    int nlogs;
+    ui_model **models; /* what the server serves */
     int n;
     ui_server *server;
+    double every; /* seconds between looks; 0: never */
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool watching, stop;
 };
 
 /* A zstd log read as a stream of its lines (fopencookie): frame after frame.
@@ -244,14 +269,159 @@ static int expand(const char *path, char ***files, int *n, int *cap)
     return rc;
 }
 
+static int by_path(const void *a, const void *b)
+{
+    return strcmp(((const hlog *)a)->path, ((const hlog *)b)->path);
+}
+
+static void free_logs(hlog *logs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        ember__free(logs[i].path);
+        ember__ui_model_free(logs[i].m);
+    }
+    ember__free(logs);
+}
+
+/* Look at h's paths: every file's model, read again only when the file
+ * changed; then the new set served. first: ember_history_open's look, where a
+ * file named (not found in a directory) that is no event log is an error. 0,
+ * or a code with the message on the thread. */
+static int look(ember_history *h, bool first)
+{
+    char **files = NULL;
+    int nfiles = 0, cap = 0, named_to = 0, rc = 0;
+    bool *named = NULL;
+    for (int i = 0; i < h->ngiven && !rc; i++) {
+        struct stat st;
+        bool dir = !stat(h->given[i], &st) && S_ISDIR(st.st_mode);
+        if ((rc = expand(h->given[i], &files, &nfiles, &cap)))
+            break;
+        bool *g = ember__realloc(named, (size_t)(nfiles ? nfiles : 1) * sizeof *g);
+        if (!g) {
+            rc = ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
+            break;
+        }
+        named = g;
+        for (; named_to < nfiles; named_to++)
+            named[named_to] = !dir;
+    }
+    hlog *logs = rc ? NULL : ember__calloc((size_t)nfiles + 1, sizeof *logs);
+    ui_model **models = rc ? NULL : ember__calloc((size_t)nfiles + 1, sizeof *models);
+    if (!rc && (!logs || !models))
+        rc = ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
+    int nl = 0, nm = 0;
+    for (int i = 0; i < nfiles && !rc; i++) {
+        struct stat st;
+        if (stat(files[i], &st))
+            continue; /* gone since the directory was read */
+        hlog l = {.path = files[i],
+                  .size = (long long)st.st_size,
+                  .mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
+        hlog *old = h->nlogs ? bsearch(&l, h->logs, (size_t)h->nlogs, sizeof l, by_path) : NULL;
+        if (old && old->size == l.size && old->mtime_ns == l.mtime_ns) {
+            l.m = old->m; /* unchanged: kept as read */
+            old->m = NULL;
+        } else {
+            int lrc = load(l.path, h->keep, &l.m);
+            if (lrc && first && named[i])
+                rc = lrc;
+            else if (lrc && !old) /* said once, until it changes */
+                fprintf(stderr, "%s (passed over)\n", ember_errmsg(NULL));
+            if (lrc)
+                l.m = NULL;
+        }
+        files[i] = NULL;
+        logs[nl++] = l;
+        if (l.m)
+            models[nm++] = l.m;
+    }
+    for (int i = 0; i < nfiles; i++)
+        ember__free(files[i]);
+    ember__free(files);
+    ember__free(named);
+    if (rc) {
+        free_logs(logs, nl);
+        ember__free(models);
+        return rc;
+    }
+    qsort(logs, (size_t)nl, sizeof *logs, by_path);
+    ui_model **was = h->models;
+    if (h->server) /* handlers see the old set or the new, whole */
+        ember__ui_server_models(h->server, models, nm);
+    free_logs(h->logs, h->nlogs); /* the models not carried over */
+    ember__free(was);
+    h->logs = logs;
+    h->nlogs = nl;
+    h->models = models;
+    h->n = nm;
+    return 0;
+}
+
+static void *watch_main(void *arg)
+{
+    ember_history *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double s = floor(h->every);
+        ts.tv_sec += (time_t)s;
+        ts.tv_nsec += (long)((h->every - s) * 1e9);
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        if (h->stop)
+            break;
+        pthread_mutex_unlock(&h->mu);
+        (void)look(h, false); /* out of memory: the set served stays */
+        pthread_mutex_lock(&h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* EMBER_HISTORY_UPDATE_INTERVAL: seconds ("10", "0.5", "10s"), 0 never. */
+static int update_interval(double *every)
+{
+    *every = 10; /* Spark's spark.history.fs.update.interval */
+    const char *e = getenv("EMBER_HISTORY_UPDATE_INTERVAL");
+    if (!e || !*e)
+        return 0;
+    char *end;
+    double v = strtod(e, &end);
+    if (end != e && *end == 's')
+        end++;
+    if (end == e || *end || !(v >= 0) || v > 86400)
+        return ember__err(NULL, EMBER_EINVAL,
+                          "ember history: EMBER_HISTORY_UPDATE_INTERVAL '%s' is not a number of "
+                          "seconds (0 to 86400; 0: never look again)",
+                          e);
+    *every = v;
+    return 0;
+}
+
 void ember_history_close(ember_history *h)
 {
     if (!h)
         return;
+    if (h->watching) {
+        pthread_mutex_lock(&h->mu);
+        h->stop = true;
+        pthread_cond_signal(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->th, NULL);
+    }
     ember__ui_server_stop(h->server);
-    for (int i = 0; i < h->n; i++)
-        ember__ui_model_free(h->models[i]);
+    free_logs(h->logs, h->nlogs);
     ember__free(h->models);
+    for (int i = 0; i < h->ngiven; i++)
+        ember__free(h->given[i]);
+    ember__free(h->given);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
     ember__free(h);
 }
 
@@ -260,24 +430,34 @@ int ember_history_open(ember_history **out, const char *const *logs, int nlogs, 
     if (!out || !logs || nlogs <= 0)
         return ember__err(NULL, EMBER_EINVAL, "ember history: no event log given");
     *out = NULL;
-    char **files = NULL;
-    int nfiles = 0, cap = 0, keep[2];
-    int rc = ember__ui_retained(NULL, "ember history", keep);
-    for (int i = 0; i < nlogs && !rc; i++)
-        rc = expand(logs[i], &files, &nfiles, &cap);
     ember_history *h = ember__calloc(1, sizeof *h);
-    if (!rc && (!h || !(h->models = ember__calloc((size_t)nfiles + 1, sizeof *h->models))))
-        rc = ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
-    for (int i = 0; !rc && i < nfiles; i++)
-        if (!(rc = load(files[i], keep, &h->models[h->n])))
-            h->n++;
-    for (int i = 0; i < nfiles; i++)
-        ember__free(files[i]);
-    ember__free(files);
+    if (!h || !(h->given = ember__calloc((size_t)nlogs, sizeof *h->given))) {
+        ember__free(h);
+        return ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
+    }
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    int rc = ember__ui_retained(NULL, "ember history", h->keep);
+    if (!rc)
+        rc = update_interval(&h->every);
+    for (int i = 0; i < nlogs && !rc; i++, h->ngiven++)
+        if (!(h->given[i] = ember__strdup(logs[i])))
+            rc = ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
+    if (!rc)
+        rc = look(h, true);
     char why[200];
     if (!rc && (rc = ember__ui_serve(h->models, h->n, true, port ? port : 18080, &h->server, why,
                                      sizeof why)))
         ember__err(NULL, rc, "ember history: %s", why);
+    if (!rc && h->every > 0) {
+        int e = pthread_create(&h->th, NULL, watch_main, h);
+        if (e)
+            rc = ember__err(NULL, -e,
+                            "ember history: cannot start the thread that looks for new "
+                            "logs: %s",
+                            strerror(e));
+        h->watching = !e;
+    }
     if (rc) {
         ember_history_close(h);
         return rc;

@@ -19,6 +19,7 @@ struct ui_server {
     struct MHD_Daemon *d;
     int port;
     bool history;
+    pthread_rwlock_t rw; /* models and nmodels: read by each answer, swapped by history */
     ui_model **models;
     int nmodels;
 };
@@ -115,6 +116,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     (void)con_cls;
     ui_reply r = {.status = 200};
     const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id");
+    pthread_rwlock_rdlock(&s->rw);
     if (!path_ok(url)) {
         not_found(&r);
     } else if (!strcmp(url, "/static/ui.js")) {
@@ -171,6 +173,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     } else {
         not_found(&r);
     }
+    pthread_rwlock_unlock(&s->rw);
     if (!r.status)
         r.status = 200;
     enum MHD_Result ret = answer(c, &r);
@@ -192,6 +195,11 @@ int ember__ui_serve(ui_model **models, int nmodels, bool history, int port, ui_s
         ember__free(s);
         return EMBER_EIO;
     }
+    pthread_rwlockattr_t ra; /* a new look waits for the answers in flight, not all to come */
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&s->rw, &ra);
+    pthread_rwlockattr_destroy(&ra);
     int first = port < 0 ? 4040 : port, tries = port < 0 ? 16 : 1;
     for (int p = first; p < first + tries && !s->d; p++) {
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
@@ -210,6 +218,7 @@ int ember__ui_serve(ui_model **models, int nmodels, bool history, int port, ui_s
                      first + tries - 1);
         else
             snprintf(why, whylen, "cannot listen on 127.0.0.1:%d (taken?)", first);
+        pthread_rwlock_destroy(&s->rw);
         ember__free(s);
         return EMBER_EIO;
     }
@@ -222,10 +231,19 @@ int ember__ui_server_port(const ui_server *s)
     return s ? s->port : 0;
 }
 
+void ember__ui_server_models(ui_server *s, ui_model **models, int nmodels)
+{
+    pthread_rwlock_wrlock(&s->rw); /* no answer is being made: none holds the old */
+    s->models = models;
+    s->nmodels = nmodels;
+    pthread_rwlock_unlock(&s->rw);
+}
+
 void ember__ui_server_stop(ui_server *s)
 {
     if (!s)
         return;
     MHD_stop_daemon(s->d);
+    pthread_rwlock_destroy(&s->rw);
     ember__free(s);
 }

@@ -206,6 +206,9 @@ typedef struct ui_server ui_server;
 int ember__ui_serve(ui_model **models, int nmodels, bool history, int port, ui_server **out,
                     char *why, size_t whylen);
 int ember__ui_server_port(const ui_server *s);
+/* The models served from now on (the history server's new look); the old are
+ * the caller's to free once this returns: no answer holds them then. */
+void ember__ui_server_models(ui_server *s, ui_model **models, int nmodels);
 void ember__ui_server_stop(ui_server *s);
 
 /* A response being built: the page or the JSON, and its status. */

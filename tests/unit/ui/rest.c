@@ -5,6 +5,7 @@
  * anywhere, and hostile clients that must not stall a job.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -33,6 +34,7 @@ static int teardown(void **state)
 {
     unsetenv("EMBER_UI_RETAINED_JOBS"); /* test_retained's, even when it failed midway */
     unsetenv("EMBER_UI_RETAINED_STAGES");
+    unsetenv("EMBER_HISTORY_UPDATE_INTERVAL");
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd);
@@ -491,6 +493,68 @@ static void test_applications_query(void **state)
     ember_history_close(h);
 }
 
+/* Wait until /api/v1/applications?QUERY lists want (up to 60 s: a guard
+ * against a hang, not a time measured). */
+static void wait_listed(int port, const char *query, const char *want)
+{
+    char got[400] = "";
+    for (int i = 0; i < 6000; i++) {
+        listed(port, query, got, sizeof got);
+        if (!strcmp(got, want))
+            return;
+        usleep(10000);
+    }
+    fail_msg("the history lists '%s' for '%s', not '%s'", got, query, want);
+}
+
+/* The history server looks again (EMBER_HISTORY_UPDATE_INTERVAL): a log new
+ * in its directory is served, running while its application runs and
+ * completed once it ends (its .inprogress name gone); a file that is no
+ * event log is passed over; a log removed goes. */
+static void test_history_looks_again(void **state)
+{
+    char logs[300], path[600];
+    snprintf(logs, sizeof logs, "%s/live/", dir);
+    assert_int_equal(mkdir(logs, 0755), 0);
+    snprintf(path, sizeof path, "%snotes.txt", logs);
+    FILE *f = fopen(path, "w");
+    fputs("not an event log\n", f);
+    fclose(f);
+    setenv("EMBER_HISTORY_UPDATE_INTERVAL", "0.1", 1);
+    ember_history *h;
+    const char *const given[] = {logs};
+    assert_int_equal(ember_history_open(&h, given, 1, -1), 0);
+    int port = ember_history_port(h);
+    wait_listed(port, "", "");
+    ember_ctx *ctx;
+    assert_int_equal(
+        ember_open(&ctx, &(ember_conf){.master = "local[2]", .progress = -1, .event_log = logs}),
+        0);
+    assert_int_equal(count_of(ember_range(ctx, 0, 10, 1, 2)), 10);
+    char id[64] = "";
+    DIR *d = opendir(logs);
+    for (struct dirent *e; (e = readdir(d));) /* its id: its log's name */
+        if (strstr(e->d_name, ".zstd.inprogress"))
+            snprintf(id, sizeof id, "%.*s", (int)(strstr(e->d_name, ".zstd") - e->d_name),
+                     e->d_name);
+    closedir(d);
+    assert_true(*id);
+    wait_listed(port, "?status=running", id);
+    ember_close(ctx);
+    wait_listed(port, "?status=completed", id);
+    wait_listed(port, "?status=running", "");
+    snprintf(path, sizeof path, "%s%s.zstd", logs, id);
+    assert_int_equal(unlink(path), 0);
+    wait_listed(port, "", "");
+    ember_history_close(h);
+    unsetenv("EMBER_HISTORY_UPDATE_INTERVAL");
+    /* not a number of seconds: an error naming it */
+    setenv("EMBER_HISTORY_UPDATE_INTERVAL", "soon", 1);
+    assert_int_equal(ember_history_open(&h, given, 1, -1), EMBER_EINVAL);
+    assert_non_null(strstr(ember_errmsg(NULL), "EMBER_HISTORY_UPDATE_INTERVAL 'soon'"));
+    unsetenv("EMBER_HISTORY_UPDATE_INTERVAL");
+}
+
 /* Whatever a name holds is text on every page; paths lead nowhere else. */
 /* A task's error naming a file whose name holds a quote, a backslash, a line
  * break, a tab, a control character, an é and a byte that is not UTF-8: the
@@ -945,6 +1009,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rest_and_history_zstd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_applications_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_looks_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_text_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_processes, setup, teardown),
