@@ -533,6 +533,8 @@ struct ember_ctx {
 #define EMBER__JOBS_KEPT 1024
 
 uint64_t ember__now_ns(void);
+/* *ts = CLOCK_REALTIME now plus ns: a deadline for pthread_cond_timedwait */
+void ember__deadline(struct timespec *ts, uint64_t ns);
 /* A mutex held for a few hundred nanoseconds by threads that meet often (the
  * listener bus, the event log's buffer, the UI's model): it spins briefly
  * before sleeping, so a collision costs a wait of that length, not a futex

@@ -145,6 +145,14 @@ int ember__pid(void)
     return pid;
 }
 
+void ember__deadline(struct timespec *ts, uint64_t ns)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    uint64_t at = (uint64_t)ts->tv_nsec + ns;
+    ts->tv_sec += (time_t)(at / 1000000000u);
+    ts->tv_nsec = (long)(at % 1000000000u);
+}
+
 uint64_t ember__now_ns(void)
 {
     struct timespec ts;

@@ -356,12 +356,7 @@ static void *reaper_main(void *arg)
             continue;
         }
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += REAP_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ember__deadline(&ts, REAP_MS * 1000000ull);
         pthread_cond_timedwait(&p->cv, &p->mu, &ts);
         sweep(p);
     }

@@ -88,12 +88,7 @@ static void *writer_main(void *arg)
     for (;;) {
         if (!l->stop && l->buf.len < FLUSH_BYTES) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
+            ember__deadline(&ts, 100000000);
             pthread_cond_timedwait(&l->cv, &l->mu, &ts);
         }
         /* swap buffers: the listener fills one while this thread writes the other */

@@ -12,7 +12,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,14 +363,7 @@ static void *watch_main(void *arg)
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        double s = floor(h->every);
-        ts.tv_sec += (time_t)s;
-        ts.tv_nsec += (long)((h->every - s) * 1e9);
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        ember__deadline(&ts, (uint64_t)(h->every * 1e9));
         pthread_cond_timedwait(&h->cv, &h->mu, &ts);
         if (h->stop)
             break;

@@ -200,12 +200,7 @@ static void *bar_main(void *arg)
     pthread_mutex_lock(&b->mu);
     while (!b->stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        ember__deadline(&ts, 100000000);
         pthread_cond_timedwait(&b->cv, &b->mu, &ts);
         draw(b);
     }
