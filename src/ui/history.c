@@ -308,8 +308,9 @@ static int look(ember_history *h, bool first)
     for (int i = 0; i < h->ngiven && !rc; i++) {
         struct stat st;
         bool dir = !stat(h->given[i], &st) && S_ISDIR(st.st_mode);
-        if ((rc = expand(h->given[i], &files, &nfiles, &cap)))
+        if ((rc = expand(h->given[i], &files, &nfiles, &cap)) && first)
             break;
+        rc = 0; /* a path gone since the start (a log removed): none of its files are */
         bool *g = ember__realloc(named, (size_t)(nfiles ? nfiles : 1) * sizeof *g);
         if (!g) {
             rc = ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");

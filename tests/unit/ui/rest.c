@@ -391,6 +391,20 @@ static void listed(int port, const char *query, char *out, size_t cap)
     json_decref(apps);
 }
 
+/* The application id a plain log's first line names. */
+static void log_app_id(const char *log, char *out, size_t cap)
+{
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char first[4096];
+    assert_non_null(fgets(first, sizeof first, f));
+    fclose(f);
+    const char *at = strstr(first, "\"App ID\":\"");
+    assert_non_null(at);
+    at += strlen("\"App ID\":\"");
+    snprintf(out, cap, "%.*s", (int)(strchr(at, '"') - at), at);
+}
+
 /* Spark's query of the history's applications: by state, start and end
  * dates, a limit, newest first; what is not Spark's query is a 400 naming it. */
 static void test_applications_query(void **state)
@@ -410,15 +424,7 @@ static void test_applications_query(void **state)
             0);
         assert_int_equal(count_of(ember_range(ctx, 0, 10, 1, 2)), 10);
         ember_close(ctx);
-        FILE *lf = fopen(logs[a], "r"); /* its id, from its log */
-        assert_non_null(lf);
-        char first[4096];
-        assert_non_null(fgets(first, sizeof first, lf));
-        fclose(lf);
-        const char *at = strstr(first, "\"App ID\":\"");
-        assert_non_null(at);
-        at += strlen("\"App ID\":\"");
-        snprintf(ids[a], sizeof ids[a], "%.*s", (int)(strchr(at, '"') - at), at);
+        log_app_id(logs[a], ids[a], sizeof ids[a]);
     }
     /* the second cut before its end, as a crash leaves it: running */
     FILE *f = fopen(logs[1], "r+");
@@ -510,23 +516,30 @@ static void wait_listed(int port, const char *query, const char *want)
 /* The history server looks again (EMBER_HISTORY_UPDATE_INTERVAL): a log new
  * in its directory is served, running while its application runs and
  * completed once it ends (its .inprogress name gone); a file that is no
- * event log is passed over; a log removed goes. */
+ * event log is passed over; a log removed goes, a log named as well (and the
+ * directory beside it is still looked at). */
 static void test_history_looks_again(void **state)
 {
-    char logs[300], path[600];
+    char logs[300], path[600], named[300], named_id[64];
     snprintf(logs, sizeof logs, "%s/live/", dir);
     assert_int_equal(mkdir(logs, 0755), 0);
+    snprintf(named, sizeof named, "%s/named.log", dir);
+    ember_ctx *ctx;
+    assert_int_equal(
+        ember_open(&ctx, &(ember_conf){.master = "local[1]", .progress = -1, .event_log = named}),
+        0);
+    ember_close(ctx);
+    log_app_id(named, named_id, sizeof named_id);
     snprintf(path, sizeof path, "%snotes.txt", logs);
     FILE *f = fopen(path, "w");
     fputs("not an event log\n", f);
     fclose(f);
     setenv("EMBER_HISTORY_UPDATE_INTERVAL", "0.1", 1);
     ember_history *h;
-    const char *const given[] = {logs};
-    assert_int_equal(ember_history_open(&h, given, 1, -1), 0);
+    const char *const given[] = {logs, named};
+    assert_int_equal(ember_history_open(&h, given, 2, -1), 0);
     int port = ember_history_port(h);
-    wait_listed(port, "", "");
-    ember_ctx *ctx;
+    wait_listed(port, "", named_id);
     assert_int_equal(
         ember_open(&ctx, &(ember_conf){.master = "local[2]", .progress = -1, .event_log = logs}),
         0);
@@ -541,8 +554,12 @@ static void test_history_looks_again(void **state)
     assert_true(*id);
     wait_listed(port, "?status=running", id);
     ember_close(ctx);
-    wait_listed(port, "?status=completed", id);
+    char both[200];
+    snprintf(both, sizeof both, "%s %s", id, named_id);
+    wait_listed(port, "?status=completed", both);
     wait_listed(port, "?status=running", "");
+    assert_int_equal(unlink(named), 0);
+    wait_listed(port, "", id);
     snprintf(path, sizeof path, "%s%s.zstd", logs, id);
     assert_int_equal(unlink(path), 0);
     wait_listed(port, "", "");
