@@ -6,9 +6,12 @@
  *
  * As Spark's history server, it looks again every 10 s
  * (EMBER_HISTORY_UPDATE_INTERVAL, seconds; 0 never): a log new in a directory
- * is read, one that changed (an application still running, or one that ended:
- * its ".inprogress" name gone, its final one new) is read again, one removed
- * goes. A thread of its own reads them and swaps the new set in at once.
+ * is read, one removed goes, and one that grew (an application still running)
+ * is read on from where the last look stopped, into the model served (under
+ * its lock, as the live UI's listener does), when its first bytes show it is
+ * the same file; one that changed otherwise (an application that ended: its
+ * ".inprogress" name gone, its final one new) is read whole. A thread of its
+ * own reads them and swaps the new set in at once.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,12 +25,24 @@
 #include "core/zmem.h"
 #include "ui/ui.h"
 
+/* Where a read of a log stopped, for the next look to read on from: the
+ * byte of the file to start at and, in a zstd log, how much of that frame's
+ * text was read already; ok false: read it whole again (damage was passed
+ * over). head: the file's first bytes (another file in its place differs). */
+typedef struct resume {
+    long long off, skip;
+    bool ok, zstd;
+    int nhead;
+    unsigned char head[256];
+} resume;
+
 /* A file the server has seen: its model, or NULL when it is not an event log
  * (passed over until it changes). */
 typedef struct hlog {
     char *path;
     long long size, mtime_ns;
     ui_model *m;
+    resume at;
 } hlog;
 
 struct ember_history {
@@ -59,6 +74,11 @@ typedef struct unpack {
     long long frame; /* the byte where the frame in progress began */
     long long first; /* where the first damaged one began */
     long long at;    /* bytes read from raw */
+    long long out;   /* text given out */
+    struct {
+        long long out, at;
+    } * starts; /* each frame's first byte of text, and of the file */
+    int nstarts, cstarts;
     char buf[1 << 17];
 } unpack;
 
@@ -101,8 +121,21 @@ static ssize_t unpack_read(void *cookie, char *to, size_t n)
             u->in = (ZSTD_inBuffer){u->buf, got, 0};
             u->at += (long long)got;
         }
-        if (!u->left)
+        if (!u->left) { /* a frame begins */
             u->frame = u->at - (long long)(u->in.size - u->in.pos);
+            if (u->nstarts == u->cstarts) {
+                int c = u->cstarts ? 2 * u->cstarts : 64;
+                void *g = ember__realloc(u->starts, (size_t)c * sizeof *u->starts);
+                if (!g) { /* where it began is not known: the next look reads it whole */
+                    u->damaged++;
+                    return -1;
+                }
+                u->starts = g;
+                u->cstarts = c;
+            }
+            u->starts[u->nstarts].out = u->out + (long long)out.pos;
+            u->starts[u->nstarts++].at = u->frame;
+        }
         size_t r = ZSTD_decompressStream(u->d, &out, &u->in);
         if (!ZSTD_isError(r)) {
             u->left = r;
@@ -116,6 +149,7 @@ static ssize_t unpack_read(void *cookie, char *to, size_t n)
         if (out.pos < out.size)
             to[out.pos++] = '\n';
     }
+    u->out += (long long)out.pos;
     return (ssize_t)out.pos;
 }
 
@@ -124,23 +158,29 @@ static int unpack_close(void *cookie)
     unpack *u = cookie;
     fclose(u->raw);
     ZSTD_freeDCtx(u->d);
+    ember__free(u->starts);
     ember__free(u);
     return 0;
 }
 
 /* The log at path as a stream of lines: the file itself, or its zstd frames
- * unpacked (*u set). NULL with errno when it cannot be read. */
-static FILE *open_log(const char *path, unpack **u)
+ * unpacked (*u set); from: where a read stopped (NULL: the start). NULL with
+ * errno when it cannot be read. */
+static FILE *open_log(const char *path, const resume *from, unpack **u)
 {
     *u = NULL;
     FILE *f = fopen(path, "rb");
     unsigned char magic[4];
-    if (!f || fread(magic, 1, 4, f) != 4 || memcmp(magic, zstd_magic, 4)) {
-        if (f)
-            rewind(f);
-        return f;
+    if (!f)
+        return NULL;
+    bool packed = from ? from->zstd : fread(magic, 1, 4, f) == 4 && !memcmp(magic, zstd_magic, 4);
+    if (fseeko(f, from ? from->off : 0, SEEK_SET)) {
+        fclose(f);
+        errno = EIO;
+        return NULL;
     }
-    rewind(f);
+    if (!packed)
+        return f;
     if (ember__lib_load(&ember__libzstd)) {
         fclose(f);
         errno = ENOTSUP;
@@ -154,6 +194,7 @@ static FILE *open_log(const char *path, unpack **u)
         return NULL;
     }
     z->raw = f;
+    z->at = z->frame = from ? from->off : 0;
     FILE *s =
         fopencookie(z, "rb", (cookie_io_functions_t){.read = unpack_read, .close = unpack_close});
     if (!s) {
@@ -175,36 +216,30 @@ static bool beside_the_app(const char *line, size_t n)
            memcmp(line + sizeof ev - 1, app, sizeof app - 1);
 }
 
-/* Replay the log at path into a new model keeping keep[0] jobs and keep[1]
- * stages; summary: only the application's start and end (a list of
- * applications: ten times as fast). 0, or a code with the message on the
- * thread. */
-static int load(const char *path, const int keep[2], bool summary, ui_model **out)
+/* Apply the lines of f (the log at path) to m, under m's lock when the
+ * server may be reading it; summary: only the application's start and end.
+ * *events counts the events, *taken the bytes of text taken (a torn last
+ * line is not: the next read takes it whole). 0, or EMBER_ENOMEM. */
+static int replay(const char *path, FILE *f, ui_model *m, bool summary, bool shared, long *events,
+                  long long *taken)
 {
-    unpack *u;
-    FILE *f = open_log(path, &u);
-    if (!f && errno == ENOTSUP) /* a zstd log, and no libzstd */
-        return ember__err(NULL, EMBER_ENOTSUP, "ember history: cannot read %s: %s", path,
-                          ember__libzstd.err);
-    if (!f)
-        return ember__err(NULL, -errno, "ember history: cannot read %s: %s", path, strerror(errno));
-    ui_model *m = ember__ui_model_new(keep);
-    if (!m) {
-        fclose(f);
-        return ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
-    }
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    long lineno = 0, events = 0;
+    long lineno = 0;
     int rc = 0;
     while ((n = getline(&line, &cap, f)) > 0 && !rc) {
         lineno++;
-        if (summary && beside_the_app(line, (size_t)n))
+        bool whole = line[n - 1] == '\n';
+        if (summary && beside_the_app(line, (size_t)n)) {
+            *taken += whole ? n : 0;
             continue;
+        }
         ui_parsed p;
         int got = ember__ui_event_parse(line, (size_t)n, &p);
         if (got == 1) {
+            if (shared)
+                pthread_mutex_lock(&m->mu);
             if (p.env_update) { /* the settings: applied as a start with props alone */
                 ember_event ev = {.type = EMBER_EV_APP_START, .props = p.ev.props};
                 rc = ember__ui_model_apply(m, &ev);
@@ -216,19 +251,79 @@ static int load(const char *path, const int keep[2], bool summary, ui_model **ou
                 if (!(m->user = ember__strdup(p.user)))
                     rc = EMBER_ENOMEM;
             }
-            events++;
-        } else if (got < 0 && !feof(f)) {
-            /* a damaged line in the middle: said, and passed over */
-            fprintf(stderr, "ember history: %s:%ld: not a JSON event, skipped\n", path, lineno);
+            if (shared)
+                pthread_mutex_unlock(&m->mu);
+            (*events)++;
+            *taken += n;
+        } else if (whole) {
+            if (got < 0 && !feof(f)) /* a damaged line in the middle: said, and passed over */
+                fprintf(stderr, "ember history: %s:%ld: not a JSON event, skipped\n", path, lineno);
+            *taken += n;
         }
         ember__ui_parsed_free(&p);
     }
     free(line);
+    return rc;
+}
+
+/* at: where the next read goes on, after one from (off0, skip0) that took
+ * taken bytes of text (u: its zstd stream, NULL for a plain log). */
+static void go_on_at(resume *at, const unpack *u, long long off0, long long skip0, long long taken)
+{
+    at->zstd = u != NULL;
+    at->ok = !u || !u->damaged;
+    if (!u) {
+        at->off = off0 + taken;
+        at->skip = 0;
+        return;
+    }
+    long long p = skip0 + taken; /* the text's byte, from off0's frame */
+    int k = u->nstarts - 1;
+    while (k >= 0 && u->starts[k].out > p)
+        k--;
+    at->off = k < 0 ? off0 : u->starts[k].at;
+    at->skip = k < 0 ? p : p - u->starts[k].out;
+}
+
+/* The file's first bytes, into at->head. */
+static void head_of(const char *path, resume *at)
+{
+    FILE *f = fopen(path, "rb");
+    at->nhead = f ? (int)fread(at->head, 1, sizeof at->head, f) : 0;
+    if (f)
+        fclose(f);
+}
+
+/* Replay the log at path into a new model keeping keep[0] jobs and keep[1]
+ * stages; summary: only the application's start and end (a list of
+ * applications: ten times as fast); at (when not NULL): where a later read
+ * goes on. 0, or a code with the message on the thread. */
+static int load(const char *path, const int keep[2], bool summary, ui_model **out, resume *at)
+{
+    if (at)
+        head_of(path, at);
+    unpack *u;
+    FILE *f = open_log(path, NULL, &u);
+    if (!f && errno == ENOTSUP) /* a zstd log, and no libzstd */
+        return ember__err(NULL, EMBER_ENOTSUP, "ember history: cannot read %s: %s", path,
+                          ember__libzstd.err);
+    if (!f)
+        return ember__err(NULL, -errno, "ember history: cannot read %s: %s", path, strerror(errno));
+    ui_model *m = ember__ui_model_new(keep);
+    if (!m) {
+        fclose(f);
+        return ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
+    }
+    long events = 0;
+    long long taken = 0;
+    int rc = replay(path, f, m, summary, false, &events, &taken);
     if (u && u->damaged) /* what the other frames hold is kept */
         fprintf(stderr,
                 "ember history: %s: %d damaged zstd frame%s passed over, the first at byte %lld "
                 "(%s)\n",
                 path, u->damaged, u->damaged > 1 ? "s" : "", u->first, ZSTD_getErrorName(u->err));
+    if (at)
+        go_on_at(at, u, 0, 0, taken);
     fclose(f);
     if (rc) {
         ember__ui_model_free(m);
@@ -240,6 +335,37 @@ static int load(const char *path, const int keep[2], bool summary, ui_model **ou
     }
     *out = m;
     return 0;
+}
+
+/* A log that grew since old's read, read on from where that stopped into
+ * its model (which the server serves meanwhile) when it is still the same
+ * file: 0 with *at where the next read goes on, or -1: read it whole. */
+static int extend(const char *path, const hlog *old, resume *at)
+{
+    *at = old->at;
+    resume now;
+    head_of(path, &now);
+    if (!old->at.ok || now.nhead < old->at.nhead ||
+        memcmp(now.head, old->at.head, (size_t)old->at.nhead))
+        return -1; /* another file in its place, or damage was passed over */
+    unpack *u;
+    FILE *f = open_log(path, &old->at, &u);
+    if (!f)
+        return -1;
+    char skip[4096];
+    long long left = old->at.skip;
+    for (size_t k; left > 0; left -= (long long)k)
+        if (!(k = fread(skip, 1, left < (long long)sizeof skip ? (size_t)left : sizeof skip, f)))
+            break;
+    long events = 0;
+    long long taken = 0;
+    int rc = left ? -1 : replay(path, f, old->m, false, true, &events, &taken);
+    if (!rc) {
+        go_on_at(at, u, old->at.off, old->at.skip, taken);
+        rc = at->ok ? 0 : -1;
+    }
+    fclose(f);
+    return rc ? -1 : 0;
 }
 
 static int add_file(const char *path, char ***files, int *n, int *cap)
@@ -335,9 +461,13 @@ static int look(ember_history *h, bool first)
         hlog *old = h->nlogs ? bsearch(&l, h->logs, (size_t)h->nlogs, sizeof l, by_path) : NULL;
         if (old && old->size == l.size && old->mtime_ns == l.mtime_ns) {
             l.m = old->m; /* unchanged: kept as read */
+            l.at = old->at;
+            old->m = NULL;
+        } else if (old && old->m && l.size > old->size && !extend(l.path, old, &l.at)) {
+            l.m = old->m; /* grown: read on from where the last read stopped */
             old->m = NULL;
         } else {
-            int lrc = load(l.path, h->keep, false, &l.m);
+            int lrc = load(l.path, h->keep, false, &l.m, &l.at);
             if (lrc && first && named[i])
                 rc = lrc;
             else if (lrc && !old) /* said once, until it changes */
@@ -492,7 +622,7 @@ int ember_history_list(const char *dir, FILE *out)
                 "log");
     for (int i = 0; !rc && i < n; i++) {
         ui_model *m;
-        if (load(files[i], keep, true, &m))
+        if (load(files[i], keep, true, &m, NULL))
             continue; /* not an event log */
         char d[64], dur[32];
         ember__ui_date(m->start_ms, d, sizeof d);

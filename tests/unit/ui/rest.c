@@ -572,6 +572,134 @@ static void test_history_looks_again(void **state)
     unsetenv("EMBER_HISTORY_UPDATE_INTERVAL");
 }
 
+/* The jobs /api/v1/applications/ID/jobs lists. */
+static size_t jobs_of(int port, const char *id)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/applications/%s/jobs", id);
+    json_t *j = get_json(port, path);
+    size_t n = json_array_size(j);
+    json_decref(j);
+    return n;
+}
+
+static void append(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+/* A log that grows while the history server serves it (an application still
+ * running) is read on from where the last look stopped, not again from its
+ * start: the part read already is damaged on disk after it was read (a
+ * read from the start would lose a job), and the answers at the end are
+ * still those of the whole log read at once. A torn last line (a plain
+ * log), a torn last frame (zstd) wait for the rest. */
+static void reads_on(bool packed)
+{
+    char whole[300], grow_dir[300], grow[400];
+    snprintf(whole, sizeof whole, "%s/whole.log", dir);
+    ember_ctx *ctx;
+    assert_int_equal(
+        ember_open(&ctx, &(ember_conf){.master = "local[2]", .progress = -1, .event_log = whole}),
+        0);
+    assert_int_equal(count_of(ember_range(ctx, 0, 100, 1, 4)), 100);
+    int64_t n;
+    assert_int_not_equal(ember_count(ember_map(ember_range(ctx, 0, 20, 1, 4), fail_on_7, NULL), &n),
+                         0);
+    assert_int_equal(count_of(ember_range(ctx, 0, 50, 1, 3)), 50);
+    ember_close(ctx);
+    char id[64];
+    log_app_id(whole, id, sizeof id);
+    /* its lines, cut after the second and third jobs' starts: three parts */
+    FILE *f = fopen(whole, "rb");
+    static char text[1 << 20];
+    size_t len = fread(text, 1, sizeof text, f);
+    fclose(f);
+    size_t cut[4] = {0}, k = 0;
+    for (char *p = text; k < 3 && (p = strstr(p, "SparkListenerJobStart")); p++)
+        if (k++)
+            cut[k - 1] = (size_t)(strchr(p, '\n') + 1 - text);
+    cut[3] = len;
+    assert_int_equal(k, 3);
+    snprintf(grow_dir, sizeof grow_dir, "%s/grow", dir);
+    assert_int_equal(mkdir(grow_dir, 0755), 0);
+    snprintf(grow, sizeof grow, "%s/app.%s", grow_dir, packed ? "zstd" : "log");
+    /* each part as written (a zstd frame of its lines), and the half of the
+     * next held back: torn */
+    static char parts[3][1 << 20];
+    size_t plen[3];
+    for (int i = 0; i < 3; i++) {
+        if (packed) {
+            plen[i] =
+                ZSTD_compress(parts[i], sizeof parts[i], text + cut[i], cut[i + 1] - cut[i], 1);
+            assert_false(ZSTD_isError(plen[i]));
+        } else {
+            plen[i] = cut[i + 1] - cut[i];
+            memcpy(parts[i], text + cut[i], plen[i]);
+        }
+    }
+    append(grow, parts[0], plen[0]);
+    append(grow, parts[1], plen[1] / 2);
+    setenv("EMBER_HISTORY_UPDATE_INTERVAL", "0.05", 1);
+    ember_history *h;
+    const char *const given[] = {grow_dir};
+    assert_int_equal(ember_history_open(&h, given, 1, -1), 0);
+    int port = ember_history_port(h);
+    assert_int_equal(jobs_of(port, id), 2);
+    /* damage on disk in what was read: the second job's start, past the
+     * file's first bytes (in a zstd log, the first frame's middle byte) */
+    f = fopen(grow, "r+b");
+    size_t at = packed ? plen[0] / 2 : cut[1] - 30;
+    assert_true(at > 256);
+    fseek(f, (long)at, SEEK_SET);
+    fputc(packed ? 0xff : 'x', f);
+    fclose(f);
+    append(grow, parts[1] + plen[1] / 2, plen[1] - plen[1] / 2);
+    append(grow, parts[2], plen[2] / 2);
+    for (int i = 0; i < 6000 && jobs_of(port, id) != 3; i++)
+        usleep(10000);
+    assert_int_equal(jobs_of(port, id), 3);
+    append(grow, parts[2] + plen[2] / 2, plen[2] - plen[2] / 2);
+    wait_listed(port, "?status=completed", id);
+    /* the answers of the whole log read at once */
+    ember_history *w;
+    const char *const all[] = {whole};
+    assert_int_equal(ember_history_open(&w, all, 1, -1), 0);
+    static const char *const paths[] = {
+        "",           "/jobs",       "/stages", "/stages/0/0", "/stages/1/0", "/stages/2/0",
+        "/executors", "/environment"};
+    ember_buf a = {0}, b = {0};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        char path[300];
+        snprintf(path, sizeof path, "/api/v1/applications/%s%s", id, paths[i]);
+        assert_int_equal(get(port, path, &a), 200);
+        assert_int_equal(get(ember_history_port(w), path, &b), 200);
+        if (a.len != b.len || memcmp(a.ptr, b.ptr, a.len))
+            fprintf(stderr, "%s read on:\n%s\nread whole:\n%s\n", path, (char *)a.ptr,
+                    (char *)b.ptr);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.ptr, b.ptr, a.len);
+    }
+    ember_buf_destroy(&a);
+    ember_buf_destroy(&b);
+    ember_history_close(w);
+    ember_history_close(h);
+    unsetenv("EMBER_HISTORY_UPDATE_INTERVAL");
+}
+
+static void test_history_reads_on(void **state)
+{
+    reads_on(false);
+}
+
+static void test_history_reads_on_zstd(void **state)
+{
+    reads_on(true);
+}
+
 /* Whatever a name holds is text on every page; paths lead nowhere else. */
 /* A task's error naming a file whose name holds a quote, a backslash, a line
  * break, a tab, a control character, an é and a byte that is not UTF-8: the
@@ -1027,6 +1155,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_applications_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_looks_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_reads_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_reads_on_zstd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_text_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_processes, setup, teardown),
