@@ -547,7 +547,10 @@ typedef struct app_filter {
     bool end_bounded; /* maxEndDate given: a running application ends after now */
 } app_filter;
 
-/* 0, or -1 with why (what in the query is not Spark's) */
+/* 0, or the HTTP status Spark's REST API answers with, why naming what in
+ * the query is not Spark's: 404 for a status or a limit that is none (as its
+ * framework answers a parameter it cannot convert), 400 for a date that is
+ * none (as Spark's own date parameter does) */
 static int app_filter_parse(const char *query, app_filter *f, char *why, size_t cap)
 {
     *f = (app_filter){0, INT64_MIN, INT64_MAX, INT64_MIN, INT64_MAX, INT64_MAX, false};
@@ -555,7 +558,7 @@ static int app_filter_parse(const char *query, app_filter *f, char *why, size_t 
     arg(query, "status", v, sizeof v);
     if (*v && strcasecmp(v, "running") && strcasecmp(v, "completed")) {
         snprintf(why, cap, "status is running or completed");
-        return -1;
+        return 404;
     }
     f->status = !*v ? 0 : !strcasecmp(v, "running") ? 1 : 2;
     static const char *const names[] = {"minDate", "maxDate", "minEndDate", "maxEndDate"};
@@ -564,7 +567,7 @@ static int app_filter_parse(const char *query, app_filter *f, char *why, size_t 
         arg(query, names[i], v, sizeof v);
         if (*v && !query_date(v, at[i])) {
             snprintf(why, cap, "%s is a date: 2026-12-01 or 2026-12-01T12:34:56.789GMT", names[i]);
-            return -1;
+            return 400;
         }
         if (*v && i == 3)
             f->end_bounded = true;
@@ -575,7 +578,7 @@ static int app_filter_parse(const char *query, app_filter *f, char *why, size_t 
         long long l = strtoll(v, &end, 10);
         if (*end || end == v || l < 0) {
             snprintf(why, cap, "limit is a count of applications");
-            return -1;
+            return 404;
         }
         f->limit = l;
     }
@@ -630,6 +633,23 @@ static json_t *app_route(const ui_model *m, const char *p, const char *query, em
 {
     char status[48];
     arg(query, "status", status, sizeof status);
+    /* a status that is none of Spark's: its 404, saying which are */
+    static const char *const job_states[] = {"running", "succeeded", "failed", "unknown", NULL},
+                             *const stage_states[] = {"active", "complete", "pending",
+                                                      "failed", "skipped",  NULL};
+    bool jobs = is(p, "/jobs"), stages = is(p, "/stages");
+    if (*status && (jobs || stages)) {
+        const char *const *ok = jobs ? job_states : stage_states;
+        int k = 0;
+        while (ok[k] && strcasecmp(ok[k], status))
+            k++;
+        if (!ok[k]) {
+            ember__bprintf(text, "{\"error\": \"status is %s\"}\n",
+                           jobs ? "running, succeeded, failed or unknown"
+                                : "active, complete, pending, failed or skipped");
+            return NULL;
+        }
+    }
     if (!*p || !strcmp(p, "/"))
         return app_json(m);
     if (is(p, "/jobs")) {
@@ -698,9 +718,10 @@ void ember__ui_rest(ui_model *const *models, int n, const char *path, const char
     } else if (is(path, "/applications") || !*path || !strcmp(path, "/")) {
         app_filter f;
         char why[120];
-        if (app_filter_parse(query, &f, why, sizeof why)) {
+        int bad = app_filter_parse(query, &f, why, sizeof why);
+        if (bad) {
             r->type = "application/json";
-            r->status = 400;
+            r->status = bad;
             ember__bprintf(&r->body, "{\"error\": \"%s\"}\n", why);
             return;
         }
@@ -732,6 +753,10 @@ void ember__ui_rest(ui_model *const *models, int n, const char *path, const char
                 out = app_route(models[i], slash ? slash : "", query, &r->body, &written);
     }
     r->type = "application/json";
+    if (!out && !written && r->body.len && !strncmp((const char *)r->body.ptr, "{\"error\"", 8)) {
+        r->status = 404; /* a query Spark's REST API answers 404, said */
+        return;
+    }
     if (written) {
         r->status = 200;
         ember_buf_append(&r->body, "\n", 1);

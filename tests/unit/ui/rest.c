@@ -483,19 +483,35 @@ static void test_applications_query(void **state)
     snprintf(q, sizeof q, "?minDate=%s.%03lld%%47MT", d, ms % 1000); /* %47: 'G' */
     listed(port, q, got, sizeof got);
     assert_string_equal(got, both);
-    /* not Spark's query: 400, naming what */
-    static const char *const bad[][2] = {{"?status=done", "status"},
-                                         {"?minDate=yesterday", "minDate"},
-                                         {"?maxEndDate=2026-13-01", "maxEndDate"},
-                                         {"?limit=-1", "limit"}};
+    /* not Spark's query: Spark's status (400 for a date, 404 for the rest),
+     * naming what */
+    char jobs_bad[200], stages_bad[200];
+    snprintf(jobs_bad, sizeof jobs_bad, "/%s/jobs?status=done", ids[0]);
+    snprintf(stages_bad, sizeof stages_bad, "/%s/stages?status=SUCCEEDED", ids[0]);
+    const char *const bad[][3] = {{"?status=done", "status is running or completed", "404"},
+                                  {"?minDate=yesterday", "minDate", "400"},
+                                  {"?maxEndDate=2026-13-01", "maxEndDate", "400"},
+                                  {"?limit=-1", "limit", "404"},
+                                  {jobs_bad, "running, succeeded, failed or unknown", "404"},
+                                  {stages_bad, "active, complete, pending", "404"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ember_buf b = {0};
-        char path[200];
+        char path[300];
         snprintf(path, sizeof path, "/api/v1/applications%s", bad[i][0]);
-        assert_int_equal(get(port, path, &b), 400);
+        assert_int_equal(get(port, path, &b), atoi(bad[i][2]));
         assert_non_null(strstr((char *)b.ptr, bad[i][1]));
         ember_buf_destroy(&b);
     }
+    /* Spark's states, in any case, are fine */
+    char path[300];
+    snprintf(path, sizeof path, "/api/v1/applications/%s/jobs?status=SUCCEEDED", ids[0]);
+    json_t *done = get_json(port, path);
+    assert_int_equal(json_array_size(done), 1);
+    json_decref(done);
+    snprintf(path, sizeof path, "/api/v1/applications/%s/stages?status=complete", ids[0]);
+    done = get_json(port, path);
+    assert_int_equal(json_array_size(done), 1);
+    json_decref(done);
     ember_history_close(h);
 }
 
