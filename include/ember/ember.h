@@ -957,7 +957,8 @@ EMBER_EXTERN int ember_ui_port(ember_ctx *ctx);
  * last whole line. A thread looks again every $EMBER_HISTORY_UPDATE_INTERVAL
  * seconds (default 10, as Spark; 0 never): a log new in a directory is read,
  * one that grew is read on from where the last look stopped, one that
- * changed otherwise is read again, one removed goes; a file in a directory
+ * shrank or is another file is read again, one removed goes (its size says
+ * when a log changed); a file in a directory
  * that is no event log is passed over (said once on stderr). 0, or a code
  * with ember_errmsg(NULL) naming the log (a file named that is no event log). */
 typedef struct ember_history ember_history;

@@ -9,9 +9,11 @@
  * is read, one removed goes, and one that grew (an application still running)
  * is read on from where the last look stopped, into the model served (under
  * its lock, as the live UI's listener does), when its first bytes show it is
- * the same file; one that changed otherwise (an application that ended: its
- * ".inprogress" name gone, its final one new) is read whole. A thread of its
- * own reads them and swaps the new set in at once.
+ * the same file; one that shrank, or another file in its place, is read
+ * whole. A log only grows, so its size says when to read it again (a log
+ * written over in place at the same size is not read again; an application
+ * that ended is a new name: its ".inprogress" one gone). A thread of its own
+ * reads them and swaps the new set in at once.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -40,7 +42,7 @@ typedef struct resume {
  * (passed over until it changes). */
 typedef struct hlog {
     char *path;
-    long long size, mtime_ns;
+    long long size; /* a log only grows: its size says when to read it again */
     ui_model *m;
     resume at;
 } hlog;
@@ -455,11 +457,9 @@ static int look(ember_history *h, bool first)
         struct stat st;
         if (stat(files[i], &st))
             continue; /* gone since the directory was read */
-        hlog l = {.path = files[i],
-                  .size = (long long)st.st_size,
-                  .mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
+        hlog l = {.path = files[i], .size = (long long)st.st_size};
         hlog *old = h->nlogs ? bsearch(&l, h->logs, (size_t)h->nlogs, sizeof l, by_path) : NULL;
-        if (old && old->size == l.size && old->mtime_ns == l.mtime_ns) {
+        if (old && old->size == l.size) {
             l.m = old->m; /* unchanged: kept as read */
             l.at = old->at;
             old->m = NULL;
