@@ -63,7 +63,7 @@ static const char USAGE[] =
     "http sends a request for each input line (a URL or a JSON request) and writes one\n"
     "JSON line per request, in input order; `ember http --help` lists its options.\n"
     "\n"
-    "history serves finished event logs with the web UI and Spark's REST API.\n"
+    "history serves event logs, running and finished, with the web UI and Spark's REST API.\n"
     "environment (every job, submit's and http's too): EMBER_PROGRESS=0|1 (Spark's progress\n"
     "bar; default on when stderr is a terminal), EMBER_EVENT_LOG=PATH (the event log),\n"
     "EMBER_UI_PORT=N (the web UI on 127.0.0.1:N; -1: 4040 and up)\n";
