@@ -2,7 +2,7 @@
 # The history server over a directory of logs, as a user's EMBER_EVENT_LOG=DIR/
 # fills it: N applications (default 1,000), each the tiny example of 20 jobs,
 # each log local-MS.zstd. Measures, medians of RUNS (default 7):
-#   - ember history --list DIR: every log read once;
+#   - ember history --list DIR: every log's start and end lines read;
 #   - ember history DIR: from start to its first answer (every log read);
 #   - a look at the directory when nothing changed (the server's CPU time over
 #     a stretch of looks every 0.1 s, less the same stretch with no looks,
@@ -80,7 +80,7 @@ example of 20 jobs, a local-MS.zstd log; $bytes bytes in all).
 
 | what | median |
 |---|---:|
-| \`ember history --list DIR\`: every log read, s | $(m "${list[@]}") |
+| \`ember history --list DIR\`: every log's start and end read, s | $(m "${list[@]}") |
 | \`ember history DIR\`: from start to its first answer (every log read), s | $(m "${start[@]}") |
 | a look when nothing changed (CPU, every file stat'ed), ms | $(m "${look[@]}") |
 | an application's end to its log listed completed, looks every 1 s, s | $(m "${seen[@]}") |

@@ -821,8 +821,9 @@ void ember__ui_app_list(ui_model *const *models, int n, ui_reply *r)
                    "</th><th>Duration</th><th>Jobs</th></tr>\n",
                    n);
     char t1[64], t2[64], t3[64];
-    for (int i = 0; i < n; i++) {
-        const ui_model *m = models[i];
+    int *order = ember__ui_newest_first(models, n);
+    for (int i = 0; order && i < n; i++) {
+        const ui_model *m = models[order[i]];
         ember__bprintf(b, "<tr><td><a href=\"/history/");
         ember__html(b, m->app_id);
         ember__bprintf(b, "/jobs/\">");
@@ -835,5 +836,6 @@ void ember__ui_app_list(ui_model *const *models, int n, ui_reply *r)
                        dur((m->end_ms ? m->end_ms : m->last_ms) - m->start_ms, t3, sizeof t3),
                        (int)(m->job_base + m->njobs));
     }
+    ember__free(order);
     ember__bprintf(b, "</table>\n</div>\n</body></html>\n");
 }

@@ -605,6 +605,18 @@ static bool status_matches(const char *want, const char *status)
     return !*want || !strcasecmp(want, status);
 }
 
+int *ember__ui_newest_first(ui_model *const *models, int n)
+{
+    int *order = ember__malloc((size_t)(n ? n : 1) * sizeof *order);
+    for (int i = 0; order && i < n; i++) { /* of two started at once, the later given */
+        int j = i;
+        for (; j > 0 && models[order[j - 1]]->start_ms < models[n - 1 - i]->start_ms; j--)
+            order[j] = order[j - 1];
+        order[j] = n - 1 - i;
+    }
+    return order;
+}
+
 /* Does p (a path's next segment) start with an integer? Its value, the rest after. */
 static bool seg_int(const char **p, int64_t *v)
 {
@@ -725,17 +737,10 @@ void ember__ui_rest(ui_model *const *models, int n, const char *path, const char
             ember__bprintf(&r->body, "{\"error\": \"%s\"}\n", why);
             return;
         }
-        /* newest first: by start; of two started at once, the log given later */
-        int *order = ember__malloc((size_t)(n ? n : 1) * sizeof *order);
+        int *order = ember__ui_newest_first(models, n);
         if (!order) {
             r->status = 500;
             return;
-        }
-        for (int i = 0; i < n; i++) {
-            int j = i;
-            for (; j > 0 && models[order[j - 1]]->start_ms < models[n - 1 - i]->start_ms; j--)
-                order[j] = order[j - 1];
-            order[j] = n - 1 - i;
         }
         out = json_array();
         for (int k = 0, listed = 0; k < n && listed < f.limit; k++)

@@ -209,6 +209,9 @@ int ember__ui_server_port(const ui_server *s);
 /* The models served from now on (the history server's new look); the old are
  * the caller's to free once this returns: no answer holds them then. */
 void ember__ui_server_models(ui_server *s, ui_model **models, int nmodels);
+/* The order applications are listed in (the history's page, /applications):
+ * newest first by start; an array of n indexes to free, NULL out of memory. */
+int *ember__ui_newest_first(ui_model *const *models, int n);
 void ember__ui_server_stop(ui_server *s);
 
 /* A response being built: the page or the JSON, and its status. */

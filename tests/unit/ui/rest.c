@@ -448,6 +448,12 @@ static void test_applications_query(void **state)
     snprintf(both, sizeof both, "%s %s", ids[1], ids[0]); /* newest first */
     listed(port, "", got, sizeof got);
     assert_string_equal(got, both);
+    ember_buf page = {0}; /* and so on the history's page */
+    assert_int_equal(get(port, "/", &page), 200);
+    const char *first = strstr((char *)page.ptr, ids[1]),
+               *second = strstr((char *)page.ptr, ids[0]);
+    assert_true(first && second && first < second);
+    ember_buf_destroy(&page);
     listed(port, "?status=running", got, sizeof got);
     assert_string_equal(got, ids[1]);
     listed(port, "?status=COMPLETED", got, sizeof got);
