@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/lazy.h"
 #include "exec/exec.h"
 #include "sched/sched.h"
 
@@ -347,6 +348,11 @@ static int iso_land(void *arg, int i, int attempt, ember_bytes packed, const int
     EMBER__COUNTERS(GET)
 #undef GET
     ember_bytes accs = ember__rd_bytes(&r), st = ember__rd_bytes(&r);
+    /* a worker that spilled loaded libzstd for its runs: the driver loads it
+     * too, so the workers forked from now on (the rest of this stage's, the
+     * reduce side's) have it mapped instead of each loading it again */
+    if (!r.err && t.spill_count > 0)
+        (void)ember__lib_load(&ember__libzstd);
     char why[512];
     if (r.err) {
         ok = false;

@@ -49,6 +49,18 @@ static int dir_entries(const char *dir)
     return n;
 }
 
+static bool libzstd_mapped(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, "/libzstd.so") != NULL;
+    fclose(f);
+    return found;
+}
+
 static ember_ctx *open_budget(size_t budget, const char *dir)
 {
     ember_ctx *ctx = NULL;
@@ -489,6 +501,37 @@ static void test_full_disk(void **state)
     assert_int_equal(dir_entries(spill_dir), 0); /* and no file left */
 }
 
+/* Workers that spilled (process[N]) loaded libzstd for their runs; the
+ * driver then loads it too, so the workers it forks next (the reduce side's)
+ * have it mapped instead of each loading it. In a child forked before any
+ * test loaded libzstd here: a count, whose driver reads no spilled data. */
+static void test_the_driver_loads_what_spilling_workers_did(void **state)
+{
+    if (getenv("EMBER_TEST_MPI")) /* (no fork under mpirun) */
+        return;
+    assert_false(libzstd_mapped()); /* the first test: nothing loaded it yet */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        ember_ctx *ctx = NULL;
+        int64_t n = -1;
+        if (ember_open(&ctx, &(ember_conf){.master = test_master("local[2]"),
+                                           .memory_budget = 32 * 1024,
+                                           .spill_dir = spill_dir}) ||
+            ember_count(ember_group_by_key(ember_parallelize_pairs(ctx, items, N, 4), 3), &n) ||
+            n <= 0 || spills_so_far(ctx) <= 0)
+            _exit(2);
+        bool has = libzstd_mapped();
+        ember_close(ctx);
+        _exit(has ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static int setup(void **state)
 {
     make_data();
@@ -504,6 +547,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_the_driver_loads_what_spilling_workers_did),
         cmocka_unit_test(test_every_op_spilled_gives_the_same),
         cmocka_unit_test(test_hot_key_group_streams),
         cmocka_unit_test(test_unwritable_spill_dir),
