@@ -166,16 +166,22 @@ static int unpack_close(void *cookie)
 }
 
 /* The log at path as a stream of lines: the file itself, or its zstd frames
- * unpacked (*u set); from: where a read stopped (NULL: the start). NULL with
- * errno when it cannot be read. */
-static FILE *open_log(const char *path, const resume *from, unpack **u)
+ * unpacked (*u set); from: where a read stopped (NULL: the start). head (when
+ * not NULL): the file's first bytes, read on the way. NULL with errno when it
+ * cannot be read. */
+static FILE *open_log(const char *path, const resume *from, unpack **u, resume *head)
 {
     *u = NULL;
     FILE *f = fopen(path, "rb");
-    unsigned char magic[4];
     if (!f)
         return NULL;
-    bool packed = from ? from->zstd : fread(magic, 1, 4, f) == 4 && !memcmp(magic, zstd_magic, 4);
+    unsigned char first[sizeof head->head];
+    size_t got = fread(first, 1, sizeof first, f);
+    if (head) {
+        memcpy(head->head, first, got);
+        head->nhead = (int)got;
+    }
+    bool packed = from ? from->zstd : got >= 4 && !memcmp(first, zstd_magic, 4);
     if (fseeko(f, from ? from->off : 0, SEEK_SET)) {
         fclose(f);
         errno = EIO;
@@ -287,25 +293,14 @@ static void go_on_at(resume *at, const unpack *u, long long off0, long long skip
     at->skip = k < 0 ? p : p - u->starts[k].out;
 }
 
-/* The file's first bytes, into at->head. */
-static void head_of(const char *path, resume *at)
-{
-    FILE *f = fopen(path, "rb");
-    at->nhead = f ? (int)fread(at->head, 1, sizeof at->head, f) : 0;
-    if (f)
-        fclose(f);
-}
-
 /* Replay the log at path into a new model keeping keep[0] jobs and keep[1]
  * stages; summary: only the application's start and end (a list of
  * applications: ten times as fast); at (when not NULL): where a later read
  * goes on. 0, or a code with the message on the thread. */
 static int load(const char *path, const int keep[2], bool summary, ui_model **out, resume *at)
 {
-    if (at)
-        head_of(path, at);
     unpack *u;
-    FILE *f = open_log(path, NULL, &u);
+    FILE *f = open_log(path, NULL, &u, at);
     if (!f && errno == ENOTSUP) /* a zstd log, and no libzstd */
         return ember__err(NULL, EMBER_ENOTSUP, "ember history: cannot read %s: %s", path,
                           ember__libzstd.err);
@@ -345,15 +340,17 @@ static int load(const char *path, const int keep[2], bool summary, ui_model **ou
 static int extend(const char *path, const hlog *old, resume *at)
 {
     *at = old->at;
-    resume now;
-    head_of(path, &now);
-    if (!old->at.ok || now.nhead < old->at.nhead ||
-        memcmp(now.head, old->at.head, (size_t)old->at.nhead))
-        return -1; /* another file in its place, or damage was passed over */
+    if (!old->at.ok)
+        return -1; /* damage was passed over */
     unpack *u;
-    FILE *f = open_log(path, &old->at, &u);
+    resume now;
+    FILE *f = open_log(path, &old->at, &u, &now);
     if (!f)
         return -1;
+    if (now.nhead < old->at.nhead || memcmp(now.head, old->at.head, (size_t)old->at.nhead)) {
+        fclose(f); /* another file in its place */
+        return -1;
+    }
     char skip[4096];
     long long left = old->at.skip;
     for (size_t k; left > 0; left -= (long long)k)

@@ -605,15 +605,21 @@ static bool status_matches(const char *want, const char *status)
     return !*want || !strcasecmp(want, status);
 }
 
+static int newer(const void *a, const void *b, void *arg)
+{
+    ui_model *const *models = arg;
+    int i = *(const int *)a, j = *(const int *)b;
+    int64_t si = models[i]->start_ms, sj = models[j]->start_ms;
+    return si != sj ? (si < sj) - (si > sj) : (i < j) - (i > j); /* at once: the later given */
+}
+
 int *ember__ui_newest_first(ui_model *const *models, int n)
 {
     int *order = ember__malloc((size_t)(n ? n : 1) * sizeof *order);
-    for (int i = 0; order && i < n; i++) { /* of two started at once, the later given */
-        int j = i;
-        for (; j > 0 && models[order[j - 1]]->start_ms < models[n - 1 - i]->start_ms; j--)
-            order[j] = order[j - 1];
-        order[j] = n - 1 - i;
-    }
+    for (int i = 0; order && i < n; i++)
+        order[i] = i;
+    if (order)
+        qsort_r(order, (size_t)n, sizeof *order, newer, (void *)models);
     return order;
 }
 
@@ -638,6 +644,25 @@ static bool is(const char *p, const char *seg)
     return !strncmp(p, seg, n) && (!p[n] || (p[n] == '/' && !p[n + 1]));
 }
 
+/* p under an application, /jobs or /stages, asked for a status that is none
+ * of Spark's: the ones there are (Spark answers 404), else NULL. */
+static const char *bad_status(const char *p, const char *query)
+{
+    static const char *const job_states[] = {"running", "succeeded", "failed", "unknown", NULL},
+                             *const stage_states[] = {"active", "complete", "pending",
+                                                      "failed", "skipped",  NULL};
+    char status[48];
+    arg(query, "status", status, sizeof status);
+    bool jobs = is(p, "/jobs");
+    if (!*status || (!jobs && !is(p, "/stages")))
+        return NULL;
+    for (const char *const *ok = jobs ? job_states : stage_states; *ok; ok++)
+        if (!strcasecmp(*ok, status))
+            return NULL;
+    return jobs ? "running, succeeded, failed or unknown"
+                : "active, complete, pending, failed or skipped";
+}
+
 /* The answer to p under an application: a JSON value, or (a stage's tasks)
  * written into text with *written set; NULL and not written: 404. */
 static json_t *app_route(const ui_model *m, const char *p, const char *query, ember_buf *text,
@@ -645,23 +670,6 @@ static json_t *app_route(const ui_model *m, const char *p, const char *query, em
 {
     char status[48];
     arg(query, "status", status, sizeof status);
-    /* a status that is none of Spark's: its 404, saying which are */
-    static const char *const job_states[] = {"running", "succeeded", "failed", "unknown", NULL},
-                             *const stage_states[] = {"active", "complete", "pending",
-                                                      "failed", "skipped",  NULL};
-    bool jobs = is(p, "/jobs"), stages = is(p, "/stages");
-    if (*status && (jobs || stages)) {
-        const char *const *ok = jobs ? job_states : stage_states;
-        int k = 0;
-        while (ok[k] && strcasecmp(ok[k], status))
-            k++;
-        if (!ok[k]) {
-            ember__bprintf(text, "{\"error\": \"status is %s\"}\n",
-                           jobs ? "running, succeeded, failed or unknown"
-                                : "active, complete, pending, failed or skipped");
-            return NULL;
-        }
-    }
     if (!*p || !strcmp(p, "/"))
         return app_json(m);
     if (is(p, "/jobs")) {
@@ -752,16 +760,19 @@ void ember__ui_rest(ui_model *const *models, int n, const char *path, const char
     } else if (!strncmp(path, "/applications/", 14)) {
         const char *id = path + 14, *slash = strchr(id, '/');
         size_t len = slash ? (size_t)(slash - id) : strlen(id);
+        const char *states = bad_status(slash ? slash : "", query);
+        if (states) {
+            r->type = "application/json";
+            r->status = 404;
+            ember__bprintf(&r->body, "{\"error\": \"status is %s\"}\n", states);
+            return;
+        }
         for (int i = 0; i < n && !out && !written && !r->body.len; i++)
             if (models[i]->app_id && strlen(models[i]->app_id) == len &&
                 !strncmp(models[i]->app_id, id, len))
                 out = app_route(models[i], slash ? slash : "", query, &r->body, &written);
     }
     r->type = "application/json";
-    if (!out && !written && r->body.len && !strncmp((const char *)r->body.ptr, "{\"error\"", 8)) {
-        r->status = 404; /* a query Spark's REST API answers 404, said */
-        return;
-    }
     if (written) {
         r->status = 200;
         ember_buf_append(&r->body, "\n", 1);
