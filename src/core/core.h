@@ -514,6 +514,7 @@ struct ember_ctx {
     _Atomic unsigned ev_mask;
     _Atomic unsigned ev_public; /* the masks of the program's listeners (they read names) */
     uint64_t app_start_ns;
+    int64_t rt_off; /* CLOCK_REALTIME less CLOCK_MONOTONIC (events.c), at the job's start */
     /* the job of the action running (action_depth > 0): one action, one job */
     int action_depth;
     int64_t next_job_id, next_stage_id, cur_job;

@@ -22,7 +22,8 @@ typedef struct ember__listener {
     ember_listener_fn *fn;
     void *arg;
     unsigned mask;
-    bool public; /* the program's (the stats listener reads no names) */
+    bool public;     /* the program's (the stats listener reads no names) */
+    bool concurrent; /* takes task events from several threads at once (the log) */
 } ember__listener;
 
 static const char *const names[EMBER_EV_COUNT] = {
@@ -63,7 +64,8 @@ static void recompute_mask(ember_ctx *ctx)
     atomic_store(&ctx->ev_public, p);
 }
 
-static int listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask, bool public)
+static int listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask, bool public,
+                  bool concurrent)
 {
     pthread_mutex_lock(&ctx->ev_mu);
     int rc = 0;
@@ -78,7 +80,7 @@ static int listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mas
         }
     }
     if (!rc) {
-        ctx->listeners[ctx->nlisteners++] = (ember__listener){fn, arg, mask, public};
+        ctx->listeners[ctx->nlisteners++] = (ember__listener){fn, arg, mask, public, concurrent};
         recompute_mask(ctx);
     }
     pthread_mutex_unlock(&ctx->ev_mu);
@@ -87,7 +89,7 @@ static int listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mas
 
 int ember__listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask)
 {
-    return listen(ctx, fn, arg, mask, false);
+    return listen(ctx, fn, arg, mask, false, false);
 }
 
 void ember__app_start_event(const ember_ctx *ctx, ember_event *ev)
@@ -103,9 +105,10 @@ void ember__app_start_event(const ember_ctx *ctx, ember_event *ev)
                         .error = ""};
 }
 
-int ember__listen_named(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask)
+int ember__listen_named(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask,
+                        bool concurrent)
 {
-    int rc = listen(ctx, fn, arg, mask, true);
+    int rc = listen(ctx, fn, arg, mask, true, concurrent);
     if (!rc && (mask & (1u << EMBER_EV_APP_START))) {
         ember_event ev;
         ember__app_start_event(ctx, &ev);
@@ -118,7 +121,7 @@ int ember_add_listener(ember_ctx *ctx, ember_listener_fn *fn, void *arg)
 {
     if (!ember__handle_ok(ctx, EMBER__H_CTX) || !fn)
         return ember__err(NULL, EMBER_EINVAL, "ember_add_listener: ctx or fn is NULL, or closed");
-    int rc = listen(ctx, fn, arg, ~0u, true);
+    int rc = listen(ctx, fn, arg, ~0u, true, false);
     if (rc)
         return ember__err(ctx, rc, "ember_add_listener: out of memory");
     /* the application started before this listener came: it hears so first */
@@ -152,34 +155,51 @@ int ember_remove_listener(ember_ctx *ctx, ember_listener_fn *fn, void *arg)
 
 void ember__emit(ember_ctx *ctx, ember_event *ev)
 {
-    /* events from task threads: the tasks', and ember's own (HTTP, spills, bad
-     * records) */
-    bool task = ev->type == EMBER_EV_TASK_START || ev->type == EMBER_EV_TASK_END ||
-                ev->type >= EMBER_EV_HTTP;
-    /* the stats read durations, not times: a clock read only for the program's */
-    ev->time_ns = atomic_load_explicit(&ctx->ev_public, memory_order_relaxed) & (1u << ev->type)
-                      ? wall_ns()
-                      : 0;
+    bool task = ember__ev_of_tasks(ev->type);
+    /* the stats read durations, not times: a clock read only for the program's,
+     * and none where the emitter took one already (CLOCK_MONOTONIC, put on
+     * the wall clock as it stood at the job's start) */
+    if (!(atomic_load_explicit(&ctx->ev_public, memory_order_relaxed) & (1u << ev->type)))
+        ev->time_ns = 0;
+    else
+        ev->time_ns = ev->time_ns ? ev->time_ns + (uint64_t)ctx->rt_off : wall_ns();
     ev->app_name = ctx->app_name;
     if (!ev->error)
         ev->error = "";
-    /* Task events come from the workers at once: one at a time under the lock.
-     * The others come from the driver, between a stage's tasks (and listeners
-     * are added and removed from the driver between actions): no lock needed,
-     * none taken, so a tiny job pays for none. */
-    if (task)
-        pthread_mutex_lock(&ctx->ev_mu);
+    /* Task events come from the workers at once: one at a time under the lock,
+     * but for the listeners that take them concurrently (the event log: a
+     * buffer each thread), called first and without it. The others come from the driver, between a
+     * stage's tasks (and listeners are added and removed from the driver between actions): no lock
+     * needed, none taken, so a tiny job pays for none. */
+    unsigned bit = 1u << ev->type;
+    if (!task) {
+        for (int i = 0; i < ctx->nlisteners; i++)
+            if (ctx->listeners[i].mask & bit)
+                ctx->listeners[i].fn(ev, ctx->listeners[i].arg);
+        return;
+    }
+    bool serial = false;
     for (int i = 0; i < ctx->nlisteners; i++)
-        if (ctx->listeners[i].mask & (1u << ev->type))
+        if (ctx->listeners[i].mask & bit) {
+            if (ctx->listeners[i].concurrent)
+                ctx->listeners[i].fn(ev, ctx->listeners[i].arg);
+            else
+                serial = true;
+        }
+    if (!serial)
+        return;
+    pthread_mutex_lock(&ctx->ev_mu);
+    for (int i = 0; i < ctx->nlisteners; i++)
+        if ((ctx->listeners[i].mask & bit) && !ctx->listeners[i].concurrent)
             ctx->listeners[i].fn(ev, ctx->listeners[i].arg);
-    if (task)
-        pthread_mutex_unlock(&ctx->ev_mu);
+    pthread_mutex_unlock(&ctx->ev_mu);
 }
 
 void ember__events_init(ember_ctx *ctx)
 {
     ember__mutex_init_short(&ctx->ev_mu);
     ctx->app_start_ns = wall_ns();
+    ctx->rt_off = (int64_t)(ctx->app_start_ns - ember__now_ns());
     ctx->cur_job = -1;
 }
 
@@ -204,10 +224,15 @@ void ember__job_open(ember_ctx *ctx, const char *action)
     ctx->cur_job = ctx->next_job_id++;
     ctx->cur_job_name = action;
     ctx->job_t0 = ember__now_ns();
+    if (atomic_load_explicit(&ctx->ev_public, memory_order_relaxed)) /* the wall clock may move */
+        ctx->rt_off = (int64_t)(wall_ns() - ctx->job_t0);
     ctx->job_stages = ctx->job_failed_tasks = ctx->job_failed = 0;
     ctx->job_metrics = (ember_task_metrics){0};
     if (ember__ev_wanted(ctx, EMBER_EV_JOB_START)) {
-        ember_event ev = {.type = EMBER_EV_JOB_START, .job_id = ctx->cur_job, .job_name = action};
+        ember_event ev = {.type = EMBER_EV_JOB_START,
+                          .time_ns = ctx->job_t0,
+                          .job_id = ctx->cur_job,
+                          .job_name = action};
         ember__emit(ctx, &ev);
     }
 }
@@ -217,7 +242,9 @@ int ember__action_end(ember_ctx *ctx, int rc)
     if (ctx->action_depth <= 0 || --ctx->action_depth > 0)
         return rc;
     if (ember__ev_wanted(ctx, EMBER_EV_JOB_END)) {
+        uint64_t now = ember__now_ns();
         ember_event ev = {.type = EMBER_EV_JOB_END,
+                          .time_ns = now,
                           .job_id = ctx->cur_job,
                           .job_name = ctx->cur_job_name,
                           .failed = rc != 0,
@@ -226,7 +253,7 @@ int ember__action_end(ember_ctx *ctx, int rc)
                           .stages = ctx->job_stages,
                           .tasks_failed = ctx->job_failed_tasks,
                           .metrics = ctx->job_metrics,
-                          .duration_ns = ember__now_ns() - ctx->job_t0};
+                          .duration_ns = now - ctx->job_t0};
         ember__emit(ctx, &ev);
     }
     ctx->cur_job = -1;

@@ -85,12 +85,15 @@ static ember_task_metrics task_metrics(const ember__task *s, uint64_t run_ns)
     return m;
 }
 
-/* A task's events: its start, and its end with what the attempt did. */
-static void task_event(ember__job *job, const ember__task *t, int type, int rc, uint64_t run_ns)
+/* A task's events: its start, and its end with what the attempt did; at: when
+ * (CLOCK_MONOTONIC, as ember__now_ns), 0 for now. */
+static void task_event(ember__job *job, const ember__task *t, int type, int rc, uint64_t run_ns,
+                       uint64_t at)
 {
     ember_ctx *ctx = job->ctx;
     ember_accumulable acc[16];
     ember_event ev = {.type = type,
+                      .time_ns = at,
                       .job_id = job->job_id,
                       .job_name = ctx->cur_job_name,
                       .stage_id = job->stage_id,
@@ -164,7 +167,7 @@ static void run_task(void *arg, int k, int worker)
         if (events)
             t.task_id = atomic_fetch_add_explicit(&job->ctx->next_task_id, 1, memory_order_relaxed);
         if (ember__ev_wanted(job->ctx, EMBER_EV_TASK_START))
-            task_event(job, &t, EMBER_EV_TASK_START, 0, 0);
+            task_event(job, &t, EMBER_EV_TASK_START, 0, 0, 0);
         uint64_t t0 = ember__now_ns();
         rc = ember__compute(job->rdd, t.partition, &term);
         uint64_t run = ember__now_ns() - t0;
@@ -174,7 +177,8 @@ static void run_task(void *arg, int k, int worker)
         ts->attempts++;
         rc = attempt_outcome(job, &t, state, rc);
         if (events) /* (before the commit: it takes the updates) */
-            task_event(job, &t, EMBER_EV_TASK_END, rc ? (t.fail_code ? t.fail_code : rc) : 0, run);
+            task_event(job, &t, EMBER_EV_TASK_END, rc ? (t.fail_code ? t.fail_code : rc) : 0, run,
+                       t0 + run);
         if (!rc) /* distributed: merged on every rank after the exchange, in task order */
             rc = b->accs ? ember__acc_pack(&t, &b->accs[i]) : ember__acc_commit(&t);
         if (!rc) {
@@ -306,7 +310,7 @@ static void iso_started(void *arg, int i, int attempt, int worker, int pid)
     t.pid = pid;
     b->task_ids[i] = t.task_id;
     b->pids[i] = pid;
-    task_event(job, &t, EMBER_EV_TASK_START, 0, 0);
+    task_event(job, &t, EMBER_EV_TASK_START, 0, 0, 0);
 }
 
 /* A failed attempt of task i: counted, and the job's failure after its last. */
@@ -324,7 +328,7 @@ static int iso_failed(batch *b, int i, int attempt, int code, const char *msg, u
     b->ts[i].attempts++;
     b->ts[i].m.run_ns += run;
     if (ember__ev_wanted(job->ctx, EMBER_EV_TASK_END))
-        task_event(job, &t, EMBER_EV_TASK_END, t.fail_code, run);
+        task_event(job, &t, EMBER_EV_TASK_END, t.fail_code, run, 0);
     if (attempt >= job->ctx->max_failures || code == EMBER_ECANCELED ||
         atomic_load_explicit(&job->abort, memory_order_relaxed)) {
         job_fail(job, i, attempt, &t);
@@ -415,7 +419,7 @@ static int iso_land(void *arg, int i, int attempt, ember_bytes packed, const int
         EMBER__COUNTERS(COPY)
 #undef COPY
         e.user_ns = t.user_ns;
-        task_event(job, &e, EMBER_EV_TASK_END, 0, run);
+        task_event(job, &e, EMBER_EV_TASK_END, 0, run, 0);
     }
     return 1;
 }
@@ -475,6 +479,7 @@ int ember__job_end(ember__job *job, int rc)
     ember__job_stage_done(ctx, &m, st->failed_attempts);
     if (ember__ev_wanted(ctx, EMBER_EV_STAGE_COMPLETED)) {
         ember_event ev = {.type = EMBER_EV_STAGE_COMPLETED,
+                          .time_ns = now,
                           .job_id = job->job_id,
                           .job_name = ctx->cur_job_name,
                           .stage_id = job->stage_id,
@@ -687,8 +692,20 @@ int ember__agree_any(ember_ctx *ctx, int rc)
     return agreed;
 }
 
+/* s at out[at], cut to fit out[cap] (at < cap) and ended with a 0: the new end. */
+static size_t put(char *out, size_t cap, size_t at, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n > cap - 1 - at)
+        n = cap - 1 - at;
+    memcpy(out + at, s, n);
+    out[at + n] = 0;
+    return at + n;
+}
+
 /* The stage's name: the operations it fuses, source (or the shuffle it reads)
- * to its last node, then what it ends in. */
+ * to its last node, then what it ends in. Every stage gets one while a
+ * listener reads names, so it is copied together, not printed. */
 static void name_stage(char *out, size_t cap, const ember_rdd *rdd, const char *tail)
 {
     const char *ops[24];
@@ -705,14 +722,13 @@ static void name_stage(char *out, size_t cap, const ember_rdd *rdd, const char *
             break; /* the stage starts at the shuffle's output */
     }
     size_t at = 0;
-    int w = snprintf(out, cap, "%s", more ? "... -> " : "");
-    at = w > 0 ? (size_t)w : 0;
-    for (int i = n - 1; i >= 0 && at < cap; i--) {
-        w = snprintf(out + at, cap - at, "%s -> ", ops[i]);
-        at += w > 0 ? (size_t)w : 0;
+    if (more)
+        at = put(out, cap, at, "... -> ");
+    for (int i = n - 1; i >= 0; i--) {
+        at = put(out, cap, at, ops[i]);
+        at = put(out, cap, at, " -> ");
     }
-    if (at < cap)
-        snprintf(out + at, cap - at, "%s", tail);
+    put(out, cap, at, tail);
 }
 
 int ember__job_run(ember_rdd *rdd, const char *action, const ember__sink_ops *sink, const void *arg,

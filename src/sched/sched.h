@@ -397,14 +397,24 @@ void ember__events_close(ember_ctx *ctx);
 /* Register an internal listener for the event types in mask (1 << type). */
 int ember__listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask);
 /* The same for a listener that reads times and stage names (the web UI, the
- * event log, the progress bar), as the program's do; it first hears the
- * application's start when mask has it. */
-int ember__listen_named(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask);
+ * event log), as the program's do; it first hears the application's start
+ * when mask has it. concurrent: it takes task events from several task
+ * threads at once, before the others and without the event lock (the event
+ * log: each thread's lines go to a buffer of that thread's). */
+int ember__listen_named(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask,
+                        bool concurrent);
 /* The application's start, as a listener added later first hears it. */
 void ember__app_start_event(const ember_ctx *ctx, ember_event *ev);
 /* Deliver ev (its time and app name filled in) to the listeners that want it. */
 void ember__emit(ember_ctx *ctx, ember_event *ev);
 /* Does some listener want events of this type? One load: test before building one. */
+/* Events that come from task threads, several at once: the tasks', and
+ * ember's own (HTTP, spills, bad records); the others come from the driver,
+ * between a stage's tasks. */
+static inline bool ember__ev_of_tasks(int type)
+{
+    return type == EMBER_EV_TASK_START || type == EMBER_EV_TASK_END || type >= EMBER_EV_HTTP;
+}
 static inline bool ember__ev_wanted(const ember_ctx *ctx, int type)
 {
     return atomic_load_explicit(&((ember_ctx *)ctx)->ev_mask, memory_order_relaxed) & (1u << type);

@@ -1,9 +1,12 @@
 /* The event log: every event as a JSON line (json.c), appended to a file.
  *
- * The listener runs where the event happens (a task's thread, for task
- * events) and writes the event's line into a buffer, by hand, under a lock
- * held for that (about a hundred nanoseconds for a task's end); a writer
- * thread of its own swaps the buffer for an empty one and writes the lines
+ * The listener runs where the event happens, and writes the event's line by
+ * hand. A task thread's lines (several threads at once: the listener is
+ * called without the event bus's lock) go to a buffer of that thread's, so
+ * that no line of memory moves between cores for an event; the log's buffer
+ * takes them in when they pass 64 kB, before each event of the driver's (a
+ * stage's end comes after its tasks'), and at each turn of the log's writer
+ * thread. That thread swaps the buffer for an empty one and writes the lines
  * out every 100 ms, or as soon as they pass 4 MiB. So a task never waits for
  * the disk, and a crash leaves every line written so far whole (a log cut
  * short by a kill ends at a line's end; the reader skips a torn last line in
@@ -38,6 +41,15 @@
 #include "ui/ui.h"
 
 #define FLUSH_BYTES (4u << 20)
+#define SLOT_BYTES (64u << 10)
+
+/* A thread's lines, not yet in the log's buffer. */
+typedef struct log_slot {
+    pthread_mutex_t mu; /* its thread, or one taking its lines in (under the log's mu) */
+    ember_buf buf;
+    pthread_t owner;
+    struct log_slot *next;
+} log_slot;
 
 struct ui_log {
     pthread_mutex_t mu;
@@ -50,7 +62,58 @@ struct ui_log {
     bool stop, started, heard; /* heard: its listener is on */
     int err;                   /* the first write error (errno) */
     char *final;               /* a directory's log: its name once the application ended */
+    log_slot *slots;           /* every thread's that wrote a task's line (under mu) */
+    uint64_t id;               /* this log among the process's, for a thread's own slot */
 };
+
+static _Atomic uint64_t log_ids;
+/* the calling thread's slot, in the log numbered id */
+static __thread struct {
+    uint64_t id;
+    log_slot *slot;
+} mine;
+
+/* The calling thread's slot of l, made with its first line (NULL: out of
+ * memory). */
+static log_slot *slot_of(ui_log *l)
+{
+    if (mine.id == l->id)
+        return mine.slot;
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&l->mu);
+    log_slot *s = l->slots;
+    while (s && !pthread_equal(s->owner, self)) /* (a thread of the same id, ended: its) */
+        s = s->next;
+    if (!s && (s = ember__calloc(1, sizeof *s))) {
+        ember__mutex_init_short(&s->mu);
+        s->owner = self;
+        s->next = l->slots;
+        l->slots = s;
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (s) {
+        mine.id = l->id;
+        mine.slot = s;
+    }
+    return s;
+}
+
+/* The lines of slot s into the log's buffer (mu held). Out of memory: they
+ * wait in s. */
+static void take_in_slot(ui_log *l, log_slot *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->buf.len && !ember_buf_append(&l->buf, s->buf.ptr, s->buf.len))
+        s->buf.len = 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Every thread's lines into the log's buffer (mu held). */
+static void take_in(ui_log *l)
+{
+    for (log_slot *s = l->slots; s; s = s->next)
+        take_in_slot(l, s);
+}
 
 static void write_all(ui_log *l, const ember_buf *b)
 {
@@ -92,6 +155,7 @@ static void *writer_main(void *arg)
             pthread_cond_timedwait(&l->cv, &l->mu, &ts);
         }
         /* swap buffers: the listener fills one while this thread writes the other */
+        take_in(l);
         ember_buf out = l->buf;
         l->buf = l->spare;
         l->buf.len = 0;
@@ -109,12 +173,26 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* Called from task threads at once (a concurrent listener): the line is built
+ * on the caller's stack, and the lock held only to add it. */
 static void on_event(const ember_event *ev, void *arg)
 {
     ui_log *l = arg;
-    pthread_mutex_lock(&l->mu);
-    /* out of memory: this event is missing, the log stays whole */
-    ember__ui_event_json(ev, &l->buf);
+    log_slot *s = ember__ev_of_tasks(ev->type) ? slot_of(l) : NULL;
+    if (s) { /* a task thread's: to its own buffer */
+        pthread_mutex_lock(&s->mu);
+        ember__ui_event_json(ev, &s->buf); /* out of memory: this event is missing */
+        bool full = s->buf.len >= SLOT_BYTES;
+        pthread_mutex_unlock(&s->mu);
+        if (!full)
+            return;
+        pthread_mutex_lock(&l->mu);
+        take_in_slot(l, s);
+    } else { /* the driver's: after every line of the tasks before it */
+        pthread_mutex_lock(&l->mu);
+        take_in(l);
+        ember__ui_event_json(ev, &l->buf);
+    }
     bool wake = l->buf.len >= FLUSH_BYTES || ev->type == EMBER_EV_APP_END;
     pthread_mutex_unlock(&l->mu);
     if (wake)
@@ -206,6 +284,7 @@ int ember__ui_log_open(ember_ctx *ctx, const char *path, ui_log **out)
     if (!l)
         return ember__err(ctx, EMBER_ENOMEM, "ember_open: out of memory");
     l->fd = -2; /* (none tried yet) */
+    l->id = atomic_fetch_add(&log_ids, 1) + 1;
     struct stat st;
     size_t plen = strlen(path);
     bool dir = path[plen - 1] == '/' || (!stat(path, &st) && S_ISDIR(st.st_mode));
@@ -247,7 +326,7 @@ int ember__ui_log_open(ember_ctx *ctx, const char *path, ui_log **out)
                           strerror(rc));
     }
     l->started = true;
-    if ((rc = ember__listen_named(ctx, on_event, l, ~0u))) {
+    if ((rc = ember__listen_named(ctx, on_event, l, ~0u, true))) {
         ember__ui_log_close(l);
         return ember__err(ctx, rc, "ember_open: out of memory");
     }
@@ -284,6 +363,12 @@ void ember__ui_log_close(ui_log *l)
             ember__free(from);
         }
         ember__free(l->final);
+    }
+    for (log_slot *s = l->slots, *next; s; s = next) {
+        next = s->next;
+        pthread_mutex_destroy(&s->mu);
+        ember_buf_destroy(&s->buf);
+        ember__free(s);
     }
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);

@@ -37,14 +37,32 @@ static inline void raw(jw *w, const char *s, size_t n)
 }
 #define LIT(w, s) raw(w, "" s, sizeof(s) - 1) /* ("" s: literals only) */
 
+/* v in decimal: two digits a step from a table, and one store for the small
+ * values most fields hold (counts, indexes, zeros). */
 static void num(jw *w, int64_t v)
 {
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
+    ember_buf *b = w->b;
+    if ((uint64_t)v < 10 && b->cap > b->len) {
+        b->ptr[b->len++] = (char)('0' + v);
+        return;
+    }
     char t[24], *p = t + sizeof t;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        p -= 2;
+        memcpy(p, pairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, pairs + 2 * u, 2);
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (v < 0)
         *--p = '-';
     raw(w, p, (size_t)(t + sizeof t - p));

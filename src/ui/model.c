@@ -312,14 +312,20 @@ static int task_start(ui_model *m, const ember_event *ev, int64_t t)
     }
     if (grow((void **)&s->tasks, s->ntasks, &s->cap_tasks, sizeof *s->tasks))
         return EMBER_ENOMEM;
-    s->tasks[s->ntasks++] = (ui_task){.task_id = ev->task_id,
-                                      .index = ev->task_index,
-                                      .partition = ev->partition,
-                                      .attempt = ev->attempt,
-                                      .worker = ev->worker,
-                                      .launch_ms = t,
-                                      .duration_ms = -1,
-                                      .status = UI_RUNNING};
+    /* in task id order, which is their launch order (the ids are taken as
+     * they launch), whatever order their events came in: task threads' lines
+     * reach a log a thread at a time */
+    int k = s->ntasks++;
+    for (; k > 0 && s->tasks[k - 1].task_id > ev->task_id; k--)
+        s->tasks[k] = s->tasks[k - 1];
+    s->tasks[k] = (ui_task){.task_id = ev->task_id,
+                            .index = ev->task_index,
+                            .partition = ev->partition,
+                            .attempt = ev->attempt,
+                            .worker = ev->worker,
+                            .launch_ms = t,
+                            .duration_ms = -1,
+                            .status = UI_RUNNING};
     return 0;
 }
 
