@@ -4,14 +4,13 @@
  * hand. A task thread's lines (several threads at once: the listener is
  * called without the event bus's lock) go to a buffer of that thread's, so
  * that no line of memory moves between cores for an event; the log's buffer
- * takes them in when they pass 64 kB, before each event of the driver's (a
- * stage's end comes after its tasks'), and at each turn of the log's writer
- * thread. That thread swaps the buffer for an empty one and writes the lines
- * out every 100 ms, or as soon as they pass 4 MiB. So a task never waits for
- * the disk, and a crash leaves every line written so far whole (a log cut
- * short by a kill ends at a line's end; the reader skips a torn last line in
- * any case). The application's end is written at once, before ember_close
- * returns.
+ * takes them in, every thread's merged by time, when one thread's pass 64 kB,
+ * before each event of the driver's (a stage's end comes after its tasks'),
+ * and at each turn of the log's writer thread. That thread swaps the buffer for an empty one and
+ * writes the lines out every 100 ms, or as soon as they pass 4 MiB. So a task never waits for the
+ * disk, and a crash leaves every line written so far whole (a log cut short by a kill ends at a
+ * line's end; the reader skips a torn last line in any case). The application's end is written at
+ * once, before ember_close returns.
  *
  * A path ending in .zstd (or .zst) is written compressed, as Spark writes its
  * logs with spark.eventLog.compress and the zstd codec: each write is one
@@ -43,13 +42,23 @@
 #define FLUSH_BYTES (4u << 20)
 #define SLOT_BYTES (64u << 10)
 
-/* A thread's lines, not yet in the log's buffer. */
+/* A thread's lines, not yet in the log's buffer, and each one's time and end
+ * in buf (lines are taken in by time, those of all threads together). */
 typedef struct log_slot {
     pthread_mutex_t mu; /* its thread, or one taking its lines in (under the log's mu) */
     ember_buf buf;
+    struct log_line {
+        uint64_t t;
+        size_t end;
+    } * lines;
+    int nlines, cap_lines;
     pthread_t owner;
     struct log_slot *next;
 } log_slot;
+
+/* Slots merged by time at most; past that many threads with lines, a slot's
+ * lines go in after another's. */
+#define MERGE_MAX 64
 
 struct ui_log {
     pthread_mutex_t mu;
@@ -98,21 +107,61 @@ static log_slot *slot_of(ui_log *l)
     return s;
 }
 
-/* The lines of slot s into the log's buffer (mu held). Out of memory: they
- * wait in s. */
-static void take_in_slot(ui_log *l, log_slot *s)
+/* ev's line into slot s (its lock held); out of memory, the line is missing. */
+static void slot_add(log_slot *s, const ember_event *ev)
 {
-    pthread_mutex_lock(&s->mu);
-    if (s->buf.len && !ember_buf_append(&l->buf, s->buf.ptr, s->buf.len))
-        s->buf.len = 0;
-    pthread_mutex_unlock(&s->mu);
+    if (s->nlines == s->cap_lines) {
+        int cap = s->cap_lines ? 2 * s->cap_lines : 256;
+        struct log_line *g = ember__realloc(s->lines, (size_t)cap * sizeof *g);
+        if (!g)
+            return;
+        s->lines = g;
+        s->cap_lines = cap;
+    }
+    if (!ember__ui_event_json(ev, &s->buf))
+        s->lines[s->nlines++] = (struct log_line){ev->time_ns, s->buf.len};
 }
 
-/* Every thread's lines into the log's buffer (mu held). */
+/* Every thread's lines into the log's buffer, in time order (mu held): as the
+ * events happened, as when every thread wrote into one buffer. Out of memory:
+ * they wait in their slots. */
 static void take_in(ui_log *l)
 {
-    for (log_slot *s = l->slots; s; s = s->next)
-        take_in_slot(l, s);
+    log_slot *k[MERGE_MAX];
+    int at[MERGE_MAX], n = 0;
+    size_t bytes = 0;
+    for (log_slot *s = l->slots; s; s = s->next) {
+        pthread_mutex_lock(&s->mu);
+        if (!s->nlines || n == MERGE_MAX) {
+            pthread_mutex_unlock(&s->mu);
+            continue;
+        }
+        at[n] = 0;
+        k[n++] = s;
+        bytes += s->buf.len;
+    }
+    bool moved = n && !ember__buf_reserve(&l->buf, l->buf.len + bytes);
+    if (moved) {
+        for (;;) { /* the earliest line of any slot, its ties in slot order */
+            int j = -1;
+            for (int i = 0; i < n; i++)
+                if (at[i] < k[i]->nlines && (j < 0 || k[i]->lines[at[i]].t < k[j]->lines[at[j]].t))
+                    j = i;
+            if (j < 0)
+                break;
+            size_t from = at[j] ? k[j]->lines[at[j] - 1].end : 0, to = k[j]->lines[at[j]++].end;
+            memcpy(l->buf.ptr + l->buf.len, k[j]->buf.ptr + from, to - from);
+            l->buf.len += to - from;
+        }
+        for (int i = 0; i < n; i++) {
+            k[i]->buf.len = 0;
+            k[i]->nlines = 0;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        pthread_mutex_unlock(&k[i]->mu);
+    if (moved && n == MERGE_MAX) /* the slots past those: after */
+        take_in(l);
 }
 
 static void write_all(ui_log *l, const ember_buf *b)
@@ -181,13 +230,13 @@ static void on_event(const ember_event *ev, void *arg)
     log_slot *s = ember__ev_of_tasks(ev->type) ? slot_of(l) : NULL;
     if (s) { /* a task thread's: to its own buffer */
         pthread_mutex_lock(&s->mu);
-        ember__ui_event_json(ev, &s->buf); /* out of memory: this event is missing */
+        slot_add(s, ev);
         bool full = s->buf.len >= SLOT_BYTES;
         pthread_mutex_unlock(&s->mu);
         if (!full)
             return;
         pthread_mutex_lock(&l->mu);
-        take_in_slot(l, s);
+        take_in(l);
     } else { /* the driver's: after every line of the tasks before it */
         pthread_mutex_lock(&l->mu);
         take_in(l);
@@ -368,6 +417,7 @@ void ember__ui_log_close(ui_log *l)
         next = s->next;
         pthread_mutex_destroy(&s->mu);
         ember_buf_destroy(&s->buf);
+        ember__free(s->lines);
         ember__free(s);
     }
     pthread_cond_destroy(&l->cv);

@@ -2,7 +2,8 @@
  * (jansson): every number the writer formats by hand comes back as the value
  * it was, at each width and sign; and a log written by several task threads at
  * once (each into a buffer of its own) is in an order a reader can replay:
- * a stage's submission, then its tasks' starts and ends, then its end.
+ * a stage's submission, then its tasks' starts and ends as they happened
+ * across threads, then its end.
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -110,10 +111,12 @@ static int slow(ember_rec in, ember_out *out, void *arg)
     return ember_emit_rec(out, in);
 }
 
-/* Stage state while reading a log: submitted, tasks started and ended, done. */
+/* Stage state while reading a log: submitted, tasks started and ended, done;
+ * the latest time of its task lines so far, and how many lines came more than
+ * a millisecond behind it (their time before an earlier line's). */
 typedef struct seen {
     bool submitted, completed;
-    int64_t ntasks, started, ended;
+    int64_t ntasks, started, ended, latest_ms, behind;
 } seen;
 
 static void test_order_across_threads(void **state)
@@ -185,6 +188,10 @@ static void test_order_across_threads(void **state)
                 ended[id] = true;
                 s->ended++;
             }
+            int64_t t = int_at(o, "Task Info", start ? "Launch Time" : "Finish Time");
+            s->behind += t < s->latest_ms - 1;
+            if (t > s->latest_ms)
+                s->latest_ms = t;
         } else if (!strcmp(ev, "SparkListenerStageCompleted")) {
             assert_true(s->submitted);
             s->completed = true;
@@ -201,6 +208,13 @@ static void test_order_across_threads(void **state)
     fclose(f);
     assert_int_equal(st[0].ntasks, MANY);
     assert_int_equal(st[1].ntasks, SLOW);
+    /* the slow stage's lines, from four threads over tens of milliseconds, are
+     * in time order: a thread's lines taken in on their own would put most
+     * behind another's (a line is behind only when its thread was held up
+     * between reading the clock and writing it: a few at most) */
+    if (st[1].behind * 20 > 2 * SLOW)
+        fail_msg("%lld of the slow stage's %d task lines are out of time order",
+                 (long long)st[1].behind, 2 * SLOW);
     assert_int_equal(jobs_ended, 2);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
