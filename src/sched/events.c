@@ -87,9 +87,9 @@ static int listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mas
     return rc;
 }
 
-int ember__listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask)
+int ember__listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask, bool concurrent)
 {
-    return listen(ctx, fn, arg, mask, false, false);
+    return listen(ctx, fn, arg, mask, false, concurrent);
 }
 
 void ember__app_start_event(const ember_ctx *ctx, ember_event *ev)

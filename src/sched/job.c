@@ -77,6 +77,16 @@ static void job_fail(ember__job *job, int i, int attempts, const ember__task *t)
     atomic_store(&job->abort, true);
 }
 
+/* Spark's taskId of task i's attempt: the stage's first attempts take the ids
+ * it set aside, in index order (no word shared between task threads); a
+ * retry takes the next free one. */
+static int64_t task_id(ember__job *job, int i, int attempt)
+{
+    return attempt == 1
+               ? job->task_id_base + i
+               : atomic_fetch_add_explicit(&job->ctx->next_task_id, 1, memory_order_relaxed);
+}
+
 /* What attempt t did, as Spark's task metrics. */
 static ember_task_metrics task_metrics(const ember__task *s, uint64_t run_ns)
 {
@@ -165,7 +175,7 @@ static void run_task(void *arg, int k, int worker)
         ember__cur_task = &t;
         bool events = ember__ev_wanted(job->ctx, EMBER_EV_TASK_END);
         if (events)
-            t.task_id = atomic_fetch_add_explicit(&job->ctx->next_task_id, 1, memory_order_relaxed);
+            t.task_id = task_id(job, i, attempt);
         if (ember__ev_wanted(job->ctx, EMBER_EV_TASK_START))
             task_event(job, &t, EMBER_EV_TASK_START, 0, 0, 0);
         uint64_t t0 = ember__now_ns();
@@ -306,7 +316,7 @@ static void iso_started(void *arg, int i, int attempt, int worker, int pid)
         return;
     ember__task t = {0};
     attempt_init(&t, job, i, attempt, worker);
-    t.task_id = atomic_fetch_add(&job->ctx->next_task_id, 1);
+    t.task_id = task_id(job, i, attempt);
     t.pid = pid;
     b->task_ids[i] = t.task_id;
     b->pids[i] = pid;
@@ -775,6 +785,8 @@ int ember__stage_run(ember_rdd *rdd, const char *action, const ember__sink_ops *
         job->parts[i] = parts ? parts[i] : i;
 
     batch b = {job, ts, NULL, NULL, NULL, NULL};
+    if (ember__ev_wanted(ctx, EMBER_EV_TASK_END) || ember__ev_wanted(ctx, EMBER_EV_TASK_START))
+        job->task_id_base = atomic_fetch_add(&ctx->next_task_id, n);
     if (ember__ev_wanted(ctx, EMBER_EV_STAGE_SUBMITTED)) {
         ember_event ev = {.type = EMBER_EV_STAGE_SUBMITTED,
                           .job_id = job->job_id,

@@ -347,6 +347,7 @@ struct ember__job {
     int err, err_task;
     char errmsg[768];
     uint64_t t_start, t_run_start, t_run_end;
+    int64_t task_id_base; /* the ids of its tasks' first attempts start here */
     ember_stage_stats stage;
     /* the stage this run is, in the job of the running action */
     int64_t job_id, stage_id;
@@ -394,13 +395,14 @@ void ember__stat_merge(ember_stat_counter *s, const ember_stat_counter *o);
 
 void ember__events_init(ember_ctx *ctx);
 void ember__events_close(ember_ctx *ctx);
-/* Register an internal listener for the event types in mask (1 << type). */
-int ember__listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask);
+/* Register an internal listener for the event types in mask (1 << type).
+ * concurrent: it takes task events from several task threads at once, before
+ * the others and without the event lock (it has a lock of its own, or a
+ * buffer a thread). */
+int ember__listen(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask, bool concurrent);
 /* The same for a listener that reads times and stage names (the web UI, the
  * event log), as the program's do; it first hears the application's start
- * when mask has it. concurrent: it takes task events from several task
- * threads at once, before the others and without the event lock (the event
- * log: each thread's lines go to a buffer of that thread's). */
+ * when mask has it. */
 int ember__listen_named(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsigned mask,
                         bool concurrent);
 /* The application's start, as a listener added later first hears it. */

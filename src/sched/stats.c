@@ -92,7 +92,7 @@ int ember__stats_listen(ember_ctx *ctx)
     if (!(ctx->stats = ember__calloc(1, sizeof(stats_state))))
         return EMBER_ENOMEM;
     return ember__listen(ctx, on_event, ctx,
-                         1u << EMBER_EV_STAGE_COMPLETED | 1u << EMBER_EV_JOB_END);
+                         1u << EMBER_EV_STAGE_COMPLETED | 1u << EMBER_EV_JOB_END, false);
 }
 
 void ember__stats_free(ember_ctx *ctx)

@@ -312,9 +312,8 @@ static int task_start(ui_model *m, const ember_event *ev, int64_t t)
     }
     if (grow((void **)&s->tasks, s->ntasks, &s->cap_tasks, sizeof *s->tasks))
         return EMBER_ENOMEM;
-    /* in task id order, which is their launch order (the ids are taken as
-     * they launch), whatever order their events came in: task threads' lines
-     * reach a log a thread at a time */
+    /* in task id order (a stage's first attempts by index, the order they
+     * launch in, then its retries), whatever order their events came in */
     int k = s->ntasks++;
     for (; k > 0 && s->tasks[k - 1].task_id > ev->task_id; k--)
         s->tasks[k] = s->tasks[k - 1];

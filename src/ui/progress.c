@@ -227,7 +227,7 @@ int ember__ui_bar_open(ember_ctx *ctx, ui_bar **out)
     }
     unsigned mask = 1u << EMBER_EV_STAGE_SUBMITTED | 1u << EMBER_EV_STAGE_COMPLETED |
                     1u << EMBER_EV_TASK_START | 1u << EMBER_EV_TASK_END | 1u << EMBER_EV_HTTP;
-    if ((rc = ember__listen(ctx, on_event, b, mask))) { /* no names, no times needed */
+    if ((rc = ember__listen(ctx, on_event, b, mask, true))) { /* no names, no times */
         ember__ui_bar_close(b);
         return ember__err(ctx, rc, "ember_open: out of memory");
     }

@@ -39,7 +39,7 @@ typedef struct ui_stage {
     int status;
     ember_task_metrics m; /* the finished tasks', summed; the stage's own at its end */
     char *failure;
-    ui_task *tasks; /* attempts by task id, their launch order (UI_TASKS_KEPT at most) */
+    ui_task *tasks; /* attempts by task id (UI_TASKS_KEPT at most) */
     int ntasks, cap_tasks;
     int64_t tasks_dropped;
 } ui_stage;
