@@ -6,11 +6,12 @@
  * that no line of memory moves between cores for an event; the log's buffer
  * takes them in, every thread's merged by time, when one thread's pass 64 kB,
  * before each event of the driver's (a stage's end comes after its tasks'),
- * and at each turn of the log's writer thread. That thread swaps the buffer for an empty one and
- * writes the lines out every 100 ms, or as soon as they pass 4 MiB. So a task never waits for the
- * disk, and a crash leaves every line written so far whole (a log cut short by a kill ends at a
- * line's end; the reader skips a torn last line in any case). The application's end is written at
- * once, before ember_close returns.
+ * and at each turn of the log's writer thread. That thread swaps the buffer
+ * for an empty one and writes the lines out every 100 ms, or as soon as they
+ * pass 4 MiB. So a task never waits for the disk, and a crash leaves every
+ * line written so far whole (a log cut short by a kill ends at a line's end;
+ * the reader skips a torn last line in any case). The application's end is
+ * written at once, before ember_close returns.
  *
  * A path ending in .zstd (or .zst) is written compressed, as Spark writes its
  * logs with spark.eventLog.compress and the zstd codec: each write is one
