@@ -18,7 +18,9 @@ static const char HISTORY_USAGE[] =
     "serves event logs (files written by EMBER_EVENT_LOG or conf.event_log, plain or\n"
     "zstd-compressed, or directories of them) with the web UI and Spark's REST API\n"
     "(/api/v1) on 127.0.0.1, looking again every 10 s for new and changed logs\n"
-    "(EMBER_HISTORY_UPDATE_INTERVAL, seconds; 0 never)\n"
+    "(EMBER_HISTORY_UPDATE_INTERVAL, seconds; 0 never); an application's log is read\n"
+    "whole when a page of it is asked for, the last 50 kept\n"
+    "(EMBER_HISTORY_RETAINED_APPLICATIONS)\n"
     "  --port N   the port (default 18080; -1: 4040 and up)\n"
     "  --list DIR the applications of DIR's event logs, one a line\n";
 

@@ -4,6 +4,14 @@
  * shows as incomplete. A log written compressed (zstd frames, whatever its
  * name) is known by its first bytes and read through a decompressing stream.
  *
+ * As Spark's, it reads a log whole only when a page of its application is
+ * asked for: at first, and while it is not asked for, an application is a
+ * summary (its start and end, its last event's time, its jobs counted: what
+ * the list of applications shows). The applications asked for last
+ * (EMBER_HISTORY_RETAINED_APPLICATIONS, 50) are kept whole; one asked for
+ * before them goes back to a summary. An answer and a look each hold use_mu,
+ * so an application is read whole, or made a summary, between answers.
+ *
  * As Spark's history server, it looks again every 10 s
  * (EMBER_HISTORY_UPDATE_INTERVAL, seconds; 0 never): a log new in a directory
  * is read, one removed goes, and one that grew (an application still running)
@@ -43,8 +51,9 @@ typedef struct resume {
 typedef struct hlog {
     char *path;
     long long size; /* a log only grows: its size says when to read it again */
-    ui_model *m;
+    ui_model *m;    /* whole, or a summary (m->summary) until a page of it is asked for */
     resume at;
+    uint64_t used; /* when it was last read whole or asked for (h->tick) */
 } hlog;
 
 struct ember_history {
@@ -60,6 +69,12 @@ struct ember_history {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool watching, stop;
+    /* held by a look and by an answer: an application asked for is read whole
+     * first, and the least lately asked for beyond the newest retained go
+     * back to summaries (Spark's spark.history.retainedApplications) */
+    pthread_mutex_t use_mu;
+    int retained;
+    uint64_t tick;
 };
 
 /* A zstd log read as a stream of its lines (fopencookie): frame after frame.
@@ -231,16 +246,29 @@ static bool beside_the_app(const char *line, size_t n)
 static int replay(const char *path, FILE *f, ui_model *m, bool summary, bool shared, long *events,
                   long long *taken)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    static const char job_start[] = "{\"Event\":\"SparkListenerJobStart\"";
+    char *line = NULL, *last = NULL;
+    size_t cap = 0, last_cap = 0;
+    ssize_t n, last_n = 0;
     long lineno = 0;
     int rc = 0;
     while ((n = getline(&line, &cap, f)) > 0 && !rc) {
         lineno++;
         bool whole = line[n - 1] == '\n';
         if (summary && beside_the_app(line, (size_t)n)) {
-            *taken += whole ? n : 0;
+            if (!whole)
+                continue;
+            *taken += n;
+            /* what a list shows besides: its jobs, its last event's time */
+            if ((size_t)n > sizeof job_start && !memcmp(line, job_start, sizeof job_start - 1))
+                m->summary_jobs++;
+            char *t = last; /* the last line kept: its buffer and getline's swapped */
+            size_t tc = last_cap;
+            last = line;
+            last_cap = cap;
+            last_n = n;
+            line = t;
+            cap = tc;
             continue;
         }
         ui_parsed p;
@@ -270,7 +298,15 @@ static int replay(const char *path, FILE *f, ui_model *m, bool summary, bool sha
         }
         ember__ui_parsed_free(&p);
     }
+    ui_parsed p;
+    if (last && ember__ui_event_parse(last, (size_t)last_n, &p) == 1) {
+        int64_t t = (int64_t)(p.ev.time_ns / 1000000);
+        if (t > m->last_ms)
+            m->last_ms = t;
+        ember__ui_parsed_free(&p);
+    }
     free(line);
+    free(last);
     return rc;
 }
 
@@ -311,6 +347,7 @@ static int load(const char *path, const int keep[2], bool summary, ui_model **ou
         fclose(f);
         return ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
     }
+    m->summary = summary;
     long events = 0;
     long long taken = 0;
     int rc = replay(path, f, m, summary, false, &events, &taken);
@@ -358,7 +395,7 @@ static int extend(const char *path, const hlog *old, resume *at)
             break;
     long events = 0;
     long long taken = 0;
-    int rc = left ? -1 : replay(path, f, old->m, false, true, &events, &taken);
+    int rc = left ? -1 : replay(path, f, old->m, old->m->summary, true, &events, &taken);
     if (!rc) {
         go_on_at(at, u, old->at.off, old->at.skip, taken);
         rc = at->ok ? 0 : -1;
@@ -459,12 +496,14 @@ static int look(ember_history *h, bool first)
         if (old && old->size == l.size) {
             l.m = old->m; /* unchanged: kept as read */
             l.at = old->at;
+            l.used = old->used;
             old->m = NULL;
         } else if (old && old->m && l.size > old->size && !extend(l.path, old, &l.at)) {
             l.m = old->m; /* grown: read on from where the last read stopped */
+            l.used = old->used;
             old->m = NULL;
-        } else {
-            int lrc = load(l.path, h->keep, false, &l.m, &l.at);
+        } else { /* new, or not the same file: its summary, read whole when asked for */
+            int lrc = load(l.path, h->keep, true, &l.m, &l.at);
             if (lrc && first && named[i])
                 rc = lrc;
             else if (lrc && !old) /* said once, until it changes */
@@ -499,6 +538,75 @@ static int look(ember_history *h, bool first)
     return 0;
 }
 
+/* The application id[len] read whole, if it is a summary (use_mu held); then
+ * the least lately asked for beyond h->retained back to summaries. A log
+ * that cannot be read now stays a summary (its pages are empty). */
+static void fill(ember_history *h, const char *id, size_t len)
+{
+    hlog *l = NULL;
+    for (int i = 0; i < h->nlogs && !l; i++)
+        if (h->logs[i].m && h->logs[i].m->app_id && strlen(h->logs[i].m->app_id) == len &&
+            !strncmp(h->logs[i].m->app_id, id, len))
+            l = &h->logs[i];
+    if (!l)
+        return;
+    l->used = ++h->tick;
+    if (l->m->summary) {
+        struct stat st;
+        ui_model *whole;
+        resume at;
+        if (stat(l->path, &st) || load(l->path, h->keep, false, &whole, &at)) {
+            fprintf(stderr, "%s\n", ember_errmsg(NULL));
+            return;
+        }
+        pthread_mutex_lock(&l->m->mu);
+        ember__ui_model_swap(l->m, whole);
+        pthread_mutex_unlock(&l->m->mu);
+        ember__ui_model_free(whole); /* the summary, now */
+        l->at = at;
+        l->size = (long long)st.st_size;
+    }
+    for (;;) {
+        int whole = 0;
+        hlog *oldest = NULL;
+        for (int i = 0; i < h->nlogs; i++)
+            if (h->logs[i].m && !h->logs[i].m->summary) {
+                whole++;
+                if (!oldest || h->logs[i].used < oldest->used)
+                    oldest = &h->logs[i];
+            }
+        if (whole <= h->retained || oldest == l)
+            break;
+        ui_model *sum = ember__ui_model_summary(oldest->m);
+        if (!sum)
+            break;
+        pthread_mutex_lock(&oldest->m->mu);
+        ember__ui_model_swap(oldest->m, sum);
+        pthread_mutex_unlock(&oldest->m->mu);
+        ember__ui_model_free(sum); /* the whole model, now */
+    }
+}
+
+/* The server's hooks: an answer holds use_mu; one about an application
+ * (/api/v1/applications/ID/..., /history/ID/...) has it read whole first. */
+static void enter(void *arg, const char *url)
+{
+    ember_history *h = arg;
+    pthread_mutex_lock(&h->use_mu);
+    const char *id = !strncmp(url, "/api/v1/applications/", 21) ? url + 21
+                     : !strncmp(url, "/history/", 9)            ? url + 9
+                                                                : NULL;
+    const char *slash = id ? strchr(id, '/') : NULL;
+    if (slash && slash[1]) /* the application alone is in its summary */
+        fill(h, id, (size_t)(slash - id));
+}
+
+static void leave(void *arg)
+{
+    ember_history *h = arg;
+    pthread_mutex_unlock(&h->use_mu);
+}
+
 static void *watch_main(void *arg)
 {
     ember_history *h = arg;
@@ -510,7 +618,9 @@ static void *watch_main(void *arg)
         if (h->stop)
             break;
         pthread_mutex_unlock(&h->mu);
+        pthread_mutex_lock(&h->use_mu);
         (void)look(h, false); /* out of memory: the set served stays */
+        pthread_mutex_unlock(&h->use_mu);
         pthread_mutex_lock(&h->mu);
     }
     pthread_mutex_unlock(&h->mu);
@@ -537,6 +647,25 @@ static int update_interval(double *every)
     return 0;
 }
 
+/* EMBER_HISTORY_RETAINED_APPLICATIONS: applications kept read whole (the
+ * least lately asked for beyond go back to summaries); 50 as Spark's. */
+static int retained_apps(int *n)
+{
+    *n = 50; /* Spark's spark.history.retainedApplications */
+    const char *e = getenv("EMBER_HISTORY_RETAINED_APPLICATIONS");
+    if (!e || !*e)
+        return 0;
+    char *end;
+    long v = strtol(e, &end, 10);
+    if (end == e || *end || v < 1 || v > 1000000)
+        return ember__err(NULL, EMBER_EINVAL,
+                          "ember history: EMBER_HISTORY_RETAINED_APPLICATIONS '%s' is not a "
+                          "count of applications (1 to 1000000)",
+                          e);
+    *n = (int)v;
+    return 0;
+}
+
 void ember_history_close(ember_history *h)
 {
     if (!h)
@@ -556,6 +685,7 @@ void ember_history_close(ember_history *h)
     ember__free(h->given);
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->use_mu);
     ember__free(h);
 }
 
@@ -570,18 +700,22 @@ int ember_history_open(ember_history **out, const char *const *logs, int nlogs, 
         return ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
     }
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->use_mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     int rc = ember__ui_retained(NULL, "ember history", h->keep);
     if (!rc)
         rc = update_interval(&h->every);
+    if (!rc)
+        rc = retained_apps(&h->retained);
     for (int i = 0; i < nlogs && !rc; i++, h->ngiven++)
         if (!(h->given[i] = ember__strdup(logs[i])))
             rc = ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
     if (!rc)
         rc = look(h, true);
     char why[200];
+    ui_hooks hooks = {enter, leave, h};
     if (!rc && (rc = ember__ui_serve(h->models, h->n, true, port ? port : 18080, &h->server, why,
-                                     sizeof why)))
+                                     sizeof why, &hooks)))
         ember__err(NULL, rc, "ember history: %s", why);
     if (!rc && h->every > 0) {
         int e = pthread_create(&h->th, NULL, watch_main, h);

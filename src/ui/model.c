@@ -7,6 +7,7 @@
  * hundred nanoseconds), the server for a page.
  */
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "ui/ui.h"
@@ -125,6 +126,45 @@ void ember__ui_model_free(ui_model *m)
     ember__free(m->user);
     pthread_mutex_destroy(&m->mu);
     ember__free(m);
+}
+
+ui_model *ember__ui_model_summary(const ui_model *m)
+{
+    int keep[2] = {m->keep_jobs, m->keep_stages}, rc = 0;
+    ui_model *s = ember__ui_model_new(keep);
+    if (!s)
+        return NULL;
+    s->summary = true;
+    s->app_name = dup_or_null(m->app_name, &rc);
+    s->app_id = dup_or_null(m->app_id, &rc);
+    s->master = dup_or_null(m->master, &rc);
+    s->user = dup_or_null(m->user, &rc);
+    s->cores = m->cores;
+    s->start_ms = m->start_ms;
+    s->end_ms = m->end_ms;
+    s->last_ms = m->last_ms;
+    s->memory_budget = m->memory_budget;
+    s->summary_jobs = ember__ui_model_jobs(m);
+    if (rc) {
+        ember__ui_model_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void ember__ui_model_swap(ui_model *a, ui_model *b)
+{
+    /* every field but the lock, the first */
+    size_t from = offsetof(ui_model, app_name);
+    unsigned char t[sizeof *a - offsetof(ui_model, app_name)];
+    memcpy(t, (unsigned char *)a + from, sizeof t);
+    memcpy((unsigned char *)a + from, (unsigned char *)b + from, sizeof t);
+    memcpy((unsigned char *)b + from, t, sizeof t);
+}
+
+int64_t ember__ui_model_jobs(const ui_model *m)
+{
+    return m->summary ? m->summary_jobs : m->job_base + m->njobs;
 }
 
 const ui_stage *ember__ui_stage(const ui_model *m, int64_t id)

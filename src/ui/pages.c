@@ -834,7 +834,7 @@ void ember__ui_app_list(ui_model *const *models, int n, ui_reply *r)
                        when(m->start_ms, t1, sizeof t1),
                        m->end_ms ? when(m->end_ms, t2, sizeof t2) : "(incomplete)",
                        dur((m->end_ms ? m->end_ms : m->last_ms) - m->start_ms, t3, sizeof t3),
-                       (int)(m->job_base + m->njobs));
+                       (int)ember__ui_model_jobs(m));
     }
     ember__free(order);
     ember__bprintf(b, "</table>\n</div>\n</body></html>\n");

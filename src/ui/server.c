@@ -22,6 +22,7 @@ struct ui_server {
     pthread_rwlock_t rw; /* models and nmodels: read by each answer, swapped by history */
     ui_model **models;
     int nmodels;
+    ui_hooks hooks;
 };
 
 /* The page's script: while the application runs, the page's content is fetched
@@ -116,6 +117,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     (void)con_cls;
     ui_reply r = {.status = 200};
     const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id");
+    if (s->hooks.enter)
+        s->hooks.enter(s->hooks.arg, url);
     pthread_rwlock_rdlock(&s->rw);
     if (!path_ok(url)) {
         not_found(&r);
@@ -174,6 +177,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         not_found(&r);
     }
     pthread_rwlock_unlock(&s->rw);
+    if (s->hooks.leave)
+        s->hooks.leave(s->hooks.arg);
     if (!r.status)
         r.status = 200;
     enum MHD_Result ret = answer(c, &r);
@@ -182,7 +187,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 }
 
 int ember__ui_serve(ui_model **models, int nmodels, bool history, int port, ui_server **out,
-                    char *why, size_t whylen)
+                    char *why, size_t whylen, const ui_hooks *hooks)
 {
     ui_server *s = ember__calloc(1, sizeof *s);
     if (!s) {
@@ -190,6 +195,8 @@ int ember__ui_serve(ui_model **models, int nmodels, bool history, int port, ui_s
         return EMBER_ENOMEM;
     }
     *s = (ui_server){.history = history, .models = models, .nmodels = nmodels};
+    if (hooks)
+        s->hooks = *hooks;
     if (ember__lib_load(&ember__libmhd)) { /* loaded when first used: core/lazy.h */
         snprintf(why, whylen, "%s", ember__libmhd.err);
         ember__free(s);

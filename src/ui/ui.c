@@ -74,7 +74,7 @@ int ember__ui_open(ember_ctx *ctx, const ember_conf *conf)
             return ember__err(ctx, EMBER_ENOMEM, "ember_open: out of memory");
         if ((rc = ember__listen_named(ctx, ember__ui_model_listener, ui->model, ~0u, true)))
             return ember__err(ctx, rc, "ember_open: out of memory");
-        if ((rc = ember__ui_serve(&ui->model, 1, false, port, &ui->server, why, sizeof why)))
+        if ((rc = ember__ui_serve(&ui->model, 1, false, port, &ui->server, why, sizeof why, NULL)))
             return ember__err(ctx, rc, "ember_open: the web UI: %s", why);
         fprintf(stderr, "ember: web UI at http://127.0.0.1:%d/\n",
                 ember__ui_server_port(ui->server));

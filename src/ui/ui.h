@@ -133,6 +133,10 @@ typedef struct ui_model {
     ui_proc *procs;  /* the last UI_PROCS_KEPT, in the order they first ran a task */
     int nprocs, cap_procs;
     int64_t procs_seen, procs_lost;
+    /* a history's application not read whole (what a list of them shows: the
+     * application's start and end, its last event's time, its jobs) */
+    bool summary;
+    int64_t summary_jobs;
 } ui_model;
 
 #define UI_TASKS_KEPT 100000
@@ -148,6 +152,13 @@ typedef struct ui_model {
 int ember__ui_retained(const ember_ctx *ctx, const char *who, int keep[2]);
 ui_model *ember__ui_model_new(const int keep[2]);
 void ember__ui_model_free(ui_model *m);
+/* What a list of applications shows of m, as a new summary model. */
+ui_model *ember__ui_model_summary(const ui_model *m);
+/* Exchange what a and b hold (each keeps its lock; the caller holds both or
+ * knows no one else reads them). */
+void ember__ui_model_swap(ui_model *a, ui_model *b);
+/* The jobs a list of applications counts for m. */
+int64_t ember__ui_model_jobs(const ui_model *m);
 /* Take in one event (under m->mu). 0 or EMBER_ENOMEM (the model then misses a
  * detail, never its consistency). */
 int ember__ui_model_apply(ui_model *m, const ember_event *ev);
@@ -203,12 +214,21 @@ void ember__ui_bar_format(char *out, size_t cap, int width, const int64_t *stage
 typedef struct ui_server ui_server;
 /* Serve the models (one live, or a history's) on 127.0.0.1:port; port -1:
  * 4040, then 4041 and up (16 tries). 0 with *out, or a code with why set. */
+/* What a server calls around each answer: enter(arg, url) before it is made,
+ * leave(arg) after (the history server's: it reads an application whole when
+ * a page of it is asked for). */
+typedef struct ui_hooks {
+    void (*enter)(void *arg, const char *url);
+    void (*leave)(void *arg);
+    void *arg;
+} ui_hooks;
 int ember__ui_serve(ui_model **models, int nmodels, bool history, int port, ui_server **out,
-                    char *why, size_t whylen);
+                    char *why, size_t whylen, const ui_hooks *hooks);
 int ember__ui_server_port(const ui_server *s);
 /* The models served from now on (the history server's new look); the old are
  * the caller's to free once this returns: no answer holds them then. */
 void ember__ui_server_models(ui_server *s, ui_model **models, int nmodels);
+
 /* The order applications are listed in (the history's page, /applications):
  * newest first by start; an array of n indexes to free, NULL out of memory. */
 int *ember__ui_newest_first(ui_model *const *models, int n);

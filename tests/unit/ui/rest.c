@@ -35,6 +35,7 @@ static int teardown(void **state)
     unsetenv("EMBER_UI_RETAINED_JOBS"); /* test_retained's, even when it failed midway */
     unsetenv("EMBER_UI_RETAINED_STAGES");
     unsetenv("EMBER_HISTORY_UPDATE_INTERVAL");
+    unsetenv("EMBER_HISTORY_RETAINED_APPLICATIONS");
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd);
@@ -405,29 +406,30 @@ static void log_app_id(const char *log, char *out, size_t cap)
     snprintf(out, cap, "%.*s", (int)(strchr(at, '"') - at), at);
 }
 
-/* Spark's query of the history's applications: by state, start and end
- * dates, a limit, newest first; what is not Spark's query is a 400 naming it. */
-static void test_applications_query(void **state)
+/* An application of `jobs` jobs (counts of ranges) logged to path, in a
+ * millisecond of its own (so each one's id is another); its id into id. */
+static void app_log(const char *path, int jobs, char *id, size_t cap)
 {
-    char logs[2][300], ids[2][64];
-    for (int a = 0; a < 2; a++) {
-        snprintf(logs[a], sizeof logs[a], "%s/app%d.log", dir, a);
-        struct timespec t0, t;
-        clock_gettime(CLOCK_REALTIME, &t0);
-        do /* a millisecond of its own: the second application's id is another */
-            clock_gettime(CLOCK_REALTIME, &t);
-        while (t.tv_sec == t0.tv_sec && t.tv_nsec / 1000000 == t0.tv_nsec / 1000000);
-        ember_ctx *ctx;
-        assert_int_equal(
-            ember_open(&ctx,
-                       &(ember_conf){.master = "local[2]", .progress = -1, .event_log = logs[a]}),
-            0);
-        assert_int_equal(count_of(ember_range(ctx, 0, 10, 1, 2)), 10);
-        ember_close(ctx);
-        log_app_id(logs[a], ids[a], sizeof ids[a]);
-    }
-    /* the second cut before its end, as a crash leaves it: running */
-    FILE *f = fopen(logs[1], "r+");
+    struct timespec t0, t;
+    clock_gettime(CLOCK_REALTIME, &t0);
+    do
+        clock_gettime(CLOCK_REALTIME, &t);
+    while (t.tv_sec == t0.tv_sec && t.tv_nsec / 1000000 == t0.tv_nsec / 1000000);
+    ember_ctx *ctx;
+    assert_int_equal(
+        ember_open(&ctx, &(ember_conf){.master = "local[2]", .progress = -1, .event_log = path}),
+        0);
+    for (int j = 0; j < jobs; j++)
+        assert_int_equal(count_of(ember_range(ctx, 0, 10 * (j + 1), 1, 2)), 10 * (j + 1));
+    ember_close(ctx);
+    log_app_id(path, id, cap);
+}
+
+/* The plain log at path cut before its application's end, as a crash leaves
+ * it: running. */
+static void cut_before_end(const char *path)
+{
+    FILE *f = fopen(path, "r+");
     assert_non_null(f);
     char line[65536];
     long keep = 0, at = 0;
@@ -439,6 +441,18 @@ static void test_applications_query(void **state)
     assert_true(keep < at);
     assert_int_equal(ftruncate(fileno(f), keep), 0);
     fclose(f);
+}
+
+/* Spark's query of the history's applications: by state, start and end
+ * dates, a limit, newest first; what is not Spark's query is a 400 naming it. */
+static void test_applications_query(void **state)
+{
+    char logs[2][300], ids[2][64];
+    for (int a = 0; a < 2; a++) {
+        snprintf(logs[a], sizeof logs[a], "%s/app%d.log", dir, a);
+        app_log(logs[a], 1, ids[a], sizeof ids[a]);
+    }
+    cut_before_end(logs[1]); /* the second: running */
 
     ember_history *h;
     const char *const given[] = {logs[0], logs[1]};
@@ -611,6 +625,78 @@ static void append(const char *path, const void *p, size_t n)
     assert_non_null(f);
     assert_int_equal(fwrite(p, 1, n, f), n);
     fclose(f);
+}
+
+/* Every `from` in the plain log at path made `to` (as long), in place: the
+ * same size, so the history server's looks see no change. */
+static void swap_text(const char *path, const char *from, const char *to)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    static char all[1 << 20];
+    size_t n = fread(all, 1, sizeof all - 1, f), k = strlen(from), hits = 0;
+    assert_true(n < sizeof all - 1);
+    all[n] = 0;
+    for (char *p = all; (p = strstr(p, from)); p += k, hits++)
+        memcpy(p, to, k);
+    assert_true(hits > 0);
+    rewind(f);
+    assert_int_equal(fwrite(all, 1, n, f), n);
+    fclose(f);
+}
+
+/* The history server reads an application whole only when a page of it is
+ * asked for, and keeps the newest asked for whole
+ * (EMBER_HISTORY_RETAINED_APPLICATIONS, here 1). A log damaged after the
+ * server started shows the damage when first asked for: it was not read whole
+ * at the start. Put right again, it still shows the damage while it is kept
+ * whole, and shows whole once another application was asked for (it went back
+ * to a summary and was read again). The list of applications, made from the
+ * summaries, is the same before and after (an application cut short
+ * included: its last update is its last event's). */
+static void test_history_on_demand(void **state)
+{
+    char logs[3][300], ids[3][64];
+    const char *paths[3];
+    for (int a = 0; a < 3; a++) {
+        snprintf(logs[a], sizeof logs[a], "%s/app%d.log", dir, a);
+        paths[a] = logs[a];
+        app_log(logs[a], 2, ids[a], sizeof ids[a]);
+    }
+    /* the third cut short: its list entry's last update is its last event's
+     * time, in a summary as read whole */
+    cut_before_end(logs[2]);
+    setenv("EMBER_HISTORY_UPDATE_INTERVAL", "0", 1);
+    setenv("EMBER_HISTORY_RETAINED_APPLICATIONS", "1", 1);
+    ember_history *h;
+    assert_int_equal(ember_history_open(&h, paths, 3, -1), 0);
+    int port = ember_history_port(h);
+    ember_buf before = {0}, after = {0};
+    assert_int_equal(get(port, "/api/v1/applications", &before), 200);
+
+    swap_text(logs[0], "SparkListenerJob", "SparkListenerJoX");
+    assert_int_equal(jobs_of(port, ids[0]), 0); /* read whole now, as it is now */
+    swap_text(logs[0], "SparkListenerJoX", "SparkListenerJob");
+    assert_int_equal(jobs_of(port, ids[0]), 0); /* kept whole as read */
+    assert_int_equal(jobs_of(port, ids[1]), 2); /* read whole; the first back to a summary */
+    assert_int_equal(jobs_of(port, ids[0]), 2); /* read whole again */
+    assert_int_equal(jobs_of(port, ids[2]), 2);
+
+    assert_int_equal(get(port, "/api/v1/applications", &after), 200);
+    assert_int_equal(after.len, before.len);
+    assert_memory_equal(after.ptr, before.ptr, before.len);
+    ember_buf page = {0};
+    assert_int_equal(get(port, "/", &page), 200); /* the list page counts each one's jobs */
+    ember_buf_append(&page, "", 1);
+    const char *row = (const char *)page.ptr;
+    int twos = 0;
+    while ((row = strstr(row, "<td class=\"n\">2</td></tr>")))
+        twos++, row++;
+    assert_int_equal(twos, 3);
+    ember_buf_destroy(&page);
+    ember_buf_destroy(&before);
+    ember_buf_destroy(&after);
+    ember_history_close(h);
 }
 
 /* A log that grows while the history server serves it (an application still
@@ -1179,6 +1265,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_looks_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_reads_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_reads_on_zstd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_on_demand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_text_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_processes, setup, teardown),
