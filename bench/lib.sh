@@ -39,3 +39,13 @@ code_rev() {
   dirty=$(git -C "$here" status --porcelain --untracked-files=no 2>/dev/null | grep -qv RESULTS.md && echo "+changes" || true)
   echo "$rev$dirty"
 }
+
+# app_logs BUILD N DIR: DIR filled as a user's EMBER_EVENT_LOG=DIR/ fills it, with
+# the logs of N applications, each BUILD's tiny example of 20 jobs; $bytes their size
+app_logs() {
+  mkdir -p "$3"
+  for _ in $(seq "$2"); do
+    EMBER_PROGRESS=0 EMBER_UI_PORT=0 EMBER_EVENT_LOG="$3/" "$1/examples/tiny" 20 >/dev/null
+  done
+  bytes=$(du -sb "$3" | cut -f1)
+}

@@ -20,11 +20,7 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/ember-history-bench.XXXXXX")
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
 echo "ember history server: $cores cores ($cpu), $napps logs, median of $runs runs" >&2
-mkdir -p "$dir/logs"
-for _ in $(seq "$napps"); do
-  EMBER_PROGRESS=0 EMBER_UI_PORT=0 EMBER_EVENT_LOG="$dir/logs/" "$build/examples/tiny" 20 >/dev/null
-done
-bytes=$(du -sb "$dir/logs" | cut -f1)
+app_logs "$build" "$napps" "$dir/logs"
 port=18123
 api="http://127.0.0.1:$port/api/v1/applications"
 

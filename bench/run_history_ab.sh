@@ -20,11 +20,7 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/ember-history-ab.XXXXXX")
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 echo "ember history A/B: $cores cores ($cpu), $napps logs, median of $runs rounds" >&2
-mkdir -p "$dir/logs"
-for _ in $(seq "$napps"); do
-  EMBER_PROGRESS=0 EMBER_UI_PORT=0 EMBER_EVENT_LOG="$dir/logs/" "$new/examples/tiny" 20 >/dev/null
-done
-bytes=$(du -sb "$dir/logs" | cut -f1)
+app_logs "$new" "$napps" "$dir/logs"
 port=18124
 api="http://127.0.0.1:$port/api/v1/applications"
 ids=$(ls "$dir/logs" | sed -n 's/\.zstd$//p')
