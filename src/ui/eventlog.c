@@ -37,6 +37,7 @@
 
 #include "core/lazy.h"
 #include "core/mkdirs.h"
+#include "core/tslot.h"
 #include "core/zmem.h"
 #include "ui/ui.h"
 
@@ -46,15 +47,13 @@
 /* A thread's lines, not yet in the log's buffer, and each one's time and end
  * in buf (lines are taken in by time, those of all threads together). */
 typedef struct log_slot {
-    pthread_mutex_t mu; /* its thread, or one taking its lines in (under the log's mu) */
+    ember__tslot head; /* its lock: its thread, or one taking its lines in (under the log's mu) */
     ember_buf buf;
     struct log_line {
         uint64_t t;
         size_t end;
     } * lines;
     int nlines, cap_lines;
-    pthread_t owner;
-    struct log_slot *next;
 } log_slot;
 
 /* Slots merged by time at most; past that many threads with lines, a slot's
@@ -72,40 +71,14 @@ struct ui_log {
     bool stop, started, heard; /* heard: its listener is on */
     int err;                   /* the first write error (errno) */
     char *final;               /* a directory's log: its name once the application ended */
-    log_slot *slots;           /* every thread's that wrote a task's line (under mu) */
-    uint64_t id;               /* this log among the process's, for a thread's own slot */
+    ember__tslots slots;       /* log_slot: every thread's that wrote a task's line */
 };
 
-static _Atomic uint64_t log_ids;
-/* the calling thread's slot, in the log numbered id */
-static __thread struct {
-    uint64_t id;
-    log_slot *slot;
-} mine;
-
-/* The calling thread's slot of l, made with its first line (NULL: out of
- * memory). */
-static log_slot *slot_of(ui_log *l)
+static void free_slot(ember__tslot *t)
 {
-    if (mine.id == l->id)
-        return mine.slot;
-    pthread_t self = pthread_self();
-    pthread_mutex_lock(&l->mu);
-    log_slot *s = l->slots;
-    while (s && !pthread_equal(s->owner, self)) /* (a thread of the same id, ended: its) */
-        s = s->next;
-    if (!s && (s = ember__calloc(1, sizeof *s))) {
-        ember__mutex_init_short(&s->mu);
-        s->owner = self;
-        s->next = l->slots;
-        l->slots = s;
-    }
-    pthread_mutex_unlock(&l->mu);
-    if (s) {
-        mine.id = l->id;
-        mine.slot = s;
-    }
-    return s;
+    log_slot *s = (log_slot *)t;
+    ember_buf_destroy(&s->buf);
+    ember__free(s->lines);
 }
 
 /* ev's line into slot s (its lock held); out of memory, the line is missing. */
@@ -131,10 +104,11 @@ static void take_in(ui_log *l)
     log_slot *k[MERGE_MAX];
     int at[MERGE_MAX], n = 0;
     size_t bytes = 0;
-    for (log_slot *s = l->slots; s; s = s->next) {
-        pthread_mutex_lock(&s->mu);
+    for (ember__tslot *t = ember__tslots_first(&l->slots); t; t = t->next) {
+        log_slot *s = (log_slot *)t;
+        pthread_mutex_lock(&t->mu);
         if (!s->nlines || n == MERGE_MAX) {
-            pthread_mutex_unlock(&s->mu);
+            pthread_mutex_unlock(&t->mu);
             continue;
         }
         at[n] = 0;
@@ -160,7 +134,7 @@ static void take_in(ui_log *l)
         }
     }
     for (int i = 0; i < n; i++)
-        pthread_mutex_unlock(&k[i]->mu);
+        pthread_mutex_unlock(&k[i]->head.mu);
     if (moved && n == MERGE_MAX) /* the slots past those: after */
         take_in(l);
 }
@@ -228,12 +202,12 @@ static void *writer_main(void *arg)
 static void on_event(const ember_event *ev, void *arg)
 {
     ui_log *l = arg;
-    log_slot *s = ember__ev_of_tasks(ev->type) ? slot_of(l) : NULL;
+    log_slot *s = ember__ev_of_tasks(ev->type) ? (log_slot *)ember__tslot_of(&l->slots) : NULL;
     if (s) { /* a task thread's: to its own buffer */
-        pthread_mutex_lock(&s->mu);
+        pthread_mutex_lock(&s->head.mu);
         slot_add(s, ev);
         bool full = s->buf.len >= SLOT_BYTES;
-        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_unlock(&s->head.mu);
         if (!full)
             return;
         pthread_mutex_lock(&l->mu);
@@ -334,7 +308,7 @@ int ember__ui_log_open(ember_ctx *ctx, const char *path, ui_log **out)
     if (!l)
         return ember__err(ctx, EMBER_ENOMEM, "ember_open: out of memory");
     l->fd = -2; /* (none tried yet) */
-    l->id = atomic_fetch_add(&log_ids, 1) + 1;
+    ember__tslots_init(&l->slots, sizeof(log_slot));
     struct stat st;
     size_t plen = strlen(path);
     bool dir = path[plen - 1] == '/' || (!stat(path, &st) && S_ISDIR(st.st_mode));
@@ -414,13 +388,7 @@ void ember__ui_log_close(ui_log *l)
         }
         ember__free(l->final);
     }
-    for (log_slot *s = l->slots, *next; s; s = next) {
-        next = s->next;
-        pthread_mutex_destroy(&s->mu);
-        ember_buf_destroy(&s->buf);
-        ember__free(s->lines);
-        ember__free(s);
-    }
+    ember__tslots_destroy(&l->slots, free_slot);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
     ember_buf_destroy(&l->buf);
