@@ -40,12 +40,13 @@ code_rev() {
   echo "$rev$dirty"
 }
 
-# app_logs BUILD N DIR: DIR filled as a user's EMBER_EVENT_LOG=DIR/ fills it, with
-# the logs of N applications, each BUILD's tiny example of 20 jobs; $bytes their size
+# app_logs BUILD N DIR [JOBS]: DIR filled as a user's EMBER_EVENT_LOG=DIR/ fills it,
+# with the logs of N applications, each BUILD's tiny example of JOBS jobs (default
+# 20); $bytes their size
 app_logs() {
   mkdir -p "$3"
   for _ in $(seq "$2"); do
-    EMBER_PROGRESS=0 EMBER_UI_PORT=0 EMBER_EVENT_LOG="$3/" "$1/examples/tiny" 20 >/dev/null
+    EMBER_PROGRESS=0 EMBER_UI_PORT=0 EMBER_EVENT_LOG="$3/" "$1/examples/tiny" "${4:-20}" >/dev/null
   done
   bytes=$(du -sb "$3" | cut -f1)
 }

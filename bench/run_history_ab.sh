@@ -1,26 +1,27 @@
 #!/usr/bin/env bash
 # The history server over a directory of logs, two builds in turn on the same
-# logs: N applications (default 1,000), each the tiny example of 20 jobs, as
-# EMBER_EVENT_LOG=DIR/ leaves them. Medians of RUNS (default 7) rounds, the
+# logs: N applications (default 1,000), each the tiny example of JOBS jobs
+# (default 20), as EMBER_EVENT_LOG=DIR/ leaves them. Medians of RUNS (default 7) rounds, the
 # builds interleaved in each:
 #   - from start to its first answer (the list of applications);
 #   - then the first page of one application (its jobs, from REST);
 #   - the server's resident memory then, and after the jobs of 100
 #     applications were asked for.
 # Appends a table to bench/RESULTS.md.
-#   bench/run_history_ab.sh OLD_BUILD [NEW_BUILD] [OLD_NAME] [N]
+#   bench/run_history_ab.sh OLD_BUILD [NEW_BUILD] [OLD_NAME] [N] [JOBS]
 set -euo pipefail
 old=$1
 new=${2:-build}
 old_name=${3:-$old}
 napps=${4:-1000}
+njobs=${5:-20}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/ember-history-ab.XXXXXX")
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 echo "ember history A/B: $cores cores ($cpu), $napps logs, median of $runs rounds" >&2
-app_logs "$new" "$napps" "$dir/logs"
+app_logs "$new" "$napps" "$dir/logs" "$njobs"
 port=18124
 api="http://127.0.0.1:$port/api/v1/applications"
 ids=$(ls "$dir/logs" | sed -n 's/\.zstd$//p')
@@ -64,7 +65,7 @@ table=$(cat <<TXT
 ## $(date -u +%Y-%m-%d) the history server, on demand — $cores cores ($cpu), median of $runs interleaved rounds, $old_name vs $(code_rev)
 
 $napps applications in one directory, as EMBER_EVENT_LOG=DIR/ leaves them (each the tiny
-example of 20 jobs, a local-MS.zstd log; $bytes bytes in all); no looks again.
+example of $njobs jobs, a local-MS.zstd log; $bytes bytes in all); no looks again.
 
 | what | $old_name | $(code_rev) | new / old |
 |---|---:|---:|---:|

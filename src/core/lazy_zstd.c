@@ -32,6 +32,8 @@ EMBER__SHIM(L, size_t, ZSTD_compressStream2,
 EMBER__SHIM(L, size_t, ZSTD_decompressDCtx,
             (ZSTD_DCtx * d, void *dst, size_t cap, const void *src, size_t n),
             (d, dst, cap, src, n))
+EMBER__SHIM(L, unsigned long long, ZSTD_getFrameContentSize, (const void *src, size_t n), (src, n))
+EMBER__SHIM(L, size_t, ZSTD_findFrameCompressedSize, (const void *src, size_t n), (src, n))
 EMBER__SHIM(L, size_t, ZSTD_decompressStream,
             (ZSTD_DStream * d, ZSTD_outBuffer *out, ZSTD_inBuffer *in), (d, out, in))
 #undef L

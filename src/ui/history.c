@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -239,6 +240,20 @@ static bool beside_the_app(const char *line, size_t n)
            memcmp(line + sizeof ev - 1, app, sizeof app - 1);
 }
 
+/* A line a list reads past: the jobs it counts are up to the highest job id
+ * any line names (a job's start and end, a stage's job), plus one. */
+static void job_seen(ui_model *m, const char *line, size_t n)
+{
+    static const char key[] = "Job ID\":";
+    const char *at = memmem(line, n, key, sizeof key - 1);
+    if (!at)
+        return;
+    char *end;
+    long long id = strtoll(at + sizeof key - 1, &end, 10);
+    if (end != at + sizeof key - 1 && id >= 0 && id + 1 > m->summary_jobs)
+        m->summary_jobs = id + 1;
+}
+
 /* Apply the lines of f (the log at path) to m, under m's lock when the
  * server may be reading it; summary: only the application's start and end.
  * *events counts the events, *taken the bytes of text taken (a torn last
@@ -246,7 +261,6 @@ static bool beside_the_app(const char *line, size_t n)
 static int replay(const char *path, FILE *f, ui_model *m, bool summary, bool shared, long *events,
                   long long *taken)
 {
-    static const char job_start[] = "{\"Event\":\"SparkListenerJobStart\"";
     char *line = NULL, *last = NULL;
     size_t cap = 0, last_cap = 0;
     ssize_t n, last_n = 0;
@@ -259,9 +273,8 @@ static int replay(const char *path, FILE *f, ui_model *m, bool summary, bool sha
             if (!whole)
                 continue;
             *taken += n;
-            /* what a list shows besides: its jobs, its last event's time */
-            if ((size_t)n > sizeof job_start && !memcmp(line, job_start, sizeof job_start - 1))
-                m->summary_jobs++;
+            job_seen(m, line, (size_t)n); /* what a list shows besides: its jobs, */
+            /* and its last event's time */
             char *t = last; /* the last line kept: its buffer and getline's swapped */
             size_t tc = last_cap;
             last = line;
@@ -329,12 +342,169 @@ static void go_on_at(resume *at, const unpack *u, long long off0, long long skip
     at->skip = k < 0 ? p : p - u->starts[k].out;
 }
 
+/* The lines of text[n] read for a list into m (summary). false when there
+ * was nothing to read them with. */
+static bool summary_of_text(const char *path, ui_model *m, const char *text, size_t n)
+{
+    FILE *f = n ? fmemopen((void *)text, n, "rb") : NULL;
+    if (!f)
+        return false;
+    long events = 0;
+    long long taken = 0;
+    int rc = replay(path, f, m, true, false, &events, &taken);
+    fclose(f);
+    return !rc;
+}
+
+/* n bytes of pages of their own, given back whole by munmap (a list's large
+ * buffers: malloc would keep them); NULL when there are none. */
+static void *pages(size_t n)
+{
+    void *p =
+        n ? mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : MAP_FAILED;
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* The text of the zstd frame at p (n bytes), whole, into *out (pages(*cap));
+ * its length, or -1. */
+static long long unpack_frame(ZSTD_DCtx *d, const unsigned char *p, size_t n, char **out,
+                              size_t *cap)
+{
+    unsigned long long size = ZSTD_getFrameContentSize(p, n);
+    if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR || size > (1u << 30))
+        return -1;
+    char *t = pages(size ? size : 1);
+    if (!t)
+        return -1;
+    size_t got = ZSTD_decompressDCtx(d, t, size, p, n);
+    if (ZSTD_isError(got) || got != size) {
+        munmap(t, size ? size : 1);
+        return -1;
+    }
+    *out = t;
+    *cap = size ? size : 1;
+    return (long long)size;
+}
+
+/* Frames back from the last that a list looks through for a job's id. */
+#define BACK_FRAMES 8
+/* Bytes a plain log's list reads at each end. */
+#define END_BYTES (64 << 10)
+
+/* What a list shows of a log, from its ends alone: the application's start
+ * in its first bytes (a plain log's first 64 kB, a zstd log's first frame),
+ * its end, last event and newest job in its last (the last 64 kB, the last
+ * frames: ember writes a frame of whole lines each time). Returns 0 with *out
+ * a summary and *at where a later read goes on; 1 when the log is to be read
+ * through instead (a plain one under 256 kB, one frame, a frame cut short or
+ * damaged, no job in the last frames). */
+static int summary_ends(const char *path, const int keep[2], ui_model **out, resume *at)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 1;
+    struct stat st;
+    unsigned char *all = NULL;
+    char *head = NULL, *tail = NULL; /* pages() of head_cap, tail_cap bytes */
+    ui_model *m = NULL;
+    ZSTD_DCtx *d = NULL;
+    size_t size = 0, head_cap = 0, tail_cap = 0;
+    int rc = 1;
+    if (fstat(fileno(f), &st))
+        goto out;
+    size = (size_t)st.st_size;
+    unsigned char first[sizeof at->head];
+    size_t nfirst = fread(first, 1, sizeof first, f);
+    bool packed = nfirst >= 4 && !memcmp(first, zstd_magic, 4);
+    if (!packed && size < 4 * END_BYTES) /* small: read through */
+        goto out;
+    if (!(m = ember__ui_model_new(keep)))
+        goto out;
+    m->summary = true;
+    *at = (resume){.ok = true, .nhead = (int)nfirst};
+    memcpy(at->head, first, nfirst);
+    if (packed) { /* the frames found by their headers; the first and the last few read */
+        if (ember__lib_load(&ember__libzstd) || !(d = ZSTD_createDCtx_advanced(ember__zstd_mem)))
+            goto out;
+        /* read, not mapped: a file cut meanwhile must not be a SIGBUS */
+        if (!(all = pages(size)) || fseeko(f, 0, SEEK_SET) || fread(all, 1, size, f) != size)
+            goto out;
+        size_t starts[BACK_FRAMES + 1], nstarts = 0, pos = 0, frames = 0, first_end = 0;
+        while (pos < size) {
+            size_t k = ZSTD_findFrameCompressedSize(all + pos, size - pos);
+            if (ZSTD_isError(k))
+                goto out; /* cut short, or damaged: read through */
+            if (!frames++)
+                first_end = k;
+            starts[nstarts++ % (BACK_FRAMES + 1)] = pos;
+            pos += k;
+        }
+        long long n = frames > 1 ? unpack_frame(d, all, first_end, &head, &head_cap) : -1;
+        if (n < 0 || !summary_of_text(path, m, head, (size_t)n))
+            goto out;
+        m->summary_jobs = 0; /* the newest job: in the last frames */
+        for (size_t back = 0;
+             back < BACK_FRAMES && back + 1 < frames && (!back || !m->summary_jobs); back++) {
+            size_t i = frames - 1 - back, from = starts[i % (BACK_FRAMES + 1)];
+            size_t to = back ? starts[(i + 1) % (BACK_FRAMES + 1)] : size;
+            if (tail)
+                munmap(tail, tail_cap);
+            tail = NULL;
+            long long t = unpack_frame(d, all + from, to - from, &tail, &tail_cap);
+            if (t < 0 || !summary_of_text(path, m, tail, (size_t)t))
+                goto out;
+            if (!back) { /* the next read goes on past the last frame's text */
+                at->zstd = true;
+                at->off = (long long)from;
+                at->skip = t;
+            }
+        }
+    } else {
+        /* the first and the last 64 kB, the last from its first whole line */
+        if (!(head = pages(head_cap = END_BYTES)) || !(tail = pages(tail_cap = END_BYTES)))
+            goto out;
+        size_t nh = fseeko(f, 0, SEEK_SET) ? 0 : fread(head, 1, END_BYTES, f);
+        size_t nt =
+            fseeko(f, (off_t)(size - END_BYTES), SEEK_SET) ? 0 : fread(tail, 1, END_BYTES, f);
+        char *from = memchr(tail, '\n', nt), *last = from ? memrchr(tail, '\n', nt) : NULL;
+        if (!nh || !last || last == from || !summary_of_text(path, m, head, nh))
+            goto out;
+        m->summary_jobs = 0; /* the newest job: in the last 64 kB */
+        if (!summary_of_text(path, m, from + 1, (size_t)(last - from)))
+            goto out;
+        at->off = (long long)(size - END_BYTES) + (last - tail) + 1;
+    }
+    if (m->app_id && m->summary_jobs) { /* (no job near the end: read through) */
+        *out = m;
+        m = NULL;
+        rc = 0;
+    }
+out:
+    fclose(f);
+    if (d)
+        ZSTD_freeDCtx(d);
+    if (all)
+        munmap(all, size);
+    if (head)
+        munmap(head, head_cap);
+    if (tail)
+        munmap(tail, tail_cap);
+    ember__ui_model_free(m);
+    return rc;
+}
+
 /* Replay the log at path into a new model keeping keep[0] jobs and keep[1]
  * stages; summary: only the application's start and end (a list of
  * applications: ten times as fast); at (when not NULL): where a later read
  * goes on. 0, or a code with the message on the thread. */
 static int load(const char *path, const int keep[2], bool summary, ui_model **out, resume *at)
 {
+    resume ends;
+    if (summary && !summary_ends(path, keep, out, &ends)) {
+        if (at)
+            *at = ends;
+        return 0;
+    }
     unpack *u;
     FILE *f = open_log(path, NULL, &u, at);
     if (!f && errno == ENOTSUP) /* a zstd log, and no libzstd */

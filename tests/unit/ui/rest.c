@@ -699,6 +699,111 @@ static void test_history_on_demand(void **state)
     ember_history_close(h);
 }
 
+/* The whole file at path into a new buffer (0-terminated); its length. */
+static size_t slurp(const char *path, char **out)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    *out = malloc((size_t)n + 1);
+    assert_int_equal(fread(*out, 1, (size_t)n, f), (size_t)n);
+    (*out)[n] = 0;
+    fclose(f);
+    return (size_t)n;
+}
+
+/* The row of application id on the history's list page shows `jobs` jobs. */
+static void listed_jobs(int port, const char *id, int jobs)
+{
+    ember_buf page = {0};
+    assert_int_equal(get(port, "/", &page), 200);
+    ember_buf_append(&page, "", 1);
+    const char *row = strstr((const char *)page.ptr, id);
+    assert_non_null(row);
+    char want[64];
+    snprintf(want, sizeof want, "<td class=\"n\">%d</td></tr>", jobs);
+    const char *cell = strstr(row, "</tr>");
+    assert_non_null(cell);
+    if (strncmp(cell - (strlen(want) - 5), want, strlen(want)))
+        fail_msg("%s lists %.40s, not %d jobs", id, cell - 30, jobs);
+    ember_buf_destroy(&page);
+}
+
+/* The list of a large log is made from its ends: a plain log's first and last
+ * 64 kB, a zstd log's first and last frames. A line in the middle that only a
+ * read through would see (naming job 5000) is not seen: the list counts the
+ * jobs the last lines name. The list is byte-for-byte that of the logs read
+ * whole (the plain one cut before its end: its last update is its last
+ * event's), and the pages are the logs'. */
+static void test_history_summary_ends(void **state)
+{
+    static const char canary[] = "{\"Event\":\"ember.Canary\",\"Job ID\":5000}\n";
+    char plain[300], packed[300], pid[64], zid[64], *text;
+    snprintf(plain, sizeof plain, "%s/big.log", dir);
+    app_log(plain, 100, pid, sizeof pid);
+    cut_before_end(plain);
+    size_t n = slurp(plain, &text);
+    assert_true(n > 300 * 1024); /* past what is read at each end */
+    char *mid = strchr(text + n / 2, '\n') + 1;
+    FILE *f = fopen(plain, "wb");
+    assert_non_null(f);
+    fwrite(text, 1, (size_t)(mid - text), f);
+    fputs(canary, f);
+    fwrite(mid, 1, n - (size_t)(mid - text), f);
+    fclose(f);
+    free(text);
+
+    /* a zstd log of three frames of whole lines, the canary opening the second */
+    char small[300];
+    snprintf(small, sizeof small, "%s/small.log", dir);
+    app_log(small, 6, zid, sizeof zid);
+    n = slurp(small, &text);
+    char *third = strchr(text + n / 3, '\n') + 1, *two = strchr(text + 2 * n / 3, '\n') + 1;
+    char *parts[3] = {text, NULL, two};
+    size_t lens[3] = {(size_t)(third - text), 0, n - (size_t)(two - text)};
+    parts[1] = malloc(sizeof canary + (size_t)(two - third));
+    memcpy(parts[1], canary, sizeof canary - 1);
+    memcpy(parts[1] + sizeof canary - 1, third, (size_t)(two - third));
+    lens[1] = sizeof canary - 1 + (size_t)(two - third);
+    snprintf(packed, sizeof packed, "%s/small.zstd", dir);
+    f = fopen(packed, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 3; i++) {
+        size_t cap = ZSTD_compressBound(lens[i]);
+        void *z = malloc(cap);
+        size_t k = ZSTD_compress(z, cap, parts[i], lens[i], 1);
+        assert_false(ZSTD_isError(k));
+        fwrite(z, 1, k, f);
+        free(z);
+    }
+    fclose(f);
+    free(parts[1]);
+    free(text);
+    assert_int_equal(unlink(small), 0);
+
+    setenv("EMBER_HISTORY_UPDATE_INTERVAL", "0", 1);
+    ember_history *h;
+    const char *paths[] = {plain, packed};
+    assert_int_equal(ember_history_open(&h, paths, 2, -1), 0);
+    int port = ember_history_port(h);
+    listed_jobs(port, pid, 100);
+    listed_jobs(port, zid, 6);
+    ember_buf before = {0}, after = {0};
+    assert_int_equal(get(port, "/api/v1/applications", &before), 200);
+    assert_int_equal(jobs_of(port, pid), 100); /* read whole now */
+    assert_int_equal(jobs_of(port, zid), 6);
+    assert_int_equal(get(port, "/api/v1/applications", &after), 200);
+    assert_int_equal(after.len, before.len);
+    assert_memory_equal(after.ptr, before.ptr, before.len);
+    listed_jobs(port, pid, 100);
+    listed_jobs(port, zid, 6);
+    ember_buf_destroy(&before);
+    ember_buf_destroy(&after);
+    ember_history_close(h);
+}
+
 /* A log that grows while the history server serves it (an application still
  * running) is read on from where the last look stopped, not again from its
  * start: the part read already is damaged on disk after it was read (a
@@ -1266,6 +1371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_reads_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_reads_on_zstd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_on_demand, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_summary_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_text_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_processes, setup, teardown),
