@@ -167,10 +167,11 @@ void ember__emit(ember_ctx *ctx, ember_event *ev)
     if (!ev->error)
         ev->error = "";
     /* Task events come from the workers at once: one at a time under the lock,
-     * but for the listeners that take them concurrently (the event log: a
-     * buffer each thread), called first and without it. The others come from the driver, between a
-     * stage's tasks (and listeners are added and removed from the driver between actions): no lock
-     * needed, none taken, so a tiny job pays for none. */
+     * but for the listeners that take them concurrently (each with a lock of
+     * its own, or a buffer a thread), called first and without it. The others
+     * come from the driver, between a stage's tasks (and listeners are added
+     * and removed from the driver between actions): no lock needed, none
+     * taken, so a tiny job pays for none. */
     unsigned bit = 1u << ev->type;
     if (!task) {
         for (int i = 0; i < ctx->nlisteners; i++)

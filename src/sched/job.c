@@ -705,7 +705,9 @@ int ember__agree_any(ember_ctx *ctx, int rc)
 /* s at out[at], cut to fit out[cap] (at < cap) and ended with a 0: the new end. */
 static size_t put(char *out, size_t cap, size_t at, const char *s)
 {
-    size_t n = s ? strlen(s) : 0;
+    if (!s)
+        s = "";
+    size_t n = strlen(s);
     if (n > cap - 1 - at)
         n = cap - 1 - at;
     memcpy(out + at, s, n);

@@ -409,7 +409,6 @@ int ember__listen_named(ember_ctx *ctx, ember_listener_fn *fn, void *arg, unsign
 void ember__app_start_event(const ember_ctx *ctx, ember_event *ev);
 /* Deliver ev (its time and app name filled in) to the listeners that want it. */
 void ember__emit(ember_ctx *ctx, ember_event *ev);
-/* Does some listener want events of this type? One load: test before building one. */
 /* Events that come from task threads, several at once: the tasks', and
  * ember's own (HTTP, spills, bad records); the others come from the driver,
  * between a stage's tasks. */
@@ -417,6 +416,7 @@ static inline bool ember__ev_of_tasks(int type)
 {
     return type == EMBER_EV_TASK_START || type == EMBER_EV_TASK_END || type >= EMBER_EV_HTTP;
 }
+/* Does some listener want events of this type? One load: test before building one. */
 static inline bool ember__ev_wanted(const ember_ctx *ctx, int type)
 {
     return atomic_load_explicit(&((ember_ctx *)ctx)->ev_mask, memory_order_relaxed) & (1u << type);

@@ -197,8 +197,8 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* Called from task threads at once (a concurrent listener): the line is built
- * on the caller's stack, and the lock held only to add it. */
+/* Called from task threads at once (a concurrent listener): a task thread's
+ * event into its own slot; the driver's after every slot's lines. */
 static void on_event(const ember_event *ev, void *arg)
 {
     ui_log *l = arg;

@@ -390,14 +390,16 @@ static long long unpack_frame(ZSTD_DCtx *d, const unsigned char *p, size_t n, ch
 #define BACK_FRAMES 8
 /* Bytes a plain log's list reads at each end. */
 #define END_BYTES (64 << 10)
+/* The largest zstd log a list reads into memory to find its frames. */
+#define PACKED_MAX ((size_t)256 << 20)
 
 /* What a list shows of a log, from its ends alone: the application's start
  * in its first bytes (a plain log's first 64 kB, a zstd log's first frame),
  * its end, last event and newest job in its last (the last 64 kB, the last
  * frames: ember writes a frame of whole lines each time). Returns 0 with *out
  * a summary and *at where a later read goes on; 1 when the log is to be read
- * through instead (a plain one under 256 kB, one frame, a frame cut short or
- * damaged, no job in the last frames). */
+ * through instead (a plain one under 256 kB, a zstd one over 256 MB, one
+ * frame, a frame cut short or damaged, no job in the last frames). */
 static int summary_ends(const char *path, const int keep[2], ui_model **out, resume *at)
 {
     FILE *f = fopen(path, "rb");
@@ -417,6 +419,8 @@ static int summary_ends(const char *path, const int keep[2], ui_model **out, res
     size_t nfirst = fread(first, 1, sizeof first, f);
     bool packed = nfirst >= 4 && !memcmp(first, zstd_magic, 4);
     if (!packed && size < 4 * END_BYTES) /* small: read through */
+        goto out;
+    if (packed && size > PACKED_MAX) /* its frames found in memory: too large, read through */
         goto out;
     if (!(m = ember__ui_model_new(keep)))
         goto out;
@@ -725,7 +729,11 @@ static void fill(ember_history *h, const char *id, size_t len)
         struct stat st;
         ui_model *whole;
         resume at;
-        if (stat(l->path, &st) || load(l->path, h->keep, false, &whole, &at)) {
+        if (stat(l->path, &st)) { /* gone since the last look: its summary stays */
+            fprintf(stderr, "ember history: %s: %s\n", l->path, strerror(errno));
+            return;
+        }
+        if (load(l->path, h->keep, false, &whole, &at)) {
             fprintf(stderr, "%s\n", ember_errmsg(NULL));
             return;
         }

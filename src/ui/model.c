@@ -6,8 +6,8 @@
  * One mutex guards the model: the listener takes it for an event (a few
  * hundred nanoseconds), the server for a page.
  */
-#include <stdlib.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ui/ui.h"

@@ -212,8 +212,6 @@ void ember__ui_bar_format(char *out, size_t cap, int width, const int64_t *stage
 /* ---------------------------------------------------------------- the web server (server.c) */
 
 typedef struct ui_server ui_server;
-/* Serve the models (one live, or a history's) on 127.0.0.1:port; port -1:
- * 4040, then 4041 and up (16 tries). 0 with *out, or a code with why set. */
 /* What a server calls around each answer: enter(arg, url) before it is made,
  * leave(arg) after (the history server's: it reads an application whole when
  * a page of it is asked for). */
@@ -222,6 +220,9 @@ typedef struct ui_hooks {
     void (*leave)(void *arg);
     void *arg;
 } ui_hooks;
+/* Serve the models (one live, or a history's) on 127.0.0.1:port; port -1:
+ * 4040, then 4041 and up (16 tries); hooks NULL for none. 0 with *out, or a
+ * code with why set. */
 int ember__ui_serve(ui_model **models, int nmodels, bool history, int port, ui_server **out,
                     char *why, size_t whylen, const ui_hooks *hooks);
 int ember__ui_server_port(const ui_server *s);

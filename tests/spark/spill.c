@@ -461,6 +461,14 @@ static void test_unwritable_spill_dir(void **state)
     assert_int_equal(dir_entries(spill_dir), 0);
 }
 
+/* The child pid ended by exiting 0 (its checks passed). */
+static void exited_0(pid_t pid)
+{
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
 /* A disk that fills up: the child process may write only 256 KB to a file. */
 static void test_full_disk(void **state)
 {
@@ -494,10 +502,7 @@ static void test_full_disk(void **state)
         ember_close(ctx);
         _exit(ok ? 0 : 1);
     }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    exited_0(pid);
     assert_int_equal(dir_entries(spill_dir), 0); /* and no file left */
 }
 
@@ -526,10 +531,7 @@ static void test_the_driver_loads_what_spilling_workers_did(void **state)
         ember_close(ctx);
         _exit(has ? 0 : 1);
     }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    exited_0(pid);
 }
 
 static int setup(void **state)

@@ -82,6 +82,17 @@ static json_t *get_json(int port, const char *path)
     return j;
 }
 
+/* Two answers the same, byte for byte: said in full on stderr when not. */
+static void same_text(const char *what, const char *a_name, const ember_buf *a, const char *b_name,
+                      const ember_buf *b)
+{
+    if (a->len != b->len || memcmp(a->ptr, b->ptr, a->len))
+        fprintf(stderr, "%s\n%s:\n%.*s\n%s:\n%.*s\n", what, a_name, (int)a->len,
+                (const char *)a->ptr, b_name, (int)b->len, (const char *)b->ptr);
+    assert_int_equal(a->len, b->len);
+    assert_memory_equal(a->ptr, b->ptr, a->len);
+}
+
 static int words(ember_rec in, ember_out *out, void *arg)
 {
     const char *p = in.val.ptr, *end = p + in.val.len;
@@ -311,10 +322,7 @@ static void rest_and_history(const char *name)
     for (int i = 0; i < NPATHS; i++) {
         snprintf(path, sizeof path, "/api/v1/applications/%s/%s", id, paths[i]);
         assert_int_equal(get(hp, path, &b), 200);
-        if (b.len != live[i].len || memcmp(b.ptr, live[i].ptr, b.len))
-            fprintf(stderr, "live:\n%s\nhistory:\n%s\n", (char *)live[i].ptr, (char *)b.ptr);
-        assert_int_equal(b.len, live[i].len);
-        assert_memory_equal(b.ptr, live[i].ptr, b.len);
+        same_text(path, "live", &live[i], "history", &b);
         ember_buf_destroy(&live[i]);
     }
     /* the pages too: the history server draws the same job */
@@ -683,8 +691,7 @@ static void test_history_on_demand(void **state)
     assert_int_equal(jobs_of(port, ids[2]), 2);
 
     assert_int_equal(get(port, "/api/v1/applications", &after), 200);
-    assert_int_equal(after.len, before.len);
-    assert_memory_equal(after.ptr, before.ptr, before.len);
+    same_text("/api/v1/applications", "summaries", &before, "read whole", &after);
     ember_buf page = {0};
     assert_int_equal(get(port, "/", &page), 200); /* the list page counts each one's jobs */
     ember_buf_append(&page, "", 1);
@@ -795,8 +802,7 @@ static void test_history_summary_ends(void **state)
     assert_int_equal(jobs_of(port, pid), 100); /* read whole now */
     assert_int_equal(jobs_of(port, zid), 6);
     assert_int_equal(get(port, "/api/v1/applications", &after), 200);
-    assert_int_equal(after.len, before.len);
-    assert_memory_equal(after.ptr, before.ptr, before.len);
+    same_text("/api/v1/applications", "from the ends", &before, "read whole", &after);
     listed_jobs(port, pid, 100);
     listed_jobs(port, zid, 6);
     ember_buf_destroy(&before);
@@ -890,11 +896,7 @@ static void reads_on(bool packed)
         snprintf(path, sizeof path, "/api/v1/applications/%s%s", id, paths[i]);
         assert_int_equal(get(port, path, &a), 200);
         assert_int_equal(get(ember_history_port(w), path, &b), 200);
-        if (a.len != b.len || memcmp(a.ptr, b.ptr, a.len))
-            fprintf(stderr, "%s read on:\n%s\nread whole:\n%s\n", path, (char *)a.ptr,
-                    (char *)b.ptr);
-        assert_int_equal(a.len, b.len);
-        assert_memory_equal(a.ptr, b.ptr, a.len);
+        same_text(path, "read on", &a, "read whole", &b);
     }
     ember_buf_destroy(&a);
     ember_buf_destroy(&b);
@@ -1282,8 +1284,7 @@ static void test_retained(void **state)
     assert_int_equal(ember_history_open(&h, logs, 1, -1), 0);
     int hp = ember_history_port(h);
     assert_int_equal(get(hp, path, &b), 200);
-    assert_int_equal(b.len, live.len);
-    assert_memory_equal(b.ptr, live.ptr, b.len);
+    same_text(path, "live", &live, "history", &b);
     assert_int_equal(get(hp, "/", &b), 200); /* the list: 40 jobs */
     assert_non_null(strstr((char *)b.ptr, "<td class=\"n\">40</td>"));
     ember_buf_destroy(&b);
