@@ -8,15 +8,18 @@
  * second, and cleared when no stage runs. An HTTP stage adds its answers a
  * second and a 429 pause: [Stage 1:==>   (0 + 2) / 2] 118 answers/s, paused 1.2s
  *
- * The listener only counts; a thread of the bar's own draws, so a task never
- * waits for the terminal.
+ * The listener only counts, each task thread in a slot of its own (no lock, no
+ * line of memory shared with another task thread); a thread of the bar's own
+ * sums the slots and draws, so a task never waits for the terminal.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/tslot.h"
 #include "ui/ui.h"
 
 #define SHOW_AFTER_NS 500000000ull
@@ -24,9 +27,25 @@
 
 typedef struct bar_stage {
     int64_t id;
-    int total, done, running;
+    int total;
     uint64_t since;
 } bar_stage;
+
+/* A task thread's counts of a stage's tasks, written by that thread alone and
+ * read by the drawer, so that task threads share no line of memory: stage
+ * is the stage counted (-1 while its counts are zeroed for another). */
+typedef struct bar_count {
+    _Atomic int64_t stage;
+    _Atomic int started, ended, ok;
+} bar_count;
+
+#define COUNTED 16 /* stages a thread counts at once: c[stage id % COUNTED] */
+
+typedef struct bar_slot {
+    ember__tslot head;
+    bar_count c[COUNTED];
+    char pad[64]; /* the next thread's slot on a line of its own */
+} bar_slot;
 
 struct ui_bar {
     pthread_mutex_t mu;
@@ -35,6 +54,7 @@ struct ui_bar {
     bool stop, drawn;
     bar_stage st[16];
     int n;
+    ember__tslots slots; /* bar_slot: every task thread's counts */
     /* the newest HTTP status: answers a second from the last two */
     int64_t http_stage, http_done, http_prev_done;
     uint64_t http_t, http_prev_t;
@@ -53,9 +73,57 @@ static bar_stage *find(ui_bar *b, int64_t id)
     return NULL;
 }
 
+/* A task's start or end, counted in its thread's slot without a lock. */
+static void count(ui_bar *b, const ember_event *ev)
+{
+    bar_slot *t = (bar_slot *)ember__tslot_of(&b->slots);
+    if (!t)
+        return;
+    bar_count *c = &t->c[(uint64_t)ev->stage_id % COUNTED];
+    if (atomic_load_explicit(&c->stage, memory_order_relaxed) != ev->stage_id) {
+        atomic_store_explicit(&c->stage, -1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+        atomic_store_explicit(&c->started, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->ended, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->ok, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->stage, ev->stage_id, memory_order_release);
+    }
+    _Atomic int *n = ev->type == EMBER_EV_TASK_START ? &c->started : &c->ended;
+    atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    if (ev->type == EMBER_EV_TASK_END && !ev->failed)
+        atomic_store_explicit(&c->ok, atomic_load_explicit(&c->ok, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+}
+
+/* A stage's tasks done and running, summed over the threads' slots (a slot
+ * caught while it turns to another stage is left out of this redraw). */
+static void counts(ui_bar *b, int64_t id, int *done, int *running)
+{
+    int started = 0, ended = 0, ok = 0;
+    for (ember__tslot *h = ember__tslots_first(&b->slots); h; h = h->next) {
+        bar_count *c = &((bar_slot *)(void *)h)->c[(uint64_t)id % COUNTED];
+        if (atomic_load_explicit(&c->stage, memory_order_acquire) != id)
+            continue;
+        int s = atomic_load_explicit(&c->started, memory_order_relaxed);
+        int e = atomic_load_explicit(&c->ended, memory_order_relaxed);
+        int k = atomic_load_explicit(&c->ok, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&c->stage, memory_order_relaxed) != id)
+            continue;
+        started += s, ended += e, ok += k;
+    }
+    *done = ok;
+    *running = started > ended ? started - ended : 0;
+}
+
 static void on_event(const ember_event *ev, void *arg)
 {
     ui_bar *b = arg;
+    if (ev->type == EMBER_EV_TASK_START || ev->type == EMBER_EV_TASK_END) {
+        count(b, ev);
+        return;
+    }
     pthread_mutex_lock(&b->mu);
     bar_stage *s = find(b, ev->stage_id);
     switch (ev->type) {
@@ -69,16 +137,6 @@ static void on_event(const ember_event *ev, void *arg)
             *s = b->st[--b->n];
         if (b->drawn)
             draw(b);
-        break;
-    case EMBER_EV_TASK_START:
-        if (s)
-            s->running++;
-        break;
-    case EMBER_EV_TASK_END:
-        if (s) {
-            s->running -= s->running > 0;
-            s->done += !ev->failed;
-        }
         break;
     case EMBER_EV_HTTP:
         if (ev->http) {
@@ -156,8 +214,7 @@ static void draw(ui_bar *b)
         if (now - b->st[i].since < SHOW_AFTER_NS)
             continue;
         ids[n] = b->st[i].id;
-        done[n] = b->st[i].done;
-        running[n] = b->st[i].running;
+        counts(b, ids[n], &done[n], &running[n]);
         total[n] = b->st[i].total;
         http |= b->st[i].id == b->http_stage && b->http_t;
         n++;
@@ -216,12 +273,14 @@ int ember__ui_bar_open(ember_ctx *ctx, ui_bar **out)
     if (!b)
         return ember__err(ctx, EMBER_ENOMEM, "ember_open: out of memory");
     b->http_stage = -1;
+    ember__tslots_init(&b->slots, sizeof(bar_slot));
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);
     int rc = pthread_create(&b->th, NULL, bar_main, b);
     if (rc) {
         pthread_cond_destroy(&b->cv);
         pthread_mutex_destroy(&b->mu);
+        ember__tslots_destroy(&b->slots, NULL);
         ember__free(b);
         return ember__err(ctx, -rc, "ember_open: cannot start the progress bar: %s", strerror(rc));
     }
@@ -246,5 +305,6 @@ void ember__ui_bar_close(ui_bar *b)
     pthread_join(b->th, NULL);
     pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);
+    ember__tslots_destroy(&b->slots, NULL);
     ember__free(b);
 }

@@ -70,6 +70,19 @@ printf 'slow 2 400\n' | EMBER_UI_PORT=0 "$job" nobar >"$work/o1" 2>"$work/e1"
 ! grep -aq '\[Stage' "$work/e1" || fail "a progress bar written to a file: $(head -c 300 "$work/e1")"
 printf 'slow 2 400\n' | EMBER_UI_PORT=0 EMBER_PROGRESS=1 "$job" forced >"$work/o2" 2>"$work/e2"
 grep -aEq '\[Stage 0:[=> ]*\([0-9] \+ [0-9]\) / 2\]' "$work/e2" || fail "EMBER_PROGRESS=1 drew no bar"
+# the counts drawn: 8 tasks of 400 ms on 2 threads, so every bar the file
+# received has at most 2 running and at most 8 in all, its done never goes
+# back, and it counts tasks done (the stage shows once it ran half a second,
+# and runs 1.6 s: two tasks end at 0.4 s, two more at 0.8 s)
+printf 'slow 8 100\n' | EMBER_MASTER='local[2]' EMBER_UI_PORT=0 EMBER_PROGRESS=1 "$job" counted \
+  >"$work/o4" 2>"$work/e4"
+tr '\r' '\n' <"$work/e4" | sed -n 's/.*\[Stage 0:[=> ]*(\([0-9]*\) + \([0-9]*\)) \/ \([0-9]*\)\].*/\1 \2 \3/p' \
+  >"$work/bars"
+[ -s "$work/bars" ] || fail "no bar drawn for 8 tasks: $(head -c 300 "$work/e4")"
+awk 'BEGIN { last = -1 }
+  $3 != 8 || $2 > 2 || $1 + $2 > 8 || $1 < last { bad = 1 }
+  { last = $1 } END { exit bad || last < 2 }' "$work/bars" ||
+  fail "the bar's counts are wrong (done, running, total): $(tr '\n' ';' <"$work/bars")"
 printf 'slow 2 400\n' | script -qec "EMBER_UI_PORT=0 EMBER_PROGRESS=0 '$job' off" /dev/null >"$work/o3" 2>&1 || true
 ! grep -aq '\[Stage' "$work/o3" || fail "EMBER_PROGRESS=0 still drew a bar"
 
