@@ -69,7 +69,7 @@ ui_model *ember__ui_model_new(const int keep[2])
 
 static void free_stage(ui_stage *s)
 {
-    for (int k = 0; k < s->ntasks; k++)
+    for (int k = 0; s->failed_attempts && k < s->ntasks; k++) /* (only a failed one has one) */
         ember__free(s->tasks[k].error);
     ember__free(s->tasks);
     ember__free(s->name);
@@ -610,6 +610,13 @@ int ember__ui_model_apply(ui_model *m, const ember_event *ev)
         s->max_attempts = ev->max_attempts;
         s->submit_ms = t;
         s->status = UI_RUNNING;
+        if (!s->cap_tasks &&
+            ev->num_tasks > 0) { /* room for its first attempts (grown for retries) */
+            int cap = ev->num_tasks < 1024 ? ev->num_tasks : 1024;
+            if (!(s->tasks = ember__malloc((size_t)cap * sizeof *s->tasks)))
+                return EMBER_ENOMEM;
+            s->cap_tasks = cap;
+        }
         if (grow((void **)&j->stage_ids, j->nstages, &j->cap_stages, sizeof *j->stage_ids))
             return EMBER_ENOMEM;
         j->stage_ids[j->nstages++] = ev->stage_id;
