@@ -114,10 +114,7 @@ void ember__ui_model_free(ui_model *m)
     ember__free(m->http);
     ember__free(m->spills);
     ember__free(m->bad);
-    ember__free(m->w_active);
-    ember__free(m->w_done);
-    ember__free(m->w_failed);
-    ember__free(m->w_ms);
+    ember__free(m->w);
     ember__free(m->use);
     free_strv(m->props);
     ember__free(m->app_name);
@@ -254,24 +251,13 @@ static int workers_for(ui_model *m, int w)
 {
     if (w < m->nworkers)
         return 0;
-    int n = w + 1;
-    int *a = ember__realloc(m->w_active, (size_t)n * sizeof *a);
-    if (a)
-        m->w_active = a;
-    int *d = ember__realloc(m->w_done, (size_t)n * sizeof *d);
-    if (d)
-        m->w_done = d;
-    int *f = ember__realloc(m->w_failed, (size_t)n * sizeof *f);
-    if (f)
-        m->w_failed = f;
-    int64_t *t = ember__realloc(m->w_ms, (size_t)n * sizeof *t);
-    if (t)
-        m->w_ms = t;
-    if (!a || !d || !f || !t)
+    struct ui_worker *g = ember__realloc(m->w, (size_t)(w + 1) * sizeof *g);
+    if (!g)
         return EMBER_ENOMEM;
-    for (int i = m->nworkers; i < n; i++)
-        a[i] = d[i] = f[i] = 0, t[i] = 0;
-    m->nworkers = n;
+    for (int i = m->nworkers; i <= w; i++)
+        g[i] = (struct ui_worker){0};
+    m->w = g;
+    m->nworkers = w + 1;
     return 0;
 }
 
@@ -336,7 +322,7 @@ static int task_start(ui_model *m, const ember_event *ev, int64_t t)
     if (s)
         s->active++;
     if (workers_for(m, ev->worker) == 0)
-        m->w_active[ev->worker]++;
+        m->w[ev->worker].active++;
     m->active++;
     use_point(m, t);
     ui_proc *p = proc_for(m, ev->worker_pid, ev->worker, t);
@@ -383,11 +369,11 @@ static int task_end(ui_model *m, const ember_event *ev, int64_t t)
             ember__metrics_add(&s->m, &tm);
     }
     if (workers_for(m, ev->worker) == 0) {
-        if (m->w_active[ev->worker] > 0)
-            m->w_active[ev->worker]--;
-        m->w_done[ev->worker] += !ev->failed;
-        m->w_failed[ev->worker] += ev->failed != 0;
-        m->w_ms[ev->worker] += ms(ev->duration_ns);
+        struct ui_worker *w = &m->w[ev->worker];
+        w->active -= w->active > 0;
+        w->done += !ev->failed;
+        w->failed += ev->failed != 0;
+        w->ms += ms(ev->duration_ns);
     }
     if (m->active > 0)
         m->active--;

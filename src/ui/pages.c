@@ -569,9 +569,9 @@ static void executors_page(ember_buf *b, const ui_model *m)
     int done = 0, failed = 0;
     int64_t ms = 0;
     for (int i = 0; i < m->nworkers; i++) {
-        done += m->w_done[i];
-        failed += m->w_failed[i];
-        ms += m->w_ms[i];
+        done += m->w[i].done;
+        failed += m->w[i].failed;
+        ms += m->w[i].ms;
     }
     char t1[64];
     ember__bprintf(b,
@@ -606,8 +606,8 @@ static void executors_page(ember_buf *b, const ui_model *m)
         ember__bprintf(b,
                        "<tr><td>%d</td><td class=\"n\">%d</td><td class=\"n\">%d</td><td "
                        "class=\"n\">%d</td><td class=\"n\">%s</td></tr>\n",
-                       i, m->w_active[i], m->w_done[i], m->w_failed[i],
-                       dur(m->w_ms[i], t1, sizeof t1));
+                       i, m->w[i].active, m->w[i].done, m->w[i].failed,
+                       dur(m->w[i].ms, t1, sizeof t1));
     ember__bprintf(b, "</table>\n");
     if (m->master && !strncmp(m->master, "process", 7))
         procs_table(b, m);

@@ -432,9 +432,9 @@ static json_t *executors_json(const ui_model *m, bool all)
     /* shuffle bytes: the dropped stages' and the kept ones' */
     int64_t ms = 0, sr = m->gone_read, sw = m->gone_written;
     for (int i = 0; i < m->nworkers; i++) {
-        done += m->w_done[i];
-        failed += m->w_failed[i];
-        ms += m->w_ms[i];
+        done += m->w[i].done;
+        failed += m->w[i].failed;
+        ms += m->w[i].ms;
     }
     for (int i = 0; i < m->nstages; i++) {
         sr += m->stages[i].m.shuffle_read_bytes;

@@ -113,8 +113,10 @@ typedef struct ui_model {
     int64_t jobs_gone[UI_FAILED + 1], stages_gone, gone_read, gone_written;
     /* threads: tasks running on each, done, failed, time; cores in use over time */
     int nworkers;
-    int *w_active, *w_done, *w_failed;
-    int64_t *w_ms;
+    struct ui_worker {
+        int active, done, failed;
+        int64_t ms;
+    } * w; /* each thread's counts together: one line of memory an event */
     int active;
     struct ui_use {
         int64_t t_ms;
