@@ -325,7 +325,7 @@ static int task_start(ui_model *m, const ember_event *ev, int64_t t)
         m->w[ev->worker].active++;
     m->active++;
     use_point(m, t);
-    ui_proc *p = proc_for(m, ev->worker_pid, ev->worker, t);
+    ui_proc *p = m->by_process ? proc_for(m, ev->worker_pid, ev->worker, t) : NULL;
     if (p) {
         p->active++;
         p->last_ms = t;
@@ -379,7 +379,7 @@ static int task_end(ui_model *m, const ember_event *ev, int64_t t)
         m->active--;
     use_point(m, t);
     int rc = 0;
-    ui_proc *p = proc_for(m, ev->worker_pid, ev->worker, t);
+    ui_proc *p = m->by_process ? proc_for(m, ev->worker_pid, ev->worker, t) : NULL;
     if (p) {
         if (p->active > 0)
             p->active--;
@@ -514,6 +514,7 @@ static int app_start(ui_model *m, const ember_event *ev, int64_t t)
     if (ev->master) {
         ember__free(m->master);
         m->master = dup_or_null(ev->master, &rc);
+        m->by_process = m->master && !strncmp(m->master, "process", 7);
     }
     if (ev->cores)
         m->cores = ev->cores;

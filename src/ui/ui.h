@@ -132,6 +132,7 @@ typedef struct ui_model {
     int nbad;
     int64_t bad_total;
     int64_t last_ms; /* the last event's time */
+    bool by_process; /* the master is process[...]: its worker processes are kept */
     ui_proc *procs;  /* the last UI_PROCS_KEPT, in the order they first ran a task */
     int nprocs, cap_procs;
     int64_t procs_seen, procs_lost;
