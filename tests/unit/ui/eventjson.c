@@ -3,11 +3,13 @@
  * it was, at each width and sign; and a log written by several task threads at
  * once (each into a buffer of its own) is in an order a reader can replay:
  * a stage's submission, then its tasks' starts and ends as they happened
- * across threads, then its end.
+ * across threads, then its end. And the progress bar's counts, kept by each
+ * task thread apart, drawn right.
  */
 #include <jansson.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "support.h"
 #include "ui/ui.h"
@@ -221,11 +223,86 @@ static void test_order_across_threads(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static int nap(ember_rec in, ember_out *out, void *arg)
+{
+    (void)arg;
+    struct timespec ts = {0, 4000000};
+    nanosleep(&ts, NULL);
+    return ember_emit_rec(out, in);
+}
+
+/* The progress bar (forced on, into a file) while four task threads count
+ * their tasks in slots of their own and the bar's thread sums them: every bar
+ * the file received for a stage of 1,000 tasks of 4 ms has at most four
+ * running, at most 1,000 in all, a count done that never goes back, and the
+ * last one counts tasks done. Twenty short stages before it have each thread
+ * count stages over again in the same places (a slot counts 16 at once). */
+static void test_bar_across_threads(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ember-bar-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0 && dup2(fd, STDERR_FILENO) == STDERR_FILENO);
+    ember_ctx *ctx;
+    int rc = ember_open(&ctx, &(ember_conf){.master = "local[4]", .ui_port = 0, .progress = 1});
+    enum { MANY = 1000 };
+    static int64_t v[MANY];
+    for (int i = 0; i < MANY; i++)
+        v[i] = i;
+    int64_t n = 0, total = 0;
+    for (int j = 0; !rc && j < 20; j++, total += n)
+        rc = ember_count(ember_parallelize_i64(ctx, v, 40, 8), &n);
+    if (!rc)
+        rc = ember_count(ember_map(ember_parallelize_i64(ctx, v, MANY, MANY), nap, NULL), &n);
+    if (ctx)
+        ember_close(ctx);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    assert_int_equal(rc, 0);
+    assert_int_equal(total, 20 * 40);
+    assert_int_equal(n, MANY);
+
+    FILE *f = fdopen(fd, "r");
+    assert_non_null(f);
+    rewind(f);
+    int bars = 0, last = -1, c;
+    char chunk[256];
+    size_t at = 0;
+    while ((c = fgetc(f)) != EOF) { /* bars are separated by '\r' */
+        if (c != '\r' && c != '\n' && at + 1 < sizeof chunk) {
+            chunk[at++] = (char)c;
+            continue;
+        }
+        chunk[at] = 0;
+        at = 0;
+        const char *open = strstr(chunk, "(");
+        int stage, done, running, all;
+        if (!open || sscanf(chunk, "[Stage %d:", &stage) != 1 ||
+            sscanf(open, "(%d + %d) / %d]", &done, &running, &all) != 3)
+            continue;
+        assert_int_equal(stage, 20);
+        assert_int_equal(all, MANY);
+        if (running > 4 || done + running > MANY || done < last)
+            fail_msg("bar %d: (%d + %d) / %d after %d done", bars + 1, done, running, all, last);
+        last = done;
+        bars++;
+    }
+    fclose(f);
+    unlink(path);
+    assert_true(bars > 0); /* the stage ran over half a second */
+    assert_true(last > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers_read_back),
         cmocka_unit_test(test_order_across_threads),
+        cmocka_unit_test(test_bar_across_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
