@@ -50,3 +50,23 @@ app_logs() {
   done
   bytes=$(du -sb "$3" | cut -f1)
 }
+
+# ui_tiny BUILD SETTING LOG [JOBS]: BUILD's tiny job (JOBS jobs, default 20000)
+# at local[*] with one way of seeing it (off, log: the event log at LOG, ui:
+# the web UI, bar: the progress bar forced on, into /dev/null; all: the
+# three), its µs a job; LOG removed after
+ui_tiny() {
+  local set
+  case $2 in
+  off) set="EMBER_PROGRESS=0 EMBER_UI_PORT=0" ;;
+  log) set="EMBER_PROGRESS=0 EMBER_UI_PORT=0 EMBER_EVENT_LOG=$3" ;;
+  ui) set="EMBER_PROGRESS=0 EMBER_UI_PORT=-1" ;;
+  bar) set="EMBER_PROGRESS=1 EMBER_UI_PORT=0" ;;
+  all) set="EMBER_PROGRESS=1 EMBER_UI_PORT=-1 EMBER_EVENT_LOG=$3" ;;
+  *) echo "no setting '$2' (off, log, ui, bar, all)" >&2; return 2 ;;
+  esac
+  # shellcheck disable=SC2086 # the settings are words
+  env $set EMBER_MASTER='local[*]' "$1/examples/tiny" "${4:-20000}" 2>/dev/null |
+    sed -n 's/.*; \([0-9.]*\) us per job.*/\1/p'
+  rm -f "$3"
+}

@@ -16,21 +16,7 @@ log="$logdir/ember-ui-ab.log"
 echo "ember UI costs, A/B: $cores cores ($cpu), median of $runs rounds" >&2
 
 modes=(off log ui bar all)
-settings() {
-  case $1 in
-  off) echo "EMBER_PROGRESS=0 EMBER_UI_PORT=0" ;;
-  log) echo "EMBER_PROGRESS=0 EMBER_UI_PORT=0 EMBER_EVENT_LOG=$log" ;;
-  ui) echo "EMBER_PROGRESS=0 EMBER_UI_PORT=-1" ;;
-  bar) echo "EMBER_PROGRESS=1 EMBER_UI_PORT=0" ;;
-  all) echo "EMBER_PROGRESS=1 EMBER_UI_PORT=-1 EMBER_EVENT_LOG=$log" ;;
-  esac
-}
-tiny() {
-  # shellcheck disable=SC2046 # the settings are words
-  env $(settings "$2") EMBER_MASTER='local[*]' "$1/examples/tiny" 20000 2>/dev/null |
-    sed -n 's/.*; \([0-9.]*\) us per job.*/\1/p'
-  rm -f "$log"
-}
+tiny() { ui_tiny "$1" "$2" "$log"; }
 declare -A v
 for _ in $(seq "$runs"); do
   for b in old new; do

@@ -135,6 +135,7 @@ ui_model *ember__ui_model_summary(const ui_model *m)
     s->app_name = dup_or_null(m->app_name, &rc);
     s->app_id = dup_or_null(m->app_id, &rc);
     s->master = dup_or_null(m->master, &rc);
+    s->by_process = m->by_process;
     s->user = dup_or_null(m->user, &rc);
     s->cores = m->cores;
     s->start_ms = m->start_ms;
@@ -597,8 +598,8 @@ int ember__ui_model_apply(ui_model *m, const ember_event *ev)
         s->max_attempts = ev->max_attempts;
         s->submit_ms = t;
         s->status = UI_RUNNING;
-        if (!s->cap_tasks &&
-            ev->num_tasks > 0) { /* room for its first attempts (grown for retries) */
+        /* room for its first attempts (grown for retries) */
+        if (!s->cap_tasks && ev->num_tasks > 0) {
             int cap = ev->num_tasks < 1024 ? ev->num_tasks : 1024;
             if (!(s->tasks = ember__malloc((size_t)cap * sizeof *s->tasks)))
                 return EMBER_ENOMEM;

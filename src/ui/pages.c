@@ -609,7 +609,7 @@ static void executors_page(ember_buf *b, const ui_model *m)
                        i, m->w[i].active, m->w[i].done, m->w[i].failed,
                        dur(m->w[i].ms, t1, sizeof t1));
     ember__bprintf(b, "</table>\n");
-    if (m->master && !strncmp(m->master, "process", 7))
+    if (m->by_process)
         procs_table(b, m);
 }
 

@@ -469,7 +469,7 @@ static json_t *executors_json(const ui_model *m, bool all)
     json_object_set_new(e, "isExcluded", json_false());
     json_object_set_new(e, "excludedInStages", json_array());
     json_t *a = json_pack("[o]", e);
-    for (int i = 0; a && m->master && !strncmp(m->master, "process", 7) && i < m->nprocs; i++)
+    for (int i = 0; a && m->by_process && i < m->nprocs; i++)
         if (all || (m->procs[i].active > 0 && !m->procs[i].lost))
             json_array_append_new(a, proc_json(m, &m->procs[i]));
     return a;
