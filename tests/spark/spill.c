@@ -469,6 +469,7 @@ static void exited_0(pid_t pid)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }
+
 /* A disk that fills up: the child process may write only 256 KB to a file. */
 static void test_full_disk(void **state)
 {

@@ -246,7 +246,7 @@ static void test_bar_across_threads(void **state)
     fflush(stderr);
     int saved = dup(STDERR_FILENO);
     assert_true(saved >= 0 && dup2(fd, STDERR_FILENO) == STDERR_FILENO);
-    ember_ctx *ctx;
+    ember_ctx *ctx = NULL;
     int rc = ember_open(&ctx, &(ember_conf){.master = "local[4]", .ui_port = 0, .progress = 1});
     enum { MANY = 1000 };
     static int64_t v[MANY];
