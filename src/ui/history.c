@@ -9,8 +9,12 @@
  * summary (its start and end, its last event's time, its jobs counted: what
  * the list of applications shows). The applications asked for last
  * (EMBER_HISTORY_RETAINED_APPLICATIONS, 50) are kept whole; one asked for
- * before them goes back to a summary. An answer and a look each hold use_mu,
- * so an application is read whole, or made a summary, between answers.
+ * before them, and not in an answer now, goes back to a summary. Answers are
+ * made side by side: one that reads its application whole does so holding no
+ * lock, so a big log read whole delays only the answers about it (they wait
+ * for that read, not one of their own); use_mu guards the set of logs and
+ * what they are (a summary or whole, being read, in how many answers), and a
+ * look holds it while it looks.
  *
  * As Spark's history server, it looks again every 10 s
  * (EMBER_HISTORY_UPDATE_INTERVAL, seconds; 0 never): a log new in a directory
@@ -55,6 +59,8 @@ typedef struct hlog {
     ui_model *m;    /* whole, or a summary (m->summary) until a page of it is asked for */
     resume at;
     uint64_t used; /* when it was last read whole or asked for (h->tick) */
+    int users;     /* answers about it under way: it stays whole meanwhile */
+    bool loading;  /* being read whole, by an answer holding no lock */
 } hlog;
 
 struct ember_history {
@@ -70,10 +76,13 @@ struct ember_history {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool watching, stop;
-    /* held by a look and by an answer: an application asked for is read whole
-     * first, and the least lately asked for beyond the newest retained go
-     * back to summaries (Spark's spark.history.retainedApplications) */
+    /* logs and what each is, held by a look and briefly by an answer: an
+     * application asked for is read whole first (use_mu not held while it is
+     * read: loaded signals the end of each such read), and the least lately
+     * asked for beyond the newest retained go back to summaries (Spark's
+     * spark.history.retainedApplications) */
     pthread_mutex_t use_mu;
+    pthread_cond_t loaded;
     int retained;
     uint64_t tick;
 };
@@ -671,10 +680,14 @@ static int look(ember_history *h, bool first)
             l.m = old->m; /* unchanged: kept as read */
             l.at = old->at;
             l.used = old->used;
+            l.users = old->users;
+            l.loading = old->loading;
             old->m = NULL;
         } else if (old && old->m && l.size > old->size && !extend(l.path, old, &l.at)) {
             l.m = old->m; /* grown: read on from where the last read stopped */
             l.used = old->used;
+            l.users = old->users;
+            l.loading = old->loading;
             old->m = NULL;
         } else { /* new, or not the same file: its summary, read whole when asked for */
             int lrc = load(l.path, h->keep, true, &l.m, &l.at);
@@ -712,37 +725,69 @@ static int look(ember_history *h, bool first)
     return 0;
 }
 
-/* The application id[len] read whole, if it is a summary (use_mu held); then
- * the least lately asked for beyond h->retained back to summaries. A log
- * that cannot be read now stays a summary (its pages are empty). */
-static void fill(ember_history *h, const char *id, size_t len)
+/* The log of application id[len] (use_mu held), or NULL. */
+static hlog *log_of(ember_history *h, const char *id, size_t len)
 {
-    hlog *l = NULL;
-    for (int i = 0; i < h->nlogs && !l; i++)
+    for (int i = 0; i < h->nlogs; i++)
         if (h->logs[i].m && h->logs[i].m->app_id && strlen(h->logs[i].m->app_id) == len &&
             !strncmp(h->logs[i].m->app_id, id, len))
-            l = &h->logs[i];
-    if (!l)
-        return;
+            return &h->logs[i];
+    return NULL;
+}
+
+/* The log at path (use_mu held; the logs are in order of their paths), or
+ * NULL: gone since. */
+static hlog *log_at(ember_history *h, const char *path)
+{
+    hlog key = {.path = (char *)path};
+    return h->nlogs ? bsearch(&key, h->logs, (size_t)h->nlogs, sizeof key, by_path) : NULL;
+}
+
+/* An answer about the application id[len] begins: it is read whole if it is a
+ * summary (holding no lock while it is read; an answer that finds it being
+ * read waits for that read), and it stays whole until the answer ends (leave);
+ * then the least lately asked for beyond h->retained, in no answer, go back to
+ * summaries. A log that cannot be read now stays a summary (its pages are
+ * empty) and is read again when next asked for. Its path (the answer's to
+ * free), or NULL when there is no such application. */
+static char *fill(ember_history *h, const char *id, size_t len)
+{
+    pthread_mutex_lock(&h->use_mu);
+    hlog *l = log_of(h, id, len);
+    while (l && l->loading) {
+        pthread_cond_wait(&h->loaded, &h->use_mu);
+        l = log_of(h, id, len); /* a look may have changed the set meanwhile */
+    }
+    char *path = l ? ember__strdup(l->path) : NULL;
+    if (!path) {
+        pthread_mutex_unlock(&h->use_mu);
+        return NULL;
+    }
+    l->users++;
     l->used = ++h->tick;
     if (l->m->summary) {
+        l->loading = true;
+        pthread_mutex_unlock(&h->use_mu);
         struct stat st;
-        ui_model *whole;
+        ui_model *whole = NULL;
         resume at;
-        if (stat(l->path, &st)) { /* gone since the last look: its summary stays */
-            fprintf(stderr, "ember history: %s: %s\n", l->path, strerror(errno));
-            return;
-        }
-        if (load(l->path, h->keep, false, &whole, &at)) {
+        if (stat(path, &st)) /* gone since the last look: its summary stays */
+            fprintf(stderr, "ember history: %s: %s\n", path, strerror(errno));
+        else if (load(path, h->keep, false, &whole, &at))
             fprintf(stderr, "%s\n", ember_errmsg(NULL));
-            return;
+        pthread_mutex_lock(&h->use_mu);
+        l = log_at(h, path); /* a look may have moved it, or read it anew */
+        if (l && whole && l->m && l->m->summary) {
+            pthread_mutex_lock(&l->m->mu);
+            ember__ui_model_swap(l->m, whole);
+            pthread_mutex_unlock(&l->m->mu);
+            l->at = at;
+            l->size = (long long)st.st_size;
         }
-        pthread_mutex_lock(&l->m->mu);
-        ember__ui_model_swap(l->m, whole);
-        pthread_mutex_unlock(&l->m->mu);
-        ember__ui_model_free(whole); /* the summary, now */
-        l->at = at;
-        l->size = (long long)st.st_size;
+        ember__ui_model_free(whole); /* the summary now (or a read that came too late) */
+        if (l)
+            l->loading = false;
+        pthread_cond_broadcast(&h->loaded);
     }
     for (;;) {
         int whole = 0;
@@ -750,10 +795,11 @@ static void fill(ember_history *h, const char *id, size_t len)
         for (int i = 0; i < h->nlogs; i++)
             if (h->logs[i].m && !h->logs[i].m->summary) {
                 whole++;
-                if (!oldest || h->logs[i].used < oldest->used)
+                if (!h->logs[i].users && !h->logs[i].loading &&
+                    (!oldest || h->logs[i].used < oldest->used))
                     oldest = &h->logs[i];
             }
-        if (whole <= h->retained || oldest == l)
+        if (whole <= h->retained || !oldest)
             break;
         ui_model *sum = ember__ui_model_summary(oldest->m);
         if (!sum)
@@ -763,26 +809,37 @@ static void fill(ember_history *h, const char *id, size_t len)
         pthread_mutex_unlock(&oldest->m->mu);
         ember__ui_model_free(sum); /* the whole model, now */
     }
+    pthread_mutex_unlock(&h->use_mu);
+    return path;
 }
 
-/* The server's hooks: an answer holds use_mu; one about an application
- * (/api/v1/applications/ID/..., /history/ID/...) has it read whole first. */
-static void enter(void *arg, const char *url)
+/* The server's hooks: an answer about an application
+ * (/api/v1/applications/ID/..., /history/ID/...) has it read whole first, and
+ * kept whole until the answer is made. */
+static void *enter(void *arg, const char *url)
 {
     ember_history *h = arg;
-    pthread_mutex_lock(&h->use_mu);
     const char *id = !strncmp(url, "/api/v1/applications/", 21) ? url + 21
                      : !strncmp(url, "/history/", 9)            ? url + 9
                                                                 : NULL;
     const char *slash = id ? strchr(id, '/') : NULL;
     if (slash && slash[1]) /* the application alone is in its summary */
-        fill(h, id, (size_t)(slash - id));
+        return fill(h, id, (size_t)(slash - id));
+    return NULL;
 }
 
-static void leave(void *arg)
+static void leave(void *arg, void *entered)
 {
     ember_history *h = arg;
+    char *path = entered;
+    if (!path)
+        return;
+    pthread_mutex_lock(&h->use_mu);
+    hlog *l = log_at(h, path);
+    if (l && l->users > 0) /* (read anew by a look meanwhile: counted from 0) */
+        l->users--;
     pthread_mutex_unlock(&h->use_mu);
+    ember__free(path);
 }
 
 static void *watch_main(void *arg)
@@ -864,6 +921,7 @@ void ember_history_close(ember_history *h)
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
     pthread_mutex_destroy(&h->use_mu);
+    pthread_cond_destroy(&h->loaded);
     ember__free(h);
 }
 
@@ -879,6 +937,7 @@ int ember_history_open(ember_history **out, const char *const *logs, int nlogs, 
     }
     pthread_mutex_init(&h->mu, NULL);
     pthread_mutex_init(&h->use_mu, NULL);
+    pthread_cond_init(&h->loaded, NULL);
     pthread_cond_init(&h->cv, NULL);
     int rc = ember__ui_retained(NULL, "ember history", h->keep);
     if (!rc)

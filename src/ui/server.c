@@ -1,5 +1,7 @@
 /* The web server: libmicrohttpd on 127.0.0.1 only, its own threads (an epoll
- * loop and a small pool), so a slow or hostile client never touches a job.
+ * loop and a small pool: two threads, the history server's four, for an
+ * answer there may wait while its log is read whole), so a slow or hostile
+ * client never touches a job.
  * Limits: 200 connections at once (more are refused), 10 s of silence closes
  * one, 32 KiB for a request's headers (a 10 MB header gets 431), GET and HEAD
  * only. Nothing is read from disk: a path is one of the pages, the REST API or
@@ -117,8 +119,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     (void)con_cls;
     ui_reply r = {.status = 200};
     const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id");
-    if (s->hooks.enter)
-        s->hooks.enter(s->hooks.arg, url);
+    void *entered = s->hooks.enter ? s->hooks.enter(s->hooks.arg, url) : NULL;
     pthread_rwlock_rdlock(&s->rw);
     if (!path_ok(url)) {
         not_found(&r);
@@ -178,7 +179,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     pthread_rwlock_unlock(&s->rw);
     if (s->hooks.leave)
-        s->hooks.leave(s->hooks.arg);
+        s->hooks.leave(s->hooks.arg, entered);
     if (!r.status)
         r.status = 200;
     enum MHD_Result ret = answer(c, &r);
@@ -215,7 +216,8 @@ int ember__ui_serve(ui_model **models, int nmodels, bool history, int port, ui_s
             MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO, (uint16_t)p, NULL, NULL, handle, s,
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a, MHD_OPTION_CONNECTION_LIMIT, (unsigned)200,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            (size_t)(32 * 1024), MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2, MHD_OPTION_END);
+            (size_t)(32 * 1024), MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(history ? 4 : 2),
+            MHD_OPTION_END);
         if (s->d)
             s->port = p;
     }

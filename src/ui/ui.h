@@ -216,11 +216,12 @@ void ember__ui_bar_format(char *out, size_t cap, int width, const int64_t *stage
 
 typedef struct ui_server ui_server;
 /* What a server calls around each answer: enter(arg, url) before it is made,
- * leave(arg) after (the history server's: it reads an application whole when
- * a page of it is asked for). */
+ * leave(arg, what enter returned) after (the history server's: it reads an
+ * application whole when a page of it is asked for). Answers are made on
+ * several threads at once: the hooks may run side by side. */
 typedef struct ui_hooks {
-    void (*enter)(void *arg, const char *url);
-    void (*leave)(void *arg);
+    void *(*enter)(void *arg, const char *url);
+    void (*leave)(void *arg, void *entered);
     void *arg;
 } ui_hooks;
 /* Serve the models (one live, or a history's) on 127.0.0.1:port; port -1:

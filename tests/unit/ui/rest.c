@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -706,6 +707,75 @@ static void test_history_on_demand(void **state)
     ember_history_close(h);
 }
 
+/* An answer about the application whose id is at arg, made on a thread of
+ * its own: its count of jobs, then done raised. */
+typedef struct asking {
+    int port;
+    const char *id;
+    size_t jobs;
+    _Atomic int done;
+} asking;
+
+static void *ask_jobs(void *arg)
+{
+    asking *a = arg;
+    a->jobs = jobs_of(a->port, a->id);
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+/* The history server makes its answers side by side. An answer whose
+ * application is read whole holds back no other: here its log is made a FIFO
+ * (linked in its place), whose read gives nothing until the test writes, and
+ * the other application is answered meanwhile, while the first answer still
+ * waits. It ends when the read does; that read failed (a FIFO is not a log to
+ * read), so the application stays a summary and is read whole the next time
+ * it is asked for, its log put back. */
+static void test_history_answers_side_by_side(void **state)
+{
+    (void)state;
+    char logs[2][300], ids[2][64], real[320], fifo[320];
+    const char *paths[2];
+    for (int a = 0; a < 2; a++) {
+        snprintf(logs[a], sizeof logs[a], "%s/app%d.log", dir, a);
+        paths[a] = logs[a];
+        app_log(logs[a], 2, ids[a], sizeof ids[a]);
+    }
+    setenv("EMBER_HISTORY_UPDATE_INTERVAL", "0", 1);
+    setenv("EMBER_HISTORY_RETAINED_APPLICATIONS", "50", 1);
+    ember_history *h;
+    assert_int_equal(ember_history_open(&h, paths, 2, -1), 0);
+    int port = ember_history_port(h);
+
+    snprintf(real, sizeof real, "%s.real", logs[1]);
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(rename(logs[1], real), 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(link(fifo, logs[1]), 0);
+    asking slow = {.port = port, .id = ids[1]};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, ask_jobs, &slow), 0);
+    /* the FIFO opens for writing (without waiting) once the answer's read of
+     * it has begun */
+    int wr = -1;
+    for (int i = 0; i < 4000 && wr < 0; i++)
+        if ((wr = open(fifo, O_WRONLY | O_NONBLOCK)) < 0)
+            usleep(5000);
+    assert_true(wr >= 0);
+
+    assert_int_equal(jobs_of(port, ids[0]), 2); /* answered while the other reads */
+    assert_int_equal(atomic_load(&slow.done), 0);
+
+    assert_int_equal(rename(real, logs[1]), 0); /* the log back; the FIFO ends empty */
+    close(wr);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(slow.jobs, 0);             /* its read failed: still a summary */
+    assert_int_equal(jobs_of(port, ids[1]), 2); /* read whole now */
+    assert_int_equal(jobs_of(port, ids[0]), 2);
+    unlink(fifo);
+    ember_history_close(h);
+}
+
 /* The whole file at path into a new buffer (0-terminated); its length. */
 static size_t slurp(const char *path, char **out)
 {
@@ -1372,6 +1442,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_reads_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_reads_on_zstd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_on_demand, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_answers_side_by_side, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_summary_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_text_escaped, setup, teardown),
