@@ -432,13 +432,15 @@ static void stage_page(ember_buf *b, const ui_model *m, const char *base, int64_
     link(b, base, "jobs/job", s->job_id, jid);
     ember__bprintf(b,
                    "; %s stage; status <b class=\"%s\">%s</b>; submitted %s; duration %s.<br>"
-                   "Tasks: %d, %d succeeded, %d running, %d attempts failed (%d attempts a "
-                   "task).</p>\n",
+                   "Tasks: %d, %d succeeded, %d running, %d attempt%s failed (%d attempt%s "
+                   "allowed a task).</p>\n",
                    s->kind == EMBER_STAGE_SHUFFLE_MAP ? "shuffle map" : "result",
                    s->status == UI_FAILED ? "fail" : "", status_name(s->status),
                    when(s->submit_ms, t1, sizeof t1),
                    dur((s->complete_ms ? s->complete_ms : now_ms(m)) - s->submit_ms, t2, sizeof t2),
-                   s->num_tasks, s->complete, s->active, s->failed_attempts, s->max_attempts);
+                   s->num_tasks, s->complete, s->active, s->failed_attempts,
+                   s->failed_attempts == 1 ? "" : "s", s->max_attempts,
+                   s->max_attempts == 1 ? "" : "s");
     if (s->failure) {
         ember__bprintf(b, "<div class=\"error\">");
         ember__html(b, s->failure);
