@@ -208,8 +208,9 @@ static FILE *open_log(const char *path, const resume *from, unpack **u, resume *
     }
     bool packed = from ? from->zstd : got >= 4 && !memcmp(first, zstd_magic, 4);
     if (fseeko(f, from ? from->off : 0, SEEK_SET)) {
+        int e = errno == ESPIPE ? ESPIPE : EIO; /* ESPIPE: a pipe, read once */
         fclose(f);
-        errno = EIO;
+        errno = e;
         return NULL;
     }
     if (!packed)
@@ -523,6 +524,11 @@ static int load(const char *path, const int keep[2], bool summary, ui_model **ou
     if (!f && errno == ENOTSUP) /* a zstd log, and no libzstd */
         return ember__err(NULL, EMBER_ENOTSUP, "ember history: cannot read %s: %s", path,
                           ember__libzstd.err);
+    if (!f && errno == ESPIPE)
+        return ember__err(NULL, EMBER_EINVAL,
+                          "ember history: cannot read %s: not a file but a pipe, and a log is "
+                          "read more than once (its ends, then whole); save it to a file",
+                          path);
     if (!f)
         return ember__err(NULL, -errno, "ember history: cannot read %s: %s", path, strerror(errno));
     ui_model *m = ember__ui_model_new(keep);

@@ -118,6 +118,11 @@ get "http://127.0.0.1:$port/api/v1/applications" | grep -q '"sparkUser": "ember-
 kill "$hp"
 wait "$hp" 2>/dev/null || true
 "$ember" history --list "$work/logs" | grep -q "$app" || fail "history --list lacks $app"
+# a log through a pipe cannot be read twice: said so, and nothing is served
+if "$ember" history <(cat "$log2") --port -1 >"$work/pipe.out" 2>&1; then
+  fail "history of a pipe did not fail: $(cat "$work/pipe.out")"
+fi
+grep -q 'not a file but a pipe' "$work/pipe.out" || fail "history of a pipe: $(cat "$work/pipe.out")"
 
 # --- a .zstd log: zstd frames that zstd(1) reads into the same events
 command -v zstd >/dev/null || fail "zstd is not installed (scripts/deps.sh test)"
