@@ -776,6 +776,57 @@ static void test_history_answers_side_by_side(void **state)
     ember_history_close(h);
 }
 
+/* Answers made side by side about three applications, one kept read whole
+ * (EMBER_HISTORY_RETAINED_APPLICATIONS=1): each one is read whole for its
+ * answer, and pushed back to a summary only once no answer about it is being
+ * made, so every answer lists every job of its application. */
+typedef struct rounds {
+    int port, first, wrong;
+    char (*ids)[64];
+} rounds;
+
+static void *ask_rounds(void *arg)
+{
+    rounds *r = arg;
+    for (int i = 0; i < 60; i++) {
+        const char *id = r->ids[(r->first + i) % 3];
+        char path[200];
+        snprintf(path, sizeof path, "/api/v1/applications/%s/jobs", id);
+        json_t *j = get_json(r->port, path);
+        if (json_array_size(j) != 2)
+            r->wrong++;
+        json_decref(j);
+    }
+    return NULL;
+}
+
+static void test_history_retained_side_by_side(void **state)
+{
+    (void)state;
+    char logs[3][300], ids[3][64];
+    const char *paths[3];
+    for (int a = 0; a < 3; a++) {
+        snprintf(logs[a], sizeof logs[a], "%s/app%d.log", dir, a);
+        paths[a] = logs[a];
+        app_log(logs[a], 2, ids[a], sizeof ids[a]);
+    }
+    setenv("EMBER_HISTORY_UPDATE_INTERVAL", "0", 1);
+    setenv("EMBER_HISTORY_RETAINED_APPLICATIONS", "1", 1);
+    ember_history *h;
+    assert_int_equal(ember_history_open(&h, paths, 3, -1), 0);
+    rounds r[4];
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++) {
+        r[t] = (rounds){.port = ember_history_port(h), .first = t, .ids = ids};
+        assert_int_equal(pthread_create(&th[t], NULL, ask_rounds, &r[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_int_equal(r[t].wrong, 0);
+    }
+    ember_history_close(h);
+}
+
 /* The whole file at path into a new buffer (0-terminated); its length. */
 static size_t slurp(const char *path, char **out)
 {
@@ -1443,6 +1494,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_reads_on_zstd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_on_demand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_answers_side_by_side, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_retained_side_by_side, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_summary_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_text_escaped, setup, teardown),
