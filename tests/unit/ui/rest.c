@@ -434,6 +434,18 @@ static void app_log(const char *path, int jobs, char *id, size_t cap)
     log_app_id(path, id, cap);
 }
 
+/* n applications of `jobs` jobs each, their logs app0.log... in dir: each
+ * log's path in logs[a] (and paths[a], when not NULL), its id in ids[a]. */
+static void apps(int n, int jobs, char (*logs)[300], const char **paths, char (*ids)[64])
+{
+    for (int a = 0; a < n; a++) {
+        snprintf(logs[a], sizeof logs[a], "%s/app%d.log", dir, a);
+        if (paths)
+            paths[a] = logs[a];
+        app_log(logs[a], jobs, ids[a], sizeof ids[a]);
+    }
+}
+
 /* The plain log at path cut before its application's end, as a crash leaves
  * it: running. */
 static void cut_before_end(const char *path)
@@ -457,10 +469,7 @@ static void cut_before_end(const char *path)
 static void test_applications_query(void **state)
 {
     char logs[2][300], ids[2][64];
-    for (int a = 0; a < 2; a++) {
-        snprintf(logs[a], sizeof logs[a], "%s/app%d.log", dir, a);
-        app_log(logs[a], 1, ids[a], sizeof ids[a]);
-    }
+    apps(2, 1, logs, NULL, ids);
     cut_before_end(logs[1]); /* the second: running */
 
     ember_history *h;
@@ -667,11 +676,7 @@ static void test_history_on_demand(void **state)
 {
     char logs[3][300], ids[3][64];
     const char *paths[3];
-    for (int a = 0; a < 3; a++) {
-        snprintf(logs[a], sizeof logs[a], "%s/app%d.log", dir, a);
-        paths[a] = logs[a];
-        app_log(logs[a], 2, ids[a], sizeof ids[a]);
-    }
+    apps(3, 2, logs, paths, ids);
     /* the third cut short: its list entry's last update is its last event's
      * time, in a summary as read whole */
     cut_before_end(logs[2]);
@@ -736,11 +741,7 @@ static void test_history_answers_side_by_side(void **state)
     (void)state;
     char logs[2][300], ids[2][64], real[320], fifo[320];
     const char *paths[2];
-    for (int a = 0; a < 2; a++) {
-        snprintf(logs[a], sizeof logs[a], "%s/app%d.log", dir, a);
-        paths[a] = logs[a];
-        app_log(logs[a], 2, ids[a], sizeof ids[a]);
-    }
+    apps(2, 2, logs, paths, ids);
     setenv("EMBER_HISTORY_UPDATE_INTERVAL", "0", 1);
     setenv("EMBER_HISTORY_RETAINED_APPLICATIONS", "50", 1);
     ember_history *h;
@@ -805,11 +806,7 @@ static void test_history_retained_side_by_side(void **state)
     (void)state;
     char logs[3][300], ids[3][64];
     const char *paths[3];
-    for (int a = 0; a < 3; a++) {
-        snprintf(logs[a], sizeof logs[a], "%s/app%d.log", dir, a);
-        paths[a] = logs[a];
-        app_log(logs[a], 2, ids[a], sizeof ids[a]);
-    }
+    apps(3, 2, logs, paths, ids);
     setenv("EMBER_HISTORY_UPDATE_INTERVAL", "0", 1);
     setenv("EMBER_HISTORY_RETAINED_APPLICATIONS", "1", 1);
     ember_history *h;
