@@ -4,7 +4,7 @@
 # costs; also as `ember submit` links a job, -z now, here LD_BIND_NOW=1) with
 # multiprocessing.Pool(2).map of the same job beside it and the
 # floor of any forked stage here (bench_proc floor: a fork whose child answers
-# one byte), and a job
+# one byte) and what a page fault costs here (bench_proc faults), and a job
 # of 1,000 tasks of about 5 ms each, with and without 1% of them segfaulting on
 # their first attempt. Appends a table to bench/RESULTS.md.
 #   bench/run_process.sh [BUILD]
@@ -28,12 +28,14 @@ for _ in $(seq "$runs"); do
   add t_now "$(LD_BIND_NOW=1 tiny 'process[2]' 2000)"
   add t_pool "$("$py" "$here/tiny_peers.py" pool 2000)"
   add t_floor "$("$build/bench/bench_proc" floor 2000)"
+  read -r f_fresh f_cow < <("$build/bench/bench_proc" faults 20000)
+  add f_fresh "$f_fresh"; add f_cow "$f_cow"
   add c_clean "$("$build/bench/bench_proc" 'process[2]' 1000 5 clean)"
   add c_crash "$("$build/bench/bench_proc" 'process[2]' 1000 5 crash)"
   add c_local "$("$build/bench/bench_proc" 'local[2]' 1000 5 clean)"
 done
 m() { printf '%s\n' ${v[$1]} | med; }
-for k in pi_l pi_p wc_l wc_p t_l t_p t_now t_pool t_floor c_clean c_crash c_local; do eval "$k=$(m $k)"; done
+for k in pi_l pi_p wc_l wc_p t_l t_p t_now t_pool t_floor f_fresh f_cow c_clean c_crash c_local; do eval "$k=$(m $k)"; done
 
 table=$(cat <<TXT
 ## $(date -u +%Y-%m-%d) process[2] beside local[2] — $cores cores ($cpu), median of $runs interleaved runs, $(code_rev)
@@ -50,7 +52,9 @@ multiprocessing.Pool(2).map of the tiny job (Python $("$py" -c 'import sys; prin
 
 The floor of a stage in a forked process on this machine (bench_proc floor: from a fork, by a
 program with libember loaded, to its child's first byte on a pipe; the child reaped outside the
-time): $t_floor µs; the tiny job at process[2] takes $(ratio "$t_p" "$t_floor")× that.
+time): $t_floor µs; the tiny job at process[2] takes $(ratio "$t_p" "$t_floor")× that. A page
+fault here (bench_proc faults: 20,000 pages) costs $f_fresh µs on fresh memory and $f_cow µs
+copied on write after a fork; a tiny job at process[N] makes about 80 of them.
 
 A job of 1,000 tasks of ~5 ms at process[2], 1% of them (10) segfaulting on their first attempt:
 $c_crash s against $c_clean s without crashes: $(ratio "$c_crash" "$c_clean")× (target ≤ 1.2×); every crash was retried (bench_proc checks the sum and that exactly 10 attempts failed).
