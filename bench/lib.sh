@@ -70,3 +70,26 @@ ui_tiny() {
     sed -n 's/.*; \([0-9.]*\) us per job.*/\1/p'
   rm -f "$3"
 }
+
+# scratch NAME: $dir, a new directory removed at exit, when the server $pid
+# (if one is up) is killed too
+scratch() {
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/ember-$1.XXXXXX")
+  pid=
+  trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+}
+
+# stop_server: the server $pid stopped and reaped
+stop_server() {
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  pid=
+}
+
+# ab_args OLD_BUILD [NEW_BUILD] [OLD_NAME]: $old, $new (default build) and
+# $old_name (default OLD_BUILD), for a script that sets two builds side by side
+ab_args() {
+  old=$1
+  new=${2:-build}
+  old_name=${3:-$1}
+}

@@ -10,16 +10,12 @@
 # Appends a table to bench/RESULTS.md.
 #   bench/run_history_ab.sh OLD_BUILD [NEW_BUILD] [OLD_NAME] [N] [JOBS]
 set -euo pipefail
-old=$1
-new=${2:-build}
-old_name=${3:-$old}
 napps=${4:-1000}
 njobs=${5:-20}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ember-history-ab.XXXXXX")
-pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+ab_args "$@"
+scratch history-ab
 echo "ember history A/B: $cores cores ($cpu), $napps logs, median of $runs rounds" >&2
 app_logs "$new" "$napps" "$dir/logs" "$njobs"
 port=18124
@@ -44,9 +40,7 @@ one() {
   r0=$(rss "$pid")
   for id in $(echo "$ids" | head -100); do curl -sf "$api/$id/jobs" >/dev/null; done
   r1=$(rss "$pid")
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
-  pid=
+  stop_server
   echo "$first $page $r0 $r1"
 }
 declare -A v

@@ -11,15 +11,11 @@
 # Appends a table to bench/RESULTS.md.
 #   bench/run_history_side.sh OLD_BUILD [NEW_BUILD] [OLD_NAME] [JOBS]
 set -euo pipefail
-old=$1
-new=${2:-build}
-old_name=${3:-$old}
 njobs=${4:-20000}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ember-history-side.XXXXXX")
-pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+ab_args "$@"
+scratch history-side
 echo "ember history side by side: $cores cores ($cpu), median of $runs rounds" >&2
 app_logs "$new" 1 "$dir/big" "$njobs"
 big_bytes=$bytes
@@ -41,9 +37,7 @@ one() {
   sleep 0.05
   s=$(curl -sf -o /dev/null -w '%{time_total}' "$api/${small%.zstd}/jobs")
   wait "$b"
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
-  pid=
+  stop_server
   echo "$s $(cat "$dir/big.t")"
 }
 declare -A v

@@ -13,8 +13,8 @@
  * made side by side: one that reads its application whole does so holding no
  * lock, so a big log read whole delays only the answers about it (they wait
  * for that read, not one of their own); use_mu guards the set of logs and
- * what they are (a summary or whole, being read, in how many answers), and a
- * look holds it while it looks.
+ * what they are (a summary or whole, being read, in how many answers). A look
+ * reads the files holding no lock either.
  *
  * As Spark's history server, it looks again every 10 s
  * (EMBER_HISTORY_UPDATE_INTERVAL, seconds; 0 never): a log new in a directory
@@ -76,9 +76,10 @@ struct ember_history {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool watching, stop;
-    /* logs and what each is, held by a look and briefly by an answer: an
+    /* logs and what each is, held briefly by a look and by an answer: an
      * application asked for is read whole first (use_mu not held while it is
-     * read: loaded signals the end of each such read), and the least lately
+     * read, nor while a look reads: loaded signals the end of each such
+     * read), and the least lately
      * asked for beyond the newest retained go back to summaries (Spark's
      * spark.history.retainedApplications) */
     pthread_mutex_t use_mu;
@@ -647,10 +648,47 @@ static void free_logs(hlog *logs, int n)
     ember__free(logs);
 }
 
+/* The log of application id[len] (use_mu held), or NULL. */
+static hlog *log_of(ember_history *h, const char *id, size_t len)
+{
+    for (int i = 0; i < h->nlogs; i++)
+        if (h->logs[i].m && h->logs[i].m->app_id && strlen(h->logs[i].m->app_id) == len &&
+            !strncmp(h->logs[i].m->app_id, id, len))
+            return &h->logs[i];
+    return NULL;
+}
+
+/* The log at path (use_mu held; the logs are in order of their paths), or
+ * NULL: gone since. */
+static hlog *log_at(ember_history *h, const char *path)
+{
+    hlog key = {.path = (char *)path};
+    return h->nlogs ? bsearch(&key, h->logs, (size_t)h->nlogs, sizeof key, by_path) : NULL;
+}
+
+/* A file a look found, and what it does with it: planned under use_mu,
+ * carried out holding no lock (answers go on meanwhile), taken into the new
+ * set under use_mu again. */
+typedef struct seen {
+    char *path;
+    long long size;
+    bool named; /* named itself, not found in a directory */
+    bool gone;  /* gone since the directory was read */
+    bool known; /* the server had it before this look */
+    enum { KEEP, GROW, READ } plan;
+    bool grew;   /* GROW was tried (its log marked loading meanwhile) */
+    hlog base;   /* GROW: the model read on, and where its last read stopped */
+    ui_model *m; /* READ: the summary read */
+    resume at;   /* GROW, READ: where the next read goes on */
+    int rc;      /* READ: 0, or the code of its failure */
+} seen;
+
 /* Look at h's paths: every file's model, read again only when the file
- * changed; then the new set served. first: ember_history_open's look, where a
- * file named (not found in a directory) that is no event log is an error. 0,
- * or a code with the message on the thread. */
+ * changed (a grown one read on, its log marked loading meanwhile; one read
+ * whole by an answer now is left to the next look); then the new set served.
+ * The files are read holding no lock. first: ember_history_open's look, where
+ * a file named (not found in a directory) that is no event log is an error.
+ * 0, or a code with the message on the thread. */
 static int look(ember_history *h, bool first)
 {
     char **files = NULL;
@@ -671,49 +709,88 @@ static int look(ember_history *h, bool first)
         for (; named_to < nfiles; named_to++)
             named[named_to] = !dir;
     }
+    seen *fs = rc ? NULL : ember__calloc((size_t)nfiles + 1, sizeof *fs);
     hlog *logs = rc ? NULL : ember__calloc((size_t)nfiles + 1, sizeof *logs);
     ui_model **models = rc ? NULL : ember__calloc((size_t)nfiles + 1, sizeof *models);
-    if (!rc && (!logs || !models))
+    if (!rc && (!fs || !logs || !models))
         rc = ember__err(NULL, EMBER_ENOMEM, "ember history: out of memory");
-    int nl = 0, nm = 0;
     for (int i = 0; i < nfiles && !rc; i++) {
         struct stat st;
-        if (stat(files[i], &st))
-            continue; /* gone since the directory was read */
-        hlog l = {.path = files[i], .size = (long long)st.st_size};
-        hlog *old = h->nlogs ? bsearch(&l, h->logs, (size_t)h->nlogs, sizeof l, by_path) : NULL;
-        if (old && old->size == l.size) {
-            l.m = old->m; /* unchanged: kept as read */
-            l.at = old->at;
-            l.used = old->used;
-            l.users = old->users;
-            l.loading = old->loading;
-            old->m = NULL;
-        } else if (old && old->m && l.size > old->size && !extend(l.path, old, &l.at)) {
-            l.m = old->m; /* grown: read on from where the last read stopped */
-            l.used = old->used;
-            l.users = old->users;
-            l.loading = old->loading;
-            old->m = NULL;
-        } else { /* new, or not the same file: its summary, read whole when asked for */
-            int lrc = load(l.path, h->keep, true, &l.m, &l.at);
-            if (lrc && first && named[i])
-                rc = lrc;
-            else if (lrc && !old) /* said once, until it changes */
-                fprintf(stderr, "%s (passed over)\n", ember_errmsg(NULL));
-            if (lrc)
-                l.m = NULL;
-        }
+        fs[i] = (seen){.path = files[i], .named = named[i], .gone = stat(files[i], &st) != 0};
+        fs[i].size = fs[i].gone ? 0 : (long long)st.st_size;
         files[i] = NULL;
-        logs[nl++] = l;
-        if (l.m)
-            models[nm++] = l.m;
     }
     for (int i = 0; i < nfiles; i++)
         ember__free(files[i]);
     ember__free(files);
     ember__free(named);
     if (rc) {
+        ember__free(fs);
+        ember__free(logs);
+        ember__free(models);
+        return rc;
+    }
+    pthread_mutex_lock(&h->use_mu); /* the plan */
+    for (int i = 0; i < nfiles; i++) {
+        seen *f = &fs[i];
+        hlog *old = f->gone ? NULL : log_at(h, f->path);
+        f->known = old != NULL;
+        if (old && (old->size == f->size || old->loading)) {
+            f->plan = KEEP; /* unchanged (or being read whole: the next look) */
+        } else if (old && old->m && f->size > old->size && old->at.ok) {
+            f->plan = GROW; /* read on from where the last read stopped */
+            f->grew = old->loading = true;
+            f->base = (hlog){.path = f->path, .m = old->m, .at = old->at};
+        } else {
+            f->plan = READ; /* new, or not the same file: its summary */
+        }
+    }
+    pthread_mutex_unlock(&h->use_mu);
+    for (int i = 0; i < nfiles; i++) { /* the reads, holding no lock */
+        seen *f = &fs[i];
+        if (f->gone)
+            continue;
+        if (f->plan == GROW && extend(f->path, &f->base, &f->at))
+            f->plan = READ; /* not the same file after all: read anew */
+        if (f->plan == READ && (f->rc = load(f->path, h->keep, true, &f->m, &f->at))) {
+            if (first && f->named && !rc)
+                rc = f->rc;     /* (its message on the thread) */
+            else if (!f->known) /* said once, until it changes */
+                fprintf(stderr, "%s (passed over)\n", ember_errmsg(NULL));
+        }
+    }
+    pthread_mutex_lock(&h->use_mu); /* the new set */
+    int nl = 0, nm = 0;
+    for (int i = 0; i < nfiles; i++) {
+        seen *f = &fs[i];
+        if (f->gone) {
+            ember__free(f->path);
+            continue;
+        }
+        hlog *cur = log_at(h, f->path);
+        hlog l = {.path = f->path, .size = f->size};
+        if (f->plan != READ && cur) { /* kept or grown: the same model */
+            l = *cur;
+            l.path = f->path;
+            if (f->plan == GROW) {
+                l.size = f->size;
+                l.at = f->at;
+                l.loading = false;
+            }
+            cur->m = NULL;
+        } else {
+            l.m = f->m;
+            l.at = f->at;
+            l.users = cur ? cur->users : 0; /* answers under way, a read whole under way */
+            l.loading = cur && cur->loading && !f->grew;
+        }
+        logs[nl++] = l;
+        if (l.m)
+            models[nm++] = l.m;
+    }
+    ember__free(fs);
+    if (rc) { /* only at the first look: nothing is served yet */
+        pthread_mutex_unlock(&h->use_mu);
         free_logs(logs, nl);
         ember__free(models);
         return rc;
@@ -728,25 +805,9 @@ static int look(ember_history *h, bool first)
     h->nlogs = nl;
     h->models = models;
     h->n = nm;
+    pthread_cond_broadcast(&h->loaded); /* the logs read on are free again */
+    pthread_mutex_unlock(&h->use_mu);
     return 0;
-}
-
-/* The log of application id[len] (use_mu held), or NULL. */
-static hlog *log_of(ember_history *h, const char *id, size_t len)
-{
-    for (int i = 0; i < h->nlogs; i++)
-        if (h->logs[i].m && h->logs[i].m->app_id && strlen(h->logs[i].m->app_id) == len &&
-            !strncmp(h->logs[i].m->app_id, id, len))
-            return &h->logs[i];
-    return NULL;
-}
-
-/* The log at path (use_mu held; the logs are in order of their paths), or
- * NULL: gone since. */
-static hlog *log_at(ember_history *h, const char *path)
-{
-    hlog key = {.path = (char *)path};
-    return h->nlogs ? bsearch(&key, h->logs, (size_t)h->nlogs, sizeof key, by_path) : NULL;
 }
 
 /* An answer about the application id[len] begins: it is read whole if it is a
@@ -859,9 +920,7 @@ static void *watch_main(void *arg)
         if (h->stop)
             break;
         pthread_mutex_unlock(&h->mu);
-        pthread_mutex_lock(&h->use_mu);
         (void)look(h, false); /* out of memory: the set served stays */
-        pthread_mutex_unlock(&h->use_mu);
         pthread_mutex_lock(&h->mu);
     }
     pthread_mutex_unlock(&h->mu);

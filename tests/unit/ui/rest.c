@@ -743,6 +743,38 @@ static void *ask_jobs(void *arg)
     return NULL;
 }
 
+/* Two applications of 2 jobs each served by a new history server (looking
+ * again every `every` seconds), the second's log then made a FIFO linked in
+ * its place (the log kept at real, the FIFO named fifo too): a read of it
+ * gives nothing until the test writes. */
+static ember_history *served_with_fifo(const char *every, char (*logs)[300], char (*ids)[64],
+                                       char *real, char *fifo)
+{
+    const char *paths[2];
+    apps(2, 2, logs, paths, ids);
+    setenv("EMBER_HISTORY_UPDATE_INTERVAL", every, 1);
+    setenv("EMBER_HISTORY_RETAINED_APPLICATIONS", "50", 1);
+    ember_history *h;
+    assert_int_equal(ember_history_open(&h, paths, 2, -1), 0);
+    snprintf(real, 320, "%s.real", logs[1]);
+    snprintf(fifo, 320, "%s/fifo", dir);
+    assert_int_equal(rename(logs[1], real), 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(link(fifo, logs[1]), 0);
+    return h;
+}
+
+/* The FIFO opened for writing, without waiting: it opens once a read of it
+ * has begun (tried for 20 s). The descriptor, or -1. */
+static int read_begun(const char *fifo)
+{
+    int wr = -1;
+    for (int i = 0; i < 4000 && wr < 0; i++)
+        if ((wr = open(fifo, O_WRONLY | O_NONBLOCK)) < 0)
+            usleep(5000);
+    return wr;
+}
+
 /* The history server makes its answers side by side. An answer whose
  * application is read whole holds back no other: here its log is made a FIFO
  * (linked in its place), whose read gives nothing until the test writes, and
@@ -754,28 +786,12 @@ static void test_history_answers_side_by_side(void **state)
 {
     (void)state;
     char logs[2][300], ids[2][64], real[320], fifo[320];
-    const char *paths[2];
-    apps(2, 2, logs, paths, ids);
-    setenv("EMBER_HISTORY_UPDATE_INTERVAL", "0", 1);
-    setenv("EMBER_HISTORY_RETAINED_APPLICATIONS", "50", 1);
-    ember_history *h;
-    assert_int_equal(ember_history_open(&h, paths, 2, -1), 0);
+    ember_history *h = served_with_fifo("0", logs, ids, real, fifo);
     int port = ember_history_port(h);
-
-    snprintf(real, sizeof real, "%s.real", logs[1]);
-    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
-    assert_int_equal(rename(logs[1], real), 0);
-    assert_int_equal(mkfifo(fifo, 0600), 0);
-    assert_int_equal(link(fifo, logs[1]), 0);
     asking slow = {.port = port, .id = ids[1]};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, ask_jobs, &slow), 0);
-    /* the FIFO opens for writing (without waiting) once the answer's read of
-     * it has begun */
-    int wr = -1;
-    for (int i = 0; i < 4000 && wr < 0; i++)
-        if ((wr = open(fifo, O_WRONLY | O_NONBLOCK)) < 0)
-            usleep(5000);
+    int wr = read_begun(fifo); /* the answer's */
     assert_true(wr >= 0);
 
     long other = jobs_listed(port, ids[0]); /* answered while the other reads */
@@ -791,6 +807,38 @@ static void test_history_answers_side_by_side(void **state)
     assert_int_equal(slow.jobs, 0);             /* its read failed: still a summary */
     assert_int_equal(jobs_of(port, ids[1]), 2); /* read whole now */
     assert_int_equal(jobs_of(port, ids[0]), 2);
+    unlink(fifo);
+    ember_history_close(h);
+}
+
+/* The history server's look reads the files holding no lock: here a log is
+ * made a FIFO (linked in its place: another file, which the next look reads
+ * anew), whose read gives nothing until the test writes, and the other
+ * application is answered while the look waits on it. Once the log is put
+ * back, its application is answered whole. */
+static void test_history_look_side_by_side(void **state)
+{
+    (void)state;
+    char logs[2][300], ids[2][64], real[320], fifo[320];
+    ember_history *h = served_with_fifo("0.05", logs, ids, real, fifo);
+    int port = ember_history_port(h);
+    int wr = read_begun(fifo);                             /* a look's */
+    long other = wr >= 0 ? jobs_listed(port, ids[0]) : -1; /* while the look reads */
+    /* the log back, then the FIFO ends empty: the look goes on (before any
+     * check, so that a failure leaves no look waiting, nor the close) */
+    int back = rename(real, logs[1]);
+    if (wr >= 0)
+        close(wr);
+    assert_true(wr >= 0);
+    assert_int_equal(back, 0);
+    assert_int_equal(other, 2);
+    /* the look that read the FIFO may yet put the log's new summary in place
+     * of what an answer read whole: asked again until the look is done */
+    long again = -1;
+    for (int i = 0; i < 400 && again != 2; i++)
+        if ((again = jobs_listed(port, ids[1])) != 2)
+            usleep(50000);
+    assert_int_equal(again, 2);
     unlink(fifo);
     ember_history_close(h);
 }
@@ -1505,6 +1553,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_on_demand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_answers_side_by_side, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_retained_side_by_side, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_look_side_by_side, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_summary_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaping_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_text_escaped, setup, teardown),
