@@ -54,7 +54,7 @@ The floor of a stage in a forked process on this machine (bench_proc floor: from
 program with libember loaded, to its child's first byte on a pipe; the child reaped outside the
 time): $t_floor µs; the tiny job at process[2] takes $(ratio "$t_p" "$t_floor")× that. A page
 fault here (bench_proc faults: 20,000 pages) costs $f_fresh µs on fresh memory and $f_cow µs
-copied on write after a fork; a tiny job at process[N] makes about 80 of them.
+copied on write after a fork.
 
 A job of 1,000 tasks of ~5 ms at process[2], 1% of them (10) segfaulting on their first attempt:
 $c_crash s against $c_clean s without crashes: $(ratio "$c_crash" "$c_clean")× (target ≤ 1.2×); every crash was retried (bench_proc checks the sum and that exactly 10 attempts failed).

@@ -9,12 +9,11 @@
 #   SETTING: log, ui, bar or all; RUNS rounds (default 7), JOBS a run (20000)
 set -euo pipefail
 setting=$1
-old=$2
-new=${3:-build}
-old_name=${4:-$old}
+shift
 jobs=${JOBS:-20000}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
+ab_args "$@"
 logdir=$([ -d /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")
 log="$logdir/ember-ui-paired.log"
 case $setting in

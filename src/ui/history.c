@@ -748,7 +748,7 @@ static int look(ember_history *h, bool first)
     pthread_mutex_unlock(&h->use_mu);
     for (int i = 0; i < nfiles; i++) { /* the reads, holding no lock */
         seen *f = &fs[i];
-        if (f->gone)
+        if (f->gone || rc) /* (a first look that failed reads no more) */
             continue;
         if (f->plan == GROW && extend(f->path, &f->base, &f->at))
             f->plan = READ; /* not the same file after all: read anew */
