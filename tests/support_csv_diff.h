@@ -8,6 +8,7 @@
 #define EMBER_TEST_SUPPORT_CSV_DIFF_H
 
 #include <dirent.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,36 @@ typedef struct cd_buf {
     char *p;
     size_t len, cap;
 } cd_buf;
+
+/* A fuzz harness's scratch directory, NAME-XXXXXX under /dev/shm (else
+ * /tmp): made at the first call and removed, with all it holds, when the
+ * harness exits. NULL when it cannot be made. */
+static char cd_scratch[64];
+
+static inline int cd_remove_one(const char *path, const struct stat *st, int flag, struct FTW *at)
+{
+    (void)st, (void)flag, (void)at;
+    return remove(path);
+}
+
+static inline void cd_scratch_remove(void)
+{
+    nftw(cd_scratch, cd_remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static inline const char *cd_scratch_dir(const char *name)
+{
+    if (cd_scratch[0])
+        return cd_scratch;
+    snprintf(cd_scratch, sizeof cd_scratch, "%s/%s-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", name);
+    if (!mkdtemp(cd_scratch)) {
+        cd_scratch[0] = 0;
+        return NULL;
+    }
+    atexit(cd_scratch_remove);
+    return cd_scratch;
+}
 
 static void cd_put(cd_buf *b, const void *p, size_t n)
 {

@@ -9,14 +9,13 @@
 #include "support_csv_diff.h"
 
 static ember_ctx *ctx;
-static char dir[64];
+static const char *dir;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!ctx) {
-        snprintf(dir, sizeof dir, "%s/ember-fuzz-codec-XXXXXX",
-                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-        if (!mkdtemp(dir) || ember_open(&ctx, &(ember_conf){.master = "local[1]"}))
+        if (!(dir = cd_scratch_dir("ember-fuzz-codec")) ||
+            ember_open(&ctx, &(ember_conf){.master = "local[1]"}))
             abort();
     }
     if (size < 1 || size > 65536)

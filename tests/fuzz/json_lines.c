@@ -8,7 +8,7 @@
 #include "support_csv_diff.h"
 
 static ember_ctx *ctx;
-static char dir[64];
+static const char *dir;
 
 static char *read_all(const char *path, int parts)
 {
@@ -40,9 +40,8 @@ static char *read_all(const char *path, int parts)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!ctx) {
-        snprintf(dir, sizeof dir, "%s/ember-fuzz-json-XXXXXX",
-                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-        if (!mkdtemp(dir) || ember_open(&ctx, &(ember_conf){.master = "local[1]"}))
+        if (!(dir = cd_scratch_dir("ember-fuzz-json")) ||
+            ember_open(&ctx, &(ember_conf){.master = "local[1]"}))
             abort();
     }
     if (size > 4096)
