@@ -1,17 +1,17 @@
 /* The event log: every event as a JSON line (json.c), appended to a file.
  *
  * The listener runs where the event happens, and writes the event's line by
- * hand. A task thread's lines (several threads at once: the listener is
- * called without the event bus's lock) go to a buffer of that thread's, so
- * that no line of memory moves between cores for an event; the log's buffer
- * takes them in, every thread's merged by time, when one thread's pass 64 kB,
- * before each event of the driver's (a stage's end comes after its tasks'),
- * and at each turn of the log's writer thread. That thread swaps the buffer
- * for an empty one and writes the lines out every 100 ms, or as soon as they
- * pass 4 MiB. So a task never waits for the disk, and a crash leaves every
- * line written so far whole (a log cut short by a kill ends at a line's end;
- * the reader skips a torn last line in any case). The application's end is
- * written at once, before ember_close returns.
+ * hand into a buffer of that thread's (task threads call it at once, without
+ * the event bus's lock; the driver's thread too). Only the log's writer thread
+ * takes lines from there: every 100 ms, or as soon as one thread's pass 256 kB,
+ * it swaps each thread's buffer for an empty one, all at one instant (so an
+ * event that happened after another taken is taken too), merges their lines
+ * by time (a stage's end comes after its tasks'), and writes them out. No
+ * line is copied on the thread where it happened, and a task never waits for
+ * the disk. A crash leaves every line written so far whole (a log cut short
+ * by a kill ends at a line's end; the reader skips a torn last line in any
+ * case). The application's end is written at once, before ember_close
+ * returns.
  *
  * A path ending in .zstd (or .zst) is written compressed, as Spark writes its
  * logs with spark.eventLog.compress and the zstd codec: each write is one
@@ -41,22 +41,28 @@
 #include "core/zmem.h"
 #include "ui/ui.h"
 
-#define FLUSH_BYTES (4u << 20)
-#define SLOT_BYTES (64u << 10)
+#define WAKE_BYTES (256u << 10)
 
-/* A thread's lines, not yet in the log's buffer, and each one's time and end
- * in buf (lines are taken in by time, those of all threads together). */
-typedef struct log_slot {
-    ember__tslot head; /* its lock: its thread, or one taking its lines in (under the log's mu) */
+/* A thread's lines not yet taken by the writer, and each one's time and end in
+ * buf; and the set the writer took last, which it merges from (lines are
+ * written by time, those of all threads together). */
+typedef struct log_lines {
     ember_buf buf;
     struct log_line {
         uint64_t t;
         size_t end;
-    } * lines;
-    int nlines, cap_lines;
+    } * at;
+    int n, cap;
+} log_lines;
+
+typedef struct log_slot {
+    ember__tslot head; /* its lock: its thread, or the writer swapping its sets */
+    log_lines cur;     /* under the lock */
+    bool asked;        /* its thread woke the writer since the last take */
+    log_lines taken;   /* the writer's alone */
 } log_slot;
 
-/* Slots merged by time at most; past that many threads with lines, a slot's
+/* Slots taken at once at most; past that many threads with lines, a slot's
  * lines go in after another's. */
 #define MERGE_MAX 64
 
@@ -65,78 +71,98 @@ struct ui_log {
     pthread_cond_t cv;
     pthread_t th;
     int fd;
-    ember_buf buf, spare; /* lines, written by the listener / out by the writer */
-    ZSTD_CCtx *z;         /* a .zstd log: the writer's compressor, into packed */
+    ember_buf buf, out; /* lines of a thread that had no slot (out of memory) / the writer's */
+    ZSTD_CCtx *z;       /* a .zstd log: the writer's compressor, into packed */
     ember_buf packed;
-    bool stop, started, heard; /* heard: its listener is on */
-    int err;                   /* the first write error (errno) */
-    char *final;               /* a directory's log: its name once the application ended */
-    ember__tslots slots;       /* log_slot: every thread's that wrote a task's line */
+    bool stop, started, heard, wake; /* heard: its listener is on */
+    int err;                         /* the first write error (errno) */
+    char *final;                     /* a directory's log: its name once the application ended */
+    ember__tslots slots;             /* log_slot: every thread's that wrote a line */
 };
+
+static void free_lines(log_lines *k)
+{
+    ember_buf_destroy(&k->buf);
+    ember__free(k->at);
+}
 
 static void free_slot(ember__tslot *t)
 {
     log_slot *s = (log_slot *)t;
-    ember_buf_destroy(&s->buf);
-    ember__free(s->lines);
+    free_lines(&s->cur);
+    free_lines(&s->taken);
 }
 
-/* ev's line into slot s (its lock held); out of memory, the line is missing. */
-static void slot_add(log_slot *s, const ember_event *ev)
+/* ev's line into k; out of memory, the line is missing. */
+static void lines_add(log_lines *k, const ember_event *ev)
 {
-    if (s->nlines == s->cap_lines) {
-        int cap = s->cap_lines ? 2 * s->cap_lines : 256;
-        struct log_line *g = ember__realloc(s->lines, (size_t)cap * sizeof *g);
+    if (k->n == k->cap) {
+        int cap = k->cap ? 2 * k->cap : 256;
+        struct log_line *g = ember__realloc(k->at, (size_t)cap * sizeof *g);
         if (!g)
             return;
-        s->lines = g;
-        s->cap_lines = cap;
+        k->at = g;
+        k->cap = cap;
     }
-    if (!ember__ui_event_json(ev, &s->buf))
-        s->lines[s->nlines++] = (struct log_line){ev->time_ns, s->buf.len};
+    if (!ember__ui_event_json(ev, &k->buf))
+        k->at[k->n++] = (struct log_line){ev->time_ns, k->buf.len};
 }
 
-/* Every thread's lines into the log's buffer, in time order (mu held): as the
- * events happened, as when every thread wrote into one buffer. Out of memory:
- * they wait in their slots. */
-static void take_in(ui_log *l)
+/* The writer's turn: every slot's lines taken at one instant (all their locks
+ * held together, each slot's two sets swapped: no line is copied under a
+ * lock, and an event that happened after another taken is taken too), then
+ * merged by time into l->out. Out of memory, a slot's lines go after the
+ * others'. */
+static void take(ui_log *l)
 {
     log_slot *k[MERGE_MAX];
     int at[MERGE_MAX], n = 0;
     size_t bytes = 0;
-    for (ember__tslot *t = ember__tslots_first(&l->slots); t; t = t->next) {
+    ember__tslot *t = ember__tslots_first(&l->slots);
+    for (; t && n < MERGE_MAX; t = t->next) {
         log_slot *s = (log_slot *)t;
         pthread_mutex_lock(&t->mu);
-        if (!s->nlines || n == MERGE_MAX) {
+        if (!s->cur.n) {
             pthread_mutex_unlock(&t->mu);
             continue;
         }
-        at[n] = 0;
         k[n++] = s;
-        bytes += s->buf.len;
     }
-    bool moved = n && !ember__buf_reserve(&l->buf, l->buf.len + bytes);
-    if (moved) {
-        for (;;) { /* the earliest line of any slot, its ties in slot order */
-            int j = -1;
-            for (int i = 0; i < n; i++)
-                if (at[i] < k[i]->nlines && (j < 0 || k[i]->lines[at[i]].t < k[j]->lines[at[j]].t))
-                    j = i;
-            if (j < 0)
-                break;
-            size_t from = at[j] ? k[j]->lines[at[j] - 1].end : 0, to = k[j]->lines[at[j]++].end;
-            memcpy(l->buf.ptr + l->buf.len, k[j]->buf.ptr + from, to - from);
-            l->buf.len += to - from;
-        }
-        for (int i = 0; i < n; i++) {
-            k[i]->buf.len = 0;
-            k[i]->nlines = 0;
-        }
+    for (int i = 0; i < n; i++) {
+        log_lines swap = k[i]->cur;
+        k[i]->cur = k[i]->taken;
+        k[i]->cur.buf.len = 0;
+        k[i]->cur.n = 0;
+        k[i]->taken = swap;
+        k[i]->asked = false;
+        at[i] = 0;
+        bytes += swap.buf.len;
     }
     for (int i = 0; i < n; i++)
         pthread_mutex_unlock(&k[i]->head.mu);
-    if (moved && n == MERGE_MAX) /* the slots past those: after */
-        take_in(l);
+    bool whole = !ember__buf_reserve(&l->out, bytes);
+    for (;;) { /* the earliest line of any slot, its ties in slot order */
+        int j = -1;
+        for (int i = 0; i < n; i++)
+            if (at[i] < k[i]->taken.n &&
+                (j < 0 || k[i]->taken.at[at[i]].t < k[j]->taken.at[at[j]].t))
+                j = i;
+        if (j < 0)
+            break;
+        log_lines *g = &k[j]->taken;
+        size_t from = at[j] ? g->at[at[j] - 1].end : 0, to = g->at[at[j]++].end;
+        if (whole)
+            memcpy(l->out.ptr + l->out.len, g->buf.ptr + from, to - from);
+        else if (ember_buf_append(&l->out, g->buf.ptr + from, to - from))
+            break; /* out of memory: what is left of this take is lost */
+        l->out.len += whole ? to - from : 0;
+    }
+    for (int i = 0; i < n; i++) {
+        k[i]->taken.buf.len = 0;
+        k[i]->taken.n = 0;
+    }
+    if (t) /* the slots past those: after */
+        take(l);
 }
 
 static void write_all(ui_log *l, const ember_buf *b)
@@ -173,51 +199,54 @@ static void *writer_main(void *arg)
     ui_log *l = arg;
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        if (!l->stop && l->buf.len < FLUSH_BYTES) {
+        if (!l->stop && !l->wake) {
             struct timespec ts;
             ember__deadline(&ts, 100000000);
             pthread_cond_timedwait(&l->cv, &l->mu, &ts);
         }
-        /* swap buffers: the listener fills one while this thread writes the other */
-        take_in(l);
-        ember_buf out = l->buf;
-        l->buf = l->spare;
-        l->buf.len = 0;
+        l->wake = false;
         bool stop = l->stop;
         pthread_mutex_unlock(&l->mu);
-        if (out.len) /* the lines, written in one go */
-            write_all(l, &out);
-        out.len = 0;
+        /* (stop: every event was heard before it was asked) */
+        take(l);
         pthread_mutex_lock(&l->mu);
-        l->spare = out;
-        if (stop && !l->buf.len)
+        if (l->buf.len && !ember_buf_append(&l->out, l->buf.ptr, l->buf.len))
+            l->buf.len = 0;
+        pthread_mutex_unlock(&l->mu);
+        if (l->out.len) /* the lines, written in one go */
+            write_all(l, &l->out);
+        l->out.len = 0;
+        pthread_mutex_lock(&l->mu);
+        if (stop)
             break;
     }
     pthread_mutex_unlock(&l->mu);
     return NULL;
 }
 
-/* Called from task threads at once (a concurrent listener): a task thread's
- * event into its own slot; the driver's after every slot's lines. */
+/* Called from task threads at once (a concurrent listener) and from the
+ * driver's: each event's line into its thread's slot, where only the writer
+ * takes it from; woken when a slot passes WAKE_BYTES, and for the
+ * application's end, so that it is written before ember_close returns. */
 static void on_event(const ember_event *ev, void *arg)
 {
     ui_log *l = arg;
-    log_slot *s = ember__ev_of_tasks(ev->type) ? (log_slot *)ember__tslot_of(&l->slots) : NULL;
-    if (s) { /* a task thread's: to its own buffer */
+    log_slot *s = (log_slot *)ember__tslot_of(&l->slots);
+    bool wake = ev->type == EMBER_EV_APP_END;
+    if (s) {
         pthread_mutex_lock(&s->head.mu);
-        slot_add(s, ev);
-        bool full = s->buf.len >= SLOT_BYTES;
+        lines_add(&s->cur, ev);
+        if (s->cur.buf.len >= WAKE_BYTES && !s->asked)
+            wake = s->asked = true;
         pthread_mutex_unlock(&s->head.mu);
-        if (!full)
+        if (!wake)
             return;
         pthread_mutex_lock(&l->mu);
-        take_in(l);
-    } else { /* the driver's: after every line of the tasks before it */
+    } else { /* no slot (out of memory): the log's own buffer, written next */
         pthread_mutex_lock(&l->mu);
-        take_in(l);
         ember__ui_event_json(ev, &l->buf);
     }
-    bool wake = l->buf.len >= FLUSH_BYTES || ev->type == EMBER_EV_APP_END;
+    l->wake |= wake;
     pthread_mutex_unlock(&l->mu);
     if (wake)
         pthread_cond_signal(&l->cv);
@@ -392,7 +421,7 @@ void ember__ui_log_close(ui_log *l)
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
     ember_buf_destroy(&l->buf);
-    ember_buf_destroy(&l->spare);
+    ember_buf_destroy(&l->out);
     ember_buf_destroy(&l->packed);
     if (l->z)
         ZSTD_freeCCtx(l->z);
