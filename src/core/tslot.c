@@ -54,6 +54,16 @@ ember__tslot *ember__tslots_first(ember__tslots *t)
     return atomic_load_explicit(&t->first, memory_order_acquire);
 }
 
+void ember__tslots_hold(ember__tslots *t)
+{
+    pthread_mutex_lock(&t->mu);
+}
+
+void ember__tslots_release(ember__tslots *t)
+{
+    pthread_mutex_unlock(&t->mu);
+}
+
 void ember__tslots_destroy(ember__tslots *t, void (*fn)(ember__tslot *))
 {
     for (ember__tslot *s = ember__tslots_first(t), *next; s; s = next) {

@@ -30,6 +30,11 @@ void ember__tslots_init(ember__tslots *t, size_t size);
 ember__tslot *ember__tslot_of(ember__tslots *t);
 /* The first slot of the list (then ->next). */
 ember__tslot *ember__tslots_first(ember__tslots *t);
+/* No slot is added while the set is held: a walk under it sees every thread
+ * that has one (a thread making its slot waits). Take no slot's lock before
+ * this one. */
+void ember__tslots_hold(ember__tslots *t);
+void ember__tslots_release(ember__tslots *t);
 /* Every slot freed, after fn(slot) frees what it holds. */
 void ember__tslots_destroy(ember__tslots *t, void (*fn)(ember__tslot *));
 

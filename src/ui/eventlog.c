@@ -118,16 +118,16 @@ static void take(ui_log *l)
     log_slot *k[MERGE_MAX];
     int at[MERGE_MAX], n = 0;
     size_t bytes = 0;
+    /* every slot held, the empty ones too, and none made meanwhile: one of
+     * those could otherwise get a line while another slot is taken that holds
+     * an event that came after it */
+    ember__tslots_hold(&l->slots);
     ember__tslot *t = ember__tslots_first(&l->slots);
     for (; t && n < MERGE_MAX; t = t->next) {
-        log_slot *s = (log_slot *)t;
         pthread_mutex_lock(&t->mu);
-        if (!s->cur.n) {
-            pthread_mutex_unlock(&t->mu);
-            continue;
-        }
-        k[n++] = s;
+        k[n++] = (log_slot *)t;
     }
+    ember__tslots_release(&l->slots);
     for (int i = 0; i < n; i++) {
         log_lines swap = k[i]->cur;
         k[i]->cur = k[i]->taken;
