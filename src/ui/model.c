@@ -4,13 +4,45 @@
  * duration is kept in whole milliseconds, as the event log writes them.
  *
  * One mutex guards the model: the listener takes it for an event (a few
- * hundred nanoseconds), the server for a page.
+ * hundred nanoseconds), the server for a page. Live, a task's start and end
+ * do not take it: the task thread keeps a copy in a slot of its own, and
+ * whoever takes the lock next (the driver for its next event, the server for
+ * a page) applies every thread's, merged by time, first. So the threads
+ * running a stage's tasks share no line of the model's memory.
  */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tslot.h"
 #include "ui/ui.h"
+
+/* A task's start or end as the model needs it, waiting in its thread's slot. */
+typedef struct ui_rec {
+    uint64_t time_ns, duration_ns;
+    int64_t stage_id, task_id;
+    ember_task_metrics metrics;
+    int type, task_index, partition, attempt, worker, worker_pid, worker_lost, failed;
+    char *error; /* a failed attempt's message (owned), else NULL */
+} ui_rec;
+
+typedef struct ui_recs {
+    ui_rec *r;
+    int n, cap;
+} ui_recs;
+
+/* Past this many a thread's records, it applies them itself. */
+#define RECS_MAX 4096
+
+typedef struct rec_slot {
+    ember__tslot head; /* its lock: its thread, or one applying (under the model's mu) */
+    ui_recs cur;       /* under the lock */
+    ui_recs taken;     /* under the model's mu */
+} rec_slot;
+
+struct ui_pending {
+    ember__tslots slots;
+};
 
 static int64_t ms(uint64_t ns)
 {
@@ -67,6 +99,28 @@ ui_model *ember__ui_model_new(const int keep[2])
     return m;
 }
 
+static void free_recs(ui_recs *k)
+{
+    for (int i = 0; i < k->n; i++)
+        ember__free(k->r[i].error);
+    ember__free(k->r);
+}
+
+static void free_rec_slot(ember__tslot *t)
+{
+    rec_slot *s = (rec_slot *)t;
+    free_recs(&s->cur);
+    free_recs(&s->taken);
+}
+
+int ember__ui_model_live(ui_model *m)
+{
+    if (!(m->pending = ember__calloc(1, sizeof *m->pending)))
+        return EMBER_ENOMEM;
+    ember__tslots_init(&m->pending->slots, sizeof(rec_slot));
+    return 0;
+}
+
 static void free_stage(ui_stage *s)
 {
     for (int k = 0; s->failed_attempts && k < s->ntasks; k++) /* (only a failed one has one) */
@@ -121,6 +175,10 @@ void ember__ui_model_free(ui_model *m)
     ember__free(m->app_id);
     ember__free(m->master);
     ember__free(m->user);
+    if (m->pending) {
+        ember__tslots_destroy(&m->pending->slots, free_rec_slot);
+        ember__free(m->pending);
+    }
     pthread_mutex_destroy(&m->mu);
     ember__free(m);
 }
@@ -640,10 +698,116 @@ int ember__ui_model_apply(ui_model *m, const ember_event *ev)
     }
 }
 
+/* ev, a task's start or end, into its thread's slot; false when it cannot
+ * wait there (out of memory, or the slot is full: then it is applied now). */
+static bool rec_add(ui_model *m, const ember_event *ev)
+{
+    rec_slot *s = (rec_slot *)ember__tslot_of(&m->pending->slots);
+    if (!s)
+        return false;
+    pthread_mutex_lock(&s->head.mu);
+    bool kept = s->cur.n < RECS_MAX;
+    if (kept && s->cur.n == s->cur.cap) {
+        int cap = s->cur.cap ? 2 * s->cur.cap : 64;
+        ui_rec *g = ember__realloc(s->cur.r, (size_t)cap * sizeof *g);
+        if (g) {
+            s->cur.r = g;
+            s->cur.cap = cap;
+        } else {
+            kept = false;
+        }
+    }
+    if (kept) {
+        char *error = NULL;
+        if (ev->type == EMBER_EV_TASK_END && ev->failed && ev->error && *ev->error &&
+            !(error = ember__strdup(ev->error)))
+            kept = false;
+        else
+            s->cur.r[s->cur.n++] = (ui_rec){.time_ns = ev->time_ns,
+                                            .duration_ns = ev->duration_ns,
+                                            .stage_id = ev->stage_id,
+                                            .task_id = ev->task_id,
+                                            .metrics = ev->metrics,
+                                            .type = ev->type,
+                                            .task_index = ev->task_index,
+                                            .partition = ev->partition,
+                                            .attempt = ev->attempt,
+                                            .worker = ev->worker,
+                                            .worker_pid = ev->worker_pid,
+                                            .worker_lost = ev->worker_lost,
+                                            .failed = ev->failed,
+                                            .error = error};
+    }
+    pthread_mutex_unlock(&s->head.mu);
+    return kept;
+}
+
+void ember__ui_model_sync(ui_model *m)
+{
+    if (!m->pending)
+        return;
+    /* every slot's records taken at one instant (their locks held together),
+     * then applied by time outside them */
+    enum { MAX = 64 };
+    rec_slot *k[MAX];
+    int at[MAX], n = 0;
+    ember__tslots_hold(&m->pending->slots); /* (every slot, as the event log's take) */
+    ember__tslot *t = ember__tslots_first(&m->pending->slots);
+    for (; t && n < MAX; t = t->next) {
+        pthread_mutex_lock(&t->mu);
+        k[n++] = (rec_slot *)t;
+    }
+    ember__tslots_release(&m->pending->slots);
+    for (int i = 0; i < n; i++) {
+        ui_recs swap = k[i]->cur;
+        k[i]->cur = k[i]->taken;
+        k[i]->cur.n = 0;
+        k[i]->taken = swap;
+        at[i] = 0;
+    }
+    for (int i = 0; i < n; i++)
+        pthread_mutex_unlock(&k[i]->head.mu);
+    for (;;) { /* the earliest record of any slot, its ties in slot order */
+        int j = -1;
+        for (int i = 0; i < n; i++)
+            if (at[i] < k[i]->taken.n &&
+                (j < 0 || k[i]->taken.r[at[i]].time_ns < k[j]->taken.r[at[j]].time_ns))
+                j = i;
+        if (j < 0)
+            break;
+        ui_rec *r = &k[j]->taken.r[at[j]++];
+        ember_event ev = {.type = r->type,
+                          .time_ns = r->time_ns,
+                          .stage_id = r->stage_id,
+                          .task_index = r->task_index,
+                          .partition = r->partition,
+                          .attempt = r->attempt,
+                          .failed = r->failed,
+                          .error = r->error ? r->error : "",
+                          .duration_ns = r->duration_ns,
+                          .metrics = r->metrics,
+                          .task_id = r->task_id,
+                          .worker = r->worker,
+                          .worker_pid = r->worker_pid,
+                          .worker_lost = r->worker_lost};
+        ember__ui_model_apply(m, &ev);
+        ember__free(r->error);
+        r->error = NULL;
+    }
+    for (int i = 0; i < n; i++)
+        k[i]->taken.n = 0;
+    if (t) /* the slots past those: after */
+        ember__ui_model_sync(m);
+}
+
 void ember__ui_model_listener(const ember_event *ev, void *arg)
 {
     ui_model *m = arg;
+    if (m->pending && (ev->type == EMBER_EV_TASK_START || ev->type == EMBER_EV_TASK_END) &&
+        rec_add(m, ev))
+        return;
     pthread_mutex_lock(&m->mu);
+    ember__ui_model_sync(m);
     ember__ui_model_apply(m, ev);
     pthread_mutex_unlock(&m->mu);
 }

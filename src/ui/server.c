@@ -95,6 +95,7 @@ static void page(ui_model *m, const char *base, const char *rest, const char *qu
                  ui_reply *r)
 {
     pthread_mutex_lock(&m->mu);
+    ember__ui_model_sync(m);
     ember__ui_page(m, base, rest, query, history, r);
     pthread_mutex_unlock(&m->mu);
 }

@@ -70,7 +70,7 @@ int ember__ui_open(ember_ctx *ctx, const ember_conf *conf)
         int keep[2];
         if ((rc = ember__ui_retained(ctx, "ember_open", keep)))
             return rc;
-        if (!(ui->model = ember__ui_model_new(keep)))
+        if (!(ui->model = ember__ui_model_new(keep)) || ember__ui_model_live(ui->model))
             return ember__err(ctx, EMBER_ENOMEM, "ember_open: out of memory");
         if ((rc = ember__listen_named(ctx, ember__ui_model_listener, ui->model, ~0u, true)))
             return ember__err(ctx, rc, "ember_open: out of memory");

@@ -93,6 +93,10 @@ typedef struct ui_proc {
 
 typedef struct ui_model {
     pthread_mutex_t mu;
+    /* live: the task threads' starts and ends not applied yet, each thread's
+     * in a slot of its own (ember__ui_model_sync applies them); NULL for a
+     * model fed from a log */
+    struct ui_pending *pending;
     char *app_name, *app_id, *master;
     char *user;   /* a replayed log's User (NULL live: ember__ui_user()) */
     char **props; /* name, value, ..., NULL */
@@ -167,6 +171,13 @@ int64_t ember__ui_model_jobs(const ui_model *m);
 int ember__ui_model_apply(ui_model *m, const ember_event *ev);
 /* The listener that feeds a model. */
 void ember__ui_model_listener(const ember_event *ev, void *arg);
+/* A model that the live listener feeds: task threads' starts and ends wait in
+ * a slot a thread (no line of the model's memory moves between them) and are
+ * applied, every thread's merged by time, before any other event and before a
+ * page is drawn. 0 or EMBER_ENOMEM. */
+int ember__ui_model_live(ui_model *m);
+/* The waiting task events applied (mu held). */
+void ember__ui_model_sync(ui_model *m);
 const ui_stage *ember__ui_stage(const ui_model *m, int64_t id);
 const ui_job *ember__ui_job(const ui_model *m, int64_t id);
 
