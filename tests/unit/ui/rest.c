@@ -1401,6 +1401,52 @@ static void test_worker_processes(void **state)
  * retainedJobs and retainedStages), so the UI's memory stays bounded: 40 jobs
  * with 10 kept; the totals still count every job and task, and the history
  * server, kept to the same numbers, answers as the live UI did. */
+/* A stage of 12,000 tasks on two threads: one of them ran at least 6,000,
+ * more than a thread keeps waiting for the model (4,096), so it applied its
+ * own; the REST API counts every task once, each ended well. */
+static void test_big_stage(void **state)
+{
+    (void)state;
+    enum { TASKS = 12000 };
+    ember_ctx *ctx;
+    assert_int_equal(
+        ember_open(&ctx, &(ember_conf){.master = "local[2]", .ui_port = -1, .progress = -1}), 0);
+    int port = ember_ui_port(ctx);
+    int64_t n = 0;
+    ember_rdd *r = ember_range(ctx, 0, TASKS, 1, TASKS);
+    assert_int_equal(ember_count(r, &n), 0);
+    assert_int_equal(n, TASKS);
+    char id[128], path[400];
+    app_id(port, id, sizeof id);
+    snprintf(path, sizeof path, "/api/v1/applications/%s/stages/0/0", id);
+    json_t *st = get_json(port, path);
+    assert_int_equal(geti(st, "numCompleteTasks"), TASKS);
+    assert_int_equal(geti(st, "numActiveTasks"), 0);
+    assert_int_equal(geti(st, "numFailedTasks"), 0);
+    json_decref(st);
+    snprintf(path, sizeof path, "/api/v1/applications/%s/stages/0/0/taskList?length=%d", id,
+             2 * TASKS);
+    json_t *tasks = get_json(port, path);
+    assert_int_equal(json_array_size(tasks), TASKS);
+    static bool seen[TASKS];
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        json_t *t = json_array_get(tasks, i);
+        int64_t index = geti(t, "index");
+        assert_true(index >= 0 && index < TASKS);
+        assert_false(seen[index]);
+        seen[index] = true;
+        assert_string_equal(json_string_value(json_object_get(t, "status")), "SUCCESS");
+    }
+    json_decref(tasks);
+    snprintf(path, sizeof path, "/api/v1/applications/%s/executors", id);
+    json_t *ex = get_json(port, path);
+    assert_int_equal(geti(json_array_get(ex, 0), "completedTasks"), TASKS);
+    assert_int_equal(geti(json_array_get(ex, 0), "activeTasks"), 0);
+    json_decref(ex);
+    ember_free(r);
+    ember_close(ctx);
+}
+
 static void test_retained(void **state)
 {
     char log[300];
@@ -1559,6 +1605,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_task_text_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retained, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_stage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_chart, setup, teardown),
         cmocka_unit_test(test_hostile_clients),
         cmocka_unit_test(test_settings),
