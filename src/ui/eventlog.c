@@ -1,17 +1,20 @@
 /* The event log: every event as a JSON line (json.c), appended to a file.
  *
- * The listener runs where the event happens, and writes the event's line by
- * hand into a buffer of that thread's (task threads call it at once, without
- * the event bus's lock; the driver's thread too). Only the log's writer thread
- * takes lines from there: every 100 ms, or as soon as one thread's pass 256 kB,
- * it swaps each thread's buffer for an empty one, all at one instant (so an
- * event that happened after another taken is taken too), merges their lines
- * by time (a stage's end comes after its tasks'), and writes them out. No
- * line is copied on the thread where it happened, and a task never waits for
- * the disk. A crash leaves every line written so far whole (a log cut short
- * by a kill ends at a line's end; the reader skips a torn last line in any
- * case). The application's end is written at once, before ember_close
- * returns.
+ * The listener runs where the event happens (task threads call it at once,
+ * without the event bus's lock; the driver's thread too) and keeps the event
+ * in a buffer of that thread's: a task's start or end as a record of what
+ * its line needs (a third of the line's bytes), any other event as its line,
+ * written by hand. Only the log's writer thread takes from there: every 100
+ * ms, or as soon as one thread's pass 256 kB, it swaps each thread's buffer
+ * for an empty one, all at one instant (so an event that happened after
+ * another taken is taken too), merges them by time (a stage's end comes after
+ * its tasks'), writes the tasks' lines from their records, and appends the
+ * lot to the file. So little memory passes from the job's cores to the
+ * writer's, no line is copied on the thread where it happened, and a task
+ * never waits for the disk. A crash leaves every line written so far whole (a
+ * log cut short by a kill ends at a line's end; the reader skips a torn last
+ * line in any case). The application's end is written at once, before
+ * ember_close returns.
  *
  * A path ending in .zstd (or .zst) is written compressed, as Spark writes its
  * logs with spark.eventLog.compress and the zstd codec: each write is one
@@ -51,6 +54,7 @@ typedef struct log_lines {
     struct log_line {
         uint64_t t;
         size_t end;
+        bool rec; /* a task's start or end as it came (log_rec), not yet a line */
     } * at;
     int n, cap;
 } log_lines;
@@ -94,6 +98,110 @@ static void free_slot(ember__tslot *t)
 }
 
 /* ev's line into k; out of memory, the line is missing. */
+/* A task's start or end kept as it came, for the writer to write its line:
+ * about a third of the line's bytes, so that less memory passes from the
+ * task's core to the writer's. Its accumulators' updates follow (acc_rec and
+ * the name, NUL-ended, each), then its message (NUL-ended) when it failed. */
+typedef struct log_rec {
+    uint64_t time_ns, duration_ns;
+    int64_t stage_id, task_id;
+    ember_task_metrics metrics;
+    int type, stage_kind, failed, code, task_index, partition, attempt, worker, worker_pid,
+        worker_lost, naccums;
+    uint32_t error_len;
+} log_rec;
+
+typedef struct acc_rec {
+    int64_t i64;
+    double f64;
+    int is_f64;
+    uint32_t name_len;
+} acc_rec;
+
+static int rec_put(ember_buf *b, const ember_event *ev)
+{
+    log_rec r = {.time_ns = ev->time_ns,
+                 .duration_ns = ev->duration_ns,
+                 .stage_id = ev->stage_id,
+                 .task_id = ev->task_id,
+                 .metrics = ev->metrics,
+                 .type = ev->type,
+                 .stage_kind = ev->stage_kind,
+                 .failed = ev->failed,
+                 .code = ev->code,
+                 .task_index = ev->task_index,
+                 .partition = ev->partition,
+                 .attempt = ev->attempt,
+                 .worker = ev->worker,
+                 .worker_pid = ev->worker_pid,
+                 .worker_lost = ev->worker_lost,
+                 .naccums = ev->accums ? ev->naccums : 0,
+                 .error_len = ev->failed && ev->error ? (uint32_t)strlen(ev->error) : 0};
+    size_t need = sizeof r + (r.error_len ? r.error_len + 1 : 0);
+    for (int i = 0; i < r.naccums; i++)
+        need += sizeof(acc_rec) + strlen(ev->accums[i].name) + 1;
+    if (ember__buf_reserve(b, need))
+        return EMBER_ENOMEM;
+    unsigned char *p = b->ptr + b->len;
+    memcpy(p, &r, sizeof r);
+    p += sizeof r;
+    for (int i = 0; i < r.naccums; i++) {
+        const ember_accumulable *a = &ev->accums[i];
+        acc_rec c = {.i64 = a->i64,
+                     .f64 = a->f64,
+                     .is_f64 = a->is_f64,
+                     .name_len = (uint32_t)strlen(a->name)};
+        memcpy(p, &c, sizeof c);
+        memcpy(p + sizeof c, a->name, c.name_len + 1);
+        p += sizeof c + c.name_len + 1;
+    }
+    if (r.error_len) {
+        memcpy(p, ev->error, r.error_len + 1);
+        p += r.error_len + 1;
+    }
+    b->len = (size_t)(p - b->ptr);
+    return 0;
+}
+
+/* The line of the record at p into out. */
+static int rec_line(const unsigned char *p, ember_buf *out)
+{
+    log_rec r;
+    memcpy(&r, p, sizeof r);
+    p += sizeof r;
+    ember_accumulable acc[64];
+    int n = r.naccums < 64 ? r.naccums : 64;
+    for (int i = 0; i < r.naccums; i++) {
+        acc_rec c;
+        memcpy(&c, p, sizeof c);
+        if (i < n)
+            acc[i] = (ember_accumulable){
+                .name = (const char *)p + sizeof c, .is_f64 = c.is_f64, .i64 = c.i64, .f64 = c.f64};
+        p += sizeof c + c.name_len + 1;
+    }
+    ember_event ev = {.type = r.type,
+                      .time_ns = r.time_ns,
+                      .stage_id = r.stage_id,
+                      .stage_kind = r.stage_kind,
+                      .task_index = r.task_index,
+                      .partition = r.partition,
+                      .attempt = r.attempt,
+                      .failed = r.failed,
+                      .code = r.code,
+                      .error = r.error_len ? (const char *)p : "",
+                      .duration_ns = r.duration_ns,
+                      .metrics = r.metrics,
+                      .accums = acc,
+                      .naccums = n,
+                      .task_id = r.task_id,
+                      .worker = r.worker,
+                      .worker_pid = r.worker_pid,
+                      .worker_lost = r.worker_lost};
+    return ember__ui_event_json(&ev, out);
+}
+
+/* ev's line into k (a task's start or end: its record); out of memory, the
+ * line is missing. */
 static void lines_add(log_lines *k, const ember_event *ev)
 {
     if (k->n == k->cap) {
@@ -104,8 +212,9 @@ static void lines_add(log_lines *k, const ember_event *ev)
         k->at = g;
         k->cap = cap;
     }
-    if (!ember__ui_event_json(ev, &k->buf))
-        k->at[k->n++] = (struct log_line){ev->time_ns, k->buf.len};
+    bool rec = ev->type == EMBER_EV_TASK_START || ev->type == EMBER_EV_TASK_END;
+    if (!(rec ? rec_put(&k->buf, ev) : ember__ui_event_json(ev, &k->buf)))
+        k->at[k->n++] = (struct log_line){ev->time_ns, k->buf.len, rec};
 }
 
 /* The writer's turn: every slot's lines taken at one instant (all their locks
@@ -140,7 +249,7 @@ static void take(ui_log *l)
     }
     for (int i = 0; i < n; i++)
         pthread_mutex_unlock(&k[i]->head.mu);
-    bool whole = !ember__buf_reserve(&l->out, bytes);
+    ember__buf_reserve(&l->out, 3 * bytes); /* (records become lines about three times theirs) */
     for (;;) { /* the earliest line of any slot, its ties in slot order */
         int j = -1;
         for (int i = 0; i < n; i++)
@@ -150,12 +259,10 @@ static void take(ui_log *l)
         if (j < 0)
             break;
         log_lines *g = &k[j]->taken;
-        size_t from = at[j] ? g->at[at[j] - 1].end : 0, to = g->at[at[j]++].end;
-        if (whole)
-            memcpy(l->out.ptr + l->out.len, g->buf.ptr + from, to - from);
-        else if (ember_buf_append(&l->out, g->buf.ptr + from, to - from))
+        size_t from = at[j] ? g->at[at[j] - 1].end : 0, to = g->at[at[j]].end;
+        if (g->at[at[j]++].rec ? rec_line(g->buf.ptr + from, &l->out)
+                               : ember_buf_append(&l->out, g->buf.ptr + from, to - from))
             break; /* out of memory: what is left of this take is lost */
-        l->out.len += whole ? to - from : 0;
     }
     for (int i = 0; i < n; i++) {
         k[i]->taken.buf.len = 0;

@@ -223,6 +223,100 @@ static void test_order_across_threads(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static ember_accumulator *seen_acc;
+
+static int add_seen(ember_rec in, ember_out *out, void *arg)
+{
+    (void)arg;
+    int rc = ember_accumulator_add_i64(seen_acc, ember_i64(in.val));
+    return rc ? rc : ember_emit_rec(out, in);
+}
+
+static int fail_at_13(ember_rec in, ember_out *out, void *arg)
+{
+    (void)arg;
+    return ember_i64(in.val) == 13 ? EMBER_EIO : ember_emit_rec(out, in);
+}
+
+/* A task's start and end wait as records for the log's writer, which writes
+ * their lines: what the log holds of them is what happened. Four tasks add
+ * their values to a named accumulator (each end line carries its update,
+ * named), then a job whose task with 13 fails: its end line says so, with its
+ * code and message, and the others' ended well. */
+static void test_log_task_records(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ember-eventjson-XXXXXX", log[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(log, sizeof log, "%s/events.json", dir);
+    ember_ctx *ctx;
+    assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "local[2]",
+                                                    .ui_port = 0,
+                                                    .progress = -1,
+                                                    .max_failures = 1,
+                                                    .event_log = log}),
+                     0);
+    int64_t v[40], n;
+    for (int i = 0; i < 40; i++)
+        v[i] = i;
+    seen_acc = ember_accumulator_i64(ctx, 0);
+    assert_int_equal(ember_accumulator_set_name(seen_acc, "seen values"), 0);
+    assert_int_equal(
+        ember_count(ember_map(ember_parallelize_i64(ctx, v, 40, 4), add_seen, NULL), &n), 0);
+    assert_int_equal(n, 40);
+    assert_int_not_equal(
+        ember_count(ember_map(ember_parallelize_i64(ctx, v, 40, 4), fail_at_13, NULL), &n), 0);
+    ember_close(ctx);
+
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0;
+    int ends[2] = {0}, failed = 0;
+    while (getline(&line, &cap, f) > 0) {
+        json_error_t err;
+        json_t *o = json_loads(line, 0, &err);
+        assert_non_null(o);
+        if (strcmp(json_string_value(json_object_get(o, "Event")), "SparkListenerTaskEnd")) {
+            json_decref(o);
+            continue;
+        }
+        int64_t stage = int_at(o, "Stage ID", NULL), part = int_at(o, "Task Info", "Partition ID");
+        assert_true(stage == 0 || stage == 1);
+        ends[stage]++;
+        json_t *info = json_object_get(o, "Task Info");
+        json_t *reason = json_object_get(o, "Task End Reason");
+        json_t *accs = json_object_get(info, "Accumulables");
+        if (stage == 0) { /* partition p holds 10p .. 10p + 9 */
+            assert_false(json_is_true(json_object_get(info, "Failed")));
+            assert_int_equal(json_array_size(accs), 1);
+            json_t *a = json_array_get(accs, 0);
+            assert_string_equal(json_string_value(json_object_get(a, "Name")), "seen values");
+            assert_int_equal(json_integer_value(json_object_get(a, "Update")), 100 * part + 45);
+        } else if (part == 1) { /* 10 .. 19: 13 fails it */
+            failed++;
+            assert_true(json_is_true(json_object_get(info, "Failed")));
+            assert_string_equal(json_string_value(json_object_get(reason, "Reason")),
+                                "ExceptionFailure");
+            assert_int_equal(int_at(reason, "ember.Code", NULL), EMBER_EIO);
+            const char *why = json_string_value(json_object_get(reason, "Description"));
+            assert_non_null(why);
+            assert_true(strlen(why) > 0);
+        } else {
+            assert_string_equal(json_string_value(json_object_get(reason, "Reason")), "Success");
+        }
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+    assert_int_equal(ends[0], 4);
+    assert_true(ends[1] >= 1 && ends[1] <= 4); /* the others may be stopped before they run */
+    assert_int_equal(failed, 1);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static int nap(ember_rec in, ember_out *out, void *arg)
 {
     (void)arg;
@@ -303,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_numbers_read_back),
         cmocka_unit_test(test_order_across_threads),
         cmocka_unit_test(test_bar_across_threads),
+        cmocka_unit_test(test_log_task_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
