@@ -77,6 +77,20 @@ static UNUSED ember_ctx *open_ctx(const char *master)
     return ctx;
 }
 
+/* A context opened with conf, its event log events.log in a new directory
+ * made from dir (a template ending in XXXXXX, rewritten), no bar; log receives
+ * the log's path (cap bytes). */
+static UNUSED ember_ctx *open_logged(char *dir, char *log, size_t cap, ember_conf conf)
+{
+    assert_non_null(mkdtemp(dir));
+    snprintf(log, cap, "%s/events.log", dir);
+    conf.event_log = log;
+    conf.progress = -1;
+    ember_ctx *ctx = NULL;
+    assert_int_equal(ember_open(&ctx, &conf), 0);
+    return ctx;
+}
+
 /* Collect an rdd of int64 values into out (at most cap); returns how many. */
 static UNUSED size_t collect_i64(ember_rdd *rdd, int64_t *out, size_t cap)
 {

@@ -54,14 +54,33 @@ ember__tslot *ember__tslots_first(ember__tslots *t)
     return atomic_load_explicit(&t->first, memory_order_acquire);
 }
 
-void ember__tslots_hold(ember__tslots *t)
+int ember__tslots_take(ember__tslots *t, ember__tslot ***all, int *cap,
+                       void (*swap)(ember__tslot *, void *), void *arg)
 {
     pthread_mutex_lock(&t->mu);
-}
-
-void ember__tslots_release(ember__tslots *t)
-{
+    int n = 0;
+    for (ember__tslot *s = ember__tslots_first(t); s; s = s->next)
+        n++;
+    if (n > *cap) {
+        ember__tslot **g = ember__realloc(*all, (size_t)n * sizeof *g);
+        if (!g) {
+            pthread_mutex_unlock(&t->mu);
+            return -1;
+        }
+        *all = g;
+        *cap = n;
+    }
+    n = 0;
+    for (ember__tslot *s = ember__tslots_first(t); s; s = s->next) {
+        pthread_mutex_lock(&s->mu);
+        (*all)[n++] = s;
+    }
     pthread_mutex_unlock(&t->mu);
+    for (int i = 0; i < n; i++)
+        swap((*all)[i], arg);
+    for (int i = 0; i < n; i++)
+        pthread_mutex_unlock(&(*all)[i]->mu);
+    return n;
 }
 
 void ember__tslots_destroy(ember__tslots *t, void (*fn)(ember__tslot *))

@@ -30,11 +30,14 @@ void ember__tslots_init(ember__tslots *t, size_t size);
 ember__tslot *ember__tslot_of(ember__tslots *t);
 /* The first slot of the list (then ->next). */
 ember__tslot *ember__tslots_first(ember__tslots *t);
-/* No slot is added while the set is held: a walk under it sees every thread
- * that has one (a thread making its slot waits). Take no slot's lock before
- * this one. */
-void ember__tslots_hold(ember__tslots *t);
-void ember__tslots_release(ember__tslots *t);
+/* Every slot's contents taken at one instant: the set held (a thread making
+ * its slot waits) and every slot's lock at once while swap(slot, arg) runs on
+ * each, then all released; so whatever one slot's thread did after another's
+ * taken is taken too. *all: the slots (an array grown as needed, *cap its
+ * room; the caller frees it). Returns how many, or -1 out of memory (nothing
+ * taken). */
+int ember__tslots_take(ember__tslots *t, ember__tslot ***all, int *cap,
+                       void (*swap)(ember__tslot *, void *), void *arg);
 /* Every slot freed, after fn(slot) frees what it holds. */
 void ember__tslots_destroy(ember__tslots *t, void (*fn)(ember__tslot *));
 

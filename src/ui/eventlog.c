@@ -64,11 +64,8 @@ typedef struct log_slot {
     log_lines cur;     /* under the lock */
     bool asked;        /* its thread woke the writer since the last take */
     log_lines taken;   /* the writer's alone */
+    int at;            /* the writer's: its next line of taken in the merge */
 } log_slot;
-
-/* Slots taken at once at most; past that many threads with lines, a slot's
- * lines go in after another's. */
-#define MERGE_MAX 64
 
 struct ui_log {
     pthread_mutex_t mu;
@@ -82,6 +79,8 @@ struct ui_log {
     int err;                         /* the first write error (errno) */
     char *final;                     /* a directory's log: its name once the application ended */
     ember__tslots slots;             /* log_slot: every thread's that wrote a line */
+    ember__tslot **all;              /* the writer's: the slots it took from */
+    int cap_all;
 };
 
 static void free_lines(log_lines *k)
@@ -217,59 +216,49 @@ static void lines_add(log_lines *k, const ember_event *ev)
         k->at[k->n++] = (struct log_line){ev->time_ns, k->buf.len, rec};
 }
 
-/* The writer's turn: every slot's lines taken at one instant (all their locks
- * held together, each slot's two sets swapped: no line is copied under a
- * lock, and an event that happened after another taken is taken too), then
- * merged by time into l->out. Out of memory, a slot's lines go after the
- * others'. */
+/* A slot's lines swapped for an empty set, the writer's to merge. */
+static void swap_lines(ember__tslot *t, void *arg)
+{
+    log_slot *s = (log_slot *)t;
+    log_lines taken = s->cur;
+    s->cur = s->taken;
+    s->cur.buf.len = 0;
+    s->cur.n = 0;
+    s->taken = taken;
+    s->asked = false;
+    s->at = 0;
+    *(size_t *)arg += taken.buf.len;
+}
+
+/* The writer's turn: every slot's lines taken at one instant (their sets
+ * swapped: no line is copied under a lock, and an event that happened after
+ * another taken is taken too), then merged by time into l->out. Out of
+ * memory, the lines wait for the next turn. */
 static void take(ui_log *l)
 {
-    log_slot *k[MERGE_MAX];
-    int at[MERGE_MAX], n = 0;
     size_t bytes = 0;
-    /* every slot held, the empty ones too, and none made meanwhile: one of
-     * those could otherwise get a line while another slot is taken that holds
-     * an event that came after it */
-    ember__tslots_hold(&l->slots);
-    ember__tslot *t = ember__tslots_first(&l->slots);
-    for (; t && n < MERGE_MAX; t = t->next) {
-        pthread_mutex_lock(&t->mu);
-        k[n++] = (log_slot *)t;
-    }
-    ember__tslots_release(&l->slots);
-    for (int i = 0; i < n; i++) {
-        log_lines swap = k[i]->cur;
-        k[i]->cur = k[i]->taken;
-        k[i]->cur.buf.len = 0;
-        k[i]->cur.n = 0;
-        k[i]->taken = swap;
-        k[i]->asked = false;
-        at[i] = 0;
-        bytes += swap.buf.len;
-    }
-    for (int i = 0; i < n; i++)
-        pthread_mutex_unlock(&k[i]->head.mu);
+    int n = ember__tslots_take(&l->slots, &l->all, &l->cap_all, swap_lines, &bytes);
     ember__buf_reserve(&l->out, 3 * bytes); /* (records become lines about three times theirs) */
     for (;;) { /* the earliest line of any slot, its ties in slot order */
-        int j = -1;
-        for (int i = 0; i < n; i++)
-            if (at[i] < k[i]->taken.n &&
-                (j < 0 || k[i]->taken.at[at[i]].t < k[j]->taken.at[at[j]].t))
-                j = i;
-        if (j < 0)
+        log_slot *e = NULL;
+        for (int i = 0; i < n; i++) {
+            log_slot *s = (log_slot *)l->all[i];
+            if (s->at < s->taken.n && (!e || s->taken.at[s->at].t < e->taken.at[e->at].t))
+                e = s;
+        }
+        if (!e)
             break;
-        log_lines *g = &k[j]->taken;
-        size_t from = at[j] ? g->at[at[j] - 1].end : 0, to = g->at[at[j]].end;
-        if (g->at[at[j]++].rec ? rec_line(g->buf.ptr + from, &l->out)
+        log_lines *g = &e->taken;
+        size_t from = e->at ? g->at[e->at - 1].end : 0, to = g->at[e->at].end;
+        if (g->at[e->at++].rec ? rec_line(g->buf.ptr + from, &l->out)
                                : ember_buf_append(&l->out, g->buf.ptr + from, to - from))
             break; /* out of memory: what is left of this take is lost */
     }
     for (int i = 0; i < n; i++) {
-        k[i]->taken.buf.len = 0;
-        k[i]->taken.n = 0;
+        log_slot *s = (log_slot *)l->all[i];
+        s->taken.buf.len = 0;
+        s->taken.n = 0;
     }
-    if (t) /* the slots past those: after */
-        take(l);
 }
 
 static void write_all(ui_log *l, const ember_buf *b)
@@ -525,6 +514,7 @@ void ember__ui_log_close(ui_log *l)
         ember__free(l->final);
     }
     ember__tslots_destroy(&l->slots, free_slot);
+    ember__free(l->all);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
     ember_buf_destroy(&l->buf);

@@ -38,10 +38,13 @@ typedef struct rec_slot {
     ember__tslot head; /* its lock: its thread, or one applying (under the model's mu) */
     ui_recs cur;       /* under the lock */
     ui_recs taken;     /* under the model's mu */
+    int at;            /* under the model's mu: its next record of taken in the merge */
 } rec_slot;
 
 struct ui_pending {
     ember__tslots slots;
+    ember__tslot **all; /* under the model's mu: the slots taken from */
+    int cap_all;
 };
 
 static int64_t ms(uint64_t ns)
@@ -177,6 +180,7 @@ void ember__ui_model_free(ui_model *m)
     ember__free(m->user);
     if (m->pending) {
         ember__tslots_destroy(&m->pending->slots, free_rec_slot);
+        ember__free(m->pending->all);
         ember__free(m->pending);
     }
     pthread_mutex_destroy(&m->mu);
@@ -742,40 +746,35 @@ static bool rec_add(ui_model *m, const ember_event *ev)
     return kept;
 }
 
+/* A slot's records swapped for an empty set, to be applied. */
+static void swap_recs(ember__tslot *t, void *arg)
+{
+    (void)arg;
+    rec_slot *s = (rec_slot *)t;
+    ui_recs taken = s->cur;
+    s->cur = s->taken;
+    s->cur.n = 0;
+    s->taken = taken;
+    s->at = 0;
+}
+
 void ember__ui_model_sync(ui_model *m)
 {
     if (!m->pending)
         return;
-    /* every slot's records taken at one instant (their locks held together),
-     * then applied by time outside them */
-    enum { MAX = 64 };
-    rec_slot *k[MAX];
-    int at[MAX], n = 0;
-    ember__tslots_hold(&m->pending->slots); /* (every slot, as the event log's take) */
-    ember__tslot *t = ember__tslots_first(&m->pending->slots);
-    for (; t && n < MAX; t = t->next) {
-        pthread_mutex_lock(&t->mu);
-        k[n++] = (rec_slot *)t;
-    }
-    ember__tslots_release(&m->pending->slots);
-    for (int i = 0; i < n; i++) {
-        ui_recs swap = k[i]->cur;
-        k[i]->cur = k[i]->taken;
-        k[i]->cur.n = 0;
-        k[i]->taken = swap;
-        at[i] = 0;
-    }
-    for (int i = 0; i < n; i++)
-        pthread_mutex_unlock(&k[i]->head.mu);
+    /* every slot's records taken at one instant, then applied by time */
+    int n = ember__tslots_take(&m->pending->slots, &m->pending->all, &m->pending->cap_all,
+                               swap_recs, NULL);
     for (;;) { /* the earliest record of any slot, its ties in slot order */
-        int j = -1;
-        for (int i = 0; i < n; i++)
-            if (at[i] < k[i]->taken.n &&
-                (j < 0 || k[i]->taken.r[at[i]].time_ns < k[j]->taken.r[at[j]].time_ns))
-                j = i;
-        if (j < 0)
+        rec_slot *e = NULL;
+        for (int i = 0; i < n; i++) {
+            rec_slot *s = (rec_slot *)m->pending->all[i];
+            if (s->at < s->taken.n && (!e || s->taken.r[s->at].time_ns < e->taken.r[e->at].time_ns))
+                e = s;
+        }
+        if (!e)
             break;
-        ui_rec *r = &k[j]->taken.r[at[j]++];
+        ui_rec *r = &e->taken.r[e->at++];
         ember_event ev = {.type = r->type,
                           .time_ns = r->time_ns,
                           .stage_id = r->stage_id,
@@ -795,9 +794,7 @@ void ember__ui_model_sync(ui_model *m)
         r->error = NULL;
     }
     for (int i = 0; i < n; i++)
-        k[i]->taken.n = 0;
-    if (t) /* the slots past those: after */
-        ember__ui_model_sync(m);
+        ((rec_slot *)m->pending->all[i])->taken.n = 0;
 }
 
 void ember__ui_model_listener(const ember_event *ev, void *arg)

@@ -125,14 +125,7 @@ static void test_order_across_threads(void **state)
 {
     (void)state;
     char dir[] = "/tmp/ember-eventjson-XXXXXX", log[64];
-    assert_non_null(mkdtemp(dir));
-    snprintf(log, sizeof log, "%s/events.json", dir);
-    ember_ctx *ctx;
-    assert_int_equal(
-        ember_open(
-            &ctx,
-            &(ember_conf){.master = "local[4]", .ui_port = 0, .progress = -1, .event_log = log}),
-        0);
+    ember_ctx *ctx = open_logged(dir, log, sizeof log, (ember_conf){.master = "local[4]"});
     enum { MANY = 3000, SLOW = 1200 };
     int64_t *v = malloc(MANY * sizeof *v), n;
     for (int i = 0; i < MANY; i++)
@@ -218,9 +211,7 @@ static void test_order_across_threads(void **state)
         fail_msg("%lld of the slow stage's %d task lines are out of time order",
                  (long long)st[1].behind, 2 * SLOW);
     assert_int_equal(jobs_ended, 2);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(remove_tree(dir), 0);
 }
 
 static ember_accumulator *seen_acc;
@@ -247,15 +238,8 @@ static void test_log_task_records(void **state)
 {
     (void)state;
     char dir[] = "/tmp/ember-eventjson-XXXXXX", log[64];
-    assert_non_null(mkdtemp(dir));
-    snprintf(log, sizeof log, "%s/events.json", dir);
-    ember_ctx *ctx;
-    assert_int_equal(ember_open(&ctx, &(ember_conf){.master = "local[2]",
-                                                    .ui_port = 0,
-                                                    .progress = -1,
-                                                    .max_failures = 1,
-                                                    .event_log = log}),
-                     0);
+    ember_ctx *ctx =
+        open_logged(dir, log, sizeof log, (ember_conf){.master = "local[2]", .max_failures = 1});
     int64_t v[40], n;
     for (int i = 0; i < 40; i++)
         v[i] = i;
@@ -312,9 +296,7 @@ static void test_log_task_records(void **state)
     assert_int_equal(ends[0], 4);
     assert_true(ends[1] >= 1 && ends[1] <= 4); /* the others may be stopped before they run */
     assert_int_equal(failed, 1);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(remove_tree(dir), 0);
 }
 
 static int nap(ember_rec in, ember_out *out, void *arg)
