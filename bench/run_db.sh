@@ -25,7 +25,7 @@ big="$data/rows-1m.csv" small="$data/rows-100k.csv"
 head -100000 "$big" >"$small"
 pgdir=$(mktemp -d "${TMPDIR:-/tmp}/ember-bench-pg-XXXXXX")
 trap '"$here/../tests/db/pg_server.sh" stop "$pgdir"' EXIT
-url=$("$here/../tests/db/pg_server.sh" start "$pgdir")
+url=$("$here/../tests/db/pg_server.sh" start "$pgdir" $$)
 psql() { command psql "$url" -qAtX "$@"; }
 psql -c "CREATE TABLE b (id bigint, name text, email text, score float8, flag boolean)"
 sq="$data/bench.sqlite"

@@ -13,7 +13,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/ember-cli-db-XXXXXX")
 pg=$(mktemp -d "${TMPDIR:-/tmp}/ember-cli-pg-XXXXXX") # its own: the server runs as nobody
 trap '"$src/scripts/nginx_local.sh" stop "$tmp/nginx" >/dev/null 2>&1 || true
       "$here/../db/pg_server.sh" stop "$pg"; rm -rf "$tmp"' EXIT
-url=$("$here/../db/pg_server.sh" start "$pg") || exit $?
+url=$("$here/../db/pg_server.sh" start "$pg" $$) || exit $?
 fail() { echo "FAIL: $*" >&2; exit 1; }
 psql() { command psql "$url" -qAtX "$@"; }
 psql -c "CREATE TABLE t (id int PRIMARY KEY, name text, n float8)"

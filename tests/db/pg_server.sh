@@ -2,7 +2,9 @@
 # A private PostgreSQL for the tests: initdb in DIR, the server on 127.0.0.1
 # at a free port with its socket in DIR, run as an unprivileged user when the
 # tests run as root (runuser). Prints the connection URL.
-#   pg_server.sh start DIR     (exit 77: no PostgreSQL here)
+#   pg_server.sh start DIR [OWNER]  (exit 77: no PostgreSQL here; with OWNER, a
+#                              pid, the server is stopped and DIR removed
+#                              once that process is gone, even killed)
 #   pg_server.sh stop DIR      (stops it and removes DIR)
 #   pg_server.sh restart DIR   (an immediate stop, then a start on the same port)
 set -euo pipefail
@@ -27,6 +29,10 @@ start)
     [ "$try" = 8 ] && { cat "$dir/server.log" >&2; exit 1; }
   done
   pg "$bin/psql" -h "$dir" -p "$port" -U ember -d postgres -qc 'CREATE DATABASE ember' >/dev/null
+  if [ -n "${3:-}" ]; then # a watcher, on none of the caller's pipes: stop once OWNER is gone
+    setsid bash -c 'while kill -0 "$1" 2>/dev/null && [ -d "$2/data" ]; do sleep 1; done
+      exec "$0" stop "$2"' "$0" "$3" "$dir" </dev/null >/dev/null 2>&1 &
+  fi
   echo "postgresql://ember@127.0.0.1:$port/ember"
   ;;
 restart)

@@ -26,7 +26,8 @@ static int setup(void **state)
     if (!mkdtemp(dir))
         return -1;
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "'%s' start '%s'", script, dir);
+    /* (stopped by the script's watcher if this process is killed midway) */
+    snprintf(cmd, sizeof cmd, "'%s' start '%s' %d", script, dir, (int)getpid());
     FILE *p = popen(cmd, "r");
     if (!p || !fgets(url, sizeof url, p)) {
         if (p)
