@@ -96,7 +96,6 @@ static void free_slot(ember__tslot *t)
     free_lines(&s->taken);
 }
 
-/* ev's line into k; out of memory, the line is missing. */
 /* A task's start or end kept as it came, for the writer to write its line:
  * about a third of the line's bytes, so that less memory passes from the
  * task's core to the writer's. Its accumulators' updates follow (acc_rec and
